@@ -1,0 +1,166 @@
+//! Assembling and running the bot: shared state, the HTTP server and the
+//! outbox worker, with graceful shutdown (stop accepting, finish in-flight
+//! requests, stop the worker after its current attempt).
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Secret};
+use crate::outbox::{self, WorkerSettings};
+use crate::slack::client::SlackApi;
+use crate::store::Store;
+use anyhow::Context;
+use opsbot_handlers::IncidentPolicy;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a Slack reachability check is reused by `/readyz`, so probes
+/// do not hammer Slack's rate-limited `auth.test`.
+const SLACK_CHECK_TTL: Duration = Duration::from_secs(10);
+
+/// What every request handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub slack: SlackApi,
+    pub signing_secret: Secret,
+    pub policy: Arc<IncidentPolicy>,
+    pub clock: Arc<dyn Clock>,
+    slack_check: Mutex<Option<(Instant, Option<String>)>>,
+}
+
+impl AppState {
+    /// `None` when Slack answers and accepts our token, else why not.
+    pub async fn slack_ready(&self) -> Option<String> {
+        if let Some((at, verdict)) = self
+            .slack_check
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            if at.elapsed() < SLACK_CHECK_TTL {
+                return verdict;
+            }
+        }
+        let verdict = tokio::time::timeout(Duration::from_secs(2), self.slack.auth_test())
+            .await
+            .map_err(|_| "Slack did not answer within 2 s".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .err();
+        *self.slack_check.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), verdict.clone()));
+        verdict
+    }
+}
+
+/// Knobs that tests and the sandbox turn; production uses the defaults.
+pub struct AppOptions {
+    pub clock: Arc<dyn Clock>,
+    pub worker: WorkerSettings,
+}
+
+impl AppOptions {
+    pub fn for_config(config: &Config) -> AppOptions {
+        AppOptions {
+            clock: Arc::new(SystemClock),
+            worker: WorkerSettings::new(config.replica.clone()),
+        }
+    }
+}
+
+/// A running bot.
+pub struct App {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+}
+
+impl App {
+    pub async fn start(config: &Config, options: AppOptions) -> anyhow::Result<App> {
+        let store =
+            Store::connect(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
+        let slack = SlackApi::new(&config.slack_api_url, &config.bot_token)?;
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            slack: slack.clone(),
+            signing_secret: config.signing_secret.clone(),
+            policy: Arc::new(IncidentPolicy::default()),
+            clock: options.clock.clone(),
+            slack_check: Mutex::new(None),
+        });
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let router = crate::routes::router(state.clone());
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        let worker = tokio::spawn(outbox::run(
+            store,
+            slack,
+            state.policy.clone(),
+            options.clock,
+            options.worker,
+            shutdown.clone(),
+        ));
+        tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
+        Ok(App {
+            addr,
+            state,
+            shutdown,
+            server,
+            worker,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, stops the worker.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+        if let Err(e) = self.worker.await {
+            tracing::error!(error = %e, "outbox worker failed");
+        }
+        tracing::info!("opsbot stopped");
+    }
+}
+
+/// `opsbot serve`: runs until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::start(&config, AppOptions::for_config(&config)).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    app.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,13 @@
+//! opsbot's shell: configuration, the HTTP server Slack talks to, the Redis
+//! store, the Slack client and the outbox worker. Decisions are made by the
+//! pure core in `opsbot-handlers`; this crate loads, commits and delivers.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod outbox;
+pub mod routes;
+pub mod slack;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,460 @@
+//! The outbox worker: delivers what decisions promised to Slack.
+//!
+//! Entries come from a Redis stream read through a consumer group, so
+//! replicas share the work and an entry is handed to one of them. Entries of
+//! one incident go through one lane, in order; lanes run concurrently.
+//! Transient failures are retried with backoff (a 429's `Retry-After` pauses
+//! every lane, as Slack's limit is per app); permanent refusals go to the
+//! dead letters, logged once with the incident id. An entry leaves the
+//! stream only once delivered, so a crash loses nothing: the next start
+//! (same replica name) or another replica (after `reclaim_after`) takes it.
+
+use crate::clock::Clock;
+use crate::slack::client::{DeliveryError, SlackApi};
+use crate::store::{OutboxEntry, Store, StoreError};
+use opsbot_handlers::{render, Effect, IncidentPolicy, MessageRef};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// This replica's consumer name; a restarted replica with the same name
+    /// resumes its unfinished entries at once.
+    pub consumer: String,
+    /// Entries read per batch.
+    pub batch: usize,
+    /// Slack calls in flight at once.
+    pub concurrency: usize,
+    /// Entries another replica has held this long are taken over.
+    pub reclaim_after: Duration,
+    pub backoff_first: Duration,
+    pub backoff_max: Duration,
+}
+
+impl WorkerSettings {
+    pub fn new(consumer: impl Into<String>) -> WorkerSettings {
+        WorkerSettings {
+            consumer: consumer.into(),
+            batch: 128,
+            concurrency: 32,
+            reclaim_after: Duration::from_secs(120),
+            backoff_first: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a lane needs to deliver one entry.
+struct Delivery {
+    store: Store,
+    slack: SlackApi,
+    policy: Arc<IncidentPolicy>,
+    clock: Arc<dyn Clock>,
+    settings: WorkerSettings,
+    /// Slack's rate limit is per app: a 429 pauses all lanes.
+    paused_until: Mutex<Option<Instant>>,
+    slack_calls: Semaphore,
+    shutdown: CancellationToken,
+    /// Entry ids handed to a lane and not yet settled, so a reclaim of our
+    /// own slow entries does not deliver them twice.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+struct Lane {
+    tx: mpsc::UnboundedSender<OutboxEntry>,
+    /// Entries sent to the lane and not yet finished.
+    queued: Arc<AtomicUsize>,
+}
+
+pub async fn run(
+    store: Store,
+    slack: SlackApi,
+    policy: Arc<IncidentPolicy>,
+    clock: Arc<dyn Clock>,
+    settings: WorkerSettings,
+    shutdown: CancellationToken,
+) {
+    let delivery = Arc::new(Delivery {
+        slack_calls: Semaphore::new(settings.concurrency),
+        store,
+        slack,
+        policy,
+        clock,
+        settings,
+        paused_until: Mutex::new(None),
+        shutdown,
+        in_flight: Mutex::new(HashSet::new()),
+    });
+    let mut lanes: HashMap<String, Lane> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    // Replaying our own unfinished entries from an earlier run: the id after
+    // which to read next; `None` once caught up.
+    let mut own_cursor: Option<String> = Some("0".to_owned());
+    let mut next_reclaim = Instant::now();
+    let mut failures = 0u32;
+    let d = &delivery;
+
+    while !d.shutdown.is_cancelled() {
+        // Keep memory bounded when Slack is slow: stop reading until lanes drain.
+        let queued: usize = lanes
+            .values()
+            .map(|l| l.queued.load(Ordering::Acquire))
+            .sum();
+        if queued > 4 * d.settings.batch {
+            tokio::select! {
+                _ = d.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(5)) => continue,
+            }
+        }
+        lanes.retain(|_, lane| lane.queued.load(Ordering::Acquire) > 0);
+        while tasks.try_join_next().is_some() {}
+
+        let read = async {
+            if let Some(after) = &own_cursor {
+                d.store.outbox_prepare().await?;
+                let mine = d
+                    .store
+                    .outbox_read(&d.settings.consumer, d.settings.batch, Some(after))
+                    .await?;
+                return Ok::<_, StoreError>((mine, true));
+            }
+            if Instant::now() >= next_reclaim {
+                let claimed = d
+                    .store
+                    .outbox_claim_abandoned(
+                        &d.settings.consumer,
+                        d.settings.reclaim_after,
+                        d.settings.batch,
+                    )
+                    .await?;
+                if !claimed.is_empty() {
+                    tracing::info!(
+                        entries = claimed.len(),
+                        "took over outbox entries from a replica that stopped"
+                    );
+                    return Ok((claimed, false));
+                }
+            }
+            Ok((
+                d.store
+                    .outbox_read(&d.settings.consumer, d.settings.batch, None)
+                    .await?,
+                false,
+            ))
+        };
+        let result = tokio::select! {
+            _ = d.shutdown.cancelled() => break,
+            r = read => r,
+        };
+        match result {
+            Ok((entries, reading_own)) => {
+                failures = 0;
+                if reading_own {
+                    // An empty answer means we are caught up with our own.
+                    own_cursor = entries.last().map(|e| e.id.clone());
+                }
+                if !reading_own && Instant::now() >= next_reclaim {
+                    next_reclaim = Instant::now() + d.settings.reclaim_after / 4;
+                }
+                for entry in entries {
+                    dispatch(&delivery, &mut lanes, &mut tasks, entry);
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures % 30 == 0 {
+                    tracing::warn!(error = %e, "outbox cannot read from Redis; retrying");
+                }
+                let pause = backoff(d.settings.backoff_first, d.settings.backoff_max, failures);
+                tokio::select! {
+                    _ = d.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+    // Lanes finish the attempt in flight; what is left stays in the stream.
+    drop(lanes);
+    while tasks.join_next().await.is_some() {}
+}
+
+fn dispatch(
+    delivery: &Arc<Delivery>,
+    lanes: &mut HashMap<String, Lane>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    entry: OutboxEntry,
+) {
+    let fresh = delivery
+        .in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(entry.id.clone());
+    if !fresh {
+        return;
+    }
+    let key = entry.effect.lane();
+    let lane = lanes.entry(key).or_insert_with(|| {
+        let (tx, mut rx) = mpsc::unbounded_channel::<OutboxEntry>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let counter = queued.clone();
+        let delivery = delivery.clone();
+        tasks.spawn(async move {
+            while let Some(entry) = rx.recv().await {
+                delivery.deliver_until_settled(&entry).await;
+                delivery
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&entry.id);
+                counter.fetch_sub(1, Ordering::AcqRel);
+            }
+        });
+        Lane { tx, queued }
+    });
+    lane.queued.fetch_add(1, Ordering::AcqRel);
+    if let Err(unsent) = lane.tx.send(entry) {
+        // Only happens while shutting down; the entry stays in the stream.
+        lane.queued.fetch_sub(1, Ordering::AcqRel);
+        delivery
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&unsent.0.id);
+    }
+}
+
+fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = exp.min(max);
+    // Jitter so replicas that failed together do not retry together.
+    let jitter = (Instant::now().elapsed().subsec_nanos() as u64
+        ^ u64::from(attempt).wrapping_mul(0x9E37_79B9))
+        % 1000;
+    capped.mul_f64(0.75 + jitter as f64 / 4000.0)
+}
+
+impl Delivery {
+    /// Delivers one entry, retrying until it is delivered, refused for good,
+    /// or the worker shuts down (then it stays in the stream for next time).
+    async fn deliver_until_settled(&self, entry: &OutboxEntry) {
+        let mut attempt = 0u32;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            self.wait_out_rate_limit().await;
+            attempt += 1;
+            let result = {
+                let _permit = self.slack_calls.acquire().await;
+                self.deliver(&entry.effect).await
+            };
+            match result {
+                Ok(()) => {
+                    self.settle(|| self.store.outbox_done(&entry.id)).await;
+                    return;
+                }
+                Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
+                    tracing::info!(incident = ?entry.effect.incident().map(|i| i.to_string()), error = %code, "courtesy note not delivered; dropped");
+                    self.settle(|| self.store.outbox_done(&entry.id)).await;
+                    return;
+                }
+                Err(DeliveryError::Permanent { code }) => {
+                    let incident = entry
+                        .effect
+                        .incident()
+                        .map(|i| i.to_string())
+                        .unwrap_or_default();
+                    tracing::error!(%incident, error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
+                    if let Effect::PostAlert { incident } = &entry.effect {
+                        self.settle(|| self.store.set_alert_failed(*incident, &code))
+                            .await;
+                    }
+                    let at = self.clock.now();
+                    self.settle(|| self.store.outbox_dead(entry, &code, at))
+                        .await;
+                    return;
+                }
+                Err(DeliveryError::Transient {
+                    reason,
+                    retry_after,
+                }) => {
+                    let wait = match retry_after {
+                        Some(wait) => {
+                            let until = Instant::now() + wait;
+                            let mut paused =
+                                self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+                            *paused = Some(paused.map_or(until, |p| p.max(until)));
+                            wait
+                        }
+                        None => backoff(
+                            self.settings.backoff_first,
+                            self.settings.backoff_max,
+                            attempt,
+                        ),
+                    };
+                    if attempt == 1 || attempt % 10 == 0 {
+                        tracing::warn!(incident = ?entry.effect.incident().map(|i| i.to_string()), %reason, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
+                    }
+                    // Tell the other replicas we are still on it.
+                    let _ = self
+                        .store
+                        .outbox_keep(&self.settings.consumer, &entry.id)
+                        .await;
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn wait_out_rate_limit(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            match until {
+                Some(until) if until > Instant::now() => {
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep_until(until) => {}
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// A bookkeeping write after Slack already has the message: it must not
+    /// be skipped (or the message would be sent again), so it is retried
+    /// until Redis takes it or we shut down.
+    async fn settle<F, Fut>(&self, write: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let mut attempt = 0;
+        while let Err(e) = write().await {
+            attempt += 1;
+            if attempt == 1 {
+                tracing::warn!(error = %e, "cannot record a delivery in Redis; retrying");
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff(self.settings.backoff_first, self.settings.backoff_max, attempt)) => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, effect: &Effect) -> Result<(), DeliveryError> {
+        match effect {
+            Effect::PostAlert { incident } => {
+                let inc = self.incident(*incident).await?;
+                if inc.alert.is_some() {
+                    // Delivered before a crash, bookkeeping not finished: do not post twice.
+                    return Ok(());
+                }
+                let msg = render::alert(&inc, &self.policy);
+                let posted = self
+                    .slack
+                    .post(
+                        self.policy.channel_for(inc.severity),
+                        None,
+                        &msg.text,
+                        Some(&msg.blocks),
+                    )
+                    .await?;
+                self.settle(|| self.store.set_alert(inc.id, &posted)).await;
+                Ok(())
+            }
+            Effect::RefreshAlert { incident } => {
+                let inc = self.incident(*incident).await?;
+                let alert = self.alert_of(&inc).await?;
+                let msg = render::alert(&inc, &self.policy);
+                self.slack
+                    .update(&alert, &msg.text, Some(&msg.blocks))
+                    .await
+            }
+            Effect::PostInThread { incident, text } => {
+                let inc = self.incident(*incident).await?;
+                let alert = self.alert_of(&inc).await?;
+                self.slack
+                    .post(&alert.channel, Some(&alert.ts), text, None)
+                    .await
+                    .map(drop)
+            }
+            Effect::SendAlertLink {
+                incident,
+                channel,
+                user,
+            } => {
+                let inc = self.incident(*incident).await?;
+                let alert = self.alert_of(&inc).await?;
+                let link = match &inc.team_domain {
+                    Some(domain) => format!(
+                        "<{}|open the alert>",
+                        opsbot_handlers::text::permalink(domain, &alert.channel, &alert.ts)
+                    ),
+                    None => format!("see <#{}>", alert.channel),
+                };
+                let text = format!("🚨 *{}* is up in <#{}>: {link}", inc.id, alert.channel);
+                self.slack.post_ephemeral(channel, user, &text).await
+            }
+            Effect::Ephemeral {
+                channel,
+                user,
+                text,
+            } => self.slack.post_ephemeral(channel, user, text).await,
+            Effect::Post {
+                channel,
+                thread_ts,
+                text,
+            } => self
+                .slack
+                .post(channel, thread_ts.as_deref(), text, None)
+                .await
+                .map(drop),
+        }
+    }
+
+    async fn incident(
+        &self,
+        id: opsbot_handlers::IncidentId,
+    ) -> Result<opsbot_handlers::Incident, DeliveryError> {
+        match self.store.load_incident(id).await {
+            Ok(Some(v)) => Ok(v.value),
+            Ok(None) => Err(DeliveryError::Permanent {
+                code: format!("{id} does not exist"),
+            }),
+            Err(e) => Err(DeliveryError::Transient {
+                reason: e.to_string(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// Where the alert is; waits (as a transient failure) while it is still
+    /// being posted, gives up if posting it failed for good.
+    async fn alert_of(&self, inc: &opsbot_handlers::Incident) -> Result<MessageRef, DeliveryError> {
+        if let Some(alert) = &inc.alert {
+            return Ok(alert.clone());
+        }
+        match self.store.alert_failure(inc.id).await {
+            Ok(Some(error)) => Err(DeliveryError::Permanent {
+                code: format!("the alert of {} was never posted ({error})", inc.id),
+            }),
+            Ok(None) => Err(DeliveryError::Transient {
+                reason: format!("the alert of {} is not posted yet", inc.id),
+                retry_after: None,
+            }),
+            Err(e) => Err(DeliveryError::Transient {
+                reason: e.to_string(),
+                retry_after: None,
+            }),
+        }
+    }
+}

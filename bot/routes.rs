@@ -1,0 +1,212 @@
+//! The HTTP endpoints. Each handler is thin: verify, parse, hand to the
+//! engine, answer. Slack gets its answer in milliseconds; delivery to Slack
+//! happens later, in the outbox worker.
+
+use crate::app::AppState;
+use crate::engine;
+use crate::slack::payloads::{self, Event, EventEnvelope, Interaction};
+use crate::slack::signature::{self, SignatureError};
+use crate::store::StoreError;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use opsbot_handlers::decide::AlertButton;
+use opsbot_handlers::{IncidentId, Invocation, Reply};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Slack's payloads are small; anything bigger is not from Slack.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long Slack event ids are remembered to drop its retries.
+const EVENT_DEDUPE_TTL: Duration = Duration::from_secs(2 * 3600);
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/slack/commands", post(slack_commands))
+        .route("/slack/interactions", post(slack_interactions))
+        .route("/slack/events", post(slack_events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// What can go wrong serving a request, and what the caller is told. The
+/// body is one plain sentence: no Debug dumps, no secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("request signature rejected: {0}")]
+    Unauthorized(#[from] SignatureError),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(#[from] StoreError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        match &self {
+            AppError::Unauthorized(e) => {
+                tracing::warn!(reason = %e, "refused an unsigned or stale request")
+            }
+            AppError::BadRequest(e) => {
+                tracing::warn!(reason = %e, "refused a signed request that is not a Slack payload")
+            }
+            AppError::Unavailable(e) => tracing::warn!(reason = %e, "answered 503"),
+        }
+        let text = match &self {
+            AppError::Unauthorized(_) => "invalid or stale Slack signature".to_owned(),
+            AppError::BadRequest(why) => why.clone(),
+            AppError::Unavailable(_) => {
+                "opsbot's store is unavailable; try again shortly".to_owned()
+            }
+        };
+        (status, text).into_response()
+    }
+}
+
+fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), AppError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signature::verify(
+        app.signing_secret.expose().as_bytes(),
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        app.clock.now().timestamp(),
+    )?;
+    Ok(())
+}
+
+fn ephemeral(reply: Reply) -> Response {
+    let mut body = json!({"response_type": "ephemeral", "text": reply.text});
+    if let Some(blocks) = reply.blocks {
+        body["blocks"] = blocks;
+    }
+    Json(body).into_response()
+}
+
+async fn slack_commands(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    verify(&app, &headers, &body)?;
+    let form = payloads::slash_command(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let who = Invocation {
+        user: form.user_id,
+        channel: form.channel_id,
+        team_domain: form.team_domain,
+    };
+    Ok(ephemeral(
+        engine::slash_command(&app, &form.command, &form.text, &who).await,
+    ))
+}
+
+async fn slack_interactions(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    verify(&app, &headers, &body)?;
+    let interaction =
+        payloads::interaction(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let Interaction::BlockActions {
+        user,
+        team,
+        channel,
+        container,
+        actions,
+    } = interaction
+    else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let Some(channel) = Interaction::channel_of(&channel, &container) else {
+        return Err(AppError::BadRequest(
+            "block_actions without a channel".into(),
+        ));
+    };
+    let who = Invocation {
+        user: user.id,
+        channel,
+        team_domain: team.and_then(|t| t.domain),
+    };
+    for action in actions {
+        let Some(button) = AlertButton::from_action_id(&action.action_id) else {
+            tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
+            continue;
+        };
+        let id: IncidentId = action
+            .value
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| AppError::BadRequest("button without an incident id".into()))?;
+        // A 503 makes Slack show the clicker that the click did not work.
+        engine::alert_button(&app, button, id, &who).await?;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn slack_events(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    verify(&app, &headers, &body)?;
+    match payloads::event(&body).map_err(|e| AppError::BadRequest(e.to_string()))? {
+        EventEnvelope::UrlVerification { challenge } => {
+            Ok(Json(json!({ "challenge": challenge })).into_response())
+        }
+        EventEnvelope::EventCallback { event_id, event } => {
+            let Event::AppMention {
+                text,
+                channel,
+                ts,
+                thread_ts,
+            } = event
+            else {
+                return Ok(StatusCode::OK.into_response());
+            };
+            // A retry (X-Slack-Retry-Num) of an event we already took is
+            // answered 200 and dropped; a 503 here makes Slack retry later.
+            if app
+                .store
+                .first_sighting(&event_id, EVENT_DEDUPE_TTL)
+                .await?
+            {
+                engine::mention(&app, &text, &channel, thread_ts.as_deref().unwrap_or(&ts)).await?;
+            } else {
+                tracing::debug!(%event_id, "dropped a redelivered event");
+            }
+            Ok(StatusCode::OK.into_response())
+        }
+        EventEnvelope::Other => Ok(StatusCode::OK.into_response()),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when Redis answers and Slack accepts our token.
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let (redis, slack) = tokio::join!(app.store.ping(), app.slack_ready());
+    let body = json!({
+        "redis": if redis.is_ok() { "ok".to_owned() } else { redis.as_ref().unwrap_err().to_string() },
+        "slack": slack.clone().unwrap_or_else(|| "ok".to_owned()),
+    });
+    let status = if redis.is_ok() && slack.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

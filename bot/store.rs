@@ -1,0 +1,485 @@
+//! The Redis store: incidents, their timelines, the open-incident index, the
+//! outbox stream and event de-duplication, all under one key prefix.
+//!
+//! Every decision commits in one Lua script (state, timeline, index, outbox),
+//! guarded by the version the handler saw, so concurrent clicks never
+//! overwrite each other: a conflict is retried from a fresh load.
+
+use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, Script};
+use std::time::Duration;
+
+/// How long one store operation may take before the caller gets an answer;
+/// well inside Slack's 3 seconds.
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+const OUTBOX_GROUP: &str = "delivery";
+const DEAD_LETTERS_KEPT: isize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("stored data is corrupt at {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An incident with the version it was loaded at, for the commit's guard.
+#[derive(Clone, Debug)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Whether a guarded commit went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// Someone else changed the incident since it was loaded.
+    Conflict,
+}
+
+/// One outbox entry as read back from the stream.
+#[derive(Clone, Debug)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub effect: Effect,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    /// Shared, multiplexed: every request's commands go through it.
+    conn: ConnectionManager,
+    /// The outbox worker's blocking reads would stall everyone else's
+    /// commands on the shared connection, so they get their own.
+    blocking: ConnectionManager,
+    keys: Keys,
+    commit: Script,
+}
+
+#[derive(Clone)]
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn incident(&self, id: IncidentId) -> String {
+        format!("{}:incident:{}", self.prefix, id.0)
+    }
+    fn timeline(&self, id: IncidentId) -> String {
+        format!("{}:incident:{}:timeline", self.prefix, id.0)
+    }
+    fn open(&self) -> String {
+        format!("{}:incidents:open", self.prefix)
+    }
+    fn sequence(&self) -> String {
+        format!("{}:incidents:seq", self.prefix)
+    }
+    fn outbox(&self) -> String {
+        format!("{}:outbox", self.prefix)
+    }
+    fn dead_letters(&self) -> String {
+        format!("{}:outbox:dead", self.prefix)
+    }
+    fn slack_event(&self, event_id: &str) -> String {
+        format!("{}:slack-event:{}", self.prefix, event_id)
+    }
+}
+
+/// KEYS: incident hash, open index, timeline, outbox.
+/// ARGV: expected version, state JSON, open ("1"/"0"), incident number,
+/// timeline count, timeline entries…, effects…
+const COMMIT_LUA: &str = r#"
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'v', v + 1)
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[4])
+else
+  redis.call('ZREM', KEYS[2], ARGV[4])
+end
+local nt = tonumber(ARGV[5])
+for i = 6, 5 + nt do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+for i = 6 + nt, #ARGV do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]) end
+return v + 1
+"#;
+
+fn connection(client: redis::Client, response_timeout: Duration) -> StoreResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
+async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> StoreResult<T> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout(OPERATION_TIMEOUT)),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("our own types serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Connects lazily: the bot starts while Redis is down and `/readyz`
+    /// says so until it is back.
+    pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
+        let client = redis::Client::open(url)?;
+        Ok(Store {
+            conn: connection(client.clone(), OPERATION_TIMEOUT)?,
+            blocking: connection(client, OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
+            keys: Keys {
+                prefix: prefix.to_owned(),
+            },
+            commit: Script::new(COMMIT_LUA),
+        })
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map(drop)
+    }
+
+    /// Numbers are never reused; a declare that fails after this leaves a gap.
+    pub async fn next_incident_id(&self) -> StoreResult<IncidentId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.sequence(), 1))
+            .await
+            .map(IncidentId)
+    }
+
+    pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
+        let key = self.keys.incident(id);
+        let mut conn = self.conn.clone();
+        let (state, version, channel, ts): (
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+            Option<String>,
+        ) = timed(conn.hmget(&key, &["state", "v", "alert_channel", "alert_ts"])).await?;
+        let Some(state) = state else { return Ok(None) };
+        let mut incident: Incident = from_json(&key, &state)?;
+        incident.alert = channel
+            .zip(ts)
+            .map(|(channel, ts)| MessageRef { channel, ts });
+        Ok(Some(Versioned {
+            value: incident,
+            version: version.unwrap_or(0),
+        }))
+    }
+
+    pub async fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
+        let key = self.keys.timeline(id);
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = timed(conn.lrange(&key, 0, -1)).await?;
+        raw.iter().map(|json| from_json(&key, json)).collect()
+    }
+
+    /// Open incidents, newest first: one index read and one pipelined fetch,
+    /// so the cost grows with open incidents, not with history.
+    pub async fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open(), 0, -1)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hmget(
+                self.keys.incident(IncidentId(*id)),
+                &["state", "alert_channel", "alert_ts"],
+            );
+        }
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
+            timed(pipe.query_async(&mut conn)).await?;
+        let mut open = Vec::with_capacity(rows.len());
+        for (id, (state, channel, ts)) in ids.iter().zip(rows) {
+            let key = self.keys.incident(IncidentId(*id));
+            // An index entry without its incident would be a bug; skip it
+            // rather than fail the whole list.
+            let Some(state) = state else { continue };
+            let mut incident: Incident = from_json(&key, &state)?;
+            incident.alert = channel
+                .zip(ts)
+                .map(|(channel, ts)| MessageRef { channel, ts });
+            open.push(incident);
+        }
+        Ok(open)
+    }
+
+    /// Commits a decision: the incident's new state, its timeline entries,
+    /// its place in the open index and the outbox effects, all or nothing,
+    /// and only if the incident is still at `expected_version` (0: new).
+    pub async fn commit(
+        &self,
+        incident: &Incident,
+        expected_version: u64,
+        timeline: &[TimelineEntry],
+        effects: &[Effect],
+    ) -> StoreResult<CommitOutcome> {
+        let mut invocation = self.commit.prepare_invoke();
+        invocation
+            .key(self.keys.incident(incident.id))
+            .key(self.keys.open())
+            .key(self.keys.timeline(incident.id))
+            .key(self.keys.outbox())
+            .arg(expected_version)
+            .arg(to_json(incident))
+            .arg(if incident.is_open() { "1" } else { "0" })
+            .arg(incident.id.0)
+            .arg(timeline.len());
+        for entry in timeline {
+            invocation.arg(to_json(entry));
+        }
+        for effect in effects {
+            invocation.arg(to_json(effect));
+        }
+        let mut conn = self.conn.clone();
+        let version: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(if version < 0 {
+            CommitOutcome::Conflict
+        } else {
+            CommitOutcome::Committed
+        })
+    }
+
+    /// Effects that change no state (answers to mentions, notes to a user).
+    pub async fn enqueue(&self, effects: &[Effect]) -> StoreResult<()> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for effect in effects {
+            pipe.xadd(self.keys.outbox(), "*", &[("effect", to_json(effect))])
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        timed(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// Slack retries events it thinks we missed; true only the first time an
+    /// event id is seen within `ttl`.
+    pub async fn first_sighting(&self, event_id: &str, ttl: Duration) -> StoreResult<bool> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = timed(
+            redis::cmd("SET")
+                .arg(self.keys.slack_event(event_id))
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(set.is_some())
+    }
+
+    // --- Alert location, written by the outbox worker -----------------------
+
+    pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(conn.hset_multiple::<_, _, _, ()>(
+            self.keys.incident(id),
+            &[
+                ("alert_channel", alert.channel.as_str()),
+                ("alert_ts", alert.ts.as_str()),
+            ],
+        ))
+        .await
+    }
+
+    /// Remembers that the alert could not be posted for good, so updates to
+    /// it stop waiting and go to the dead letters too.
+    pub async fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(conn.hset::<_, _, _, ()>(self.keys.incident(id), "alert_error", error)).await
+    }
+
+    pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        timed(conn.hget(self.keys.incident(id), "alert_error")).await
+    }
+
+    // --- Outbox ------------------------------------------------------------
+
+    pub async fn outbox_prepare(&self) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let created: redis::RedisResult<()> =
+            timed(conn.xgroup_create_mkstream(self.keys.outbox(), OUTBOX_GROUP, "0")).await?;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Reads entries for `consumer`: with `own_pending_after`, the ones it
+    /// was given before and never finished (after a restart), after that
+    /// id; else new ones, waiting up to [`OUTBOX_BLOCK`] for some to arrive.
+    pub async fn outbox_read(
+        &self,
+        consumer: &str,
+        count: usize,
+        own_pending_after: Option<&str>,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let mut options = StreamReadOptions::default()
+            .group(OUTBOX_GROUP, consumer)
+            .count(count);
+        if own_pending_after.is_none() {
+            options = options.block(OUTBOX_BLOCK.as_millis() as usize);
+        }
+        let start = own_pending_after.unwrap_or(">");
+        let mut conn = self.blocking.clone();
+        let reply: Option<StreamReadReply> = tokio::time::timeout(
+            OUTBOX_BLOCK + OPERATION_TIMEOUT,
+            conn.xread_options(&[self.keys.outbox()], &[start], &options),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(OUTBOX_BLOCK + OPERATION_TIMEOUT))??;
+        let ids = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+        Ok(self.decode_entries(ids).await)
+    }
+
+    /// Takes over entries another consumer was given but has not finished
+    /// for `min_idle`: that replica died.
+    pub async fn outbox_claim_abandoned(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let mut conn = self.conn.clone();
+        let reply: StreamAutoClaimReply = timed(
+            redis::cmd("XAUTOCLAIM")
+                .arg(self.keys.outbox())
+                .arg(OUTBOX_GROUP)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg("0")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(self.decode_entries(reply.claimed.into_iter()).await)
+    }
+
+    /// Resets an entry's idle time while we keep retrying it, so another
+    /// replica does not think we died and deliver it twice.
+    pub async fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(
+            redis::cmd("XCLAIM")
+                .arg(self.keys.outbox())
+                .arg(OUTBOX_GROUP)
+                .arg(consumer)
+                .arg(0)
+                .arg(entry_id)
+                .arg("JUSTID")
+                .query_async::<redis::Value>(&mut conn),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .xack(self.keys.outbox(), OUTBOX_GROUP, &[entry_id])
+            .ignore()
+            .xdel(self.keys.outbox(), &[entry_id])
+            .ignore();
+        let mut conn = self.conn.clone();
+        timed(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// Moves an entry Slack refused for good to the dead letters, with why.
+    pub async fn outbox_dead(
+        &self,
+        entry: &OutboxEntry,
+        error: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let letter = serde_json::json!({"entry": entry.id, "effect": entry.effect, "error": error, "at": at});
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .lpush(self.keys.dead_letters(), letter.to_string())
+            .ignore()
+            .ltrim(self.keys.dead_letters(), 0, DEAD_LETTERS_KEPT - 1)
+            .ignore()
+            .xack(self.keys.outbox(), OUTBOX_GROUP, &[&entry.id])
+            .ignore()
+            .xdel(self.keys.outbox(), &[&entry.id])
+            .ignore();
+        let mut conn = self.conn.clone();
+        timed(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    pub async fn dead_letters(&self) -> StoreResult<Vec<serde_json::Value>> {
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = timed(conn.lrange(self.keys.dead_letters(), 0, -1)).await?;
+        raw.iter()
+            .map(|json| from_json(&self.keys.dead_letters(), json))
+            .collect()
+    }
+
+    /// Entries not yet delivered (pending or unread), for tests and metrics.
+    pub async fn outbox_len(&self) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        timed(conn.xlen(self.keys.outbox())).await
+    }
+
+    async fn decode_entries(
+        &self,
+        ids: impl Iterator<Item = redis::streams::StreamId>,
+    ) -> Vec<OutboxEntry> {
+        let mut entries = Vec::new();
+        for raw in ids {
+            let decoded = raw
+                .get::<String>("effect")
+                .ok_or_else(|| "no effect field".to_owned())
+                .and_then(|json| serde_json::from_str::<Effect>(&json).map_err(|e| e.to_string()));
+            match decoded {
+                Ok(effect) => entries.push(OutboxEntry { id: raw.id, effect }),
+                Err(reason) => {
+                    // Written by a newer or broken version: keep it for a
+                    // human rather than retry it forever.
+                    tracing::error!(entry = %raw.id, %reason, "outbox entry cannot be read; moved to dead letters");
+                    let letter = serde_json::json!({"entry": raw.id, "error": format!("unreadable: {reason}")});
+                    let mut pipe = redis::pipe();
+                    pipe.atomic()
+                        .lpush(self.keys.dead_letters(), letter.to_string())
+                        .ignore()
+                        .xack(self.keys.outbox(), OUTBOX_GROUP, &[&raw.id])
+                        .ignore()
+                        .xdel(self.keys.outbox(), &[&raw.id])
+                        .ignore();
+                    let mut conn = self.conn.clone();
+                    let _ = timed(pipe.query_async::<()>(&mut conn)).await;
+                }
+            }
+        }
+        entries
+    }
+}
+
+/// How long a blocking outbox read waits for new entries.
+pub const OUTBOX_BLOCK: Duration = Duration::from_millis(1000);

@@ -1,0 +1,343 @@
+//! The incident and its state machine: declared → acknowledged → resolved.
+//!
+//! Transitions return the timeline entry they produce, or say politely why
+//! they cannot happen (resolving twice, acknowledging a resolved incident).
+
+use crate::severity::Severity;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An incident's number, shown as `INC-<n>`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub u64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "INC-{}", self.0)
+    }
+}
+
+impl FromStr for IncidentId {
+    type Err = ();
+
+    /// Accepts `INC-42`, `inc-42`, `#42` and `42`.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let s = s.trim();
+        let digits = s
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("inc-"))
+            .map(|_| &s[4..])
+            .or_else(|| s.strip_prefix('#'))
+            .unwrap_or(s);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(());
+        }
+        digits.parse().map(IncidentId).map_err(|_| ())
+    }
+}
+
+/// Where the incident is in its life.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Declared,
+    Acknowledged,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Declared => "Declared",
+            Status::Acknowledged => "Acknowledged",
+            Status::Resolved => "Resolved",
+        }
+    }
+}
+
+/// Who did something, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub user: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A Slack message: the alert that later updates edit in place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// One incident as it is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub severity: Severity,
+    pub title: String,
+    pub status: Status,
+    pub declared: Stamp,
+    /// The channel the command was typed in, for follow-up notes to the declarer.
+    pub declared_in: String,
+    /// The Slack workspace's domain, for permalinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commander: Option<String>,
+    /// Where the alert was posted. The store keeps it beside the incident
+    /// (the delivery worker writes it), and fills it in on load.
+    #[serde(skip)]
+    pub alert: Option<MessageRef>,
+}
+
+/// What happened, for the incident's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TimelineEvent {
+    Declared { severity: Severity, title: String },
+    Acknowledged,
+    Resolved { summary: Option<String> },
+    StatusUpdate { text: String },
+    CommanderAssigned { commander: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub user: String,
+    #[serde(flatten)]
+    pub event: TimelineEvent,
+}
+
+/// Why a transition was refused; rendered as a polite ephemeral answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("{id} was already acknowledged")]
+    AlreadyAcknowledged { id: IncidentId, by: Stamp },
+    #[error("{id} is already resolved")]
+    AlreadyResolved { id: IncidentId, by: Stamp },
+}
+
+impl Incident {
+    pub fn new(
+        id: IncidentId,
+        severity: Severity,
+        title: String,
+        declared: Stamp,
+        declared_in: String,
+        team_domain: Option<String>,
+    ) -> Incident {
+        Incident {
+            id,
+            severity,
+            title,
+            status: Status::Declared,
+            declared,
+            declared_in,
+            team_domain,
+            acknowledged: None,
+            resolved: None,
+            summary: None,
+            commander: None,
+            alert: None,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.status != Status::Resolved
+    }
+
+    fn refuse_if_resolved(&self) -> Result<(), TransitionError> {
+        match &self.resolved {
+            Some(by) => Err(TransitionError::AlreadyResolved {
+                id: self.id,
+                by: by.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Someone is on it: stops the response clock.
+    pub fn acknowledge(
+        &mut self,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineEntry, TransitionError> {
+        self.refuse_if_resolved()?;
+        if let Some(by) = &self.acknowledged {
+            return Err(TransitionError::AlreadyAcknowledged {
+                id: self.id,
+                by: by.clone(),
+            });
+        }
+        self.acknowledged = Some(Stamp {
+            user: user.to_owned(),
+            at: now,
+        });
+        self.status = Status::Acknowledged;
+        Ok(entry(now, user, TimelineEvent::Acknowledged))
+    }
+
+    /// Resolving an unacknowledged incident is allowed (it was fixed before
+    /// anyone clicked Acknowledge); its time to acknowledge stays unknown.
+    pub fn resolve(
+        &mut self,
+        user: &str,
+        summary: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineEntry, TransitionError> {
+        self.refuse_if_resolved()?;
+        self.resolved = Some(Stamp {
+            user: user.to_owned(),
+            at: now,
+        });
+        self.summary.clone_from(&summary);
+        self.status = Status::Resolved;
+        Ok(entry(now, user, TimelineEvent::Resolved { summary }))
+    }
+
+    pub fn post_update(
+        &mut self,
+        user: &str,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineEntry, TransitionError> {
+        self.refuse_if_resolved()?;
+        Ok(entry(now, user, TimelineEvent::StatusUpdate { text }))
+    }
+
+    pub fn assign_commander(
+        &mut self,
+        user: &str,
+        commander: String,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineEntry, TransitionError> {
+        self.refuse_if_resolved()?;
+        self.commander = Some(commander.clone());
+        Ok(entry(
+            now,
+            user,
+            TimelineEvent::CommanderAssigned { commander },
+        ))
+    }
+}
+
+fn entry(at: DateTime<Utc>, user: &str, event: TimelineEvent) -> TimelineEntry {
+    TimelineEntry {
+        at,
+        user: user.to_owned(),
+        event,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 9, min, 0).unwrap()
+    }
+
+    fn incident() -> Incident {
+        Incident::new(
+            IncidentId(7),
+            Severity::P0,
+            "API down".into(),
+            Stamp {
+                user: "U1".into(),
+                at: at(0),
+            },
+            "C9".into(),
+            None,
+        )
+    }
+
+    #[test]
+    fn ids_accept_the_forms_people_type() {
+        for s in ["INC-42", "inc-42", "#42", "42", " 42 "] {
+            assert_eq!(s.parse::<IncidentId>(), Ok(IncidentId(42)), "{s}");
+        }
+        for s in [
+            "",
+            "INC-",
+            "INC-x",
+            "-1",
+            "4 2",
+            "INC-99999999999999999999999",
+        ] {
+            assert!(s.parse::<IncidentId>().is_err(), "{s}");
+        }
+        assert_eq!(IncidentId(42).to_string(), "INC-42");
+    }
+
+    #[test]
+    fn declared_then_acknowledged_then_resolved() {
+        let mut inc = incident();
+        assert_eq!(inc.status, Status::Declared);
+        inc.acknowledge("U2", at(3)).unwrap();
+        assert_eq!(inc.status, Status::Acknowledged);
+        assert_eq!(inc.acknowledged.as_ref().unwrap().user, "U2");
+        let e = inc
+            .resolve("U2", Some("rolled back".into()), at(40))
+            .unwrap();
+        assert_eq!(
+            e.event,
+            TimelineEvent::Resolved {
+                summary: Some("rolled back".into())
+            }
+        );
+        assert_eq!(inc.status, Status::Resolved);
+        assert!(!inc.is_open());
+    }
+
+    #[test]
+    fn resolving_twice_is_refused_and_changes_nothing() {
+        let mut inc = incident();
+        inc.resolve("U2", None, at(10)).unwrap();
+        let before = inc.clone();
+        let err = inc.resolve("U3", Some("again".into()), at(11)).unwrap_err();
+        assert!(matches!(err, TransitionError::AlreadyResolved { ref by, .. } if by.user == "U2"));
+        assert_eq!(inc, before);
+    }
+
+    #[test]
+    fn ack_after_resolve_is_refused_politely() {
+        let mut inc = incident();
+        inc.resolve("U2", None, at(10)).unwrap();
+        assert_eq!(
+            inc.acknowledge("U3", at(11)).unwrap_err().to_string(),
+            "INC-7 is already resolved"
+        );
+    }
+
+    #[test]
+    fn acknowledging_twice_keeps_the_first_responder() {
+        let mut inc = incident();
+        inc.acknowledge("U2", at(1)).unwrap();
+        assert!(inc.acknowledge("U3", at(2)).is_err());
+        assert_eq!(inc.acknowledged.unwrap().user, "U2");
+    }
+
+    #[test]
+    fn stored_form_round_trips_without_the_alert_location() {
+        let mut inc = incident();
+        inc.alert = Some(MessageRef {
+            channel: "C1".into(),
+            ts: "1.2".into(),
+        });
+        let json = serde_json::to_string(&inc).unwrap();
+        let back: Incident = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.alert, None);
+        assert_eq!(back.title, "API down");
+    }
+}

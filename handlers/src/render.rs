@@ -1,0 +1,423 @@
+//! Block Kit rendering of incidents. Everything stays inside Slack's limits
+//! (50 blocks, 3000-character sections, 150-character headers) however long
+//! the input, so Slack never rejects what we send.
+
+use crate::decide::{AlertButton, Reply};
+use crate::incident::{Incident, Status, TimelineEntry, TimelineEvent, TransitionError};
+use crate::policy::IncidentPolicy;
+use crate::text::{duration, escape, slack_date, truncate};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+const HEADER_MAX: usize = 150;
+const SECTION_MAX: usize = 3000;
+const MAX_BLOCKS: usize = 50;
+/// Rows in `/incident list`; more are summarised as "… and N more".
+const LIST_MAX: usize = 25;
+
+/// A rendered Slack message: fallback text (notifications, screen readers)
+/// and blocks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlackMessage {
+    pub text: String,
+    pub blocks: Value,
+}
+
+fn status_line(inc: &Incident) -> String {
+    match (&inc.status, &inc.acknowledged, &inc.resolved) {
+        (Status::Resolved, _, Some(r)) => {
+            format!("✅ Resolved by <@{}> {}", r.user, slack_date(r.at))
+        }
+        (Status::Acknowledged, Some(a), _) => {
+            format!("👀 Acknowledged by <@{}> {}", a.user, slack_date(a.at))
+        }
+        _ => "🔥 Declared, waiting for a responder".to_owned(),
+    }
+}
+
+/// The alert in the severity's channel; edited in place as the incident moves.
+pub fn alert(inc: &Incident, policy: &IncidentPolicy) -> SlackMessage {
+    let targets = policy.targets(inc.severity);
+    let header = truncate(
+        &format!(
+            "{} {} · {} · {}",
+            inc.severity.emoji(),
+            inc.severity,
+            inc.id,
+            inc.title
+        ),
+        HEADER_MAX,
+    );
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Status*\n{}", status_line(inc))}),
+        json!({"type": "mrkdwn", "text": format!("*Severity*\n{} ({})", inc.severity, inc.severity.label())}),
+        json!({"type": "mrkdwn", "text": format!("*Declared by*\n<@{}> {}", inc.declared.user, slack_date(inc.declared.at))}),
+        json!({"type": "mrkdwn", "text": format!("*Targets*\nrespond < {} · resolve < {}", duration(targets.respond), duration(targets.resolve))}),
+    ];
+    fields.push(json!({"type": "mrkdwn", "text": format!("*Commander*\n{}", inc.commander.as_ref().map_or("unassigned".to_owned(), |c| format!("<@{c}>")))}));
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}*", escape(&inc.title)), SECTION_MAX)}, "fields": fields}),
+    ];
+    if let Some(resolved) = &inc.resolved {
+        let mut lines = vec![time_against_target(
+            "Time to acknowledge",
+            inc.acknowledged.as_ref().map(|a| a.at - inc.declared.at),
+            targets.respond,
+        )];
+        lines.push(time_against_target(
+            "Time to resolve",
+            Some(resolved.at - inc.declared.at),
+            targets.resolve,
+        ));
+        if let Some(summary) = &inc.summary {
+            lines.push(format!("*Summary:* {}", escape(summary)));
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&lines.join("\n"), SECTION_MAX)}}));
+    }
+    let value = inc.id.0.to_string();
+    let mut buttons = Vec::new();
+    if inc.status == Status::Declared {
+        buttons.push(json!({"type": "button", "action_id": AlertButton::ACK_ACTION_ID, "style": "primary", "value": value, "text": {"type": "plain_text", "text": "Acknowledge"}}));
+    }
+    if inc.is_open() {
+        buttons.push(json!({"type": "button", "action_id": AlertButton::RESOLVE_ACTION_ID, "style": "danger", "value": value, "text": {"type": "plain_text", "text": "Resolve"}}));
+    }
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "block_id": format!("incident:{}", inc.id.0), "elements": buttons}));
+    }
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · `/incident show {}` for the timeline", inc.id, inc.id)}]}));
+    SlackMessage {
+        text: format!(
+            "{} {}: {} ({})",
+            inc.severity,
+            inc.id,
+            truncate(&inc.title, 200),
+            inc.status.as_str()
+        ),
+        blocks: Value::Array(blocks),
+    }
+}
+
+fn time_against_target(
+    label: &str,
+    took: Option<chrono::TimeDelta>,
+    target: chrono::TimeDelta,
+) -> String {
+    match took {
+        Some(t) if t < target => format!(
+            "*{label}:* {} (target < {}, met ✅)",
+            duration(t),
+            duration(target)
+        ),
+        Some(t) => format!(
+            "*{label}:* {} (target < {}, missed ❌)",
+            duration(t),
+            duration(target)
+        ),
+        None => format!(
+            "*{label}:* never acknowledged (target < {})",
+            duration(target)
+        ),
+    }
+}
+
+fn list_row(inc: &Incident, now: DateTime<Utc>) -> String {
+    format!(
+        "{} *{}* · {} · {} · {} ago · {}",
+        inc.severity.emoji(),
+        inc.id,
+        inc.severity,
+        escape(&truncate(&inc.title, 80)),
+        duration(now - inc.declared.at),
+        inc.status.as_str()
+    )
+}
+
+/// `/incident list`: open incidents, newest first (the caller's order).
+pub fn incident_list(open: &[Incident], now: DateTime<Utc>) -> Reply {
+    if open.is_empty() {
+        return Reply::text("No open incidents. 🎉");
+    }
+    let mut lines: Vec<String> = open
+        .iter()
+        .take(LIST_MAX)
+        .map(|i| list_row(i, now))
+        .collect();
+    if open.len() > LIST_MAX {
+        lines.push(format!("… and {} more.", open.len() - LIST_MAX));
+    }
+    let title = match open.len() {
+        1 => "*1 open incident*".to_owned(),
+        n => format!("*{n} open incidents*"),
+    };
+    let text = format!("{title}\n{}", lines.join("\n"));
+    Reply {
+        blocks: Some(sections(&text)),
+        text: truncate(&text, 3000),
+    }
+}
+
+/// `/incident show`: the incident's state and its timeline.
+pub fn incident_details(
+    inc: &Incident,
+    timeline: &[TimelineEntry],
+    policy: &IncidentPolicy,
+    _now: DateTime<Utc>,
+) -> Reply {
+    let mut text = format!(
+        "{} *{} · {}* — {}\n{}\nDeclared by <@{}> {}",
+        inc.severity.emoji(),
+        inc.id,
+        inc.severity,
+        escape(&inc.title),
+        status_line(inc),
+        inc.declared.user,
+        slack_date(inc.declared.at)
+    );
+    if let Some(c) = &inc.commander {
+        text.push_str(&format!("\nCommander: <@{c}>"));
+    }
+    if let (Some(alert), Some(domain)) = (&inc.alert, &inc.team_domain) {
+        text.push_str(&format!(
+            "\n<{}|Open the alert>",
+            crate::text::permalink(domain, &alert.channel, &alert.ts)
+        ));
+    } else if inc.alert.is_none() {
+        text.push_str(&format!(
+            "\nThe alert is on its way to {}.",
+            policy.channel_for(inc.severity)
+        ));
+    }
+    text.push_str("\n\n*Timeline*");
+    for e in timeline {
+        text.push_str(&format!(
+            "\n• {} <@{}> {}",
+            slack_date(e.at),
+            e.user,
+            timeline_event(&e.event)
+        ));
+    }
+    Reply {
+        blocks: Some(sections(&text)),
+        text: truncate(&text, 3000),
+    }
+}
+
+fn timeline_event(event: &TimelineEvent) -> String {
+    match event {
+        TimelineEvent::Declared { severity, title } => {
+            format!("declared {severity}: {}", escape(&truncate(title, 200)))
+        }
+        TimelineEvent::Acknowledged => "acknowledged".to_owned(),
+        TimelineEvent::Resolved { summary: Some(s) } => {
+            format!("resolved: {}", escape(&truncate(s, 500)))
+        }
+        TimelineEvent::Resolved { summary: None } => "resolved".to_owned(),
+        TimelineEvent::StatusUpdate { text } => {
+            format!("posted an update: {}", escape(&truncate(text, 500)))
+        }
+        TimelineEvent::CommanderAssigned { commander } => format!("made <@{commander}> commander"),
+    }
+}
+
+/// Splits long mrkdwn into section blocks on line boundaries, each within
+/// the section limit, and at most [`MAX_BLOCKS`] of them.
+fn sections(text: &str) -> Value {
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = truncate(line, SECTION_MAX);
+        if !current.is_empty() && current.chars().count() + 1 + line.chars().count() > SECTION_MAX {
+            blocks.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        blocks.push(current);
+    }
+    if blocks.len() > MAX_BLOCKS {
+        blocks.truncate(MAX_BLOCKS - 1);
+        blocks.push("… (cut to fit one Slack message)".to_owned());
+    }
+    Value::Array(
+        blocks
+            .into_iter()
+            .map(|t| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}))
+            .collect(),
+    )
+}
+
+/// A polite refusal, naming who got there first.
+pub fn refusal(err: &TransitionError) -> String {
+    match err {
+        TransitionError::AlreadyAcknowledged { id, by } => {
+            format!(
+                "*{id}* was already acknowledged by <@{}> {}.",
+                by.user,
+                slack_date(by.at)
+            )
+        }
+        TransitionError::AlreadyResolved { id, by } => {
+            format!(
+                "*{id}* is already resolved (by <@{}> {}); nothing was changed.",
+                by.user,
+                slack_date(by.at)
+            )
+        }
+    }
+}
+
+pub fn mention_help() -> String {
+    "I run the team's runbook in Slack.\n\
+     • `/incident p0 <title>` declares an incident (P0/P1 go to the alerts channel, P2/P3 to the team channel)\n\
+     • `/incident list` shows what is open; `@opsbot status` does too\n\
+     • `/incident help` lists every incident command"
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{IncidentId, Stamp};
+    use crate::severity::Severity;
+    use chrono::{TimeDelta, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
+    }
+
+    fn incident(title: &str) -> Incident {
+        Incident::new(
+            IncidentId(42),
+            Severity::P0,
+            title.into(),
+            Stamp {
+                user: "U1".into(),
+                at: now(),
+            },
+            "C1".into(),
+            None,
+        )
+    }
+
+    fn assert_valid(blocks: &Value) {
+        if let Err(errors) = opsbot_fake_slack::blockkit::validate_blocks(blocks) {
+            panic!("Slack would reject these blocks: {errors:?}\n{blocks:#}");
+        }
+    }
+
+    fn buttons(msg: &SlackMessage) -> Vec<String> {
+        msg.blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| {
+                b["elements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["text"]["text"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn alert_shows_severity_id_title_and_targets() {
+        let msg = alert(&incident("Production API down"), &IncidentPolicy::default());
+        let json = msg.blocks.to_string();
+        assert!(json.contains("P0 · INC-42 · Production API down"));
+        assert!(json.contains("respond < 5 min · resolve < 1 h"));
+        assert!(json.contains("<@U1>"));
+        assert_eq!(buttons(&msg), ["Acknowledge", "Resolve"]);
+        assert_valid(&msg.blocks);
+    }
+
+    #[test]
+    fn acknowledged_alert_keeps_only_resolve_and_resolved_has_no_buttons() {
+        let mut inc = incident("x");
+        inc.acknowledge("U2", now() + TimeDelta::minutes(3))
+            .unwrap();
+        let msg = alert(&inc, &IncidentPolicy::default());
+        assert_eq!(buttons(&msg), ["Resolve"]);
+        assert!(msg.blocks.to_string().contains("Acknowledged by <@U2>"));
+        inc.resolve(
+            "U2",
+            Some("rolled back".into()),
+            now() + TimeDelta::minutes(70),
+        )
+        .unwrap();
+        let msg = alert(&inc, &IncidentPolicy::default());
+        assert!(buttons(&msg).is_empty());
+        let json = msg.blocks.to_string();
+        assert!(
+            json.contains("Time to acknowledge:* 3 min (target < 5 min, met ✅)"),
+            "{json}"
+        );
+        assert!(
+            json.contains("Time to resolve:* 1 h 10 min (target < 1 h, missed ❌)"),
+            "{json}"
+        );
+        assert_valid(&msg.blocks);
+    }
+
+    #[test]
+    fn hostile_titles_stay_inside_block_kit_limits_and_ping_nobody() {
+        let msg = alert(
+            &incident(&format!("<!channel> {}", "é".repeat(249))),
+            &IncidentPolicy::default(),
+        );
+        assert_valid(&msg.blocks);
+        assert!(!msg.blocks.to_string().contains("<!channel>"));
+    }
+
+    #[test]
+    fn list_is_newest_first_as_given_and_capped() {
+        let many: Vec<Incident> = (0..60)
+            .map(|i| {
+                let mut x = incident(&"long title ".repeat(20));
+                x.id = IncidentId(100 - i);
+                x
+            })
+            .collect();
+        let reply = incident_list(&many, now() + TimeDelta::minutes(12));
+        assert!(reply.text.starts_with("*60 open incidents*\n🔴 *INC-100*"));
+        assert!(reply.text.contains("12 min ago"));
+        assert_valid(reply.blocks.as_ref().unwrap());
+        assert!(reply.text.chars().count() <= 3000);
+    }
+
+    #[test]
+    fn details_show_the_timeline() {
+        let mut inc = incident("API down");
+        let e1 = TimelineEntry {
+            at: now(),
+            user: "U1".into(),
+            event: TimelineEvent::Declared {
+                severity: Severity::P0,
+                title: "API down".into(),
+            },
+        };
+        let e2 = inc
+            .acknowledge("U2", now() + TimeDelta::minutes(2))
+            .unwrap();
+        let timeline: Vec<_> = std::iter::once(e1)
+            .chain(std::iter::once(e2))
+            .chain((0..200).map(|i| TimelineEntry {
+                at: now(),
+                user: "U3".into(),
+                event: TimelineEvent::StatusUpdate {
+                    text: format!("update {i} {}", "x".repeat(100)),
+                },
+            }))
+            .collect();
+        let reply = incident_details(&inc, &timeline, &IncidentPolicy::default(), now());
+        assert!(reply.text.contains("declared P0: API down"));
+        assert!(reply.text.contains("<@U2> acknowledged"));
+        assert_valid(reply.blocks.as_ref().unwrap());
+    }
+}
