@@ -34,6 +34,8 @@ pub struct WorkerSettings {
     pub reclaim_after: Duration,
     pub backoff_first: Duration,
     pub backoff_max: Duration,
+    /// How long an update waits for its incident's alert to be posted.
+    pub alert_wait_limit: Duration,
 }
 
 impl WorkerSettings {
@@ -45,6 +47,7 @@ impl WorkerSettings {
             reclaim_after: Duration::from_secs(120),
             backoff_first: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            alert_wait_limit: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -95,6 +98,9 @@ pub async fn run(
     // Replaying our own unfinished entries from an earlier run: the id after
     // which to read next; `None` once caught up.
     let mut own_cursor: Option<String> = Some("0".to_owned());
+    // The group must exist before reading; a Redis that restarted empty
+    // has lost it, so it is created again after every read error.
+    let mut prepared = false;
     let mut next_reclaim = Instant::now();
     let mut failures = 0u32;
     let d = &delivery;
@@ -115,8 +121,10 @@ pub async fn run(
         while tasks.try_join_next().is_some() {}
 
         let read = async {
-            if let Some(after) = &own_cursor {
+            if !prepared {
                 d.store.outbox_prepare().await?;
+            }
+            if let Some(after) = &own_cursor {
                 let mine = d
                     .store
                     .outbox_read(&d.settings.consumer, d.settings.batch, Some(after))
@@ -154,6 +162,10 @@ pub async fn run(
         match result {
             Ok((entries, reading_own)) => {
                 failures = 0;
+                prepared = true;
+                if !entries.is_empty() {
+                    tracing::debug!(entries = entries.len(), reading_own, "outbox read");
+                }
                 if reading_own {
                     // An empty answer means we are caught up with our own.
                     own_cursor = entries.last().map(|e| e.id.clone());
@@ -167,7 +179,8 @@ pub async fn run(
             }
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 30 == 0 {
+                prepared = false;
+                if failures == 1 || failures % 30 == 0 || tracing::enabled!(tracing::Level::DEBUG) {
                     tracing::warn!(error = %e, "outbox cannot read from Redis; retrying");
                 }
                 let pause = backoff(d.settings.backoff_first, d.settings.backoff_max, failures);
@@ -228,6 +241,13 @@ fn dispatch(
     }
 }
 
+/// For logs: the incident an effect concerns, or `-`.
+fn incident_of(effect: &Effect) -> String {
+    effect
+        .incident()
+        .map_or_else(|| "-".to_owned(), |i| i.to_string())
+}
+
 fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(max);
@@ -243,15 +263,30 @@ impl Delivery {
     /// or the worker shuts down (then it stays in the stream for next time).
     async fn deliver_until_settled(&self, entry: &OutboxEntry) {
         let mut attempt = 0u32;
+        let started = Instant::now();
         loop {
             if self.shutdown.is_cancelled() {
                 return;
             }
             self.wait_out_rate_limit().await;
             attempt += 1;
+            tracing::debug!(entry = %entry.id, effect = ?entry.effect, attempt, "delivering");
             let result = {
                 let _permit = self.slack_calls.acquire().await;
                 self.deliver(&entry.effect).await
+            };
+            let result = match result {
+                Err(DeliveryError::Waiting { reason })
+                    if started.elapsed() > self.settings.alert_wait_limit =>
+                {
+                    Err(DeliveryError::Permanent {
+                        code: format!(
+                            "gave up after {:?}: {reason}",
+                            self.settings.alert_wait_limit
+                        ),
+                    })
+                }
+                other => other,
             };
             match result {
                 Ok(()) => {
@@ -259,17 +294,12 @@ impl Delivery {
                     return;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
-                    tracing::info!(incident = ?entry.effect.incident().map(|i| i.to_string()), error = %code, "courtesy note not delivered; dropped");
+                    tracing::info!(incident = %incident_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
                     self.settle(|| self.store.outbox_done(&entry.id)).await;
                     return;
                 }
                 Err(DeliveryError::Permanent { code }) => {
-                    let incident = entry
-                        .effect
-                        .incident()
-                        .map(|i| i.to_string())
-                        .unwrap_or_default();
-                    tracing::error!(%incident, error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
+                    tracing::error!(incident = %incident_of(&entry.effect), error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
                     if let Effect::PostAlert { incident } = &entry.effect {
                         self.settle(|| self.store.set_alert_failed(*incident, &code))
                             .await;
@@ -279,11 +309,8 @@ impl Delivery {
                         .await;
                     return;
                 }
-                Err(DeliveryError::Transient {
-                    reason,
-                    retry_after,
-                }) => {
-                    let wait = match retry_after {
+                Err(retry @ (DeliveryError::Transient { .. } | DeliveryError::Waiting { .. })) => {
+                    let wait = match retry.retry_after() {
                         Some(wait) => {
                             let until = Instant::now() + wait;
                             let mut paused =
@@ -298,7 +325,7 @@ impl Delivery {
                         ),
                     };
                     if attempt == 1 || attempt % 10 == 0 {
-                        tracing::warn!(incident = ?entry.effect.incident().map(|i| i.to_string()), %reason, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
+                        tracing::warn!(incident = %incident_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.
                     let _ = self
@@ -447,9 +474,8 @@ impl Delivery {
             Ok(Some(error)) => Err(DeliveryError::Permanent {
                 code: format!("the alert of {} was never posted ({error})", inc.id),
             }),
-            Ok(None) => Err(DeliveryError::Transient {
+            Ok(None) => Err(DeliveryError::Waiting {
                 reason: format!("the alert of {} is not posted yet", inc.id),
-                retry_after: None,
             }),
             Err(e) => Err(DeliveryError::Transient {
                 reason: e.to_string(),

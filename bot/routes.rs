@@ -200,7 +200,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     let (redis, slack) = tokio::join!(app.store.ping(), app.slack_ready());
     let body = json!({
-        "redis": if redis.is_ok() { "ok".to_owned() } else { redis.as_ref().unwrap_err().to_string() },
+        "redis": match &redis { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
         "slack": slack.clone().unwrap_or_else(|| "ok".to_owned()),
     });
     let status = if redis.is_ok() && slack.is_none() {

@@ -60,6 +60,7 @@ pub struct Store {
     blocking: ConnectionManager,
     keys: Keys,
     commit: Script,
+    set_if_exists: Script,
 }
 
 #[derive(Clone)]
@@ -97,6 +98,7 @@ impl Keys {
 const COMMIT_LUA: &str = r#"
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return -1 end
+if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'v', v + 1)
 if ARGV[3] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[4])
@@ -107,6 +109,13 @@ local nt = tonumber(ARGV[5])
 for i = 6, 5 + nt do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 for i = 6 + nt, #ARGV do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]) end
 return v + 1
+"#;
+
+/// HSET on KEYS[1] only if the incident's state is there.
+const SET_IF_EXISTS_LUA: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'state') == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
 "#;
 
 fn connection(client: redis::Client, response_timeout: Duration) -> StoreResult<ConnectionManager> {
@@ -148,6 +157,7 @@ impl Store {
                 prefix: prefix.to_owned(),
             },
             commit: Script::new(COMMIT_LUA),
+            set_if_exists: Script::new(SET_IF_EXISTS_LUA),
         })
     }
 
@@ -295,23 +305,32 @@ impl Store {
 
     // --- Alert location, written by the outbox worker -----------------------
 
+    /// Records where the alert landed. Only on an incident that exists: a
+    /// late write must not plant fields on a key that Redis lost meanwhile.
     pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
-        timed(conn.hset_multiple::<_, _, _, ()>(
-            self.keys.incident(id),
-            &[
-                ("alert_channel", alert.channel.as_str()),
-                ("alert_ts", alert.ts.as_str()),
-            ],
-        ))
+        self.set_if_exists(
+            id,
+            &[("alert_channel", &alert.channel), ("alert_ts", &alert.ts)],
+        )
         .await
     }
 
     /// Remembers that the alert could not be posted for good, so updates to
     /// it stop waiting and go to the dead letters too.
     pub async fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
+        self.set_if_exists(id, &[("alert_error", error)]).await
+    }
+
+    async fn set_if_exists(&self, id: IncidentId, fields: &[(&str, &str)]) -> StoreResult<()> {
+        let mut invocation = self.set_if_exists.prepare_invoke();
+        invocation.key(self.keys.incident(id));
+        for (field, value) in fields {
+            invocation.arg(*field).arg(*value);
+        }
         let mut conn = self.conn.clone();
-        timed(conn.hset::<_, _, _, ()>(self.keys.incident(id), "alert_error", error)).await
+        timed(invocation.invoke_async::<i64>(&mut conn))
+            .await
+            .map(drop)
     }
 
     pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
@@ -321,10 +340,16 @@ impl Store {
 
     // --- Outbox ------------------------------------------------------------
 
+    /// Creates the consumer group (and stream) unless it exists; needed at
+    /// start and again after Redis lost its data.
     pub async fn outbox_prepare(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
-        let created: redis::RedisResult<()> =
-            timed(conn.xgroup_create_mkstream(self.keys.outbox(), OUTBOX_GROUP, "0")).await?;
+        let created = tokio::time::timeout(
+            OPERATION_TIMEOUT,
+            conn.xgroup_create_mkstream::<_, _, _, ()>(self.keys.outbox(), OUTBOX_GROUP, "0"),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(OPERATION_TIMEOUT))?;
         match created {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             other => Ok(other?),

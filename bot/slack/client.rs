@@ -23,6 +23,21 @@ pub enum DeliveryError {
     /// itself (`channel_not_found`, `invalid_blocks`, …).
     #[error("{code}")]
     Permanent { code: String },
+    /// Something this delivery needs is not there yet (the alert a thread
+    /// reply goes under): retried like a transient failure, but given up
+    /// after a limit, so a lost alert cannot block its lane for ever.
+    #[error("waiting: {reason}")]
+    Waiting { reason: String },
+}
+
+impl DeliveryError {
+    /// How long Slack asked us to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DeliveryError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// Slack error codes that mean "not now" rather than "never".
@@ -44,7 +59,11 @@ fn classify(err: SlackClientError) -> DeliveryError {
             }
         }
         SlackClientError::ApiError(api) => {
-            let details = api.errors.unwrap_or_default().join("; ");
+            let details = api
+                .errors
+                .clone()
+                .unwrap_or_else(|| response_messages(api.http_response_body.as_deref()));
+            let details = details.join("; ");
             DeliveryError::Permanent {
                 code: if details.is_empty() {
                     api.code
@@ -75,6 +94,18 @@ fn classify(err: SlackClientError) -> DeliveryError {
             retry_after: None,
         },
     }
+}
+
+/// Slack explains `invalid_blocks` and friends in
+/// `response_metadata.messages`, which slack-morphism does not surface.
+fn response_messages(body: Option<&str>) -> Vec<String> {
+    body.and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|v| v["response_metadata"]["messages"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.as_str().map(|s| opsbot_handlers::text::truncate(s, 300)))
+        .take(5)
+        .collect()
 }
 
 /// slack-morphism's Display can include whole response bodies; logs get

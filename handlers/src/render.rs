@@ -92,7 +92,7 @@ pub fn alert(inc: &Incident, policy: &IncidentPolicy) -> SlackMessage {
             "{} {}: {} ({})",
             inc.severity,
             inc.id,
-            truncate(&inc.title, 200),
+            escape(&truncate(&inc.title, 200)),
             inc.status.as_str()
         ),
         blocks: Value::Array(blocks),
@@ -372,7 +372,13 @@ mod tests {
             &IncidentPolicy::default(),
         );
         assert_valid(&msg.blocks);
-        assert!(!msg.blocks.to_string().contains("<!channel>"));
+        // mrkdwn would ping; plain_text (the header) shows it literally.
+        for block in msg.blocks.as_array().unwrap() {
+            if block["type"] != "header" {
+                assert!(!block.to_string().contains("<!channel>"), "{block}");
+            }
+        }
+        assert!(!msg.text.contains("<!channel>"));
     }
 
     #[test]

@@ -1,0 +1,584 @@
+//! The HTTP face of the fake: one axum handler for `/{method}` that decodes
+//! Slack's three request shapes (JSON body, form body, query string), applies
+//! outages, scripted failures and auth like Slack's edge does, then dispatches
+//! to the per-method logic.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use crate::blockkit;
+use crate::state::{
+    Channel, Ephemeral, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID,
+    BOT_USER_NAME, CREATED, TEAM_DOMAIN, TEAM_ID, TEAM_NAME,
+};
+use crate::FakeSlack;
+
+const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+const MAX_TEXT: usize = 40_000;
+
+pub(crate) fn router(fake: FakeSlack) -> Router {
+    Router::new()
+        .route("/{method}", any(handle))
+        .with_state(fake)
+}
+
+type Params = Map<String, Value>;
+
+/// What a method handler decided: a JSON body for HTTP 200.
+type Outcome = Result<Value, SlackError>;
+
+struct SlackError {
+    code: &'static str,
+    messages: Vec<String>,
+}
+
+fn fail(code: &'static str) -> SlackError {
+    SlackError {
+        code,
+        messages: Vec::new(),
+    }
+}
+
+async fn handle(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let inner = &fake.inner;
+    let unavailable = inner.is_unavailable();
+    let failure = {
+        let mut rec = inner.lock();
+        rec.count_call(&method);
+        // While Slack is "down" the queue is left alone, so scripted failures
+        // still apply once it comes back.
+        if unavailable {
+            None
+        } else {
+            rec.take_failure(&method)
+        }
+    };
+    inner.changed.notify_waiters();
+
+    if unavailable {
+        return plain(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    match failure {
+        Some(Failure::RateLimited { retry_after_secs }) => {
+            let mut res = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"ok": false, "error": "ratelimited"}),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return res;
+        }
+        Some(Failure::HttpStatus(code)) => {
+            return plain(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+        Some(Failure::Error(code)) => {
+            return json_response(StatusCode::OK, &json!({"ok": false, "error": code}));
+        }
+        None => {}
+    }
+
+    let outcome = match parse_params(query.as_deref(), &headers, &body) {
+        Ok(params) => check_auth(&fake.inner.workspace, &headers, &params)
+            .and_then(|()| dispatch(&fake, &method, &params)),
+        Err(e) => Err(e),
+    };
+    let body = match outcome {
+        Ok(mut value) => {
+            value["ok"] = Value::Bool(true);
+            value
+        }
+        Err(e) if e.messages.is_empty() => json!({"ok": false, "error": e.code}),
+        Err(e) => json!({
+            "ok": false,
+            "error": e.code,
+            "response_metadata": {"messages": e.messages},
+        }),
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut res = Response::new(Body::from(bytes));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
+    res
+}
+
+/// Outages and proxy errors come back as text, not Slack JSON, as they do in
+/// production when Slack's load balancers answer instead of the API.
+fn plain(status: StatusCode) -> Response {
+    let mut res = Response::new(Body::from(status.canonical_reason().unwrap_or("error")));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// Query parameters first, then the body on top, so a body value wins.
+fn parse_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Params, SlackError> {
+    let mut params = Params::new();
+    if let Some(q) = query {
+        add_form_pairs(&mut params, q.as_bytes())?;
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(params);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(obj)) => params.extend(obj),
+            Ok(_) => return Err(fail("json_not_object")),
+            Err(_) => return Err(fail("invalid_json")),
+        }
+    } else {
+        add_form_pairs(&mut params, body)?;
+    }
+    Ok(params)
+}
+
+fn add_form_pairs(params: &mut Params, raw: &[u8]) -> Result<(), SlackError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(raw).map_err(|_| fail("invalid_form_data"))?;
+    for (k, v) in pairs {
+        params.insert(k, Value::String(v));
+    }
+    Ok(())
+}
+
+fn check_auth(ws: &Workspace, headers: &HeaderMap, params: &Params) -> Result<(), SlackError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let token = bearer.or_else(|| params.get("token").and_then(Value::as_str));
+    match token {
+        None | Some("") => Err(fail("not_authed")),
+        Some(t) if t == ws.token => Ok(()),
+        Some(_) => Err(fail("invalid_auth")),
+    }
+}
+
+fn dispatch(fake: &FakeSlack, method: &str, p: &Params) -> Outcome {
+    match method {
+        "chat.postMessage" => post_message(fake, p),
+        "chat.update" => update(fake, p),
+        "chat.postEphemeral" => post_ephemeral(fake, p),
+        "views.open" => views_open(fake, p),
+        "auth.test" => Ok(auth_test()),
+        "users.info" => users_info(&fake.inner.workspace, p),
+        "users.list" => Ok(users_list(&fake.inner.workspace)),
+        "conversations.list" => Ok(conversations_list(&fake.inner.workspace, p)),
+        "conversations.info" => conversations_info(&fake.inner.workspace, p),
+        _ => Err(fail("unknown_method")),
+    }
+}
+
+/// Slack's clients send every scalar as a string in forms and sometimes as a
+/// number in JSON; `ts`-like values must survive both.
+fn str_param<'a>(p: &'a Params, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+    match p.get(key)? {
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+        _ => None,
+    }
+}
+
+/// `blocks`/`view` arrive as JSON in JSON posts and as JSON-encoded strings in
+/// form posts. `Ok(None)` means absent.
+fn json_param(p: &Params, key: &str) -> Result<Option<Value>, ()> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(|_| ()),
+        Some(v) => Ok(Some(v.clone())),
+    }
+}
+
+/// Reads and validates `blocks`; an empty array is stored as `Null`, the way
+/// Slack drops an empty `blocks` from the stored message.
+fn blocks_param(p: &Params) -> Result<Option<Value>, SlackError> {
+    let Some(blocks) = json_param(p, "blocks").map_err(|()| fail("invalid_blocks_format"))? else {
+        return Ok(None);
+    };
+    if !blocks.is_array() {
+        return Err(fail("invalid_blocks_format"));
+    }
+    blockkit::validate_blocks(&blocks).map_err(|messages| SlackError {
+        code: "invalid_blocks",
+        messages,
+    })?;
+    Ok(Some(blocks))
+}
+
+fn non_empty(blocks: &Option<Value>) -> bool {
+    blocks
+        .as_ref()
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
+fn normalise(blocks: Option<Value>) -> Value {
+    match blocks {
+        Some(Value::Array(a)) if !a.is_empty() => Value::Array(a),
+        _ => Value::Null,
+    }
+}
+
+fn check_text_len(text: &str) -> Result<(), SlackError> {
+    if text.len() > MAX_TEXT && text.chars().count() > MAX_TEXT {
+        return Err(fail("msg_too_long"));
+    }
+    Ok(())
+}
+
+fn message_json(m: &Message) -> Value {
+    let mut v = json!({
+        "type": "message",
+        "user": m.user,
+        "text": m.text,
+        "ts": m.ts,
+        "team": TEAM_ID,
+    });
+    if m.user == BOT_USER_ID {
+        v["bot_id"] = json!(BOT_ID);
+        v["app_id"] = json!(APP_ID);
+    }
+    if !m.blocks.is_null() {
+        v["blocks"] = m.blocks.clone();
+    }
+    if let Some(thread_ts) = &m.thread_ts {
+        v["thread_ts"] = json!(thread_ts);
+    }
+    v
+}
+
+fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
+    let ws = &fake.inner.workspace;
+    let channel = str_param(p, "channel")
+        .and_then(|c| ws.resolve_channel(&c))
+        .ok_or_else(|| fail("channel_not_found"))?;
+    let text = str_param(p, "text");
+    let blocks = blocks_param(p)?;
+    if text.is_none() && !non_empty(&blocks) {
+        return Err(fail("no_text"));
+    }
+    let text = text.map(|t| t.into_owned()).unwrap_or_default();
+    check_text_len(&text)?;
+    let thread_ts = str_param(p, "thread_ts").map(|t| t.into_owned());
+
+    let response = {
+        let mut rec = fake.inner.lock();
+        if let Some(parent) = &thread_ts {
+            if !rec.is_thread_parent(&channel.id, parent) {
+                return Err(fail("thread_not_found"));
+            }
+        }
+        let message = Message {
+            channel: channel.id.clone(),
+            ts: rec.next_ts(),
+            thread_ts,
+            text,
+            blocks: normalise(blocks),
+            edits: 0,
+            user: BOT_USER_ID.to_owned(),
+        };
+        let response = json!({
+            "channel": message.channel,
+            "ts": message.ts,
+            "message": message_json(&message),
+        });
+        rec.push_message(message);
+        response
+    };
+    fake.inner.changed.notify_waiters();
+    Ok(response)
+}
+
+fn update(fake: &FakeSlack, p: &Params) -> Outcome {
+    let ws = &fake.inner.workspace;
+    // Unlike chat.postMessage, Slack only takes an id here.
+    let channel = str_param(p, "channel")
+        .and_then(|c| ws.channel_by_id(&c))
+        .ok_or_else(|| fail("channel_not_found"))?;
+    let ts = str_param(p, "ts").ok_or_else(|| fail("message_not_found"))?;
+    let text = str_param(p, "text");
+    let blocks = blocks_param(p)?;
+    if text.is_none() && blocks.is_none() {
+        return Err(fail("no_text"));
+    }
+    if let Some(t) = &text {
+        check_text_len(t)?;
+    }
+
+    let response = {
+        let mut rec = fake.inner.lock();
+        let message = rec
+            .message_mut(&channel.id, &ts)
+            .ok_or_else(|| fail("message_not_found"))?;
+        if message.user != BOT_USER_ID {
+            return Err(fail("cant_update_message"));
+        }
+        // Slack keeps whatever the update leaves out: omitted `blocks` keep the
+        // old blocks, `blocks: []` removes them.
+        if let Some(t) = text {
+            message.text = t.into_owned();
+        }
+        if let Some(b) = blocks {
+            message.blocks = normalise(Some(b));
+        }
+        message.edits += 1;
+        let mut msg = message_json(message);
+        msg["edited"] = json!({"user": BOT_USER_ID, "ts": message.ts});
+        let mut response = json!({
+            "channel": message.channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": msg,
+        });
+        if let Some(thread_ts) = &message.thread_ts {
+            response["thread_ts"] = json!(thread_ts);
+        }
+        response
+    };
+    fake.inner.changed.notify_waiters();
+    Ok(response)
+}
+
+fn post_ephemeral(fake: &FakeSlack, p: &Params) -> Outcome {
+    let ws = &fake.inner.workspace;
+    let channel = str_param(p, "channel")
+        .and_then(|c| ws.resolve_channel(&c))
+        .ok_or_else(|| fail("channel_not_found"))?;
+    let user = str_param(p, "user")
+        .and_then(|u| ws.user(&u))
+        .ok_or_else(|| fail("user_not_found"))?;
+    let text = str_param(p, "text");
+    let blocks = blocks_param(p)?;
+    if text.is_none() && !non_empty(&blocks) {
+        return Err(fail("no_text"));
+    }
+    let text = text.map(|t| t.into_owned()).unwrap_or_default();
+    check_text_len(&text)?;
+
+    let message_ts = {
+        let mut rec = fake.inner.lock();
+        let ts = rec.next_ts();
+        rec.ephemerals.push(Ephemeral {
+            channel: channel.id.clone(),
+            user: user.id.clone(),
+            text,
+            blocks: normalise(blocks),
+        });
+        ts
+    };
+    fake.inner.changed.notify_waiters();
+    Ok(json!({"message_ts": message_ts}))
+}
+
+fn invalid_arguments(message: &str) -> SlackError {
+    SlackError {
+        code: "invalid_arguments",
+        messages: vec![message.to_owned()],
+    }
+}
+
+fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
+    let trigger_id = str_param(p, "trigger_id")
+        .ok_or_else(|| invalid_arguments("[ERROR] missing required field: trigger_id"))?;
+    let view = json_param(p, "view")
+        .map_err(|()| invalid_arguments("[ERROR] invalid JSON [json-pointer:/view]"))?
+        .ok_or_else(|| invalid_arguments("[ERROR] missing required field: view"))?;
+    blockkit::validate_view(&view).map_err(|messages| SlackError {
+        code: "invalid_arguments",
+        messages,
+    })?;
+
+    let opened = {
+        let mut rec = fake.inner.lock();
+        if !rec.used_triggers.insert(trigger_id.clone().into_owned()) {
+            return Err(fail("expired_trigger_id"));
+        }
+        let id = rec.next_view_id();
+        let mut full = view;
+        let obj = full.as_object_mut().expect("validated as an object");
+        for (key, default) in [
+            ("callback_id", json!("")),
+            ("private_metadata", json!("")),
+            ("external_id", json!("")),
+            ("clear_on_close", json!(false)),
+            ("notify_on_close", json!(false)),
+        ] {
+            obj.entry(key).or_insert(default);
+        }
+        obj.insert("id".into(), json!(id));
+        obj.insert("team_id".into(), json!(TEAM_ID));
+        obj.insert("app_id".into(), json!(APP_ID));
+        obj.insert("bot_id".into(), json!(BOT_ID));
+        obj.insert("root_view_id".into(), json!(id));
+        obj.insert("previous_view_id".into(), Value::Null);
+        obj.insert("hash".into(), json!(format!("{}.{id}", CREATED)));
+        obj.insert("state".into(), json!({"values": {}}));
+        let opened = OpenedView {
+            trigger_id: trigger_id.into_owned(),
+            view: full,
+            id,
+        };
+        rec.views.push(opened.clone());
+        opened
+    };
+    fake.inner.changed.notify_waiters();
+    Ok(json!({"view": opened.view}))
+}
+
+fn auth_test() -> Value {
+    json!({
+        "url": format!("https://{TEAM_DOMAIN}.slack.com/"),
+        "team": TEAM_NAME,
+        "user": BOT_USER_NAME,
+        "team_id": TEAM_ID,
+        "user_id": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "is_enterprise_install": false,
+    })
+}
+
+fn user_json(u: &User) -> Value {
+    let mut v = json!({
+        "id": u.id,
+        "team_id": TEAM_ID,
+        "name": u.name,
+        "deleted": false,
+        "color": "9f69e7",
+        "real_name": u.real_name,
+        "is_admin": false,
+        "is_owner": false,
+        "is_primary_owner": false,
+        "is_restricted": false,
+        "is_ultra_restricted": false,
+        "is_bot": u.is_bot,
+        "is_app_user": false,
+        "updated": CREATED,
+        "profile": {
+            "real_name": u.real_name,
+            "real_name_normalized": u.real_name,
+            "display_name": u.name,
+            "display_name_normalized": u.name,
+            "email": format!("{}@{TEAM_DOMAIN}.example.com", u.name),
+            "team": TEAM_ID,
+        },
+    });
+    if let Some((tz, label, offset)) = u.tz {
+        v["tz"] = json!(tz);
+        v["tz_label"] = json!(label);
+        v["tz_offset"] = json!(offset);
+    }
+    if u.is_bot {
+        v["profile"]["bot_id"] = json!(BOT_ID);
+        v["profile"]["api_app_id"] = json!(APP_ID);
+    }
+    v
+}
+
+fn users_info(ws: &Workspace, p: &Params) -> Outcome {
+    let user = str_param(p, "user")
+        .and_then(|u| ws.user(&u))
+        .ok_or_else(|| fail("user_not_found"))?;
+    Ok(json!({"user": user_json(user)}))
+}
+
+fn users_list(ws: &Workspace) -> Value {
+    let members: Vec<Value> = ws.users.iter().map(user_json).collect();
+    json!({
+        "members": members,
+        "cache_ts": CREATED,
+        "response_metadata": {"next_cursor": ""},
+    })
+}
+
+fn channel_json(c: &Channel) -> Value {
+    let is_im = c.im_user.is_some();
+    let mut v = json!({
+        "id": c.id,
+        "created": CREATED,
+        "is_archived": false,
+        "is_channel": !is_im,
+        "is_group": false,
+        "is_im": is_im,
+        "is_mpim": false,
+        "is_private": is_im,
+        "is_general": c.is_general,
+        "is_shared": false,
+        "is_ext_shared": false,
+        "is_org_shared": false,
+        "is_member": true,
+    });
+    if let Some(user) = &c.im_user {
+        v["user"] = json!(user);
+        v["is_open"] = json!(true);
+    } else {
+        let details =
+            |value: &str| json!({"value": value, "creator": "U0ALICE", "last_set": CREATED});
+        v["name"] = json!(c.name);
+        v["name_normalized"] = json!(c.name);
+        v["creator"] = json!("U0ALICE");
+        v["topic"] = details(&c.topic);
+        v["purpose"] = details(&c.purpose);
+        v["previous_names"] = json!([]);
+        v["num_members"] = json!(5);
+        v["locale"] = json!("en-US");
+    }
+    v
+}
+
+fn conversations_list(ws: &Workspace, p: &Params) -> Value {
+    // Slack lists only public channels unless `types` asks for more.
+    let types = str_param(p, "types");
+    let types = types.as_deref().unwrap_or("public_channel");
+    let want_public = types.split(',').any(|t| t.trim() == "public_channel");
+    let want_im = types.split(',').any(|t| t.trim() == "im");
+    let channels: Vec<Value> = ws
+        .channels
+        .iter()
+        .filter(|c| {
+            if c.im_user.is_some() {
+                want_im
+            } else {
+                want_public
+            }
+        })
+        .map(channel_json)
+        .collect();
+    json!({"channels": channels, "response_metadata": {"next_cursor": ""}})
+}
+
+fn conversations_info(ws: &Workspace, p: &Params) -> Outcome {
+    let channel = str_param(p, "channel")
+        .and_then(|c| ws.channel_by_id(&c))
+        .ok_or_else(|| fail("channel_not_found"))?;
+    Ok(json!({"channel": channel_json(channel)}))
+}

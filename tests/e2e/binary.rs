@@ -1,0 +1,90 @@
+//! The binary's outside contract: `--help`, and start-up refusing bad
+//! configuration with one clear line and exit code 2, secrets unprinted.
+
+use std::process::Command;
+
+fn opsbot() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsbot"));
+    for var in [
+        "SLACK_SIGNING_SECRET",
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "REDIS_URL",
+        "OPSBOT_RUNBOOK",
+        "OPSBOT_BIND",
+        "SLACK_API_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn help_lists_serve() {
+    let out = opsbot().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("serve"));
+}
+
+#[test]
+fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "SLACK_SIGNING_SECRET"),
+        (
+            &[("SLACK_SIGNING_SECRET", "s3cr3t-value")],
+            "SLACK_BOT_TOKEN",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxp-user-token-secret"),
+            ],
+            "SLACK_BOT_TOKEN must be a bot token",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+                ("OPSBOT_BIND", "nowhere"),
+            ],
+            "OPSBOT_BIND",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "mysql://user:hunter2@db/"),
+            ],
+            "REDIS_URL",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+                ("SLACK_API_URL", "ftp://x"),
+            ],
+            "SLACK_API_URL",
+        ),
+    ];
+    for (env, expected) in cases {
+        let out = opsbot()
+            .arg("serve")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+        for secret in [
+            "s3cr3t-value",
+            "xoxb-1-secret",
+            "xoxp-user-token-secret",
+            "hunter2",
+        ] {
+            assert!(!stderr.contains(secret), "secret printed: {stderr}");
+        }
+    }
+}

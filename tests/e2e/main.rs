@@ -1,0 +1,10 @@
+//! End-to-end tests: the real router and workers on a free port, a private
+//! redis-server, and the fake Slack Web API on 127.0.0.1.
+
+mod binary;
+mod delivery;
+mod events;
+mod incidents;
+mod requests;
+mod resilience;
+mod support;

@@ -1,0 +1,351 @@
+//! The test harness: a private `redis-server` per test, the shared fake
+//! Slack, and the real app on a free port (`spawn_app`), driven by signed
+//! requests exactly as Slack sends them.
+
+use chrono::{DurationRound, TimeDelta, Utc};
+use opsbot::app::{App, AppOptions};
+use opsbot::clock::{Clock, TestClock};
+use opsbot::config::{Config, Secret};
+use opsbot::outbox::WorkerSettings;
+use opsbot::slack::signature::sign;
+use opsbot_fake_slack::{FakeSlack, Message, SpawnedFake};
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const SIGNING_SECRET: &str = "test-signing-secret-not-for-production";
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const TEAM_DOMAIN: &str = "opsbot-sandbox";
+pub const ALICE: &str = "U0ALICE";
+pub const BOB: &str = "U0BOB";
+pub const GENERAL: &str = "C0GENERAL";
+pub const ALERTS: &str = "C0ALERTS";
+pub const DEVOPS: &str = "C0DEVOPS";
+/// Long enough for any delivery on a loaded CI machine; tests wait on
+/// conditions, never for fixed times.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private redis-server, killed when dropped. It keeps an append-only
+/// file, as a production Redis for opsbot must, so a killed and restarted
+/// server comes back with its data.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("opsbot-test-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir for redis");
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts (again) on the same port: a Redis that comes back.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the CI script installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct TestApp {
+    app: Option<App>,
+    pub addr: SocketAddr,
+    pub slack: FakeSlack,
+    pub redis: RedisServer,
+    pub clock: TestClock,
+    pub config: Config,
+    _slack_server: SpawnedFake,
+    http: reqwest::Client,
+}
+
+pub fn worker_settings() -> WorkerSettings {
+    let mut settings = WorkerSettings::new("test-replica");
+    settings.backoff_first = Duration::from_millis(20);
+    settings.backoff_max = Duration::from_millis(200);
+    settings.reclaim_after = Duration::from_secs(2);
+    settings
+}
+
+/// Starts the app with a private Redis and a fresh fake Slack.
+pub async fn spawn_app() -> TestApp {
+    opsbot::telemetry::init();
+    let slack = FakeSlack::with_token(BOT_TOKEN);
+    let slack_server = slack.spawn().await.expect("fake Slack starts");
+    let redis = RedisServer::start();
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        signing_secret: Secret::new(SIGNING_SECRET),
+        bot_token: Secret::new(BOT_TOKEN),
+        slack_api_url: slack_server.api_url.clone(),
+        redis_url: Secret::new(redis.url()),
+        redis_prefix: "opsbot-test".into(),
+        replica: "test-replica".into(),
+    };
+    let clock = TestClock::new(Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap());
+    let app = start(&config, &clock).await;
+    TestApp {
+        addr: app.addr,
+        app: Some(app),
+        slack,
+        redis,
+        clock,
+        config,
+        _slack_server: slack_server,
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn start(config: &Config, clock: &TestClock) -> App {
+    let options = AppOptions {
+        clock: Arc::new(clock.clone()),
+        worker: worker_settings(),
+    };
+    App::start(config, options).await.expect("app starts")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("app is running")
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+
+    /// Starts a new app on the same Redis and fake Slack, as a deploy or a
+    /// crash-restart would.
+    pub async fn start_again(&mut self) {
+        let app = start(&self.config, &self.clock).await;
+        self.addr = app.addr;
+        self.app = Some(app);
+    }
+
+    /// Posts `body` to `path` signed as Slack would sign it now.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> reqwest::Response {
+        let ts = self.clock.now().timestamp();
+        let signature = sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes());
+        self.http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    pub fn slash_form(command: &str, text: &str, user: &str) -> String {
+        serde_urlencoded::to_string([
+            ("token", "deprecated-verification-token"),
+            ("team_id", "T0OPSBOT"),
+            ("team_domain", TEAM_DOMAIN),
+            ("channel_id", GENERAL),
+            ("channel_name", "general"),
+            ("user_id", user),
+            ("user_name", "someone"),
+            ("command", command),
+            ("text", text),
+            (
+                "response_url",
+                "https://hooks.slack.com/commands/T0OPSBOT/1/x",
+            ),
+            ("trigger_id", "1.2.3"),
+        ])
+        .unwrap()
+    }
+
+    /// `/incident <text>` typed by `user`; returns Slack's view of the answer.
+    pub async fn incident_as(&self, user: &str, text: &str) -> Value {
+        let response = self
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                Self::slash_form("/incident", text, user),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "slash commands are answered 200");
+        response.json().await.expect("the answer is JSON")
+    }
+
+    pub async fn incident(&self, text: &str) -> Value {
+        self.incident_as(ALICE, text).await
+    }
+
+    /// Clicks a button on a message, as Slack posts a block_actions payload.
+    pub async fn click(
+        &self,
+        user: &str,
+        message: &Message,
+        action_id: &str,
+    ) -> reqwest::StatusCode {
+        let value = button_value(message, action_id)
+            .unwrap_or_else(|| panic!("no {action_id} button on {:?}", message.blocks));
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
+            "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
+            "api_app_id": "A0OPSBOT",
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
+            "channel": {"id": message.channel, "name": "devops-alerts"},
+            "message": {"ts": message.ts, "blocks": message.blocks},
+            "trigger_id": "111.222.xxx",
+            "response_url": "https://hooks.slack.com/actions/T0OPSBOT/1/x",
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post_signed(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            body,
+        )
+        .await
+        .status()
+    }
+
+    /// Waits until the fake Slack has a top-level message in `channel`
+    /// whose text mentions `needle`.
+    pub async fn wait_for_alert(&self, channel: &str, needle: &str) -> Message {
+        self.slack
+            .wait_for(PATIENCE, |s| {
+                s.messages(channel)
+                    .into_iter()
+                    .find(|m| m.thread_ts.is_none() && m.text.contains(needle))
+            })
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no alert with {needle:?} in {channel}: {:#?}",
+                    self.slack.messages(channel)
+                )
+            })
+    }
+
+    /// The same message as Slack shows it now.
+    pub fn current(&self, message: &Message) -> Message {
+        self.slack
+            .messages(&message.channel)
+            .into_iter()
+            .find(|m| m.ts == message.ts)
+            .expect("message still exists")
+    }
+
+    /// Waits until `f` holds for the message as Slack shows it.
+    pub async fn wait_until(
+        &self,
+        message: &Message,
+        what: &str,
+        f: impl Fn(&Message) -> bool,
+    ) -> Message {
+        let ts = message.ts.clone();
+        let channel = message.channel.clone();
+        self.slack
+            .wait_for(PATIENCE, |s| {
+                s.messages(&channel)
+                    .into_iter()
+                    .find(|m| m.ts == ts && f(m))
+            })
+            .await
+            .unwrap_or_else(|| panic!("message never showed {what}: {:#?}", self.current(message)))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stopping needs async; dropping the runtime stops the tasks anyway.
+        self.app.take();
+    }
+}
+
+pub fn button_value(message: &Message, action_id: &str) -> Option<String> {
+    message.blocks.as_array()?.iter().find_map(|b| {
+        b["elements"].as_array()?.iter().find_map(|e| {
+            (e["action_id"] == action_id)
+                .then(|| e["value"].as_str().unwrap_or_default().to_owned())
+        })
+    })
+}
+
+pub fn has_button(message: &Message, action_id: &str) -> bool {
+    button_value(message, action_id).is_some()
+}
+
+pub fn blocks_text(message: &Message) -> String {
+    message.blocks.to_string()
+}
+
+/// The text a user sees in an ephemeral answer.
+pub fn reply_text(reply: &Value) -> String {
+    reply["text"].as_str().unwrap_or_default().to_owned()
+}
