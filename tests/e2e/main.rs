@@ -5,6 +5,7 @@ mod binary;
 mod delivery;
 mod events;
 mod incidents;
+mod manifest;
 mod requests;
 mod resilience;
 mod support;
