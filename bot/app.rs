@@ -8,7 +8,7 @@ use crate::outbox::{self, WorkerSettings};
 use crate::slack::client::SlackApi;
 use crate::store::Store;
 use anyhow::Context;
-use opsbot_handlers::IncidentPolicy;
+use opsbot_handlers::Runbook;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ pub struct AppState {
     pub store: Store,
     pub slack: SlackApi,
     pub signing_secret: Secret,
-    pub policy: Arc<IncidentPolicy>,
+    pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
     slack_check: Mutex<Option<(Instant, Option<String>)>>,
 }
@@ -32,12 +32,7 @@ pub struct AppState {
 impl AppState {
     /// `None` when Slack answers and accepts our token, else why not.
     pub async fn slack_ready(&self) -> Option<String> {
-        if let Some((at, verdict)) = self
-            .slack_check
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
+        if let Some((at, verdict)) = self.slack_check.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             if at.elapsed() < SLACK_CHECK_TTL {
                 return verdict;
             }
@@ -47,8 +42,7 @@ impl AppState {
             .map_err(|_| "Slack did not answer within 2 s".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string()))
             .err();
-        *self.slack_check.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), verdict.clone()));
+        *self.slack_check.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict.clone()));
         verdict
     }
 }
@@ -57,6 +51,8 @@ impl AppState {
 pub struct AppOptions {
     pub clock: Arc<dyn Clock>,
     pub worker: WorkerSettings,
+    /// How often due timers are looked for.
+    pub timer_tick: Duration,
 }
 
 impl AppOptions {
@@ -64,6 +60,7 @@ impl AppOptions {
         AppOptions {
             clock: Arc::new(SystemClock),
             worker: WorkerSettings::new(config.replica.clone()),
+            timer_tick: Duration::from_millis(500),
         }
     }
 }
@@ -75,18 +72,18 @@ pub struct App {
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    timers: JoinHandle<()>,
 }
 
 impl App {
     pub async fn start(config: &Config, options: AppOptions) -> anyhow::Result<App> {
-        let store =
-            Store::connect(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
+        let store = Store::connect(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
         let slack = SlackApi::new(&config.slack_api_url, &config.bot_token)?;
         let state = Arc::new(AppState {
             store: store.clone(),
             slack: slack.clone(),
             signing_secret: config.signing_secret.clone(),
-            policy: Arc::new(IncidentPolicy::default()),
+            runbook: Arc::new(config.runbook.clone()),
             clock: options.clock.clone(),
             slack_check: Mutex::new(None),
         });
@@ -98,26 +95,19 @@ impl App {
         let router = crate::routes::router(state.clone());
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
+            axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
         let worker = tokio::spawn(outbox::run(
             store,
             slack,
-            state.policy.clone(),
+            state.runbook.clone(),
             options.clock,
             options.worker,
             shutdown.clone(),
         ));
+        let timers = tokio::spawn(crate::timers::run(state.clone(), options.timer_tick, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App {
-            addr,
-            state,
-            shutdown,
-            server,
-            worker,
-        })
+        Ok(App { addr, state, shutdown, server, worker, timers })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the worker.
@@ -130,6 +120,9 @@ impl App {
         }
         if let Err(e) = self.worker.await {
             tracing::error!(error = %e, "outbox worker failed");
+        }
+        if let Err(e) = self.timers.await {
+            tracing::error!(error = %e, "timer worker failed");
         }
         tracing::info!("opsbot stopped");
     }

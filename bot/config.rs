@@ -63,6 +63,8 @@ pub struct Config {
     pub redis_url: Secret,
     pub redis_prefix: String,
     pub replica: String,
+    /// The embedded seed runbook, or the team's file (validated).
+    pub runbook: opsbot_handlers::Runbook,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -71,20 +73,21 @@ fn env(name: &str) -> Option<String> {
 
 impl Config {
     pub fn from_env(args: &ServeArgs) -> Result<Config, ConfigError> {
-        let bind = args.bind.parse().map_err(|_| {
-            ConfigError(format!(
-                "OPSBOT_BIND: `{}` is not an address like 0.0.0.0:3000",
-                args.bind
-            ))
+        let bind = args
+            .bind
+            .parse()
+            .map_err(|_| ConfigError(format!("OPSBOT_BIND: `{}` is not an address like 0.0.0.0:3000", args.bind)))?;
+        let signing_secret = env("SLACK_SIGNING_SECRET").ok_or_else(|| {
+            ConfigError("SLACK_SIGNING_SECRET is not set: copy it from your Slack app's Basic Information page".into())
         })?;
-        let signing_secret = env("SLACK_SIGNING_SECRET")
-            .ok_or_else(|| ConfigError("SLACK_SIGNING_SECRET is not set: copy it from your Slack app's Basic Information page".into()))?;
-        let bot_token = env("SLACK_BOT_TOKEN")
-            .ok_or_else(|| ConfigError("SLACK_BOT_TOKEN is not set: copy the xoxb- token from your Slack app's OAuth & Permissions page".into()))?;
+        let bot_token = env("SLACK_BOT_TOKEN").ok_or_else(|| {
+            ConfigError(
+                "SLACK_BOT_TOKEN is not set: copy the xoxb- token from your Slack app's OAuth & Permissions page"
+                    .into(),
+            )
+        })?;
         if !bot_token.starts_with("xoxb-") {
-            return Err(ConfigError(
-                "SLACK_BOT_TOKEN must be a bot token starting with xoxb-".into(),
-            ));
+            return Err(ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-".into()));
         }
         if env("SLACK_APP_TOKEN").is_some() {
             return Err(ConfigError(
@@ -104,25 +107,16 @@ impl Config {
             ConfigError("REDIS_URL is not set: give it a Redis, e.g. redis://127.0.0.1:6379/ (the embedded in-memory store is not built yet)".into())
         })?;
         if redis::Client::open(redis_url.as_str()).is_err() {
-            return Err(ConfigError(
-                "REDIS_URL is not a valid redis:// or rediss:// URL".into(),
-            ));
+            return Err(ConfigError("REDIS_URL is not a valid redis:// or rediss:// URL".into()));
         }
-        if let Some(path) = &args.runbook {
-            return Err(ConfigError(format!(
-                "OPSBOT_RUNBOOK is set to `{path}`, but loading a team's runbook file is not built yet; unset it to use the embedded seed runbook"
-            )));
-        }
+        let runbook = match &args.runbook {
+            None => opsbot_handlers::Runbook::seed(),
+            Some(path) => load_runbook(path)?,
+        };
         if args.redis_prefix.is_empty() || args.redis_prefix.contains(char::is_whitespace) {
-            return Err(ConfigError(
-                "OPSBOT_REDIS_PREFIX must be a non-empty word".into(),
-            ));
+            return Err(ConfigError("OPSBOT_REDIS_PREFIX must be a non-empty word".into()));
         }
-        let replica = args
-            .replica
-            .clone()
-            .or_else(|| env("HOSTNAME"))
-            .unwrap_or_else(|| "opsbot".to_owned());
+        let replica = args.replica.clone().or_else(|| env("HOSTNAME")).unwrap_or_else(|| "opsbot".to_owned());
         Ok(Config {
             bind,
             signing_secret: Secret::new(signing_secret),
@@ -131,8 +125,21 @@ impl Config {
             redis_url: Secret::new(redis_url),
             redis_prefix: args.redis_prefix.clone(),
             replica,
+            runbook,
         })
     }
+}
+
+/// Reads and validates a team's runbook; every mistake is reported as
+/// `FILE:LINE:COLUMN: message`, one per line.
+pub fn load_runbook(path: &str) -> Result<opsbot_handlers::Runbook, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError(format!("OPSBOT_RUNBOOK: cannot read `{path}`: {e}")))?;
+    opsbot_handlers::runbook::parse(&text).map_err(|errors| {
+        let lines: Vec<String> =
+            errors.iter().map(|e| format!("{path}:{}:{}: {}", e.line, e.column, e.message)).collect();
+        ConfigError(format!("OPSBOT_RUNBOOK `{path}` is not a valid runbook:\n{}", lines.join("\n")))
+    })
 }
 
 #[cfg(test)]

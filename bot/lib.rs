@@ -11,3 +11,4 @@ pub mod routes;
 pub mod slack;
 pub mod store;
 pub mod telemetry;
+pub mod timers;

@@ -1,7 +1,11 @@
-//! The `opsbot` command line: `opsbot serve` runs the bot.
+//! The `opsbot` command line: `opsbot serve` runs the bot; `opsbot runbook
+//! print` and `opsbot runbook check FILE` help a team write its own runbook.
 
 use clap::{Parser, Subcommand};
 use opsbot::config::{Config, ServeArgs};
+use opsbot_handlers::runbook::{self, Runbook};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -19,11 +23,28 @@ struct Cli {
 enum Command {
     /// Run the bot: Slack endpoints, Redis-backed state and the outbox worker.
     Serve(ServeArgs),
+    /// Write out or check a runbook file.
+    #[command(subcommand)]
+    Runbook(RunbookCommand),
+}
+
+#[derive(Subcommand)]
+enum RunbookCommand {
+    /// Write the default runbook (YAML) to stdout, to copy and edit.
+    Print,
+    /// Check a runbook file and report every mistake as FILE:LINE:COLUMN:
+    /// message; exits 2 if there is any.
+    Check {
+        /// The runbook YAML to check.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Runbook(RunbookCommand::Print) => print_runbook(),
+        Command::Runbook(RunbookCommand::Check { file }) => check_runbook(&file),
         Command::Serve(args) => {
             let config = match Config::from_env(&args) {
                 Ok(config) => config,
@@ -47,6 +68,51 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Writes the embedded runbook byte for byte, so `print > f && check f` is
+/// the team's starting point.
+fn print_runbook() -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(Runbook::SEED_YAML.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `opsbot runbook print | head` closing the pipe early is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("opsbot: cannot write the runbook: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit 0 with a one-line summary, or 2 with every mistake on stderr in the
+/// `FILE:LINE:COLUMN: message` form that editors and CI logs link to.
+fn check_runbook(file: &std::path::Path) -> ExitCode {
+    let name = file.display();
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("{name}: cannot read: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runbook::parse(&text) {
+        Ok(rb) => {
+            println!(
+                "{name}: ok ({} roles, {} severities, {} checklists)",
+                rb.roles.len(),
+                rb.severities.len(),
+                rb.checklists.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{name}:{e}");
+            }
+            ExitCode::from(2)
         }
     }
 }

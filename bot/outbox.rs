@@ -12,7 +12,7 @@
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
 use crate::store::{OutboxEntry, Store, StoreError};
-use opsbot_handlers::{render, Effect, IncidentPolicy, MessageRef};
+use opsbot_handlers::{render, Effect, MessageRef, Runbook};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,7 +56,7 @@ impl WorkerSettings {
 struct Delivery {
     store: Store,
     slack: SlackApi,
-    policy: Arc<IncidentPolicy>,
+    runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     /// Slack's rate limit is per app: a 429 pauses all lanes.
@@ -77,7 +77,7 @@ struct Lane {
 pub async fn run(
     store: Store,
     slack: SlackApi,
-    policy: Arc<IncidentPolicy>,
+    runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     shutdown: CancellationToken,
@@ -86,7 +86,7 @@ pub async fn run(
         slack_calls: Semaphore::new(settings.concurrency),
         store,
         slack,
-        policy,
+        runbook,
         clock,
         settings,
         paused_until: Mutex::new(None),
@@ -107,10 +107,7 @@ pub async fn run(
 
     while !d.shutdown.is_cancelled() {
         // Keep memory bounded when Slack is slow: stop reading until lanes drain.
-        let queued: usize = lanes
-            .values()
-            .map(|l| l.queued.load(Ordering::Acquire))
-            .sum();
+        let queued: usize = lanes.values().map(|l| l.queued.load(Ordering::Acquire)).sum();
         if queued > 4 * d.settings.batch {
             tokio::select! {
                 _ = d.shutdown.cancelled() => break,
@@ -125,35 +122,20 @@ pub async fn run(
                 d.store.outbox_prepare().await?;
             }
             if let Some(after) = &own_cursor {
-                let mine = d
-                    .store
-                    .outbox_read(&d.settings.consumer, d.settings.batch, Some(after))
-                    .await?;
+                let mine = d.store.outbox_read(&d.settings.consumer, d.settings.batch, Some(after)).await?;
                 return Ok::<_, StoreError>((mine, true));
             }
             if Instant::now() >= next_reclaim {
                 let claimed = d
                     .store
-                    .outbox_claim_abandoned(
-                        &d.settings.consumer,
-                        d.settings.reclaim_after,
-                        d.settings.batch,
-                    )
+                    .outbox_claim_abandoned(&d.settings.consumer, d.settings.reclaim_after, d.settings.batch)
                     .await?;
                 if !claimed.is_empty() {
-                    tracing::info!(
-                        entries = claimed.len(),
-                        "took over outbox entries from a replica that stopped"
-                    );
+                    tracing::info!(entries = claimed.len(), "took over outbox entries from a replica that stopped");
                     return Ok((claimed, false));
                 }
             }
-            Ok((
-                d.store
-                    .outbox_read(&d.settings.consumer, d.settings.batch, None)
-                    .await?,
-                false,
-            ))
+            Ok((d.store.outbox_read(&d.settings.consumer, d.settings.batch, None).await?, false))
         };
         let result = tokio::select! {
             _ = d.shutdown.cancelled() => break,
@@ -202,11 +184,7 @@ fn dispatch(
     tasks: &mut tokio::task::JoinSet<()>,
     entry: OutboxEntry,
 ) {
-    let fresh = delivery
-        .in_flight
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(entry.id.clone());
+    let fresh = delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(entry.id.clone());
     if !fresh {
         return;
     }
@@ -219,11 +197,7 @@ fn dispatch(
         tasks.spawn(async move {
             while let Some(entry) = rx.recv().await {
                 delivery.deliver_until_settled(&entry).await;
-                delivery
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&entry.id);
+                delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
                 counter.fetch_sub(1, Ordering::AcqRel);
             }
         });
@@ -233,28 +207,20 @@ fn dispatch(
     if let Err(unsent) = lane.tx.send(entry) {
         // Only happens while shutting down; the entry stays in the stream.
         lane.queued.fetch_sub(1, Ordering::AcqRel);
-        delivery
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&unsent.0.id);
+        delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&unsent.0.id);
     }
 }
 
 /// For logs: the incident an effect concerns, or `-`.
 fn incident_of(effect: &Effect) -> String {
-    effect
-        .incident()
-        .map_or_else(|| "-".to_owned(), |i| i.to_string())
+    effect.incident().map_or_else(|| "-".to_owned(), |i| i.to_string())
 }
 
 fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(max);
     // Jitter so replicas that failed together do not retry together.
-    let jitter = (Instant::now().elapsed().subsec_nanos() as u64
-        ^ u64::from(attempt).wrapping_mul(0x9E37_79B9))
-        % 1000;
+    let jitter = (Instant::now().elapsed().subsec_nanos() as u64 ^ u64::from(attempt).wrapping_mul(0x9E37_79B9)) % 1000;
     capped.mul_f64(0.75 + jitter as f64 / 4000.0)
 }
 
@@ -276,14 +242,9 @@ impl Delivery {
                 self.deliver(&entry.effect).await
             };
             let result = match result {
-                Err(DeliveryError::Waiting { reason })
-                    if started.elapsed() > self.settings.alert_wait_limit =>
-                {
+                Err(DeliveryError::Waiting { reason }) if started.elapsed() > self.settings.alert_wait_limit => {
                     Err(DeliveryError::Permanent {
-                        code: format!(
-                            "gave up after {:?}: {reason}",
-                            self.settings.alert_wait_limit
-                        ),
+                        code: format!("gave up after {:?}: {reason}", self.settings.alert_wait_limit),
                     })
                 }
                 other => other,
@@ -301,37 +262,27 @@ impl Delivery {
                 Err(DeliveryError::Permanent { code }) => {
                     tracing::error!(incident = %incident_of(&entry.effect), error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
                     if let Effect::PostAlert { incident } = &entry.effect {
-                        self.settle(|| self.store.set_alert_failed(*incident, &code))
-                            .await;
+                        self.settle(|| self.store.set_alert_failed(*incident, &code)).await;
                     }
                     let at = self.clock.now();
-                    self.settle(|| self.store.outbox_dead(entry, &code, at))
-                        .await;
+                    self.settle(|| self.store.outbox_dead(entry, &code, at)).await;
                     return;
                 }
                 Err(retry @ (DeliveryError::Transient { .. } | DeliveryError::Waiting { .. })) => {
                     let wait = match retry.retry_after() {
                         Some(wait) => {
                             let until = Instant::now() + wait;
-                            let mut paused =
-                                self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+                            let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
                             *paused = Some(paused.map_or(until, |p| p.max(until)));
                             wait
                         }
-                        None => backoff(
-                            self.settings.backoff_first,
-                            self.settings.backoff_max,
-                            attempt,
-                        ),
+                        None => backoff(self.settings.backoff_first, self.settings.backoff_max, attempt),
                     };
                     if attempt == 1 || attempt % 10 == 0 {
                         tracing::warn!(incident = %incident_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.
-                    let _ = self
-                        .store
-                        .outbox_keep(&self.settings.consumer, &entry.id)
-                        .await;
+                    let _ = self.store.outbox_keep(&self.settings.consumer, &entry.id).await;
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}
@@ -385,40 +336,47 @@ impl Delivery {
                     // Delivered before a crash, bookkeeping not finished: do not post twice.
                     return Ok(());
                 }
-                let msg = render::alert(&inc, &self.policy);
-                let posted = self
-                    .slack
-                    .post(
-                        self.policy.channel_for(inc.severity),
-                        None,
-                        &msg.text,
-                        Some(&msg.blocks),
-                    )
-                    .await?;
+                let msg = render::alert(&inc, &self.runbook);
+                let posted =
+                    self.slack.post(self.runbook.channel_for(inc.severity), None, &msg.text, Some(&msg.blocks)).await?;
                 self.settle(|| self.store.set_alert(inc.id, &posted)).await;
                 Ok(())
             }
             Effect::RefreshAlert { incident } => {
                 let inc = self.incident(*incident).await?;
                 let alert = self.alert_of(&inc).await?;
-                let msg = render::alert(&inc, &self.policy);
-                self.slack
-                    .update(&alert, &msg.text, Some(&msg.blocks))
-                    .await
+                let msg = render::alert(&inc, &self.runbook);
+                self.slack.update(&alert, &msg.text, Some(&msg.blocks)).await
+            }
+            Effect::PostChecklist { incident, part } => {
+                let inc = self.incident(*incident).await?;
+                if inc.checklist_messages.contains_key(&part.key()) {
+                    return Ok(()); // posted before a crash: do not post twice
+                }
+                let alert = self.alert_of(&inc).await?;
+                let msg = render::checklist_part(&inc, *part);
+                let posted = self.slack.post(&alert.channel, Some(&alert.ts), &msg.text, Some(&msg.blocks)).await?;
+                let key = part.key();
+                self.settle(|| self.store.set_checklist_message(inc.id, &key, &posted)).await;
+                Ok(())
+            }
+            Effect::RefreshChecklist { incident, part } => {
+                let inc = self.incident(*incident).await?;
+                let Some(at) = inc.checklist_messages.get(&part.key()).cloned() else {
+                    self.alert_of(&inc).await?;
+                    return Err(DeliveryError::Waiting {
+                        reason: format!("the checklist message {} of {} is not posted yet", part.key(), inc.id),
+                    });
+                };
+                let msg = render::checklist_part(&inc, *part);
+                self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
             }
             Effect::PostInThread { incident, text } => {
                 let inc = self.incident(*incident).await?;
                 let alert = self.alert_of(&inc).await?;
-                self.slack
-                    .post(&alert.channel, Some(&alert.ts), text, None)
-                    .await
-                    .map(drop)
+                self.slack.post(&alert.channel, Some(&alert.ts), text, None).await.map(drop)
             }
-            Effect::SendAlertLink {
-                incident,
-                channel,
-                user,
-            } => {
+            Effect::SendAlertLink { incident, channel, user } => {
                 let inc = self.incident(*incident).await?;
                 let alert = self.alert_of(&inc).await?;
                 let link = match &inc.team_domain {
@@ -431,36 +389,18 @@ impl Delivery {
                 let text = format!("🚨 *{}* is up in <#{}>: {link}", inc.id, alert.channel);
                 self.slack.post_ephemeral(channel, user, &text).await
             }
-            Effect::Ephemeral {
-                channel,
-                user,
-                text,
-            } => self.slack.post_ephemeral(channel, user, text).await,
-            Effect::Post {
-                channel,
-                thread_ts,
-                text,
-            } => self
-                .slack
-                .post(channel, thread_ts.as_deref(), text, None)
-                .await
-                .map(drop),
+            Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text).await,
+            Effect::Post { channel, thread_ts, text } => {
+                self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
+            }
         }
     }
 
-    async fn incident(
-        &self,
-        id: opsbot_handlers::IncidentId,
-    ) -> Result<opsbot_handlers::Incident, DeliveryError> {
+    async fn incident(&self, id: opsbot_handlers::IncidentId) -> Result<opsbot_handlers::Incident, DeliveryError> {
         match self.store.load_incident(id).await {
             Ok(Some(v)) => Ok(v.value),
-            Ok(None) => Err(DeliveryError::Permanent {
-                code: format!("{id} does not exist"),
-            }),
-            Err(e) => Err(DeliveryError::Transient {
-                reason: e.to_string(),
-                retry_after: None,
-            }),
+            Ok(None) => Err(DeliveryError::Permanent { code: format!("{id} does not exist") }),
+            Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
     }
 
@@ -471,16 +411,11 @@ impl Delivery {
             return Ok(alert.clone());
         }
         match self.store.alert_failure(inc.id).await {
-            Ok(Some(error)) => Err(DeliveryError::Permanent {
-                code: format!("the alert of {} was never posted ({error})", inc.id),
-            }),
-            Ok(None) => Err(DeliveryError::Waiting {
-                reason: format!("the alert of {} is not posted yet", inc.id),
-            }),
-            Err(e) => Err(DeliveryError::Transient {
-                reason: e.to_string(),
-                retry_after: None,
-            }),
+            Ok(Some(error)) => {
+                Err(DeliveryError::Permanent { code: format!("the alert of {} was never posted ({error})", inc.id) })
+            }
+            Ok(None) => Err(DeliveryError::Waiting { reason: format!("the alert of {} is not posted yet", inc.id) }),
+            Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
     }
 }

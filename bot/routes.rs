@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use opsbot_handlers::decide::AlertButton;
-use opsbot_handlers::{IncidentId, Invocation, Reply};
+use opsbot_handlers::decide::Button;
+use opsbot_handlers::{render, IncidentId, Invocation, Reply};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,9 +66,7 @@ impl IntoResponse for AppError {
         let text = match &self {
             AppError::Unauthorized(_) => "invalid or stale Slack signature".to_owned(),
             AppError::BadRequest(why) => why.clone(),
-            AppError::Unavailable(_) => {
-                "opsbot's store is unavailable; try again shortly".to_owned()
-            }
+            AppError::Unavailable(_) => "opsbot's store is unavailable; try again shortly".to_owned(),
         };
         (status, text).into_response()
     }
@@ -101,14 +99,8 @@ async fn slack_commands(
 ) -> Result<Response, AppError> {
     verify(&app, &headers, &body)?;
     let form = payloads::slash_command(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let who = Invocation {
-        user: form.user_id,
-        channel: form.channel_id,
-        team_domain: form.team_domain,
-    };
-    Ok(ephemeral(
-        engine::slash_command(&app, &form.command, &form.text, &who).await,
-    ))
+    let who = Invocation { user: form.user_id, channel: form.channel_id, team_domain: form.team_domain };
+    Ok(ephemeral(engine::slash_command(&app, &form.command, &form.text, &who).await))
 }
 
 async fn slack_interactions(
@@ -117,71 +109,80 @@ async fn slack_interactions(
     body: Bytes,
 ) -> Result<Response, AppError> {
     verify(&app, &headers, &body)?;
-    let interaction =
-        payloads::interaction(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let Interaction::BlockActions {
-        user,
-        team,
-        channel,
-        container,
-        actions,
-    } = interaction
-    else {
-        return Ok(StatusCode::OK.into_response());
-    };
-    let Some(channel) = Interaction::channel_of(&channel, &container) else {
-        return Err(AppError::BadRequest(
-            "block_actions without a channel".into(),
-        ));
-    };
-    let who = Invocation {
-        user: user.id,
-        channel,
-        team_domain: team.and_then(|t| t.domain),
-    };
-    for action in actions {
-        let Some(button) = AlertButton::from_action_id(&action.action_id) else {
-            tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
-            continue;
-        };
-        let id: IncidentId = action
-            .value
-            .as_deref()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| AppError::BadRequest("button without an incident id".into()))?;
-        // A 503 makes Slack show the clicker that the click did not work.
-        engine::alert_button(&app, button, id, &who).await?;
+    match payloads::interaction(&body).map_err(|e| AppError::BadRequest(e.to_string()))? {
+        Interaction::BlockActions { user, team, channel, container, actions, trigger_id } => {
+            let Some(channel) = Interaction::channel_of(&channel, &container) else {
+                return Err(AppError::BadRequest("block_actions without a channel".into()));
+            };
+            let who = Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain) };
+            for action in actions {
+                let Some((id, button)) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or("")) else {
+                    tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
+                    continue;
+                };
+                // A 503 makes Slack show the clicker that the click did not work.
+                if let Some(modal) = engine::button(&app, button, id, &who).await? {
+                    open_modal(&app, trigger_id.as_deref(), &modal, &who).await;
+                }
+            }
+            Ok(StatusCode::OK.into_response())
+        }
+        Interaction::ViewSubmission { user, view } if view.callback_id == render::RESOLVE_MODAL => {
+            let id: IncidentId = view
+                .private_metadata
+                .parse()
+                .map_err(|()| AppError::BadRequest("resolve modal without an incident".into()))?;
+            let summary = view.text(render::SUMMARY_FIELD, render::SUMMARY_FIELD);
+            // The modal has no channel; notes go to the incident's thread.
+            let who = Invocation { user: user.id, channel: String::new(), team_domain: None };
+            match engine::resolve_submission(&app, id, summary, &who).await? {
+                None => Ok(StatusCode::OK.into_response()),
+                Some(why) => Ok(Json(json!({
+                    "response_action": "errors",
+                    "errors": { render::SUMMARY_FIELD: opsbot_handlers::text::truncate(&why, 150) }
+                }))
+                .into_response()),
+            }
+        }
+        Interaction::ViewSubmission { .. } | Interaction::Other => Ok(StatusCode::OK.into_response()),
     }
-    Ok(StatusCode::OK.into_response())
 }
 
-async fn slack_events(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
+/// Opens the modal within the click's 3-second `trigger_id`; if Slack
+/// will not, the clicker is told how to do it by command instead.
+async fn open_modal(app: &AppState, trigger_id: Option<&str>, modal: &serde_json::Value, who: &Invocation) {
+    let opened = match trigger_id {
+        Some(trigger) => tokio::time::timeout(Duration::from_millis(2500), app.slack.open_modal(trigger, modal))
+            .await
+            .map_err(|_| "Slack did not answer in time".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+        None => Err("the click carried no trigger_id".to_owned()),
+    };
+    if let Err(why) = opened {
+        tracing::warn!(reason = %why, "could not open the resolve dialog");
+        let note = opsbot_handlers::Effect::Ephemeral {
+            channel: who.channel.clone(),
+            user: who.user.clone(),
+            text: "I could not open the resolve dialog. Resolve with `/incident resolve <id> <summary>` instead."
+                .to_owned(),
+        };
+        if let Err(e) = app.store.enqueue(&[note]).await {
+            tracing::warn!(error = %e, "could not tell the clicker either");
+        }
+    }
+}
+
+async fn slack_events(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     verify(&app, &headers, &body)?;
     match payloads::event(&body).map_err(|e| AppError::BadRequest(e.to_string()))? {
-        EventEnvelope::UrlVerification { challenge } => {
-            Ok(Json(json!({ "challenge": challenge })).into_response())
-        }
+        EventEnvelope::UrlVerification { challenge } => Ok(Json(json!({ "challenge": challenge })).into_response()),
         EventEnvelope::EventCallback { event_id, event } => {
-            let Event::AppMention {
-                text,
-                channel,
-                ts,
-                thread_ts,
-            } = event
-            else {
+            let Event::AppMention { text, channel, ts, thread_ts } = event else {
                 return Ok(StatusCode::OK.into_response());
             };
             // A retry (X-Slack-Retry-Num) of an event we already took is
             // answered 200 and dropped; a 503 here makes Slack retry later.
-            if app
-                .store
-                .first_sighting(&event_id, EVENT_DEDUPE_TTL)
-                .await?
-            {
+            if app.store.first_sighting(&event_id, EVENT_DEDUPE_TTL).await? {
                 engine::mention(&app, &text, &channel, thread_ts.as_deref().unwrap_or(&ts)).await?;
             } else {
                 tracing::debug!(%event_id, "dropped a redelivered event");
@@ -203,10 +204,6 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
         "redis": match &redis { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
         "slack": slack.clone().unwrap_or_else(|| "ok".to_owned()),
     });
-    let status = if redis.is_ok() && slack.is_none() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if redis.is_ok() && slack.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }

@@ -5,10 +5,11 @@
 //! guarded by the version the handler saw, so concurrent clicks never
 //! overwrite each other: a conflict is retried from a fresh load.
 
-use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry};
+use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How long one store operation may take before the caller gets an answer;
@@ -42,6 +43,22 @@ pub enum CommitOutcome {
     Committed,
     /// Someone else changed the incident since it was loaded.
     Conflict,
+    /// The timer this decision consumed was already consumed elsewhere
+    /// (another replica acted on it): nothing was written.
+    TimerGone,
+}
+
+/// One decision, as the store commits it: all of it or none of it.
+pub struct Commit<'a> {
+    /// The incident's new state and the version it was loaded at (0: new).
+    pub incident: Option<(&'a Incident, u64)>,
+    pub timeline: &'a [TimelineEntry],
+    pub effects: &'a [Effect],
+    /// Timers to set.
+    pub timers: &'a [Timer],
+    /// The due timer (as stored) this decision acts on; the commit fails
+    /// with [`CommitOutcome::TimerGone`] if someone else already took it.
+    pub consume: Option<&'a str>,
 }
 
 /// One outbox entry as read back from the stream.
@@ -87,27 +104,41 @@ impl Keys {
     fn dead_letters(&self) -> String {
         format!("{}:outbox:dead", self.prefix)
     }
+    fn timers(&self) -> String {
+        format!("{}:timers", self.prefix)
+    }
     fn slack_event(&self, event_id: &str) -> String {
         format!("{}:slack-event:{}", self.prefix, event_id)
     }
 }
 
-/// KEYS: incident hash, open index, timeline, outbox.
-/// ARGV: expected version, state JSON, open ("1"/"0"), incident number,
-/// timeline count, timeline entries…, effects…
+/// KEYS: incident hash, open index, timeline, outbox, timers.
+/// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
+/// incident number, timer to consume ('' for none), timeline count, effect
+/// count, timeline entries…, effects…, then (due ms, timer) pairs.
+/// Every check comes before the first write, so a refusal writes nothing.
 const COMMIT_LUA: &str = r#"
-local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[1]) then return -1 end
-if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'v', v + 1)
-if ARGV[3] == '1' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[4])
-else
-  redis.call('ZREM', KEYS[2], ARGV[4])
+local has_state = ARGV[1] ~= '-'
+local v = 0
+if has_state then
+  v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+  if v ~= tonumber(ARGV[1]) then return -1 end
+  if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 end
-local nt = tonumber(ARGV[5])
-for i = 6, 5 + nt do redis.call('RPUSH', KEYS[3], ARGV[i]) end
-for i = 6 + nt, #ARGV do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]) end
+if ARGV[5] ~= '' and redis.call('ZREM', KEYS[5], ARGV[5]) == 0 then return -2 end
+if has_state then
+  redis.call('HSET', KEYS[1], 'state', ARGV[2], 'v', v + 1)
+  if ARGV[3] == '1' then
+    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[4])
+  else
+    redis.call('ZREM', KEYS[2], ARGV[4])
+  end
+end
+local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
+local i = 8
+for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
+for _ = 1, ne do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]); i = i + 1 end
+while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
 return v + 1
 "#;
 
@@ -139,10 +170,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> StoreResult<T> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
 }
 
 impl Store {
@@ -153,9 +181,7 @@ impl Store {
         Ok(Store {
             conn: connection(client.clone(), OPERATION_TIMEOUT)?,
             blocking: connection(client, OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
-            keys: Keys {
-                prefix: prefix.to_owned(),
-            },
+            keys: Keys { prefix: prefix.to_owned() },
             commit: Script::new(COMMIT_LUA),
             set_if_exists: Script::new(SET_IF_EXISTS_LUA),
         })
@@ -163,37 +189,35 @@ impl Store {
 
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
-        timed(redis::cmd("PING").query_async::<String>(&mut conn))
-            .await
-            .map(drop)
+        timed(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
     }
 
     /// Numbers are never reused; a declare that fails after this leaves a gap.
     pub async fn next_incident_id(&self) -> StoreResult<IncidentId> {
         let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.sequence(), 1))
-            .await
-            .map(IncidentId)
+        timed(conn.incr::<_, _, u64>(self.keys.sequence(), 1)).await.map(IncidentId)
     }
 
     pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
         let key = self.keys.incident(id);
         let mut conn = self.conn.clone();
-        let (state, version, channel, ts): (
-            Option<String>,
-            Option<u64>,
-            Option<String>,
-            Option<String>,
-        ) = timed(conn.hmget(&key, &["state", "v", "alert_channel", "alert_ts"])).await?;
-        let Some(state) = state else { return Ok(None) };
+        let mut fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        let Some(state) = fields.remove("state") else { return Ok(None) };
         let mut incident: Incident = from_json(&key, &state)?;
-        incident.alert = channel
-            .zip(ts)
-            .map(|(channel, ts)| MessageRef { channel, ts });
-        Ok(Some(Versioned {
-            value: incident,
-            version: version.unwrap_or(0),
-        }))
+        let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+        incident.alert = fields
+            .get("alert_channel")
+            .zip(fields.get("alert_ts"))
+            .map(|(channel, ts)| MessageRef { channel: channel.clone(), ts: ts.clone() });
+        for (field, value) in &fields {
+            let (Some(part), Some((channel, ts))) = (field.strip_prefix("msg:"), value.split_once(' ')) else {
+                continue;
+            };
+            incident
+                .checklist_messages
+                .insert(part.to_owned(), MessageRef { channel: channel.to_owned(), ts: ts.to_owned() });
+        }
+        Ok(Some(Versioned { value: incident, version }))
     }
 
     pub async fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
@@ -213,13 +237,9 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.hmget(
-                self.keys.incident(IncidentId(*id)),
-                &["state", "alert_channel", "alert_ts"],
-            );
+            pipe.hmget(self.keys.incident(IncidentId(*id)), &["state", "alert_channel", "alert_ts"]);
         }
-        let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
-            timed(pipe.query_async(&mut conn)).await?;
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = timed(pipe.query_async(&mut conn)).await?;
         let mut open = Vec::with_capacity(rows.len());
         for (id, (state, channel, ts)) in ids.iter().zip(rows) {
             let key = self.keys.incident(IncidentId(*id));
@@ -227,48 +247,78 @@ impl Store {
             // rather than fail the whole list.
             let Some(state) = state else { continue };
             let mut incident: Incident = from_json(&key, &state)?;
-            incident.alert = channel
-                .zip(ts)
-                .map(|(channel, ts)| MessageRef { channel, ts });
+            incident.alert = channel.zip(ts).map(|(channel, ts)| MessageRef { channel, ts });
             open.push(incident);
         }
         Ok(open)
     }
 
     /// Commits a decision: the incident's new state, its timeline entries,
-    /// its place in the open index and the outbox effects, all or nothing,
-    /// and only if the incident is still at `expected_version` (0: new).
-    pub async fn commit(
-        &self,
-        incident: &Incident,
-        expected_version: u64,
-        timeline: &[TimelineEntry],
-        effects: &[Effect],
-    ) -> StoreResult<CommitOutcome> {
+    /// its place in the open index, the outbox effects and timers, all or
+    /// nothing, and only if the incident is still at the version it was
+    /// loaded at and the consumed timer is still there.
+    pub async fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
+        let id = change.incident.map_or(IncidentId(0), |(inc, _)| inc.id);
         let mut invocation = self.commit.prepare_invoke();
         invocation
-            .key(self.keys.incident(incident.id))
+            .key(self.keys.incident(id))
             .key(self.keys.open())
-            .key(self.keys.timeline(incident.id))
+            .key(self.keys.timeline(id))
             .key(self.keys.outbox())
-            .arg(expected_version)
-            .arg(to_json(incident))
-            .arg(if incident.is_open() { "1" } else { "0" })
-            .arg(incident.id.0)
-            .arg(timeline.len());
-        for entry in timeline {
+            .key(self.keys.timers());
+        match change.incident {
+            Some((incident, version)) => {
+                invocation.arg(version).arg(to_json(incident)).arg(if incident.is_open() { "1" } else { "0" })
+            }
+            None => invocation.arg("-").arg("").arg("0"),
+        };
+        invocation.arg(id.0).arg(change.consume.unwrap_or("")).arg(change.timeline.len()).arg(change.effects.len());
+        for entry in change.timeline {
             invocation.arg(to_json(entry));
         }
-        for effect in effects {
+        for effect in change.effects {
             invocation.arg(to_json(effect));
         }
+        for timer in change.timers {
+            invocation.arg(timer.due.timestamp_millis()).arg(to_json(timer));
+        }
         let mut conn = self.conn.clone();
-        let version: i64 = timed(invocation.invoke_async(&mut conn)).await?;
-        Ok(if version < 0 {
-            CommitOutcome::Conflict
-        } else {
-            CommitOutcome::Committed
+        let outcome: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(match outcome {
+            -1 => CommitOutcome::Conflict,
+            -2 => CommitOutcome::TimerGone,
+            _ => CommitOutcome::Committed,
         })
+    }
+
+    /// Timers due at `now`, oldest first, as stored (the raw member is what
+    /// a commit consumes). Reading does not take them: the commit does.
+    pub async fn due_timers(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Timer)>> {
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> =
+            timed(conn.zrangebyscore_limit(self.keys.timers(), "-inf", now.timestamp_millis(), 0, limit as isize))
+                .await?;
+        let mut due = Vec::with_capacity(raw.len());
+        for member in raw {
+            match serde_json::from_str::<Timer>(&member) {
+                Ok(timer) => due.push((member, timer)),
+                Err(e) => {
+                    tracing::error!(%member, error = %e, "unreadable timer dropped");
+                    let _: StoreResult<i64> = timed(conn.zrem(self.keys.timers(), &member)).await;
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// How many timers are set, for tests and metrics.
+    pub async fn timer_count(&self) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        timed(conn.zcard(self.keys.timers())).await
     }
 
     /// Effects that change no state (answers to mentions, notes to a user).
@@ -279,8 +329,7 @@ impl Store {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for effect in effects {
-            pipe.xadd(self.keys.outbox(), "*", &[("effect", to_json(effect))])
-                .ignore();
+            pipe.xadd(self.keys.outbox(), "*", &[("effect", to_json(effect))]).ignore();
         }
         let mut conn = self.conn.clone();
         timed(pipe.query_async::<()>(&mut conn)).await
@@ -308,17 +357,20 @@ impl Store {
     /// Records where the alert landed. Only on an incident that exists: a
     /// late write must not plant fields on a key that Redis lost meanwhile.
     pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef) -> StoreResult<()> {
-        self.set_if_exists(
-            id,
-            &[("alert_channel", &alert.channel), ("alert_ts", &alert.ts)],
-        )
-        .await
+        self.set_if_exists(id, &[("alert_channel", &alert.channel), ("alert_ts", &alert.ts)]).await
     }
 
     /// Remembers that the alert could not be posted for good, so updates to
     /// it stop waiting and go to the dead letters too.
     pub async fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
         self.set_if_exists(id, &[("alert_error", error)]).await
+    }
+
+    /// Records where a checklist message landed (see `ChecklistPart::key`).
+    pub async fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
+        let field = format!("msg:{part_key}");
+        let value = format!("{} {}", at.channel, at.ts);
+        self.set_if_exists(id, &[(&field, &value)]).await
     }
 
     async fn set_if_exists(&self, id: IncidentId, fields: &[(&str, &str)]) -> StoreResult<()> {
@@ -328,9 +380,7 @@ impl Store {
             invocation.arg(*field).arg(*value);
         }
         let mut conn = self.conn.clone();
-        timed(invocation.invoke_async::<i64>(&mut conn))
-            .await
-            .map(drop)
+        timed(invocation.invoke_async::<i64>(&mut conn)).await.map(drop)
     }
 
     pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
@@ -365,9 +415,7 @@ impl Store {
         count: usize,
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        let mut options = StreamReadOptions::default()
-            .group(OUTBOX_GROUP, consumer)
-            .count(count);
+        let mut options = StreamReadOptions::default().group(OUTBOX_GROUP, consumer).count(count);
         if own_pending_after.is_none() {
             options = options.block(OUTBOX_BLOCK.as_millis() as usize);
         }
@@ -461,9 +509,7 @@ impl Store {
     pub async fn dead_letters(&self) -> StoreResult<Vec<serde_json::Value>> {
         let mut conn = self.conn.clone();
         let raw: Vec<String> = timed(conn.lrange(self.keys.dead_letters(), 0, -1)).await?;
-        raw.iter()
-            .map(|json| from_json(&self.keys.dead_letters(), json))
-            .collect()
+        raw.iter().map(|json| from_json(&self.keys.dead_letters(), json)).collect()
     }
 
     /// Entries not yet delivered (pending or unread), for tests and metrics.
@@ -472,10 +518,7 @@ impl Store {
         timed(conn.xlen(self.keys.outbox())).await
     }
 
-    async fn decode_entries(
-        &self,
-        ids: impl Iterator<Item = redis::streams::StreamId>,
-    ) -> Vec<OutboxEntry> {
+    async fn decode_entries(&self, ids: impl Iterator<Item = redis::streams::StreamId>) -> Vec<OutboxEntry> {
         let mut entries = Vec::new();
         for raw in ids {
             let decoded = raw

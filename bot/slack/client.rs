@@ -15,10 +15,7 @@ pub enum DeliveryError {
     /// Slack is busy, down or unreachable: try again, after `retry_after`
     /// when Slack said so (429 `Retry-After`).
     #[error("transient: {reason}")]
-    Transient {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
+    Transient { reason: String, retry_after: Option<Duration> },
     /// Slack answered `ok:false` with an error that will not go away by
     /// itself (`channel_not_found`, `invalid_blocks`, …).
     #[error("{code}")]
@@ -41,58 +38,33 @@ impl DeliveryError {
 }
 
 /// Slack error codes that mean "not now" rather than "never".
-const TRANSIENT_CODES: &[&str] = &[
-    "ratelimited",
-    "rate_limited",
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-];
+const TRANSIENT_CODES: &[&str] =
+    &["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 
 fn classify(err: SlackClientError) -> DeliveryError {
     match err {
         SlackClientError::ApiError(api) if TRANSIENT_CODES.contains(&api.code.as_str()) => {
-            DeliveryError::Transient {
-                reason: api.code,
-                retry_after: None,
-            }
+            DeliveryError::Transient { reason: api.code, retry_after: None }
         }
         SlackClientError::ApiError(api) => {
-            let details = api
-                .errors
-                .clone()
-                .unwrap_or_else(|| response_messages(api.http_response_body.as_deref()));
+            let details = api.errors.clone().unwrap_or_else(|| response_messages(api.http_response_body.as_deref()));
             let details = details.join("; ");
             DeliveryError::Permanent {
-                code: if details.is_empty() {
-                    api.code
-                } else {
-                    format!("{} ({details})", api.code)
-                },
+                code: if details.is_empty() { api.code } else { format!("{} ({details})", api.code) },
             }
         }
-        SlackClientError::RateLimitError(rate) => DeliveryError::Transient {
-            reason: "ratelimited (HTTP 429)".to_owned(),
-            retry_after: rate.retry_after,
-        },
-        SlackClientError::HttpError(http)
-            if http.status_code.is_server_error() || http.status_code.as_u16() == 408 =>
-        {
-            DeliveryError::Transient {
-                reason: format!("HTTP {}", http.status_code.as_u16()),
-                retry_after: None,
-            }
+        SlackClientError::RateLimitError(rate) => {
+            DeliveryError::Transient { reason: "ratelimited (HTTP 429)".to_owned(), retry_after: rate.retry_after }
         }
-        SlackClientError::HttpError(http) => DeliveryError::Permanent {
-            code: format!("http_{}", http.status_code.as_u16()),
-        },
+        SlackClientError::HttpError(http) if http.status_code.is_server_error() || http.status_code.as_u16() == 408 => {
+            DeliveryError::Transient { reason: format!("HTTP {}", http.status_code.as_u16()), retry_after: None }
+        }
+        SlackClientError::HttpError(http) => {
+            DeliveryError::Permanent { code: format!("http_{}", http.status_code.as_u16()) }
+        }
         // Connection refused, reset, timeouts, garbled answers: the network
         // or Slack is having a moment.
-        other => DeliveryError::Transient {
-            reason: short_reason(&other),
-            retry_after: None,
-        },
+        other => DeliveryError::Transient { reason: short_reason(&other), retry_after: None },
     }
 }
 
@@ -127,29 +99,20 @@ impl SlackApi {
     /// `api_url` may be `http://` (the fake in tests, the sandbox) or
     /// `https://`; slack-morphism's default connector is https-only.
     pub fn new(api_url: &str, token: &Secret) -> anyhow::Result<SlackApi> {
-        let https = HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let connector = SlackClientHyperConnector::with_connector(https)
-            .with_slack_api_url(api_url.trim_end_matches('/'));
+        let https = HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let connector =
+            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/'));
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_owned())),
         })
     }
 
-    fn content(
-        text: &str,
-        blocks: Option<&serde_json::Value>,
-    ) -> Result<SlackMessageContent, DeliveryError> {
+    fn content(text: &str, blocks: Option<&serde_json::Value>) -> Result<SlackMessageContent, DeliveryError> {
         let mut content = SlackMessageContent::new().with_text(text.to_owned());
         if let Some(blocks) = blocks {
-            let blocks: Vec<SlackBlock> =
-                serde_json::from_value(blocks.clone()).map_err(|e| DeliveryError::Permanent {
-                    code: format!("unrenderable_blocks ({e})"),
-                })?;
+            let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())
+                .map_err(|e| DeliveryError::Permanent { code: format!("unrenderable_blocks ({e})") })?;
             content = content.with_blocks(blocks);
         }
         Ok(content)
@@ -164,20 +127,13 @@ impl SlackApi {
         text: &str,
         blocks: Option<&serde_json::Value>,
     ) -> Result<MessageRef, DeliveryError> {
-        let mut request =
-            SlackApiChatPostMessageRequest::new(channel.into(), Self::content(text, blocks)?);
+        let mut request = SlackApiChatPostMessageRequest::new(channel.into(), Self::content(text, blocks)?);
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.into());
         }
         let session = self.client.open_session(&self.token);
-        let response = session
-            .chat_post_message(&request)
-            .await
-            .map_err(classify)?;
-        Ok(MessageRef {
-            channel: response.channel.to_string(),
-            ts: response.ts.to_string(),
-        })
+        let response = session.chat_post_message(&request).await.map_err(classify)?;
+        Ok(MessageRef { channel: response.channel.to_string(), ts: response.ts.to_string() })
     }
 
     pub async fn update(
@@ -192,30 +148,22 @@ impl SlackApi {
             message.ts.as_str().into(),
         );
         let session = self.client.open_session(&self.token);
-        session
-            .chat_update(&request)
-            .await
-            .map(drop)
-            .map_err(classify)
+        session.chat_update(&request).await.map(drop).map_err(classify)
     }
 
-    pub async fn post_ephemeral(
-        &self,
-        channel: &str,
-        user: &str,
-        text: &str,
-    ) -> Result<(), DeliveryError> {
-        let request = SlackApiChatPostEphemeralRequest::new(
-            channel.into(),
-            user.into(),
-            Self::content(text, None)?,
-        );
+    pub async fn post_ephemeral(&self, channel: &str, user: &str, text: &str) -> Result<(), DeliveryError> {
+        let request = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), Self::content(text, None)?);
         let session = self.client.open_session(&self.token);
-        session
-            .chat_post_ephemeral(&request)
-            .await
-            .map(drop)
-            .map_err(classify)
+        session.chat_post_ephemeral(&request).await.map(drop).map_err(classify)
+    }
+
+    /// Opens a modal for the user who clicked (`trigger_id` lives 3 s).
+    pub async fn open_modal(&self, trigger_id: &str, view: &serde_json::Value) -> Result<(), DeliveryError> {
+        let view: SlackView = serde_json::from_value(view.clone())
+            .map_err(|e| DeliveryError::Permanent { code: format!("unrenderable_view ({e})") })?;
+        let request = SlackApiViewsOpenRequest::new(trigger_id.into(), view);
+        let session = self.client.open_session(&self.token);
+        session.views_open(&request).await.map(drop).map_err(classify)
     }
 
     /// Whether Slack answers and accepts our token.
@@ -231,9 +179,8 @@ mod tests {
 
     #[test]
     fn rate_limits_and_server_errors_are_retried_refusals_are_not() {
-        let rate = SlackClientError::RateLimitError(
-            SlackRateLimitError::new().with_retry_after(Duration::from_secs(3)),
-        );
+        let rate =
+            SlackClientError::RateLimitError(SlackRateLimitError::new().with_retry_after(Duration::from_secs(3)));
         assert_eq!(
             classify(rate),
             DeliveryError::Transient {
@@ -241,17 +188,10 @@ mod tests {
                 retry_after: Some(Duration::from_secs(3))
             }
         );
-        let http500 = SlackClientError::HttpError(SlackClientHttpError::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-        ));
+        let http500 = SlackClientError::HttpError(SlackClientHttpError::new(http::StatusCode::INTERNAL_SERVER_ERROR));
         assert!(matches!(classify(http500), DeliveryError::Transient { .. }));
         let gone = SlackClientError::ApiError(SlackClientApiError::new("channel_not_found".into()));
-        assert_eq!(
-            classify(gone),
-            DeliveryError::Permanent {
-                code: "channel_not_found".into()
-            }
-        );
+        assert_eq!(classify(gone), DeliveryError::Permanent { code: "channel_not_found".into() });
         let busy = SlackClientError::ApiError(SlackClientApiError::new("internal_error".into()));
         assert!(matches!(classify(busy), DeliveryError::Transient { .. }));
         let invalid = SlackClientError::ApiError(
@@ -260,9 +200,7 @@ mod tests {
         );
         assert_eq!(
             classify(invalid),
-            DeliveryError::Permanent {
-                code: "invalid_blocks ([ERROR] must be less than 3001 characters)".into()
-            }
+            DeliveryError::Permanent { code: "invalid_blocks ([ERROR] must be less than 3001 characters)".into() }
         );
     }
 }

@@ -20,8 +20,7 @@ pub struct SlashCommandForm {
 pub struct PayloadError(String);
 
 pub fn slash_command(body: &[u8]) -> Result<SlashCommandForm, PayloadError> {
-    serde_urlencoded::from_bytes(body)
-        .map_err(|e| PayloadError(format!("not a slash command: {e}")))
+    serde_urlencoded::from_bytes(body).map_err(|e| PayloadError(format!("not a slash command: {e}")))
 }
 
 /// `payload=<json>` as Slack posts interactions.
@@ -68,26 +67,59 @@ pub enum Interaction {
         container: Option<Container>,
         #[serde(default)]
         actions: Vec<Action>,
+        #[serde(default)]
+        trigger_id: Option<String>,
+    },
+    ViewSubmission {
+        user: IdOnly,
+        view: SubmittedView,
     },
     #[serde(other)]
     Other,
 }
 
+/// A submitted modal: which one, what it was about, what was typed.
+#[derive(Debug, Deserialize)]
+pub struct SubmittedView {
+    #[serde(default)]
+    pub callback_id: String,
+    #[serde(default)]
+    pub private_metadata: String,
+    #[serde(default)]
+    pub state: ViewState,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ViewState {
+    /// block id → action id → the input's state.
+    #[serde(default)]
+    pub values: std::collections::HashMap<String, std::collections::HashMap<String, InputValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InputValue {
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl SubmittedView {
+    /// The text typed into a plain-text input.
+    pub fn text(&self, block_id: &str, action_id: &str) -> Option<String> {
+        self.state.values.get(block_id)?.get(action_id)?.value.clone()
+    }
+}
+
 impl Interaction {
     /// The channel a block action came from: the message's channel.
     pub fn channel_of(channel: &Option<IdOnly>, container: &Option<Container>) -> Option<String> {
-        channel
-            .as_ref()
-            .map(|c| c.id.clone())
-            .or_else(|| container.as_ref().and_then(|c| c.channel_id.clone()))
+        channel.as_ref().map(|c| c.id.clone()).or_else(|| container.as_ref().and_then(|c| c.channel_id.clone()))
     }
 }
 
 pub fn interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
-    let form: InteractionForm = serde_urlencoded::from_bytes(body)
-        .map_err(|e| PayloadError(format!("not an interaction: {e}")))?;
-    serde_json::from_str(&form.payload)
-        .map_err(|e| PayloadError(format!("interaction payload: {e}")))
+    let form: InteractionForm =
+        serde_urlencoded::from_bytes(body).map_err(|e| PayloadError(format!("not an interaction: {e}")))?;
+    serde_json::from_str(&form.payload).map_err(|e| PayloadError(format!("interaction payload: {e}")))
 }
 
 /// An Events API request.
@@ -122,8 +154,7 @@ pub enum Event {
 }
 
 pub fn event(body: &[u8]) -> Result<EventEnvelope, PayloadError> {
-    serde_json::from_slice(body)
-        .map_err(|e| PayloadError(format!("not an Events API request: {e}")))
+    serde_json::from_slice(body).map_err(|e| PayloadError(format!("not an Events API request: {e}")))
 }
 
 #[cfg(test)]
@@ -132,10 +163,7 @@ mod tests {
 
     #[test]
     fn parses_slacks_sample_slash_command() {
-        let form = slash_command(include_bytes!(
-            "../../tests/fixtures/slack/slash_command.form.txt"
-        ))
-        .unwrap();
+        let form = slash_command(include_bytes!("../../tests/fixtures/slack/slash_command.form.txt")).unwrap();
         assert_eq!(form.command, "/webhook-collect");
         assert_eq!(form.user_id, "U2CERLKJA");
         assert_eq!(form.team_domain.as_deref(), Some("testteamnow"));
@@ -145,41 +173,31 @@ mod tests {
     fn parses_slacks_sample_block_action() {
         let json = include_str!("../../tests/fixtures/slack/block_actions.json");
         let body = serde_urlencoded::to_string([("payload", json)]).unwrap();
-        let Interaction::BlockActions {
-            user,
-            actions,
-            channel,
-            container,
-            ..
-        } = interaction(body.as_bytes()).unwrap()
+        let Interaction::BlockActions { user, actions, channel, container, .. } = interaction(body.as_bytes()).unwrap()
         else {
             panic!("expected block_actions");
         };
         assert_eq!(user.id, "U111");
         assert_eq!(actions[0].action_id, "a");
-        assert_eq!(
-            Interaction::channel_of(&channel, &container).as_deref(),
-            Some("C111")
-        );
+        assert_eq!(Interaction::channel_of(&channel, &container).as_deref(), Some("C111"));
+    }
+
+    #[test]
+    fn parses_slacks_sample_view_submission() {
+        let json = include_str!("../../tests/fixtures/slack/view_submission.json");
+        let body = serde_urlencoded::to_string([("payload", json)]).unwrap();
+        let Interaction::ViewSubmission { user, view } = interaction(body.as_bytes()).unwrap() else {
+            panic!("expected view_submission");
+        };
+        assert!(!user.id.is_empty());
+        assert!(!view.state.values.is_empty());
     }
 
     #[test]
     fn parses_slacks_sample_events() {
-        let mention = event(include_bytes!(
-            "../../tests/fixtures/slack/event_callback.app_mention.json"
-        ))
-        .unwrap();
-        assert!(matches!(
-            mention,
-            EventEnvelope::EventCallback {
-                event: Event::AppMention { .. },
-                ..
-            }
-        ));
-        let challenge = event(include_bytes!(
-            "../../tests/fixtures/slack/url_verification.json"
-        ))
-        .unwrap();
+        let mention = event(include_bytes!("../../tests/fixtures/slack/event_callback.app_mention.json")).unwrap();
+        assert!(matches!(mention, EventEnvelope::EventCallback { event: Event::AppMention { .. }, .. }));
+        let challenge = event(include_bytes!("../../tests/fixtures/slack/url_verification.json")).unwrap();
         assert!(matches!(challenge, EventEnvelope::UrlVerification { .. }));
     }
 

@@ -32,9 +32,7 @@ fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
 /// The `X-Slack-Signature` value Slack would send; for the sandbox, tests
 /// and benchmarks that play Slack.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, &timestamp.to_string(), body)
-        .finalize()
-        .into_bytes();
+    let digest = mac(secret, &timestamp.to_string(), body).finalize().into_bytes();
     format!("v0={}", hex::encode(digest))
 }
 
@@ -49,20 +47,13 @@ pub fn verify(
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
         return Err(SignatureError::Missing);
     };
-    let sent_at: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| SignatureError::Malformed)?;
+    let sent_at: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Malformed)?;
     if (now_unix - sent_at).abs() > MAX_CLOCK_SKEW_SECS {
         return Err(SignatureError::Stale);
     }
-    let hex_digest = signature
-        .strip_prefix("v0=")
-        .ok_or(SignatureError::Malformed)?;
+    let hex_digest = signature.strip_prefix("v0=").ok_or(SignatureError::Malformed)?;
     let digest = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
-    mac(secret, timestamp.trim(), body)
-        .verify_slice(&digest)
-        .map_err(|_| SignatureError::Mismatch)
+    mac(secret, timestamp.trim(), body).verify_slice(&digest).map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -78,79 +69,37 @@ mod tests {
 
     #[test]
     fn slacks_documented_test_vector_verifies() {
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW), Ok(()));
         assert_eq!(sign(SECRET, NOW, BODY), SIGNATURE);
     }
 
     #[test]
     fn a_wrong_signature_is_refused() {
         let wrong = SIGNATURE.replace("a2114", "a2115");
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(&wrong), BODY, NOW), Err(SignatureError::Mismatch));
         assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some(&wrong), BODY, NOW),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(
-                b"another-secret",
-                Some(TIMESTAMP),
-                Some(SIGNATURE),
-                BODY,
-                NOW
-            ),
+            verify(b"another-secret", Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW),
             Err(SignatureError::Mismatch)
         );
         let mut tampered = BODY.to_vec();
         tampered[0] ^= 1;
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), &tampered, NOW),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), &tampered, NOW), Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn stale_and_future_timestamps_are_refused() {
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW + 301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW - 301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW + 300),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW + 301), Err(SignatureError::Stale));
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW - 301), Err(SignatureError::Stale));
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), BODY, NOW + 300), Ok(()));
     }
 
     #[test]
     fn missing_and_malformed_headers_are_refused() {
-        assert_eq!(
-            verify(SECRET, None, Some(SIGNATURE), BODY, NOW),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), None, BODY, NOW),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify(SECRET, Some("soon"), Some(SIGNATURE), BODY, NOW),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some("v1=abc"), BODY, NOW),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some("v0=zz"), BODY, NOW),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(SECRET, Some(TIMESTAMP), Some("v0=abcd"), BODY, NOW),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(SECRET, None, Some(SIGNATURE), BODY, NOW), Err(SignatureError::Missing));
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), None, BODY, NOW), Err(SignatureError::Missing));
+        assert_eq!(verify(SECRET, Some("soon"), Some(SIGNATURE), BODY, NOW), Err(SignatureError::Malformed));
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some("v1=abc"), BODY, NOW), Err(SignatureError::Malformed));
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some("v0=zz"), BODY, NOW), Err(SignatureError::Malformed));
+        assert_eq!(verify(SECRET, Some(TIMESTAMP), Some("v0=abcd"), BODY, NOW), Err(SignatureError::Mismatch));
     }
 }

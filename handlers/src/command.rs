@@ -34,29 +34,14 @@ pub enum SlashCommand {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IncidentCommand {
     Help,
-    Declare {
-        severity: Severity,
-        title: String,
-    },
+    Declare { severity: Severity, title: String },
     List,
     Show(IncidentId),
     Ack(IncidentId),
-    Resolve {
-        id: IncidentId,
-        summary: Option<String>,
-    },
-    Update {
-        id: IncidentId,
-        text: String,
-    },
-    Commander {
-        id: IncidentId,
-        user: String,
-    },
-    ChangeSeverity {
-        id: IncidentId,
-        severity: Severity,
-    },
+    Resolve { id: IncidentId, summary: Option<String> },
+    Update { id: IncidentId, text: String },
+    Commander { id: IncidentId, user: String },
+    ChangeSeverity { id: IncidentId, severity: Severity },
 }
 
 /// What was wrong with what the user typed, said in one line; the usage text
@@ -69,23 +54,16 @@ pub struct UsageError {
 }
 
 fn usage_error(message: impl Into<String>) -> UsageError {
-    UsageError {
-        message: message.into(),
-        usage: INCIDENT_USAGE,
-    }
+    UsageError { message: message.into(), usage: INCIDENT_USAGE }
 }
 
 /// Parses a slash command by its name (`/incident`) and text.
 pub fn parse(command: &str, text: &str) -> Result<SlashCommand, UsageError> {
     match command {
         "/incident" => parse_incident(text).map(SlashCommand::Incident),
-        "/runbook" => Ok(SlashCommand::NotBuiltYet {
-            command: "/runbook",
-        }),
+        "/runbook" => Ok(SlashCommand::NotBuiltYet { command: "/runbook" }),
         "/oncall" => Ok(SlashCommand::NotBuiltYet { command: "/oncall" }),
-        "/pipeline" => Ok(SlashCommand::NotBuiltYet {
-            command: "/pipeline",
-        }),
+        "/pipeline" => Ok(SlashCommand::NotBuiltYet { command: "/pipeline" }),
         other => Err(UsageError {
             message: format!("opsbot does not handle `{}`.", truncate_word(other)),
             usage: "opsbot's commands are `/incident`, `/runbook`, `/oncall` and `/pipeline`.",
@@ -108,22 +86,14 @@ pub fn parse_incident(text: &str) -> Result<IncidentCommand, UsageError> {
         "ack" | "acknowledge" => Ok(IncidentCommand::Ack(only_id("ack", rest)?)),
         "resolve" => {
             let (id, summary) = id_and_rest("resolve", rest)?;
-            Ok(IncidentCommand::Resolve {
-                id,
-                summary: (!summary.is_empty()).then(|| summary.to_owned()),
-            })
+            Ok(IncidentCommand::Resolve { id, summary: (!summary.is_empty()).then(|| summary.to_owned()) })
         }
         "update" => {
             let (id, text) = id_and_rest("update", rest)?;
             if text.is_empty() {
-                return Err(usage_error(
-                    "Say what changed: `/incident update INC-42 Rolled back to v1.4.2`.",
-                ));
+                return Err(usage_error("Say what changed: `/incident update INC-42 Rolled back to v1.4.2`."));
             }
-            Ok(IncidentCommand::Update {
-                id,
-                text: text.to_owned(),
-            })
+            Ok(IncidentCommand::Update { id, text: text.to_owned() })
         }
         "commander" => {
             let (id, who) = id_and_rest("commander", rest)?;
@@ -135,10 +105,7 @@ pub fn parse_incident(text: &str) -> Result<IncidentCommand, UsageError> {
         "severity" | "sev" => {
             let (id, level) = id_and_rest("severity", rest)?;
             let severity = Severity::parse(level.trim()).ok_or_else(|| {
-                usage_error(format!(
-                    "Unknown severity `{}`: use p0, p1, p2 or p3.",
-                    truncate_word(level)
-                ))
+                usage_error(format!("Unknown severity `{}`: use p0, p1, p2 or p3.", truncate_word(level)))
             })?;
             Ok(IncidentCommand::ChangeSeverity { id, severity })
         }
@@ -146,10 +113,7 @@ pub fn parse_incident(text: &str) -> Result<IncidentCommand, UsageError> {
             "Unknown severity `{}`: use p0 (critical), p1 (high), p2 (medium) or p3 (low).",
             truncate_word(word)
         ))),
-        _ => Err(usage_error(format!(
-            "Unknown subcommand `{}`.",
-            truncate_word(word)
-        ))),
+        _ => Err(usage_error(format!("Unknown subcommand `{}`.", truncate_word(word)))),
     }
 }
 
@@ -167,10 +131,7 @@ fn declare(severity: Severity, title: &str) -> Result<IncidentCommand, UsageErro
             title.chars().count()
         )));
     }
-    Ok(IncidentCommand::Declare {
-        severity,
-        title: title.to_owned(),
-    })
+    Ok(IncidentCommand::Declare { severity, title: title.to_owned() })
 }
 
 fn looks_like_severity(word: &str) -> bool {
@@ -189,15 +150,10 @@ fn split_word(text: &str) -> (&str, &str) {
 fn id_and_rest<'a>(sub: &str, rest: &'a str) -> Result<(IncidentId, &'a str), UsageError> {
     let (word, rest) = split_word(rest);
     if word.is_empty() {
-        return Err(usage_error(format!(
-            "Which incident? `/incident {sub} INC-42`."
-        )));
+        return Err(usage_error(format!("Which incident? `/incident {sub} INC-42`.")));
     }
     let id = word.parse().map_err(|()| {
-        usage_error(format!(
-            "`{}` is not an incident id; ids look like `INC-42` or `42`.",
-            truncate_word(word)
-        ))
+        usage_error(format!("`{}` is not an incident id; ids look like `INC-42` or `42`.", truncate_word(word)))
     })?;
     Ok((id, rest.trim()))
 }
@@ -235,17 +191,11 @@ mod tests {
     fn declare_takes_severity_and_title() {
         assert_eq!(
             inc("p0 Production API down"),
-            Ok(IncidentCommand::Declare {
-                severity: Severity::P0,
-                title: "Production API down".into()
-            })
+            Ok(IncidentCommand::Declare { severity: Severity::P0, title: "Production API down".into() })
         );
         assert_eq!(
             inc("  P2   Slow   builds "),
-            Ok(IncidentCommand::Declare {
-                severity: Severity::P2,
-                title: "Slow   builds".into()
-            })
+            Ok(IncidentCommand::Declare { severity: Severity::P2, title: "Slow   builds".into() })
         );
     }
 
@@ -253,10 +203,7 @@ mod tests {
     fn titles_arrive_unescaped() {
         assert_eq!(
             inc("p1 5xx &gt; 2% &amp; rising"),
-            Ok(IncidentCommand::Declare {
-                severity: Severity::P1,
-                title: "5xx > 2% & rising".into()
-            })
+            Ok(IncidentCommand::Declare { severity: Severity::P1, title: "5xx > 2% & rising".into() })
         );
     }
 
@@ -266,24 +213,12 @@ mod tests {
         assert!(e.message.contains("Unknown severity `p9`"), "{e}");
         assert!(inc("p0").unwrap_err().message.contains("title"));
         assert!(inc("p0    ").unwrap_err().message.contains("title"));
-        assert!(inc("frobnicate")
-            .unwrap_err()
-            .message
-            .contains("Unknown subcommand `frobnicate`"));
+        assert!(inc("frobnicate").unwrap_err().message.contains("Unknown subcommand `frobnicate`"));
         assert!(inc("ack").unwrap_err().message.contains("Which incident"));
-        assert!(inc("ack INC-x")
-            .unwrap_err()
-            .message
-            .contains("not an incident id"));
+        assert!(inc("ack INC-x").unwrap_err().message.contains("not an incident id"));
         assert!(inc("show 4 5").unwrap_err().message.contains("only an id"));
-        assert!(inc("update 4")
-            .unwrap_err()
-            .message
-            .contains("Say what changed"));
-        assert!(inc("commander 4 alice")
-            .unwrap_err()
-            .message
-            .contains("Mention"));
+        assert!(inc("update 4").unwrap_err().message.contains("Say what changed"));
+        assert!(inc("commander 4 alice").unwrap_err().message.contains("Mention"));
         assert!(inc(&format!("p1 {}", "x".repeat(MAX_TITLE_CHARS + 1))).is_err());
     }
 
@@ -298,56 +233,30 @@ mod tests {
         assert_eq!(inc("list"), Ok(IncidentCommand::List));
         assert_eq!(inc("show INC-3"), Ok(IncidentCommand::Show(IncidentId(3))));
         assert_eq!(inc("ack 3"), Ok(IncidentCommand::Ack(IncidentId(3))));
-        assert_eq!(
-            inc("resolve 3"),
-            Ok(IncidentCommand::Resolve {
-                id: IncidentId(3),
-                summary: None
-            })
-        );
+        assert_eq!(inc("resolve 3"), Ok(IncidentCommand::Resolve { id: IncidentId(3), summary: None }));
         assert_eq!(
             inc("resolve inc-3 rolled back"),
-            Ok(IncidentCommand::Resolve {
-                id: IncidentId(3),
-                summary: Some("rolled back".into())
-            })
+            Ok(IncidentCommand::Resolve { id: IncidentId(3), summary: Some("rolled back".into()) })
         );
         assert_eq!(
             inc("commander 3 <@U123|alice>"),
-            Ok(IncidentCommand::Commander {
-                id: IncidentId(3),
-                user: "U123".into()
-            })
+            Ok(IncidentCommand::Commander { id: IncidentId(3), user: "U123".into() })
         );
         assert_eq!(
             inc("severity 3 P0"),
-            Ok(IncidentCommand::ChangeSeverity {
-                id: IncidentId(3),
-                severity: Severity::P0
-            })
+            Ok(IncidentCommand::ChangeSeverity { id: IncidentId(3), severity: Severity::P0 })
         );
     }
 
     #[test]
     fn other_manifest_commands_say_they_are_not_built_yet() {
-        assert_eq!(
-            parse("/oncall", ""),
-            Ok(SlashCommand::NotBuiltYet { command: "/oncall" })
-        );
+        assert_eq!(parse("/oncall", ""), Ok(SlashCommand::NotBuiltYet { command: "/oncall" }));
         assert!(parse("/frob", "").is_err());
     }
 
     #[test]
     fn no_input_panics_the_parser() {
-        for text in [
-            "\u{0}",
-            "p0 \u{200b}",
-            "ack 99999999999999999999999",
-            "<@",
-            "commander 1 <@>",
-            "é",
-            "p",
-        ] {
+        for text in ["\u{0}", "p0 \u{200b}", "ack 99999999999999999999999", "<@", "commander 1 <@>", "é", "p"] {
             let _ = inc(text);
         }
     }

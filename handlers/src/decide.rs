@@ -3,9 +3,14 @@
 //! [`decide`], commits the decision atomically and answers Slack.
 
 use crate::command::{IncidentCommand, INCIDENT_USAGE};
-use crate::incident::{Incident, IncidentId, Stamp, TimelineEntry, TimelineEvent, TransitionError};
-use crate::policy::IncidentPolicy;
+use crate::incident::{
+    checklist_parts, start_checklist, ChecklistKind, ChecklistPart, Incident, IncidentId, Stamp, Status, TimelineEntry,
+    TimelineEvent, TransitionError,
+};
 use crate::render;
+use crate::runbook::Runbook;
+use crate::text::duration;
+use crate::timer::{Timer, TimerKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -40,9 +45,9 @@ pub enum Loaded {
 /// Something to deliver to Slack. Stored in the outbox in the same
 /// transaction as the state change, delivered by the outbox worker.
 ///
-/// Alert effects name the incident rather than carrying rendered blocks: the
-/// worker renders the incident as it is when it delivers, so a late or
-/// retried update never shows stale state.
+/// Alert and checklist effects name what to show rather than carry
+/// rendered blocks: the worker renders the incident as it is when it
+/// delivers, so a late or retried update never shows stale state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Effect {
@@ -50,60 +55,47 @@ pub enum Effect {
     PostAlert { incident: IncidentId },
     /// Edit the alert in place to show the incident's current state.
     RefreshAlert { incident: IncidentId },
+    /// Post one message of a checklist in the alert's thread.
+    PostChecklist { incident: IncidentId, part: ChecklistPart },
+    /// Edit a checklist message in place.
+    RefreshChecklist { incident: IncidentId, part: ChecklistPart },
     /// A message in the alert's thread.
     PostInThread { incident: IncidentId, text: String },
     /// Once the alert is up, tell the declarer where it is.
-    SendAlertLink {
-        incident: IncidentId,
-        channel: String,
-        user: String,
-    },
+    SendAlertLink { incident: IncidentId, channel: String, user: String },
     /// A note only `user` sees.
-    Ephemeral {
-        channel: String,
-        user: String,
-        text: String,
-    },
+    Ephemeral { channel: String, user: String, text: String },
     /// A plain message, e.g. an answer to a mention in its thread.
-    Post {
-        channel: String,
-        thread_ts: Option<String>,
-        text: String,
-    },
+    Post { channel: String, thread_ts: Option<String>, text: String },
 }
 
 impl Effect {
-    /// Effects in one lane are delivered in order; lanes run concurrently.
-    pub fn lane(&self) -> String {
-        match self {
-            Effect::PostAlert { incident }
-            | Effect::RefreshAlert { incident }
-            | Effect::PostInThread { incident, .. }
-            | Effect::SendAlertLink { incident, .. } => format!("incident:{}", incident.0),
-            Effect::Ephemeral { channel, .. } | Effect::Post { channel, .. } => {
-                format!("channel:{channel}")
-            }
-        }
-    }
-
-    /// The incident this effect concerns, for logs.
+    /// The incident this effect concerns, for lanes and logs.
     pub fn incident(&self) -> Option<IncidentId> {
         match self {
             Effect::PostAlert { incident }
             | Effect::RefreshAlert { incident }
+            | Effect::PostChecklist { incident, .. }
+            | Effect::RefreshChecklist { incident, .. }
             | Effect::PostInThread { incident, .. }
             | Effect::SendAlertLink { incident, .. } => Some(*incident),
             Effect::Ephemeral { .. } | Effect::Post { .. } => None,
         }
     }
 
+    /// Effects in one lane are delivered in order; lanes run concurrently.
+    pub fn lane(&self) -> String {
+        match (self, self.incident()) {
+            (_, Some(incident)) => format!("incident:{}", incident.0),
+            (Effect::Ephemeral { channel, .. } | Effect::Post { channel, .. }, None) => format!("channel:{channel}"),
+            (_, None) => "misc".to_owned(),
+        }
+    }
+
     /// A courtesy note that may be dropped if Slack refuses it for good
     /// (say, the bot is not in the channel the command came from).
     pub fn is_best_effort(&self) -> bool {
-        matches!(
-            self,
-            Effect::SendAlertLink { .. } | Effect::Ephemeral { .. }
-        )
+        matches!(self, Effect::SendAlertLink { .. } | Effect::Ephemeral { .. })
     }
 }
 
@@ -116,10 +108,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn text(text: impl Into<String>) -> Reply {
-        Reply {
-            text: text.into(),
-            blocks: None,
-        }
+        Reply { text: text.into(), blocks: None }
     }
 }
 
@@ -131,30 +120,20 @@ pub struct Decision {
     pub incident: Option<Incident>,
     pub timeline: Vec<TimelineEntry>,
     pub effects: Vec<Effect>,
+    /// Timers to set, committed with the state.
+    pub timers: Vec<Timer>,
+    /// A modal to open at once with the click's `trigger_id` (it expires in
+    /// 3 s, so this one is not deferred to the outbox).
+    pub modal: Option<serde_json::Value>,
 }
 
 impl Decision {
     fn reply_only(reply: Reply) -> Decision {
-        Decision {
-            reply,
-            incident: None,
-            timeline: Vec::new(),
-            effects: Vec::new(),
-        }
+        Decision { reply, incident: None, timeline: Vec::new(), effects: Vec::new(), timers: Vec::new(), modal: None }
     }
 
-    fn changed(
-        reply: Reply,
-        incident: Incident,
-        entry: TimelineEntry,
-        effects: Vec<Effect>,
-    ) -> Decision {
-        Decision {
-            reply,
-            incident: Some(incident),
-            timeline: vec![entry],
-            effects,
-        }
+    fn changed(reply: Reply, incident: Incident, entry: TimelineEntry, effects: Vec<Effect>) -> Decision {
+        Decision { reply, incident: Some(incident), timeline: vec![entry], effects, timers: Vec::new(), modal: None }
     }
 
     pub fn changes_state(&self) -> bool {
@@ -176,91 +155,155 @@ pub fn state_needed(cmd: &IncidentCommand) -> StateNeeded {
     }
 }
 
+/// Mentions of the role at `level` of the severity's escalation matrix,
+/// with its name: `("DevOps team lead", "<@U1> <!subteam^S2>")`.
+fn escalation_audience(runbook: &Runbook, inc: &Incident, level: usize) -> (String, String) {
+    match runbook.escalation_role(inc.severity, level) {
+        Some(role) => (role.name.clone(), role.people.iter().map(|p| p.to_mrkdwn()).collect::<Vec<_>>().join(" ")),
+        None => ("responders".to_owned(), "<!here>".to_owned()),
+    }
+}
+
+fn declare(
+    id: IncidentId,
+    severity: crate::Severity,
+    title: &str,
+    who: &Invocation,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> Decision {
+    let policy = runbook.policy(severity);
+    let mut incident = Incident::new(
+        id,
+        severity,
+        title.to_owned(),
+        Stamp { user: who.user.clone(), at: now },
+        who.channel.clone(),
+        who.team_domain.clone(),
+    );
+    incident.playbook = start_checklist(&policy.playbook);
+    incident.update_due = policy.update_every.map(|every| now + every);
+    let entry = TimelineEntry {
+        at: now,
+        user: who.user.clone(),
+        event: TimelineEvent::Declared { severity, title: title.to_owned() },
+    };
+    let channel = runbook.channel_for(severity);
+    let reply = Reply::text(format!(
+        "🚨 *{id}* declared ({severity}). Posting the alert to {channel}; I'll send you the link as soon as it is up."
+    ));
+    let (first, mentions) = escalation_audience(runbook, &incident, 0);
+    let next = runbook
+        .policy(severity)
+        .escalation
+        .get(1)
+        .and_then(|r| runbook.role(r))
+        .map(|r| format!(" or this escalates to the {}", r.name))
+        .unwrap_or_default();
+    let page =
+        format!("📟 Paging the {first}: {mentions}. Acknowledge within {}{next}.", duration(policy.targets.respond));
+    let mut effects = vec![Effect::PostAlert { incident: id }, Effect::PostInThread { incident: id, text: page }];
+    effects.extend(
+        checklist_parts(ChecklistKind::Playbook, &incident.playbook)
+            .into_iter()
+            .map(|part| Effect::PostChecklist { incident: id, part }),
+    );
+    effects.push(Effect::SendAlertLink { incident: id, channel: who.channel.clone(), user: who.user.clone() });
+    let mut timers = vec![
+        Timer { incident: id, due: now + policy.targets.respond, kind: TimerKind::Escalate { level: 1 } },
+        Timer { incident: id, due: now + policy.targets.resolve, kind: TimerKind::ResolutionOverdue { round: 1 } },
+    ];
+    if let Some(due) = incident.update_due {
+        timers.push(Timer { incident: id, due, kind: TimerKind::UpdateDue });
+    }
+    let mut decision = Decision::changed(reply, incident, entry, effects);
+    decision.timers = timers;
+    decision
+}
+
 /// Decides what a `/incident` command does.
 pub fn decide(
     cmd: &IncidentCommand,
     loaded: Loaded,
     who: &Invocation,
-    policy: &IncidentPolicy,
+    runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> Decision {
     match (cmd, loaded) {
         (IncidentCommand::Help, _) => Decision::reply_only(Reply::text(INCIDENT_USAGE)),
         (IncidentCommand::Declare { severity, title }, Loaded::NewIncidentId(id)) => {
-            let incident = Incident::new(
-                id,
-                *severity,
-                title.clone(),
-                Stamp { user: who.user.clone(), at: now },
-                who.channel.clone(),
-                who.team_domain.clone(),
-            );
-            let entry = TimelineEntry {
-                at: now,
-                user: who.user.clone(),
-                event: TimelineEvent::Declared { severity: *severity, title: title.clone() },
-            };
-            let channel = policy.channel_for(*severity);
-            let reply = Reply::text(format!(
-                "🚨 *{id}* declared ({severity}). Posting the alert to {channel}; I'll send you the link as soon as it is up."
-            ));
-            let effects = vec![
-                Effect::PostAlert { incident: id },
-                Effect::SendAlertLink { incident: id, channel: who.channel.clone(), user: who.user.clone() },
-            ];
-            Decision::changed(reply, incident, entry, effects)
+            declare(id, *severity, title, who, runbook, now)
         }
-        (IncidentCommand::List, Loaded::OpenIncidents(open)) => {
-            Decision::reply_only(render::incident_list(&open, now))
-        }
+        (IncidentCommand::List, Loaded::OpenIncidents(open)) => Decision::reply_only(render::incident_list(&open, now)),
         (IncidentCommand::Show(id), Loaded::IncidentWithTimeline(found)) => match found {
-            Some((incident, timeline)) => Decision::reply_only(render::incident_details(&incident, &timeline, policy, now)),
+            Some((incident, timeline)) => {
+                Decision::reply_only(render::incident_details(&incident, &timeline, runbook, now))
+            }
             None => unknown(*id),
         },
         (IncidentCommand::Ack(id), Loaded::Incident(found)) => transition(*id, found, |inc| {
             let entry = inc.acknowledge(&who.user, now)?;
-            let reply = Reply::text(format!("👀 You acknowledged *{}*; the response clock is stopped.", inc.id));
-            Ok((reply, entry, vec![Effect::RefreshAlert { incident: inc.id }]))
+            let reply = Reply::text(format!("👀 You acknowledged *{}*; escalation is stopped.", inc.id));
+            let note = format!("👀 <@{}> acknowledged *{}*; escalation stopped.", who.user, inc.id);
+            Ok((
+                reply,
+                entry,
+                vec![Effect::RefreshAlert { incident: inc.id }, Effect::PostInThread { incident: inc.id, text: note }],
+            ))
         }),
         (IncidentCommand::Resolve { id, summary }, Loaded::Incident(found)) => transition(*id, found, |inc| {
             let entry = inc.resolve(&who.user, summary.clone(), now)?;
-            let reply = Reply::text(format!("✅ *{}* resolved.", inc.id));
+            inc.post_incident = start_checklist(&runbook.post_incident.sections);
+            let reply = Reply::text(format!("✅ *{}* resolved. The post-incident checklist is in its thread.", inc.id));
             let note = match summary {
                 Some(s) => format!("✅ Resolved by <@{}>: {}", who.user, crate::text::escape(s)),
                 None => format!("✅ Resolved by <@{}>.", who.user),
             };
-            Ok((
-                reply,
-                entry,
-                vec![
-                    Effect::RefreshAlert { incident: inc.id },
-                    Effect::PostInThread { incident: inc.id, text: note },
-                ],
-            ))
+            let mut effects = vec![
+                Effect::RefreshAlert { incident: inc.id },
+                Effect::PostInThread { incident: inc.id, text: note },
+            ];
+            // The playbook's buttons go away: its steps can no longer be settled.
+            effects.extend(
+                checklist_parts(ChecklistKind::Playbook, &inc.playbook)
+                    .into_iter()
+                    .map(|part| Effect::RefreshChecklist { incident: inc.id, part }),
+            );
+            effects.extend(
+                checklist_parts(ChecklistKind::PostIncident, &inc.post_incident)
+                    .into_iter()
+                    .map(|part| Effect::PostChecklist { incident: inc.id, part }),
+            );
+            Ok((reply, entry, effects))
         }),
-        (IncidentCommand::Update { id, text }, Loaded::Incident(found)) => transition(*id, found, |inc| {
-            let entry = inc.post_update(&who.user, text.clone(), now)?;
-            let note = format!("📣 *Status update* from <@{}>: {}", who.user, crate::text::escape(text));
-            Ok((
-                Reply::text(format!("📣 Update posted in *{}*'s thread.", inc.id)),
-                entry,
-                vec![Effect::PostInThread { incident: inc.id, text: note }],
-            ))
-        }),
+        (IncidentCommand::Update { id, text }, Loaded::Incident(found)) => {
+            let every = found.as_ref().and_then(|inc| runbook.policy(inc.severity).update_every);
+            let mut decision = transition(*id, found, |inc| {
+                let entry = inc.post_update(&who.user, text.clone(), now)?;
+                inc.update_due = every.map(|every| now + every);
+                let note = format!("📣 *Status update* from <@{}>: {}", who.user, crate::text::escape(text));
+                Ok((
+                    Reply::text(format!("📣 Update posted in *{}*'s thread.", inc.id)),
+                    entry,
+                    vec![Effect::PostInThread { incident: inc.id, text: note }],
+                ))
+            });
+            if let Some(due) = decision.incident.as_ref().and_then(|inc| inc.update_due) {
+                decision.timers.push(Timer { incident: *id, due, kind: TimerKind::UpdateDue });
+            }
+            decision
+        }
         (IncidentCommand::Commander { id, user }, Loaded::Incident(found)) => transition(*id, found, |inc| {
             let entry = inc.assign_commander(&who.user, user.clone(), now)?;
             let note = format!("🎖️ <@{user}> is now the incident commander (assigned by <@{}>).", who.user);
             Ok((
                 Reply::text(format!("🎖️ <@{user}> commands *{}*.", inc.id)),
                 entry,
-                vec![
-                    Effect::RefreshAlert { incident: inc.id },
-                    Effect::PostInThread { incident: inc.id, text: note },
-                ],
+                vec![Effect::RefreshAlert { incident: inc.id }, Effect::PostInThread { incident: inc.id, text: note }],
             ))
         }),
         (IncidentCommand::ChangeSeverity { .. }, Loaded::Incident(_)) => Decision::reply_only(Reply::text(
-            "Changing an incident's severity is not built yet: it needs re-routing and re-timing (the incident-response work). Declare a new incident at the right level and resolve this one with a pointer to it.",
+            "Changing an incident's severity is not built yet: it needs re-routing and re-timing. Declare a new incident at the right level and resolve this one with a pointer to it.",
         )),
         // The shell loads what `state_needed` asks for; anything else is a
         // bug in the shell, answered without changing anything.
@@ -268,41 +311,99 @@ pub fn decide(
     }
 }
 
-/// What a button on the alert does.
+/// A button opsbot put on a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlertButton {
+pub enum Button {
     Acknowledge,
     Resolve,
+    Step { kind: ChecklistKind, phase: usize, step: usize, done: bool },
 }
 
-impl AlertButton {
-    pub const ACK_ACTION_ID: &'static str = "incident.ack";
-    pub const RESOLVE_ACTION_ID: &'static str = "incident.resolve";
+/// Action ids of opsbot's buttons. Step buttons carry the step in the id
+/// too, since Slack wants action ids unique within a message.
+pub mod action {
+    pub const ACK: &str = "incident.ack";
+    pub const RESOLVE: &str = "incident.resolve";
+    pub const STEP_DONE: &str = "step.done";
+    pub const STEP_SKIP: &str = "step.skip";
+}
 
-    pub fn from_action_id(action_id: &str) -> Option<AlertButton> {
-        match action_id {
-            Self::ACK_ACTION_ID => Some(AlertButton::Acknowledge),
-            Self::RESOLVE_ACTION_ID => Some(AlertButton::Resolve),
+impl Button {
+    /// The button's `value`: the incident, and for steps which step.
+    pub fn value(&self, id: IncidentId) -> String {
+        match self {
+            Button::Step { kind, phase, step, .. } => format!("{}:{}:{phase}:{step}", id.0, kind.code()),
+            _ => id.0.to_string(),
+        }
+    }
+
+    pub fn action_id(&self) -> String {
+        match self {
+            Button::Acknowledge => action::ACK.to_owned(),
+            Button::Resolve => action::RESOLVE.to_owned(),
+            Button::Step { kind, phase, step, done } => {
+                let verb = if *done { action::STEP_DONE } else { action::STEP_SKIP };
+                format!("{verb}:{}:{phase}:{step}", kind.code())
+            }
+        }
+    }
+
+    /// Reads a click back; `None` for buttons that are not opsbot's or
+    /// values that do not parse.
+    pub fn parse(action_id: &str, value: &str) -> Option<(IncidentId, Button)> {
+        let verb = action_id.split(':').next()?;
+        match verb {
+            action::ACK => Some((value.parse().ok()?, Button::Acknowledge)),
+            action::RESOLVE => Some((value.parse().ok()?, Button::Resolve)),
+            action::STEP_DONE | action::STEP_SKIP => {
+                let mut parts = value.split(':');
+                let id = IncidentId(parts.next()?.parse().ok()?);
+                let kind = ChecklistKind::from_code(parts.next()?)?;
+                let phase = parts.next()?.parse().ok()?;
+                let step = parts.next()?.parse().ok()?;
+                if parts.next().is_some() {
+                    return None;
+                }
+                Some((id, Button::Step { kind, phase, step, done: verb == action::STEP_DONE }))
+            }
             _ => None,
         }
     }
 }
 
-/// A click on an alert's button. The HTTP answer to a click is not shown to
-/// anyone, so refusals become an ephemeral note to the clicker.
+/// A click on one of opsbot's buttons. The HTTP answer to a click is not
+/// shown to anyone, so refusals become an ephemeral note to the clicker.
 pub fn decide_button(
-    button: AlertButton,
+    button: Button,
     id: IncidentId,
     incident: Option<Incident>,
     who: &Invocation,
-    policy: &IncidentPolicy,
+    runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> Decision {
-    let cmd = match button {
-        AlertButton::Acknowledge => IncidentCommand::Ack(id),
-        AlertButton::Resolve => IncidentCommand::Resolve { id, summary: None },
+    let mut decision = match button {
+        Button::Acknowledge => decide(&IncidentCommand::Ack(id), Loaded::Incident(incident), who, runbook, now),
+        // Resolve asks for a summary first; the modal's submission resolves.
+        Button::Resolve => match incident {
+            Some(inc) if inc.is_open() => {
+                let mut d = Decision::reply_only(Reply::text(""));
+                d.modal = Some(render::resolve_modal(&inc));
+                return d;
+            }
+            other => {
+                decide(&IncidentCommand::Resolve { id, summary: None }, Loaded::Incident(other), who, runbook, now)
+            }
+        },
+        Button::Step { kind, phase, step, done } => transition(id, incident, |inc| {
+            let entry = inc.settle_step(kind, phase, step, done, &who.user, now)?;
+            let part = ChecklistPart::of_step(kind, phase, step);
+            Ok((
+                Reply::text(""),
+                entry,
+                vec![Effect::RefreshChecklist { incident: inc.id, part }, Effect::RefreshAlert { incident: inc.id }],
+            ))
+        }),
     };
-    let mut decision = decide(&cmd, Loaded::Incident(incident), who, policy, now);
     if !decision.changes_state() {
         decision.effects.push(Effect::Ephemeral {
             channel: who.channel.clone(),
@@ -313,44 +414,130 @@ pub fn decide_button(
     decision
 }
 
-/// An `@opsbot …` mention: `help`, or `status` (the open incidents).
-pub fn decide_mention(
-    text: &str,
-    open: &[Incident],
-    channel: &str,
-    ts: &str,
+/// The resolve modal was submitted. `Err` carries the refusal to show in
+/// the modal (it stays open) instead of resolving.
+pub fn decide_resolve_submission(
+    id: IncidentId,
+    summary: Option<String>,
+    incident: Option<Incident>,
+    who: &Invocation,
+    runbook: &Runbook,
     now: DateTime<Utc>,
-) -> Decision {
-    let words: Vec<&str> = text
-        .split_whitespace()
-        .filter(|w| !(w.starts_with("<@") && w.ends_with('>')))
-        .collect();
+) -> Result<Decision, String> {
+    let summary = summary.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let decision = decide(&IncidentCommand::Resolve { id, summary }, Loaded::Incident(incident), who, runbook, now);
+    if decision.changes_state() {
+        Ok(decision)
+    } else {
+        Err(decision.reply.text)
+    }
+}
+
+/// A timer came due: act on it if its reason still holds.
+pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook, now: DateTime<Utc>) -> Decision {
+    let nothing = || Decision::reply_only(Reply::text(""));
+    let Some(mut inc) = incident else { return nothing() };
+    if inc.status == Status::Resolved {
+        return nothing();
+    }
+    let policy = runbook.policy(inc.severity);
+    let elapsed = duration(now - inc.declared.at);
+    match timer.kind {
+        TimerKind::Escalate { level } => {
+            let (role, mentions) = escalation_audience(runbook, &inc, level);
+            let Some(entry) = inc.escalate(level, &role, now) else { return nothing() };
+            let last = policy.escalation.len().saturating_sub(1);
+            let text = if level <= last {
+                format!(
+                    "⏫ *{}* has not been acknowledged after {elapsed}. Escalating to the {role}: {mentions}",
+                    inc.id
+                )
+            } else {
+                format!(
+                    "⏫ *{}* is still not acknowledged after {elapsed}. {mentions}, please acknowledge or hand it on.",
+                    inc.id
+                )
+            };
+            let id = inc.id;
+            let mut decision = Decision::changed(
+                Reply::text(""),
+                inc,
+                entry,
+                vec![Effect::PostInThread { incident: id, text }, Effect::RefreshAlert { incident: id }],
+            );
+            decision.timers.push(Timer {
+                incident: id,
+                due: timer.due + policy.targets.respond,
+                kind: TimerKind::Escalate { level: level + 1 },
+            });
+            decision
+        }
+        TimerKind::ResolutionOverdue { round } => {
+            let (_, mentions) = escalation_audience(runbook, &inc, inc.escalation_level);
+            let commander = inc.commander.as_ref().map(|c| format!("<@{c}> ")).unwrap_or_default();
+            let text = format!(
+                "⏰ *{}* is past its resolution target of {} (open for {elapsed}). {commander}{mentions}: what is the plan?",
+                inc.id,
+                duration(policy.targets.resolve)
+            );
+            let mut decision = nothing();
+            decision.effects.push(Effect::PostInThread { incident: inc.id, text });
+            decision.timers.push(Timer {
+                incident: inc.id,
+                due: timer.due + policy.targets.resolve,
+                kind: TimerKind::ResolutionOverdue { round: round + 1 },
+            });
+            decision
+        }
+        TimerKind::UpdateDue => {
+            let (Some(due), Some(every)) = (inc.update_due, policy.update_every) else { return nothing() };
+            if due != timer.due {
+                // A newer update moved the nudge; this one is stale.
+                return nothing();
+            }
+            let who = match &inc.commander {
+                Some(c) => format!("<@{c}>"),
+                None => escalation_audience(runbook, &inc, inc.escalation_level).1,
+            };
+            let text = format!(
+                "📝 {who}: no status update on *{}* for {}. Post one with `/incident update {} <what changed>`.",
+                inc.id,
+                duration(every),
+                inc.id
+            );
+            let id = inc.id;
+            inc.update_due = Some(due + every);
+            Decision {
+                reply: Reply::text(""),
+                incident: Some(inc),
+                timeline: Vec::new(),
+                effects: vec![Effect::PostInThread { incident: id, text }],
+                timers: vec![Timer { incident: id, due: due + every, kind: TimerKind::UpdateDue }],
+                modal: None,
+            }
+        }
+    }
+}
+
+/// An `@opsbot …` mention: `help`, or `status` (the open incidents).
+pub fn decide_mention(text: &str, open: &[Incident], channel: &str, ts: &str, now: DateTime<Utc>) -> Decision {
+    let words: Vec<&str> = text.split_whitespace().filter(|w| !(w.starts_with("<@") && w.ends_with('>'))).collect();
     let answer = match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
         Some("status") | Some("incidents") => render::incident_list(open, now).text,
         _ => render::mention_help(),
     };
     let mut decision = Decision::reply_only(Reply::text(""));
-    decision.effects.push(Effect::Post {
-        channel: channel.to_owned(),
-        thread_ts: Some(ts.to_owned()),
-        text: answer,
-    });
+    decision.effects.push(Effect::Post { channel: channel.to_owned(), thread_ts: Some(ts.to_owned()), text: answer });
     decision
 }
 
 fn unknown(id: IncidentId) -> Decision {
-    Decision::reply_only(Reply::text(format!(
-        "There is no incident *{id}*. `/incident list` shows the open ones."
-    )))
+    Decision::reply_only(Reply::text(format!("There is no incident *{id}*. `/incident list` shows the open ones.")))
 }
 
 type Transition = Result<(Reply, TimelineEntry, Vec<Effect>), TransitionError>;
 
-fn transition(
-    id: IncidentId,
-    found: Option<Incident>,
-    apply: impl FnOnce(&mut Incident) -> Transition,
-) -> Decision {
+fn transition(id: IncidentId, found: Option<Incident>, apply: impl FnOnce(&mut Incident) -> Transition) -> Decision {
     let Some(mut incident) = found else {
         return unknown(id);
     };
@@ -364,159 +551,229 @@ fn transition(
 mod tests {
     use super::*;
     use crate::severity::Severity;
-    use crate::Status;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
     }
 
     fn alice() -> Invocation {
-        Invocation {
-            user: "U0ALICE".into(),
-            channel: "C0GENERAL".into(),
-            team_domain: Some("acme".into()),
-        }
+        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: Some("acme".into()) }
+    }
+
+    fn runbook() -> Runbook {
+        Runbook::seed()
+    }
+
+    fn declare_decision(severity: Severity) -> Decision {
+        let cmd = IncidentCommand::Declare { severity, title: "API down".into() };
+        decide(&cmd, Loaded::NewIncidentId(IncidentId(1)), &alice(), &runbook(), now())
     }
 
     fn declared(severity: Severity) -> Incident {
-        let cmd = IncidentCommand::Declare {
-            severity,
-            title: "API down".into(),
-        };
-        decide(
-            &cmd,
-            Loaded::NewIncidentId(IncidentId(1)),
-            &alice(),
-            &IncidentPolicy::default(),
-            now(),
-        )
-        .incident
-        .unwrap()
+        declare_decision(severity).incident.unwrap()
+    }
+
+    fn timer(kind: TimerKind, after: TimeDelta) -> Timer {
+        Timer { incident: IncidentId(1), due: now() + after, kind }
+    }
+
+    fn thread_texts(d: &Decision) -> Vec<&str> {
+        d.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::PostInThread { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
-    fn declare_posts_the_alert_and_links_it_to_the_declarer() {
-        let cmd = IncidentCommand::Declare {
-            severity: Severity::P0,
-            title: "API down".into(),
-        };
-        let d = decide(
-            &cmd,
-            Loaded::NewIncidentId(IncidentId(42)),
-            &alice(),
-            &IncidentPolicy::default(),
-            now(),
-        );
-        let inc = d.incident.unwrap();
-        assert_eq!(
-            (inc.id, inc.status, inc.declared.user.as_str()),
-            (IncidentId(42), Status::Declared, "U0ALICE")
-        );
-        assert!(d.reply.text.contains("INC-42"));
-        assert!(d.reply.text.contains("#devops-alerts"));
-        assert_eq!(
-            d.effects[0],
-            Effect::PostAlert {
-                incident: IncidentId(42)
-            }
-        );
-        assert!(
-            matches!(d.effects[1], Effect::SendAlertLink { ref user, .. } if user == "U0ALICE")
-        );
-        assert!(matches!(
-            d.timeline[0].event,
-            TimelineEvent::Declared {
-                severity: Severity::P0,
-                ..
-            }
-        ));
+    fn declare_posts_the_alert_pages_the_first_responder_and_starts_the_playbook() {
+        let cmd = IncidentCommand::Declare { severity: Severity::P0, title: "API down".into() };
+        let d = decide(&cmd, Loaded::NewIncidentId(IncidentId(42)), &alice(), &runbook(), now());
+        let inc = d.incident.clone().unwrap();
+        assert_eq!((inc.id, inc.status, inc.declared.user.as_str()), (IncidentId(42), Status::Declared, "U0ALICE"));
+        assert!(d.reply.text.contains("INC-42") && d.reply.text.contains("#devops-alerts"));
+        assert_eq!(d.effects[0], Effect::PostAlert { incident: IncidentId(42) });
+        assert!(thread_texts(&d)[0].starts_with("📟 Paging the"), "{:?}", thread_texts(&d));
+        let phases = runbook().policy(Severity::P0).playbook.len();
+        assert_eq!(inc.playbook.len(), phases);
+        let posted = d.effects.iter().filter(|e| matches!(e, Effect::PostChecklist { .. })).count();
+        assert!(posted >= phases, "one message per phase at least");
+        assert!(matches!(d.effects.last(), Some(Effect::SendAlertLink { user, .. }) if user == "U0ALICE"));
+        let respond = runbook().targets(Severity::P0).respond;
+        assert!(d.timers.contains(&Timer {
+            incident: IncidentId(42),
+            due: now() + respond,
+            kind: TimerKind::Escalate { level: 1 }
+        }));
     }
 
     #[test]
     fn p2_declare_is_announced_in_devops() {
-        let cmd = IncidentCommand::Declare {
-            severity: Severity::P2,
-            title: "Slow builds".into(),
-        };
-        let d = decide(
-            &cmd,
-            Loaded::NewIncidentId(IncidentId(1)),
-            &alice(),
-            &IncidentPolicy::default(),
-            now(),
-        );
+        let d = declare_decision(Severity::P2);
         assert!(d.reply.text.contains("#devops;"), "{}", d.reply.text);
     }
 
     #[test]
-    fn ack_refreshes_the_alert() {
+    fn p0_escalates_to_the_next_level_after_five_minutes_without_ack() {
+        let rb = runbook();
+        let inc = declared(Severity::P0);
+        let d = decide_timer(
+            &timer(TimerKind::Escalate { level: 1 }, TimeDelta::minutes(5)),
+            Some(inc),
+            &rb,
+            now() + TimeDelta::minutes(5),
+        );
+        let escalated = d.incident.clone().expect("escalation changes the incident");
+        assert_eq!(escalated.escalation_level, 1);
+        let role = rb.escalation_role(Severity::P0, 1).unwrap();
+        let text = thread_texts(&d)[0];
+        assert!(text.contains(&format!("Escalating to the {}", role.name)), "{text}");
+        assert!(text.contains("after 5 min"), "{text}");
+        assert!(d.effects.contains(&Effect::RefreshAlert { incident: IncidentId(1) }));
+        assert_eq!(d.timers, vec![timer(TimerKind::Escalate { level: 2 }, TimeDelta::minutes(10))]);
+    }
+
+    #[test]
+    fn an_acknowledged_incident_never_escalates() {
+        let mut inc = declared(Severity::P0);
+        inc.acknowledge("U0BOB", now() + TimeDelta::minutes(2)).unwrap();
+        let d = decide_timer(
+            &timer(TimerKind::Escalate { level: 1 }, TimeDelta::minutes(5)),
+            Some(inc),
+            &runbook(),
+            now() + TimeDelta::minutes(5),
+        );
+        assert!(!d.changes_state() && d.effects.is_empty() && d.timers.is_empty());
+    }
+
+    #[test]
+    fn a_timer_firing_twice_escalates_once() {
+        let rb = runbook();
+        let t = timer(TimerKind::Escalate { level: 1 }, TimeDelta::minutes(5));
+        let once = decide_timer(&t, Some(declared(Severity::P0)), &rb, t.due).incident.unwrap();
+        let twice = decide_timer(&t, Some(once), &rb, t.due);
+        assert!(!twice.changes_state() && twice.effects.is_empty());
+    }
+
+    #[test]
+    fn past_the_resolution_target_the_thread_is_reminded_each_round() {
+        let rb = runbook();
+        let resolve = rb.targets(Severity::P1).resolve;
+        let t = timer(TimerKind::ResolutionOverdue { round: 1 }, resolve);
+        let d = decide_timer(&t, Some(declared(Severity::P1)), &rb, t.due);
+        assert!(thread_texts(&d)[0].contains("past its resolution target of 4 h"), "{:?}", thread_texts(&d));
+        assert_eq!(d.timers[0].due, now() + resolve + resolve);
+        let mut resolved = declared(Severity::P1);
+        resolved.resolve("U0BOB", None, now()).unwrap();
+        assert!(decide_timer(&t, Some(resolved), &rb, t.due).effects.is_empty());
+    }
+
+    #[test]
+    fn an_update_moves_the_nudge_and_the_old_nudge_does_nothing() {
+        let rb = runbook();
+        let inc = declared(Severity::P0);
+        let every = rb.policy(Severity::P0).update_every.expect("P0 asks for updates");
+        let first_due = inc.update_due.unwrap();
+        assert_eq!(first_due, now() + every);
+        let later = now() + TimeDelta::minutes(10);
+        let cmd = IncidentCommand::Update { id: IncidentId(1), text: "rolled back".into() };
+        let d = decide(&cmd, Loaded::Incident(Some(inc)), &alice(), &rb, later);
+        let updated = d.incident.clone().unwrap();
+        assert_eq!(updated.update_due, Some(later + every));
+        assert_eq!(d.timers, vec![Timer { incident: IncidentId(1), due: later + every, kind: TimerKind::UpdateDue }]);
+        let stale = Timer { incident: IncidentId(1), due: first_due, kind: TimerKind::UpdateDue };
+        assert!(decide_timer(&stale, Some(updated.clone()), &rb, first_due).effects.is_empty());
+        let fresh = Timer { incident: IncidentId(1), due: later + every, kind: TimerKind::UpdateDue };
+        let nudge = decide_timer(&fresh, Some(updated), &rb, later + every);
+        assert!(thread_texts(&nudge)[0].contains("no status update"), "{:?}", thread_texts(&nudge));
+    }
+
+    #[test]
+    fn ack_refreshes_the_alert_and_notes_it_in_the_thread() {
         let d = decide(
             &IncidentCommand::Ack(IncidentId(1)),
             Loaded::Incident(Some(declared(Severity::P0))),
             &alice(),
-            &IncidentPolicy::default(),
+            &runbook(),
             now(),
         );
-        assert_eq!(d.incident.unwrap().status, Status::Acknowledged);
-        assert_eq!(
-            d.effects,
-            vec![Effect::RefreshAlert {
-                incident: IncidentId(1)
-            }]
-        );
+        assert_eq!(d.incident.as_ref().unwrap().status, Status::Acknowledged);
+        assert_eq!(d.effects[0], Effect::RefreshAlert { incident: IncidentId(1) });
+        assert!(thread_texts(&d)[0].contains("escalation stopped"));
+    }
+
+    #[test]
+    fn resolve_starts_the_post_incident_checklist() {
+        let cmd = IncidentCommand::Resolve { id: IncidentId(1), summary: Some("rolled back".into()) };
+        let d = decide(&cmd, Loaded::Incident(Some(declared(Severity::P0))), &alice(), &runbook(), now());
+        let inc = d.incident.clone().unwrap();
+        assert!(!inc.post_incident.is_empty());
+        assert!(d
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::PostChecklist { part, .. } if part.kind == ChecklistKind::PostIncident)));
     }
 
     #[test]
     fn resolving_a_resolved_incident_changes_nothing() {
         let mut inc = declared(Severity::P1);
         inc.resolve("U0BOB", None, now()).unwrap();
-        let cmd = IncidentCommand::Resolve {
-            id: IncidentId(1),
-            summary: None,
-        };
-        let d = decide(
-            &cmd,
-            Loaded::Incident(Some(inc)),
-            &alice(),
-            &IncidentPolicy::default(),
-            now(),
-        );
+        let cmd = IncidentCommand::Resolve { id: IncidentId(1), summary: None };
+        let d = decide(&cmd, Loaded::Incident(Some(inc)), &alice(), &runbook(), now());
         assert!(!d.changes_state());
         assert!(d.effects.is_empty());
-        assert!(
-            d.reply.text.contains("already resolved"),
-            "{}",
-            d.reply.text
-        );
+        assert!(d.reply.text.contains("already resolved"), "{}", d.reply.text);
         assert!(d.reply.text.contains("<@U0BOB>"), "{}", d.reply.text);
     }
 
     #[test]
     fn unknown_id_is_answered_and_changes_nothing() {
-        let d = decide(
-            &IncidentCommand::Ack(IncidentId(999)),
-            Loaded::Incident(None),
-            &alice(),
-            &IncidentPolicy::default(),
-            now(),
-        );
+        let d = decide(&IncidentCommand::Ack(IncidentId(999)), Loaded::Incident(None), &alice(), &runbook(), now());
         assert!(!d.changes_state());
         assert!(d.reply.text.contains("no incident *INC-999*"));
+    }
+
+    #[test]
+    fn a_step_click_settles_once_and_refreshes_its_message() {
+        let rb = runbook();
+        let step = Button::Step { kind: ChecklistKind::Playbook, phase: 0, step: 1, done: true };
+        let d = decide_button(step, IncidentId(1), Some(declared(Severity::P0)), &alice(), &rb, now());
+        let inc = d.incident.clone().unwrap();
+        assert_eq!(crate::incident::progress(&inc.playbook).0, 1);
+        assert!(d.effects.contains(&Effect::RefreshChecklist {
+            incident: IncidentId(1),
+            part: ChecklistPart { kind: ChecklistKind::Playbook, phase: 0, part: 0 }
+        }));
+        let again = decide_button(step, IncidentId(1), Some(inc), &alice(), &rb, now());
+        assert!(!again.changes_state());
+        assert!(
+            matches!(&again.effects[..], [Effect::Ephemeral { text, .. }] if text.contains("already done by <@U0ALICE>"))
+        );
+    }
+
+    #[test]
+    fn buttons_round_trip_through_action_id_and_value() {
+        for button in [
+            Button::Acknowledge,
+            Button::Resolve,
+            Button::Step { kind: ChecklistKind::PostIncident, phase: 2, step: 7, done: false },
+            Button::Step { kind: ChecklistKind::Playbook, phase: 0, step: 0, done: true },
+        ] {
+            assert_eq!(Button::parse(&button.action_id(), &button.value(IncidentId(5))), Some((IncidentId(5), button)));
+        }
+        assert_eq!(Button::parse("step.done:pb:0:0", "5:pb:0"), None);
+        assert_eq!(Button::parse("step.done:pb:0:0", "5:xx:0:0"), None);
+        assert_eq!(Button::parse("other", "5"), None);
     }
 
     #[test]
     fn refused_button_click_tells_the_clicker_privately() {
         let mut inc = declared(Severity::P0);
         inc.resolve("U0BOB", None, now()).unwrap();
-        let d = decide_button(
-            AlertButton::Acknowledge,
-            IncidentId(1),
-            Some(inc),
-            &alice(),
-            &IncidentPolicy::default(),
-            now(),
-        );
+        let d = decide_button(Button::Acknowledge, IncidentId(1), Some(inc), &alice(), &runbook(), now());
         assert!(!d.changes_state());
         assert!(
             matches!(&d.effects[..], [Effect::Ephemeral { user, text, .. }] if user == "U0ALICE" && text.contains("already resolved"))
@@ -525,38 +782,20 @@ mod tests {
 
     #[test]
     fn mention_answers_in_the_thread() {
-        let d = decide_mention(
-            "<@U0OPSBOT> status",
-            &[declared(Severity::P0)],
-            "C1",
-            "1.2",
-            now(),
-        );
+        let d = decide_mention("<@U0OPSBOT> status", &[declared(Severity::P0)], "C1", "1.2", now());
         assert!(
             matches!(&d.effects[..], [Effect::Post { thread_ts: Some(ts), text, .. }] if ts == "1.2" && text.contains("INC-1"))
         );
         let d = decide_mention("<@U0OPSBOT> help", &[], "C1", "1.2", now());
-        assert!(
-            matches!(&d.effects[..], [Effect::Post { text, .. }] if text.contains("/incident"))
-        );
+        assert!(matches!(&d.effects[..], [Effect::Post { text, .. }] if text.contains("/incident")));
     }
 
     #[test]
     fn effects_of_one_incident_share_a_lane() {
-        let a = Effect::PostAlert {
-            incident: IncidentId(3),
-        };
-        let b = Effect::RefreshAlert {
-            incident: IncidentId(3),
-        };
+        let a = Effect::PostAlert { incident: IncidentId(3) };
+        let b = Effect::RefreshAlert { incident: IncidentId(3) };
         assert_eq!(a.lane(), b.lane());
-        assert_ne!(
-            a.lane(),
-            Effect::PostAlert {
-                incident: IncidentId(4)
-            }
-            .lane()
-        );
+        assert_ne!(a.lane(), Effect::PostAlert { incident: IncidentId(4) }.lane());
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Effect>(&json).unwrap(), a);
     }

@@ -93,10 +93,139 @@ pub struct Incident {
     pub summary: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commander: Option<String>,
+    /// The severity's playbook, copied from the runbook at declaration so a
+    /// runbook edit never reshuffles a running incident's steps.
+    #[serde(default)]
+    pub playbook: Vec<PhaseRun>,
+    /// The post-incident checklist, started on resolution.
+    #[serde(default)]
+    pub post_incident: Vec<PhaseRun>,
+    /// How far escalation went: 0 is the first responder, paged at declaration.
+    #[serde(default)]
+    pub escalation_level: usize,
+    /// When the next status-update nudge is due; a newer update moves it,
+    /// and a nudge timer that no longer matches does nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_due: Option<DateTime<Utc>>,
     /// Where the alert was posted. The store keeps it beside the incident
     /// (the delivery worker writes it), and fills it in on load.
     #[serde(skip)]
     pub alert: Option<MessageRef>,
+    /// Where each checklist message was posted, by [`ChecklistPart::key`].
+    #[serde(skip)]
+    pub checklist_messages: std::collections::BTreeMap<String, MessageRef>,
+}
+
+/// Which of an incident's checklists.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecklistKind {
+    Playbook,
+    PostIncident,
+}
+
+impl ChecklistKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ChecklistKind::Playbook => "pb",
+            ChecklistKind::PostIncident => "pi",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<ChecklistKind> {
+        match code {
+            "pb" => Some(ChecklistKind::Playbook),
+            "pi" => Some(ChecklistKind::PostIncident),
+            _ => None,
+        }
+    }
+}
+
+/// At most this many steps share one Slack message (two blocks a step, a
+/// header and a context line stay under Block Kit's 50 blocks).
+pub const STEPS_PER_MESSAGE: usize = 20;
+
+/// One Slack message of a checklist: a phase, or a slice of a long phase.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChecklistPart {
+    pub kind: ChecklistKind,
+    pub phase: usize,
+    pub part: usize,
+}
+
+impl ChecklistPart {
+    /// The key its message is stored under.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}", self.kind.code(), self.phase, self.part)
+    }
+
+    pub fn of_step(kind: ChecklistKind, phase: usize, step: usize) -> ChecklistPart {
+        ChecklistPart { kind, phase, part: step / STEPS_PER_MESSAGE }
+    }
+
+    /// Step indexes within the phase that this part shows.
+    pub fn steps(&self) -> std::ops::Range<usize> {
+        self.part * STEPS_PER_MESSAGE..(self.part + 1) * STEPS_PER_MESSAGE
+    }
+}
+
+/// A phase of a running checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseRun {
+    pub name: String,
+    pub steps: Vec<StepRun>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRun {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<StepOutcome>,
+}
+
+/// How a step was settled, by whom and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    pub done: bool,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Copies a runbook's phases into a fresh run.
+pub fn start_checklist(phases: &[crate::runbook::Phase]) -> Vec<PhaseRun> {
+    phases
+        .iter()
+        .map(|p| PhaseRun {
+            name: p.name.clone(),
+            steps: p
+                .steps
+                .iter()
+                .map(|s| StepRun { text: s.text.clone(), command: s.command.clone(), outcome: None })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every message a checklist needs, in posting order.
+pub fn checklist_parts(kind: ChecklistKind, phases: &[PhaseRun]) -> Vec<ChecklistPart> {
+    phases
+        .iter()
+        .enumerate()
+        .flat_map(|(phase, p)| {
+            let parts = p.steps.len().div_ceil(STEPS_PER_MESSAGE).max(1);
+            (0..parts).map(move |part| ChecklistPart { kind, phase, part })
+        })
+        .collect()
+}
+
+/// (settled, total) steps.
+pub fn progress(phases: &[PhaseRun]) -> (usize, usize) {
+    let steps = phases.iter().flat_map(|p| &p.steps);
+    let total = steps.clone().count();
+    let settled = steps.filter(|s| s.outcome.is_some()).count();
+    (settled, total)
 }
 
 /// What happened, for the incident's timeline.
@@ -105,6 +234,8 @@ pub struct Incident {
 pub enum TimelineEvent {
     Declared { severity: Severity, title: String },
     Acknowledged,
+    Escalated { level: usize, role: String },
+    StepSettled { checklist: ChecklistKind, phase: usize, step: usize, done: bool, text: String },
     Resolved { summary: Option<String> },
     StatusUpdate { text: String },
     CommanderAssigned { commander: String },
@@ -125,6 +256,10 @@ pub enum TransitionError {
     AlreadyAcknowledged { id: IncidentId, by: Stamp },
     #[error("{id} is already resolved")]
     AlreadyResolved { id: IncidentId, by: Stamp },
+    #[error("{id} has no such step")]
+    NoSuchStep { id: IncidentId },
+    #[error("that step of {id} was already settled")]
+    StepAlreadySettled { id: IncidentId, outcome: StepOutcome },
 }
 
 impl Incident {
@@ -148,8 +283,60 @@ impl Incident {
             resolved: None,
             summary: None,
             commander: None,
+            playbook: Vec::new(),
+            post_incident: Vec::new(),
+            escalation_level: 0,
+            update_due: None,
             alert: None,
+            checklist_messages: Default::default(),
         }
+    }
+
+    pub fn checklist(&self, kind: ChecklistKind) -> &[PhaseRun] {
+        match kind {
+            ChecklistKind::Playbook => &self.playbook,
+            ChecklistKind::PostIncident => &self.post_incident,
+        }
+    }
+
+    /// Marks a checklist step done or skipped. The first click settles it;
+    /// a second (a double click, a Slack retry, a colleague) changes nothing.
+    /// The post-incident checklist stays open after resolution, the
+    /// playbook does not.
+    pub fn settle_step(
+        &mut self,
+        kind: ChecklistKind,
+        phase: usize,
+        step: usize,
+        done: bool,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TimelineEntry, TransitionError> {
+        if kind == ChecklistKind::Playbook {
+            self.refuse_if_resolved()?;
+        }
+        let id = self.id;
+        let list = match kind {
+            ChecklistKind::Playbook => &mut self.playbook,
+            ChecklistKind::PostIncident => &mut self.post_incident,
+        };
+        let step_run =
+            list.get_mut(phase).and_then(|p| p.steps.get_mut(step)).ok_or(TransitionError::NoSuchStep { id })?;
+        if let Some(outcome) = &step_run.outcome {
+            return Err(TransitionError::StepAlreadySettled { id, outcome: outcome.clone() });
+        }
+        step_run.outcome = Some(StepOutcome { done, by: user.to_owned(), at: now });
+        let text = step_run.text.clone();
+        Ok(entry(now, user, TimelineEvent::StepSettled { checklist: kind, phase, step, done, text }))
+    }
+
+    /// Raises escalation to `level` if it is not there yet.
+    pub fn escalate(&mut self, level: usize, role: &str, now: DateTime<Utc>) -> Option<TimelineEntry> {
+        if self.status != Status::Declared || level <= self.escalation_level {
+            return None;
+        }
+        self.escalation_level = level;
+        Some(entry(now, "opsbot", TimelineEvent::Escalated { level, role: role.to_owned() }))
     }
 
     pub fn is_open(&self) -> bool {
@@ -158,31 +345,18 @@ impl Incident {
 
     fn refuse_if_resolved(&self) -> Result<(), TransitionError> {
         match &self.resolved {
-            Some(by) => Err(TransitionError::AlreadyResolved {
-                id: self.id,
-                by: by.clone(),
-            }),
+            Some(by) => Err(TransitionError::AlreadyResolved { id: self.id, by: by.clone() }),
             None => Ok(()),
         }
     }
 
     /// Someone is on it: stops the response clock.
-    pub fn acknowledge(
-        &mut self,
-        user: &str,
-        now: DateTime<Utc>,
-    ) -> Result<TimelineEntry, TransitionError> {
+    pub fn acknowledge(&mut self, user: &str, now: DateTime<Utc>) -> Result<TimelineEntry, TransitionError> {
         self.refuse_if_resolved()?;
         if let Some(by) = &self.acknowledged {
-            return Err(TransitionError::AlreadyAcknowledged {
-                id: self.id,
-                by: by.clone(),
-            });
+            return Err(TransitionError::AlreadyAcknowledged { id: self.id, by: by.clone() });
         }
-        self.acknowledged = Some(Stamp {
-            user: user.to_owned(),
-            at: now,
-        });
+        self.acknowledged = Some(Stamp { user: user.to_owned(), at: now });
         self.status = Status::Acknowledged;
         Ok(entry(now, user, TimelineEvent::Acknowledged))
     }
@@ -196,10 +370,7 @@ impl Incident {
         now: DateTime<Utc>,
     ) -> Result<TimelineEntry, TransitionError> {
         self.refuse_if_resolved()?;
-        self.resolved = Some(Stamp {
-            user: user.to_owned(),
-            at: now,
-        });
+        self.resolved = Some(Stamp { user: user.to_owned(), at: now });
         self.summary.clone_from(&summary);
         self.status = Status::Resolved;
         Ok(entry(now, user, TimelineEvent::Resolved { summary }))
@@ -223,20 +394,12 @@ impl Incident {
     ) -> Result<TimelineEntry, TransitionError> {
         self.refuse_if_resolved()?;
         self.commander = Some(commander.clone());
-        Ok(entry(
-            now,
-            user,
-            TimelineEvent::CommanderAssigned { commander },
-        ))
+        Ok(entry(now, user, TimelineEvent::CommanderAssigned { commander }))
     }
 }
 
 fn entry(at: DateTime<Utc>, user: &str, event: TimelineEvent) -> TimelineEntry {
-    TimelineEntry {
-        at,
-        user: user.to_owned(),
-        event,
-    }
+    TimelineEntry { at, user: user.to_owned(), event }
 }
 
 #[cfg(test)]
@@ -253,10 +416,7 @@ mod tests {
             IncidentId(7),
             Severity::P0,
             "API down".into(),
-            Stamp {
-                user: "U1".into(),
-                at: at(0),
-            },
+            Stamp { user: "U1".into(), at: at(0) },
             "C9".into(),
             None,
         )
@@ -267,14 +427,7 @@ mod tests {
         for s in ["INC-42", "inc-42", "#42", "42", " 42 "] {
             assert_eq!(s.parse::<IncidentId>(), Ok(IncidentId(42)), "{s}");
         }
-        for s in [
-            "",
-            "INC-",
-            "INC-x",
-            "-1",
-            "4 2",
-            "INC-99999999999999999999999",
-        ] {
+        for s in ["", "INC-", "INC-x", "-1", "4 2", "INC-99999999999999999999999"] {
             assert!(s.parse::<IncidentId>().is_err(), "{s}");
         }
         assert_eq!(IncidentId(42).to_string(), "INC-42");
@@ -287,15 +440,8 @@ mod tests {
         inc.acknowledge("U2", at(3)).unwrap();
         assert_eq!(inc.status, Status::Acknowledged);
         assert_eq!(inc.acknowledged.as_ref().unwrap().user, "U2");
-        let e = inc
-            .resolve("U2", Some("rolled back".into()), at(40))
-            .unwrap();
-        assert_eq!(
-            e.event,
-            TimelineEvent::Resolved {
-                summary: Some("rolled back".into())
-            }
-        );
+        let e = inc.resolve("U2", Some("rolled back".into()), at(40)).unwrap();
+        assert_eq!(e.event, TimelineEvent::Resolved { summary: Some("rolled back".into()) });
         assert_eq!(inc.status, Status::Resolved);
         assert!(!inc.is_open());
     }
@@ -314,10 +460,7 @@ mod tests {
     fn ack_after_resolve_is_refused_politely() {
         let mut inc = incident();
         inc.resolve("U2", None, at(10)).unwrap();
-        assert_eq!(
-            inc.acknowledge("U3", at(11)).unwrap_err().to_string(),
-            "INC-7 is already resolved"
-        );
+        assert_eq!(inc.acknowledge("U3", at(11)).unwrap_err().to_string(), "INC-7 is already resolved");
     }
 
     #[test]
@@ -331,10 +474,7 @@ mod tests {
     #[test]
     fn stored_form_round_trips_without_the_alert_location() {
         let mut inc = incident();
-        inc.alert = Some(MessageRef {
-            channel: "C1".into(),
-            ts: "1.2".into(),
-        });
+        inc.alert = Some(MessageRef { channel: "C1".into(), ts: "1.2".into() });
         let json = serde_json::to_string(&inc).unwrap();
         let back: Incident = serde_json::from_str(&json).unwrap();
         assert_eq!(back.alert, None);

@@ -9,13 +9,15 @@
 pub mod command;
 pub mod decide;
 pub mod incident;
-pub mod policy;
 pub mod render;
+pub mod runbook;
 pub mod severity;
 pub mod text;
+pub mod timer;
 
 pub use command::{IncidentCommand, SlashCommand, UsageError};
-pub use decide::{AlertButton, Decision, Effect, Invocation, Loaded, Reply, StateNeeded};
+pub use decide::{Button, Decision, Effect, Invocation, Loaded, Reply, StateNeeded};
 pub use incident::{Incident, IncidentId, MessageRef, Status, TimelineEntry, TimelineEvent};
-pub use policy::IncidentPolicy;
+pub use runbook::Runbook;
 pub use severity::Severity;
+pub use timer::{Timer, TimerKind};

@@ -2,9 +2,11 @@
 //! (50 blocks, 3000-character sections, 150-character headers) however long
 //! the input, so Slack never rejects what we send.
 
-use crate::decide::{AlertButton, Reply};
-use crate::incident::{Incident, Status, TimelineEntry, TimelineEvent, TransitionError};
-use crate::policy::IncidentPolicy;
+use crate::decide::{Button, Reply};
+use crate::incident::{
+    progress, ChecklistKind, ChecklistPart, Incident, Status, TimelineEntry, TimelineEvent, TransitionError,
+};
+use crate::runbook::Runbook;
 use crate::text::{duration, escape, slack_date, truncate};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -36,18 +38,10 @@ fn status_line(inc: &Incident) -> String {
 }
 
 /// The alert in the severity's channel; edited in place as the incident moves.
-pub fn alert(inc: &Incident, policy: &IncidentPolicy) -> SlackMessage {
-    let targets = policy.targets(inc.severity);
-    let header = truncate(
-        &format!(
-            "{} {} · {} · {}",
-            inc.severity.emoji(),
-            inc.severity,
-            inc.id,
-            inc.title
-        ),
-        HEADER_MAX,
-    );
+pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
+    let targets = runbook.targets(inc.severity);
+    let header =
+        truncate(&format!("{} {} · {} · {}", inc.severity.emoji(), inc.severity, inc.id, inc.title), HEADER_MAX);
     let mut fields = vec![
         json!({"type": "mrkdwn", "text": format!("*Status*\n{}", status_line(inc))}),
         json!({"type": "mrkdwn", "text": format!("*Severity*\n{} ({})", inc.severity, inc.severity.label())}),
@@ -55,6 +49,16 @@ pub fn alert(inc: &Incident, policy: &IncidentPolicy) -> SlackMessage {
         json!({"type": "mrkdwn", "text": format!("*Targets*\nrespond < {} · resolve < {}", duration(targets.respond), duration(targets.resolve))}),
     ];
     fields.push(json!({"type": "mrkdwn", "text": format!("*Commander*\n{}", inc.commander.as_ref().map_or("unassigned".to_owned(), |c| format!("<@{c}>")))}));
+    let (settled, total) = progress(&inc.playbook);
+    if total > 0 {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Playbook*\n{settled}/{total} steps")}));
+    }
+    if inc.escalation_level > 0 && inc.status == Status::Declared {
+        let role = runbook
+            .escalation_role(inc.severity, inc.escalation_level)
+            .map_or("responders".to_owned(), |r| r.name.clone());
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Escalated*\nto the {role} (level {})", inc.escalation_level + 1)}));
+    }
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}*", escape(&inc.title)), SECTION_MAX)}, "fields": fields}),
@@ -65,60 +69,104 @@ pub fn alert(inc: &Incident, policy: &IncidentPolicy) -> SlackMessage {
             inc.acknowledged.as_ref().map(|a| a.at - inc.declared.at),
             targets.respond,
         )];
-        lines.push(time_against_target(
-            "Time to resolve",
-            Some(resolved.at - inc.declared.at),
-            targets.resolve,
-        ));
+        lines.push(time_against_target("Time to resolve", Some(resolved.at - inc.declared.at), targets.resolve));
         if let Some(summary) = &inc.summary {
             lines.push(format!("*Summary:* {}", escape(summary)));
         }
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&lines.join("\n"), SECTION_MAX)}}));
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&lines.join("\n"), SECTION_MAX)}}),
+        );
     }
     let value = inc.id.0.to_string();
     let mut buttons = Vec::new();
     if inc.status == Status::Declared {
-        buttons.push(json!({"type": "button", "action_id": AlertButton::ACK_ACTION_ID, "style": "primary", "value": value, "text": {"type": "plain_text", "text": "Acknowledge"}}));
+        buttons.push(json!({"type": "button", "action_id": Button::Acknowledge.action_id(), "style": "primary", "value": value, "text": {"type": "plain_text", "text": "Acknowledge"}}));
     }
     if inc.is_open() {
-        buttons.push(json!({"type": "button", "action_id": AlertButton::RESOLVE_ACTION_ID, "style": "danger", "value": value, "text": {"type": "plain_text", "text": "Resolve"}}));
+        buttons.push(json!({"type": "button", "action_id": Button::Resolve.action_id(), "style": "danger", "value": value, "text": {"type": "plain_text", "text": "Resolve"}}));
     }
     if !buttons.is_empty() {
         blocks.push(json!({"type": "actions", "block_id": format!("incident:{}", inc.id.0), "elements": buttons}));
     }
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · `/incident show {}` for the timeline", inc.id, inc.id)}]}));
     SlackMessage {
-        text: format!(
-            "{} {}: {} ({})",
-            inc.severity,
-            inc.id,
-            escape(&truncate(&inc.title, 200)),
-            inc.status.as_str()
-        ),
+        text: format!("{} {}: {} ({})", inc.severity, inc.id, escape(&truncate(&inc.title, 200)), inc.status.as_str()),
         blocks: Value::Array(blocks),
     }
 }
 
-fn time_against_target(
-    label: &str,
-    took: Option<chrono::TimeDelta>,
-    target: chrono::TimeDelta,
-) -> String {
+/// Longest step text or command shown; the rest is cut to stay within a
+/// section's 3000 characters.
+const STEP_TEXT_MAX: usize = 1200;
+
+/// One message of a checklist in the incident's thread: the phase's name,
+/// and each step with `Done`/`Skip` buttons, or who settled it and when.
+pub fn checklist_part(inc: &Incident, part: ChecklistPart) -> SlackMessage {
+    let phases = inc.checklist(part.kind);
+    let Some(phase) = phases.get(part.phase) else {
+        return SlackMessage { text: format!("{}: (no such checklist part)", inc.id), blocks: Value::Array(vec![]) };
+    };
+    let what = match part.kind {
+        ChecklistKind::Playbook => format!("{} playbook", inc.severity),
+        ChecklistKind::PostIncident => "Post-incident".to_owned(),
+    };
+    let open = match part.kind {
+        ChecklistKind::Playbook => inc.is_open(),
+        ChecklistKind::PostIncident => true,
+    };
+    let range = part.steps();
+    let parts_in_phase = phase.steps.len().div_ceil(crate::incident::STEPS_PER_MESSAGE).max(1);
+    let title = if parts_in_phase > 1 {
+        format!("*{}* ({}/{parts_in_phase})", escape(&phase.name), part.part + 1)
+    } else {
+        format!("*{}*", escape(&phase.name))
+    };
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("{what} · {title}"), SECTION_MAX)}}),
+    ];
+    for (index, step) in phase.steps.iter().enumerate().skip(range.start).take(range.len()) {
+        let mut text = match &step.outcome {
+            Some(o) if o.done => format!("✅ ~{}~", escape(&truncate(&step.text, STEP_TEXT_MAX))),
+            Some(_) => format!("⏭ ~{}~", escape(&truncate(&step.text, STEP_TEXT_MAX))),
+            None => format!("⬜ {}", escape(&truncate(&step.text, STEP_TEXT_MAX))),
+        };
+        if let Some(command) = &step.command {
+            text.push_str(&format!("\n```{}```", truncate(command, STEP_TEXT_MAX)));
+        }
+        if let Some(o) = &step.outcome {
+            text.push_str(&format!(
+                "\n_{} by <@{}> {}_",
+                if o.done { "Done" } else { "Skipped" },
+                o.by,
+                slack_date(o.at)
+            ));
+        }
+        blocks.push(json!({"type": "section", "block_id": format!("step:{}:{}", part.phase, index), "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}));
+        if step.outcome.is_none() && open {
+            let button = |done: bool, label: &str| {
+                let b = Button::Step { kind: part.kind, phase: part.phase, step: index, done };
+                let mut json = json!({"type": "button", "action_id": b.action_id(), "value": b.value(inc.id), "text": {"type": "plain_text", "text": label}});
+                if done {
+                    json["style"] = json!("primary");
+                }
+                json
+            };
+            blocks.push(json!({"type": "actions", "block_id": format!("step-actions:{}:{}", part.phase, index), "elements": [button(true, "Done"), button(false, "Skip")]}));
+        }
+    }
+    let (settled, total) = progress(phases);
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {what} · {settled}/{total} steps settled", inc.id)}]}));
+    SlackMessage {
+        text: format!("{} {what}: {}", inc.id, escape(&truncate(&phase.name, 200))),
+        blocks: Value::Array(blocks),
+    }
+}
+
+fn time_against_target(label: &str, took: Option<chrono::TimeDelta>, target: chrono::TimeDelta) -> String {
     match took {
-        Some(t) if t < target => format!(
-            "*{label}:* {} (target < {}, met ✅)",
-            duration(t),
-            duration(target)
-        ),
-        Some(t) => format!(
-            "*{label}:* {} (target < {}, missed ❌)",
-            duration(t),
-            duration(target)
-        ),
-        None => format!(
-            "*{label}:* never acknowledged (target < {})",
-            duration(target)
-        ),
+        Some(t) if t < target => format!("*{label}:* {} (target < {}, met ✅)", duration(t), duration(target)),
+        Some(t) => format!("*{label}:* {} (target < {}, missed ❌)", duration(t), duration(target)),
+        None => format!("*{label}:* never acknowledged (target < {})", duration(target)),
     }
 }
 
@@ -139,11 +187,7 @@ pub fn incident_list(open: &[Incident], now: DateTime<Utc>) -> Reply {
     if open.is_empty() {
         return Reply::text("No open incidents. 🎉");
     }
-    let mut lines: Vec<String> = open
-        .iter()
-        .take(LIST_MAX)
-        .map(|i| list_row(i, now))
-        .collect();
+    let mut lines: Vec<String> = open.iter().take(LIST_MAX).map(|i| list_row(i, now)).collect();
     if open.len() > LIST_MAX {
         lines.push(format!("… and {} more.", open.len() - LIST_MAX));
     }
@@ -152,19 +196,11 @@ pub fn incident_list(open: &[Incident], now: DateTime<Utc>) -> Reply {
         n => format!("*{n} open incidents*"),
     };
     let text = format!("{title}\n{}", lines.join("\n"));
-    Reply {
-        blocks: Some(sections(&text)),
-        text: truncate(&text, 3000),
-    }
+    Reply { blocks: Some(sections(&text)), text: truncate(&text, 3000) }
 }
 
 /// `/incident show`: the incident's state and its timeline.
-pub fn incident_details(
-    inc: &Incident,
-    timeline: &[TimelineEntry],
-    policy: &IncidentPolicy,
-    _now: DateTime<Utc>,
-) -> Reply {
+pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Runbook, _now: DateTime<Utc>) -> Reply {
     let mut text = format!(
         "{} *{} · {}* — {}\n{}\nDeclared by <@{}> {}",
         inc.severity.emoji(),
@@ -179,29 +215,15 @@ pub fn incident_details(
         text.push_str(&format!("\nCommander: <@{c}>"));
     }
     if let (Some(alert), Some(domain)) = (&inc.alert, &inc.team_domain) {
-        text.push_str(&format!(
-            "\n<{}|Open the alert>",
-            crate::text::permalink(domain, &alert.channel, &alert.ts)
-        ));
+        text.push_str(&format!("\n<{}|Open the alert>", crate::text::permalink(domain, &alert.channel, &alert.ts)));
     } else if inc.alert.is_none() {
-        text.push_str(&format!(
-            "\nThe alert is on its way to {}.",
-            policy.channel_for(inc.severity)
-        ));
+        text.push_str(&format!("\nThe alert is on its way to {}.", runbook.channel_for(inc.severity)));
     }
     text.push_str("\n\n*Timeline*");
     for e in timeline {
-        text.push_str(&format!(
-            "\n• {} <@{}> {}",
-            slack_date(e.at),
-            e.user,
-            timeline_event(&e.event)
-        ));
+        text.push_str(&format!("\n• {} <@{}> {}", slack_date(e.at), e.user, timeline_event(&e.event)));
     }
-    Reply {
-        blocks: Some(sections(&text)),
-        text: truncate(&text, 3000),
-    }
+    Reply { blocks: Some(sections(&text)), text: truncate(&text, 3000) }
 }
 
 fn timeline_event(event: &TimelineEvent) -> String {
@@ -210,6 +232,16 @@ fn timeline_event(event: &TimelineEvent) -> String {
             format!("declared {severity}: {}", escape(&truncate(title, 200)))
         }
         TimelineEvent::Acknowledged => "acknowledged".to_owned(),
+        TimelineEvent::Escalated { level, role } => format!("escalated to the {role} (level {})", level + 1),
+        TimelineEvent::StepSettled { checklist, done, text, .. } => format!(
+            "{} {} step: {}",
+            if *done { "did" } else { "skipped" },
+            match checklist {
+                ChecklistKind::Playbook => "a playbook",
+                ChecklistKind::PostIncident => "a post-incident",
+            },
+            escape(&truncate(text, 200))
+        ),
         TimelineEvent::Resolved { summary: Some(s) } => {
             format!("resolved: {}", escape(&truncate(s, 500)))
         }
@@ -244,30 +276,51 @@ fn sections(text: &str) -> Value {
         blocks.push("… (cut to fit one Slack message)".to_owned());
     }
     Value::Array(
-        blocks
-            .into_iter()
-            .map(|t| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}))
-            .collect(),
+        blocks.into_iter().map(|t| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}})).collect(),
     )
+}
+
+/// Callback id of the resolve modal; its `private_metadata` is the incident number.
+pub const RESOLVE_MODAL: &str = "incident.resolve";
+/// Block and action id of the summary field in the resolve modal.
+pub const SUMMARY_FIELD: &str = "summary";
+
+/// The modal the Resolve button opens: a summary, then resolve.
+pub fn resolve_modal(inc: &Incident) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": RESOLVE_MODAL,
+        "private_metadata": inc.id.0.to_string(),
+        "title": {"type": "plain_text", "text": truncate(&format!("Resolve {}", inc.id), 24)},
+        "submit": {"type": "plain_text", "text": "Resolve"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}* · {}", inc.id, escape(&inc.title)), SECTION_MAX)}},
+            {"type": "input", "block_id": SUMMARY_FIELD, "optional": true,
+             "label": {"type": "plain_text", "text": "Summary: what happened and what fixed it"},
+             "element": {"type": "plain_text_input", "action_id": SUMMARY_FIELD, "multiline": true, "max_length": 2000}}
+        ]
+    })
 }
 
 /// A polite refusal, naming who got there first.
 pub fn refusal(err: &TransitionError) -> String {
     match err {
         TransitionError::AlreadyAcknowledged { id, by } => {
-            format!(
-                "*{id}* was already acknowledged by <@{}> {}.",
-                by.user,
-                slack_date(by.at)
-            )
+            format!("*{id}* was already acknowledged by <@{}> {}.", by.user, slack_date(by.at))
         }
         TransitionError::AlreadyResolved { id, by } => {
-            format!(
-                "*{id}* is already resolved (by <@{}> {}); nothing was changed.",
-                by.user,
-                slack_date(by.at)
-            )
+            format!("*{id}* is already resolved (by <@{}> {}); nothing was changed.", by.user, slack_date(by.at))
         }
+        TransitionError::NoSuchStep { id } => {
+            format!("That step is not part of *{id}*'s checklist; nothing was changed.")
+        }
+        TransitionError::StepAlreadySettled { id, outcome } => format!(
+            "That step of *{id}* was already {} by <@{}> {}.",
+            if outcome.done { "done" } else { "skipped" },
+            outcome.by,
+            slack_date(outcome.at)
+        ),
     }
 }
 
@@ -295,10 +348,7 @@ mod tests {
             IncidentId(42),
             Severity::P0,
             title.into(),
-            Stamp {
-                user: "U1".into(),
-                at: now(),
-            },
+            Stamp { user: "U1".into(), at: now() },
             "C1".into(),
             None,
         )
@@ -317,18 +367,14 @@ mod tests {
             .iter()
             .filter(|b| b["type"] == "actions")
             .flat_map(|b| {
-                b["elements"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e["text"]["text"].as_str().unwrap().to_owned())
+                b["elements"].as_array().unwrap().iter().map(|e| e["text"]["text"].as_str().unwrap().to_owned())
             })
             .collect()
     }
 
     #[test]
     fn alert_shows_severity_id_title_and_targets() {
-        let msg = alert(&incident("Production API down"), &IncidentPolicy::default());
+        let msg = alert(&incident("Production API down"), &Runbook::seed());
         let json = msg.blocks.to_string();
         assert!(json.contains("P0 · INC-42 · Production API down"));
         assert!(json.contains("respond < 5 min · resolve < 1 h"));
@@ -340,37 +386,22 @@ mod tests {
     #[test]
     fn acknowledged_alert_keeps_only_resolve_and_resolved_has_no_buttons() {
         let mut inc = incident("x");
-        inc.acknowledge("U2", now() + TimeDelta::minutes(3))
-            .unwrap();
-        let msg = alert(&inc, &IncidentPolicy::default());
+        inc.acknowledge("U2", now() + TimeDelta::minutes(3)).unwrap();
+        let msg = alert(&inc, &Runbook::seed());
         assert_eq!(buttons(&msg), ["Resolve"]);
         assert!(msg.blocks.to_string().contains("Acknowledged by <@U2>"));
-        inc.resolve(
-            "U2",
-            Some("rolled back".into()),
-            now() + TimeDelta::minutes(70),
-        )
-        .unwrap();
-        let msg = alert(&inc, &IncidentPolicy::default());
+        inc.resolve("U2", Some("rolled back".into()), now() + TimeDelta::minutes(70)).unwrap();
+        let msg = alert(&inc, &Runbook::seed());
         assert!(buttons(&msg).is_empty());
         let json = msg.blocks.to_string();
-        assert!(
-            json.contains("Time to acknowledge:* 3 min (target < 5 min, met ✅)"),
-            "{json}"
-        );
-        assert!(
-            json.contains("Time to resolve:* 1 h 10 min (target < 1 h, missed ❌)"),
-            "{json}"
-        );
+        assert!(json.contains("Time to acknowledge:* 3 min (target < 5 min, met ✅)"), "{json}");
+        assert!(json.contains("Time to resolve:* 1 h 10 min (target < 1 h, missed ❌)"), "{json}");
         assert_valid(&msg.blocks);
     }
 
     #[test]
     fn hostile_titles_stay_inside_block_kit_limits_and_ping_nobody() {
-        let msg = alert(
-            &incident(&format!("<!channel> {}", "é".repeat(249))),
-            &IncidentPolicy::default(),
-        );
+        let msg = alert(&incident(&format!("<!channel> {}", "é".repeat(249))), &Runbook::seed());
         assert_valid(&msg.blocks);
         // mrkdwn would ping; plain_text (the header) shows it literally.
         for block in msg.blocks.as_array().unwrap() {
@@ -403,25 +434,18 @@ mod tests {
         let e1 = TimelineEntry {
             at: now(),
             user: "U1".into(),
-            event: TimelineEvent::Declared {
-                severity: Severity::P0,
-                title: "API down".into(),
-            },
+            event: TimelineEvent::Declared { severity: Severity::P0, title: "API down".into() },
         };
-        let e2 = inc
-            .acknowledge("U2", now() + TimeDelta::minutes(2))
-            .unwrap();
+        let e2 = inc.acknowledge("U2", now() + TimeDelta::minutes(2)).unwrap();
         let timeline: Vec<_> = std::iter::once(e1)
             .chain(std::iter::once(e2))
             .chain((0..200).map(|i| TimelineEntry {
                 at: now(),
                 user: "U3".into(),
-                event: TimelineEvent::StatusUpdate {
-                    text: format!("update {i} {}", "x".repeat(100)),
-                },
+                event: TimelineEvent::StatusUpdate { text: format!("update {i} {}", "x".repeat(100)) },
             }))
             .collect();
-        let reply = incident_details(&inc, &timeline, &IncidentPolicy::default(), now());
+        let reply = incident_details(&inc, &timeline, &Runbook::seed(), now());
         assert!(reply.text.contains("declared P0: API down"));
         assert!(reply.text.contains("<@U2> acknowledged"));
         assert_valid(reply.blocks.as_ref().unwrap());

@@ -21,9 +21,7 @@ pub fn escape(text: &str) -> String {
 /// Slack sends `&`, `<` and `>` in slash-command text as entities; we store
 /// what the user typed and escape again when rendering.
 pub fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
 /// Cuts `text` to at most `max` characters (Block Kit counts characters),
@@ -54,19 +52,12 @@ pub fn duration(d: TimeDelta) -> String {
 /// A Slack date token: each reader sees the time in their own time zone; the
 /// fallback is UTC for clients that cannot render it.
 pub fn slack_date(at: DateTime<Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
-        at.timestamp(),
-        at.format("%Y-%m-%d %H:%M UTC")
-    )
+    format!("<!date^{}^{{date_short_pretty}} {{time}}|{}>", at.timestamp(), at.format("%Y-%m-%d %H:%M UTC"))
 }
 
 /// The documented permalink shape: `https://<domain>.slack.com/archives/<channel>/p<ts without dot>`.
 pub fn permalink(team_domain: &str, channel: &str, ts: &str) -> String {
-    format!(
-        "https://{team_domain}.slack.com/archives/{channel}/p{}",
-        ts.replace('.', "")
-    )
+    format!("https://{team_domain}.slack.com/archives/{channel}/p{}", ts.replace('.', ""))
 }
 
 #[cfg(test)]

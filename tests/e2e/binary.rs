@@ -30,15 +30,9 @@ fn help_lists_serve() {
 fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[], "SLACK_SIGNING_SECRET"),
+        (&[("SLACK_SIGNING_SECRET", "s3cr3t-value")], "SLACK_BOT_TOKEN"),
         (
-            &[("SLACK_SIGNING_SECRET", "s3cr3t-value")],
-            "SLACK_BOT_TOKEN",
-        ),
-        (
-            &[
-                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
-                ("SLACK_BOT_TOKEN", "xoxp-user-token-secret"),
-            ],
+            &[("SLACK_SIGNING_SECRET", "s3cr3t-value"), ("SLACK_BOT_TOKEN", "xoxp-user-token-secret")],
             "SLACK_BOT_TOKEN must be a bot token",
         ),
         (
@@ -69,21 +63,12 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
         ),
     ];
     for (env, expected) in cases {
-        let out = opsbot()
-            .arg("serve")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
+        let out = opsbot().arg("serve").envs(env.iter().copied()).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
         assert!(stderr.contains(expected), "{env:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
-        for secret in [
-            "s3cr3t-value",
-            "xoxb-1-secret",
-            "xoxp-user-token-secret",
-            "hunter2",
-        ] {
+        for secret in ["s3cr3t-value", "xoxb-1-secret", "xoxp-user-token-secret", "hunter2"] {
             assert!(!stderr.contains(secret), "secret printed: {stderr}");
         }
     }

@@ -8,4 +8,5 @@ mod incidents;
 mod manifest;
 mod requests;
 mod resilience;
+mod response;
 mod support;

@@ -16,14 +16,8 @@ fn declares_the_four_commands_on_the_commands_endpoint() {
         .unwrap()
         .iter()
         .map(|c| {
-            assert!(
-                c["url"].as_str().unwrap().ends_with("/slack/commands"),
-                "{c}"
-            );
-            assert!(
-                c["description"].as_str().is_some_and(|d| !d.is_empty()),
-                "{c}"
-            );
+            assert!(c["url"].as_str().unwrap().ends_with("/slack/commands"), "{c}");
+            assert!(c["description"].as_str().is_some_and(|d| !d.is_empty()), "{c}");
             c["command"].as_str().unwrap()
         })
         .collect();
@@ -34,41 +28,21 @@ fn declares_the_four_commands_on_the_commands_endpoint() {
 fn events_and_interactivity_point_at_the_bot() {
     let m = manifest();
     let settings = &m["settings"];
-    assert!(settings["event_subscriptions"]["request_url"]
-        .as_str()
-        .unwrap()
-        .ends_with("/slack/events"));
-    assert_eq!(
-        settings["event_subscriptions"]["bot_events"],
-        serde_json::json!(["app_mention"])
-    );
+    assert!(settings["event_subscriptions"]["request_url"].as_str().unwrap().ends_with("/slack/events"));
+    assert_eq!(settings["event_subscriptions"]["bot_events"], serde_json::json!(["app_mention"]));
     assert_eq!(settings["interactivity"]["is_enabled"], true);
-    assert!(settings["interactivity"]["request_url"]
-        .as_str()
-        .unwrap()
-        .ends_with("/slack/interactions"));
+    assert!(settings["interactivity"]["request_url"].as_str().unwrap().ends_with("/slack/interactions"));
     assert_eq!(settings["socket_mode_enabled"], false);
 }
 
 #[test]
 fn asks_for_the_scopes_it_uses_and_no_more() {
     let m = manifest();
-    let scopes: Vec<&str> = m["oauth_config"]["scopes"]["bot"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let scopes: Vec<&str> =
+        m["oauth_config"]["scopes"]["bot"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert_eq!(
         scopes,
-        [
-            "commands",
-            "chat:write",
-            "chat:write.public",
-            "app_mentions:read",
-            "users:read",
-            "channels:read"
-        ]
+        ["commands", "chat:write", "chat:write.public", "app_mentions:read", "users:read", "channels:read"]
     );
     assert!(m["display_information"]["name"].as_str().is_some());
     assert!(m["features"]["bot_user"]["display_name"].as_str().is_some());

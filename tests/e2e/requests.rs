@@ -16,21 +16,9 @@ async fn forged_and_stale_requests_get_401_and_change_nothing() {
     let now = chrono::Utc::now().timestamp();
     let cases = [
         ("no headers", None, None),
-        (
-            "wrong secret",
-            Some(now),
-            Some(sign(b"not-the-secret", now, body.as_bytes())),
-        ),
-        (
-            "stale",
-            Some(now - 301),
-            Some(sign(SIGNING_SECRET.as_bytes(), now - 301, body.as_bytes())),
-        ),
-        (
-            "from the future",
-            Some(now + 301),
-            Some(sign(SIGNING_SECRET.as_bytes(), now + 301, body.as_bytes())),
-        ),
+        ("wrong secret", Some(now), Some(sign(b"not-the-secret", now, body.as_bytes()))),
+        ("stale", Some(now - 301), Some(sign(SIGNING_SECRET.as_bytes(), now - 301, body.as_bytes()))),
+        ("from the future", Some(now + 301), Some(sign(SIGNING_SECRET.as_bytes(), now + 301, body.as_bytes()))),
         ("garbled", Some(now), Some("v0=nothex".to_owned())),
     ];
     for (case, ts, signature) in cases {
@@ -45,10 +33,7 @@ async fn forged_and_stale_requests_get_401_and_change_nothing() {
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 401, "{case} at {path}");
             let text = response.text().await.unwrap();
-            assert!(
-                !text.contains(SIGNING_SECRET),
-                "the answer never echoes the secret"
-            );
+            assert!(!text.contains(SIGNING_SECRET), "the answer never echoes the secret");
         }
     }
     nothing_changed(&t).await;
@@ -61,22 +46,14 @@ async fn a_signed_body_that_is_not_a_slack_payload_gets_400() {
         ("/slack/commands", "hello=world"),
         ("/slack/commands", "%%%"),
         ("/slack/interactions", "payload=%7Bnot-json"),
-        (
-            "/slack/interactions",
-            "payload=%7B%22type%22%3A%22block_actions%22%7D",
-        ),
+        ("/slack/interactions", "payload=%7B%22type%22%3A%22block_actions%22%7D"),
         ("/slack/events", "{\"type\": 5}"),
         ("/slack/events", "\u{0}\u{1}"),
     ] {
-        let response = t
-            .post_signed(path, "application/x-www-form-urlencoded", body.to_owned())
-            .await;
+        let response = t.post_signed(path, "application/x-www-form-urlencoded", body.to_owned()).await;
         assert_eq!(response.status(), 400, "{path} {body:?}");
         let text = response.text().await.unwrap();
-        assert!(
-            !text.contains("Error {") && !text.contains("Some("),
-            "no Debug dump: {text}"
-        );
+        assert!(!text.contains("Error {") && !text.contains("Some("), "no Debug dump: {text}");
     }
     nothing_changed(&t).await;
 }
@@ -85,9 +62,7 @@ async fn a_signed_body_that_is_not_a_slack_payload_gets_400() {
 async fn bodies_over_one_mebibyte_are_refused_with_413() {
     let t = spawn_app().await;
     let huge = format!("text={}", "a".repeat(1024 * 1024 + 1));
-    let response = t
-        .post_signed("/slack/commands", "application/x-www-form-urlencoded", huge)
-        .await;
+    let response = t.post_signed("/slack/commands", "application/x-www-form-urlencoded", huge).await;
     assert_eq!(response.status(), 413);
     nothing_changed(&t).await;
 }
@@ -96,10 +71,7 @@ async fn bodies_over_one_mebibyte_are_refused_with_413() {
 async fn health_and_readiness() {
     let t = spawn_app().await;
     let http = reqwest::Client::new();
-    assert_eq!(
-        http.get(t.url("/healthz")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(http.get(t.url("/healthz")).send().await.unwrap().status(), 200);
     let ready = http.get(t.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();

@@ -21,12 +21,7 @@ async fn a_restart_keeps_open_incidents_and_delivers_what_was_not_yet_posted() {
     t.wait_for_alert(ALERTS, "INC-2").await;
     let list = reply_text(&t.incident("list").await);
     assert!(list.contains("INC-1") && list.contains("INC-2"), "{list}");
-    let alerts: Vec<_> = t
-        .slack
-        .messages(ALERTS)
-        .into_iter()
-        .filter(|m| m.thread_ts.is_none())
-        .collect();
+    let alerts: Vec<_> = t.slack.messages(ALERTS).into_iter().filter(|m| m.thread_ts.is_none()).collect();
     assert_eq!(alerts.len(), 1, "posted once after the restart");
     // Numbering continues where it stopped.
     assert!(reply_text(&t.incident("p3 After").await).contains("INC-3"));
@@ -44,12 +39,7 @@ async fn a_second_replica_takes_over_what_a_dead_one_left() {
     t.config.replica = "other-replica".into();
     t.start_again().await;
     t.wait_for_alert(ALERTS, "INC-1").await;
-    let alerts: Vec<_> = t
-        .slack
-        .messages(ALERTS)
-        .into_iter()
-        .filter(|m| m.thread_ts.is_none())
-        .collect();
+    let alerts: Vec<_> = t.slack.messages(ALERTS).into_iter().filter(|m| m.thread_ts.is_none()).collect();
     assert_eq!(alerts.len(), 1);
 }
 
@@ -66,23 +56,12 @@ async fn redis_down_makes_readyz_503_and_commands_answer_clearly_then_recovers()
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_ne!(body["redis"], "ok");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "readyz answered in {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "readyz answered in {:?}", started.elapsed());
 
     let started = Instant::now();
     let reply = reply_text(&t.incident("p0 During the Redis outage").await);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "answered in {:?}",
-        started.elapsed()
-    );
-    assert!(
-        reply.contains("cannot reach its database") && reply.contains("nothing was changed"),
-        "{reply}"
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "answered in {:?}", started.elapsed());
+    assert!(reply.contains("cannot reach its database") && reply.contains("nothing was changed"), "{reply}");
 
     t.redis.restart();
     let deadline = Instant::now() + PATIENCE;
@@ -94,18 +73,11 @@ async fn redis_down_makes_readyz_503_and_commands_answer_clearly_then_recovers()
         assert!(Instant::now() < deadline, "never recovered: {reply}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        http.get(t.url("/readyz")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(http.get(t.url("/readyz")).send().await.unwrap().status(), 200);
     // This Redis kept nothing on disk, so the new incident starts at INC-1
     // again; what matters is that it reaches Slack.
     t.slack
-        .wait_for(PATIENCE, |s| {
-            s.messages(ALERTS)
-                .into_iter()
-                .find(|m| m.text.contains("After Redis returned"))
-        })
+        .wait_for(PATIENCE, |s| s.messages(ALERTS).into_iter().find(|m| m.text.contains("After Redis returned")))
         .await
         .expect("the alert after recovery is posted");
 }

@@ -28,11 +28,7 @@ pub const DEVOPS: &str = "C0DEVOPS";
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A private redis-server, killed when dropped. It keeps an append-only
@@ -47,14 +43,9 @@ pub struct RedisServer {
 impl RedisServer {
     pub fn start() -> RedisServer {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("opsbot-test-redis-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("opsbot-test-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir for redis");
-        let mut server = RedisServer {
-            port,
-            child: None,
-            dir,
-        };
+        let mut server = RedisServer { port, child: None, dir };
         server.restart();
         server
     }
@@ -140,6 +131,7 @@ pub async fn spawn_app() -> TestApp {
         redis_url: Secret::new(redis.url()),
         redis_prefix: "opsbot-test".into(),
         replica: "test-replica".into(),
+        runbook: opsbot_handlers::Runbook::seed(),
     };
     let clock = TestClock::new(Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap());
     let app = start(&config, &clock).await;
@@ -156,10 +148,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn start(config: &Config, clock: &TestClock) -> App {
-    let options = AppOptions {
-        clock: Arc::new(clock.clone()),
-        worker: worker_settings(),
-    };
+    let options =
+        AppOptions { clock: Arc::new(clock.clone()), worker: worker_settings(), timer_tick: Duration::from_millis(20) };
     App::start(config, options).await.expect("app starts")
 }
 
@@ -178,6 +168,13 @@ impl TestApp {
         }
     }
 
+    /// Another replica on the same Redis and fake Slack, sharing the clock.
+    pub async fn spawn_replica(&self, name: &str) -> App {
+        let mut config = self.config.clone();
+        config.replica = name.to_owned();
+        start(&config, &self.clock).await
+    }
+
     /// Starts a new app on the same Redis and fake Slack, as a deploy or a
     /// crash-restart would.
     pub async fn start_again(&mut self) {
@@ -187,12 +184,7 @@ impl TestApp {
     }
 
     /// Posts `body` to `path` signed as Slack would sign it now.
-    pub async fn post_signed(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: String,
-    ) -> reqwest::Response {
+    pub async fn post_signed(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
         let ts = self.clock.now().timestamp();
         let signature = sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes());
         self.http
@@ -217,10 +209,7 @@ impl TestApp {
             ("user_name", "someone"),
             ("command", command),
             ("text", text),
-            (
-                "response_url",
-                "https://hooks.slack.com/commands/T0OPSBOT/1/x",
-            ),
+            ("response_url", "https://hooks.slack.com/commands/T0OPSBOT/1/x"),
             ("trigger_id", "1.2.3"),
         ])
         .unwrap()
@@ -244,14 +233,9 @@ impl TestApp {
     }
 
     /// Clicks a button on a message, as Slack posts a block_actions payload.
-    pub async fn click(
-        &self,
-        user: &str,
-        message: &Message,
-        action_id: &str,
-    ) -> reqwest::StatusCode {
-        let value = button_value(message, action_id)
-            .unwrap_or_else(|| panic!("no {action_id} button on {:?}", message.blocks));
+    pub async fn click(&self, user: &str, message: &Message, action_id: &str) -> reqwest::StatusCode {
+        let value =
+            button_value(message, action_id).unwrap_or_else(|| panic!("no {action_id} button on {:?}", message.blocks));
         let payload = serde_json::json!({
             "type": "block_actions",
             "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
@@ -265,13 +249,26 @@ impl TestApp {
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-        self.post_signed(
-            "/slack/interactions",
-            "application/x-www-form-urlencoded",
-            body,
-        )
-        .await
-        .status()
+        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body).await.status()
+    }
+
+    /// Submits a modal the bot opened, as Slack posts a view_submission,
+    /// with `text` typed into the input `block_id`/`action_id`.
+    pub async fn submit_view(&self, user: &str, view: &Value, field: &str, text: &str) -> reqwest::Response {
+        let payload = serde_json::json!({
+            "type": "view_submission",
+            "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
+            "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
+            "api_app_id": "A0OPSBOT",
+            "trigger_id": "222.333.yyy",
+            "view": {
+                "id": view["id"], "type": "modal", "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"], "blocks": view["blocks"],
+                "state": {"values": {field: {field: {"type": "plain_text_input", "value": text}}}}
+            }
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body).await
     }
 
     /// Waits until the fake Slack has a top-level message in `channel`
@@ -279,43 +276,23 @@ impl TestApp {
     pub async fn wait_for_alert(&self, channel: &str, needle: &str) -> Message {
         self.slack
             .wait_for(PATIENCE, |s| {
-                s.messages(channel)
-                    .into_iter()
-                    .find(|m| m.thread_ts.is_none() && m.text.contains(needle))
+                s.messages(channel).into_iter().find(|m| m.thread_ts.is_none() && m.text.contains(needle))
             })
             .await
-            .unwrap_or_else(|| {
-                panic!(
-                    "no alert with {needle:?} in {channel}: {:#?}",
-                    self.slack.messages(channel)
-                )
-            })
+            .unwrap_or_else(|| panic!("no alert with {needle:?} in {channel}: {:#?}", self.slack.messages(channel)))
     }
 
     /// The same message as Slack shows it now.
     pub fn current(&self, message: &Message) -> Message {
-        self.slack
-            .messages(&message.channel)
-            .into_iter()
-            .find(|m| m.ts == message.ts)
-            .expect("message still exists")
+        self.slack.messages(&message.channel).into_iter().find(|m| m.ts == message.ts).expect("message still exists")
     }
 
     /// Waits until `f` holds for the message as Slack shows it.
-    pub async fn wait_until(
-        &self,
-        message: &Message,
-        what: &str,
-        f: impl Fn(&Message) -> bool,
-    ) -> Message {
+    pub async fn wait_until(&self, message: &Message, what: &str, f: impl Fn(&Message) -> bool) -> Message {
         let ts = message.ts.clone();
         let channel = message.channel.clone();
         self.slack
-            .wait_for(PATIENCE, |s| {
-                s.messages(&channel)
-                    .into_iter()
-                    .find(|m| m.ts == ts && f(m))
-            })
+            .wait_for(PATIENCE, |s| s.messages(&channel).into_iter().find(|m| m.ts == ts && f(m)))
             .await
             .unwrap_or_else(|| panic!("message never showed {what}: {:#?}", self.current(message)))
     }
@@ -330,10 +307,10 @@ impl Drop for TestApp {
 
 pub fn button_value(message: &Message, action_id: &str) -> Option<String> {
     message.blocks.as_array()?.iter().find_map(|b| {
-        b["elements"].as_array()?.iter().find_map(|e| {
-            (e["action_id"] == action_id)
-                .then(|| e["value"].as_str().unwrap_or_default().to_owned())
-        })
+        b["elements"]
+            .as_array()?
+            .iter()
+            .find_map(|e| (e["action_id"] == action_id).then(|| e["value"].as_str().unwrap_or_default().to_owned()))
     })
 }
 

@@ -1,0 +1,38 @@
+//! The timer worker: every tick, hands due timers (escalations, reminders)
+//! to the engine. Timers live in Redis; each is consumed by the commit that
+//! acts on it, so a tick that crashes loses none and replicas act once.
+
+use crate::app::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Timers handled per tick; more wait for the next one.
+const BATCH: usize = 200;
+
+pub async fn run(app: Arc<AppState>, tick: Duration, shutdown: CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        match tick_once(&app).await {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures % 60 == 0 {
+                    tracing::warn!(error = %e, "timers cannot reach Redis; retrying");
+                }
+            }
+        }
+    }
+}
+
+async fn tick_once(app: &AppState) -> crate::store::StoreResult<()> {
+    let due = app.store.due_timers(app.clock.now(), BATCH).await?;
+    for (stored, timer) in &due {
+        crate::engine::timer(app, stored, timer).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The runbook as data: channels, roles and who fills them, severities with
+//! their targets, escalation matrix and playbooks, and the checklists.
+//!
+//! The seed runbook ships embedded (`runbook.default.yml`); a team's own
+//! file replaces it. [`load`] turns YAML into this model and reports every
+//! mistake with its line and column.
+
+pub mod load;
+
+use crate::severity::Severity;
+use chrono::TimeDelta;
+
+pub use load::{parse, RunbookError};
+
+/// The whole runbook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Runbook {
+    pub name: String,
+    /// IANA time zone for schedules, e.g. `Europe/Berlin`.
+    pub timezone: String,
+    pub channels: Channels,
+    pub roles: Vec<Role>,
+    /// P0, P1, P2, P3, in that order.
+    pub severities: [SeverityPolicy; 4],
+    /// Posted in the incident's thread on resolution.
+    pub post_incident: Checklist,
+    /// The routines and on-demand procedures (`/runbook`).
+    pub checklists: Vec<Checklist>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channels {
+    /// Where P0 and P1 are announced, e.g. `#devops-alerts`.
+    pub alerts: String,
+    /// Where P2 and P3 are announced, e.g. `#devops`.
+    pub team: String,
+}
+
+/// A role from the escalation matrix or a checklist, and who fills it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    /// The key used in the file, e.g. `devops-team-lead`.
+    pub id: String,
+    /// How people say it, e.g. `DevOps team lead`.
+    pub name: String,
+    /// Never empty: a role nobody fills cannot be escalated to.
+    pub people: Vec<Mention>,
+}
+
+/// Someone Slack can notify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mention {
+    /// `U…` or `W…`
+    User(String),
+    /// `S…`, a user group
+    UserGroup(String),
+    /// `@here`
+    Here,
+    /// `@channel`
+    Channel,
+}
+
+impl Mention {
+    /// Slack's mrkdwn for a notifying mention.
+    pub fn to_mrkdwn(&self) -> String {
+        match self {
+            Mention::User(id) => format!("<@{id}>"),
+            Mention::UserGroup(id) => format!("<!subteam^{id}>"),
+            Mention::Here => "<!here>".to_owned(),
+            Mention::Channel => "<!channel>".to_owned(),
+        }
+    }
+}
+
+/// Response and resolution targets for one severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Targets {
+    pub respond: TimeDelta,
+    pub resolve: TimeDelta,
+}
+
+/// Everything the runbook says about one severity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeverityPolicy {
+    pub severity: Severity,
+    /// e.g. `Critical`
+    pub label: String,
+    /// e.g. `Complete pipeline failure, security breach`
+    pub description: String,
+    pub targets: Targets,
+    /// A status-update nudge when an open incident has had none this long.
+    pub update_every: Option<TimeDelta>,
+    /// Role ids, first responder first.
+    pub escalation: Vec<String>,
+    pub playbook: Vec<Phase>,
+}
+
+/// A named group of steps: a playbook phase or a checklist section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phase {
+    /// e.g. `Immediate actions (0–5 min)`
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+/// One thing to do, with the command to run when the runbook gives one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub text: String,
+    pub command: Option<String>,
+}
+
+/// A checklist: a routine (with a schedule) or an on-demand procedure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checklist {
+    /// Stable key, e.g. `morning-health-check`.
+    pub id: String,
+    /// e.g. `Morning Health Check`
+    pub name: String,
+    /// How the runbook says it, e.g. `Daily at 9:00 AM`.
+    pub frequency: Option<String>,
+    /// Cron expression (minute hour day-of-month month day-of-week) in the
+    /// runbook's time zone; `None` for on-demand procedures.
+    pub schedule: Option<String>,
+    pub duration: Option<TimeDelta>,
+    /// Role id of who is responsible.
+    pub responsible: Option<String>,
+    pub sections: Vec<Phase>,
+}
+
+impl Runbook {
+    /// The seed runbook embedded in the binary.
+    pub const SEED_YAML: &'static str = include_str!("runbook.default.yml");
+
+    /// The embedded seed runbook, parsed. A test proves it parses.
+    pub fn seed() -> Runbook {
+        match parse(Self::SEED_YAML) {
+            Ok(runbook) => runbook,
+            Err(errors) => panic!("the embedded runbook is invalid: {errors:?}"),
+        }
+    }
+
+    pub fn policy(&self, severity: Severity) -> &SeverityPolicy {
+        &self.severities[severity as usize]
+    }
+
+    pub fn targets(&self, severity: Severity) -> Targets {
+        self.policy(severity).targets
+    }
+
+    /// P0 and P1 go to the alerts channel, P2 and P3 to the team channel.
+    pub fn channel_for(&self, severity: Severity) -> &str {
+        match severity {
+            Severity::P0 | Severity::P1 => &self.channels.alerts,
+            Severity::P2 | Severity::P3 => &self.channels.team,
+        }
+    }
+
+    pub fn role(&self, id: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.id == id)
+    }
+
+    /// The role at escalation `level` (0: the first responder) for a
+    /// severity; past the last level, the last one stays responsible.
+    pub fn escalation_role(&self, severity: Severity, level: usize) -> Option<&Role> {
+        let matrix = &self.policy(severity).escalation;
+        let id = matrix.get(level).or_else(|| matrix.last())?;
+        self.role(id)
+    }
+}

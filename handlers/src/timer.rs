@@ -1,0 +1,32 @@
+//! Timers: what the runbook says must happen later if nobody acts —
+//! escalation when an incident goes unacknowledged, reminders when it runs
+//! past its resolution target or goes quiet.
+//!
+//! A timer is data with a due time. The shell keeps timers in Redis and
+//! hands due ones to [`crate::decide::decide_timer`], which checks them
+//! against the incident as it is now: a timer whose reason has passed
+//! (the incident was acknowledged, a newer update moved the nudge) does
+//! nothing, so nothing ever needs cancelling.
+
+use crate::incident::IncidentId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub incident: IncidentId,
+    pub due: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: TimerKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "timer", rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Escalate to this level of the matrix if still unacknowledged.
+    Escalate { level: usize },
+    /// Remind that the resolution target has passed (again, each round).
+    ResolutionOverdue { round: u32 },
+    /// Nudge the commander for a status update.
+    UpdateDue,
+}
