@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::blockkit;
 use crate::state::{
-    Channel, Ephemeral, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID,
-    BOT_USER_NAME, CREATED, TEAM_DOMAIN, TEAM_ID, TEAM_NAME,
+    Channel, Ephemeral, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID, BOT_USER_NAME,
+    CREATED, TEAM_DOMAIN, TEAM_ID, TEAM_NAME,
 };
 use crate::FakeSlack;
 
@@ -22,9 +22,7 @@ const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/jso
 const MAX_TEXT: usize = 40_000;
 
 pub(crate) fn router(fake: FakeSlack) -> Router {
-    Router::new()
-        .route("/{method}", any(handle))
-        .with_state(fake)
+    Router::new().route("/{method}", any(handle)).with_state(fake)
 }
 
 type Params = Map<String, Value>;
@@ -38,10 +36,7 @@ struct SlackError {
 }
 
 fn fail(code: &'static str) -> SlackError {
-    SlackError {
-        code,
-        messages: Vec::new(),
-    }
+    SlackError { code, messages: Vec::new() }
 }
 
 async fn handle(
@@ -71,12 +66,8 @@ async fn handle(
     }
     match failure {
         Some(Failure::RateLimited { retry_after_secs }) => {
-            let mut res = json_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                &json!({"ok": false, "error": "ratelimited"}),
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            let mut res = json_response(StatusCode::TOO_MANY_REQUESTS, &json!({"ok": false, "error": "ratelimited"}));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             return res;
         }
         Some(Failure::HttpStatus(code)) => {
@@ -89,8 +80,9 @@ async fn handle(
     }
 
     let outcome = match parse_params(query.as_deref(), &headers, &body) {
-        Ok(params) => check_auth(&fake.inner.workspace, &headers, &params)
-            .and_then(|()| dispatch(&fake, &method, &params)),
+        Ok(params) => {
+            check_auth(&fake.inner.workspace, &headers, &params).and_then(|()| dispatch(&fake, &method, &params))
+        }
         Err(e) => Err(e),
     };
     let body = match outcome {
@@ -112,8 +104,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut res = Response::new(Body::from(bytes));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
+    res.headers_mut().insert(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
     res
 }
 
@@ -122,19 +113,12 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 fn plain(status: StatusCode) -> Response {
     let mut res = Response::new(Body::from(status.canonical_reason().unwrap_or("error")));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     res
 }
 
 /// Query parameters first, then the body on top, so a body value wins.
-fn parse_params(
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Params, SlackError> {
+fn parse_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, SlackError> {
     let mut params = Params::new();
     if let Some(q) = query {
         add_form_pairs(&mut params, q.as_bytes())?;
@@ -142,10 +126,7 @@ fn parse_params(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(params);
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("application/json") {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(obj)) => params.extend(obj),
@@ -159,8 +140,7 @@ fn parse_params(
 }
 
 fn add_form_pairs(params: &mut Params, raw: &[u8]) -> Result<(), SlackError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(raw).map_err(|_| fail("invalid_form_data"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|_| fail("invalid_form_data"))?;
     for (k, v) in pairs {
         params.insert(k, Value::String(v));
     }
@@ -228,18 +208,12 @@ fn blocks_param(p: &Params) -> Result<Option<Value>, SlackError> {
     if !blocks.is_array() {
         return Err(fail("invalid_blocks_format"));
     }
-    blockkit::validate_blocks(&blocks).map_err(|messages| SlackError {
-        code: "invalid_blocks",
-        messages,
-    })?;
+    blockkit::validate_blocks(&blocks).map_err(|messages| SlackError { code: "invalid_blocks", messages })?;
     Ok(Some(blocks))
 }
 
 fn non_empty(blocks: &Option<Value>) -> bool {
-    blocks
-        .as_ref()
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
+    blocks.as_ref().and_then(Value::as_array).is_some_and(|a| !a.is_empty())
 }
 
 fn normalise(blocks: Option<Value>) -> Value {
@@ -279,9 +253,8 @@ fn message_json(m: &Message) -> Value {
 
 fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
     let ws = &fake.inner.workspace;
-    let channel = str_param(p, "channel")
-        .and_then(|c| ws.resolve_channel(&c))
-        .ok_or_else(|| fail("channel_not_found"))?;
+    let channel =
+        str_param(p, "channel").and_then(|c| ws.resolve_channel(&c)).ok_or_else(|| fail("channel_not_found"))?;
     let text = str_param(p, "text");
     let blocks = blocks_param(p)?;
     if text.is_none() && !non_empty(&blocks) {
@@ -322,9 +295,8 @@ fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
 fn update(fake: &FakeSlack, p: &Params) -> Outcome {
     let ws = &fake.inner.workspace;
     // Unlike chat.postMessage, Slack only takes an id here.
-    let channel = str_param(p, "channel")
-        .and_then(|c| ws.channel_by_id(&c))
-        .ok_or_else(|| fail("channel_not_found"))?;
+    let channel =
+        str_param(p, "channel").and_then(|c| ws.channel_by_id(&c)).ok_or_else(|| fail("channel_not_found"))?;
     let ts = str_param(p, "ts").ok_or_else(|| fail("message_not_found"))?;
     let text = str_param(p, "text");
     let blocks = blocks_param(p)?;
@@ -337,9 +309,7 @@ fn update(fake: &FakeSlack, p: &Params) -> Outcome {
 
     let response = {
         let mut rec = fake.inner.lock();
-        let message = rec
-            .message_mut(&channel.id, &ts)
-            .ok_or_else(|| fail("message_not_found"))?;
+        let message = rec.message_mut(&channel.id, &ts).ok_or_else(|| fail("message_not_found"))?;
         if message.user != BOT_USER_ID {
             return Err(fail("cant_update_message"));
         }
@@ -371,12 +341,9 @@ fn update(fake: &FakeSlack, p: &Params) -> Outcome {
 
 fn post_ephemeral(fake: &FakeSlack, p: &Params) -> Outcome {
     let ws = &fake.inner.workspace;
-    let channel = str_param(p, "channel")
-        .and_then(|c| ws.resolve_channel(&c))
-        .ok_or_else(|| fail("channel_not_found"))?;
-    let user = str_param(p, "user")
-        .and_then(|u| ws.user(&u))
-        .ok_or_else(|| fail("user_not_found"))?;
+    let channel =
+        str_param(p, "channel").and_then(|c| ws.resolve_channel(&c)).ok_or_else(|| fail("channel_not_found"))?;
+    let user = str_param(p, "user").and_then(|u| ws.user(&u)).ok_or_else(|| fail("user_not_found"))?;
     let text = str_param(p, "text");
     let blocks = blocks_param(p)?;
     if text.is_none() && !non_empty(&blocks) {
@@ -401,22 +368,16 @@ fn post_ephemeral(fake: &FakeSlack, p: &Params) -> Outcome {
 }
 
 fn invalid_arguments(message: &str) -> SlackError {
-    SlackError {
-        code: "invalid_arguments",
-        messages: vec![message.to_owned()],
-    }
+    SlackError { code: "invalid_arguments", messages: vec![message.to_owned()] }
 }
 
 fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
-    let trigger_id = str_param(p, "trigger_id")
-        .ok_or_else(|| invalid_arguments("[ERROR] missing required field: trigger_id"))?;
+    let trigger_id =
+        str_param(p, "trigger_id").ok_or_else(|| invalid_arguments("[ERROR] missing required field: trigger_id"))?;
     let view = json_param(p, "view")
         .map_err(|()| invalid_arguments("[ERROR] invalid JSON [json-pointer:/view]"))?
         .ok_or_else(|| invalid_arguments("[ERROR] missing required field: view"))?;
-    blockkit::validate_view(&view).map_err(|messages| SlackError {
-        code: "invalid_arguments",
-        messages,
-    })?;
+    blockkit::validate_view(&view).map_err(|messages| SlackError { code: "invalid_arguments", messages })?;
 
     let opened = {
         let mut rec = fake.inner.lock();
@@ -443,11 +404,7 @@ fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
         obj.insert("previous_view_id".into(), Value::Null);
         obj.insert("hash".into(), json!(format!("{}.{id}", CREATED)));
         obj.insert("state".into(), json!({"values": {}}));
-        let opened = OpenedView {
-            trigger_id: trigger_id.into_owned(),
-            view: full,
-            id,
-        };
+        let opened = OpenedView { trigger_id: trigger_id.into_owned(), view: full, id };
         rec.views.push(opened.clone());
         opened
     };
@@ -505,9 +462,7 @@ fn user_json(u: &User) -> Value {
 }
 
 fn users_info(ws: &Workspace, p: &Params) -> Outcome {
-    let user = str_param(p, "user")
-        .and_then(|u| ws.user(&u))
-        .ok_or_else(|| fail("user_not_found"))?;
+    let user = str_param(p, "user").and_then(|u| ws.user(&u)).ok_or_else(|| fail("user_not_found"))?;
     Ok(json!({"user": user_json(user)}))
 }
 
@@ -541,8 +496,7 @@ fn channel_json(c: &Channel) -> Value {
         v["user"] = json!(user);
         v["is_open"] = json!(true);
     } else {
-        let details =
-            |value: &str| json!({"value": value, "creator": "U0ALICE", "last_set": CREATED});
+        let details = |value: &str| json!({"value": value, "creator": "U0ALICE", "last_set": CREATED});
         v["name"] = json!(c.name);
         v["name_normalized"] = json!(c.name);
         v["creator"] = json!("U0ALICE");
@@ -564,21 +518,14 @@ fn conversations_list(ws: &Workspace, p: &Params) -> Value {
     let channels: Vec<Value> = ws
         .channels
         .iter()
-        .filter(|c| {
-            if c.im_user.is_some() {
-                want_im
-            } else {
-                want_public
-            }
-        })
+        .filter(|c| if c.im_user.is_some() { want_im } else { want_public })
         .map(channel_json)
         .collect();
     json!({"channels": channels, "response_metadata": {"next_cursor": ""}})
 }
 
 fn conversations_info(ws: &Workspace, p: &Params) -> Outcome {
-    let channel = str_param(p, "channel")
-        .and_then(|c| ws.channel_by_id(&c))
-        .ok_or_else(|| fail("channel_not_found"))?;
+    let channel =
+        str_param(p, "channel").and_then(|c| ws.channel_by_id(&c)).ok_or_else(|| fail("channel_not_found"))?;
     Ok(json!({"channel": channel_json(channel)}))
 }

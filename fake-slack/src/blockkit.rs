@@ -63,17 +63,10 @@ pub fn validate_view(view: &Value) -> Result<(), Vec<String>> {
     }
     v.max_len(obj.get("callback_id"), ptr.key("callback_id"), MAX_ID);
     v.max_len(obj.get("external_id"), ptr.key("external_id"), MAX_ID);
-    v.max_len(
-        obj.get("private_metadata"),
-        ptr.key("private_metadata"),
-        MAX_PRIVATE_METADATA,
-    );
+    v.max_len(obj.get("private_metadata"), ptr.key("private_metadata"), MAX_PRIVATE_METADATA);
     // Slack refuses a modal that collects input but offers no way to submit it.
     if v.saw_input && obj.get("submit").is_none() {
-        v.error(
-            "missing required field: submit (a view with input blocks needs one)",
-            ptr,
-        );
+        v.error("missing required field: submit (a view with input blocks needs one)", ptr);
     }
     v.finish()
 }
@@ -94,24 +87,15 @@ enum Seg<'a> {
 
 impl<'a> Ptr<'a> {
     fn root(key: &'a str) -> Self {
-        Ptr {
-            parent: None,
-            seg: Seg::Key(key),
-        }
+        Ptr { parent: None, seg: Seg::Key(key) }
     }
 
     fn key(&'a self, key: &'a str) -> Ptr<'a> {
-        Ptr {
-            parent: Some(self),
-            seg: Seg::Key(key),
-        }
+        Ptr { parent: Some(self), seg: Seg::Key(key) }
     }
 
     fn index(&'a self, index: usize) -> Ptr<'a> {
-        Ptr {
-            parent: Some(self),
-            seg: Seg::Index(index),
-        }
+        Ptr { parent: Some(self), seg: Seg::Index(index) }
     }
 }
 
@@ -146,8 +130,7 @@ impl<'v> Validator<'v> {
     }
 
     fn error(&mut self, message: impl fmt::Display, ptr: Ptr<'_>) {
-        self.errors
-            .push(format!("[ERROR] {message} [json-pointer:{ptr}]"));
+        self.errors.push(format!("[ERROR] {message} [json-pointer:{ptr}]"));
     }
 
     fn object(&mut self, value: &'v Value, ptr: Ptr<'_>) -> Option<&'v Map<String, Value>> {
@@ -174,12 +157,7 @@ impl<'v> Validator<'v> {
         s
     }
 
-    fn required(
-        &mut self,
-        obj: &'v Map<String, Value>,
-        key: &str,
-        ptr: Ptr<'_>,
-    ) -> Option<&'v Value> {
+    fn required(&mut self, obj: &'v Map<String, Value>, key: &str, ptr: Ptr<'_>) -> Option<&'v Value> {
         let value = obj.get(key);
         if value.is_none() {
             self.error(format_args!("missing required field: {key}"), ptr);
@@ -192,10 +170,7 @@ impl<'v> Validator<'v> {
         // A string cannot hold more characters than bytes, so short strings
         // skip the count.
         if s.len() > max && s.chars().count() > max {
-            self.error(
-                format_args!("must be less than {} characters", max + 1),
-                ptr,
-            );
+            self.error(format_args!("must be less than {} characters", max + 1), ptr);
             return true;
         }
         false
@@ -255,11 +230,7 @@ impl<'v> Validator<'v> {
         let Some(id) = self.max_len(value, ptr, MAX_ID) else {
             return;
         };
-        let seen = if action {
-            &mut self.action_ids
-        } else {
-            &mut self.block_ids
-        };
+        let seen = if action { &mut self.action_ids } else { &mut self.block_ids };
         if !seen.insert(id) {
             self.error(format_args!("must be unique, \"{id}\" is repeated"), ptr);
         }
@@ -334,10 +305,7 @@ impl<'v> Validator<'v> {
                     self.element(element, ptr.key("element"));
                 }
             }
-            other => self.error(
-                format_args!("unsupported type: {other}, must be one of: {BLOCK_TYPES}"),
-                type_ptr,
-            ),
+            other => self.error(format_args!("unsupported type: {other}, must be one of: {BLOCK_TYPES}"), type_ptr),
         }
     }
 
@@ -464,19 +432,13 @@ mod tests {
 
     #[test]
     fn limits_count_characters_not_bytes() {
-        assert_eq!(
-            validate_blocks(&json!([section(&"é".repeat(3000))])),
-            Ok(())
-        );
+        assert_eq!(validate_blocks(&json!([section(&"é".repeat(3000))])), Ok(()));
     }
 
     #[test]
     fn too_many_blocks() {
         let blocks: Vec<Value> = (0..51).map(|_| json!({"type": "divider"})).collect();
-        assert_eq!(
-            errors(Value::Array(blocks)),
-            ["[ERROR] no more than 50 items allowed [json-pointer:/blocks]"]
-        );
+        assert_eq!(errors(Value::Array(blocks)), ["[ERROR] no more than 50 items allowed [json-pointer:/blocks]"]);
     }
 
     #[test]
@@ -505,9 +467,7 @@ mod tests {
 
     #[test]
     fn section_fields_limits() {
-        let fields: Vec<Value> = (0..11)
-            .map(|_| json!({"type": "mrkdwn", "text": "f"}))
-            .collect();
+        let fields: Vec<Value> = (0..11).map(|_| json!({"type": "mrkdwn", "text": "f"})).collect();
         assert_eq!(
             errors(json!([{"type": "section", "fields": fields}])),
             ["[ERROR] no more than 10 items allowed [json-pointer:/blocks/0/fields]"]
@@ -523,9 +483,7 @@ mod tests {
 
     #[test]
     fn context_and_actions_element_counts() {
-        let texts: Vec<Value> = (0..11)
-            .map(|_| json!({"type": "plain_text", "text": "c"}))
-            .collect();
+        let texts: Vec<Value> = (0..11).map(|_| json!({"type": "plain_text", "text": "c"})).collect();
         assert_eq!(
             errors(json!([{"type": "context", "elements": texts}])),
             ["[ERROR] no more than 10 items allowed [json-pointer:/blocks/0/elements]"]
@@ -575,10 +533,7 @@ mod tests {
 
     #[test]
     fn non_array_blocks() {
-        assert_eq!(
-            errors(json!({"type": "divider"})),
-            ["[ERROR] must be an array [json-pointer:/blocks]"]
-        );
+        assert_eq!(errors(json!({"type": "divider"})), ["[ERROR] must be an array [json-pointer:/blocks]"]);
     }
 
     fn modal() -> Value {

@@ -107,15 +107,9 @@ impl FakeSlack {
                 // A dropped sender means the same as an explicit stop.
                 let _ = rx.await;
             };
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         });
-        Ok(SpawnedFake {
-            addr,
-            api_url: format!("http://{addr}/api"),
-            shutdown: Some(tx),
-        })
+        Ok(SpawnedFake { addr, api_url: format!("http://{addr}/api"), shutdown: Some(tx) })
     }
 
     /// Messages in a channel (id, `#name` or `name`), top-level posts and
@@ -125,11 +119,7 @@ impl FakeSlack {
             return Vec::new();
         };
         let rec = self.inner.lock();
-        rec.messages
-            .iter()
-            .filter(|m| m.channel == id)
-            .cloned()
-            .collect()
+        rec.messages.iter().filter(|m| m.channel == id).cloned().collect()
     }
 
     /// Replies in the thread under `thread_ts`, without the parent.
@@ -138,11 +128,7 @@ impl FakeSlack {
             return Vec::new();
         };
         let rec = self.inner.lock();
-        rec.messages
-            .iter()
-            .filter(|m| m.channel == id && m.thread_ts.as_deref() == Some(thread_ts))
-            .cloned()
-            .collect()
+        rec.messages.iter().filter(|m| m.channel == id && m.thread_ts.as_deref() == Some(thread_ts)).cloned().collect()
     }
 
     /// Every stored message across channels, in post order.
@@ -166,12 +152,7 @@ impl FakeSlack {
     /// Queues a failure for the next call of `method`. Queued failures are
     /// consumed first-in first-out, one per call, before auth or validation.
     pub fn fail_next(&self, method: &str, failure: Failure) {
-        self.inner
-            .lock()
-            .failures
-            .entry(method.to_owned())
-            .or_default()
-            .push_back(failure);
+        self.inner.lock().failures.entry(method.to_owned()).or_default().push_back(failure);
     }
 
     /// While set, every method answers HTTP 503 (calls are still counted,
@@ -183,10 +164,7 @@ impl FakeSlack {
 
     /// Channel id for `#name`, `name` or an id of a known channel.
     pub fn channel_id(&self, name: &str) -> Option<String> {
-        self.inner
-            .workspace
-            .resolve_channel(name)
-            .map(|c| c.id.clone())
+        self.inner.workspace.resolve_channel(name).map(|c| c.id.clone())
     }
 
     /// Forgets messages, ephemerals, views, used trigger ids, call counters and
@@ -201,13 +179,7 @@ impl FakeSlack {
     /// the bot replies in or to check that the bot cannot edit it. Returns its
     /// ts, or `None` for an unknown channel or a `thread_ts` that is not a
     /// top-level message there.
-    pub fn post_as_user(
-        &self,
-        channel: &str,
-        user: &str,
-        text: &str,
-        thread_ts: Option<&str>,
-    ) -> Option<String> {
+    pub fn post_as_user(&self, channel: &str, user: &str, text: &str, thread_ts: Option<&str>) -> Option<String> {
         let channel = self.inner.workspace.resolve_channel(channel)?;
         let ts = {
             let mut rec = self.inner.lock();
@@ -234,11 +206,7 @@ impl FakeSlack {
 
     /// Re-evaluates `f` after every change to the fake until it returns `Some`
     /// or `timeout` elapses (then `f` gets one last look).
-    pub async fn wait_for<T>(
-        &self,
-        timeout: Duration,
-        mut f: impl FnMut(&FakeSlack) -> Option<T>,
-    ) -> Option<T> {
+    pub async fn wait_for<T>(&self, timeout: Duration, mut f: impl FnMut(&FakeSlack) -> Option<T>) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.changed.notified();

@@ -99,52 +99,16 @@ impl Workspace {
     pub fn new(token: &str) -> Self {
         let users = vec![
             user("U0OPSBOT", BOT_USER_NAME, "Opsbot", None, true),
-            user(
-                "U0ALICE",
-                "alice",
-                "Alice Adler",
-                Some(("Europe/Berlin", "Central European Time", 3600)),
-                false,
-            ),
-            user(
-                "U0BOB",
-                "bob",
-                "Bob Baker",
-                Some(("America/New_York", "Eastern Standard Time", -18000)),
-                false,
-            ),
-            user(
-                "U0CAROL",
-                "carol",
-                "Carol Chen",
-                Some(("Asia/Tokyo", "Japan Standard Time", 32400)),
-                false,
-            ),
+            user("U0ALICE", "alice", "Alice Adler", Some(("Europe/Berlin", "Central European Time", 3600)), false),
+            user("U0BOB", "bob", "Bob Baker", Some(("America/New_York", "Eastern Standard Time", -18000)), false),
+            user("U0CAROL", "carol", "Carol Chen", Some(("Asia/Tokyo", "Japan Standard Time", 32400)), false),
             // Slack omits `tz` for some accounts; dave keeps that path exercised.
             user("U0DAVE", "dave", "Dave Dunn", None, false),
         ];
         let mut channels = vec![
-            channel(
-                "C0ALERTS",
-                "devops-alerts",
-                false,
-                "Automated alerts",
-                "Where monitoring pages land",
-            ),
-            channel(
-                "C0DEVOPS",
-                "devops",
-                false,
-                "CI/CD and on-call",
-                "DevOps chatter",
-            ),
-            channel(
-                "C0GENERAL",
-                "general",
-                true,
-                "Company-wide",
-                "Announcements and work-based matters",
-            ),
+            channel("C0ALERTS", "devops-alerts", false, "Automated alerts", "Where monitoring pages land"),
+            channel("C0DEVOPS", "devops", false, "CI/CD and on-call", "DevOps chatter"),
+            channel("C0GENERAL", "general", true, "Company-wide", "Announcements and work-based matters"),
         ];
         // Posting to a user id lands in the bot's DM with that user, as on Slack.
         for u in users.iter().filter(|u| !u.is_bot) {
@@ -157,35 +121,20 @@ impl Workspace {
                 purpose: String::new(),
             });
         }
-        Workspace {
-            token: token.to_owned(),
-            channels,
-            users,
-        }
+        Workspace { token: token.to_owned(), channels, users }
     }
 
     /// Resolves what `chat.postMessage` accepts: an id, `#name`, `name`, or a
     /// user id (meaning the DM with that user).
     pub fn resolve_channel(&self, key: &str) -> Option<&Channel> {
         if let Some(name) = key.strip_prefix('#') {
-            return self
-                .channels
-                .iter()
-                .find(|c| c.im_user.is_none() && c.name == name);
+            return self.channels.iter().find(|c| c.im_user.is_none() && c.name == name);
         }
         self.channels
             .iter()
             .find(|c| c.id == key)
-            .or_else(|| {
-                self.channels
-                    .iter()
-                    .find(|c| c.im_user.is_none() && c.name == key)
-            })
-            .or_else(|| {
-                self.channels
-                    .iter()
-                    .find(|c| c.im_user.as_deref() == Some(key))
-            })
+            .or_else(|| self.channels.iter().find(|c| c.im_user.is_none() && c.name == key))
+            .or_else(|| self.channels.iter().find(|c| c.im_user.as_deref() == Some(key)))
     }
 
     /// Methods such as `chat.update` and `conversations.info` only take ids.
@@ -198,20 +147,8 @@ impl Workspace {
     }
 }
 
-fn user(
-    id: &str,
-    name: &str,
-    real_name: &str,
-    tz: Option<(&'static str, &'static str, i32)>,
-    is_bot: bool,
-) -> User {
-    User {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        real_name: real_name.to_owned(),
-        tz,
-        is_bot,
-    }
+fn user(id: &str, name: &str, real_name: &str, tz: Option<(&'static str, &'static str, i32)>, is_bot: bool) -> User {
+    User { id: id.to_owned(), name: name.to_owned(), real_name: real_name.to_owned(), tz, is_bot }
 }
 
 fn channel(id: &str, name: &str, is_general: bool, topic: &str, purpose: &str) -> Channel {
@@ -269,10 +206,7 @@ impl Recorded {
     /// Slack ts: wall-clock seconds and microseconds, but strictly increasing so
     /// that two posts in the same microsecond still get distinct, ordered ts.
     pub fn next_ts(&mut self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
         let micros = now.max(self.last_ts_micros + 1);
         self.last_ts_micros = micros;
         format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)

@@ -20,11 +20,7 @@ impl Harness {
     async fn new() -> Self {
         let slack = FakeSlack::new();
         let server = slack.spawn().await.expect("spawn fake");
-        Harness {
-            slack,
-            server,
-            http: reqwest::Client::new(),
-        }
+        Harness { slack, server, http: reqwest::Client::new() }
     }
 
     fn url(&self, method: &str) -> String {
@@ -33,36 +29,18 @@ impl Harness {
 
     /// POSTs JSON with a bearer token, as slack-morphism does.
     async fn call(&self, method: &str, body: Value) -> Value {
-        let res = self
-            .http
-            .post(self.url(method))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let res = self.http.post(self.url(method)).bearer_auth(TOKEN).json(&body).send().await.expect("request");
         assert_eq!(res.status(), StatusCode::OK, "{method}");
-        assert_eq!(
-            res.headers()["content-type"],
-            "application/json; charset=utf-8"
-        );
+        assert_eq!(res.headers()["content-type"], "application/json; charset=utf-8");
         res.json().await.expect("json body")
     }
 
     async fn post(&self, channel: &str, text: &str) -> Value {
-        self.call(
-            "chat.postMessage",
-            json!({"channel": channel, "text": text}),
-        )
-        .await
+        self.call("chat.postMessage", json!({"channel": channel, "text": text})).await
     }
 
     async fn post_blocks(&self, blocks: Value) -> Value {
-        self.call(
-            "chat.postMessage",
-            json!({"channel": "C0DEVOPS", "text": "fallback", "blocks": blocks}),
-        )
-        .await
+        self.call("chat.postMessage", json!({"channel": "C0DEVOPS", "text": "fallback", "blocks": blocks})).await
     }
 }
 
@@ -105,10 +83,7 @@ async fn post_by_name_and_by_id() {
     assert_eq!(h.slack.messages("devops").len(), 3);
     assert_eq!(h.slack.messages("C0DEVOPS").len(), 3);
     assert!(h.slack.messages("#general").is_empty());
-    assert_eq!(
-        h.slack.channel_id("#devops-alerts").as_deref(),
-        Some("C0ALERTS")
-    );
+    assert_eq!(h.slack.channel_id("#devops-alerts").as_deref(), Some("C0ALERTS"));
     assert_eq!(h.slack.calls("chat.postMessage"), 3);
 }
 
@@ -134,17 +109,8 @@ async fn ts_is_slack_formatted_and_strictly_increasing() {
 async fn post_rejections() {
     let h = Harness::new().await;
     assert_eq!(error(&h.post("#nope", "x").await), "channel_not_found");
-    assert_eq!(
-        error(
-            &h.call("chat.postMessage", json!({"channel": "C0DEVOPS"}))
-                .await
-        ),
-        "no_text"
-    );
-    assert_eq!(
-        error(&h.post("C0DEVOPS", &"x".repeat(40_001)).await),
-        "msg_too_long"
-    );
+    assert_eq!(error(&h.call("chat.postMessage", json!({"channel": "C0DEVOPS"})).await), "no_text");
+    assert_eq!(error(&h.post("C0DEVOPS", &"x".repeat(40_001)).await), "msg_too_long");
     assert_eq!(h.post("C0DEVOPS", &"x".repeat(40_000)).await["ok"], true);
     assert_eq!(h.slack.messages("C0DEVOPS").len(), 1);
     assert_eq!(h.slack.calls("chat.postMessage"), 4);
@@ -154,12 +120,7 @@ async fn post_rejections() {
 async fn blocks_only_message_is_stored_with_its_blocks() {
     let h = Harness::new().await;
     let blocks = json!([section("*hello*")]);
-    let body = h
-        .call(
-            "chat.postMessage",
-            json!({"channel": "#devops", "blocks": blocks}),
-        )
-        .await;
+    let body = h.call("chat.postMessage", json!({"channel": "#devops", "blocks": blocks})).await;
     assert_eq!(body["ok"], true);
     assert_eq!(body["message"]["blocks"], blocks);
     let stored = &h.slack.messages("#devops")[0];
@@ -172,42 +133,23 @@ async fn thread_replies() {
     let h = Harness::new().await;
     let parent = h.post("#devops-alerts", "incident").await;
     let parent_ts = parent["ts"].as_str().unwrap();
-    let reply = h
-        .call(
-            "chat.postMessage",
-            json!({"channel": "C0ALERTS", "text": "update 1", "thread_ts": parent_ts}),
-        )
-        .await;
+    let reply =
+        h.call("chat.postMessage", json!({"channel": "C0ALERTS", "text": "update 1", "thread_ts": parent_ts})).await;
     assert_eq!(reply["message"]["thread_ts"], parent_ts);
-    h.call(
-        "chat.postMessage",
-        json!({"channel": "#devops-alerts", "text": "update 2", "thread_ts": parent_ts}),
-    )
-    .await;
+    h.call("chat.postMessage", json!({"channel": "#devops-alerts", "text": "update 2", "thread_ts": parent_ts})).await;
 
     let thread = h.slack.thread("#devops-alerts", parent_ts);
     let texts: Vec<&str> = thread.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["update 1", "update 2"]);
-    assert!(thread
-        .iter()
-        .all(|m| m.thread_ts.as_deref() == Some(parent_ts)));
+    assert!(thread.iter().all(|m| m.thread_ts.as_deref() == Some(parent_ts)));
     assert_eq!(h.slack.messages("C0ALERTS").len(), 3);
     assert_eq!(h.slack.messages("C0ALERTS")[0].thread_ts, None);
 
     // A reply cannot be a thread parent, nor can a message in another channel
     // or a ts that does not exist.
     let reply_ts = reply["ts"].as_str().unwrap();
-    for (channel, ts) in [
-        ("C0ALERTS", reply_ts),
-        ("C0DEVOPS", parent_ts),
-        ("C0ALERTS", "1.000001"),
-    ] {
-        let body = h
-            .call(
-                "chat.postMessage",
-                json!({"channel": channel, "text": "x", "thread_ts": ts}),
-            )
-            .await;
+    for (channel, ts) in [("C0ALERTS", reply_ts), ("C0DEVOPS", parent_ts), ("C0ALERTS", "1.000001")] {
+        let body = h.call("chat.postMessage", json!({"channel": channel, "text": "x", "thread_ts": ts})).await;
         assert_eq!(error(&body), "thread_not_found");
     }
     assert_eq!(h.slack.all_messages().len(), 3);
@@ -217,20 +159,10 @@ async fn thread_replies() {
 async fn update_replaces_content_and_counts_edits() {
     let h = Harness::new().await;
     let blocks = json!([section("v1")]);
-    let posted = h
-        .call(
-            "chat.postMessage",
-            json!({"channel": "#devops", "text": "v1", "blocks": blocks}),
-        )
-        .await;
+    let posted = h.call("chat.postMessage", json!({"channel": "#devops", "text": "v1", "blocks": blocks})).await;
     let ts = posted["ts"].as_str().unwrap();
 
-    let body = h
-        .call(
-            "chat.update",
-            json!({"channel": "C0DEVOPS", "ts": ts, "text": "v2"}),
-        )
-        .await;
+    let body = h.call("chat.update", json!({"channel": "C0DEVOPS", "ts": ts, "text": "v2"})).await;
     assert_eq!(body["ok"], true);
     assert_eq!(body["channel"], "C0DEVOPS");
     assert_eq!(body["ts"], ts);
@@ -241,11 +173,7 @@ async fn update_replaces_content_and_counts_edits() {
     assert_eq!(m.blocks, blocks, "omitted blocks are kept");
 
     let new_blocks = json!([section("v3")]);
-    h.call(
-        "chat.update",
-        json!({"channel": "C0DEVOPS", "ts": ts, "text": "v3", "blocks": new_blocks}),
-    )
-    .await;
+    h.call("chat.update", json!({"channel": "C0DEVOPS", "ts": ts, "text": "v3", "blocks": new_blocks})).await;
     let m = &h.slack.messages("#devops")[0];
     assert_eq!((m.text.as_str(), m.edits), ("v3", 2));
     assert_eq!(m.blocks, new_blocks);
@@ -255,52 +183,23 @@ async fn update_replaces_content_and_counts_edits() {
 #[tokio::test]
 async fn update_rejections() {
     let h = Harness::new().await;
-    let ts = h.post("#devops", "v1").await["ts"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ts = h.post("#devops", "v1").await["ts"].as_str().unwrap().to_owned();
 
     for channel in ["#devops", "devops"] {
-        let body = h
-            .call(
-                "chat.update",
-                json!({"channel": channel, "ts": ts, "text": "v2"}),
-            )
-            .await;
+        let body = h.call("chat.update", json!({"channel": channel, "ts": ts, "text": "v2"})).await;
         assert_eq!(error(&body), "channel_not_found", "{channel}");
     }
-    let body = h
-        .call(
-            "chat.update",
-            json!({"channel": "C0DEVOPS", "ts": "1.000001", "text": "v2"}),
-        )
-        .await;
+    let body = h.call("chat.update", json!({"channel": "C0DEVOPS", "ts": "1.000001", "text": "v2"})).await;
     assert_eq!(error(&body), "message_not_found");
-    let body = h
-        .call(
-            "chat.update",
-            json!({"channel": "C0GENERAL", "ts": ts, "text": "v2"}),
-        )
-        .await;
+    let body = h.call("chat.update", json!({"channel": "C0GENERAL", "ts": ts, "text": "v2"})).await;
     assert_eq!(error(&body), "message_not_found");
 
-    let human_ts = h
-        .slack
-        .post_as_user("#devops", "U0ALICE", "mine", None)
-        .unwrap();
-    let body = h
-        .call(
-            "chat.update",
-            json!({"channel": "C0DEVOPS", "ts": human_ts, "text": "hijack"}),
-        )
-        .await;
+    let human_ts = h.slack.post_as_user("#devops", "U0ALICE", "mine", None).unwrap();
+    let body = h.call("chat.update", json!({"channel": "C0DEVOPS", "ts": human_ts, "text": "hijack"})).await;
     assert_eq!(error(&body), "cant_update_message");
 
     let body = h
-        .call(
-            "chat.update",
-            json!({"channel": "C0DEVOPS", "ts": ts, "text": "v2", "blocks": [{"type": "bogus"}]}),
-        )
+        .call("chat.update", json!({"channel": "C0DEVOPS", "ts": ts, "text": "v2", "blocks": [{"type": "bogus"}]}))
         .await;
     assert_eq!(error(&body), "invalid_blocks");
 
@@ -313,51 +212,26 @@ async fn update_rejections() {
 async fn each_block_kit_limit_is_enforced_with_its_pointer() {
     let h = Harness::new().await;
     let dividers = |n: usize| Value::Array((0..n).map(|_| json!({"type": "divider"})).collect());
-    let texts = |n: usize| -> Vec<Value> {
-        (0..n)
-            .map(|_| json!({"type": "mrkdwn", "text": "t"}))
-            .collect()
-    };
-    let buttons =
-        |n: usize| -> Vec<Value> { (0..n).map(|i| button("b", &format!("a{i}"))).collect() };
+    let texts = |n: usize| -> Vec<Value> { (0..n).map(|_| json!({"type": "mrkdwn", "text": "t"})).collect() };
+    let buttons = |n: usize| -> Vec<Value> { (0..n).map(|i| button("b", &format!("a{i}"))).collect() };
     let cases: Vec<(&str, Value, &str)> = vec![
         ("51 blocks", dividers(51), "/blocks"),
-        (
-            "section text",
-            json!([section(&"x".repeat(3001))]),
-            "/blocks/0/text/text",
-        ),
-        (
-            "section fields count",
-            json!([{"type": "section", "fields": texts(11)}]),
-            "/blocks/0/fields",
-        ),
+        ("section text", json!([section(&"x".repeat(3001))]), "/blocks/0/text/text"),
+        ("section fields count", json!([{"type": "section", "fields": texts(11)}]), "/blocks/0/fields"),
         (
             "section field text",
             json!([{"type": "section", "fields": [{"type": "mrkdwn", "text": "x".repeat(2001)}]}]),
             "/blocks/0/fields/0/text",
         ),
         ("empty section", json!([{"type": "section"}]), "/blocks/0"),
-        (
-            "header mrkdwn",
-            json!([{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}]),
-            "/blocks/0/text/type",
-        ),
+        ("header mrkdwn", json!([{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}]), "/blocks/0/text/type"),
         (
             "header length",
             json!([{"type": "header", "text": {"type": "plain_text", "text": "h".repeat(151)}}]),
             "/blocks/0/text/text",
         ),
-        (
-            "context elements",
-            json!([{"type": "context", "elements": texts(11)}]),
-            "/blocks/0/elements",
-        ),
-        (
-            "actions elements",
-            json!([{"type": "actions", "elements": buttons(26)}]),
-            "/blocks/0/elements",
-        ),
+        ("context elements", json!([{"type": "context", "elements": texts(11)}]), "/blocks/0/elements"),
+        ("actions elements", json!([{"type": "actions", "elements": buttons(26)}]), "/blocks/0/elements"),
         (
             "button text",
             json!([{"type": "actions", "elements": [button(&"b".repeat(76), "a")]}]),
@@ -394,34 +268,21 @@ async fn each_block_kit_limit_is_enforced_with_its_pointer() {
             ]}]),
             "/blocks/0/elements/0/url",
         ),
-        (
-            "block_id length",
-            json!([{"type": "divider", "block_id": "b".repeat(256)}]),
-            "/blocks/0/block_id",
-        ),
+        ("block_id length", json!([{"type": "divider", "block_id": "b".repeat(256)}]), "/blocks/0/block_id"),
         (
             "duplicate block_id",
             json!([{"type": "divider", "block_id": "x"}, {"type": "divider", "block_id": "x"}]),
             "/blocks/1/block_id",
         ),
         ("unknown type", json!([{"type": "table"}]), "/blocks/0/type"),
-        (
-            "text type",
-            json!([{"type": "section", "text": {"type": "html", "text": "x"}}]),
-            "/blocks/0/text/type",
-        ),
-        (
-            "empty text",
-            json!([{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]),
-            "/blocks/0/text/text",
-        ),
+        ("text type", json!([{"type": "section", "text": {"type": "html", "text": "x"}}]), "/blocks/0/text/type"),
+        ("empty text", json!([{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]), "/blocks/0/text/text"),
     ];
     for (name, blocks, pointer) in cases {
         let body = h.post_blocks(blocks).await;
         assert_eq!(error(&body), "invalid_blocks", "{name}");
-        let messages = body["response_metadata"]["messages"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{name}: no messages in {body}"));
+        let messages =
+            body["response_metadata"]["messages"].as_array().unwrap_or_else(|| panic!("{name}: no messages in {body}"));
         let suffix = format!(" [json-pointer:{pointer}]");
         assert!(
             messages.iter().any(|m| {
@@ -431,10 +292,7 @@ async fn each_block_kit_limit_is_enforced_with_its_pointer() {
             "{name}: expected pointer {pointer} in {messages:?}"
         );
     }
-    assert!(
-        h.slack.all_messages().is_empty(),
-        "rejected posts store nothing"
-    );
+    assert!(h.slack.all_messages().is_empty(), "rejected posts store nothing");
 
     // The fixture's exact wording.
     let body = h.post_blocks(json!([section(&"x".repeat(3001))])).await;
@@ -458,31 +316,14 @@ async fn each_block_kit_limit_is_enforced_with_its_pointer() {
 #[tokio::test]
 async fn auth_errors_are_ok_false_with_http_200() {
     let h = Harness::new().await;
-    let res = h
-        .http
-        .post(h.url("chat.postMessage"))
-        .json(&json!({"channel": "C0DEVOPS", "text": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        h.http.post(h.url("chat.postMessage")).json(&json!({"channel": "C0DEVOPS", "text": "x"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        json!({"ok": false, "error": "not_authed"})
-    );
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"ok": false, "error": "not_authed"}));
 
-    let res = h
-        .http
-        .post(h.url("auth.test"))
-        .bearer_auth("xoxb-wrong")
-        .send()
-        .await
-        .unwrap();
+    let res = h.http.post(h.url("auth.test")).bearer_auth("xoxb-wrong").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        json!({"ok": false, "error": "invalid_auth"})
-    );
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"ok": false, "error": "invalid_auth"}));
     assert!(h.slack.all_messages().is_empty());
     assert_eq!(h.slack.calls("chat.postMessage"), 1);
 }
@@ -493,9 +334,7 @@ async fn with_token_accepts_only_that_token() {
     let server = slack.spawn().await.unwrap();
     let http = reqwest::Client::new();
     let check = |token: &'static str| {
-        let req = http
-            .post(format!("{}/auth.test", server.api_url))
-            .bearer_auth(token);
+        let req = http.post(format!("{}/auth.test", server.api_url)).bearer_auth(token);
         async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
     };
     assert_eq!(check("xoxb-other").await["ok"], true);
@@ -528,22 +367,11 @@ async fn form_bodies_and_query_strings_are_accepted() {
     assert_eq!(stored.text, "form");
     assert_eq!(stored.blocks[0]["text"]["text"], "from a form");
 
-    let res = h
-        .http
-        .get(format!("{}?user=U0ALICE", h.url("users.info")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = h.http.get(format!("{}?user=U0ALICE", h.url("users.info"))).bearer_auth(TOKEN).send().await.unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["tz"], "Europe/Berlin", "{body}");
 
-    let res = h
-        .http
-        .get(format!("{}?token={TOKEN}&user=U0BOB", h.url("users.info")))
-        .send()
-        .await
-        .unwrap();
+    let res = h.http.get(format!("{}?token={TOKEN}&user=U0BOB", h.url("users.info"))).send().await.unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["name"], "bob");
 
@@ -562,12 +390,7 @@ async fn form_bodies_and_query_strings_are_accepted() {
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let h = Harness::new().await;
-    h.slack.fail_next(
-        "chat.postMessage",
-        Failure::RateLimited {
-            retry_after_secs: 1,
-        },
-    );
+    h.slack.fail_next("chat.postMessage", Failure::RateLimited { retry_after_secs: 1 });
     let res = h
         .http
         .post(h.url("chat.postMessage"))
@@ -578,14 +401,8 @@ async fn rate_limit_answers_429_with_retry_after() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["retry-after"], "1");
-    assert!(res.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        json!({"ok": false, "error": "ratelimited"})
-    );
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"ok": false, "error": "ratelimited"}));
     assert!(h.slack.all_messages().is_empty());
     assert_eq!(h.post("C0DEVOPS", "x").await["ok"], true);
 }
@@ -593,18 +410,10 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn fail_next_is_consumed_in_order_one_per_call() {
     let h = Harness::new().await;
-    h.slack.fail_next(
-        "chat.postMessage",
-        Failure::RateLimited {
-            retry_after_secs: 7,
-        },
-    );
-    h.slack
-        .fail_next("chat.postMessage", Failure::HttpStatus(500));
-    h.slack
-        .fail_next("chat.postMessage", Failure::Error("internal_error".into()));
-    h.slack
-        .fail_next("chat.update", Failure::Error("edit_window_closed".into()));
+    h.slack.fail_next("chat.postMessage", Failure::RateLimited { retry_after_secs: 7 });
+    h.slack.fail_next("chat.postMessage", Failure::HttpStatus(500));
+    h.slack.fail_next("chat.postMessage", Failure::Error("internal_error".into()));
+    h.slack.fail_next("chat.update", Failure::Error("edit_window_closed".into()));
 
     // Another method's queue is untouched by these calls.
     assert_eq!(h.call("auth.test", json!({})).await["ok"], true);
@@ -623,26 +432,15 @@ async fn fail_next_is_consumed_in_order_one_per_call() {
     assert_eq!(second.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let third = send().await.unwrap();
     assert_eq!(third.status(), StatusCode::OK);
-    assert_eq!(
-        third.json::<Value>().await.unwrap(),
-        json!({"ok": false, "error": "internal_error"})
-    );
-    assert!(
-        h.slack.all_messages().is_empty(),
-        "failed calls store nothing"
-    );
+    assert_eq!(third.json::<Value>().await.unwrap(), json!({"ok": false, "error": "internal_error"}));
+    assert!(h.slack.all_messages().is_empty(), "failed calls store nothing");
     let fourth = send().await.unwrap();
     assert_eq!(fourth.json::<Value>().await.unwrap()["ok"], true);
 
     assert_eq!(h.slack.calls("chat.postMessage"), 4);
     assert_eq!(h.slack.all_messages().len(), 1);
     let ts = h.slack.all_messages()[0].ts.clone();
-    let body = h
-        .call(
-            "chat.update",
-            json!({"channel": "C0DEVOPS", "ts": ts, "text": "y"}),
-        )
-        .await;
+    let body = h.call("chat.update", json!({"channel": "C0DEVOPS", "ts": ts, "text": "y"})).await;
     assert_eq!(error(&body), "edit_window_closed");
 }
 
@@ -685,42 +483,20 @@ async fn unknown_method() {
 #[tokio::test]
 async fn ephemerals() {
     let h = Harness::new().await;
-    let body = h
-        .call(
-            "chat.postEphemeral",
-            json!({"channel": "#devops", "user": "U0BOB", "text": "only you"}),
-        )
-        .await;
+    let body = h.call("chat.postEphemeral", json!({"channel": "#devops", "user": "U0BOB", "text": "only you"})).await;
     assert_eq!(body["ok"], true);
     assert!(body["message_ts"].as_str().unwrap().contains('.'));
     let stored = h.slack.ephemerals();
     assert_eq!(stored.len(), 1);
     assert_eq!(
-        (
-            stored[0].channel.as_str(),
-            stored[0].user.as_str(),
-            stored[0].text.as_str()
-        ),
+        (stored[0].channel.as_str(), stored[0].user.as_str(), stored[0].text.as_str()),
         ("C0DEVOPS", "U0BOB", "only you")
     );
-    assert!(
-        h.slack.messages("#devops").is_empty(),
-        "not a channel message"
-    );
+    assert!(h.slack.messages("#devops").is_empty(), "not a channel message");
 
-    let body = h
-        .call(
-            "chat.postEphemeral",
-            json!({"channel": "#devops", "user": "U0NOBODY", "text": "x"}),
-        )
-        .await;
+    let body = h.call("chat.postEphemeral", json!({"channel": "#devops", "user": "U0NOBODY", "text": "x"})).await;
     assert_eq!(error(&body), "user_not_found");
-    let body = h
-        .call(
-            "chat.postEphemeral",
-            json!({"channel": "#nope", "user": "U0BOB", "text": "x"}),
-        )
-        .await;
+    let body = h.call("chat.postEphemeral", json!({"channel": "#nope", "user": "U0BOB", "text": "x"})).await;
     assert_eq!(error(&body), "channel_not_found");
     assert_eq!(h.slack.ephemerals().len(), 1);
 }
@@ -740,12 +516,7 @@ fn modal(title: &str) -> Value {
 #[tokio::test]
 async fn views_open() {
     let h = Harness::new().await;
-    let body = h
-        .call(
-            "views.open",
-            json!({"trigger_id": "123.456.abc", "view": modal("New incident")}),
-        )
-        .await;
+    let body = h.call("views.open", json!({"trigger_id": "123.456.abc", "view": modal("New incident")})).await;
     assert_eq!(body["ok"], true, "{body}");
     let id = body["view"]["id"].as_str().unwrap();
     assert!(id.starts_with('V'));
@@ -758,20 +529,10 @@ async fn views_open() {
     assert_eq!(views[0].trigger_id, "123.456.abc");
     assert_eq!(views[0].view["callback_id"], "incident_new");
 
-    let again = h
-        .call(
-            "views.open",
-            json!({"trigger_id": "123.456.abc", "view": modal("Again")}),
-        )
-        .await;
+    let again = h.call("views.open", json!({"trigger_id": "123.456.abc", "view": modal("Again")})).await;
     assert_eq!(error(&again), "expired_trigger_id");
 
-    let too_long = h
-        .call(
-            "views.open",
-            json!({"trigger_id": "t2", "view": modal(&"t".repeat(25))}),
-        )
-        .await;
+    let too_long = h.call("views.open", json!({"trigger_id": "t2", "view": modal(&"t".repeat(25))})).await;
     assert_eq!(error(&too_long), "invalid_arguments");
     assert_eq!(
         too_long["response_metadata"]["messages"],
@@ -806,12 +567,7 @@ async fn workspace_read_methods() {
     assert_eq!(auth["url"], "https://opsbot-sandbox.slack.com/");
 
     let users = h.call("users.list", json!({})).await;
-    let names: Vec<&str> = users["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = users["members"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
     for name in ["alice", "bob", "carol", "dave"] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
@@ -828,22 +584,11 @@ async fn workspace_read_methods() {
         .iter()
         .map(|c| (c["id"].as_str().unwrap(), c["name"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        channels,
-        [
-            ("C0ALERTS", "devops-alerts"),
-            ("C0DEVOPS", "devops"),
-            ("C0GENERAL", "general")
-        ]
-    );
-    let info = h
-        .call("conversations.info", json!({"channel": "C0GENERAL"}))
-        .await;
+    assert_eq!(channels, [("C0ALERTS", "devops-alerts"), ("C0DEVOPS", "devops"), ("C0GENERAL", "general")]);
+    let info = h.call("conversations.info", json!({"channel": "C0GENERAL"})).await;
     assert_eq!(info["channel"]["name"], "general");
     assert_eq!(info["channel"]["is_general"], true);
-    let missing = h
-        .call("conversations.info", json!({"channel": "C0NOPE"}))
-        .await;
+    let missing = h.call("conversations.info", json!({"channel": "C0NOPE"})).await;
     assert_eq!(error(&missing), "channel_not_found");
 }
 
@@ -875,21 +620,14 @@ async fn wait_for_wakes_on_change() {
     let started = Instant::now();
     let found = h
         .slack
-        .wait_for(Duration::from_secs(10), |s| {
-            s.messages("#devops").into_iter().find(|m| m.text == "late")
-        })
+        .wait_for(Duration::from_secs(10), |s| s.messages("#devops").into_iter().find(|m| m.text == "late"))
         .await;
     assert_eq!(found.map(|m| m.text).as_deref(), Some("late"));
     assert!(started.elapsed() < Duration::from_secs(5));
     poster.await.unwrap();
 
     let started = Instant::now();
-    let nothing = h
-        .slack
-        .wait_for(Duration::from_millis(100), |s| {
-            s.messages("#general").into_iter().next()
-        })
-        .await;
+    let nothing = h.slack.wait_for(Duration::from_millis(100), |s| s.messages("#general").into_iter().next()).await;
     assert!(nothing.is_none());
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
@@ -914,10 +652,7 @@ async fn dropping_the_handle_stops_the_server() {
     assert!(server.api_url.starts_with("http://127.0.0.1:"));
     drop(server);
     // Fresh client: a pooled keep-alive connection would not show the stop.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let mut stopped = false;
     for _ in 0..50 {
         if client.post(&url).send().await.is_err() {
@@ -954,10 +689,7 @@ async fn concurrent_posts_are_all_stored_in_ts_order() {
     }
     let stored = h.slack.messages("#devops");
     assert_eq!(stored.len(), 400);
-    assert!(
-        stored.windows(2).all(|w| w[0].ts < w[1].ts),
-        "post order is ts order"
-    );
+    assert!(stored.windows(2).all(|w| w[0].ts < w[1].ts), "post order is ts order");
     assert_eq!(h.slack.calls("chat.postMessage"), 400);
     eprintln!("400 concurrent posts in {:?}", started.elapsed());
 }

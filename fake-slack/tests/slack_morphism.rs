@@ -15,16 +15,13 @@ type Client = SlackClient<SlackClientHyperConnector<HttpConnector>>;
 async fn setup() -> (FakeSlack, SpawnedFake, Client, SlackApiToken) {
     let slack = FakeSlack::new();
     let server = slack.spawn().await.expect("spawn fake");
-    let connector = SlackClientHyperConnector::with_connector(HttpConnector::new())
-        .with_slack_api_url(&server.api_url);
+    let connector = SlackClientHyperConnector::with_connector(HttpConnector::new()).with_slack_api_url(&server.api_url);
     let token = SlackApiToken::new(SlackApiTokenValue::new("xoxb-test-token".into()));
     (slack, server, SlackClient::new(connector), token)
 }
 
 fn content(text: &str, blocks: serde_json::Value) -> SlackMessageContent {
-    SlackMessageContent::new()
-        .with_text(text.into())
-        .with_blocks(serde_json::from_value(blocks).expect("blocks"))
+    SlackMessageContent::new().with_text(text.into()).with_blocks(serde_json::from_value(blocks).expect("blocks"))
 }
 
 #[tokio::test]
@@ -92,26 +89,15 @@ async fn the_real_client_round_trips_every_method() {
                     "element": {"type": "plain_text_input", "action_id": "title"}}]
     }))
     .expect("view");
-    let opened = session
-        .views_open(&SlackApiViewsOpenRequest::new("1.2.3".into(), view))
-        .await
-        .expect("views.open");
+    let opened = session.views_open(&SlackApiViewsOpenRequest::new("1.2.3".into(), view)).await.expect("views.open");
     assert_eq!(opened.view.state_params.team_id.0, "T0OPSBOT");
 
-    let alice = session
-        .users_info(&SlackApiUsersInfoRequest::new("U0ALICE".into()))
-        .await
-        .expect("users.info");
+    let alice = session.users_info(&SlackApiUsersInfoRequest::new("U0ALICE".into())).await.expect("users.info");
     assert_eq!(alice.user.tz.as_deref(), Some("Europe/Berlin"));
-    let users = session
-        .users_list(&SlackApiUsersListRequest::new())
-        .await
-        .expect("users.list");
+    let users = session.users_list(&SlackApiUsersListRequest::new()).await.expect("users.list");
     assert!(users.members.len() >= 5);
-    let channels = session
-        .conversations_list(&SlackApiConversationsListRequest::new())
-        .await
-        .expect("conversations.list");
+    let channels =
+        session.conversations_list(&SlackApiConversationsListRequest::new()).await.expect("conversations.list");
     assert_eq!(channels.channels.len(), 3);
     let info = session
         .conversations_info(&SlackApiConversationsInfoRequest::new("C0ALERTS".into()))
@@ -121,10 +107,7 @@ async fn the_real_client_round_trips_every_method() {
 
     let stored = slack.messages("#devops");
     assert_eq!(stored.len(), 2);
-    assert_eq!(
-        (stored[0].text.as_str(), stored[0].edits),
-        ("Deploy fixed", 1)
-    );
+    assert_eq!((stored[0].text.as_str(), stored[0].edits), ("Deploy fixed", 1));
     assert_eq!(slack.thread("#devops", &posted.ts.0).len(), 1);
     assert_eq!(slack.ephemerals().len(), 1);
     assert_eq!(slack.views().len(), 1);
@@ -153,20 +136,13 @@ async fn the_real_client_sees_slack_errors() {
                 serde_json::from_str(e.http_response_body.as_deref().unwrap_or("{}")).unwrap();
             assert_eq!(
                 body["response_metadata"]["messages"],
-                json!([
-                    "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
-                ])
+                json!(["[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"])
             );
         }
         other => panic!("expected invalid_blocks, got {other:?}"),
     }
 
-    slack.fail_next(
-        "chat.postMessage",
-        Failure::RateLimited {
-            retry_after_secs: 3,
-        },
-    );
+    slack.fail_next("chat.postMessage", Failure::RateLimited { retry_after_secs: 3 });
     match session.chat_post_message(&post("#devops", json!([]))).await {
         Err(SlackClientError::RateLimitError(e)) => {
             assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
