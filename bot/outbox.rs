@@ -337,9 +337,37 @@ impl Delivery {
                     return Ok(());
                 }
                 let msg = render::alert(&inc, &self.runbook);
-                let posted =
-                    self.slack.post(self.runbook.channel_for(inc.severity), None, &msg.text, Some(&msg.blocks)).await?;
-                self.settle(|| self.store.set_alert(inc.id, &posted)).await;
+                let route = self.runbook.channel_for(inc.severity);
+                let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
+                self.settle(|| self.store.set_alert(inc.id, &posted, route)).await;
+                Ok(())
+            }
+            Effect::MoveAlert { incident } => {
+                let inc = self.incident(*incident).await?;
+                let old = self.alert_of(&inc).await?;
+                let route = self.runbook.channel_for(inc.severity);
+                if inc.alert_route.as_deref() == Some(route) {
+                    return Ok(()); // moved before a crash
+                }
+                let msg = render::alert(&inc, &self.runbook);
+                let new = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
+                self.settle(|| self.store.set_alert(inc.id, &new, route)).await;
+                // Pointers both ways; the move itself is done, so these are
+                // best effort rather than a reason to post the alert again.
+                let moved = render::moved_alert(&inc, &new);
+                if let Err(e) = self.slack.update(&old, &moved.text, Some(&moved.blocks)).await {
+                    tracing::warn!(incident = %inc.id, error = %e, "could not point the old alert at the new one");
+                }
+                let back = match &inc.team_domain {
+                    Some(domain) => {
+                        format!("<{}|earlier thread>", opsbot_handlers::text::permalink(domain, &old.channel, &old.ts))
+                    }
+                    None => format!("<#{}>", old.channel),
+                };
+                let note = format!("↪️ *{}* moved here from <#{}> ({back}).", inc.id, old.channel);
+                if let Err(e) = self.slack.post(&new.channel, Some(&new.ts), &note, None).await {
+                    tracing::warn!(incident = %inc.id, error = %e, "could not link the new thread to the old one");
+                }
                 Ok(())
             }
             Effect::RefreshAlert { incident } => {

@@ -209,6 +209,7 @@ impl Store {
             .get("alert_channel")
             .zip(fields.get("alert_ts"))
             .map(|(channel, ts)| MessageRef { channel: channel.clone(), ts: ts.clone() });
+        incident.alert_route = fields.get("alert_route").cloned();
         for (field, value) in &fields {
             let (Some(part), Some((channel, ts))) = (field.strip_prefix("msg:"), value.split_once(' ')) else {
                 continue;
@@ -356,8 +357,9 @@ impl Store {
 
     /// Records where the alert landed. Only on an incident that exists: a
     /// late write must not plant fields on a key that Redis lost meanwhile.
-    pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef) -> StoreResult<()> {
-        self.set_if_exists(id, &[("alert_channel", &alert.channel), ("alert_ts", &alert.ts)]).await
+    pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef, route: &str) -> StoreResult<()> {
+        self.set_if_exists(id, &[("alert_channel", &alert.channel), ("alert_ts", &alert.ts), ("alert_route", route)])
+            .await
     }
 
     /// Remembers that the alert could not be posted for good, so updates to

@@ -70,14 +70,14 @@ fn bad_runbook_reports_line_and_column() {
     );
     assert!(
         lines[1].starts_with(&format!(
-            "{file}:{}:14: `P0 respond`: bad duration `5 minutes?`",
+            "{file}:{}:14: bad duration `5 minutes?` for `respond` of P0: write",
             line_of(&text, "5 minutes?")
         )),
         "{stderr}"
     );
     assert!(
         lines[2].starts_with(&format!(
-            "{file}:{}:18: `responsible` of morning-health-check names role `devops-on-duty`, which is not defined",
+            "{file}:{}:18: `responsible` of morning-health-check names role `devops-on-duty`, which is not defined (did you mean `devops-engineer-on-duty`?)",
             line_of(&text, "responsible: devops-on-duty")
         )),
         "{stderr}"

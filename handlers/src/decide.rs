@@ -55,6 +55,9 @@ pub enum Effect {
     PostAlert { incident: IncidentId },
     /// Edit the alert in place to show the incident's current state.
     RefreshAlert { incident: IncidentId },
+    /// The severity now routes to another channel: post the alert there,
+    /// and point the old alert at the new one.
+    MoveAlert { incident: IncidentId },
     /// Post one message of a checklist in the alert's thread.
     PostChecklist { incident: IncidentId, part: ChecklistPart },
     /// Edit a checklist message in place.
@@ -75,6 +78,7 @@ impl Effect {
         match self {
             Effect::PostAlert { incident }
             | Effect::RefreshAlert { incident }
+            | Effect::MoveAlert { incident }
             | Effect::PostChecklist { incident, .. }
             | Effect::RefreshChecklist { incident, .. }
             | Effect::PostInThread { incident, .. }
@@ -210,11 +214,21 @@ fn declare(
     );
     effects.push(Effect::SendAlertLink { incident: id, channel: who.channel.clone(), user: who.user.clone() });
     let mut timers = vec![
-        Timer { incident: id, due: now + policy.targets.respond, kind: TimerKind::Escalate { level: 1 } },
-        Timer { incident: id, due: now + policy.targets.resolve, kind: TimerKind::ResolutionOverdue { round: 1 } },
+        Timer {
+            incident: id,
+            due: now + policy.targets.respond,
+            generation: 0,
+            kind: TimerKind::Escalate { level: 1 },
+        },
+        Timer {
+            incident: id,
+            due: now + policy.targets.resolve,
+            generation: 0,
+            kind: TimerKind::ResolutionOverdue { round: 1 },
+        },
     ];
     if let Some(due) = incident.update_due {
-        timers.push(Timer { incident: id, due, kind: TimerKind::UpdateDue });
+        timers.push(Timer { incident: id, due, generation: 0, kind: TimerKind::UpdateDue });
     }
     let mut decision = Decision::changed(reply, incident, entry, effects);
     decision.timers = timers;
@@ -259,10 +273,8 @@ pub fn decide(
                 Some(s) => format!("✅ Resolved by <@{}>: {}", who.user, crate::text::escape(s)),
                 None => format!("✅ Resolved by <@{}>.", who.user),
             };
-            let mut effects = vec![
-                Effect::RefreshAlert { incident: inc.id },
-                Effect::PostInThread { incident: inc.id, text: note },
-            ];
+            let mut effects =
+                vec![Effect::RefreshAlert { incident: inc.id }, Effect::PostInThread { incident: inc.id, text: note }];
             // The playbook's buttons go away: its steps can no longer be settled.
             effects.extend(
                 checklist_parts(ChecklistKind::Playbook, &inc.playbook)
@@ -288,8 +300,15 @@ pub fn decide(
                     vec![Effect::PostInThread { incident: inc.id, text: note }],
                 ))
             });
-            if let Some(due) = decision.incident.as_ref().and_then(|inc| inc.update_due) {
-                decision.timers.push(Timer { incident: *id, due, kind: TimerKind::UpdateDue });
+            if let Some(inc) = &decision.incident {
+                if let Some(due) = inc.update_due {
+                    decision.timers.push(Timer {
+                        incident: *id,
+                        due,
+                        generation: inc.generation,
+                        kind: TimerKind::UpdateDue,
+                    });
+                }
             }
             decision
         }
@@ -302,13 +321,96 @@ pub fn decide(
                 vec![Effect::RefreshAlert { incident: inc.id }, Effect::PostInThread { incident: inc.id, text: note }],
             ))
         }),
-        (IncidentCommand::ChangeSeverity { .. }, Loaded::Incident(_)) => Decision::reply_only(Reply::text(
-            "Changing an incident's severity is not built yet: it needs re-routing and re-timing. Declare a new incident at the right level and resolve this one with a pointer to it.",
-        )),
+        (IncidentCommand::ChangeSeverity { id, severity }, Loaded::Incident(found)) => {
+            change_severity(*id, *severity, found, who, runbook, now)
+        }
         // The shell loads what `state_needed` asks for; anything else is a
         // bug in the shell, answered without changing anything.
         (_, _) => Decision::reply_only(Reply::text("Something went wrong on opsbot's side; nothing was changed.")),
     }
+}
+
+/// Re-routes and re-times an incident at a new severity. The response
+/// clock restarts at the change (a raise is a new page); the resolution
+/// target counts from declaration; timers of the old severity go stale.
+fn change_severity(
+    id: IncidentId,
+    to: crate::Severity,
+    found: Option<Incident>,
+    who: &Invocation,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> Decision {
+    let Some(mut inc) = found else { return unknown(id) };
+    if let Some(by) = &inc.resolved {
+        return Decision::reply_only(Reply::text(render::refusal(&TransitionError::AlreadyResolved {
+            id,
+            by: by.clone(),
+        })));
+    }
+    let from = inc.severity;
+    if from == to {
+        return Decision::reply_only(Reply::text(format!("*{id}* is already {to}; nothing was changed.")));
+    }
+    let policy = runbook.policy(to);
+    inc.severity = to;
+    inc.generation += 1;
+    let raised = to < from;
+    if raised {
+        // The more severe playbook starts now, after what was already done.
+        inc.playbook.extend(start_checklist(&policy.playbook).into_iter().map(|mut phase| {
+            phase.name = format!("{to}: {}", phase.name);
+            phase
+        }));
+    }
+    let gen = inc.generation;
+    let mut timers = vec![Timer {
+        incident: id,
+        due: (inc.declared.at + policy.targets.resolve).max(now),
+        generation: gen,
+        kind: TimerKind::ResolutionOverdue { round: 1 },
+    }];
+    inc.update_due = policy.update_every.map(|every| now + every);
+    if let Some(due) = inc.update_due {
+        timers.push(Timer { incident: id, due, generation: gen, kind: TimerKind::UpdateDue });
+    }
+    let verb = if raised { "raised" } else { "lowered" };
+    let mut note = format!("{} Severity {verb} {from} → {to} by <@{}>.", if raised { "⬆️" } else { "⬇️" }, who.user);
+    if inc.status == Status::Declared {
+        timers.push(Timer {
+            incident: id,
+            due: now + policy.targets.respond,
+            generation: gen,
+            kind: TimerKind::Escalate { level: inc.escalation_level + 1 },
+        });
+        let (role, mentions) = escalation_audience(runbook, &inc, inc.escalation_level);
+        note.push_str(&format!(
+            " Paging the {role}: {mentions}. Acknowledge within {}.",
+            duration(policy.targets.respond)
+        ));
+    }
+    let moves = runbook.channel_for(from) != runbook.channel_for(to);
+    let mut effects =
+        vec![if moves { Effect::MoveAlert { incident: id } } else { Effect::RefreshAlert { incident: id } }];
+    effects.push(Effect::PostInThread { incident: id, text: note });
+    if raised {
+        let parts = checklist_parts(ChecklistKind::Playbook, &inc.playbook);
+        effects.extend(
+            parts
+                .into_iter()
+                .filter(|p| !inc.checklist_messages.contains_key(&p.key()))
+                .map(|part| Effect::PostChecklist { incident: id, part }),
+        );
+    }
+    let entry = TimelineEntry { at: now, user: who.user.clone(), event: TimelineEvent::SeverityChanged { from, to } };
+    let reply = if moves {
+        format!("*{id}* is now {to}; its alert moves to {}.", runbook.channel_for(to))
+    } else {
+        format!("*{id}* is now {to}.")
+    };
+    let mut decision = Decision::changed(Reply::text(reply), inc, entry, effects);
+    decision.timers = timers;
+    decision
 }
 
 /// A button opsbot put on a message.
@@ -437,7 +539,7 @@ pub fn decide_resolve_submission(
 pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook, now: DateTime<Utc>) -> Decision {
     let nothing = || Decision::reply_only(Reply::text(""));
     let Some(mut inc) = incident else { return nothing() };
-    if inc.status == Status::Resolved {
+    if inc.status == Status::Resolved || timer.generation != inc.generation {
         return nothing();
     }
     let policy = runbook.policy(inc.severity);
@@ -468,6 +570,7 @@ pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook
             decision.timers.push(Timer {
                 incident: id,
                 due: timer.due + policy.targets.respond,
+                generation: timer.generation,
                 kind: TimerKind::Escalate { level: level + 1 },
             });
             decision
@@ -485,6 +588,7 @@ pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook
             decision.timers.push(Timer {
                 incident: inc.id,
                 due: timer.due + policy.targets.resolve,
+                generation: timer.generation,
                 kind: TimerKind::ResolutionOverdue { round: round + 1 },
             });
             decision
@@ -512,7 +616,12 @@ pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook
                 incident: Some(inc),
                 timeline: Vec::new(),
                 effects: vec![Effect::PostInThread { incident: id, text }],
-                timers: vec![Timer { incident: id, due: due + every, kind: TimerKind::UpdateDue }],
+                timers: vec![Timer {
+                    incident: id,
+                    due: due + every,
+                    generation: timer.generation,
+                    kind: TimerKind::UpdateDue,
+                }],
                 modal: None,
             }
         }
@@ -575,7 +684,7 @@ mod tests {
     }
 
     fn timer(kind: TimerKind, after: TimeDelta) -> Timer {
-        Timer { incident: IncidentId(1), due: now() + after, kind }
+        Timer { incident: IncidentId(1), generation: 0, due: now() + after, kind }
     }
 
     fn thread_texts(d: &Decision) -> Vec<&str> {
@@ -605,6 +714,7 @@ mod tests {
         let respond = runbook().targets(Severity::P0).respond;
         assert!(d.timers.contains(&Timer {
             incident: IncidentId(42),
+            generation: 0,
             due: now() + respond,
             kind: TimerKind::Escalate { level: 1 }
         }));
@@ -683,10 +793,13 @@ mod tests {
         let d = decide(&cmd, Loaded::Incident(Some(inc)), &alice(), &rb, later);
         let updated = d.incident.clone().unwrap();
         assert_eq!(updated.update_due, Some(later + every));
-        assert_eq!(d.timers, vec![Timer { incident: IncidentId(1), due: later + every, kind: TimerKind::UpdateDue }]);
-        let stale = Timer { incident: IncidentId(1), due: first_due, kind: TimerKind::UpdateDue };
+        assert_eq!(
+            d.timers,
+            vec![Timer { incident: IncidentId(1), generation: 0, due: later + every, kind: TimerKind::UpdateDue }]
+        );
+        let stale = Timer { incident: IncidentId(1), generation: 0, due: first_due, kind: TimerKind::UpdateDue };
         assert!(decide_timer(&stale, Some(updated.clone()), &rb, first_due).effects.is_empty());
-        let fresh = Timer { incident: IncidentId(1), due: later + every, kind: TimerKind::UpdateDue };
+        let fresh = Timer { incident: IncidentId(1), generation: 0, due: later + every, kind: TimerKind::UpdateDue };
         let nudge = decide_timer(&fresh, Some(updated), &rb, later + every);
         assert!(thread_texts(&nudge)[0].contains("no status update"), "{:?}", thread_texts(&nudge));
     }

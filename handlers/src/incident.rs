@@ -107,6 +107,10 @@ pub struct Incident {
     /// and a nudge timer that no longer matches does nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_due: Option<DateTime<Utc>>,
+    /// Bumped when the incident is re-timed (severity change); timers of
+    /// an older generation do nothing.
+    #[serde(default)]
+    pub generation: u32,
     /// Where the alert was posted. The store keeps it beside the incident
     /// (the delivery worker writes it), and fills it in on load.
     #[serde(skip)]
@@ -114,6 +118,10 @@ pub struct Incident {
     /// Where each checklist message was posted, by [`ChecklistPart::key`].
     #[serde(skip)]
     pub checklist_messages: std::collections::BTreeMap<String, MessageRef>,
+    /// The channel (as the runbook names it) the alert was posted to; a
+    /// severity change that routes elsewhere moves the alert.
+    #[serde(skip)]
+    pub alert_route: Option<String>,
 }
 
 /// Which of an incident's checklists.
@@ -235,6 +243,7 @@ pub enum TimelineEvent {
     Declared { severity: Severity, title: String },
     Acknowledged,
     Escalated { level: usize, role: String },
+    SeverityChanged { from: Severity, to: Severity },
     StepSettled { checklist: ChecklistKind, phase: usize, step: usize, done: bool, text: String },
     Resolved { summary: Option<String> },
     StatusUpdate { text: String },
@@ -287,8 +296,10 @@ impl Incident {
             post_incident: Vec::new(),
             escalation_level: 0,
             update_due: None,
+            generation: 0,
             alert: None,
             checklist_messages: Default::default(),
+            alert_route: None,
         }
     }
 

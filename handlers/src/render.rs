@@ -162,6 +162,25 @@ pub fn checklist_part(inc: &Incident, part: ChecklistPart) -> SlackMessage {
     }
 }
 
+/// What the old alert says once a severity change moved the incident to
+/// another channel.
+pub fn moved_alert(inc: &Incident, to: &crate::incident::MessageRef) -> SlackMessage {
+    let link = match &inc.team_domain {
+        Some(domain) => {
+            format!("<{}|the alert in <#{}>>", crate::text::permalink(domain, &to.channel, &to.ts), to.channel)
+        }
+        None => format!("<#{}>", to.channel),
+    };
+    let text = format!("➡️ *{}* is now {} and continues in {link}.", inc.id, inc.severity);
+    SlackMessage {
+        text: format!("{} moved to {}", inc.id, to.channel),
+        blocks: json!([
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("~{}~", escape(&inc.title)), SECTION_MAX)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+        ]),
+    }
+}
+
 fn time_against_target(label: &str, took: Option<chrono::TimeDelta>, target: chrono::TimeDelta) -> String {
     match took {
         Some(t) if t < target => format!("*{label}:* {} (target < {}, met ✅)", duration(t), duration(target)),
@@ -232,6 +251,7 @@ fn timeline_event(event: &TimelineEvent) -> String {
             format!("declared {severity}: {}", escape(&truncate(title, 200)))
         }
         TimelineEvent::Acknowledged => "acknowledged".to_owned(),
+        TimelineEvent::SeverityChanged { from, to } => format!("changed the severity {from} → {to}"),
         TimelineEvent::Escalated { level, role } => format!("escalated to the {role} (level {})", level + 1),
         TimelineEvent::StepSettled { checklist, done, text, .. } => format!(
             "{} {} step: {}",

@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 pub struct Timer {
     pub incident: IncidentId,
     pub due: DateTime<Utc>,
+    /// The incident's timer generation when this was set. A severity change
+    /// re-times the incident and starts a new generation; older timers then
+    /// do nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
     #[serde(flatten)]
     pub kind: TimerKind,
 }
@@ -29,4 +34,8 @@ pub enum TimerKind {
     ResolutionOverdue { round: u32 },
     /// Nudge the commander for a status update.
     UpdateDue,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

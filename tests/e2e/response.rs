@@ -223,3 +223,45 @@ async fn past_the_resolution_target_the_thread_is_reminded() {
     t.clock.advance(Runbook::seed().targets(Severity::P0).resolve);
     thread_reply(&t, &alert, "past its resolution target").await;
 }
+
+#[tokio::test]
+async fn severity_raise_reposts_to_the_alerts_channel_and_retimes_escalation() {
+    let t = spawn_app().await;
+    t.incident("p2 Checkout latency creeping up").await;
+    let old = t.wait_for_alert(DEVOPS, "INC-1").await;
+    t.clock.advance(TimeDelta::minutes(20));
+    let reply = reply_text(&t.incident("severity INC-1 p0").await);
+    assert!(reply.contains("now P0") && reply.contains("#devops-alerts"), "{reply}");
+
+    let new = t.wait_for_alert(ALERTS, "INC-1").await;
+    assert!(blocks_text(&new).contains("P0 · INC-1"), "{}", blocks_text(&new));
+    let moved = t.wait_until(&old, "a pointer to the new alert", |m| m.text.contains("moved")).await;
+    assert!(blocks_text(&moved).contains(ALERTS), "the old alert links the new one: {}", blocks_text(&moved));
+    thread_reply(&t, &new, "moved here from").await;
+    thread_reply(&t, &new, "Severity raised P2 → P0").await;
+    let p0_phase = Runbook::seed().policy(Severity::P0).playbook[0].name.clone();
+    t.slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &new.ts).into_iter().find(|m| blocks_text(m).contains(&p0_phase)))
+        .await
+        .expect("the P0 playbook is posted under the new alert");
+
+    // The P0 response clock starts at the raise: escalation 5 minutes later.
+    t.clock.advance(TimeDelta::minutes(4));
+    timers_settle(&t).await;
+    assert_eq!(count_replies(&t, &new, "Escalating"), 0);
+    t.clock.advance(TimeDelta::minutes(1));
+    thread_reply(&t, &new, "Escalating").await;
+    let show = reply_text(&t.incident("show 1").await);
+    assert!(show.contains("changed the severity P2 → P0"), "{show}");
+}
+
+#[tokio::test]
+async fn severity_change_within_a_channel_edits_the_alert_in_place() {
+    let t = spawn_app().await;
+    t.incident("p1 Deploys slow").await;
+    let alert = t.wait_for_alert(ALERTS, "INC-1").await;
+    t.incident("severity 1 p0").await;
+    t.wait_until(&alert, "the new severity", |m| blocks_text(m).contains("P0 · INC-1")).await;
+    assert_eq!(t.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1);
+    assert!(reply_text(&t.incident("severity 1 p0").await).contains("already P0"));
+}
