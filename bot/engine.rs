@@ -155,6 +155,10 @@ async fn load(app: &AppState, needed: StateNeeded) -> StoreResult<(Loaded, u64)>
             None => (Loaded::IncidentWithTimeline(None), 0),
         },
         StateNeeded::OpenIncidents => (Loaded::OpenIncidents(app.store.open_incidents().await?), 0),
+        StateNeeded::RecentIncidents(window) => {
+            let since = app.clock.now() - window;
+            (Loaded::RecentIncidents(app.store.incidents_declared_since(since).await?), 0)
+        }
     })
 }
 

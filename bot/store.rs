@@ -104,6 +104,9 @@ impl Keys {
     fn dead_letters(&self) -> String {
         format!("{}:outbox:dead", self.prefix)
     }
+    fn declared(&self) -> String {
+        format!("{}:incidents:declared", self.prefix)
+    }
     fn timers(&self) -> String {
         format!("{}:timers", self.prefix)
     }
@@ -112,10 +115,11 @@ impl Keys {
     }
 }
 
-/// KEYS: incident hash, open index, timeline, outbox, timers.
+/// KEYS: incident hash, open index, timeline, outbox, timers, declared index.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
 /// incident number, timer to consume ('' for none), timeline count, effect
-/// count, timeline entries…, effects…, then (due ms, timer) pairs.
+/// count, declared at (ms), timeline entries…, effects…, then (due ms,
+/// timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
 const COMMIT_LUA: &str = r#"
 local has_state = ARGV[1] ~= '-'
@@ -128,6 +132,7 @@ end
 if ARGV[5] ~= '' and redis.call('ZREM', KEYS[5], ARGV[5]) == 0 then return -2 end
 if has_state then
   redis.call('HSET', KEYS[1], 'state', ARGV[2], 'v', v + 1)
+  if v == 0 then redis.call('ZADD', KEYS[6], ARGV[8], ARGV[4]) end
   if ARGV[3] == '1' then
     redis.call('ZADD', KEYS[2], ARGV[4], ARGV[4])
   else
@@ -135,7 +140,7 @@ if has_state then
   end
 end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 8
+local i = 9
 for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
 for _ = 1, ne do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]); i = i + 1 end
 while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -233,15 +238,28 @@ impl Store {
     pub async fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
         let mut conn = self.conn.clone();
         let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open(), 0, -1)).await?;
+        self.incidents(&ids).await
+    }
+
+    /// Incidents declared since `since`, open or resolved, newest first.
+    pub async fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> =
+            timed(conn.zrevrangebyscore(self.keys.declared(), "+inf", since.timestamp_millis())).await?;
+        self.incidents(&ids).await
+    }
+
+    async fn incidents(&self, ids: &[u64]) -> StoreResult<Vec<Incident>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for id in &ids {
+        for id in ids {
             pipe.hmget(self.keys.incident(IncidentId(*id)), &["state", "alert_channel", "alert_ts"]);
         }
+        let mut conn = self.conn.clone();
         let rows: Vec<(Option<String>, Option<String>, Option<String>)> = timed(pipe.query_async(&mut conn)).await?;
-        let mut open = Vec::with_capacity(rows.len());
+        let mut found = Vec::with_capacity(rows.len());
         for (id, (state, channel, ts)) in ids.iter().zip(rows) {
             let key = self.keys.incident(IncidentId(*id));
             // An index entry without its incident would be a bug; skip it
@@ -249,9 +267,9 @@ impl Store {
             let Some(state) = state else { continue };
             let mut incident: Incident = from_json(&key, &state)?;
             incident.alert = channel.zip(ts).map(|(channel, ts)| MessageRef { channel, ts });
-            open.push(incident);
+            found.push(incident);
         }
-        Ok(open)
+        Ok(found)
     }
 
     /// Commits a decision: the incident's new state, its timeline entries,
@@ -266,14 +284,20 @@ impl Store {
             .key(self.keys.open())
             .key(self.keys.timeline(id))
             .key(self.keys.outbox())
-            .key(self.keys.timers());
+            .key(self.keys.timers())
+            .key(self.keys.declared());
         match change.incident {
             Some((incident, version)) => {
                 invocation.arg(version).arg(to_json(incident)).arg(if incident.is_open() { "1" } else { "0" })
             }
             None => invocation.arg("-").arg("").arg("0"),
         };
-        invocation.arg(id.0).arg(change.consume.unwrap_or("")).arg(change.timeline.len()).arg(change.effects.len());
+        invocation
+            .arg(id.0)
+            .arg(change.consume.unwrap_or(""))
+            .arg(change.timeline.len())
+            .arg(change.effects.len())
+            .arg(change.incident.map_or(0, |(inc, _)| inc.declared.at.timestamp_millis()));
         for entry in change.timeline {
             invocation.arg(to_json(entry));
         }

@@ -16,7 +16,10 @@ pub const INCIDENT_USAGE: &str = "\
 `/incident ack <id>` acknowledge (stops the response clock)
 `/incident update <id> <text>` status update in the incident's thread
 `/incident commander <id> @user` assign the incident commander
-`/incident resolve <id> [summary]` resolve
+`/incident severity <id> p0|p1|p2|p3` re-route and re-time
+`/incident resolve <id> [summary]` resolve (starts the post-incident checklist)
+`/incident report <id>` post the incident report in its thread
+`/incident stats` the last 30 days against the runbook's targets
 An id is `INC-42` or `42`.";
 
 /// A parsed slash command.
@@ -42,6 +45,8 @@ pub enum IncidentCommand {
     Update { id: IncidentId, text: String },
     Commander { id: IncidentId, user: String },
     ChangeSeverity { id: IncidentId, severity: Severity },
+    Report(IncidentId),
+    Stats,
 }
 
 /// What was wrong with what the user typed, said in one line; the usage text
@@ -82,6 +87,8 @@ pub fn parse_incident(text: &str) -> Result<IncidentCommand, UsageError> {
     match lower.as_str() {
         "" | "help" => Ok(IncidentCommand::Help),
         "list" | "ls" => Ok(IncidentCommand::List),
+        "stats" => Ok(IncidentCommand::Stats),
+        "report" => Ok(IncidentCommand::Report(only_id("report", rest)?)),
         "show" => Ok(IncidentCommand::Show(only_id("show", rest)?)),
         "ack" | "acknowledge" => Ok(IncidentCommand::Ack(only_id("ack", rest)?)),
         "resolve" => {
@@ -231,6 +238,8 @@ mod tests {
     #[test]
     fn lifecycle_words() {
         assert_eq!(inc("list"), Ok(IncidentCommand::List));
+        assert_eq!(inc("stats"), Ok(IncidentCommand::Stats));
+        assert_eq!(inc("report INC-9"), Ok(IncidentCommand::Report(IncidentId(9))));
         assert_eq!(inc("show INC-3"), Ok(IncidentCommand::Show(IncidentId(3))));
         assert_eq!(inc("ack 3"), Ok(IncidentCommand::Ack(IncidentId(3))));
         assert_eq!(inc("resolve 3"), Ok(IncidentCommand::Resolve { id: IncidentId(3), summary: None }));

@@ -30,6 +30,8 @@ pub enum StateNeeded {
     Incident(IncidentId),
     IncidentWithTimeline(IncidentId),
     OpenIncidents,
+    /// Incidents declared since this long ago, open or not.
+    RecentIncidents(chrono::TimeDelta),
 }
 
 /// What the shell loaded.
@@ -40,6 +42,7 @@ pub enum Loaded {
     Incident(Option<Incident>),
     IncidentWithTimeline(Option<(Incident, Vec<TimelineEntry>)>),
     OpenIncidents(Vec<Incident>),
+    RecentIncidents(Vec<Incident>),
 }
 
 /// Something to deliver to Slack. Stored in the outbox in the same
@@ -145,12 +148,19 @@ impl Decision {
     }
 }
 
+/// How far back `/incident stats` looks.
+pub const STATS_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// The seed runbook's KPI "Mean Time to Recovery < 30 minutes". It moves
+/// into the runbook file with the other KPIs when `/pipeline` is built.
+pub const MTTR_TARGET: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
 pub fn state_needed(cmd: &IncidentCommand) -> StateNeeded {
     match cmd {
         IncidentCommand::Help => StateNeeded::Nothing,
         IncidentCommand::Declare { .. } => StateNeeded::NewIncidentId,
         IncidentCommand::List => StateNeeded::OpenIncidents,
-        IncidentCommand::Show(id) => StateNeeded::IncidentWithTimeline(*id),
+        IncidentCommand::Show(id) | IncidentCommand::Report(id) => StateNeeded::IncidentWithTimeline(*id),
+        IncidentCommand::Stats => StateNeeded::RecentIncidents(STATS_WINDOW),
         IncidentCommand::Ack(id)
         | IncidentCommand::Resolve { id, .. }
         | IncidentCommand::Update { id, .. }
@@ -321,6 +331,22 @@ pub fn decide(
                 vec![Effect::RefreshAlert { incident: inc.id }, Effect::PostInThread { incident: inc.id, text: note }],
             ))
         }),
+        (IncidentCommand::Report(id), Loaded::IncidentWithTimeline(found)) => match found {
+            Some((incident, timeline)) => {
+                let text = crate::text::truncate(
+                    &crate::report::report(&incident, &timeline, runbook, crate::report::Style::Slack),
+                    39_000,
+                );
+                let mut d =
+                    Decision::reply_only(Reply::text(format!("📋 The report of *{id}* is posted in its thread.")));
+                d.effects.push(Effect::PostInThread { incident: *id, text });
+                d
+            }
+            None => unknown(*id),
+        },
+        (IncidentCommand::Stats, Loaded::RecentIncidents(recent)) => Decision::reply_only(Reply::text(
+            crate::report::stats(&recent, runbook, MTTR_TARGET, STATS_WINDOW.num_days()),
+        )),
         (IncidentCommand::ChangeSeverity { id, severity }, Loaded::Incident(found)) => {
             change_severity(*id, *severity, found, who, runbook, now)
         }

@@ -10,6 +10,7 @@ pub mod command;
 pub mod decide;
 pub mod incident;
 pub mod render;
+pub mod report;
 pub mod runbook;
 pub mod severity;
 pub mod text;

@@ -46,7 +46,7 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
         json!({"type": "mrkdwn", "text": format!("*Status*\n{}", status_line(inc))}),
         json!({"type": "mrkdwn", "text": format!("*Severity*\n{} ({})", inc.severity, inc.severity.label())}),
         json!({"type": "mrkdwn", "text": format!("*Declared by*\n<@{}> {}", inc.declared.user, slack_date(inc.declared.at))}),
-        json!({"type": "mrkdwn", "text": format!("*Targets*\nrespond < {} · resolve < {}", duration(targets.respond), duration(targets.resolve))}),
+        json!({"type": "mrkdwn", "text": format!("*Targets*\nrespond &lt; {} · resolve &lt; {}", duration(targets.respond), duration(targets.resolve))}),
     ];
     fields.push(json!({"type": "mrkdwn", "text": format!("*Commander*\n{}", inc.commander.as_ref().map_or("unassigned".to_owned(), |c| format!("<@{c}>")))}));
     let (settled, total) = progress(&inc.playbook);
@@ -183,9 +183,9 @@ pub fn moved_alert(inc: &Incident, to: &crate::incident::MessageRef) -> SlackMes
 
 fn time_against_target(label: &str, took: Option<chrono::TimeDelta>, target: chrono::TimeDelta) -> String {
     match took {
-        Some(t) if t < target => format!("*{label}:* {} (target < {}, met ✅)", duration(t), duration(target)),
-        Some(t) => format!("*{label}:* {} (target < {}, missed ❌)", duration(t), duration(target)),
-        None => format!("*{label}:* never acknowledged (target < {})", duration(target)),
+        Some(t) if t < target => format!("*{label}:* {} (target &lt; {}, met ✅)", duration(t), duration(target)),
+        Some(t) => format!("*{label}:* {} (target &lt; {}, missed ❌)", duration(t), duration(target)),
+        None => format!("*{label}:* never acknowledged (target &lt; {})", duration(target)),
     }
 }
 
@@ -245,11 +245,18 @@ pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Ru
     Reply { blocks: Some(sections(&text)), text: truncate(&text, 3000) }
 }
 
+/// A timeline event in Slack mrkdwn (user text escaped, people mentioned).
 fn timeline_event(event: &TimelineEvent) -> String {
     match event {
-        TimelineEvent::Declared { severity, title } => {
-            format!("declared {severity}: {}", escape(&truncate(title, 200)))
-        }
+        TimelineEvent::CommanderAssigned { commander } => format!("made <@{commander}> commander"),
+        other => escape(&timeline_event_plain(other)),
+    }
+}
+
+/// A timeline event as plain text, for reports in any format.
+pub fn timeline_event_plain(event: &TimelineEvent) -> String {
+    match event {
+        TimelineEvent::Declared { severity, title } => format!("declared {severity}: {}", truncate(title, 200)),
         TimelineEvent::Acknowledged => "acknowledged".to_owned(),
         TimelineEvent::SeverityChanged { from, to } => format!("changed the severity {from} → {to}"),
         TimelineEvent::Escalated { level, role } => format!("escalated to the {role} (level {})", level + 1),
@@ -260,16 +267,12 @@ fn timeline_event(event: &TimelineEvent) -> String {
                 ChecklistKind::Playbook => "a playbook",
                 ChecklistKind::PostIncident => "a post-incident",
             },
-            escape(&truncate(text, 200))
+            truncate(text, 200)
         ),
-        TimelineEvent::Resolved { summary: Some(s) } => {
-            format!("resolved: {}", escape(&truncate(s, 500)))
-        }
+        TimelineEvent::Resolved { summary: Some(s) } => format!("resolved: {}", truncate(s, 500)),
         TimelineEvent::Resolved { summary: None } => "resolved".to_owned(),
-        TimelineEvent::StatusUpdate { text } => {
-            format!("posted an update: {}", escape(&truncate(text, 500)))
-        }
-        TimelineEvent::CommanderAssigned { commander } => format!("made <@{commander}> commander"),
+        TimelineEvent::StatusUpdate { text } => format!("posted an update: {}", truncate(text, 500)),
+        TimelineEvent::CommanderAssigned { commander } => format!("made @{commander} commander"),
     }
 }
 
@@ -397,7 +400,7 @@ mod tests {
         let msg = alert(&incident("Production API down"), &Runbook::seed());
         let json = msg.blocks.to_string();
         assert!(json.contains("P0 · INC-42 · Production API down"));
-        assert!(json.contains("respond < 5 min · resolve < 1 h"));
+        assert!(json.contains("respond &lt; 5 min · resolve &lt; 1 h"));
         assert!(json.contains("<@U1>"));
         assert_eq!(buttons(&msg), ["Acknowledge", "Resolve"]);
         assert_valid(&msg.blocks);
@@ -414,8 +417,8 @@ mod tests {
         let msg = alert(&inc, &Runbook::seed());
         assert!(buttons(&msg).is_empty());
         let json = msg.blocks.to_string();
-        assert!(json.contains("Time to acknowledge:* 3 min (target < 5 min, met ✅)"), "{json}");
-        assert!(json.contains("Time to resolve:* 1 h 10 min (target < 1 h, missed ❌)"), "{json}");
+        assert!(json.contains("Time to acknowledge:* 3 min (target &lt; 5 min, met ✅)"), "{json}");
+        assert!(json.contains("Time to resolve:* 1 h 10 min (target &lt; 1 h, missed ❌)"), "{json}");
         assert_valid(&msg.blocks);
     }
 

@@ -13,7 +13,7 @@ async fn p0_declare_posts_the_alert_in_devops_alerts_and_links_it_to_the_declare
     let alert = t.wait_for_alert(ALERTS, "INC-1").await;
     let blocks = blocks_text(&alert);
     assert!(blocks.contains("P0 · INC-1 · Production API down"), "{blocks}");
-    assert!(blocks.contains("respond < 5 min · resolve < 1 h"), "{blocks}");
+    assert!(blocks.contains("respond &lt; 5 min · resolve &lt; 1 h"), "{blocks}");
     assert!(blocks.contains(&format!("<@{ALICE}>")), "declarer shown: {blocks}");
     assert!(has_button(&alert, "incident.ack") && has_button(&alert, "incident.resolve"));
 
@@ -66,8 +66,8 @@ async fn ack_and_resolve_update_the_same_message_in_place() {
     let resolved = t.wait_until(&alert, "the resolution", |m| m.text.contains("Resolved")).await;
     let blocks = blocks_text(&resolved);
     assert!(blocks.contains(&format!("Resolved by <@{ALICE}>")), "{blocks}");
-    assert!(blocks.contains("Time to acknowledge:* 3 min (target < 5 min, met ✅)"), "{blocks}");
-    assert!(blocks.contains("Time to resolve:* 23 min (target < 1 h, met ✅)"), "{blocks}");
+    assert!(blocks.contains("Time to acknowledge:* 3 min (target &lt; 5 min, met ✅)"), "{blocks}");
+    assert!(blocks.contains("Time to resolve:* 23 min (target &lt; 1 h, met ✅)"), "{blocks}");
     assert!(!has_button(&resolved, "incident.resolve"));
     assert_eq!(resolved.edits, 2, "one edit for ack, one for resolve");
 

@@ -265,3 +265,39 @@ async fn severity_change_within_a_channel_edits_the_alert_in_place() {
     assert_eq!(t.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1);
     assert!(reply_text(&t.incident("severity 1 p0").await).contains("already P0"));
 }
+
+#[tokio::test]
+async fn the_report_is_posted_in_the_thread_and_stats_compare_with_the_targets() {
+    let t = spawn_app().await;
+    let alert = declare_p0(&t).await;
+    let phase = first_phase(&t, &alert).await;
+    t.click(BOB, &phase, &step_action(&phase, "step.done", 0)).await;
+    t.wait_until(&phase, "the ticked step", |m| blocks_text(m).contains("Done by")).await;
+    t.clock.advance(TimeDelta::minutes(3));
+    t.incident_as(BOB, "ack 1").await;
+    t.clock.advance(TimeDelta::minutes(17));
+    t.incident_as(BOB, "resolve 1 bad config rolled back").await;
+    t.incident("p2 Slow cache").await;
+
+    let reply = reply_text(&t.incident("report INC-1").await);
+    assert!(reply.contains("posted in its thread"), "{reply}");
+    let report = thread_reply(&t, &alert, "📋 *Incident report:").await;
+    for expected in [
+        "bad config rolled back",
+        "3 min (target &lt; 5 min, met)",
+        "20 min (target &lt; 1 h, met)",
+        "*Severity history*",
+        "*Timeline*",
+        "Playbook: 1 done, 0 skipped",
+    ] {
+        assert!(report.text.contains(expected), "{expected:?} missing from:\n{}", report.text);
+    }
+
+    let stats = reply_text(&t.incident("stats").await);
+    assert!(stats.contains("P0: 1 (0 open)"), "{stats}");
+    assert!(stats.contains("P2: 1 (1 open)"), "{stats}");
+    assert!(
+        stats.contains("Median time to recovery over all 1 resolved: 20 min — within the runbook's KPI of &lt; 30 min"),
+        "{stats}"
+    );
+}

@@ -84,9 +84,15 @@ pub fn parse(text: &str) -> Result<Runbook, Vec<RunbookError>> {
 /// duration must be more than zero. The set is small on purpose: `5 minutes`
 /// or `1.5h` are refused rather than guessed at.
 pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
+    duration_for(text, "")
+}
+
+/// [`parse_duration`], with `context` (e.g. " for `respond` of P0") woven
+/// into the message where a reader expects it.
+fn duration_for(text: &str, context: &str) -> Result<TimeDelta, String> {
     let bad = || {
         format!(
-            "bad duration `{text}`: write a whole number and a unit (`s`, `m`, `h`, `d`), \
+            "bad duration `{text}`{context}: write a whole number and a unit (`s`, `m`, `h`, `d`), \
              e.g. `30s`, `5m`, `4h`, `2h 30m`, `1d`"
         )
     };
@@ -121,7 +127,7 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
         rest = rest[letters..].trim_start();
     }
     if total == 0 {
-        return Err(format!("duration `{text}` must be more than zero"));
+        return Err(format!("duration `{text}`{context} must be more than zero"));
     }
     TimeDelta::try_seconds(total).ok_or_else(bad)
 }
@@ -389,6 +395,59 @@ fn is_channel(text: &str) -> bool {
         && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// The candidate a typo most likely meant: the same but for case, one that
+/// contains the other (`on-call` for `on-call-engineer`), one with all the
+/// typo's words (`devops-on-duty` for `devops-engineer-on-duty`), or at most
+/// two edits away. `None` when nothing is that close, rather than a guess.
+fn closest<'a>(typo: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let typo_lower = typo.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        let lower = candidate.to_lowercase();
+        let score = if lower == typo_lower {
+            0
+        } else if typo_lower.len() >= 3 && (lower.contains(&typo_lower) || typo_lower.contains(&lower)) {
+            1
+        } else if has_all_words(&typo_lower, &lower) {
+            2
+        } else {
+            match edit_distance(&typo_lower, &lower) {
+                d @ 1..=2 => d + 2,
+                _ => continue,
+            }
+        };
+        if best.is_none_or(|(s, _)| score < s) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Whether every word of `typo` (two or more, split at `-`, `_`, `/`) is a
+/// word of `candidate`.
+fn has_all_words(typo: &str, candidate: &str) -> bool {
+    let split = |s: &str| s.split(['-', '_', '/']).filter(|w| !w.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+    let words = split(typo);
+    let candidate = split(candidate);
+    words.len() >= 2 && words.iter().all(|w| candidate.contains(w))
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// The collected mistakes, and the checks that find them.
 #[derive(Default)]
 struct Check {
@@ -411,11 +470,11 @@ impl Check {
     ) -> Option<(&'a T, &'a Location)> {
         match key {
             None => {
-                self.error(parent, format!("missing `{what}`{hint}"));
+                self.error(parent, format!("missing {what}{hint}"));
                 None
             }
             Some(Spanned { value: None, referenced, .. }) => {
-                self.error(referenced, format!("`{what}` is empty{hint}"));
+                self.error(referenced, format!("{what} is empty{hint}"));
                 None
             }
             Some(Spanned { value: Some(v), referenced, .. }) => Some((v, referenced)),
@@ -427,7 +486,7 @@ impl Check {
         let (value, at) = self.required(key, parent, what, hint)?;
         let value = value.trim();
         if value.is_empty() {
-            self.error(at, format!("`{what}` is empty{hint}"));
+            self.error(at, format!("{what} is empty{hint}"));
             return None;
         }
         Some(value.to_owned())
@@ -440,10 +499,10 @@ impl Check {
 
     fn duration(&mut self, key: &Key<String>, parent: &Location, what: &str) -> Option<TimeDelta> {
         let (value, at) = self.required(key, parent, what, " (a duration such as `5m` or `1h`)")?;
-        match parse_duration(value) {
+        match duration_for(value, &format!(" for {what}")) {
             Ok(d) => Some(d),
             Err(message) => {
-                self.error(at, format!("`{what}`: {message}"));
+                self.error(at, message);
                 None
             }
         }
@@ -453,22 +512,24 @@ impl Check {
         let Some(Spanned { value: Some(value), referenced, .. }) = key else {
             return None;
         };
-        match parse_duration(value) {
+        match duration_for(value, &format!(" for {what}")) {
             Ok(d) => Some(d),
             Err(message) => {
-                self.error(referenced, format!("`{what}`: {message}"));
+                self.error(referenced, message);
                 None
             }
         }
     }
 
-    /// Checks that a role id is defined; returns it either way so callers
-    /// keep going and find the next mistake.
+    /// Checks that a role id is defined. Only records the mistake: callers
+    /// keep the id and go on, so the next mistake is found too.
     fn role_ref(&mut self, id: &str, at: &Location, roles: &HashSet<String>, whose: &str) {
         if !roles.contains(id) {
             let mut defined: Vec<&str> = roles.iter().map(String::as_str).collect();
             defined.sort_unstable();
-            let defined = if defined.is_empty() {
+            let defined = if let Some(near) = closest(id, defined.iter().copied()) {
+                format!("did you mean `{near}`?")
+            } else if defined.is_empty() {
                 "none are defined under `roles`".to_owned()
             } else {
                 format!("defined roles: {}", defined.join(", "))
@@ -478,7 +539,7 @@ impl Check {
     }
 
     fn runbook(&mut self, doc: &RawRunbook, top: &Location) -> Option<Runbook> {
-        let name = self.text(&doc.name, top, "name", " (the runbook's title)");
+        let name = self.text(&doc.name, top, "`name`", " (the runbook's title)");
         let timezone = self.timezone(&doc.timezone, top);
         let channels = self.channels(&doc.channels, top);
 
@@ -488,7 +549,7 @@ impl Check {
 
         let mut ids: HashMap<String, Location> = HashMap::new();
         let post_incident =
-            match self.required(&doc.post_incident, top, "post_incident", " (the checklist posted on resolution)") {
+            match self.required(&doc.post_incident, top, "`post_incident`", " (the checklist posted on resolution)") {
                 Some((raw, at)) => {
                     self.checklist(raw, at, &role_ids, &mut ids, Some(("post-incident", "Post-incident review")))
                 }
@@ -526,23 +587,21 @@ impl Check {
 
     fn timezone(&mut self, key: &Key<String>, top: &Location) -> Option<String> {
         let hint = " (an IANA time zone such as `UTC` or `Europe/Berlin`)";
-        let (value, at) = self.required(key, top, "timezone", hint)?;
+        let (value, at) = self.required(key, top, "`timezone`", hint)?;
         let value = value.trim();
         if value.parse::<chrono_tz::Tz>().is_ok() {
             return Some(value.to_owned());
         }
-        // The commonest slip is case (`europe/berlin`): name the right one.
-        let suggestion = chrono_tz::TZ_VARIANTS
-            .iter()
-            .find(|tz| tz.name().eq_ignore_ascii_case(value))
-            .map(|tz| format!(" (did you mean `{}`?)", tz.name()))
+        // Slips of case (`europe/berlin`) and spelling get the right name.
+        let suggestion = closest(value, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+            .map(|name| format!(" (did you mean `{name}`?)"))
             .unwrap_or_else(|| hint.to_owned());
         self.error(at, format!("unknown time zone `{value}`{suggestion}"));
         None
     }
 
     fn channels(&mut self, key: &Key<RawChannels>, top: &Location) -> Option<Channels> {
-        let (raw, at) = self.required(key, top, "channels", " (`alerts` and `team`)")?;
+        let (raw, at) = self.required(key, top, "`channels`", " (`alerts` and `team`)")?;
         // An unquoted `#devops` is a YAML comment, which leaves the key empty.
         let hint = " (quote it: `\"#devops\"`; an unquoted `#` starts a YAML comment)";
         let channel = |check: &mut Check, key: &Key<String>, what: &str| {
@@ -552,7 +611,7 @@ impl Check {
                 check.error(
                     at,
                     format!(
-                        "bad channel `{value}` for `{what}`: write `#name` (lowercase letters, \
+                        "bad channel `{value}` for {what}: write `#name` (lowercase letters, \
                          digits, `-`, `_`) or a channel id such as `C0123456789`"
                     ),
                 );
@@ -560,15 +619,15 @@ impl Check {
             }
             Some(value.to_owned())
         };
-        let alerts = channel(self, &raw.alerts, "alerts");
-        let team = channel(self, &raw.team, "team");
+        let alerts = channel(self, &raw.alerts, "`alerts`");
+        let team = channel(self, &raw.team, "`team`");
         Some(Channels { alerts: alerts?, team: team? })
     }
 
     fn roles(&mut self, key: &Key<Map<RawRole>>, top: &Location) -> (Option<Vec<Role>>, HashSet<String>) {
         let mut ids = HashSet::new();
         let Some((map, at)) =
-            self.required(key, top, "roles", " (who fills each role of the escalation matrix and checklists)")
+            self.required(key, top, "`roles`", " (who fills each role of the escalation matrix and checklists)")
         else {
             return (None, ids);
         };
@@ -648,7 +707,7 @@ impl Check {
         top: &Location,
         roles: &HashSet<String>,
     ) -> Option<[SeverityPolicy; 4]> {
-        let (map, at) = self.required(key, top, "severities", " (P0, P1, P2 and P3)")?;
+        let (map, at) = self.required(key, top, "`severities`", " (P0, P1, P2 and P3)")?;
         let mut found: [Option<SeverityPolicy>; 4] = Default::default();
         let mut seen = [false; 4];
         for (name, raw) in in_file_order(map) {
@@ -697,15 +756,15 @@ impl Check {
         let at = &name.referenced;
         let label = Self::optional_text(&s.label).unwrap_or_else(|| severity.label().to_owned());
         let description = Self::optional_text(&s.description).unwrap_or_default();
-        let respond = self.duration(&s.respond, at, &format!("{severity} respond"));
-        let resolve = self.duration(&s.resolve, at, &format!("{severity} resolve"));
-        let update_every = self.optional_duration(&s.update_every, &format!("{severity} update_every"));
+        let respond = self.duration(&s.respond, at, &format!("`respond` of {severity}"));
+        let resolve = self.duration(&s.resolve, at, &format!("`resolve` of {severity}"));
+        let update_every = self.optional_duration(&s.update_every, &format!("`update_every` of {severity}"));
         let update_ok = s.update_every.as_ref().and_then(|k| k.value.as_ref()).is_none() || update_every.is_some();
 
         let escalation = match self.required(
             &s.escalation,
             at,
-            &format!("{severity} escalation"),
+            &format!("`escalation` of {severity}"),
             " (role ids, first responder first)",
         ) {
             Some((levels, at)) if levels.is_empty() => {
@@ -737,7 +796,8 @@ impl Check {
             }
             None => None,
         };
-        let playbook = self.phases(&s.playbook, at, &format!("{severity} playbook"), "playbook");
+        let playbook =
+            self.phases(&s.playbook, at, &format!("{severity} playbook"), &format!("`playbook` of {severity}"));
         update_ok.then_some(())?;
         Some(SeverityPolicy {
             severity,
@@ -777,9 +837,9 @@ impl Check {
     }
 
     fn phase(&mut self, raw: &RawPhase, at: &Location, whose: &str) -> Option<Phase> {
-        let name = self.text(&raw.name, at, "name", &format!(" (every phase of {whose} needs a name)"));
+        let name = self.text(&raw.name, at, "`name`", &format!(" (every phase of {whose} needs a name)"));
         let label = name.as_deref().unwrap_or("a phase");
-        let steps = match self.required(&raw.steps, at, "steps", &format!(" ({label} in {whose} has no steps)")) {
+        let steps = match self.required(&raw.steps, at, "`steps`", &format!(" ({label} in {whose} has no steps)")) {
             Some((list, at)) if list.is_empty() => {
                 self.error(at, format!("{label} in {whose} has no steps"));
                 None
@@ -857,7 +917,7 @@ impl Check {
     ) -> Option<Checklist> {
         let id = match (defaults, &raw.id) {
             (Some((id, _)), None) => Some(id.to_owned()),
-            _ => self.text(&raw.id, at, "id", " (a kebab-case key such as `morning-health-check`)"),
+            _ => self.text(&raw.id, at, "`id`", " (a kebab-case key such as `morning-health-check`)"),
         };
         let id_at = raw.id.as_ref().map_or(at, |k| &k.referenced);
         let id = id.and_then(|id| {
@@ -876,7 +936,7 @@ impl Check {
         let label = id.clone().unwrap_or_else(|| "a checklist".to_owned());
         let name = match (defaults, &raw.name) {
             (Some((_, name)), None) => Some(name.to_owned()),
-            _ => self.text(&raw.name, at, "name", &format!(" (how {label} is shown in Slack)")),
+            _ => self.text(&raw.name, at, "`name`", &format!(" (how {label} is shown in Slack)")),
         };
         let schedule = match &raw.schedule {
             Some(Spanned { value: Some(expr), referenced, .. }) => {
@@ -892,7 +952,7 @@ impl Check {
             _ => Some(None),
         };
         let duration_ok = raw.duration.as_ref().and_then(|k| k.value.as_ref()).is_none();
-        let duration = self.optional_duration(&raw.duration, &format!("{label} duration"));
+        let duration = self.optional_duration(&raw.duration, &format!("`duration` of {label}"));
         let responsible = match &raw.responsible {
             Some(Spanned { value: Some(role), referenced, .. }) => {
                 let role = role.trim();
@@ -901,7 +961,7 @@ impl Check {
             }
             _ => None,
         };
-        let sections = self.phases(&raw.sections, at, &label, "sections");
+        let sections = self.phases(&raw.sections, at, &label, &format!("`sections` of {label}"));
         (duration_ok || duration.is_some()).then_some(())?;
         Some(Checklist {
             id: id?,
@@ -1226,8 +1286,8 @@ checklists:
         assert_eq!(
             errors(&text),
             [
-                "17:27: P0 escalation names role `team-lead`, which is not defined (defined roles: lead, on-call)",
-                "47:18: `responsible` of morning names role `oncall`, which is not defined (defined roles: lead, on-call)",
+                "17:27: P0 escalation names role `team-lead`, which is not defined (did you mean `lead`?)",
+                "47:18: `responsible` of morning names role `oncall`, which is not defined (did you mean `on-call`?)",
             ]
         );
     }
@@ -1241,10 +1301,19 @@ checklists:
             .replace("    resolve: 4h", "    resolve: -1m");
         let e = errors(&text);
         assert_eq!(e.len(), 4, "{e:?}");
-        assert!(e[0].starts_with("14:14: `P0 respond`: bad duration `5 minutes?`"), "{e:?}");
-        assert!(e[1].starts_with("16:19: `P0 update_every`: bad duration `soon`"), "{e:?}");
-        assert!(e[2].starts_with("25:14: `P1 resolve`: bad duration `-1m`"), "{e:?}");
-        assert_eq!(e[3], "46:15: `morning duration`: duration `0m` must be more than zero");
+        assert!(e[0].starts_with("14:14: bad duration `5 minutes?` for `respond` of P0: write"), "{e:?}");
+        assert!(e[1].starts_with("16:19: bad duration `soon` for `update_every` of P0: write"), "{e:?}");
+        assert!(e[2].starts_with("25:14: bad duration `-1m` for `resolve` of P1: write"), "{e:?}");
+        assert_eq!(e[3], "46:15: duration `0m` for `duration` of morning must be more than zero");
+    }
+
+    #[test]
+    fn undefined_role_with_nothing_close_lists_the_roles() {
+        let text = MINI.replace("    escalation: [on-call, lead]", "    escalation: [on-call, engineering-manager]");
+        assert_eq!(
+            errors(&text),
+            ["17:27: P0 escalation names role `engineering-manager`, which is not defined (defined roles: lead, on-call)"]
+        );
     }
 
     #[test]
@@ -1300,6 +1369,8 @@ checklists:
         assert_eq!(e.len(), 2, "{e:?}");
         assert_eq!(e[0], "2:11: unknown time zone `europe/berlin` (did you mean `Europe/Berlin`?)");
         assert!(e[1].starts_with("45:15: bad schedule `0 25 * * *`"), "{e:?}");
+        let text = MINI.replace("timezone: Europe/Berlin", "timezone: Europe/Berln");
+        assert_eq!(errors(&text), ["2:11: unknown time zone `Europe/Berln` (did you mean `Europe/Berlin`?)"]);
         let text = MINI.replace("timezone: Europe/Berlin", "timezone: Mars/Olympus");
         assert!(errors(&text)[0].starts_with("2:11: unknown time zone `Mars/Olympus` (an IANA"));
         let text = MINI.replace("    schedule: \"0 9 * * *\"", "    schedule: \"0 9 * *\"");
@@ -1335,7 +1406,7 @@ checklists:
         assert_eq!(
             errors(&text),
             [
-                "23:3: missing `P1 respond` (a duration such as `5m` or `1h`)",
+                "23:3: missing `respond` of P1 (a duration such as `5m` or `1h`)",
                 "42:5: missing `name` (how morning is shown in Slack)",
             ]
         );
@@ -1356,6 +1427,17 @@ checklists:
         let e = errors(&MINI.replace("  alerts: \"#devops-alerts\"", "  alerts: \"#devops-alerts"));
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("5:10: "), "{e:?}");
+    }
+
+    #[test]
+    fn did_you_mean() {
+        let roles = ["devops-engineer-on-duty", "on-call-engineer", "devops-team-lead", "team-lead"];
+        let guess = |typo| closest(typo, roles.iter().copied());
+        assert_eq!(guess("devops-on-duty"), Some("devops-engineer-on-duty"));
+        assert_eq!(guess("on-call"), Some("on-call-engineer"));
+        assert_eq!(guess("devops-team-laed"), Some("devops-team-lead"));
+        assert_eq!(guess("Team-Lead"), Some("team-lead"));
+        assert_eq!(guess("engineering-manager"), None);
     }
 
     #[test]
