@@ -26,6 +26,18 @@ enum Command {
     /// Write out or check a runbook file.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// Print an incident's post-incident report as Markdown, read from Redis
+    /// (REDIS_URL, OPSBOT_REDIS_PREFIX; targets from OPSBOT_RUNBOOK or the seed).
+    Report {
+        /// The incident: INC-42 or 42.
+        id: String,
+        /// Key prefix, as the bot uses it.
+        #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
+        redis_prefix: String,
+        /// The runbook whose targets to report against.
+        #[arg(long, env = "OPSBOT_RUNBOOK")]
+        runbook: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -45,6 +57,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Runbook(RunbookCommand::Print) => print_runbook(),
         Command::Runbook(RunbookCommand::Check { file }) => check_runbook(&file),
+        Command::Report { id, redis_prefix, runbook } => print_report(&id, &redis_prefix, runbook.as_deref()),
         Command::Serve(args) => {
             let config = match Config::from_env(&args) {
                 Ok(config) => config,
@@ -113,6 +126,68 @@ fn check_runbook(file: &std::path::Path) -> ExitCode {
                 eprintln!("{name}:{e}");
             }
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `opsbot report <id>`: the same report `/incident report` posts, as
+/// Markdown on stdout. Exit 2 for a bad id or setting, 1 when Redis fails.
+fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode {
+    let Ok(id) = id.parse::<opsbot_handlers::IncidentId>() else {
+        eprintln!("opsbot: `{id}` is not an incident id; ids look like INC-42 or 42");
+        return ExitCode::from(2);
+    };
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("opsbot: REDIS_URL is not set: the report is read from the bot's Redis");
+        return ExitCode::from(2);
+    };
+    let runbook = match runbook_path {
+        None => Runbook::seed(),
+        Some(path) => match opsbot::config::load_runbook(path) {
+            Ok(runbook) => runbook,
+            Err(e) => {
+                eprintln!("opsbot: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("opsbot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loaded = runtime.block_on(async {
+        let store = opsbot::store::Store::connect(&url, prefix)?;
+        let Some(incident) = store.load_incident(id).await? else { return Ok(None) };
+        let timeline = store.load_timeline(id).await?;
+        Ok::<_, opsbot::store::StoreError>(Some((incident.value, timeline)))
+    });
+    match loaded {
+        Ok(Some((incident, timeline))) => {
+            let text = opsbot_handlers::report::report(
+                &incident,
+                &timeline,
+                &runbook,
+                opsbot_handlers::report::Style::Markdown,
+            );
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("opsbot: cannot write the report: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Ok(None) => {
+            eprintln!("opsbot: there is no incident {id} under the prefix `{prefix}`");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("opsbot: {e}");
+            ExitCode::FAILURE
         }
     }
 }

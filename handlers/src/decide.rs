@@ -444,7 +444,14 @@ fn change_severity(
 pub enum Button {
     Acknowledge,
     Resolve,
-    Step { kind: ChecklistKind, phase: usize, step: usize, done: bool },
+    /// "I'm commander": the clicker takes command.
+    TakeCommand,
+    Step {
+        kind: ChecklistKind,
+        phase: usize,
+        step: usize,
+        done: bool,
+    },
 }
 
 /// Action ids of opsbot's buttons. Step buttons carry the step in the id
@@ -452,6 +459,7 @@ pub enum Button {
 pub mod action {
     pub const ACK: &str = "incident.ack";
     pub const RESOLVE: &str = "incident.resolve";
+    pub const TAKE_COMMAND: &str = "incident.commander";
     pub const STEP_DONE: &str = "step.done";
     pub const STEP_SKIP: &str = "step.skip";
 }
@@ -469,6 +477,7 @@ impl Button {
         match self {
             Button::Acknowledge => action::ACK.to_owned(),
             Button::Resolve => action::RESOLVE.to_owned(),
+            Button::TakeCommand => action::TAKE_COMMAND.to_owned(),
             Button::Step { kind, phase, step, done } => {
                 let verb = if *done { action::STEP_DONE } else { action::STEP_SKIP };
                 format!("{verb}:{}:{phase}:{step}", kind.code())
@@ -483,6 +492,7 @@ impl Button {
         match verb {
             action::ACK => Some((value.parse().ok()?, Button::Acknowledge)),
             action::RESOLVE => Some((value.parse().ok()?, Button::Resolve)),
+            action::TAKE_COMMAND => Some((value.parse().ok()?, Button::TakeCommand)),
             action::STEP_DONE | action::STEP_SKIP => {
                 let mut parts = value.split(':');
                 let id = IncidentId(parts.next()?.parse().ok()?);
@@ -511,6 +521,13 @@ pub fn decide_button(
 ) -> Decision {
     let mut decision = match button {
         Button::Acknowledge => decide(&IncidentCommand::Ack(id), Loaded::Incident(incident), who, runbook, now),
+        Button::TakeCommand => decide(
+            &IncidentCommand::Commander { id, user: who.user.clone() },
+            Loaded::Incident(incident),
+            who,
+            runbook,
+            now,
+        ),
         // Resolve asks for a summary first; the modal's submission resolves.
         Button::Resolve => match incident {
             Some(inc) if inc.is_open() => {
@@ -898,6 +915,7 @@ mod tests {
         for button in [
             Button::Acknowledge,
             Button::Resolve,
+            Button::TakeCommand,
             Button::Step { kind: ChecklistKind::PostIncident, phase: 2, step: 7, done: false },
             Button::Step { kind: ChecklistKind::Playbook, phase: 0, step: 0, done: true },
         ] {

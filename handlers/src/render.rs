@@ -84,6 +84,7 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
     }
     if inc.is_open() {
         buttons.push(json!({"type": "button", "action_id": Button::Resolve.action_id(), "style": "danger", "value": value, "text": {"type": "plain_text", "text": "Resolve"}}));
+        buttons.push(json!({"type": "button", "action_id": Button::TakeCommand.action_id(), "value": value, "text": {"type": "plain_text", "text": "I'm commander"}}));
     }
     if !buttons.is_empty() {
         blocks.push(json!({"type": "actions", "block_id": format!("incident:{}", inc.id.0), "elements": buttons}));
@@ -402,7 +403,7 @@ mod tests {
         assert!(json.contains("P0 · INC-42 · Production API down"));
         assert!(json.contains("respond &lt; 5 min · resolve &lt; 1 h"));
         assert!(json.contains("<@U1>"));
-        assert_eq!(buttons(&msg), ["Acknowledge", "Resolve"]);
+        assert_eq!(buttons(&msg), ["Acknowledge", "Resolve", "I'm commander"]);
         assert_valid(&msg.blocks);
     }
 
@@ -411,7 +412,7 @@ mod tests {
         let mut inc = incident("x");
         inc.acknowledge("U2", now() + TimeDelta::minutes(3)).unwrap();
         let msg = alert(&inc, &Runbook::seed());
-        assert_eq!(buttons(&msg), ["Resolve"]);
+        assert_eq!(buttons(&msg), ["Resolve", "I'm commander"]);
         assert!(msg.blocks.to_string().contains("Acknowledged by <@U2>"));
         inc.resolve("U2", Some("rolled back".into()), now() + TimeDelta::minutes(70)).unwrap();
         let msg = alert(&inc, &Runbook::seed());

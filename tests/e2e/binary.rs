@@ -73,3 +73,55 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
         }
     }
 }
+
+#[tokio::test]
+async fn opsbot_report_prints_the_markdown_report_from_redis() {
+    let t = crate::support::spawn_app().await;
+    t.incident("p1 Queue backlog").await;
+    t.wait_for_alert(crate::support::ALERTS, "INC-1").await;
+    t.incident("resolve 1 drained the queue").await;
+    let out = opsbot()
+        .args(["report", "INC-1"])
+        .env("REDIS_URL", t.redis.url())
+        .env("OPSBOT_REDIS_PREFIX", &t.config.redis_prefix)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("# Incident report: INC-1 · P1 · Queue backlog"), "{stdout}");
+    assert!(stdout.contains("**Summary:** drained the queue"), "{stdout}");
+    assert!(stdout.contains("## Timeline"), "{stdout}");
+
+    let missing = opsbot()
+        .args(["report", "42"])
+        .env("REDIS_URL", t.redis.url())
+        .env("OPSBOT_REDIS_PREFIX", &t.config.redis_prefix)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no incident INC-42"));
+}
+
+#[test]
+fn a_bad_runbook_stops_start_up_with_every_mistake_located() {
+    let dir = std::env::temp_dir().join(format!("opsbot-bad-runbook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("runbook.yml");
+    let seed = opsbot_handlers::Runbook::SEED_YAML.replacen("respond: 5m", "respond: soon", 1);
+    std::fs::write(&file, seed).unwrap();
+    let out = opsbot()
+        .arg("serve")
+        .envs([
+            ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+            ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+            ("REDIS_URL", "redis://127.0.0.1:1/"),
+        ])
+        .env("OPSBOT_RUNBOOK", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let located = format!("{}:", file.display());
+    assert!(stderr.lines().any(|l| l.starts_with(&located) && l.contains("soon")), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -198,3 +198,14 @@ async fn commander_is_shown_on_the_alert() {
     assert!(reply.contains(&format!("<@{BOB}>")), "{reply}");
     t.wait_until(&alert, "the commander", |m| blocks_text(m).contains(&format!("*Commander*\\n<@{BOB}>"))).await;
 }
+
+#[tokio::test]
+async fn im_commander_button_makes_the_clicker_commander() {
+    let t = spawn_app().await;
+    t.incident("p0 Login broken").await;
+    let alert = t.wait_for_alert(ALERTS, "INC-1").await;
+    assert_eq!(t.click(BOB, &alert, "incident.commander").await, 200);
+    t.wait_until(&alert, "the commander", |m| blocks_text(m).contains(&format!("*Commander*\\n<@{BOB}>"))).await;
+    let show = reply_text(&t.incident("show 1").await);
+    assert!(show.contains(&format!("Commander: <@{BOB}>")), "{show}");
+}
