@@ -73,6 +73,7 @@ pub struct App {
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
     timers: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
 }
 
 impl App {
@@ -106,8 +107,9 @@ impl App {
             shutdown.clone(),
         ));
         let timers = tokio::spawn(crate::timers::run(state.clone(), options.timer_tick, shutdown.clone()));
+        let scheduler = tokio::spawn(crate::scheduler::run(state.clone(), shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, timers })
+        Ok(App { addr, state, shutdown, server, worker, timers, scheduler })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the worker.
@@ -123,6 +125,9 @@ impl App {
         }
         if let Err(e) = self.timers.await {
             tracing::error!(error = %e, "timer worker failed");
+        }
+        if let Err(e) = self.scheduler.await {
+            tracing::error!(error = %e, "scheduler failed");
         }
         tracing::info!("opsbot stopped");
     }

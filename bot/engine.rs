@@ -1,13 +1,17 @@
 //! Runs a decision end to end: load the state a handler needs, call the
 //! pure core, commit atomically (retrying from a fresh load when someone
-//! else changed the incident meanwhile). Used by the request path and by
-//! the timer worker alike.
+//! else changed the same incident or run meanwhile). Used by the request
+//! path and by the timer worker alike.
 
 use crate::app::AppState;
-use crate::store::{Commit, CommitOutcome, StoreResult};
+use crate::store::{Commit, CommitOutcome, StoreResult, Stored};
 use opsbot_handlers::command::{self, SlashCommand};
 use opsbot_handlers::decide::{self, Button};
-use opsbot_handlers::{Decision, Effect, IncidentCommand, IncidentId, Invocation, Loaded, Reply, StateNeeded, Timer};
+use opsbot_handlers::routine::{self, RunbookCommand};
+use opsbot_handlers::run::{RunId, Subject};
+use opsbot_handlers::{
+    Decision, Effect, IncidentCommand, IncidentId, Invocation, Loaded, Reply, StateNeeded, Timer, TimerKind,
+};
 
 /// Commit attempts before telling the user to try again; conflicts need
 /// several people changing one incident in the same few milliseconds.
@@ -16,8 +20,7 @@ const COMMIT_ATTEMPTS: usize = 8;
 /// The answer when Redis is away: clear, and true (nothing was changed).
 pub const STORE_DOWN_REPLY: &str = "⚠️ opsbot cannot reach its database (Redis) right now, so nothing was changed. Try again in a minute; if it persists, check opsbot's `/readyz`.";
 
-const CONTENDED_REPLY: &str =
-    "Several people changed this incident at the same moment; nothing was changed. Please try again.";
+const CONTENDED_REPLY: &str = "Several people changed this at the same moment; nothing was changed. Please try again.";
 
 /// A slash command, from its text to the reply shown to the user.
 pub async fn slash_command(app: &AppState, command: &str, text: &str, who: &Invocation) -> Reply {
@@ -25,25 +28,24 @@ pub async fn slash_command(app: &AppState, command: &str, text: &str, who: &Invo
         Ok(parsed) => parsed,
         Err(usage) => return Reply::text(format!("{}\n\n{}", usage.message, usage.usage)),
     };
-    match parsed {
-        SlashCommand::NotBuiltYet { command } => Reply::text(format!(
-            "`{command}` is not built yet in this version of opsbot. `/incident` works today: `/incident help`."
+    let result = match parsed {
+        SlashCommand::NotBuiltYet { command } => return Reply::text(format!(
+            "`{command}` is not built yet in this version of opsbot. `/incident` and `/runbook` work today: `/incident help`."
         )),
-        SlashCommand::Incident(cmd) => match incident_command(app, &cmd, who).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                tracing::warn!(error = %e, "command not run: store unavailable");
-                Reply::text(STORE_DOWN_REPLY)
-            }
-        },
-    }
+        SlashCommand::Incident(cmd) => incident_command(app, &cmd, who).await,
+        SlashCommand::Runbook(cmd) => runbook_command(app, &cmd, who).await,
+    };
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "command not run: store unavailable");
+        Reply::text(STORE_DOWN_REPLY)
+    })
 }
 
 async fn incident_command(app: &AppState, cmd: &IncidentCommand, who: &Invocation) -> StoreResult<Reply> {
     for _ in 0..COMMIT_ATTEMPTS {
         let (loaded, version) = load(app, decide::state_needed(cmd)).await?;
         let decision = decide::decide(cmd, loaded, who, &app.runbook, app.clock.now());
-        if commit(app, &decision, version, None).await? == CommitOutcome::Committed {
+        if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
             if let Some(inc) = &decision.incident {
                 tracing::info!(incident = %inc.id, severity = %inc.severity, status = inc.status.as_str(), user = %who.user, "incident changed");
             }
@@ -53,33 +55,67 @@ async fn incident_command(app: &AppState, cmd: &IncidentCommand, who: &Invocatio
     Ok(Reply::text(CONTENDED_REPLY))
 }
 
+async fn runbook_command(app: &AppState, cmd: &RunbookCommand, who: &Invocation) -> StoreResult<Reply> {
+    let runbook = &app.runbook;
+    let now = app.clock.now();
+    match cmd {
+        RunbookCommand::Help => Ok(Reply::text(routine::RUNBOOK_USAGE)),
+        RunbookCommand::List => Ok(routine::list(runbook, now).reply),
+        RunbookCommand::History(name) => match routine::by_name(runbook, name) {
+            Ok(checklist) => {
+                let runs = app.store.runs_of(&checklist.id, routine::HISTORY_LENGTH).await?;
+                Ok(routine::history(checklist, &runs, now).reply)
+            }
+            Err(answer) => Ok(Reply::text(answer)),
+        },
+        RunbookCommand::Start(name) => match routine::by_name(runbook, name) {
+            Ok(checklist) => {
+                let id = app.store.next_run_id().await?;
+                let decision = routine::start(checklist, id, &who.user, None, runbook, now);
+                commit(app, &decision, 0, None, None).await?;
+                tracing::info!(run = %id, checklist = %checklist.id, user = %who.user, "run started");
+                Ok(decision.reply)
+            }
+            Err(answer) => Ok(Reply::text(answer)),
+        },
+    }
+}
+
 /// A click on one of opsbot's buttons. Refusals reach the clicker as
 /// ephemeral notes through the outbox. Returns a modal to open right away
-/// when the click asks for one (Resolve asks for a summary).
+/// when the click asks for one (Resolve asks for a summary, Flag for a note).
 pub async fn button(
     app: &AppState,
     button: Button,
-    id: IncidentId,
+    subject: &Subject,
     who: &Invocation,
 ) -> StoreResult<Option<serde_json::Value>> {
     for _ in 0..COMMIT_ATTEMPTS {
-        let (incident, version) = match app.store.load_incident(id).await? {
-            Some(v) => (Some(v.value), v.version),
-            None => (None, 0),
+        let now = app.clock.now();
+        let (decision, version) = match subject {
+            Subject::Incident(id) => {
+                let (incident, version) = split(app.store.load_incident(*id).await?);
+                (decide::decide_button(button, *id, incident, who, &app.runbook, now), version)
+            }
+            Subject::Run(id) => {
+                let (run, version) = split(app.store.load_run(*id).await?);
+                (routine::button(button, *id, run, who, now), version)
+            }
+            Subject::Routine(_) => return Ok(None),
         };
-        let decision = decide::decide_button(button, id, incident, who, &app.runbook, app.clock.now());
-        if commit(app, &decision, version, None).await? == CommitOutcome::Committed {
+        if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
             return Ok(decision.modal);
         }
     }
-    app.store
-        .enqueue(&[Effect::Ephemeral {
-            channel: who.channel.clone(),
-            user: who.user.clone(),
-            text: CONTENDED_REPLY.to_owned(),
-        }])
-        .await
-        .map(|()| None)
+    let note = Effect::Ephemeral { channel: who.channel.clone(), user: who.user.clone(), text: CONTENDED_REPLY.into() };
+    app.store.enqueue(&[note]).await.map(|()| None)
+}
+
+fn split<T>(loaded: Option<crate::store::Versioned<T>>) -> (Option<T>, u64) {
+    match loaded {
+        Some(v) => (Some(v.value), v.version),
+        None => (None, 0),
+    }
 }
 
 /// The resolve modal was submitted: `Ok(None)` closes it, `Ok(Some(why))`
@@ -91,14 +127,11 @@ pub async fn resolve_submission(
     who: &Invocation,
 ) -> StoreResult<Option<String>> {
     for _ in 0..COMMIT_ATTEMPTS {
-        let (incident, version) = match app.store.load_incident(id).await? {
-            Some(v) => (Some(v.value), v.version),
-            None => (None, 0),
-        };
+        let (incident, version) = split(app.store.load_incident(id).await?);
         match decide::decide_resolve_submission(id, summary.clone(), incident, who, &app.runbook, app.clock.now()) {
             Err(why) => return Ok(Some(why)),
             Ok(decision) => {
-                if commit(app, &decision, version, None).await? == CommitOutcome::Committed {
+                if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
                     tracing::info!(incident = %id, user = %who.user, "incident resolved from the modal");
                     return Ok(None);
                 }
@@ -108,19 +141,65 @@ pub async fn resolve_submission(
     Ok(Some(CONTENDED_REPLY.to_owned()))
 }
 
-/// A due timer: decided against the incident as it is now, and consumed in
-/// the same commit, so it takes effect once however many replicas see it.
+/// The flag modal was submitted: `Ok(None)` closes it, `Ok(Some(why))`
+/// keeps it open saying why.
+pub async fn flag_submission(
+    app: &AppState,
+    id: RunId,
+    phase: usize,
+    step: usize,
+    note: &str,
+    who: &Invocation,
+) -> StoreResult<Option<String>> {
+    for _ in 0..COMMIT_ATTEMPTS {
+        let (run, version) = split(app.store.load_run(id).await?);
+        match routine::flag_submitted(id, phase, step, note, run, who, app.clock.now()) {
+            Err(why) => return Ok(Some(why)),
+            Ok(decision) => {
+                if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(CONTENDED_REPLY.to_owned()))
+}
+
+/// A due timer: decided against its incident or run as it is now, and
+/// consumed in the same commit, so it takes effect once however many
+/// replicas see it.
 pub async fn timer(app: &AppState, stored: &str, timer: &Timer) -> StoreResult<()> {
     for _ in 0..COMMIT_ATTEMPTS {
-        let (incident, version) = match app.store.load_incident(timer.incident).await? {
-            Some(v) => (Some(v.value), v.version),
-            None => (None, 0),
+        let now = app.clock.now();
+        let (decision, version, slot) = match (&timer.subject, &timer.kind) {
+            (Subject::Incident(id), _) => {
+                let (incident, version) = split(app.store.load_incident(*id).await?);
+                (decide::decide_timer(timer, incident, &app.runbook, now), version, None)
+            }
+            (Subject::Run(id), TimerKind::RunOverdue) => {
+                let (run, version) = split(app.store.load_run(*id).await?);
+                (routine::overdue(run, &app.runbook, now), version, None)
+            }
+            (Subject::Routine(checklist), TimerKind::ScheduledRun { slot }) => {
+                let id = match routine::slot_starts_a_run(checklist, *slot, &app.runbook, now) {
+                    true => Some(app.store.next_run_id().await?),
+                    false => None,
+                };
+                let (decision, skipped) = routine::scheduled(checklist, *slot, id, &app.runbook, now);
+                if let Some(why) = &skipped {
+                    tracing::warn!(routine = %checklist, "{why}");
+                }
+                (decision, 0, Some((checklist.as_str(), *slot)))
+            }
+            (subject, kind) => {
+                tracing::error!(?subject, ?kind, "a timer that fits nothing; dropped");
+                (Decision::reply(""), 0, None)
+            }
         };
-        let decision = decide::decide_timer(timer, incident, &app.runbook, app.clock.now());
-        match commit(app, &decision, version, Some(stored)).await? {
+        match commit(app, &decision, version, Some(stored), slot).await? {
             CommitOutcome::Committed => {
                 if decision.changes_state() || !decision.effects.is_empty() {
-                    tracing::info!(incident = %timer.incident, timer = ?timer.kind, "timer acted");
+                    tracing::info!(subject = ?timer.subject, timer = ?timer.kind, "timer acted");
                 }
                 return Ok(());
             }
@@ -128,7 +207,7 @@ pub async fn timer(app: &AppState, stored: &str, timer: &Timer) -> StoreResult<(
             CommitOutcome::Conflict => continue,
         }
     }
-    tracing::warn!(incident = %timer.incident, "timer contended; will try again on the next tick");
+    tracing::warn!(subject = ?timer.subject, "timer contended; will try again on the next tick");
     Ok(())
 }
 
@@ -143,10 +222,10 @@ async fn load(app: &AppState, needed: StateNeeded) -> StoreResult<(Loaded, u64)>
     Ok(match needed {
         StateNeeded::Nothing => (Loaded::Nothing, 0),
         StateNeeded::NewIncidentId => (Loaded::NewIncidentId(app.store.next_incident_id().await?), 0),
-        StateNeeded::Incident(id) => match app.store.load_incident(id).await? {
-            Some(v) => (Loaded::Incident(Some(v.value)), v.version),
-            None => (Loaded::Incident(None), 0),
-        },
+        StateNeeded::Incident(id) => {
+            let (incident, version) = split(app.store.load_incident(id).await?);
+            (Loaded::Incident(incident), version)
+        }
         StateNeeded::IncidentWithTimeline(id) => match app.store.load_incident(id).await? {
             Some(v) => {
                 let timeline = app.store.load_timeline(id).await?;
@@ -167,19 +246,29 @@ async fn commit(
     decision: &Decision,
     version: u64,
     consume: Option<&str>,
+    slot: Option<(&str, chrono::DateTime<chrono::Utc>)>,
 ) -> StoreResult<CommitOutcome> {
-    let nothing_to_write =
-        decision.incident.is_none() && decision.effects.is_empty() && decision.timers.is_empty() && consume.is_none();
+    let subject = match (&decision.incident, &decision.run) {
+        (Some(inc), _) => Some(Stored::Incident(inc, version)),
+        (None, Some(run)) => Some(Stored::Run(run, version)),
+        (None, None) => None,
+    };
+    let nothing_to_write = subject.is_none()
+        && decision.effects.is_empty()
+        && decision.timers.is_empty()
+        && consume.is_none()
+        && slot.is_none();
     if nothing_to_write {
         return Ok(CommitOutcome::Committed);
     }
     app.store
         .commit(&Commit {
-            incident: decision.incident.as_ref().map(|inc| (inc, version)),
+            subject,
             timeline: &decision.timeline,
             effects: &decision.effects,
             timers: &decision.timers,
             consume,
+            slot,
         })
         .await
 }

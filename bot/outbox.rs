@@ -418,10 +418,68 @@ impl Delivery {
                 self.slack.post_ephemeral(channel, user, &text).await
             }
             Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text).await,
+            Effect::PostRunHeader { run } => {
+                let run = self.run(*run).await?;
+                if run.header.is_some() {
+                    return Ok(()); // posted before a crash
+                }
+                let msg = render::run_header(&run, &self.runbook, self.clock.now());
+                let posted = self.slack.post(&run.channel, None, &msg.text, Some(&msg.blocks)).await?;
+                self.settle(|| self.store.set_run_header(run.id, &posted)).await;
+                Ok(())
+            }
+            Effect::RefreshRunHeader { run } => {
+                let run = self.run(*run).await?;
+                let header = Self::run_header_of(&run)?;
+                let msg = render::run_header(&run, &self.runbook, self.clock.now());
+                self.slack.update(&header, &msg.text, Some(&msg.blocks)).await
+            }
+            Effect::PostRunPart { run, part } => {
+                let run = self.run(*run).await?;
+                if run.messages.contains_key(&part.key()) {
+                    return Ok(());
+                }
+                let header = Self::run_header_of(&run)?;
+                let msg = render::run_part(&run, *part);
+                let posted = self.slack.post(&header.channel, Some(&header.ts), &msg.text, Some(&msg.blocks)).await?;
+                let key = part.key();
+                self.settle(|| self.store.set_run_message(run.id, &key, &posted)).await;
+                Ok(())
+            }
+            Effect::RefreshRunPart { run, part } => {
+                let run = self.run(*run).await?;
+                let Some(at) = run.messages.get(&part.key()).cloned() else {
+                    return Err(DeliveryError::Waiting {
+                        reason: format!("the step message {} of {} is not posted yet", part.key(), run.id),
+                    });
+                };
+                let msg = render::run_part(&run, *part);
+                self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
+            }
+            Effect::PostInRunThread { run, text } => {
+                let run = self.run(*run).await?;
+                let header = Self::run_header_of(&run)?;
+                self.slack.post(&header.channel, Some(&header.ts), text, None).await.map(drop)
+            }
             Effect::Post { channel, thread_ts, text } => {
                 self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
             }
         }
+    }
+
+    async fn run(&self, id: opsbot_handlers::run::RunId) -> Result<opsbot_handlers::run::Run, DeliveryError> {
+        match self.store.load_run(id).await {
+            Ok(Some(v)) => Ok(v.value),
+            Ok(None) => Err(DeliveryError::Permanent { code: format!("{id} does not exist") }),
+            Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
+        }
+    }
+
+    /// The run's header; its thread replies wait until it is posted.
+    fn run_header_of(run: &opsbot_handlers::run::Run) -> Result<MessageRef, DeliveryError> {
+        run.header
+            .clone()
+            .ok_or_else(|| DeliveryError::Waiting { reason: format!("the header of {} is not posted yet", run.id) })
     }
 
     async fn incident(&self, id: opsbot_handlers::IncidentId) -> Result<opsbot_handlers::Incident, DeliveryError> {

@@ -116,12 +116,13 @@ async fn slack_interactions(
             };
             let who = Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain) };
             for action in actions {
-                let Some((id, button)) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or("")) else {
+                let Some((subject, button)) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or(""))
+                else {
                     tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
                     continue;
                 };
                 // A 503 makes Slack show the clicker that the click did not work.
-                if let Some(modal) = engine::button(&app, button, id, &who).await? {
+                if let Some(modal) = engine::button(&app, button, &subject, &who).await? {
                     open_modal(&app, trigger_id.as_deref(), &modal, &who).await;
                 }
             }
@@ -137,15 +138,31 @@ async fn slack_interactions(
             let who = Invocation { user: user.id, channel: String::new(), team_domain: None };
             match engine::resolve_submission(&app, id, summary, &who).await? {
                 None => Ok(StatusCode::OK.into_response()),
-                Some(why) => Ok(Json(json!({
-                    "response_action": "errors",
-                    "errors": { render::SUMMARY_FIELD: opsbot_handlers::text::truncate(&why, 150) }
-                }))
-                .into_response()),
+                Some(why) => Ok(modal_error(render::SUMMARY_FIELD, &why)),
+            }
+        }
+        Interaction::ViewSubmission { user, view } if view.callback_id == render::FLAG_MODAL => {
+            let mut parts = view.private_metadata.split(':').map(|p| p.parse::<u64>().ok());
+            let (Some(Some(run)), Some(Some(phase)), Some(Some(step))) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(AppError::BadRequest("flag modal without its step".into()));
+            };
+            let note = view.text(render::NOTE_FIELD, render::NOTE_FIELD).unwrap_or_default();
+            let who = Invocation { user: user.id, channel: String::new(), team_domain: None };
+            let run = opsbot_handlers::run::RunId(run);
+            match engine::flag_submission(&app, run, phase as usize, step as usize, &note, &who).await? {
+                None => Ok(StatusCode::OK.into_response()),
+                Some(why) => Ok(modal_error(render::NOTE_FIELD, &why)),
             }
         }
         Interaction::ViewSubmission { .. } | Interaction::Other => Ok(StatusCode::OK.into_response()),
     }
+}
+
+/// Keeps a modal open with `why` under the field, as Slack shows errors.
+fn modal_error(field: &str, why: &str) -> Response {
+    Json(json!({"response_action": "errors", "errors": { field: opsbot_handlers::text::truncate(why, 150) }}))
+        .into_response()
 }
 
 /// Opens the modal within the click's 3-second `trigger_id`; if Slack
@@ -159,7 +176,7 @@ async fn open_modal(app: &AppState, trigger_id: Option<&str>, modal: &serde_json
         None => Err("the click carried no trigger_id".to_owned()),
     };
     if let Err(why) = opened {
-        tracing::warn!(reason = %why, "could not open the resolve dialog");
+        tracing::warn!(reason = %why, "could not open a dialog");
         let note = opsbot_handlers::Effect::Ephemeral {
             channel: who.channel.clone(),
             user: who.user.clone(),

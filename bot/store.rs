@@ -5,6 +5,7 @@
 //! guarded by the version the handler saw, so concurrent clicks never
 //! overwrite each other: a conflict is retried from a fresh load.
 
+use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
@@ -50,8 +51,9 @@ pub enum CommitOutcome {
 
 /// One decision, as the store commits it: all of it or none of it.
 pub struct Commit<'a> {
-    /// The incident's new state and the version it was loaded at (0: new).
-    pub incident: Option<(&'a Incident, u64)>,
+    /// The incident's or run's new state and the version it was loaded at
+    /// (0: new).
+    pub subject: Option<Stored<'a>>,
     pub timeline: &'a [TimelineEntry],
     pub effects: &'a [Effect],
     /// Timers to set.
@@ -59,6 +61,17 @@ pub struct Commit<'a> {
     /// The due timer (as stored) this decision acts on; the commit fails
     /// with [`CommitOutcome::TimerGone`] if someone else already took it.
     pub consume: Option<&'a str>,
+    /// A routine's schedule slot this decision handles (routine id, slot):
+    /// refused as [`CommitOutcome::TimerGone`] unless the slot is later than
+    /// any handled before, so no slot ever runs twice.
+    pub slot: Option<(&'a str, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// What a commit writes state for.
+#[derive(Clone, Copy)]
+pub enum Stored<'a> {
+    Incident(&'a Incident, u64),
+    Run(&'a Run, u64),
 }
 
 /// One outbox entry as read back from the stream.
@@ -104,6 +117,21 @@ impl Keys {
     fn dead_letters(&self) -> String {
         format!("{}:outbox:dead", self.prefix)
     }
+    fn run(&self, id: RunId) -> String {
+        format!("{}:run:{}", self.prefix, id.0)
+    }
+    fn run_sequence(&self) -> String {
+        format!("{}:runs:seq", self.prefix)
+    }
+    fn open_runs(&self) -> String {
+        format!("{}:runs:open", self.prefix)
+    }
+    fn routine_runs(&self, checklist: &str) -> String {
+        format!("{}:routine:{checklist}:runs", self.prefix)
+    }
+    fn routine_last_slot(&self, checklist: &str) -> String {
+        format!("{}:routine:{checklist}:last-slot", self.prefix)
+    }
     fn declared(&self) -> String {
         format!("{}:incidents:declared", self.prefix)
     }
@@ -115,11 +143,12 @@ impl Keys {
     }
 }
 
-/// KEYS: incident hash, open index, timeline, outbox, timers, declared index.
+/// KEYS: state hash, open index, timeline, outbox, timers, created index,
+/// routine's last handled slot.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
-/// incident number, timer to consume ('' for none), timeline count, effect
-/// count, declared at (ms), timeline entries…, effects…, then (due ms,
-/// timer) pairs.
+/// number, timer to consume ('' for none), timeline count, effect count,
+/// created at (ms), slot handled (ms, '' for none), timeline entries…,
+/// effects…, then (due ms, timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
 const COMMIT_LUA: &str = r#"
 local has_state = ARGV[1] ~= '-'
@@ -129,7 +158,9 @@ if has_state then
   if v ~= tonumber(ARGV[1]) then return -1 end
   if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 end
+if ARGV[9] ~= '' and tonumber(redis.call('GET', KEYS[7]) or '0') >= tonumber(ARGV[9]) then return -2 end
 if ARGV[5] ~= '' and redis.call('ZREM', KEYS[5], ARGV[5]) == 0 then return -2 end
+if ARGV[9] ~= '' then redis.call('SET', KEYS[7], ARGV[9]) end
 if has_state then
   redis.call('HSET', KEYS[1], 'state', ARGV[2], 'v', v + 1)
   if v == 0 then redis.call('ZADD', KEYS[6], ARGV[8], ARGV[4]) end
@@ -140,7 +171,7 @@ if has_state then
   end
 end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 9
+local i = 10
 for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
 for _ = 1, ne do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]); i = i + 1 end
 while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -277,27 +308,65 @@ impl Store {
     /// nothing, and only if the incident is still at the version it was
     /// loaded at and the consumed timer is still there.
     pub async fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
-        let id = change.incident.map_or(IncidentId(0), |(inc, _)| inc.id);
+        // Keys and numbers of what the state is for; a decision without
+        // state (a reminder, a note) names incident 0, whose keys it never
+        // touches.
+        let (hash, open, timeline, created_index, number, state) = match change.subject {
+            Some(Stored::Incident(inc, v)) => (
+                self.keys.incident(inc.id),
+                self.keys.open(),
+                self.keys.timeline(inc.id),
+                self.keys.declared(),
+                inc.id.0,
+                Some((v, to_json(inc), inc.is_open(), inc.declared.at)),
+            ),
+            Some(Stored::Run(run, v)) => (
+                self.keys.run(run.id),
+                self.keys.open_runs(),
+                format!("{}:timeline", self.keys.run(run.id)),
+                self.keys.routine_runs(&run.checklist),
+                run.id.0,
+                Some((v, to_json(run), run.is_open(), run.started.at)),
+            ),
+            None => (
+                self.keys.incident(IncidentId(0)),
+                self.keys.open(),
+                self.keys.timeline(IncidentId(0)),
+                self.keys.declared(),
+                0,
+                None,
+            ),
+        };
+        let mark_key = match change.slot {
+            Some((routine, _)) => self.keys.routine_last_slot(routine),
+            None => format!("{}:unused", self.keys.prefix),
+        };
         let mut invocation = self.commit.prepare_invoke();
         invocation
-            .key(self.keys.incident(id))
-            .key(self.keys.open())
-            .key(self.keys.timeline(id))
+            .key(hash)
+            .key(open)
+            .key(timeline)
             .key(self.keys.outbox())
             .key(self.keys.timers())
-            .key(self.keys.declared());
-        match change.incident {
-            Some((incident, version)) => {
-                invocation.arg(version).arg(to_json(incident)).arg(if incident.is_open() { "1" } else { "0" })
+            .key(created_index)
+            .key(mark_key);
+        let created_ms = match &state {
+            Some((version, json, is_open, created)) => {
+                invocation.arg(*version).arg(json).arg(if *is_open { "1" } else { "0" });
+                created.timestamp_millis()
             }
-            None => invocation.arg("-").arg("").arg("0"),
+            None => {
+                invocation.arg("-").arg("").arg("0");
+                0
+            }
         };
         invocation
-            .arg(id.0)
+            .arg(number)
             .arg(change.consume.unwrap_or(""))
             .arg(change.timeline.len())
             .arg(change.effects.len())
-            .arg(change.incident.map_or(0, |(inc, _)| inc.declared.at.timestamp_millis()));
+            .arg(created_ms)
+            .arg(change.slot.map_or(String::new(), |(_, slot)| slot.timestamp_millis().to_string()));
         for entry in change.timeline {
             invocation.arg(to_json(entry));
         }
@@ -400,8 +469,12 @@ impl Store {
     }
 
     async fn set_if_exists(&self, id: IncidentId, fields: &[(&str, &str)]) -> StoreResult<()> {
+        self.set_fields_if_exists(&self.keys.incident(id), fields).await
+    }
+
+    async fn set_fields_if_exists(&self, key: &str, fields: &[(&str, &str)]) -> StoreResult<()> {
         let mut invocation = self.set_if_exists.prepare_invoke();
-        invocation.key(self.keys.incident(id));
+        invocation.key(key);
         for (field, value) in fields {
             invocation.arg(*field).arg(*value);
         }
@@ -412,6 +485,91 @@ impl Store {
     pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
         let mut conn = self.conn.clone();
         timed(conn.hget(self.keys.incident(id), "alert_error")).await
+    }
+
+    // --- Routine runs -----------------------------------------------------
+
+    pub async fn next_run_id(&self) -> StoreResult<RunId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.run_sequence(), 1)).await.map(RunId)
+    }
+
+    pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
+        let key = self.keys.run(id);
+        let mut conn = self.conn.clone();
+        let mut fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        let Some(state) = fields.remove("state") else { return Ok(None) };
+        let mut run: Run = from_json(&key, &state)?;
+        let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+        for (field, value) in &fields {
+            let Some((channel, ts)) = value.split_once(' ') else { continue };
+            let at = MessageRef { channel: channel.to_owned(), ts: ts.to_owned() };
+            if field == "header" {
+                run.header = Some(at);
+            } else if let Some(part) = field.strip_prefix("msg:") {
+                run.messages.insert(part.to_owned(), at);
+            }
+        }
+        Ok(Some(Versioned { value: run, version }))
+    }
+
+    /// Records where the run's header landed.
+    pub async fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
+        let value = format!("{} {}", at.channel, at.ts);
+        self.set_fields_if_exists(&self.keys.run(id), &[("header", &value)]).await
+    }
+
+    /// Records where one of the run's step messages landed.
+    pub async fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
+        let field = format!("msg:{part_key}");
+        let value = format!("{} {}", at.channel, at.ts);
+        self.set_fields_if_exists(&self.keys.run(id), &[(&field, &value)]).await
+    }
+
+    /// A routine's last `limit` runs, newest first.
+    pub async fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> =
+            timed(conn.zrevrange(self.keys.routine_runs(checklist), 0, limit.saturating_sub(1) as isize)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.keys.run(RunId(*id)), "state");
+        }
+        let states: Vec<Option<String>> = timed(pipe.query_async(&mut conn)).await?;
+        let mut runs = Vec::with_capacity(states.len());
+        for (id, state) in ids.iter().zip(states) {
+            if let Some(state) = state {
+                runs.push(from_json(&self.keys.run(RunId(*id)), &state)?);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// The latest schedule slot of a routine that was handled (run or
+    /// skipped), if any.
+    pub async fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        let mut conn = self.conn.clone();
+        let ms: Option<i64> = timed(conn.get(self.keys.routine_last_slot(checklist))).await?;
+        Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
+    }
+
+    /// Sets a timer unless it is already set (the same timer from several
+    /// replicas stays one).
+    pub async fn set_timer(&self, timer: &Timer) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(
+            redis::cmd("ZADD")
+                .arg(self.keys.timers())
+                .arg("NX")
+                .arg(timer.due.timestamp_millis())
+                .arg(to_json(timer))
+                .query_async::<i64>(&mut conn),
+        )
+        .await
+        .map(drop)
     }
 
     // --- Outbox ------------------------------------------------------------

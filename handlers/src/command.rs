@@ -26,6 +26,7 @@ An id is `INC-42` or `42`.";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlashCommand {
     Incident(IncidentCommand),
+    Runbook(crate::routine::RunbookCommand),
     /// A command from the manifest that this version does not do yet; the
     /// user is told so plainly instead of being shown a fake answer.
     NotBuiltYet {
@@ -66,7 +67,7 @@ fn usage_error(message: impl Into<String>) -> UsageError {
 pub fn parse(command: &str, text: &str) -> Result<SlashCommand, UsageError> {
     match command {
         "/incident" => parse_incident(text).map(SlashCommand::Incident),
-        "/runbook" => Ok(SlashCommand::NotBuiltYet { command: "/runbook" }),
+        "/runbook" => crate::routine::parse(text).map(SlashCommand::Runbook),
         "/oncall" => Ok(SlashCommand::NotBuiltYet { command: "/oncall" }),
         "/pipeline" => Ok(SlashCommand::NotBuiltYet { command: "/pipeline" }),
         other => Err(UsageError {
@@ -260,6 +261,7 @@ mod tests {
     #[test]
     fn other_manifest_commands_say_they_are_not_built_yet() {
         assert_eq!(parse("/oncall", ""), Ok(SlashCommand::NotBuiltYet { command: "/oncall" }));
+        assert_eq!(parse("/runbook", "list"), Ok(SlashCommand::Runbook(crate::routine::RunbookCommand::List)));
         assert!(parse("/frob", "").is_err());
     }
 

@@ -2,12 +2,11 @@
 //! [`Decision`] out. The shell loads what [`state_needed`] asks for, calls
 //! [`decide`], commits the decision atomically and answers Slack.
 
+use crate::checklist::{checklist_parts, start_checklist, ChecklistKind, ChecklistPart};
 use crate::command::{IncidentCommand, INCIDENT_USAGE};
-use crate::incident::{
-    checklist_parts, start_checklist, ChecklistKind, ChecklistPart, Incident, IncidentId, Stamp, Status, TimelineEntry,
-    TimelineEvent, TransitionError,
-};
+use crate::incident::{Incident, IncidentId, Stamp, Status, TimelineEntry, TimelineEvent, TransitionError};
 use crate::render;
+use crate::run::{RunId, Subject};
 use crate::runbook::Runbook;
 use crate::text::duration;
 use crate::timer::{Timer, TimerKind};
@@ -73,6 +72,16 @@ pub enum Effect {
     Ephemeral { channel: String, user: String, text: String },
     /// A plain message, e.g. an answer to a mention in its thread.
     Post { channel: String, thread_ts: Option<String>, text: String },
+    /// Post a routine run's header in its channel.
+    PostRunHeader { run: RunId },
+    /// Edit the run's header to show its progress.
+    RefreshRunHeader { run: RunId },
+    /// Post one message of the run's steps in the header's thread.
+    PostRunPart { run: RunId, part: ChecklistPart },
+    /// Edit a message of the run's steps in place.
+    RefreshRunPart { run: RunId, part: ChecklistPart },
+    /// A message in the run's thread.
+    PostInRunThread { run: RunId, text: String },
 }
 
 impl Effect {
@@ -86,16 +95,31 @@ impl Effect {
             | Effect::RefreshChecklist { incident, .. }
             | Effect::PostInThread { incident, .. }
             | Effect::SendAlertLink { incident, .. } => Some(*incident),
-            Effect::Ephemeral { .. } | Effect::Post { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// The routine run this effect concerns.
+    pub fn run(&self) -> Option<RunId> {
+        match self {
+            Effect::PostRunHeader { run }
+            | Effect::RefreshRunHeader { run }
+            | Effect::PostRunPart { run, .. }
+            | Effect::RefreshRunPart { run, .. }
+            | Effect::PostInRunThread { run, .. } => Some(*run),
+            _ => None,
         }
     }
 
     /// Effects in one lane are delivered in order; lanes run concurrently.
     pub fn lane(&self) -> String {
-        match (self, self.incident()) {
-            (_, Some(incident)) => format!("incident:{}", incident.0),
-            (Effect::Ephemeral { channel, .. } | Effect::Post { channel, .. }, None) => format!("channel:{channel}"),
-            (_, None) => "misc".to_owned(),
+        match (self, self.incident(), self.run()) {
+            (_, Some(incident), _) => format!("incident:{}", incident.0),
+            (_, _, Some(run)) => format!("run:{}", run.0),
+            (Effect::Ephemeral { channel, .. } | Effect::Post { channel, .. }, None, None) => {
+                format!("channel:{channel}")
+            }
+            _ => "misc".to_owned(),
         }
     }
 
@@ -125,6 +149,8 @@ pub struct Decision {
     pub reply: Reply,
     /// The incident's new state; `None` when nothing about it changes.
     pub incident: Option<Incident>,
+    /// A routine run's new state, likewise.
+    pub run: Option<crate::run::Run>,
     pub timeline: Vec<TimelineEntry>,
     pub effects: Vec<Effect>,
     /// Timers to set, committed with the state.
@@ -136,15 +162,36 @@ pub struct Decision {
 
 impl Decision {
     fn reply_only(reply: Reply) -> Decision {
-        Decision { reply, incident: None, timeline: Vec::new(), effects: Vec::new(), timers: Vec::new(), modal: None }
+        Decision {
+            reply,
+            incident: None,
+            run: None,
+            timeline: Vec::new(),
+            effects: Vec::new(),
+            timers: Vec::new(),
+            modal: None,
+        }
     }
 
     fn changed(reply: Reply, incident: Incident, entry: TimelineEntry, effects: Vec<Effect>) -> Decision {
-        Decision { reply, incident: Some(incident), timeline: vec![entry], effects, timers: Vec::new(), modal: None }
+        Decision {
+            reply,
+            incident: Some(incident),
+            run: None,
+            timeline: vec![entry],
+            effects,
+            timers: Vec::new(),
+            modal: None,
+        }
     }
 
     pub fn changes_state(&self) -> bool {
-        self.incident.is_some()
+        self.incident.is_some() || self.run.is_some()
+    }
+
+    /// A decision that only answers.
+    pub fn reply(text: impl Into<String>) -> Decision {
+        Decision::reply_only(Reply::text(text))
     }
 }
 
@@ -225,20 +272,20 @@ fn declare(
     effects.push(Effect::SendAlertLink { incident: id, channel: who.channel.clone(), user: who.user.clone() });
     let mut timers = vec![
         Timer {
-            incident: id,
+            subject: Subject::Incident(id),
             due: now + policy.targets.respond,
             generation: 0,
             kind: TimerKind::Escalate { level: 1 },
         },
         Timer {
-            incident: id,
+            subject: Subject::Incident(id),
             due: now + policy.targets.resolve,
             generation: 0,
             kind: TimerKind::ResolutionOverdue { round: 1 },
         },
     ];
     if let Some(due) = incident.update_due {
-        timers.push(Timer { incident: id, due, generation: 0, kind: TimerKind::UpdateDue });
+        timers.push(Timer { subject: Subject::Incident(id), due, generation: 0, kind: TimerKind::UpdateDue });
     }
     let mut decision = Decision::changed(reply, incident, entry, effects);
     decision.timers = timers;
@@ -313,7 +360,7 @@ pub fn decide(
             if let Some(inc) = &decision.incident {
                 if let Some(due) = inc.update_due {
                     decision.timers.push(Timer {
-                        incident: *id,
+                        subject: Subject::Incident(*id),
                         due,
                         generation: inc.generation,
                         kind: TimerKind::UpdateDue,
@@ -391,20 +438,20 @@ fn change_severity(
     }
     let gen = inc.generation;
     let mut timers = vec![Timer {
-        incident: id,
+        subject: Subject::Incident(id),
         due: (inc.declared.at + policy.targets.resolve).max(now),
         generation: gen,
         kind: TimerKind::ResolutionOverdue { round: 1 },
     }];
     inc.update_due = policy.update_every.map(|every| now + every);
     if let Some(due) = inc.update_due {
-        timers.push(Timer { incident: id, due, generation: gen, kind: TimerKind::UpdateDue });
+        timers.push(Timer { subject: Subject::Incident(id), due, generation: gen, kind: TimerKind::UpdateDue });
     }
     let verb = if raised { "raised" } else { "lowered" };
     let mut note = format!("{} Severity {verb} {from} → {to} by <@{}>.", if raised { "⬆️" } else { "⬇️" }, who.user);
     if inc.status == Status::Declared {
         timers.push(Timer {
-            incident: id,
+            subject: Subject::Incident(id),
             due: now + policy.targets.respond,
             generation: gen,
             kind: TimerKind::Escalate { level: inc.escalation_level + 1 },
@@ -452,6 +499,11 @@ pub enum Button {
         step: usize,
         done: bool,
     },
+    /// Flag a routine run's step: opens a modal for the note.
+    Flag {
+        phase: usize,
+        step: usize,
+    },
 }
 
 /// Action ids of opsbot's buttons. Step buttons carry the step in the id
@@ -462,14 +514,18 @@ pub mod action {
     pub const TAKE_COMMAND: &str = "incident.commander";
     pub const STEP_DONE: &str = "step.done";
     pub const STEP_SKIP: &str = "step.skip";
+    pub const STEP_FLAG: &str = "step.flag";
 }
 
 impl Button {
     /// The button's `value`: the incident, and for steps which step.
-    pub fn value(&self, id: IncidentId) -> String {
+    /// The button's `value`: the incident or run number, and for steps
+    /// which step.
+    pub fn value(&self, number: u64) -> String {
         match self {
-            Button::Step { kind, phase, step, .. } => format!("{}:{}:{phase}:{step}", id.0, kind.code()),
-            _ => id.0.to_string(),
+            Button::Step { kind, phase, step, .. } => format!("{number}:{}:{phase}:{step}", kind.code()),
+            Button::Flag { phase, step } => format!("{number}:{}:{phase}:{step}", ChecklistKind::Run.code()),
+            _ => number.to_string(),
         }
     }
 
@@ -482,27 +538,40 @@ impl Button {
                 let verb = if *done { action::STEP_DONE } else { action::STEP_SKIP };
                 format!("{verb}:{}:{phase}:{step}", kind.code())
             }
+            Button::Flag { phase, step } => {
+                format!("{}:{}:{phase}:{step}", action::STEP_FLAG, ChecklistKind::Run.code())
+            }
         }
     }
 
-    /// Reads a click back; `None` for buttons that are not opsbot's or
-    /// values that do not parse.
-    pub fn parse(action_id: &str, value: &str) -> Option<(IncidentId, Button)> {
+    /// Reads a click back: what it is about and which button; `None` for
+    /// buttons that are not opsbot's or values that do not parse.
+    pub fn parse(action_id: &str, value: &str) -> Option<(Subject, Button)> {
         let verb = action_id.split(':').next()?;
+        let incident = |value: &str| value.parse::<IncidentId>().ok().map(Subject::Incident);
         match verb {
-            action::ACK => Some((value.parse().ok()?, Button::Acknowledge)),
-            action::RESOLVE => Some((value.parse().ok()?, Button::Resolve)),
-            action::TAKE_COMMAND => Some((value.parse().ok()?, Button::TakeCommand)),
-            action::STEP_DONE | action::STEP_SKIP => {
+            action::ACK => Some((incident(value)?, Button::Acknowledge)),
+            action::RESOLVE => Some((incident(value)?, Button::Resolve)),
+            action::TAKE_COMMAND => Some((incident(value)?, Button::TakeCommand)),
+            action::STEP_DONE | action::STEP_SKIP | action::STEP_FLAG => {
                 let mut parts = value.split(':');
-                let id = IncidentId(parts.next()?.parse().ok()?);
+                let number: u64 = parts.next()?.parse().ok()?;
                 let kind = ChecklistKind::from_code(parts.next()?)?;
                 let phase = parts.next()?.parse().ok()?;
                 let step = parts.next()?.parse().ok()?;
                 if parts.next().is_some() {
                     return None;
                 }
-                Some((id, Button::Step { kind, phase, step, done: verb == action::STEP_DONE }))
+                let subject = match kind {
+                    ChecklistKind::Run => Subject::Run(crate::run::RunId(number)),
+                    ChecklistKind::Playbook | ChecklistKind::PostIncident => Subject::Incident(IncidentId(number)),
+                };
+                let button = match verb {
+                    action::STEP_FLAG if kind == ChecklistKind::Run => Button::Flag { phase, step },
+                    action::STEP_FLAG => return None,
+                    _ => Button::Step { kind, phase, step, done: verb == action::STEP_DONE },
+                };
+                Some((subject, button))
             }
             _ => None,
         }
@@ -539,6 +608,9 @@ pub fn decide_button(
                 decide(&IncidentCommand::Resolve { id, summary: None }, Loaded::Incident(other), who, runbook, now)
             }
         },
+        Button::Flag { .. } => {
+            Decision::reply_only(Reply::text("Incident steps cannot be flagged; post an update instead."))
+        }
         Button::Step { kind, phase, step, done } => transition(id, incident, |inc| {
             let entry = inc.settle_step(kind, phase, step, done, &who.user, now)?;
             let part = ChecklistPart::of_step(kind, phase, step);
@@ -611,7 +683,7 @@ pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook
                 vec![Effect::PostInThread { incident: id, text }, Effect::RefreshAlert { incident: id }],
             );
             decision.timers.push(Timer {
-                incident: id,
+                subject: Subject::Incident(id),
                 due: timer.due + policy.targets.respond,
                 generation: timer.generation,
                 kind: TimerKind::Escalate { level: level + 1 },
@@ -629,13 +701,14 @@ pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook
             let mut decision = nothing();
             decision.effects.push(Effect::PostInThread { incident: inc.id, text });
             decision.timers.push(Timer {
-                incident: inc.id,
+                subject: Subject::Incident(inc.id),
                 due: timer.due + policy.targets.resolve,
                 generation: timer.generation,
                 kind: TimerKind::ResolutionOverdue { round: round + 1 },
             });
             decision
         }
+        TimerKind::RunOverdue | TimerKind::ScheduledRun { .. } => nothing(),
         TimerKind::UpdateDue => {
             let (Some(due), Some(every)) = (inc.update_due, policy.update_every) else { return nothing() };
             if due != timer.due {
@@ -657,10 +730,11 @@ pub fn decide_timer(timer: &Timer, incident: Option<Incident>, runbook: &Runbook
             Decision {
                 reply: Reply::text(""),
                 incident: Some(inc),
+                run: None,
                 timeline: Vec::new(),
                 effects: vec![Effect::PostInThread { incident: id, text }],
                 timers: vec![Timer {
-                    incident: id,
+                    subject: Subject::Incident(id),
                     due: due + every,
                     generation: timer.generation,
                     kind: TimerKind::UpdateDue,
@@ -727,7 +801,7 @@ mod tests {
     }
 
     fn timer(kind: TimerKind, after: TimeDelta) -> Timer {
-        Timer { incident: IncidentId(1), generation: 0, due: now() + after, kind }
+        Timer { subject: Subject::Incident(IncidentId(1)), generation: 0, due: now() + after, kind }
     }
 
     fn thread_texts(d: &Decision) -> Vec<&str> {
@@ -756,7 +830,7 @@ mod tests {
         assert!(matches!(d.effects.last(), Some(Effect::SendAlertLink { user, .. }) if user == "U0ALICE"));
         let respond = runbook().targets(Severity::P0).respond;
         assert!(d.timers.contains(&Timer {
-            incident: IncidentId(42),
+            subject: Subject::Incident(IncidentId(42)),
             generation: 0,
             due: now() + respond,
             kind: TimerKind::Escalate { level: 1 }
@@ -838,11 +912,26 @@ mod tests {
         assert_eq!(updated.update_due, Some(later + every));
         assert_eq!(
             d.timers,
-            vec![Timer { incident: IncidentId(1), generation: 0, due: later + every, kind: TimerKind::UpdateDue }]
+            vec![Timer {
+                subject: Subject::Incident(IncidentId(1)),
+                generation: 0,
+                due: later + every,
+                kind: TimerKind::UpdateDue
+            }]
         );
-        let stale = Timer { incident: IncidentId(1), generation: 0, due: first_due, kind: TimerKind::UpdateDue };
+        let stale = Timer {
+            subject: Subject::Incident(IncidentId(1)),
+            generation: 0,
+            due: first_due,
+            kind: TimerKind::UpdateDue,
+        };
         assert!(decide_timer(&stale, Some(updated.clone()), &rb, first_due).effects.is_empty());
-        let fresh = Timer { incident: IncidentId(1), generation: 0, due: later + every, kind: TimerKind::UpdateDue };
+        let fresh = Timer {
+            subject: Subject::Incident(IncidentId(1)),
+            generation: 0,
+            due: later + every,
+            kind: TimerKind::UpdateDue,
+        };
         let nudge = decide_timer(&fresh, Some(updated), &rb, later + every);
         assert!(thread_texts(&nudge)[0].contains("no status update"), "{:?}", thread_texts(&nudge));
     }
@@ -898,7 +987,7 @@ mod tests {
         let step = Button::Step { kind: ChecklistKind::Playbook, phase: 0, step: 1, done: true };
         let d = decide_button(step, IncidentId(1), Some(declared(Severity::P0)), &alice(), &rb, now());
         let inc = d.incident.clone().unwrap();
-        assert_eq!(crate::incident::progress(&inc.playbook).0, 1);
+        assert_eq!(crate::checklist::progress(&inc.playbook).0, 1);
         assert!(d.effects.contains(&Effect::RefreshChecklist {
             incident: IncidentId(1),
             part: ChecklistPart { kind: ChecklistKind::Playbook, phase: 0, part: 0 }
@@ -919,11 +1008,22 @@ mod tests {
             Button::Step { kind: ChecklistKind::PostIncident, phase: 2, step: 7, done: false },
             Button::Step { kind: ChecklistKind::Playbook, phase: 0, step: 0, done: true },
         ] {
-            assert_eq!(Button::parse(&button.action_id(), &button.value(IncidentId(5))), Some((IncidentId(5), button)));
+            assert_eq!(
+                Button::parse(&button.action_id(), &button.value(5)),
+                Some((Subject::Incident(IncidentId(5)), button))
+            );
         }
         assert_eq!(Button::parse("step.done:pb:0:0", "5:pb:0"), None);
         assert_eq!(Button::parse("step.done:pb:0:0", "5:xx:0:0"), None);
         assert_eq!(Button::parse("other", "5"), None);
+        let flag = Button::Flag { phase: 1, step: 2 };
+        assert_eq!(Button::parse(&flag.action_id(), &flag.value(9)), Some((Subject::Run(crate::run::RunId(9)), flag)));
+        let run_step = Button::Step { kind: ChecklistKind::Run, phase: 0, step: 3, done: true };
+        assert_eq!(
+            Button::parse(&run_step.action_id(), &run_step.value(9)),
+            Some((Subject::Run(crate::run::RunId(9)), run_step))
+        );
+        assert_eq!(Button::parse("step.flag:pb:0:0", "5:pb:0:0"), None, "incident steps have no flag");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Transitions return the timeline entry they produce, or say politely why
 //! they cannot happen (resolving twice, acknowledging a resolved incident).
 
+use crate::checklist::{self, ChecklistKind, PhaseRun, StepRefusal};
 use crate::severity::Severity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,118 +125,6 @@ pub struct Incident {
     pub alert_route: Option<String>,
 }
 
-/// Which of an incident's checklists.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChecklistKind {
-    Playbook,
-    PostIncident,
-}
-
-impl ChecklistKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            ChecklistKind::Playbook => "pb",
-            ChecklistKind::PostIncident => "pi",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<ChecklistKind> {
-        match code {
-            "pb" => Some(ChecklistKind::Playbook),
-            "pi" => Some(ChecklistKind::PostIncident),
-            _ => None,
-        }
-    }
-}
-
-/// At most this many steps share one Slack message (two blocks a step, a
-/// header and a context line stay under Block Kit's 50 blocks).
-pub const STEPS_PER_MESSAGE: usize = 20;
-
-/// One Slack message of a checklist: a phase, or a slice of a long phase.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ChecklistPart {
-    pub kind: ChecklistKind,
-    pub phase: usize,
-    pub part: usize,
-}
-
-impl ChecklistPart {
-    /// The key its message is stored under.
-    pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.kind.code(), self.phase, self.part)
-    }
-
-    pub fn of_step(kind: ChecklistKind, phase: usize, step: usize) -> ChecklistPart {
-        ChecklistPart { kind, phase, part: step / STEPS_PER_MESSAGE }
-    }
-
-    /// Step indexes within the phase that this part shows.
-    pub fn steps(&self) -> std::ops::Range<usize> {
-        self.part * STEPS_PER_MESSAGE..(self.part + 1) * STEPS_PER_MESSAGE
-    }
-}
-
-/// A phase of a running checklist.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PhaseRun {
-    pub name: String,
-    pub steps: Vec<StepRun>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepRun {
-    pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<StepOutcome>,
-}
-
-/// How a step was settled, by whom and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepOutcome {
-    pub done: bool,
-    pub by: String,
-    pub at: DateTime<Utc>,
-}
-
-/// Copies a runbook's phases into a fresh run.
-pub fn start_checklist(phases: &[crate::runbook::Phase]) -> Vec<PhaseRun> {
-    phases
-        .iter()
-        .map(|p| PhaseRun {
-            name: p.name.clone(),
-            steps: p
-                .steps
-                .iter()
-                .map(|s| StepRun { text: s.text.clone(), command: s.command.clone(), outcome: None })
-                .collect(),
-        })
-        .collect()
-}
-
-/// Every message a checklist needs, in posting order.
-pub fn checklist_parts(kind: ChecklistKind, phases: &[PhaseRun]) -> Vec<ChecklistPart> {
-    phases
-        .iter()
-        .enumerate()
-        .flat_map(|(phase, p)| {
-            let parts = p.steps.len().div_ceil(STEPS_PER_MESSAGE).max(1);
-            (0..parts).map(move |part| ChecklistPart { kind, phase, part })
-        })
-        .collect()
-}
-
-/// (settled, total) steps.
-pub fn progress(phases: &[PhaseRun]) -> (usize, usize) {
-    let steps = phases.iter().flat_map(|p| &p.steps);
-    let total = steps.clone().count();
-    let settled = steps.filter(|s| s.outcome.is_some()).count();
-    (settled, total)
-}
-
 /// What happened, for the incident's timeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -268,7 +157,7 @@ pub enum TransitionError {
     #[error("{id} has no such step")]
     NoSuchStep { id: IncidentId },
     #[error("that step of {id} was already settled")]
-    StepAlreadySettled { id: IncidentId, outcome: StepOutcome },
+    StepAlreadySettled { id: IncidentId, outcome: checklist::StepOutcome },
 }
 
 impl Incident {
@@ -307,6 +196,7 @@ impl Incident {
         match kind {
             ChecklistKind::Playbook => &self.playbook,
             ChecklistKind::PostIncident => &self.post_incident,
+            ChecklistKind::Run => &[],
         }
     }
 
@@ -330,14 +220,12 @@ impl Incident {
         let list = match kind {
             ChecklistKind::Playbook => &mut self.playbook,
             ChecklistKind::PostIncident => &mut self.post_incident,
+            ChecklistKind::Run => return Err(TransitionError::NoSuchStep { id }),
         };
-        let step_run =
-            list.get_mut(phase).and_then(|p| p.steps.get_mut(step)).ok_or(TransitionError::NoSuchStep { id })?;
-        if let Some(outcome) = &step_run.outcome {
-            return Err(TransitionError::StepAlreadySettled { id, outcome: outcome.clone() });
-        }
-        step_run.outcome = Some(StepOutcome { done, by: user.to_owned(), at: now });
-        let text = step_run.text.clone();
+        let text = checklist::settle(list, phase, step, done, user, now).map_err(|refusal| match refusal {
+            StepRefusal::NoSuchStep => TransitionError::NoSuchStep { id },
+            StepRefusal::AlreadySettled(outcome) => TransitionError::StepAlreadySettled { id, outcome },
+        })?;
         Ok(entry(now, user, TimelineEvent::StepSettled { checklist: kind, phase, step, done, text }))
     }
 

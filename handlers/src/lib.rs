@@ -6,12 +6,16 @@
 //! store, what to post to Slack, and what to answer the user. The shell
 //! (`opsbot`'s `bot/`) loads, commits and delivers.
 
+pub mod checklist;
 pub mod command;
 pub mod decide;
 pub mod incident;
 pub mod render;
 pub mod report;
+pub mod routine;
+pub mod run;
 pub mod runbook;
+pub mod schedule;
 pub mod severity;
 pub mod text;
 pub mod timer;

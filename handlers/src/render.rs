@@ -2,10 +2,9 @@
 //! (50 blocks, 3000-character sections, 150-character headers) however long
 //! the input, so Slack never rejects what we send.
 
+use crate::checklist::{progress, ChecklistKind, ChecklistPart};
 use crate::decide::{Button, Reply};
-use crate::incident::{
-    progress, ChecklistKind, ChecklistPart, Incident, Status, TimelineEntry, TimelineEvent, TransitionError,
-};
+use crate::incident::{Incident, Status, TimelineEntry, TimelineEvent, TransitionError};
 use crate::runbook::Runbook;
 use crate::text::{duration, escape, slack_date, truncate};
 use chrono::{DateTime, Utc};
@@ -80,7 +79,7 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
     let value = inc.id.0.to_string();
     let mut buttons = Vec::new();
     if inc.status == Status::Declared {
-        buttons.push(json!({"type": "button", "action_id": Button::Acknowledge.action_id(), "style": "primary", "value": value, "text": {"type": "plain_text", "text": "Acknowledge"}}));
+        buttons.push(json!({"type": "button", "action_id": Button::Acknowledge.action_id(), "style": "primary", "value": value.clone(), "text": {"type": "plain_text", "text": "Acknowledge"}}));
     }
     if inc.is_open() {
         buttons.push(json!({"type": "button", "action_id": Button::Resolve.action_id(), "style": "danger", "value": value, "text": {"type": "plain_text", "text": "Resolve"}}));
@@ -100,30 +99,42 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
 /// section's 3000 characters.
 const STEP_TEXT_MAX: usize = 1200;
 
-/// One message of a checklist in the incident's thread: the phase's name,
-/// and each step with `Done`/`Skip` buttons, or who settled it and when.
-pub fn checklist_part(inc: &Incident, part: ChecklistPart) -> SlackMessage {
-    let phases = inc.checklist(part.kind);
-    let Some(phase) = phases.get(part.phase) else {
-        return SlackMessage { text: format!("{}: (no such checklist part)", inc.id), blocks: Value::Array(vec![]) };
+/// What a checklist message shows, whichever checklist it is.
+pub struct ChecklistView<'a> {
+    pub phases: &'a [crate::checklist::PhaseRun],
+    pub part: ChecklistPart,
+    /// `INC-1`, `RUN-5`
+    pub subject: String,
+    /// The number button values carry.
+    pub number: u64,
+    /// `P0 playbook`, `Post-incident`, `Morning Health Check`
+    pub what: String,
+    /// Whether steps can still be settled (their buttons are shown).
+    pub open: bool,
+    /// Whether steps get a `Flag` button.
+    pub flaggable: bool,
+}
+
+/// One message of a checklist in a thread: the phase's name, and each step
+/// with `Done`/`Skip` (and `Flag`) buttons, or who settled it and when.
+pub fn checklist_message(view: &ChecklistView) -> SlackMessage {
+    let part = view.part;
+    let Some(phase) = view.phases.get(part.phase) else {
+        return SlackMessage {
+            text: format!("{}: (no such checklist part)", view.subject),
+            blocks: Value::Array(vec![]),
+        };
     };
-    let what = match part.kind {
-        ChecklistKind::Playbook => format!("{} playbook", inc.severity),
-        ChecklistKind::PostIncident => "Post-incident".to_owned(),
-    };
-    let open = match part.kind {
-        ChecklistKind::Playbook => inc.is_open(),
-        ChecklistKind::PostIncident => true,
-    };
+    let what = &view.what;
     let range = part.steps();
-    let parts_in_phase = phase.steps.len().div_ceil(crate::incident::STEPS_PER_MESSAGE).max(1);
+    let parts_in_phase = phase.steps.len().div_ceil(crate::checklist::STEPS_PER_MESSAGE).max(1);
     let title = if parts_in_phase > 1 {
         format!("*{}* ({}/{parts_in_phase})", escape(&phase.name), part.part + 1)
     } else {
         format!("*{}*", escape(&phase.name))
     };
     let mut blocks = vec![
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("{what} · {title}"), SECTION_MAX)}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("{} · {title}", escape(what)), SECTION_MAX)}}),
     ];
     for (index, step) in phase.steps.iter().enumerate().skip(range.start).take(range.len()) {
         let mut text = match &step.outcome {
@@ -142,25 +153,210 @@ pub fn checklist_part(inc: &Incident, part: ChecklistPart) -> SlackMessage {
                 slack_date(o.at)
             ));
         }
+        if let Some(f) = &step.flag {
+            text.push_str(&format!("\n🚩 <@{}>: {}", f.by, escape(&truncate(&f.note, 500))));
+        }
         blocks.push(json!({"type": "section", "block_id": format!("step:{}:{}", part.phase, index), "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}));
-        if step.outcome.is_none() && open {
-            let button = |done: bool, label: &str| {
-                let b = Button::Step { kind: part.kind, phase: part.phase, step: index, done };
-                let mut json = json!({"type": "button", "action_id": b.action_id(), "value": b.value(inc.id), "text": {"type": "plain_text", "text": label}});
-                if done {
-                    json["style"] = json!("primary");
+        if step.outcome.is_none() && view.open {
+            let button = |b: Button, label: &str, style: Option<&str>| {
+                let mut json = json!({"type": "button", "action_id": b.action_id(), "value": b.value(view.number), "text": {"type": "plain_text", "text": label}});
+                if let Some(style) = style {
+                    json["style"] = json!(style);
                 }
                 json
             };
-            blocks.push(json!({"type": "actions", "block_id": format!("step-actions:{}:{}", part.phase, index), "elements": [button(true, "Done"), button(false, "Skip")]}));
+            let (kind, phase) = (part.kind, part.phase);
+            let mut elements = vec![
+                button(Button::Step { kind, phase, step: index, done: true }, "Done", Some("primary")),
+                button(Button::Step { kind, phase, step: index, done: false }, "Skip", None),
+            ];
+            if view.flaggable {
+                elements.push(button(Button::Flag { phase, step: index }, "Flag", Some("danger")));
+            }
+            blocks.push(json!({"type": "actions", "block_id": format!("step-actions:{}:{}", part.phase, index), "elements": elements}));
         }
     }
-    let (settled, total) = progress(phases);
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {what} · {settled}/{total} steps settled", inc.id)}]}));
+    let (settled, total) = progress(view.phases);
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {} · {settled}/{total} steps settled", view.subject, escape(what))}]}));
     SlackMessage {
-        text: format!("{} {what}: {}", inc.id, escape(&truncate(&phase.name, 200))),
+        text: format!("{} {}: {}", view.subject, escape(what), escape(&truncate(&phase.name, 200))),
         blocks: Value::Array(blocks),
     }
+}
+
+/// A message of an incident's playbook or post-incident checklist.
+pub fn checklist_part(inc: &Incident, part: ChecklistPart) -> SlackMessage {
+    let (what, open) = match part.kind {
+        ChecklistKind::Playbook => (format!("{} playbook", inc.severity), inc.is_open()),
+        ChecklistKind::PostIncident | ChecklistKind::Run => ("Post-incident".to_owned(), true),
+    };
+    checklist_message(&ChecklistView {
+        phases: inc.checklist(part.kind),
+        part,
+        subject: inc.id.to_string(),
+        number: inc.id.0,
+        what,
+        open,
+        flaggable: false,
+    })
+}
+
+/// `/runbook list`: each checklist, how often it runs, when next (in the
+/// runbook's zone and, through Slack's date token, the reader's own), how
+/// long it takes and who is responsible.
+pub fn runbook_list(runbook: &Runbook, now: DateTime<Utc>) -> String {
+    let next: std::collections::HashMap<&str, DateTime<Utc>> =
+        crate::schedule::upcoming(runbook, now).into_iter().map(|(c, at)| (c.id.as_str(), at)).collect();
+    let mut scheduled = Vec::new();
+    let mut on_demand = Vec::new();
+    for c in &runbook.checklists {
+        let mut line = format!("• *{}* `{}`", escape(&c.name), c.id);
+        if let Some(d) = c.duration {
+            line.push_str(&format!(" · {}", duration(d)));
+        }
+        if let Some(role) = c.responsible.as_deref().and_then(|r| runbook.role(r)) {
+            line.push_str(&format!(" · {}", escape(&role.name)));
+        }
+        match (next.get(c.id.as_str()), &c.schedule) {
+            (Some(at), Some(_)) => {
+                let local =
+                    crate::schedule::Schedule::new(c.schedule.as_deref().unwrap_or_default(), &runbook.timezone)
+                        .map(|s| s.describe_slot(*at))
+                        .unwrap_or_default();
+                let freq = c.frequency.as_deref().map(|f| format!("{} · ", escape(f))).unwrap_or_default();
+                line.push_str(&format!("\n   {freq}next {local} ({} your time)", slack_date(*at)));
+                scheduled.push(line);
+            }
+            _ => on_demand.push(line),
+        }
+    }
+    let mut text = format!("*Scheduled* (times in {})\n{}", runbook.timezone, scheduled.join("\n"));
+    if !on_demand.is_empty() {
+        text.push_str(&format!("\n\n*On demand*\n{}", on_demand.join("\n")));
+    }
+    text.push_str("\n\n`/runbook start <name>` runs one now.");
+    truncate(&text, 3000 * 10)
+}
+
+fn run_status(run: &crate::run::Run, now: DateTime<Utc>) -> String {
+    let (settled, total) = progress(&run.sections);
+    match &run.completed {
+        Some(done) => {
+            let took = done.at - run.started.at;
+            let planned = run.due.map(|d| d - run.started.at);
+            let against = match planned {
+                Some(p) if took <= p => format!(", planned {}", duration(p)),
+                Some(p) => format!(", planned {} — {} over", duration(p), duration(took - p)),
+                None => String::new(),
+            };
+            format!("✅ Completed by <@{}> in {}{against}", done.user, duration(took))
+        }
+        None => match run.due {
+            Some(due) if now > due => format!("⏰ {settled}/{total} · overdue since {}", slack_date(due)),
+            Some(due) => format!("⏳ {settled}/{total} · due {}", slack_date(due)),
+            None => format!("⏳ {settled}/{total}"),
+        },
+    }
+}
+
+/// The run's header message in the team channel.
+pub fn run_header(run: &crate::run::Run, runbook: &Runbook, now: DateTime<Utc>) -> SlackMessage {
+    let starter = if run.started.user == "opsbot" {
+        match run.late_by_secs {
+            Some(late) => format!(
+                "on schedule, {} late (opsbot was down at its time)",
+                duration(chrono::TimeDelta::seconds(late))
+            ),
+            None => "on schedule".to_owned(),
+        }
+    } else {
+        format!("by <@{}>", run.started.user)
+    };
+    let responsible = run.responsible.as_deref().and_then(|r| runbook.role(r)).map(|r| {
+        format!("{} {}", escape(&r.name), r.people.iter().map(|p| p.to_mrkdwn()).collect::<Vec<_>>().join(" "))
+    });
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Started*\n{} {}", slack_date(run.started.at), starter)}),
+        json!({"type": "mrkdwn", "text": format!("*Progress*\n{}", run_status(run, now))}),
+    ];
+    if let Some(r) = responsible {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Responsible*\n{r}")}));
+    }
+    let flags = run.flags();
+    if !flags.is_empty() {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Flags*\n🚩 {}", flags.len())}));
+    }
+    let header = truncate(&format!("📋 {} · {}", run.name, run.id), HEADER_MAX);
+    SlackMessage {
+        text: format!("{} {}: {}", run.id, escape(&run.name), run_status(run, now)),
+        blocks: json!([
+            {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · steps in the thread · `/runbook history {}`", run.id, run.checklist)}]}
+        ]),
+    }
+}
+
+/// One message of a run's steps, in the header's thread.
+pub fn run_part(run: &crate::run::Run, part: ChecklistPart) -> SlackMessage {
+    checklist_message(&ChecklistView {
+        phases: &run.sections,
+        part,
+        subject: run.id.to_string(),
+        number: run.id.0,
+        what: run.name.clone(),
+        open: run.is_open(),
+        flaggable: true,
+    })
+}
+
+/// Callback id of the flag modal; `private_metadata` is `run:phase:step`.
+pub const FLAG_MODAL: &str = "run.flag";
+/// Block and action id of the note field in the flag modal.
+pub const NOTE_FIELD: &str = "note";
+
+/// The modal the Flag button opens: what went wrong at this step.
+pub fn flag_modal(run: &crate::run::Run, phase: usize, step: usize) -> Value {
+    let text = run.sections.get(phase).and_then(|p| p.steps.get(step)).map(|s| s.text.as_str()).unwrap_or_default();
+    json!({
+        "type": "modal",
+        "callback_id": FLAG_MODAL,
+        "private_metadata": format!("{}:{phase}:{step}", run.id.0),
+        "title": {"type": "plain_text", "text": truncate(&format!("Flag a step · {}", run.id), 24)},
+        "submit": {"type": "plain_text", "text": "Flag"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}*\n{}", escape(&run.name), escape(text)), SECTION_MAX)}},
+            {"type": "input", "block_id": NOTE_FIELD,
+             "label": {"type": "plain_text", "text": "What is wrong? (failures, anomalies, an issue to open)"},
+             "element": {"type": "plain_text_input", "action_id": NOTE_FIELD, "multiline": true, "max_length": 2000}}
+        ]
+    })
+}
+
+/// `/runbook history`: the last runs, newest first.
+pub fn run_history(checklist: &crate::runbook::Checklist, runs: &[crate::run::Run], now: DateTime<Utc>) -> String {
+    if runs.is_empty() {
+        return format!("*{}* has not run yet. `/runbook start {}`", escape(&checklist.name), checklist.id);
+    }
+    let mut text = format!("*{}*: the last {} runs\n", escape(&checklist.name), runs.len());
+    for run in runs {
+        let who =
+            if run.started.user == "opsbot" { "scheduled".to_owned() } else { format!("<@{}>", run.started.user) };
+        let mut line = format!("• *{}* {} · {who} · {}", run.id, slack_date(run.started.at), run_status(run, now));
+        let flags = run.flags();
+        if !flags.is_empty() {
+            line.push_str(&format!(" · 🚩 {}", flags.len()));
+        }
+        let skipped = run.skipped();
+        if !skipped.is_empty() {
+            let names: Vec<String> = skipped.iter().take(3).map(|(_, s)| escape(&truncate(s, 60))).collect();
+            line.push_str(&format!(" · skipped {}: {}", skipped.len(), names.join("; ")));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    truncate(&text, 30_000)
 }
 
 /// What the old alert says once a severity change moved the incident to
@@ -267,6 +463,7 @@ pub fn timeline_event_plain(event: &TimelineEvent) -> String {
             match checklist {
                 ChecklistKind::Playbook => "a playbook",
                 ChecklistKind::PostIncident => "a post-incident",
+                ChecklistKind::Run => "a routine",
             },
             truncate(text, 200)
         ),

@@ -3,7 +3,8 @@
 //! checklists. Written once, rendered as Slack mrkdwn (posted in the
 //! thread) or Markdown (`opsbot report`).
 
-use crate::incident::{Incident, PhaseRun, TimelineEntry, TimelineEvent};
+use crate::checklist::PhaseRun;
+use crate::incident::{Incident, TimelineEntry, TimelineEvent};
 use crate::runbook::Runbook;
 use crate::text::{duration, slack_date};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -228,7 +229,8 @@ fn median(values: &[TimeDelta]) -> Option<TimeDelta> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{start_checklist, ChecklistKind, IncidentId, Stamp};
+    use crate::checklist::{start_checklist, ChecklistKind};
+    use crate::incident::{IncidentId, Stamp};
     use crate::Severity;
     use chrono::TimeZone;
 
@@ -268,7 +270,7 @@ mod tests {
         assert!(md.contains("Acknowledged 2026-11-27 09:03 UTC by @U2: 3 min (target < 5 min, met)"), "{md}");
         assert!(md.contains("Resolved 2026-11-27 10:10 UTC by @U2: 1 h 10 min (target < 1 h, missed)"), "{md}");
         assert!(md.contains("## Severity history") && md.contains("declared P0 by @U1"), "{md}");
-        let total = crate::incident::progress(&inc.playbook).1;
+        let total = crate::checklist::progress(&inc.playbook).1;
         assert!(md.contains(&format!("## Playbook: 1 done, 1 skipped, {} left of {total}", total - 2)), "{md}");
         assert!(md.contains("- Skipped: "), "{md}");
         let slack = report(&inc, &timeline, &Runbook::seed(), Style::Slack);

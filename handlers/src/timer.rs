@@ -8,13 +8,14 @@
 //! (the incident was acknowledged, a newer update moved the nudge) does
 //! nothing, so nothing ever needs cancelling.
 
-use crate::incident::IncidentId;
+use crate::run::{RunId, Subject};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
-    pub incident: IncidentId,
+    /// What the timer is about; the kind says what to do.
+    pub subject: Subject,
     pub due: DateTime<Utc>,
     /// The incident's timer generation when this was set. A severity change
     /// re-times the incident and starts a new generation; older timers then
@@ -34,6 +35,20 @@ pub enum TimerKind {
     ResolutionOverdue { round: u32 },
     /// Nudge the commander for a status update.
     UpdateDue,
+    /// Remind the responsible role of a run still open past its duration.
+    RunOverdue,
+    /// A routine's scheduled slot: start its run.
+    ScheduledRun { slot: DateTime<Utc> },
+}
+
+impl Timer {
+    /// The run a run timer is about.
+    pub fn run(&self) -> Option<RunId> {
+        match self.subject {
+            Subject::Run(id) => Some(id),
+            _ => None,
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -9,4 +9,5 @@ mod manifest;
 mod requests;
 mod resilience;
 mod response;
+mod routines;
 mod support;

@@ -13,7 +13,7 @@ async fn forged_and_stale_requests_get_401_and_change_nothing() {
     let t = spawn_app().await;
     let body = TestApp::slash_form("/incident", "p0 forged", ALICE);
     let http = reqwest::Client::new();
-    let now = chrono::Utc::now().timestamp();
+    let now = opsbot::clock::Clock::now(&t.clock).timestamp();
     let cases = [
         ("no headers", None, None),
         ("wrong secret", Some(now), Some(sign(b"not-the-secret", now, body.as_bytes()))),

@@ -2,7 +2,7 @@
 //! Slack, and the real app on a free port (`spawn_app`), driven by signed
 //! requests exactly as Slack sends them.
 
-use chrono::{DurationRound, TimeDelta, Utc};
+use chrono::Utc;
 use opsbot::app::{App, AppOptions};
 use opsbot::clock::{Clock, TestClock};
 use opsbot::config::{Config, Secret};
@@ -109,6 +109,13 @@ pub struct TestApp {
     http: reqwest::Client,
 }
 
+/// Tests start on Wednesday 2026-11-25 at 03:00 UTC: hours away from any
+/// routine of the seed runbook, so no scheduled run appears unless a test
+/// moves the clock to one.
+pub fn test_start() -> chrono::DateTime<Utc> {
+    chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 3, 0, 0).unwrap()
+}
+
 pub fn worker_settings() -> WorkerSettings {
     let mut settings = WorkerSettings::new("test-replica");
     settings.backoff_first = Duration::from_millis(20);
@@ -133,7 +140,7 @@ pub async fn spawn_app() -> TestApp {
         replica: "test-replica".into(),
         runbook: opsbot_handlers::Runbook::seed(),
     };
-    let clock = TestClock::new(Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap());
+    let clock = TestClock::new(test_start());
     let app = start(&config, &clock).await;
     TestApp {
         addr: app.addr,

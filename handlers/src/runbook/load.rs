@@ -399,7 +399,7 @@ fn is_channel(text: &str) -> bool {
 /// contains the other (`on-call` for `on-call-engineer`), one with all the
 /// typo's words (`devops-on-duty` for `devops-engineer-on-duty`), or at most
 /// two edits away. `None` when nothing is that close, rather than a guess.
-fn closest<'a>(typo: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(typo: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let typo_lower = typo.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
