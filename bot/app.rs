@@ -57,8 +57,10 @@ pub struct AppOptions {
 
 impl AppOptions {
     pub fn for_config(config: &Config) -> AppOptions {
+        let clock: Arc<dyn Clock> =
+            if config.sandbox { Arc::new(crate::clock::OffsetClock::default()) } else { Arc::new(SystemClock) };
         AppOptions {
-            clock: Arc::new(SystemClock),
+            clock,
             worker: WorkerSettings::new(config.replica.clone()),
             timer_tick: Duration::from_millis(500),
         }
@@ -78,8 +80,27 @@ pub struct App {
 
 impl App {
     pub async fn start(config: &Config, options: AppOptions) -> anyhow::Result<App> {
-        let store = Store::connect(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
-        let slack = SlackApi::new(&config.slack_api_url, &config.bot_token)?;
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let store = match &config.redis_url {
+            Some(url) => Store::connect(url.expose(), &config.redis_prefix).context("REDIS_URL")?,
+            None => Store::memory(),
+        };
+        if !store.is_persistent() {
+            tracing::warn!(
+                "REDIS_URL is not set: using the embedded in-memory store. NOTHING PERSISTS across restarts, and only ONE replica may run. Set REDIS_URL for production."
+            );
+        }
+        // The sandbox is this server's own Slack; a configured bot talks to
+        // the Slack it was given.
+        let sandbox = config.sandbox.then(|| opsbot_fake_slack::FakeSlack::with_token(crate::config::SANDBOX_TOKEN));
+        let api_url = match &sandbox {
+            Some(_) => format!("http://127.0.0.1:{}/sandbox/api", addr.port()),
+            None => config.slack_api_url.clone(),
+        };
+        let slack = SlackApi::new(&api_url, &config.bot_token)?;
         let state = Arc::new(AppState {
             store: store.clone(),
             slack: slack.clone(),
@@ -88,12 +109,13 @@ impl App {
             clock: options.clock.clone(),
             slack_check: Mutex::new(None),
         });
-        let listener = tokio::net::TcpListener::bind(config.bind)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.bind))?;
-        let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let router = crate::routes::router(state.clone());
+        let mut router = crate::routes::router(state.clone());
+        if let Some(fake) = sandbox {
+            let base = format!("http://127.0.0.1:{}", addr.port());
+            router = router.merge(crate::sandbox::router(fake, state.clone(), base, shutdown.clone()));
+            tracing::warn!("no Slack is configured: sandbox mode. Open http://127.0.0.1:{}/sandbox/ to try opsbot in a local Slack.", addr.port());
+        }
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await

@@ -59,8 +59,12 @@ pub struct Config {
     pub signing_secret: Secret,
     pub bot_token: Secret,
     pub slack_api_url: String,
-    /// May carry a password, hence a secret.
-    pub redis_url: Secret,
+    /// May carry a password, hence a secret. `None`: the embedded
+    /// in-memory store (nothing persists; one replica only).
+    pub redis_url: Option<Secret>,
+    /// No Slack configured: the bot serves a local Slack at `/sandbox/`
+    /// and talks to it; a configured bot has no sandbox routes at all.
+    pub sandbox: bool,
     pub redis_prefix: String,
     pub replica: String,
     /// The embedded seed runbook, or the team's file (validated).
@@ -77,23 +81,34 @@ impl Config {
             .bind
             .parse()
             .map_err(|_| ConfigError(format!("OPSBOT_BIND: `{}` is not an address like 0.0.0.0:3000", args.bind)))?;
-        let signing_secret = env("SLACK_SIGNING_SECRET").ok_or_else(|| {
-            ConfigError("SLACK_SIGNING_SECRET is not set: copy it from your Slack app's Basic Information page".into())
-        })?;
-        let bot_token = env("SLACK_BOT_TOKEN").ok_or_else(|| {
-            ConfigError(
-                "SLACK_BOT_TOKEN is not set: copy the xoxb- token from your Slack app's OAuth & Permissions page"
-                    .into(),
-            )
-        })?;
-        if !bot_token.starts_with("xoxb-") {
-            return Err(ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-".into()));
-        }
-        if env("SLACK_APP_TOKEN").is_some() {
-            return Err(ConfigError(
-                "SLACK_APP_TOKEN is set, but Socket Mode is not built yet: unset it and point Slack at opsbot's HTTP endpoints".into(),
-            ));
-        }
+        let slack_settings = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"];
+        // Nothing of Slack configured: the local sandbox, never a half-set
+        // production configuration.
+        let sandbox = slack_settings.iter().all(|name| env(name).is_none());
+        let (signing_secret, bot_token) = if sandbox {
+            (Secret::new(random_secret()), Secret::new(SANDBOX_TOKEN))
+        } else {
+            let signing_secret = env("SLACK_SIGNING_SECRET").ok_or_else(|| {
+                ConfigError(
+                    "SLACK_SIGNING_SECRET is not set: copy it from your Slack app's Basic Information page".into(),
+                )
+            })?;
+            let bot_token = env("SLACK_BOT_TOKEN").ok_or_else(|| {
+                ConfigError(
+                    "SLACK_BOT_TOKEN is not set: copy the xoxb- token from your Slack app's OAuth & Permissions page"
+                        .into(),
+                )
+            })?;
+            if !bot_token.starts_with("xoxb-") {
+                return Err(ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-".into()));
+            }
+            if env("SLACK_APP_TOKEN").is_some() {
+                return Err(ConfigError(
+                    "SLACK_APP_TOKEN is set, but Socket Mode is not built yet: unset it and point Slack at opsbot's HTTP endpoints".into(),
+                ));
+            }
+            (Secret::new(signing_secret), Secret::new(bot_token))
+        };
         let api = url::Url::parse(&args.slack_api_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
@@ -103,10 +118,8 @@ impl Config {
                 args.slack_api_url
             )));
         }
-        let redis_url = env("REDIS_URL").ok_or_else(|| {
-            ConfigError("REDIS_URL is not set: give it a Redis, e.g. redis://127.0.0.1:6379/ (the embedded in-memory store is not built yet)".into())
-        })?;
-        if redis::Client::open(redis_url.as_str()).is_err() {
+        let redis_url = env("REDIS_URL");
+        if redis_url.as_deref().is_some_and(|url| redis::Client::open(url).is_err()) {
             return Err(ConfigError("REDIS_URL is not a valid redis:// or rediss:// URL".into()));
         }
         let runbook = match &args.runbook {
@@ -119,15 +132,32 @@ impl Config {
         let replica = args.replica.clone().or_else(|| env("HOSTNAME")).unwrap_or_else(|| "opsbot".to_owned());
         Ok(Config {
             bind,
-            signing_secret: Secret::new(signing_secret),
-            bot_token: Secret::new(bot_token),
+            signing_secret,
+            bot_token,
             slack_api_url: args.slack_api_url.clone(),
-            redis_url: Secret::new(redis_url),
+            redis_url: redis_url.map(Secret::new),
+            sandbox,
             redis_prefix: args.redis_prefix.clone(),
             replica,
             runbook,
         })
     }
+}
+
+/// The bot token the sandbox's own Slack accepts.
+pub const SANDBOX_TOKEN: &str = "xoxb-sandbox";
+
+/// A signing secret for the sandbox, new at every start: only the sandbox
+/// signs with it, so it never needs to leave the process.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    // Without an entropy source the sandbox still works; its requests stay
+    // on this machine.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        bytes[..16].copy_from_slice(&nanos.to_le_bytes());
+    }
+    hex::encode(bytes)
 }
 
 /// Reads and validates a team's runbook; every mistake is reported as

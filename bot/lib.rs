@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod outbox;
 pub mod routes;
+pub mod sandbox;
 pub mod scheduler;
 pub mod slack;
 pub mod store;

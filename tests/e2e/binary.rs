@@ -29,7 +29,7 @@ fn help_lists_serve() {
 #[test]
 fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[], "SLACK_SIGNING_SECRET"),
+        (&[("SLACK_BOT_TOKEN", "xoxb-1-secret")], "SLACK_SIGNING_SECRET"),
         (&[("SLACK_SIGNING_SECRET", "s3cr3t-value")], "SLACK_BOT_TOKEN"),
         (
             &[("SLACK_SIGNING_SECRET", "s3cr3t-value"), ("SLACK_BOT_TOKEN", "xoxp-user-token-secret")],

@@ -1,10 +1,15 @@
-//! The Redis store: incidents, their timelines, the open-incident index, the
-//! outbox stream and event de-duplication, all under one key prefix.
+//! The Redis backend: incidents, their timelines, the open-incident index,
+//! the outbox stream and event de-duplication, all under one key prefix.
 //!
 //! Every decision commits in one Lua script (state, timeline, index, outbox),
 //! guarded by the version the handler saw, so concurrent clicks never
 //! overwrite each other: a conflict is retried from a fresh load.
 
+use super::{
+    dead_letter, decode_effect, from_json, incident_from_fields, listed_incident, message_field, message_value,
+    run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError, StoreResult, Stored,
+    Versioned, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+};
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -17,72 +22,9 @@ use std::time::Duration;
 /// well inside Slack's 3 seconds.
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 const OUTBOX_GROUP: &str = "delivery";
-const DEAD_LETTERS_KEPT: isize = 1000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("Redis is unavailable: {0}")]
-    Unavailable(#[from] redis::RedisError),
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("stored data is corrupt at {key}: {reason}")]
-    Corrupt { key: String, reason: String },
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// An incident with the version it was loaded at, for the commit's guard.
-#[derive(Clone, Debug)]
-pub struct Versioned<T> {
-    pub value: T,
-    pub version: u64,
-}
-
-/// Whether a guarded commit went through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CommitOutcome {
-    Committed,
-    /// Someone else changed the incident since it was loaded.
-    Conflict,
-    /// The timer this decision consumed was already consumed elsewhere
-    /// (another replica acted on it): nothing was written.
-    TimerGone,
-}
-
-/// One decision, as the store commits it: all of it or none of it.
-pub struct Commit<'a> {
-    /// The incident's or run's new state and the version it was loaded at
-    /// (0: new).
-    pub subject: Option<Stored<'a>>,
-    pub timeline: &'a [TimelineEntry],
-    pub effects: &'a [Effect],
-    /// Timers to set.
-    pub timers: &'a [Timer],
-    /// The due timer (as stored) this decision acts on; the commit fails
-    /// with [`CommitOutcome::TimerGone`] if someone else already took it.
-    pub consume: Option<&'a str>,
-    /// A routine's schedule slot this decision handles (routine id, slot):
-    /// refused as [`CommitOutcome::TimerGone`] unless the slot is later than
-    /// any handled before, so no slot ever runs twice.
-    pub slot: Option<(&'a str, chrono::DateTime<chrono::Utc>)>,
-}
-
-/// What a commit writes state for.
-#[derive(Clone, Copy)]
-pub enum Stored<'a> {
-    Incident(&'a Incident, u64),
-    Run(&'a Run, u64),
-}
-
-/// One outbox entry as read back from the stream.
-#[derive(Clone, Debug)]
-pub struct OutboxEntry {
-    pub id: String,
-    pub effect: Effect,
-}
 
 #[derive(Clone)]
-pub struct Store {
+pub struct RedisStore {
     /// Shared, multiplexed: every request's commands go through it.
     conn: ConnectionManager,
     /// The outbox worker's blocking reads would stall everyone else's
@@ -201,20 +143,12 @@ async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>)
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("our own types serialize")
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> StoreResult<T> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
-}
-
-impl Store {
+impl RedisStore {
     /// Connects lazily: the bot starts while Redis is down and `/readyz`
     /// says so until it is back.
-    pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
+    pub fn connect(url: &str, prefix: &str) -> StoreResult<RedisStore> {
         let client = redis::Client::open(url)?;
-        Ok(Store {
+        Ok(RedisStore {
             conn: connection(client.clone(), OPERATION_TIMEOUT)?,
             blocking: connection(client, OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
             keys: Keys { prefix: prefix.to_owned() },
@@ -237,24 +171,8 @@ impl Store {
     pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
         let key = self.keys.incident(id);
         let mut conn = self.conn.clone();
-        let mut fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
-        let Some(state) = fields.remove("state") else { return Ok(None) };
-        let mut incident: Incident = from_json(&key, &state)?;
-        let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-        incident.alert = fields
-            .get("alert_channel")
-            .zip(fields.get("alert_ts"))
-            .map(|(channel, ts)| MessageRef { channel: channel.clone(), ts: ts.clone() });
-        incident.alert_route = fields.get("alert_route").cloned();
-        for (field, value) in &fields {
-            let (Some(part), Some((channel, ts))) = (field.strip_prefix("msg:"), value.split_once(' ')) else {
-                continue;
-            };
-            incident
-                .checklist_messages
-                .insert(part.to_owned(), MessageRef { channel: channel.to_owned(), ts: ts.to_owned() });
-        }
-        Ok(Some(Versioned { value: incident, version }))
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        incident_from_fields(&key, fields)
     }
 
     pub async fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
@@ -296,9 +214,7 @@ impl Store {
             // An index entry without its incident would be a bug; skip it
             // rather than fail the whole list.
             let Some(state) = state else { continue };
-            let mut incident: Incident = from_json(&key, &state)?;
-            incident.alert = channel.zip(ts).map(|(channel, ts)| MessageRef { channel, ts });
-            found.push(incident);
+            found.push(listed_incident(&key, &state, channel, ts)?);
         }
         Ok(found)
     }
@@ -463,8 +379,8 @@ impl Store {
 
     /// Records where a checklist message landed (see `ChecklistPart::key`).
     pub async fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        let field = format!("msg:{part_key}");
-        let value = format!("{} {}", at.channel, at.ts);
+        let field = message_field(part_key);
+        let value = message_value(at);
         self.set_if_exists(id, &[(&field, &value)]).await
     }
 
@@ -497,32 +413,20 @@ impl Store {
     pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
         let key = self.keys.run(id);
         let mut conn = self.conn.clone();
-        let mut fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
-        let Some(state) = fields.remove("state") else { return Ok(None) };
-        let mut run: Run = from_json(&key, &state)?;
-        let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-        for (field, value) in &fields {
-            let Some((channel, ts)) = value.split_once(' ') else { continue };
-            let at = MessageRef { channel: channel.to_owned(), ts: ts.to_owned() };
-            if field == "header" {
-                run.header = Some(at);
-            } else if let Some(part) = field.strip_prefix("msg:") {
-                run.messages.insert(part.to_owned(), at);
-            }
-        }
-        Ok(Some(Versioned { value: run, version }))
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        run_from_fields(&key, fields)
     }
 
     /// Records where the run's header landed.
     pub async fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
-        let value = format!("{} {}", at.channel, at.ts);
+        let value = message_value(at);
         self.set_fields_if_exists(&self.keys.run(id), &[("header", &value)]).await
     }
 
     /// Records where one of the run's step messages landed.
     pub async fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        let field = format!("msg:{part_key}");
-        let value = format!("{} {}", at.channel, at.ts);
+        let field = message_field(part_key);
+        let value = message_value(at);
         self.set_fields_if_exists(&self.keys.run(id), &[(&field, &value)]).await
     }
 
@@ -675,12 +579,12 @@ impl Store {
         error: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
-        let letter = serde_json::json!({"entry": entry.id, "effect": entry.effect, "error": error, "at": at});
+        let letter = dead_letter(entry, error, at);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .lpush(self.keys.dead_letters(), letter.to_string())
             .ignore()
-            .ltrim(self.keys.dead_letters(), 0, DEAD_LETTERS_KEPT - 1)
+            .ltrim(self.keys.dead_letters(), 0, DEAD_LETTERS_KEPT as isize - 1)
             .ignore()
             .xack(self.keys.outbox(), OUTBOX_GROUP, &[&entry.id])
             .ignore()
@@ -705,17 +609,14 @@ impl Store {
     async fn decode_entries(&self, ids: impl Iterator<Item = redis::streams::StreamId>) -> Vec<OutboxEntry> {
         let mut entries = Vec::new();
         for raw in ids {
-            let decoded = raw
-                .get::<String>("effect")
-                .ok_or_else(|| "no effect field".to_owned())
-                .and_then(|json| serde_json::from_str::<Effect>(&json).map_err(|e| e.to_string()));
+            let decoded = decode_effect(raw.get::<String>("effect"));
             match decoded {
                 Ok(effect) => entries.push(OutboxEntry { id: raw.id, effect }),
                 Err(reason) => {
                     // Written by a newer or broken version: keep it for a
                     // human rather than retry it forever.
                     tracing::error!(entry = %raw.id, %reason, "outbox entry cannot be read; moved to dead letters");
-                    let letter = serde_json::json!({"entry": raw.id, "error": format!("unreadable: {reason}")});
+                    let letter = unreadable_letter(&raw.id, &reason);
                     let mut pipe = redis::pipe();
                     pipe.atomic()
                         .lpush(self.keys.dead_letters(), letter.to_string())
@@ -732,6 +633,3 @@ impl Store {
         entries
     }
 }
-
-/// How long a blocking outbox read waits for new entries.
-pub const OUTBOX_BLOCK: Duration = Duration::from_millis(1000);

@@ -1,0 +1,691 @@
+//! The embedded backend: the Redis data model in this process's memory, for
+//! running opsbot without Redis. Nothing persists and no other process sees
+//! it, so only one replica may run on it.
+//!
+//! It mirrors the Redis backend command for command rather than keeping
+//! typed values: a state hash of string fields per incident or run, sorted
+//! sets ordered like Redis's (score, then member bytes), and a stream with
+//! one consumer group. Loads then decode with the same functions as Redis
+//! (`super::incident_from_fields` …), so both answer alike, JSON round trip
+//! included. All state sits behind one `std::sync::Mutex`, never held across
+//! an `.await`: each method is one critical section, which is what makes a
+//! commit all-or-nothing, as the Lua script is in Redis.
+
+use super::{
+    dead_letter, decode_effect, from_json, incident_from_fields, listed_incident, message_field, message_value,
+    run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError, StoreResult, Stored,
+    Versioned, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+};
+use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Woken on every append to the outbox, so a waiting reader gets new
+    /// entries at once, as a blocked XREADGROUP does.
+    outbox_appended: Notify,
+}
+
+/// A state hash: an incident's or run's fields, as Redis keeps them.
+type Hash = HashMap<String, String>;
+
+/// What a hash or timeline belongs to (the Redis key, typed).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Subject {
+    Incident(u64),
+    Run(u64),
+}
+
+impl fmt::Display for Subject {
+    /// Names the subject as the Redis key would, for corruption errors.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Incident(id) => write!(f, "memory:incident:{id}"),
+            Subject::Run(id) => write!(f, "memory:run:{id}"),
+        }
+    }
+}
+
+/// The sorted sets (the Redis keys, typed).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Index {
+    /// Open incidents, scored by number.
+    OpenIncidents,
+    /// Open runs, scored by number.
+    OpenRuns,
+    /// Every incident, scored by declaration time (ms).
+    Declared,
+    /// A routine's runs, scored by start time (ms).
+    RoutineRuns(String),
+    /// Timers (their JSON), scored by due time (ms).
+    Timers,
+}
+
+#[derive(Default)]
+struct State {
+    incident_sequence: u64,
+    run_sequence: u64,
+    hashes: HashMap<Subject, Hash>,
+    /// Timeline entries as JSON, oldest first.
+    timelines: HashMap<Subject, Vec<String>>,
+    indexes: HashMap<Index, SortedSet>,
+    /// A routine's latest handled slot (ms).
+    last_slots: HashMap<String, i64>,
+    /// Slack event ids seen, until when they count as seen.
+    events: HashMap<String, Instant>,
+    /// Event count at which expired event ids are next swept out.
+    events_sweep_at: usize,
+    outbox: Stream,
+    /// Newest first, at most [`DEAD_LETTERS_KEPT`].
+    dead_letters: VecDeque<serde_json::Value>,
+}
+
+/// A Redis sorted set: unique members, ordered by score then by member
+/// bytes (ties matter: equal times list in the same order as Redis). Scores
+/// are integers here (milliseconds and numbers), which Redis's doubles hold
+/// exactly.
+#[derive(Default)]
+struct SortedSet {
+    scores: HashMap<String, i64>,
+    ordered: BTreeSet<(i64, String)>,
+}
+
+impl SortedSet {
+    /// ZADD: adds the member or moves it to the new score.
+    fn add(&mut self, score: i64, member: &str) {
+        if let Some(old) = self.scores.insert(member.to_owned(), score) {
+            self.ordered.remove(&(old, member.to_owned()));
+        }
+        self.ordered.insert((score, member.to_owned()));
+    }
+
+    /// ZADD NX: adds the member only if it is not there.
+    fn add_new(&mut self, score: i64, member: &str) {
+        if !self.scores.contains_key(member) {
+            self.add(score, member);
+        }
+    }
+
+    /// ZREM: whether it was there.
+    fn remove(&mut self, member: &str) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => self.ordered.remove(&(score, member.to_owned())),
+            None => false,
+        }
+    }
+
+    /// ZREVRANGE: highest score first.
+    fn newest_first(&self) -> impl Iterator<Item = &(i64, String)> {
+        self.ordered.iter().rev()
+    }
+}
+
+/// A stream entry id, `<ms>-<seq>`, ordered as Redis orders them.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct EntryId {
+    ms: u64,
+    seq: u64,
+}
+
+impl EntryId {
+    /// Parses `<ms>-<seq>` or `<ms>` (sequence 0), as Redis accepts them.
+    fn parse(id: &str) -> StoreResult<EntryId> {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        match (ms.parse(), seq.parse()) {
+            (Ok(ms), Ok(seq)) => Ok(EntryId { ms, seq }),
+            _ => Err(StoreError::Corrupt { key: "memory:outbox".into(), reason: format!("invalid stream id {id:?}") }),
+        }
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// The outbox: a Redis stream with one consumer group, created with it.
+#[derive(Default)]
+struct Stream {
+    /// Entries not yet deleted: their effect's JSON.
+    entries: BTreeMap<EntryId, String>,
+    /// The last id handed out, so ids never go back even when the wall
+    /// clock does or entries were deleted.
+    last_id: EntryId,
+    /// The group's cursor: entries after it are new to every consumer.
+    last_delivered: EntryId,
+    /// The group's pending entries: given to a consumer, not yet acked.
+    pending: BTreeMap<EntryId, Pending>,
+}
+
+struct Pending {
+    consumer: String,
+    /// When it was last given to (or kept by) its consumer; idle time
+    /// counts from here.
+    delivered_at: Instant,
+    deliveries: u64,
+}
+
+impl Stream {
+    /// XADD `*`: the wall clock's millisecond, or the last id's with the
+    /// next sequence number when the clock has not moved on.
+    fn append(&mut self, effect_json: String) {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let id = if now_ms > self.last_id.ms {
+            EntryId { ms: now_ms, seq: 0 }
+        } else {
+            EntryId { ms: self.last_id.ms, seq: self.last_id.seq + 1 }
+        };
+        self.last_id = id;
+        self.entries.insert(id, effect_json);
+    }
+
+    /// XACK and XDEL.
+    fn remove(&mut self, id: EntryId) {
+        self.pending.remove(&id);
+        self.entries.remove(&id);
+    }
+}
+
+/// COUNT 0 reads everything, as in Redis.
+fn read_limit(count: usize) -> usize {
+    if count == 0 {
+        usize::MAX
+    } else {
+        count
+    }
+}
+
+impl State {
+    fn index(&mut self, index: Index) -> &mut SortedSet {
+        self.indexes.entry(index).or_default()
+    }
+
+    fn members_newest_first(&self, index: &Index) -> Vec<u64> {
+        self.indexes
+            .get(index)
+            .map(|set| set.newest_first().filter_map(|(_, member)| member.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The listed form of these incidents (state and alert), skipping an
+    /// index entry without its incident as Redis's list does.
+    fn incidents(&self, ids: &[u64]) -> StoreResult<Vec<Incident>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let subject = Subject::Incident(*id);
+            let Some(hash) = self.hashes.get(&subject) else { continue };
+            let Some(state) = hash.get("state") else { continue };
+            let (channel, ts) = (hash.get("alert_channel").cloned(), hash.get("alert_ts").cloned());
+            found.push(listed_incident(&subject.to_string(), state, channel, ts)?);
+        }
+        Ok(found)
+    }
+
+    /// HSET only if the subject's state is there (SET_IF_EXISTS_LUA).
+    fn set_if_exists(&mut self, subject: Subject, fields: &[(&str, &str)]) {
+        let Some(hash) = self.hashes.get_mut(&subject).filter(|h| h.contains_key("state")) else { return };
+        for (field, value) in fields {
+            hash.insert((*field).to_owned(), (*value).to_owned());
+        }
+    }
+
+    /// COMMIT_LUA, step for step: every check before the first write, in
+    /// the same order, so a refusal writes nothing and the outcome matches.
+    fn commit(&mut self, change: &Commit<'_>) -> CommitOutcome {
+        // What the state is for; a decision without state names incident 0,
+        // whose hash it never touches (its timeline it does, as in Redis).
+        let (subject, open, created_index, state) = match change.subject {
+            Some(Stored::Incident(inc, v)) => (
+                Subject::Incident(inc.id.0),
+                Index::OpenIncidents,
+                Index::Declared,
+                Some((v, to_json(inc), inc.is_open(), inc.declared.at)),
+            ),
+            Some(Stored::Run(run, v)) => (
+                Subject::Run(run.id.0),
+                Index::OpenRuns,
+                Index::RoutineRuns(run.checklist.clone()),
+                Some((v, to_json(run), run.is_open(), run.started.at)),
+            ),
+            None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
+        };
+        let number = match subject {
+            Subject::Incident(n) | Subject::Run(n) => n,
+        };
+        let mut current = 0;
+        if let Some((expected, ..)) = &state {
+            let hash = self.hashes.get(&subject);
+            current = hash.and_then(|h| h.get("v")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            if current != *expected {
+                return CommitOutcome::Conflict;
+            }
+            if current == 0 && hash.is_some() {
+                return CommitOutcome::Conflict;
+            }
+        }
+        if let Some((routine, slot)) = change.slot {
+            let handled = self.last_slots.get(routine).copied().unwrap_or(0);
+            if handled >= slot.timestamp_millis() {
+                return CommitOutcome::TimerGone;
+            }
+        }
+        // The last check is also the first write, as ZREM is in the script.
+        if let Some(timer) = change.consume {
+            if !self.index(Index::Timers).remove(timer) {
+                return CommitOutcome::TimerGone;
+            }
+        }
+        if let Some((routine, slot)) = change.slot {
+            self.last_slots.insert(routine.to_owned(), slot.timestamp_millis());
+        }
+        if let Some((_, json, is_open, created)) = state {
+            let hash = self.hashes.entry(subject).or_default();
+            hash.insert("state".into(), json);
+            hash.insert("v".into(), (current + 1).to_string());
+            if current == 0 {
+                self.index(created_index).add(created.timestamp_millis(), &number.to_string());
+            }
+            if is_open {
+                self.index(open).add(number as i64, &number.to_string());
+            } else {
+                self.index(open).remove(&number.to_string());
+            }
+        }
+        if !change.timeline.is_empty() {
+            self.timelines.entry(subject).or_default().extend(change.timeline.iter().map(to_json));
+        }
+        for effect in change.effects {
+            self.outbox.append(to_json(effect));
+        }
+        for timer in change.timers {
+            self.index(Index::Timers).add(timer.due.timestamp_millis(), &to_json(timer));
+        }
+        CommitOutcome::Committed
+    }
+
+    /// SET NX EX: whole seconds, at least one, as Redis is given them.
+    fn first_sighting(&mut self, event_id: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        if self.events.len() >= self.events_sweep_at {
+            // Redis expires keys by itself; here expired ids are swept out
+            // whenever the map has doubled, so it stays bounded by the events
+            // of one TTL at a cost that amortizes to nothing.
+            self.events.retain(|_, until| *until > now);
+            self.events_sweep_at = (self.events.len() * 2).max(1024);
+        }
+        if self.events.get(event_id).is_some_and(|until| *until > now) {
+            return false;
+        }
+        self.events.insert(event_id.to_owned(), now + Duration::from_secs(ttl.as_secs().max(1)));
+        true
+    }
+
+    /// Decodes entries read from the outbox; one that cannot be read goes
+    /// to the dead letters, as in Redis.
+    fn decode(&mut self, raw: Vec<(EntryId, String)>) -> Vec<OutboxEntry> {
+        let mut entries = Vec::with_capacity(raw.len());
+        for (id, json) in raw {
+            match decode_effect(Some(json)) {
+                Ok(effect) => entries.push(OutboxEntry { id: id.to_string(), effect }),
+                Err(reason) => {
+                    tracing::error!(entry = %id, %reason, "outbox entry cannot be read; moved to dead letters");
+                    self.bury(unreadable_letter(&id.to_string(), &reason));
+                    self.outbox.remove(id);
+                }
+            }
+        }
+        entries
+    }
+
+    /// LPUSH and LTRIM.
+    fn bury(&mut self, letter: serde_json::Value) {
+        self.dead_letters.push_front(letter);
+        self.dead_letters.truncate(DEAD_LETTERS_KEPT);
+    }
+
+    /// XREADGROUP `>`: entries after the group's cursor, now pending on
+    /// `consumer`.
+    fn read_new(&mut self, consumer: &str, count: usize) -> Vec<OutboxEntry> {
+        let stream = &mut self.outbox;
+        let after = stream.last_delivered;
+        let fresh: Vec<(EntryId, String)> = stream
+            .entries
+            .range(after..)
+            .filter(|(id, _)| **id > after)
+            .take(read_limit(count))
+            .map(|(id, json)| (*id, json.clone()))
+            .collect();
+        let now = Instant::now();
+        for (id, _) in &fresh {
+            stream.last_delivered = *id;
+            stream.pending.insert(*id, Pending { consumer: consumer.to_owned(), delivered_at: now, deliveries: 1 });
+        }
+        self.decode(fresh)
+    }
+
+    /// XREADGROUP with an id: `consumer`'s own pending entries after it,
+    /// each counted as delivered again (which resets its idle time).
+    fn read_own(&mut self, consumer: &str, after: EntryId, count: usize) -> Vec<OutboxEntry> {
+        let stream = &mut self.outbox;
+        let now = Instant::now();
+        let mut mine = Vec::new();
+        for (id, pending) in stream.pending.range_mut(after..) {
+            if mine.len() >= read_limit(count) {
+                break;
+            }
+            if *id <= after || pending.consumer != consumer {
+                continue;
+            }
+            // A pending entry deleted from the stream has nothing to read;
+            // it cannot happen here (ack and delete go together).
+            let Some(json) = stream.entries.get(id) else { continue };
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            mine.push((*id, json.clone()));
+        }
+        self.decode(mine)
+    }
+
+    /// XAUTOCLAIM from `0`: pending entries idle at least `min_idle`, on any
+    /// consumer, become `consumer`'s. Like Redis it looks at no more than ten
+    /// times `count` pending entries per call.
+    fn claim_abandoned(&mut self, consumer: &str, min_idle: Duration, count: usize) -> Vec<OutboxEntry> {
+        let stream = &mut self.outbox;
+        let now = Instant::now();
+        let mut attempts = count.saturating_mul(10);
+        let mut claimed = Vec::new();
+        let mut vanished = Vec::new();
+        for (id, pending) in stream.pending.iter_mut() {
+            if attempts == 0 || claimed.len() >= count {
+                break;
+            }
+            attempts -= 1;
+            let Some(json) = stream.entries.get(id) else {
+                vanished.push(*id);
+                continue;
+            };
+            if now.duration_since(pending.delivered_at) < min_idle {
+                continue;
+            }
+            pending.consumer = consumer.to_owned();
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            claimed.push((*id, json.clone()));
+        }
+        for id in vanished {
+            stream.pending.remove(&id);
+        }
+        self.decode(claimed)
+    }
+
+    /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
+    /// idle from now.
+    fn keep(&mut self, consumer: &str, id: EntryId) {
+        let stream = &mut self.outbox;
+        if !stream.entries.contains_key(&id) {
+            stream.pending.remove(&id);
+            return;
+        }
+        if let Some(pending) = stream.pending.get_mut(&id) {
+            pending.consumer = consumer.to_owned();
+            pending.delivered_at = Instant::now();
+        }
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        let state = State { events_sweep_at: 1024, ..State::default() };
+        MemoryStore { shared: Arc::new(Shared { state: Mutex::new(state), outbox_appended: Notify::new() }) }
+    }
+
+    /// The state, even after a panic elsewhere while it was held: every
+    /// critical section checks before it writes, so what is there is whole.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    pub fn next_incident_id(&self) -> StoreResult<IncidentId> {
+        let mut state = self.lock();
+        state.incident_sequence += 1;
+        Ok(IncidentId(state.incident_sequence))
+    }
+
+    pub fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
+        let subject = Subject::Incident(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        incident_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
+        let subject = Subject::Incident(id.0);
+        let raw = self.lock().timelines.get(&subject).cloned().unwrap_or_default();
+        let key = format!("{subject}:timeline");
+        raw.iter().map(|json| from_json(&key, json)).collect()
+    }
+
+    pub fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
+        let state = self.lock();
+        let ids = state.members_newest_first(&Index::OpenIncidents);
+        state.incidents(&ids)
+    }
+
+    pub fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {
+        let since = since.timestamp_millis();
+        let state = self.lock();
+        let ids: Vec<u64> = state
+            .indexes
+            .get(&Index::Declared)
+            .map(|set| {
+                set.newest_first()
+                    .take_while(|(score, _)| *score >= since)
+                    .filter_map(|(_, member)| member.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        state.incidents(&ids)
+    }
+
+    pub fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
+        let outcome = self.lock().commit(change);
+        if outcome == CommitOutcome::Committed && !change.effects.is_empty() {
+            self.shared.outbox_appended.notify_waiters();
+        }
+        Ok(outcome)
+    }
+
+    pub fn due_timers(&self, now: chrono::DateTime<chrono::Utc>, limit: usize) -> StoreResult<Vec<(String, Timer)>> {
+        let now = now.timestamp_millis();
+        let mut state = self.lock();
+        let timers = state.index(Index::Timers);
+        let raw: Vec<String> =
+            timers.ordered.iter().take_while(|(due, _)| *due <= now).take(limit).map(|(_, m)| m.clone()).collect();
+        let mut due = Vec::with_capacity(raw.len());
+        for member in raw {
+            match serde_json::from_str::<Timer>(&member) {
+                Ok(timer) => due.push((member, timer)),
+                Err(e) => {
+                    tracing::error!(%member, error = %e, "unreadable timer dropped");
+                    timers.remove(&member);
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    pub fn timer_count(&self) -> StoreResult<u64> {
+        Ok(self.lock().indexes.get(&Index::Timers).map_or(0, |set| set.scores.len() as u64))
+    }
+
+    pub fn enqueue(&self, effects: &[Effect]) -> StoreResult<()> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut state = self.lock();
+            for effect in effects {
+                state.outbox.append(to_json(effect));
+            }
+        }
+        self.shared.outbox_appended.notify_waiters();
+        Ok(())
+    }
+
+    pub fn first_sighting(&self, event_id: &str, ttl: Duration) -> StoreResult<bool> {
+        Ok(self.lock().first_sighting(event_id, ttl))
+    }
+
+    pub fn set_alert(&self, id: IncidentId, alert: &MessageRef, route: &str) -> StoreResult<()> {
+        let fields =
+            [("alert_channel", alert.channel.as_str()), ("alert_ts", alert.ts.as_str()), ("alert_route", route)];
+        self.lock().set_if_exists(Subject::Incident(id.0), &fields);
+        Ok(())
+    }
+
+    pub fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
+        self.lock().set_if_exists(Subject::Incident(id.0), &[("alert_error", error)]);
+        Ok(())
+    }
+
+    pub fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
+        let (field, value) = (message_field(part_key), message_value(at));
+        self.lock().set_if_exists(Subject::Incident(id.0), &[(&field, &value)]);
+        Ok(())
+    }
+
+    pub fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
+        Ok(self.lock().hashes.get(&Subject::Incident(id.0)).and_then(|h| h.get("alert_error")).cloned())
+    }
+
+    pub fn next_run_id(&self) -> StoreResult<RunId> {
+        let mut state = self.lock();
+        state.run_sequence += 1;
+        Ok(RunId(state.run_sequence))
+    }
+
+    pub fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
+        let subject = Subject::Run(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        run_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
+        let value = message_value(at);
+        self.lock().set_if_exists(Subject::Run(id.0), &[("header", &value)]);
+        Ok(())
+    }
+
+    pub fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
+        let (field, value) = (message_field(part_key), message_value(at));
+        self.lock().set_if_exists(Subject::Run(id.0), &[(&field, &value)]);
+        Ok(())
+    }
+
+    pub fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
+        let state = self.lock();
+        let ids = state.members_newest_first(&Index::RoutineRuns(checklist.to_owned()));
+        let mut runs = Vec::new();
+        // ZREVRANGE 0 (limit - 1): a limit of 0 still lists one, as in Redis.
+        for id in ids.into_iter().take(limit.saturating_sub(1) + 1) {
+            let subject = Subject::Run(id);
+            if let Some(json) = state.hashes.get(&subject).and_then(|h| h.get("state")) {
+                runs.push(from_json(&subject.to_string(), json)?);
+            }
+        }
+        Ok(runs)
+    }
+
+    pub fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(self.lock().last_slots.get(checklist).copied().and_then(chrono::DateTime::from_timestamp_millis))
+    }
+
+    pub fn set_timer(&self, timer: &Timer) -> StoreResult<()> {
+        self.lock().index(Index::Timers).add_new(timer.due.timestamp_millis(), &to_json(timer));
+        Ok(())
+    }
+
+    /// The group exists from the start and memory never loses it.
+    pub fn outbox_prepare(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    pub async fn outbox_read(
+        &self,
+        consumer: &str,
+        count: usize,
+        own_pending_after: Option<&str>,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        if let Some(after) = own_pending_after {
+            let after = EntryId::parse(after)?;
+            return Ok(self.lock().read_own(consumer, after, count));
+        }
+        let deadline = tokio::time::Instant::now() + OUTBOX_BLOCK;
+        loop {
+            // Registered before looking, so an append between the look and
+            // the wait still wakes us.
+            let appended = self.shared.outbox_appended.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
+            let fresh = self.lock().read_new(consumer, count);
+            if !fresh.is_empty() {
+                return Ok(fresh);
+            }
+            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    pub fn outbox_claim_abandoned(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        Ok(self.lock().claim_abandoned(consumer, min_idle, count))
+    }
+
+    pub fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        let id = EntryId::parse(entry_id)?;
+        self.lock().keep(consumer, id);
+        Ok(())
+    }
+
+    pub fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
+        let id = EntryId::parse(entry_id)?;
+        self.lock().outbox.remove(id);
+        Ok(())
+    }
+
+    pub fn outbox_dead(&self, entry: &OutboxEntry, error: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+        let id = EntryId::parse(&entry.id)?;
+        let letter = dead_letter(entry, error, at);
+        let mut state = self.lock();
+        state.bury(letter);
+        state.outbox.remove(id);
+        Ok(())
+    }
+
+    pub fn dead_letters(&self) -> StoreResult<Vec<serde_json::Value>> {
+        Ok(self.lock().dead_letters.iter().cloned().collect())
+    }
+
+    pub fn outbox_len(&self) -> StoreResult<u64> {
+        Ok(self.lock().outbox.entries.len() as u64)
+    }
+}

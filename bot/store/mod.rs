@@ -1,0 +1,403 @@
+//! The store: incidents, runs, their timelines, the open-incident index, the
+//! outbox stream, timers and event de-duplication.
+//!
+//! Two backends behind one type: Redis (`REDIS_URL` set; shared by replicas,
+//! survives restarts) and an embedded in-memory store (nothing persists, one
+//! replica only) for trying opsbot on a laptop. They keep the same data model
+//! (a state hash per incident or run, sorted indexes, a consumer-group
+//! stream) and decode it with the same functions below, and
+//! `tests/store_contract.rs` runs one suite against both, so neither drifts.
+//!
+//! `Store` is an enum rather than a trait object: two backends, known at
+//! compile time, and async methods without boxed futures.
+
+mod memory;
+mod redis;
+
+use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a blocking outbox read waits for new entries.
+pub const OUTBOX_BLOCK: Duration = Duration::from_millis(1000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(#[from] ::redis::RedisError),
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("stored data is corrupt at {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An incident with the version it was loaded at, for the commit's guard.
+#[derive(Clone, Debug)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Whether a guarded commit went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// Someone else changed the incident since it was loaded.
+    Conflict,
+    /// The timer this decision consumed was already consumed elsewhere
+    /// (another replica acted on it): nothing was written.
+    TimerGone,
+}
+
+/// One decision, as the store commits it: all of it or none of it.
+pub struct Commit<'a> {
+    /// The incident's or run's new state and the version it was loaded at
+    /// (0: new).
+    pub subject: Option<Stored<'a>>,
+    pub timeline: &'a [TimelineEntry],
+    pub effects: &'a [Effect],
+    /// Timers to set.
+    pub timers: &'a [Timer],
+    /// The due timer (as stored) this decision acts on; the commit fails
+    /// with [`CommitOutcome::TimerGone`] if someone else already took it.
+    pub consume: Option<&'a str>,
+    /// A routine's schedule slot this decision handles (routine id, slot):
+    /// refused as [`CommitOutcome::TimerGone`] unless the slot is later than
+    /// any handled before, so no slot ever runs twice.
+    pub slot: Option<(&'a str, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// What a commit writes state for.
+#[derive(Clone, Copy)]
+pub enum Stored<'a> {
+    Incident(&'a Incident, u64),
+    Run(&'a Run, u64),
+}
+
+/// One outbox entry as read back from the stream.
+#[derive(Clone, Debug)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub effect: Effect,
+}
+
+/// The store the bot runs on; clones share it.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Redis(redis::RedisStore),
+    Memory(memory::MemoryStore),
+}
+
+/// Calls the same method on whichever backend this is: Redis answers
+/// asynchronously, memory at once (it never waits while holding its lock).
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Redis(store) => store.$method($($arg),*).await,
+            Backend::Memory(store) => store.$method($($arg),*),
+        }
+    };
+}
+
+impl Store {
+    /// Connects lazily: the bot starts while Redis is down and `/readyz`
+    /// says so until it is back.
+    pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
+        Ok(Store { backend: Backend::Redis(redis::RedisStore::connect(url, prefix)?) })
+    }
+
+    /// A fresh, empty store in this process's memory: nothing persists, and
+    /// only this process sees it (so only one replica may run).
+    pub fn memory() -> Store {
+        Store { backend: Backend::Memory(memory::MemoryStore::new()) }
+    }
+
+    /// Whether what is stored survives this process (Redis) or not (memory).
+    pub fn is_persistent(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        dispatch!(self.ping())
+    }
+
+    /// Numbers are never reused; a declare that fails after this leaves a gap.
+    pub async fn next_incident_id(&self) -> StoreResult<IncidentId> {
+        dispatch!(self.next_incident_id())
+    }
+
+    pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
+        dispatch!(self.load_incident(id))
+    }
+
+    pub async fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
+        dispatch!(self.load_timeline(id))
+    }
+
+    /// Open incidents, newest first.
+    pub async fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
+        dispatch!(self.open_incidents())
+    }
+
+    /// Incidents declared since `since`, open or resolved, newest first.
+    pub async fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {
+        dispatch!(self.incidents_declared_since(since))
+    }
+
+    /// Commits a decision: the incident's new state, its timeline entries,
+    /// its place in the open index, the outbox effects and timers, all or
+    /// nothing, and only if the incident is still at the version it was
+    /// loaded at and the consumed timer is still there.
+    pub async fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
+        dispatch!(self.commit(change))
+    }
+
+    /// Timers due at `now`, oldest first, as stored (the raw member is what
+    /// a commit consumes). Reading does not take them: the commit does.
+    pub async fn due_timers(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Timer)>> {
+        dispatch!(self.due_timers(now, limit))
+    }
+
+    /// How many timers are set, for tests and metrics.
+    pub async fn timer_count(&self) -> StoreResult<u64> {
+        dispatch!(self.timer_count())
+    }
+
+    /// Effects that change no state (answers to mentions, notes to a user).
+    pub async fn enqueue(&self, effects: &[Effect]) -> StoreResult<()> {
+        dispatch!(self.enqueue(effects))
+    }
+
+    /// Slack retries events it thinks we missed; true only the first time an
+    /// event id is seen within `ttl`.
+    pub async fn first_sighting(&self, event_id: &str, ttl: Duration) -> StoreResult<bool> {
+        dispatch!(self.first_sighting(event_id, ttl))
+    }
+
+    // --- Alert location, written by the outbox worker -----------------------
+
+    /// Records where the alert landed. Only on an incident that exists: a
+    /// late write must not plant fields on a key that Redis lost meanwhile.
+    pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef, route: &str) -> StoreResult<()> {
+        dispatch!(self.set_alert(id, alert, route))
+    }
+
+    /// Remembers that the alert could not be posted for good, so updates to
+    /// it stop waiting and go to the dead letters too.
+    pub async fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
+        dispatch!(self.set_alert_failed(id, error))
+    }
+
+    /// Records where a checklist message landed (see `ChecklistPart::key`).
+    pub async fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
+        dispatch!(self.set_checklist_message(id, part_key, at))
+    }
+
+    pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
+        dispatch!(self.alert_failure(id))
+    }
+
+    // --- Routine runs -----------------------------------------------------
+
+    pub async fn next_run_id(&self) -> StoreResult<RunId> {
+        dispatch!(self.next_run_id())
+    }
+
+    pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
+        dispatch!(self.load_run(id))
+    }
+
+    /// Records where the run's header landed.
+    pub async fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
+        dispatch!(self.set_run_header(id, at))
+    }
+
+    /// Records where one of the run's step messages landed.
+    pub async fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
+        dispatch!(self.set_run_message(id, part_key, at))
+    }
+
+    /// A routine's last `limit` runs, newest first.
+    pub async fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
+        dispatch!(self.runs_of(checklist, limit))
+    }
+
+    /// The latest schedule slot of a routine that was handled (run or
+    /// skipped), if any.
+    pub async fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        dispatch!(self.last_handled_slot(checklist))
+    }
+
+    /// Sets a timer unless it is already set (the same timer from several
+    /// replicas stays one).
+    pub async fn set_timer(&self, timer: &Timer) -> StoreResult<()> {
+        dispatch!(self.set_timer(timer))
+    }
+
+    // --- Outbox ------------------------------------------------------------
+
+    /// Creates the consumer group (and stream) unless it exists; needed at
+    /// start and again after Redis lost its data.
+    pub async fn outbox_prepare(&self) -> StoreResult<()> {
+        dispatch!(self.outbox_prepare())
+    }
+
+    /// Reads entries for `consumer`: with `own_pending_after`, the ones it
+    /// was given before and never finished (after a restart), after that
+    /// id; else new ones, waiting up to [`OUTBOX_BLOCK`] for some to arrive.
+    pub async fn outbox_read(
+        &self,
+        consumer: &str,
+        count: usize,
+        own_pending_after: Option<&str>,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        // Both backends wait here, so no `dispatch!`.
+        match &self.backend {
+            Backend::Redis(store) => store.outbox_read(consumer, count, own_pending_after).await,
+            Backend::Memory(store) => store.outbox_read(consumer, count, own_pending_after).await,
+        }
+    }
+
+    /// Takes over entries another consumer was given but has not finished
+    /// for `min_idle`: that replica died.
+    pub async fn outbox_claim_abandoned(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        dispatch!(self.outbox_claim_abandoned(consumer, min_idle, count))
+    }
+
+    /// Resets an entry's idle time while we keep retrying it, so another
+    /// replica does not think we died and deliver it twice.
+    pub async fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        dispatch!(self.outbox_keep(consumer, entry_id))
+    }
+
+    pub async fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
+        dispatch!(self.outbox_done(entry_id))
+    }
+
+    /// Moves an entry Slack refused for good to the dead letters, with why.
+    pub async fn outbox_dead(
+        &self,
+        entry: &OutboxEntry,
+        error: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self.outbox_dead(entry, error, at))
+    }
+
+    pub async fn dead_letters(&self) -> StoreResult<Vec<serde_json::Value>> {
+        dispatch!(self.dead_letters())
+    }
+
+    /// Entries not yet delivered (pending or unread), for tests and metrics.
+    pub async fn outbox_len(&self) -> StoreResult<u64> {
+        dispatch!(self.outbox_len())
+    }
+}
+
+// --- Encoding shared by both backends --------------------------------------
+//
+// Both keep an incident or run as a hash of string fields (`state`, `v`,
+// and the message locations the outbox worker writes), so both decode it
+// with these functions and cannot disagree on what a load returns.
+
+/// Dead letters kept, newest first; older ones are dropped.
+const DEAD_LETTERS_KEPT: usize = 1000;
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("our own types serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
+}
+
+/// The hash field that records where a checklist or step message landed.
+fn message_field(part_key: &str) -> String {
+    format!("msg:{part_key}")
+}
+
+/// A message location as a hash value: `<channel> <ts>`.
+fn message_value(at: &MessageRef) -> String {
+    format!("{} {}", at.channel, at.ts)
+}
+
+/// An incident from all its hash fields, with the alert and message
+/// locations the outbox worker recorded beside the state.
+fn incident_from_fields(key: &str, mut fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Incident>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut incident: Incident = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    incident.alert = fields
+        .get("alert_channel")
+        .zip(fields.get("alert_ts"))
+        .map(|(channel, ts)| MessageRef { channel: channel.clone(), ts: ts.clone() });
+    incident.alert_route = fields.get("alert_route").cloned();
+    for (field, value) in &fields {
+        let (Some(part), Some((channel, ts))) = (field.strip_prefix("msg:"), value.split_once(' ')) else {
+            continue;
+        };
+        incident
+            .checklist_messages
+            .insert(part.to_owned(), MessageRef { channel: channel.to_owned(), ts: ts.to_owned() });
+    }
+    Ok(Some(Versioned { value: incident, version }))
+}
+
+/// An incident as listed (open, recent): state and alert only, the cheap
+/// fetch lists use.
+fn listed_incident(key: &str, state: &str, channel: Option<String>, ts: Option<String>) -> StoreResult<Incident> {
+    let mut incident: Incident = from_json(key, state)?;
+    incident.alert = channel.zip(ts).map(|(channel, ts)| MessageRef { channel, ts });
+    Ok(incident)
+}
+
+/// A run from all its hash fields, with its header and step messages.
+fn run_from_fields(key: &str, mut fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Run>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut run: Run = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    for (field, value) in &fields {
+        let Some((channel, ts)) = value.split_once(' ') else { continue };
+        let at = MessageRef { channel: channel.to_owned(), ts: ts.to_owned() };
+        if field == "header" {
+            run.header = Some(at);
+        } else if let Some(part) = field.strip_prefix("msg:") {
+            run.messages.insert(part.to_owned(), at);
+        }
+    }
+    Ok(Some(Versioned { value: run, version }))
+}
+
+/// An outbox entry's effect from its `effect` field; the error says why it
+/// cannot be read (then the entry goes to the dead letters).
+fn decode_effect(json: Option<String>) -> Result<Effect, String> {
+    json.ok_or_else(|| "no effect field".to_owned())
+        .and_then(|json| serde_json::from_str::<Effect>(&json).map_err(|e| e.to_string()))
+}
+
+/// The dead letter for an entry Slack refused for good.
+fn dead_letter(entry: &OutboxEntry, error: &str, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    serde_json::json!({"entry": entry.id, "effect": entry.effect, "error": error, "at": at})
+}
+
+/// The dead letter for an entry no version of us can read.
+fn unreadable_letter(entry_id: &str, reason: &str) -> serde_json::Value {
+    serde_json::json!({"entry": entry_id, "error": format!("unreadable: {reason}")})
+}
