@@ -26,6 +26,7 @@ pub struct AppState {
     pub signing_secret: Secret,
     pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     slack_check: Mutex<Option<(Instant, Option<String>)>>,
 }
 
@@ -107,6 +108,7 @@ impl App {
             signing_secret: config.signing_secret.clone(),
             runbook: Arc::new(config.runbook.clone()),
             clock: options.clock.clone(),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
             slack_check: Mutex::new(None),
         });
         let shutdown = CancellationToken::new();
@@ -125,6 +127,7 @@ impl App {
             slack,
             state.runbook.clone(),
             options.clock,
+            state.metrics.clone(),
             options.worker,
             shutdown.clone(),
         ));

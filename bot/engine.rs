@@ -48,6 +48,10 @@ async fn incident_command(app: &AppState, cmd: &IncidentCommand, who: &Invocatio
         if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
             if let Some(inc) = &decision.incident {
                 tracing::info!(incident = %inc.id, severity = %inc.severity, status = inc.status.as_str(), user = %who.user, "incident changed");
+                if let IncidentCommand::Declare { severity, .. } = cmd {
+                    let labels = crate::metrics::SeverityLabels { severity: severity.as_str() };
+                    app.metrics.declared.get_or_create(&labels).inc();
+                }
             }
             return Ok(decision.reply);
         }
@@ -199,6 +203,7 @@ pub async fn timer(app: &AppState, stored: &str, timer: &Timer) -> StoreResult<(
         match commit(app, &decision, version, Some(stored), slot).await? {
             CommitOutcome::Committed => {
                 if decision.changes_state() || !decision.effects.is_empty() {
+                    app.metrics.timers_acted.inc();
                     tracing::info!(subject = ?timer.subject, timer = ?timer.kind, "timer acted");
                 }
                 return Ok(());

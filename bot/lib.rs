@@ -6,6 +6,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod outbox;
 pub mod routes;
 pub mod sandbox;

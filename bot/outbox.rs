@@ -58,6 +58,7 @@ struct Delivery {
     slack: SlackApi,
     runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<crate::metrics::Metrics>,
     settings: WorkerSettings,
     /// Slack's rate limit is per app: a 429 pauses all lanes.
     paused_until: Mutex<Option<Instant>>,
@@ -79,6 +80,7 @@ pub async fn run(
     slack: SlackApi,
     runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<crate::metrics::Metrics>,
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) {
@@ -88,6 +90,7 @@ pub async fn run(
         slack,
         runbook,
         clock,
+        metrics,
         settings,
         paused_until: Mutex::new(None),
         shutdown,
@@ -251,15 +254,18 @@ impl Delivery {
             };
             match result {
                 Ok(()) => {
+                    self.metrics.delivery("delivered");
                     self.settle(|| self.store.outbox_done(&entry.id)).await;
                     return;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
                     tracing::info!(incident = %incident_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
+                    self.metrics.delivery("dropped");
                     self.settle(|| self.store.outbox_done(&entry.id)).await;
                     return;
                 }
                 Err(DeliveryError::Permanent { code }) => {
+                    self.metrics.delivery("dead");
                     tracing::error!(incident = %incident_of(&entry.effect), error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
                     if let Effect::PostAlert { incident } = &entry.effect {
                         self.settle(|| self.store.set_alert_failed(*incident, &code)).await;
@@ -269,6 +275,7 @@ impl Delivery {
                     return;
                 }
                 Err(retry @ (DeliveryError::Transient { .. } | DeliveryError::Waiting { .. })) => {
+                    self.metrics.delivery("retried");
                     let wait = match retry.retry_after() {
                         Some(wait) => {
                             let until = Instant::now() + wait;

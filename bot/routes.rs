@@ -25,13 +25,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const EVENT_DEDUPE_TTL: Duration = Duration::from_secs(2 * 3600);
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let slack = Router::new()
         .route("/slack/commands", post(slack_commands))
         .route("/slack/interactions", post(slack_interactions))
         .route("/slack/events", post(slack_events))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests));
+    Router::new()
+        .merge(slack)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -208,6 +212,49 @@ async fn slack_events(State(app): State<Arc<AppState>>, headers: HeaderMap, body
         }
         EventEnvelope::Other => Ok(StatusCode::OK.into_response()),
     }
+}
+
+/// Counts each request from Slack by endpoint and how it ended.
+async fn count_requests(
+    State(app): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = match request.uri().path() {
+        "/slack/commands" => "commands",
+        "/slack/interactions" => "interactions",
+        "/slack/events" => "events",
+        _ => "other",
+    };
+    let response = next.run(request).await;
+    let outcome = match response.status().as_u16() {
+        200..=299 => "ok",
+        401 => "unauthorized",
+        503 => "unavailable",
+        400..=499 => "bad_request",
+        _ => "error",
+    };
+    app.metrics.request(endpoint, outcome);
+    response
+}
+
+/// Prometheus text; the gauges are read from the store at scrape time
+/// (left as they were if the store does not answer).
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let m = &app.metrics;
+    let (outbox, open, timers) =
+        tokio::join!(app.store.outbox_len(), app.store.open_incidents(), app.store.timer_count());
+    if let Ok(n) = outbox {
+        m.outbox_entries.set(n as i64);
+    }
+    if let Ok(open) = open {
+        m.open_incidents.set(open.len() as i64);
+    }
+    if let Ok(n) = timers {
+        m.timers_set.set(n as i64);
+    }
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.encode())
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

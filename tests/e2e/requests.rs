@@ -77,3 +77,22 @@ async fn health_and_readiness() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"redis": "ok", "slack": "ok"}));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_declares_and_deliveries() {
+    let t = spawn_app().await;
+    t.incident("p0 Counted").await;
+    t.wait_for_alert(ALERTS, "INC-1").await;
+    let forged = reqwest::Client::new().post(t.url("/slack/commands")).body("x").send().await.unwrap();
+    assert_eq!(forged.status(), 401);
+    let text = reqwest::get(t.url("/metrics")).await.unwrap().text().await.unwrap();
+    for expected in [
+        r#"opsbot_slack_requests_total{endpoint="commands",outcome="ok"} 1"#,
+        r#"opsbot_slack_requests_total{endpoint="commands",outcome="unauthorized"} 1"#,
+        r#"opsbot_incidents_declared_total{severity="P0"} 1"#,
+        "opsbot_open_incidents 1",
+        r#"opsbot_outbox_deliveries_total{outcome="delivered"}"#,
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+}
