@@ -35,9 +35,10 @@ pub struct ConfigError(pub String);
 /// Secrets are read from the environment only, so they never show in `ps`.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// HTTP listen address.
-    #[arg(long, env = "OPSBOT_BIND", default_value = "0.0.0.0:3000")]
-    pub bind: String,
+    /// HTTP listen address [default: 0.0.0.0:3000; in sandbox mode
+    /// 127.0.0.1:3000, so the sandbox is not open to the network].
+    #[arg(long, env = "OPSBOT_BIND")]
+    pub bind: Option<String>,
     /// Slack Web API base URL (tests point it at a fake).
     #[arg(long, env = "SLACK_API_URL", default_value = "https://slack.com/api/")]
     pub slack_api_url: String,
@@ -77,14 +78,20 @@ fn env(name: &str) -> Option<String> {
 
 impl Config {
     pub fn from_env(args: &ServeArgs) -> Result<Config, ConfigError> {
-        let bind = args
-            .bind
-            .parse()
-            .map_err(|_| ConfigError(format!("OPSBOT_BIND: `{}` is not an address like 0.0.0.0:3000", args.bind)))?;
-        let slack_settings = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"];
         // Nothing of Slack configured: the local sandbox, never a half-set
         // production configuration.
-        let sandbox = slack_settings.iter().all(|name| env(name).is_none());
+        let sandbox = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"].iter().all(|n| env(n).is_none());
+        // The sandbox has no login: it listens on loopback unless told otherwise.
+        let bind_text = args.bind.clone().unwrap_or_else(|| {
+            if sandbox {
+                "127.0.0.1:3000".to_owned()
+            } else {
+                "0.0.0.0:3000".to_owned()
+            }
+        });
+        let bind = bind_text
+            .parse()
+            .map_err(|_| ConfigError(format!("OPSBOT_BIND: `{bind_text}` is not an address like 0.0.0.0:3000")))?;
         let (signing_secret, bot_token) = if sandbox {
             (Secret::new(random_secret()), Secret::new(SANDBOX_TOKEN))
         } else {

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::blockkit;
 use crate::state::{
-    Channel, Ephemeral, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID, BOT_USER_NAME,
+    Change, Channel, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID, BOT_USER_NAME,
     CREATED, TEAM_DOMAIN, TEAM_ID, TEAM_NAME,
 };
 use crate::FakeSlack;
@@ -264,7 +264,7 @@ fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
     check_text_len(&text)?;
     let thread_ts = str_param(p, "thread_ts").map(|t| t.into_owned());
 
-    let response = {
+    let (response, change) = {
         let mut rec = fake.inner.lock();
         if let Some(parent) = &thread_ts {
             if !rec.is_thread_parent(&channel.id, parent) {
@@ -285,10 +285,15 @@ fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
             "ts": message.ts,
             "message": message_json(&message),
         });
+        let change = Change::Posted {
+            channel: message.channel.clone(),
+            ts: message.ts.clone(),
+            thread_ts: message.thread_ts.clone(),
+        };
         rec.push_message(message);
-        response
+        (response, change)
     };
-    fake.inner.changed.notify_waiters();
+    fake.inner.emit(change);
     Ok(response)
 }
 
@@ -307,7 +312,7 @@ fn update(fake: &FakeSlack, p: &Params) -> Outcome {
         check_text_len(t)?;
     }
 
-    let response = {
+    let (response, change) = {
         let mut rec = fake.inner.lock();
         let message = rec.message_mut(&channel.id, &ts).ok_or_else(|| fail("message_not_found"))?;
         if message.user != BOT_USER_ID {
@@ -333,9 +338,9 @@ fn update(fake: &FakeSlack, p: &Params) -> Outcome {
         if let Some(thread_ts) = &message.thread_ts {
             response["thread_ts"] = json!(thread_ts);
         }
-        response
+        (response, Change::Updated { channel: message.channel.clone(), ts: message.ts.clone() })
     };
-    fake.inner.changed.notify_waiters();
+    fake.inner.emit(change);
     Ok(response)
 }
 
@@ -352,18 +357,7 @@ fn post_ephemeral(fake: &FakeSlack, p: &Params) -> Outcome {
     let text = text.map(|t| t.into_owned()).unwrap_or_default();
     check_text_len(&text)?;
 
-    let message_ts = {
-        let mut rec = fake.inner.lock();
-        let ts = rec.next_ts();
-        rec.ephemerals.push(Ephemeral {
-            channel: channel.id.clone(),
-            user: user.id.clone(),
-            text,
-            blocks: normalise(blocks),
-        });
-        ts
-    };
-    fake.inner.changed.notify_waiters();
+    let message_ts = fake.inner.record_ephemeral(&channel.id, &user.id, text, normalise(blocks));
     Ok(json!({"message_ts": message_ts}))
 }
 
@@ -408,7 +402,7 @@ fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
         rec.views.push(opened.clone());
         opened
     };
-    fake.inner.changed.notify_waiters();
+    fake.inner.emit(Change::ViewOpened { id: opened.id.clone(), trigger_id: opened.trigger_id.clone() });
     Ok(json!({"view": opened.view}))
 }
 

@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{broadcast, oneshot, Notify};
 
-pub use state::{Ephemeral, Failure, Message, OpenedView};
+pub use state::{Change, Ephemeral, Failure, Message, OpenedView, WorkspaceChannel, WorkspaceUser};
 use state::{Recorded, Workspace};
 
 /// The token [`FakeSlack::new`] accepts.
@@ -50,7 +50,13 @@ struct Inner {
     unavailable: AtomicBool,
     /// Signalled on every recorded change so `wait_for` need not poll.
     changed: Notify,
+    /// What changed, for subscribers such as the sandbox's live page.
+    changes: broadcast::Sender<Change>,
 }
+
+/// How many changes a slow subscriber may fall behind before it is told it
+/// lagged (and should look at everything again).
+const CHANGE_BUFFER: usize = 256;
 
 impl Inner {
     /// A test that panicked while holding the lock must not take every later
@@ -61,6 +67,30 @@ impl Inner {
 
     fn is_unavailable(&self) -> bool {
         self.unavailable.load(Ordering::Relaxed)
+    }
+
+    /// Tells waiters and subscribers; call it after the lock is released.
+    fn emit(&self, change: Change) {
+        // No subscriber is the usual case in tests, not an error.
+        let _ = self.changes.send(change);
+        self.changed.notify_waiters();
+    }
+
+    fn record_ephemeral(&self, channel: &str, user: &str, text: String, blocks: serde_json::Value) -> String {
+        let ts = {
+            let mut rec = self.lock();
+            let ts = rec.next_ts();
+            rec.ephemerals.push(Ephemeral {
+                channel: channel.to_owned(),
+                user: user.to_owned(),
+                text,
+                blocks,
+                ts: ts.clone(),
+            });
+            ts
+        };
+        self.emit(Change::Ephemeral { channel: channel.to_owned(), user: user.to_owned(), ts: ts.clone() });
+        ts
     }
 }
 
@@ -86,6 +116,7 @@ impl FakeSlack {
                 recorded: Mutex::new(Recorded::default()),
                 unavailable: AtomicBool::new(false),
                 changed: Notify::new(),
+                changes: broadcast::channel(CHANGE_BUFFER).0,
             }),
         }
     }
@@ -172,7 +203,51 @@ impl FakeSlack {
     pub fn reset(&self) {
         self.inner.lock().clear();
         self.inner.unavailable.store(false, Ordering::Relaxed);
-        self.inner.changed.notify_waiters();
+        self.inner.emit(Change::Reset);
+    }
+
+    /// Every change recorded from now on: posts, edits, ephemerals, opened
+    /// views. A receiver that falls more than a few hundred changes behind
+    /// gets `RecvError::Lagged` and should look at the whole state again.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Records an ephemeral message only `user` sees, as Slack shows the
+    /// answer to a slash command. Returns its ts, or `None` for an unknown
+    /// channel or user.
+    pub fn add_ephemeral(&self, channel: &str, user: &str, text: &str, blocks: serde_json::Value) -> Option<String> {
+        let channel = self.inner.workspace.resolve_channel(channel)?.id.clone();
+        let user = self.inner.workspace.user(user)?.id.clone();
+        let blocks = match blocks {
+            serde_json::Value::Array(a) if !a.is_empty() => serde_json::Value::Array(a),
+            _ => serde_json::Value::Null,
+        };
+        Some(self.inner.record_ephemeral(&channel, &user, text.to_owned(), blocks))
+    }
+
+    /// The workspace's members, the bot first.
+    pub fn users(&self) -> Vec<WorkspaceUser> {
+        let ws = &self.inner.workspace;
+        ws.users
+            .iter()
+            .map(|u| WorkspaceUser {
+                id: u.id.clone(),
+                name: u.name.clone(),
+                real_name: u.real_name.clone(),
+                is_bot: u.is_bot,
+            })
+            .collect()
+    }
+
+    /// The public channels (not the bot's direct messages).
+    pub fn channels(&self) -> Vec<WorkspaceChannel> {
+        let ws = &self.inner.workspace;
+        ws.channels
+            .iter()
+            .filter(|c| c.im_user.is_none())
+            .map(|c| WorkspaceChannel { id: c.id.clone(), name: c.name.clone(), topic: c.topic.clone() })
+            .collect()
     }
 
     /// Stores a message from a human (or another app), e.g. to start a thread
@@ -200,7 +275,11 @@ impl FakeSlack {
             });
             ts
         };
-        self.inner.changed.notify_waiters();
+        self.inner.emit(Change::Posted {
+            channel: channel.id.clone(),
+            ts: ts.clone(),
+            thread_ts: thread_ts.map(str::to_owned),
+        });
         Some(ts)
     }
 

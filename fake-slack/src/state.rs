@@ -44,6 +44,44 @@ pub struct Ephemeral {
     pub user: String,
     pub text: String,
     pub blocks: Value,
+    /// The `message_ts` Slack answered with: orders it among the messages.
+    pub ts: String,
+}
+
+/// Something the fake recorded, as [`crate::FakeSlack::subscribe`] reports
+/// it: enough to know what to look at again, not a copy of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A new message, top-level or in a thread.
+    Posted { channel: String, ts: String, thread_ts: Option<String> },
+    /// `chat.update` changed a message.
+    Updated { channel: String, ts: String },
+    /// An ephemeral message for `user` only.
+    Ephemeral { channel: String, user: String, ts: String },
+    /// `views.open` opened a modal.
+    ViewOpened { id: String, trigger_id: String },
+    /// [`crate::FakeSlack::reset`] forgot everything.
+    Reset,
+}
+
+/// A member of the fake workspace, as the sandbox lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkspaceUser {
+    pub id: String,
+    /// The handle, e.g. `alice`.
+    pub name: String,
+    pub real_name: String,
+    pub is_bot: bool,
+}
+
+/// A public channel of the fake workspace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkspaceChannel {
+    pub id: String,
+    /// Without `#`, e.g. `devops-alerts`.
+    pub name: String,
+    pub topic: String,
 }
 
 /// A modal opened through `views.open`.

@@ -693,3 +693,61 @@ async fn concurrent_posts_are_all_stored_in_ts_order() {
     assert_eq!(h.slack.calls("chat.postMessage"), 400);
     eprintln!("400 concurrent posts in {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn subscribers_hear_every_post_edit_ephemeral_and_view() {
+    use opsbot_fake_slack::Change;
+    let h = Harness::new().await;
+    let mut changes = h.slack.subscribe();
+    let posted = h.post("#devops", "hello").await;
+    let ts = posted["ts"].as_str().unwrap().to_owned();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::Posted { channel: "C0DEVOPS".into(), ts: ts.clone(), thread_ts: None }
+    );
+    h.call("chat.update", json!({"channel": "C0DEVOPS", "ts": ts, "text": "edited"})).await;
+    assert_eq!(changes.recv().await.unwrap(), Change::Updated { channel: "C0DEVOPS".into(), ts: ts.clone() });
+    let reply = h.slack.post_as_user("#devops", "U0BOB", "a reply", Some(&ts)).unwrap();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::Posted { channel: "C0DEVOPS".into(), ts: reply, thread_ts: Some(ts.clone()) }
+    );
+    let answered =
+        h.call("chat.postEphemeral", json!({"channel": "C0DEVOPS", "user": "U0ALICE", "text": "psst"})).await;
+    let message_ts = answered["message_ts"].as_str().unwrap().to_owned();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::Ephemeral { channel: "C0DEVOPS".into(), user: "U0ALICE".into(), ts: message_ts.clone() }
+    );
+    assert_eq!(h.slack.ephemerals()[0].ts, message_ts);
+    let view = json!({"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []});
+    let opened = h.call("views.open", json!({"trigger_id": "1.2.3", "view": view})).await;
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::ViewOpened { id: opened["view"]["id"].as_str().unwrap().into(), trigger_id: "1.2.3".into() }
+    );
+    h.slack.reset();
+    assert_eq!(changes.recv().await.unwrap(), Change::Reset);
+}
+
+#[tokio::test]
+async fn add_ephemeral_records_an_answer_for_one_user() {
+    let h = Harness::new().await;
+    let ts = h.slack.add_ephemeral("#devops-alerts", "U0CAROL", "only for carol", json!([])).unwrap();
+    let stored = h.slack.ephemerals();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].channel.as_str(), stored[0].user.as_str()), ("C0ALERTS", "U0CAROL"));
+    assert_eq!(stored[0].ts, ts);
+    assert!(stored[0].blocks.is_null(), "an empty blocks array is stored as none, as Slack does");
+    assert_eq!(h.slack.add_ephemeral("#nowhere", "U0CAROL", "x", Value::Null), None);
+    assert_eq!(h.slack.add_ephemeral("#devops", "U0NOBODY", "x", Value::Null), None);
+}
+
+#[tokio::test]
+async fn users_and_channels_list_the_workspace() {
+    let h = Harness::new().await;
+    let names: Vec<String> = h.slack.users().into_iter().filter(|u| !u.is_bot).map(|u| u.name).collect();
+    assert_eq!(names, ["alice", "bob", "carol", "dave"]);
+    let channels: Vec<String> = h.slack.channels().into_iter().map(|c| c.name).collect();
+    assert_eq!(channels, ["devops-alerts", "devops", "general"]);
+}

@@ -85,7 +85,17 @@ async fn metrics_count_requests_declares_and_deliveries() {
     t.wait_for_alert(ALERTS, "INC-1").await;
     let forged = reqwest::Client::new().post(t.url("/slack/commands")).body("x").send().await.unwrap();
     assert_eq!(forged.status(), 401);
-    let text = reqwest::get(t.url("/metrics")).await.unwrap().text().await.unwrap();
+    // The delivery counter moves just after Slack answers; wait for it.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let text = loop {
+        let text = reqwest::get(t.url("/metrics")).await.unwrap().text().await.unwrap();
+        if text.contains(r#"opsbot_outbox_deliveries_total{outcome="delivered"}"#)
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     for expected in [
         r#"opsbot_slack_requests_total{endpoint="commands",outcome="ok"} 1"#,
         r#"opsbot_slack_requests_total{endpoint="commands",outcome="unauthorized"} 1"#,

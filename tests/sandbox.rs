@@ -1,0 +1,367 @@
+//! The sandbox over HTTP: opsbot started in sandbox mode in-process, driven
+//! through `/sandbox/command`, `/click`, `/submit` and `/clock` as the page
+//! drives it, and checked through `/sandbox/state` and `/sandbox/events`.
+//! Every action reaches the bot as a signed Slack request over HTTP, so
+//! these tests cover the same path a browser does. The browser itself is
+//! driven by `tests/browser/sandbox.mjs` (ignored here: it needs Chromium
+//! and node; CI runs it with `--ignored`).
+
+use opsbot::app::{App, AppOptions};
+use opsbot::config::{Config, Secret, SANDBOX_TOKEN};
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded CI machine; tests wait on conditions.
+const PATIENCE: Duration = Duration::from_secs(15);
+const ALICE: &str = "U0ALICE";
+const BOB: &str = "U0BOB";
+const ALERTS: &str = "C0ALERTS";
+const GENERAL: &str = "C0GENERAL";
+
+fn config(sandbox: bool) -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        signing_secret: Secret::new("sandbox-test-signing-secret"),
+        bot_token: Secret::new(if sandbox { SANDBOX_TOKEN } else { "xoxb-configured" }),
+        // Never called: the sandbox points the client at itself, and the
+        // configured app of the 404 test sends nothing.
+        slack_api_url: "http://127.0.0.1:9/api/".into(),
+        redis_url: None,
+        sandbox,
+        redis_prefix: "opsbot-sandbox-test".into(),
+        replica: "sandbox-test".into(),
+        runbook: opsbot_handlers::Runbook::seed(),
+    }
+}
+
+/// The app as `opsbot serve` starts it: with nothing configured but the
+/// sandbox switch, so with the embedded in-memory store.
+async fn start_app(config: Config) -> App {
+    opsbot::telemetry::init();
+    App::start(&config, AppOptions::for_config(&config)).await.expect("the app starts without Redis")
+}
+
+struct Sandbox {
+    app: Option<App>,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    async fn start() -> Sandbox {
+        let app = start_app(config(true)).await;
+        Sandbox { base: format!("http://{}", app.addr), app: Some(app), http: reqwest::Client::new() }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.expect("sandbox answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.post(path, body.clone()).await;
+        assert_eq!(status, 200, "{path} {body}: {answer}");
+        answer
+    }
+
+    async fn command(&self, user: &str, channel: &str, text: &str) -> Value {
+        self.ok("/sandbox/command", json!({"user": user, "channel": channel, "text": text})).await
+    }
+
+    async fn state(&self, user: Option<&str>) -> Value {
+        let url = match user {
+            Some(u) => format!("{}/sandbox/state?user={u}", self.base),
+            None => format!("{}/sandbox/state", self.base),
+        };
+        self.http.get(url).send().await.expect("state").json().await.expect("state is JSON")
+    }
+
+    /// Polls the state as `user` sees it until `find` finds something.
+    async fn wait_for<T>(&self, user: &str, what: &str, find: impl Fn(&Value) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let state = self.state(Some(user)).await;
+            if let Some(found) = find(&state) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "never saw {what}: {state:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn click(&self, user: &str, message: &Value, action_id: &str) -> Value {
+        let value = button_value(message, action_id).unwrap_or_else(|| panic!("no {action_id} on {message:#}"));
+        let body = json!({
+            "user": user, "channel": message["channel"], "message_ts": message["ts"],
+            "action_id": action_id, "value": value,
+        });
+        self.ok("/sandbox/click", body).await
+    }
+
+    /// The alert in `#devops-alerts` whose header names `needle`.
+    async fn alert(&self, needle: &str) -> Value {
+        self.wait_for(ALICE, &format!("an alert for {needle}"), |s| {
+            messages(s)
+                .find(|m| m["channel"] == ALERTS && m["thread_ts"].is_null() && header(m).contains(needle))
+                .cloned()
+        })
+        .await
+    }
+
+    /// The alert as it is now, once `holds`.
+    async fn alert_until(&self, alert: &Value, what: &str, holds: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(ALICE, what, |s| messages(s).find(|m| m["ts"] == alert["ts"] && holds(m)).cloned()).await
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Stopping needs async; dropping the runtime stops the tasks anyway.
+        self.app.take();
+    }
+}
+
+fn messages(state: &Value) -> impl Iterator<Item = &Value> {
+    state["messages"].as_array().expect("messages").iter()
+}
+
+fn header(message: &Value) -> String {
+    message["blocks"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["type"] == "header"))
+        .map_or(String::new(), |h| h["text"]["text"].as_str().unwrap_or_default().to_owned())
+}
+
+fn button_value(message: &Value, action_id: &str) -> Option<String> {
+    message["blocks"].as_array()?.iter().find_map(|b| {
+        b["elements"]
+            .as_array()?
+            .iter()
+            .find_map(|e| (e["action_id"] == action_id).then(|| e["value"].as_str().unwrap_or_default().to_owned()))
+    })
+}
+
+/// The first `Done` button on a message, as (action id, step section text).
+fn first_done(message: &Value) -> Option<String> {
+    message["blocks"].as_array()?.iter().find_map(|b| {
+        b["elements"].as_array()?.iter().find_map(|e| {
+            let id = e["action_id"].as_str()?;
+            id.starts_with("step.done:").then(|| id.to_owned())
+        })
+    })
+}
+
+fn replies<'a>(state: &'a Value, parent: &Value) -> Vec<&'a Value> {
+    messages(state).filter(|m| m["thread_ts"] == parent["ts"]).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_p0_runs_from_the_composer_to_the_resolve_modal() {
+    let sb = Sandbox::start().await;
+
+    let answer = sb.command(ALICE, GENERAL, "/incident p0 Database down").await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let alert = sb.alert("P0 · INC-1 · Database down").await;
+    assert_eq!(alert["user"], "U0OPSBOT");
+
+    // The command's answer is ephemeral: alice sees it, bob does not.
+    let mine = sb.state(Some(ALICE)).await;
+    let ephemerals = mine["ephemerals"].as_array().unwrap();
+    assert!(
+        ephemerals.iter().any(|e| e["channel"] == GENERAL && e["text"].as_str().unwrap().contains("INC-1")),
+        "{ephemerals:#?}"
+    );
+    assert!(ephemerals.iter().all(|e| e["user"] == ALICE));
+    let bobs = sb.state(Some(BOB)).await;
+    assert_eq!(bobs["ephemerals"], json!([]), "bob sees none of alice's answers");
+
+    // Bob ticks the first playbook step; it shows who did it.
+    let playbook = sb
+        .wait_for(ALICE, "the playbook in the thread", |s| {
+            replies(s, &alert).into_iter().find(|m| first_done(m).is_some()).cloned()
+        })
+        .await;
+    let done = first_done(&playbook).unwrap();
+    let clicked = sb.click(BOB, &playbook, &done).await;
+    assert_eq!(clicked["view_id"], Value::Null, "a step opens no modal");
+    let ticked = sb
+        .wait_for(ALICE, "the step ticked by bob", |s| {
+            messages(s)
+                .find(|m| m["ts"] == playbook["ts"] && m["blocks"].to_string().contains("Done by <@U0BOB>"))
+                .cloned()
+        })
+        .await;
+    assert!(ticked["blocks"].to_string().contains("✅"), "{ticked:#}");
+    assert!(first_done(&ticked) != Some(done), "the ticked step has no Done button any more");
+
+    // Resolve opens a modal for the clicker only.
+    let opened = sb.click(ALICE, &alert, "incident.resolve").await;
+    let view_id = opened["view_id"].as_str().expect("Resolve opens a modal").to_owned();
+    let views = sb.state(Some(ALICE)).await["views"].clone();
+    assert_eq!(views[0]["id"], view_id);
+    assert_eq!(views[0]["view"]["callback_id"], "incident.resolve");
+    assert_eq!(sb.state(Some(BOB)).await["views"], json!([]));
+    // Bob opens one too, and will be too late.
+    let bobs_view = sb.click(BOB, &alert, "incident.resolve").await["view_id"].as_str().unwrap().to_owned();
+
+    let submitted = sb
+        .ok(
+            "/sandbox/submit",
+            json!({"user": ALICE, "view_id": view_id, "values": {"summary": {"summary": "Rolled back the migration"}}}),
+        )
+        .await;
+    assert_eq!(submitted, json!({"ok": true}));
+    assert_eq!(sb.state(Some(ALICE)).await["views"], json!([]), "the modal closed");
+    let resolved = sb
+        .alert_until(&alert, "the alert resolved", |m| m["blocks"].to_string().contains("Resolved by <@U0ALICE>"))
+        .await;
+    assert!(resolved["blocks"].to_string().contains("Rolled back the migration"), "{resolved:#}");
+    assert_eq!(button_value(&resolved, "incident.resolve"), None);
+
+    // The bot refuses bob's late resolve: Slack's errors, the modal stays open.
+    let refused = sb
+        .ok("/sandbox/submit", json!({"user": BOB, "view_id": bobs_view, "values": {"summary": {"summary": "me too"}}}))
+        .await;
+    assert_eq!(refused["response_action"], "errors", "{refused}");
+    assert!(refused["errors"]["summary"].as_str().unwrap().contains("already resolved"), "{refused}");
+    assert_eq!(sb.state(Some(BOB)).await["views"][0]["id"], bobs_view);
+    sb.ok("/sandbox/close", json!({"view_id": bobs_view})).await;
+    assert_eq!(sb.state(Some(BOB)).await["views"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_control_brings_the_escalation() {
+    let sb = Sandbox::start().await;
+    sb.command(BOB, "#devops", "/incident p0 Queue stuck").await;
+    let alert = sb.alert("Queue stuck").await;
+    sb.wait_for(ALICE, "the page of the first responder", |s| {
+        replies(s, &alert).into_iter().find(|m| m["text"].as_str().unwrap().contains("Paging")).cloned()
+    })
+    .await;
+    let before = sb.state(None).await["now"].as_i64().unwrap();
+
+    let moved = sb.ok("/sandbox/clock", json!({"minutes": 5})).await;
+    let after = moved["now"].as_i64().unwrap();
+    assert!(after - before >= 5 * 60 * 1000, "the clock moved 5 min: {before} → {after}");
+    assert!(sb.state(None).await["ahead_ms"].as_i64().unwrap() >= 5 * 60 * 1000 - 1000);
+
+    let escalation = sb
+        .wait_for(ALICE, "an escalation in the thread", |s| {
+            replies(s, &alert).into_iter().find(|m| m["text"].as_str().unwrap().contains("Escalating")).cloned()
+        })
+        .await;
+    // Shown at the time of the moved clock, not the wall clock.
+    assert!(escalation["at"].as_i64().unwrap() * 1000 >= after - 1000, "{escalation:#}");
+
+    for minutes in [0, -5, 100_000] {
+        let (status, answer) = sb.post("/sandbox/clock", json!({ "minutes": minutes })).await;
+        assert_eq!(status, 400, "{minutes} min: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_tell_the_page_that_something_changed() {
+    let sb = Sandbox::start().await;
+    let mut events = sb.http.get(format!("{}/sandbox/events", sb.base)).send().await.expect("events");
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    // The first chunk tells the browser how soon to reconnect.
+    let first = tokio::time::timeout(PATIENCE, events.chunk()).await.expect("a first chunk").unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("retry:"));
+
+    sb.command(ALICE, GENERAL, "/incident p2 Slow builds").await;
+    let mut seen = String::new();
+    let deadline = Instant::now() + PATIENCE;
+    while !seen.contains("\"kind\":\"posted\"") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, events.chunk()).await.expect("an event after the command");
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().expect("the stream stays open")));
+    }
+    assert!(seen.contains("data: {"), "{seen}");
+    assert!(seen.contains("\"kind\":\"ephemeral\""), "the command's answer came first: {seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composer_speaks_slack() {
+    let sb = Sandbox::start().await;
+    // A command no app declares gets Slack's own answer, not the bot's.
+    sb.command(ALICE, GENERAL, "/nope x").await;
+    // A plain message is the user's, with Slack's encoding and mentions.
+    let posted = sb.command(BOB, "#devops", "hello @alice <3").await;
+    let ts = posted["ts"].as_str().unwrap().to_owned();
+    let state = sb.state(Some(ALICE)).await;
+    assert!(state["ephemerals"].to_string().contains("is not a valid command"), "{state:#}");
+    let message = messages(&state).find(|m| m["ts"] == ts.as_str()).expect("the message is stored");
+    assert_eq!((message["user"].as_str(), message["text"].as_str()), (Some(BOB), Some("hello <@U0ALICE> &lt;3")));
+    // A mention of the bot is an app_mention event; it answers in the thread.
+    let asked = sb.command(ALICE, GENERAL, "@opsbot status").await;
+    let asked = json!({"ts": asked["ts"]});
+    sb.wait_for(ALICE, "the bot's answer to the mention", |s| {
+        replies(s, &asked).into_iter().find(|m| m["user"] == "U0OPSBOT").cloned()
+    })
+    .await;
+    // Unknown users and channels are refused.
+    assert_eq!(sb.post("/sandbox/command", json!({"user": "mallory", "channel": GENERAL, "text": "hi"})).await.0, 400);
+    assert_eq!(sb.post("/sandbox/command", json!({"user": ALICE, "channel": "#secret", "text": "hi"})).await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_served_at_the_printed_address() {
+    let sb = Sandbox::start().await;
+    let page = sb.http.get(format!("{}/sandbox/", sb.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<title>opsbot sandbox</title>"));
+    assert!(!html.contains("<script src"), "the page is self-contained");
+    let state = sb.state(None).await;
+    let channels: Vec<&str> =
+        state["channels"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["devops-alerts", "devops", "general"]);
+    let people: Vec<&str> = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["is_bot"] == false)
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(people, ["alice", "bob", "carol", "dave"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_bot_has_no_sandbox() {
+    let app = start_app(config(false)).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", app.addr);
+    for path in ["/sandbox/", "/sandbox", "/sandbox/state", "/sandbox/events"] {
+        assert_eq!(http.get(format!("{base}{path}")).send().await.unwrap().status(), 404, "GET {path}");
+    }
+    for path in ["/sandbox/api/chat.postMessage", "/sandbox/command", "/sandbox/clock"] {
+        let res = http.post(format!("{base}{path}")).json(&json!({"channel": "#general", "text": "hi"})).send().await;
+        assert_eq!(res.unwrap().status(), 404, "POST {path}");
+    }
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+/// The browser test: `node tests/browser/sandbox.mjs` against the built
+/// binary. Needs Chromium at /usr/bin/chromium and `npm ci --prefix
+/// tests/browser`; `.ci/run` installs both.
+#[test]
+#[ignore = "needs Chromium and node; CI runs it with --ignored"]
+fn browser_runs_a_p0_in_the_sandbox() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        std::path::Path::new(root).join("tests/browser/node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser`"
+    );
+    let status = Command::new("node")
+        .arg("tests/browser/sandbox.mjs")
+        .current_dir(root)
+        .env("OPSBOT_BIN", env!("CARGO_BIN_EXE_opsbot"))
+        .status()
+        .expect("node must be installed to run the browser test");
+    assert!(status.success(), "the browser test failed (its output is above; the page at the failure is in target/)");
+}
