@@ -650,6 +650,48 @@ mod tests {
     }
 
     #[test]
+    fn any_length_of_playbook_or_run_fits_slack_message_by_message() {
+        use crate::runbook::{Phase, Step};
+        let long = "x".repeat(5000);
+        let phase = Phase {
+            name: "A phase with a very long name ".repeat(20),
+            steps: (0..47)
+                .map(|i| Step { text: format!("step {i} {long}"), command: Some(format!("run --step {i} {long}")) })
+                .collect(),
+        };
+        let mut inc = incident("Long playbook");
+        inc.playbook = crate::checklist::start_checklist(std::slice::from_ref(&phase));
+        // A settled and a flagged step render differently; both must fit.
+        crate::checklist::settle(&mut inc.playbook, 0, 3, true, "U2", now()).unwrap();
+        crate::checklist::flag(&mut inc.playbook, 0, 4, &long, "U2", now()).unwrap();
+        let parts = crate::checklist::checklist_parts(ChecklistKind::Playbook, &inc.playbook);
+        assert_eq!(parts.len(), 3, "47 steps take three messages");
+        for part in &parts {
+            assert_valid(&checklist_part(&inc, *part).blocks);
+        }
+        let run = crate::run::Run {
+            id: crate::run::RunId(1),
+            checklist: "long".into(),
+            name: long.clone(),
+            started: Stamp { user: "U1".into(), at: now() },
+            due: None,
+            responsible: None,
+            channel: "#devops".into(),
+            slot: None,
+            late_by_secs: None,
+            sections: inc.playbook.clone(),
+            completed: None,
+            reminded: false,
+            header: None,
+            messages: Default::default(),
+        };
+        for part in crate::checklist::checklist_parts(ChecklistKind::Run, &run.sections) {
+            assert_valid(&run_part(&run, part).blocks);
+        }
+        assert_valid(&run_header(&run, &Runbook::seed(), now()).blocks);
+    }
+
+    #[test]
     fn details_show_the_timeline() {
         let mut inc = incident("API down");
         let e1 = TimelineEntry {
