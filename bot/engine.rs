@@ -12,6 +12,7 @@ use opsbot_handlers::run::{RunId, Subject};
 use opsbot_handlers::{
     Decision, Effect, IncidentCommand, IncidentId, Invocation, Loaded, Reply, StateNeeded, Timer, TimerKind,
 };
+use std::convert::Infallible;
 
 /// Commit attempts before telling the user to try again; conflicts need
 /// several people changing one incident in the same few milliseconds.
@@ -42,21 +43,19 @@ pub async fn slash_command(app: &AppState, command: &str, text: &str, who: &Invo
 }
 
 async fn incident_command(app: &AppState, cmd: &IncidentCommand, who: &Invocation) -> StoreResult<Reply> {
-    for _ in 0..COMMIT_ATTEMPTS {
+    let settled = until_committed(app, None, None, move || async move {
         let (loaded, version) = load(app, decide::state_needed(cmd)).await?;
-        let decision = decide::decide(cmd, loaded, who, &app.runbook, app.clock.now());
-        if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
-            if let Some(inc) = &decision.incident {
-                tracing::info!(incident = %inc.id, severity = %inc.severity, status = inc.status.as_str(), user = %who.user, "incident changed");
-                if let IncidentCommand::Declare { severity, .. } = cmd {
-                    let labels = crate::metrics::SeverityLabels { severity: severity.as_str() };
-                    app.metrics.declared.get_or_create(&labels).inc();
-                }
-            }
-            return Ok(decision.reply);
+        Ok(Ok::<_, Infallible>((decide::decide(cmd, loaded, who, &app.runbook, app.clock.now()), version)))
+    })
+    .await?;
+    let Settled::Done(decision) = settled else { return Ok(Reply::text(CONTENDED_REPLY)) };
+    if let Some(inc) = &decision.incident {
+        tracing::info!(incident = %inc.id, severity = %inc.severity, status = inc.status.as_str(), user = %who.user, "incident changed");
+        if let IncidentCommand::Declare { severity, .. } = cmd {
+            app.metrics.declared.get_or_create(&crate::metrics::SeverityLabels { severity: severity.as_str() }).inc();
         }
     }
-    Ok(Reply::text(CONTENDED_REPLY))
+    Ok(decision.reply)
 }
 
 async fn runbook_command(app: &AppState, cmd: &RunbookCommand, who: &Invocation) -> StoreResult<Reply> {
@@ -94,9 +93,9 @@ pub async fn button(
     subject: &Subject,
     who: &Invocation,
 ) -> StoreResult<Option<serde_json::Value>> {
-    for _ in 0..COMMIT_ATTEMPTS {
+    let settled = until_committed(app, None, None, move || async move {
         let now = app.clock.now();
-        let (decision, version) = match subject {
+        Ok(Ok::<_, Infallible>(match subject {
             Subject::Incident(id) => {
                 let (incident, version) = split(app.store.load_incident(*id).await?);
                 (decide::decide_button(button, *id, incident, who, &app.runbook, now), version)
@@ -105,14 +104,19 @@ pub async fn button(
                 let (run, version) = split(app.store.load_run(*id).await?);
                 (routine::button(button, *id, run, who, now), version)
             }
-            Subject::Routine(_) => return Ok(None),
-        };
-        if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
-            return Ok(decision.modal);
+            // Routines have no buttons of their own; nothing to do.
+            Subject::Routine(_) => (Decision::reply(""), 0),
+        }))
+    })
+    .await?;
+    match settled {
+        Settled::Done(decision) => Ok(decision.modal),
+        _ => {
+            let text = CONTENDED_REPLY.to_owned();
+            let note = Effect::Ephemeral { channel: who.channel.clone(), user: who.user.clone(), text };
+            app.store.enqueue(&[note]).await.map(|()| None)
         }
     }
-    let note = Effect::Ephemeral { channel: who.channel.clone(), user: who.user.clone(), text: CONTENDED_REPLY.into() };
-    app.store.enqueue(&[note]).await.map(|()| None)
 }
 
 fn split<T>(loaded: Option<crate::store::Versioned<T>>) -> (Option<T>, u64) {
@@ -130,19 +134,22 @@ pub async fn resolve_submission(
     summary: Option<String>,
     who: &Invocation,
 ) -> StoreResult<Option<String>> {
-    for _ in 0..COMMIT_ATTEMPTS {
+    let summary = &summary;
+    let settled = until_committed(app, None, None, move || async move {
         let (incident, version) = split(app.store.load_incident(id).await?);
-        match decide::decide_resolve_submission(id, summary.clone(), incident, who, &app.runbook, app.clock.now()) {
-            Err(why) => return Ok(Some(why)),
-            Ok(decision) => {
-                if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
-                    tracing::info!(incident = %id, user = %who.user, "incident resolved from the modal");
-                    return Ok(None);
-                }
-            }
+        let decided =
+            decide::decide_resolve_submission(id, summary.clone(), incident, who, &app.runbook, app.clock.now());
+        Ok(decided.map(|decision| (decision, version)))
+    })
+    .await?;
+    Ok(match settled {
+        Settled::Done(_) => {
+            tracing::info!(incident = %id, user = %who.user, "incident resolved from the modal");
+            None
         }
-    }
-    Ok(Some(CONTENDED_REPLY.to_owned()))
+        Settled::Refused(why) => Some(why),
+        Settled::TimerGone | Settled::Contended => Some(CONTENDED_REPLY.to_owned()),
+    })
 }
 
 /// The flag modal was submitted: `Ok(None)` closes it, `Ok(Some(why))`
@@ -155,36 +162,40 @@ pub async fn flag_submission(
     note: &str,
     who: &Invocation,
 ) -> StoreResult<Option<String>> {
-    for _ in 0..COMMIT_ATTEMPTS {
+    let settled = until_committed(app, None, None, move || async move {
         let (run, version) = split(app.store.load_run(id).await?);
-        match routine::flag_submitted(id, phase, step, note, run, who, app.clock.now()) {
-            Err(why) => return Ok(Some(why)),
-            Ok(decision) => {
-                if commit(app, &decision, version, None, None).await? == CommitOutcome::Committed {
-                    return Ok(None);
-                }
-            }
-        }
-    }
-    Ok(Some(CONTENDED_REPLY.to_owned()))
+        Ok(routine::flag_submitted(id, phase, step, note, run, who, app.clock.now())
+            .map(|decision| (decision, version)))
+    })
+    .await?;
+    Ok(match settled {
+        Settled::Done(_) => None,
+        Settled::Refused(why) => Some(why),
+        Settled::TimerGone | Settled::Contended => Some(CONTENDED_REPLY.to_owned()),
+    })
 }
 
 /// A due timer: decided against its incident or run as it is now, and
 /// consumed in the same commit, so it takes effect once however many
 /// replicas see it.
 pub async fn timer(app: &AppState, stored: &str, timer: &Timer) -> StoreResult<()> {
-    for _ in 0..COMMIT_ATTEMPTS {
+    let slot = match (&timer.subject, &timer.kind) {
+        (Subject::Routine(checklist), TimerKind::ScheduledRun { slot }) => Some((checklist.as_str(), *slot)),
+        _ => None,
+    };
+    let settled = until_committed(app, Some(stored), slot, move || async move {
         let now = app.clock.now();
-        let (decision, version, slot) = match (&timer.subject, &timer.kind) {
+        Ok(Ok::<_, Infallible>(match (&timer.subject, &timer.kind) {
             (Subject::Incident(id), _) => {
                 let (incident, version) = split(app.store.load_incident(*id).await?);
-                (decide::decide_timer(timer, incident, &app.runbook, now), version, None)
+                (decide::decide_timer(timer, incident, &app.runbook, now), version)
             }
             (Subject::Run(id), TimerKind::RunOverdue) => {
                 let (run, version) = split(app.store.load_run(*id).await?);
-                (routine::overdue(run, &app.runbook, now), version, None)
+                (routine::overdue(run, &app.runbook, now), version)
             }
             (Subject::Routine(checklist), TimerKind::ScheduledRun { slot }) => {
+                // A skipped slot takes no run number.
                 let id = match routine::slot_starts_a_run(checklist, *slot, &app.runbook, now) {
                     true => Some(app.store.next_run_id().await?),
                     false => None,
@@ -193,26 +204,25 @@ pub async fn timer(app: &AppState, stored: &str, timer: &Timer) -> StoreResult<(
                 if let Some(why) = &skipped {
                     tracing::warn!(routine = %checklist, "{why}");
                 }
-                (decision, 0, Some((checklist.as_str(), *slot)))
+                (decision, 0)
             }
             (subject, kind) => {
                 tracing::error!(?subject, ?kind, "a timer that fits nothing; dropped");
-                (Decision::reply(""), 0, None)
+                (Decision::reply(""), 0)
             }
-        };
-        match commit(app, &decision, version, Some(stored), slot).await? {
-            CommitOutcome::Committed => {
-                if decision.changes_state() || !decision.effects.is_empty() {
-                    app.metrics.timers_acted.inc();
-                    tracing::info!(subject = ?timer.subject, timer = ?timer.kind, "timer acted");
-                }
-                return Ok(());
-            }
-            CommitOutcome::TimerGone => return Ok(()),
-            CommitOutcome::Conflict => continue,
+        }))
+    })
+    .await?;
+    match settled {
+        Settled::Done(decision) if decision.changes_state() || !decision.effects.is_empty() => {
+            app.metrics.timers_acted.inc();
+            tracing::info!(subject = ?timer.subject, timer = ?timer.kind, "timer acted");
         }
+        Settled::Contended => {
+            tracing::warn!(subject = ?timer.subject, "timer contended; will try again on the next tick")
+        }
+        _ => {}
     }
-    tracing::warn!(subject = ?timer.subject, "timer contended; will try again on the next tick");
     Ok(())
 }
 
@@ -244,6 +254,44 @@ async fn load(app: &AppState, needed: StateNeeded) -> StoreResult<(Loaded, u64)>
             (Loaded::RecentIncidents(app.store.incidents_declared_since(since).await?), 0)
         }
     })
+}
+
+/// How a load–decide–commit cycle ended.
+enum Settled<T> {
+    /// Committed: the decision that was.
+    Done(Box<Decision>),
+    /// The handler refused before anything was written; shown to the user.
+    Refused(T),
+    /// The timer it acted on was taken by another replica: nothing written.
+    TimerGone,
+    /// Others kept changing the same incident or run: nothing written.
+    Contended,
+}
+
+/// Loads, decides and commits; when a concurrent change refuses the commit,
+/// starts again from a fresh load. `attempt` loads and decides: the
+/// decision with the version it loaded at, or a refusal.
+async fn until_committed<T, F>(
+    app: &AppState,
+    consume: Option<&str>,
+    slot: Option<(&str, chrono::DateTime<chrono::Utc>)>,
+    mut attempt: impl FnMut() -> F,
+) -> StoreResult<Settled<T>>
+where
+    F: std::future::Future<Output = StoreResult<Result<(Decision, u64), T>>>,
+{
+    for _ in 0..COMMIT_ATTEMPTS {
+        let (decision, version) = match attempt().await? {
+            Ok(decided) => decided,
+            Err(refusal) => return Ok(Settled::Refused(refusal)),
+        };
+        match commit(app, &decision, version, consume, slot).await? {
+            CommitOutcome::Committed => return Ok(Settled::Done(Box::new(decision))),
+            CommitOutcome::TimerGone => return Ok(Settled::TimerGone),
+            CommitOutcome::Conflict => continue,
+        }
+    }
+    Ok(Settled::Contended)
 }
 
 async fn commit(
