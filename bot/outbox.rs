@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
 use crate::store::{OutboxEntry, Store, StoreError};
 use opsbot_handlers::{render, Effect, MessageRef, Runbook};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,6 +120,13 @@ pub async fn run(
         lanes.retain(|_, lane| lane.queued.load(Ordering::Acquire) > 0);
         while tasks.try_join_next().is_some() {}
 
+        // Every quarter of `reclaim_after`: tell the other replicas we still
+        // hold what our lanes hold (queued behind a retrying entry too), then
+        // take over what a stopped replica left.
+        let reclaim_now = own_cursor.is_none() && Instant::now() >= next_reclaim;
+        if reclaim_now {
+            next_reclaim = Instant::now() + d.settings.reclaim_after / 4;
+        }
         let read = async {
             if !prepared {
                 d.store.outbox_prepare().await?;
@@ -128,7 +135,11 @@ pub async fn run(
                 let mine = d.store.outbox_read(&d.settings.consumer, d.settings.batch, Some(after)).await?;
                 return Ok::<_, StoreError>((mine, true));
             }
-            if Instant::now() >= next_reclaim {
+            if reclaim_now {
+                let held: Vec<String> = d.in_flight.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+                for id in &held {
+                    d.store.outbox_keep(&d.settings.consumer, id).await?;
+                }
                 let claimed = d
                     .store
                     .outbox_claim_abandoned(&d.settings.consumer, d.settings.reclaim_after, d.settings.batch)
@@ -154,9 +165,6 @@ pub async fn run(
                 if reading_own {
                     // An empty answer means we are caught up with our own.
                     own_cursor = entries.last().map(|e| e.id.clone());
-                }
-                if !reading_own && Instant::now() >= next_reclaim {
-                    next_reclaim = Instant::now() + d.settings.reclaim_after / 4;
                 }
                 for entry in entries {
                     dispatch(&delivery, &mut lanes, &mut tasks, entry);
@@ -198,10 +206,34 @@ fn dispatch(
         let counter = queued.clone();
         let delivery = delivery.clone();
         tasks.spawn(async move {
-            while let Some(entry) = rx.recv().await {
-                delivery.deliver_until_settled(&entry).await;
-                delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
-                counter.fetch_sub(1, Ordering::AcqRel);
+            // Entries waiting for something later in the lane (an update
+            // whose alert arrives after it, as when entries are taken over
+            // from a stopped replica): they step aside instead of blocking.
+            let mut deferred: VecDeque<(OutboxEntry, Instant)> = VecDeque::new();
+            loop {
+                let (entry, since) = if deferred.is_empty() {
+                    match rx.recv().await {
+                        Some(entry) => (entry, Instant::now()),
+                        None => break,
+                    }
+                } else {
+                    tokio::select! {
+                        biased;
+                        _ = delivery.shutdown.cancelled() => break,
+                        Some(entry) = rx.recv() => (entry, Instant::now()),
+                        _ = tokio::time::sleep(delivery.settings.backoff_first) => {
+                            deferred.pop_front().expect("deferred is not empty")
+                        }
+                    }
+                };
+                match delivery.deliver_until_settled(&entry, since).await {
+                    Settlement::Settled => {
+                        delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
+                        counter.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    Settlement::Deferred => deferred.push_back((entry, since)),
+                    Settlement::Stopped => break,
+                }
             }
         });
         Lane { tx, queued }
@@ -212,6 +244,16 @@ fn dispatch(
         lane.queued.fetch_sub(1, Ordering::AcqRel);
         delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&unsent.0.id);
     }
+}
+
+/// What became of one attempt to deliver an entry.
+enum Settlement {
+    /// Delivered, dropped or dead-lettered: it leaves the lane.
+    Settled,
+    /// Waiting for something later in the lane; tried again after it.
+    Deferred,
+    /// Shutting down; the entry stays in the stream for next time.
+    Stopped,
 }
 
 /// For logs: the incident an effect concerns, or `-`.
@@ -230,12 +272,11 @@ fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
 impl Delivery {
     /// Delivers one entry, retrying until it is delivered, refused for good,
     /// or the worker shuts down (then it stays in the stream for next time).
-    async fn deliver_until_settled(&self, entry: &OutboxEntry) {
+    async fn deliver_until_settled(&self, entry: &OutboxEntry, since: Instant) -> Settlement {
         let mut attempt = 0u32;
-        let started = Instant::now();
         loop {
             if self.shutdown.is_cancelled() {
-                return;
+                return Settlement::Stopped;
             }
             self.wait_out_rate_limit().await;
             attempt += 1;
@@ -245,7 +286,7 @@ impl Delivery {
                 self.deliver(&entry.effect).await
             };
             let result = match result {
-                Err(DeliveryError::Waiting { reason }) if started.elapsed() > self.settings.alert_wait_limit => {
+                Err(DeliveryError::Waiting { reason }) if since.elapsed() > self.settings.alert_wait_limit => {
                     Err(DeliveryError::Permanent {
                         code: format!("gave up after {:?}: {reason}", self.settings.alert_wait_limit),
                     })
@@ -256,13 +297,13 @@ impl Delivery {
                 Ok(()) => {
                     self.metrics.delivery("delivered");
                     self.settle(|| self.store.outbox_done(&entry.id)).await;
-                    return;
+                    return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
                     tracing::info!(incident = %incident_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
                     self.metrics.delivery("dropped");
                     self.settle(|| self.store.outbox_done(&entry.id)).await;
-                    return;
+                    return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) => {
                     self.metrics.delivery("dead");
@@ -272,9 +313,14 @@ impl Delivery {
                     }
                     let at = self.clock.now();
                     self.settle(|| self.store.outbox_dead(entry, &code, at)).await;
-                    return;
+                    return Settlement::Settled;
                 }
-                Err(retry @ (DeliveryError::Transient { .. } | DeliveryError::Waiting { .. })) => {
+                Err(DeliveryError::Waiting { .. }) => {
+                    // Let the rest of the lane go first; back here later.
+                    let _ = self.store.outbox_keep(&self.settings.consumer, &entry.id).await;
+                    return Settlement::Deferred;
+                }
+                Err(retry @ DeliveryError::Transient { .. }) => {
                     self.metrics.delivery("retried");
                     let wait = match retry.retry_after() {
                         Some(wait) => {
@@ -291,7 +337,7 @@ impl Delivery {
                     // Tell the other replicas we are still on it.
                     let _ = self.store.outbox_keep(&self.settings.consumer, &entry.id).await;
                     tokio::select! {
-                        _ = self.shutdown.cancelled() => return,
+                        _ = self.shutdown.cancelled() => return Settlement::Stopped,
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }

@@ -93,3 +93,48 @@ async fn slack_unreachable_makes_readyz_503() {
     assert_eq!(body["redis"], "ok");
     assert_ne!(body["slack"], "ok");
 }
+
+#[tokio::test]
+async fn a_long_slack_outage_with_two_replicas_delivers_each_message_once() {
+    let t = spawn_app().await;
+    let second = t.spawn_replica("replica-2").await;
+    t.slack.set_unavailable(true);
+    t.incident("p0 During a long Slack outage").await;
+    // Longer than the replicas' reclaim_after (2 s in tests): entries a live
+    // replica holds must not look abandoned to the other.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    t.slack.set_unavailable(false);
+    let alert = t.wait_for_alert(ALERTS, "INC-1").await;
+    let page = t
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
+        .await;
+    assert!(page.is_some(), "the page is delivered");
+    // Give a duplicate every chance to appear.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pages = t.slack.thread(ALERTS, &alert.ts).iter().filter(|m| m.text.contains("Paging the")).count();
+    let alerts = t.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count();
+    assert_eq!((alerts, pages), (1, 1), "{:#?}", t.slack.messages(ALERTS));
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_running_replica_takes_over_what_a_stopped_one_left_without_a_restart() {
+    let mut t = spawn_app().await;
+    let survivor = t.spawn_replica("replica-2").await;
+    t.slack.set_unavailable(true);
+    t.incident("p1 Left behind").await;
+    // Let the first replica take the entries, then stop it mid-retry.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.stop().await;
+    t.slack.set_unavailable(false);
+    // The survivor keeps running; after reclaim_after (2 s in tests) the
+    // stopped replica's entries look abandoned and it delivers them.
+    let alert = t.wait_for_alert(ALERTS, "INC-1").await;
+    t.slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
+        .await
+        .expect("the page is delivered too");
+    assert_eq!(t.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1);
+    survivor.stop().await;
+}

@@ -25,7 +25,7 @@ pub const ALERTS: &str = "C0ALERTS";
 pub const DEVOPS: &str = "C0DEVOPS";
 /// Long enough for any delivery on a loaded CI machine; tests wait on
 /// conditions, never for fixed times.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
