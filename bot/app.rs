@@ -1,52 +1,21 @@
-//! Assembling and running the bot: shared state, the HTTP server and the
-//! outbox worker, with graceful shutdown (stop accepting, finish in-flight
-//! requests, stop the worker after its current attempt).
+//! Assembling and running the bot: the engine, the HTTP server, the outbox
+//! and timer workers and the scheduler, each given only what it uses, with
+//! graceful shutdown (stop accepting, finish in-flight requests, stop the
+//! workers after their current attempt).
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Secret};
-use crate::outbox::{self, WorkerSettings};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::outbox::{self, Outbox, WorkerSettings};
 use crate::slack::client::SlackApi;
+use crate::state::AppState;
 use crate::store::Store;
 use anyhow::Context;
-use opsbot_handlers::Runbook;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// How long a Slack reachability check is reused by `/readyz`, so probes
-/// do not hammer Slack's rate-limited `auth.test`.
-const SLACK_CHECK_TTL: Duration = Duration::from_secs(10);
-
-/// What every request handler shares.
-pub struct AppState {
-    pub store: Store,
-    pub slack: SlackApi,
-    pub signing_secret: Secret,
-    pub runbook: Arc<Runbook>,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    slack_check: Mutex<Option<(Instant, Option<String>)>>,
-}
-
-impl AppState {
-    /// `None` when Slack answers and accepts our token, else why not.
-    pub async fn slack_ready(&self) -> Option<String> {
-        if let Some((at, verdict)) = self.slack_check.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            if at.elapsed() < SLACK_CHECK_TTL {
-                return verdict;
-            }
-        }
-        let verdict = tokio::time::timeout(Duration::from_secs(2), self.slack.auth_test())
-            .await
-            .map_err(|_| "Slack did not answer within 2 s".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .err();
-        *self.slack_check.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict.clone()));
-        verdict
-    }
-}
 
 /// Knobs that tests and the sandbox turn; production uses the defaults.
 pub struct AppOptions {
@@ -102,15 +71,13 @@ impl App {
             None => config.slack_api_url.clone(),
         };
         let slack = SlackApi::new(&api_url, &config.bot_token)?;
-        let state = Arc::new(AppState {
+        let engine = Arc::new(Engine {
             store: store.clone(),
-            slack: slack.clone(),
-            signing_secret: config.signing_secret.clone(),
             runbook: Arc::new(config.runbook.clone()),
             clock: options.clock.clone(),
             metrics: Arc::new(crate::metrics::Metrics::default()),
-            slack_check: Mutex::new(None),
         });
+        let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone()));
         let shutdown = CancellationToken::new();
         let mut router = crate::routes::router(state.clone());
         if let Some(fake) = sandbox {
@@ -122,17 +89,17 @@ impl App {
         let server = tokio::spawn(async move {
             axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
-        let worker = tokio::spawn(outbox::run(
-            store,
+        let outbox = Outbox {
+            store: store.clone(),
             slack,
-            state.runbook.clone(),
-            options.clock,
-            state.metrics.clone(),
-            options.worker,
-            shutdown.clone(),
-        ));
-        let timers = tokio::spawn(crate::timers::run(state.clone(), options.timer_tick, shutdown.clone()));
-        let scheduler = tokio::spawn(crate::scheduler::run(state.clone(), shutdown.clone()));
+            runbook: engine.runbook.clone(),
+            clock: options.clock,
+            metrics: engine.metrics.clone(),
+            settings: options.worker,
+        };
+        let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));
+        let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
+        let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
         Ok(App { addr, state, shutdown, server, worker, timers, scheduler })
     }

@@ -166,11 +166,11 @@ fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode 
     });
     match loaded {
         Ok(Some((incident, timeline))) => {
-            let text = opsbot_handlers::report::report(
+            let text = opsbot_handlers::incident::report::report(
                 &incident,
                 &timeline,
                 &runbook,
-                opsbot_handlers::report::Style::Markdown,
+                opsbot_handlers::incident::report::Style::Markdown,
             );
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

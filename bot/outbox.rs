@@ -12,7 +12,9 @@
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
 use crate::store::{OutboxEntry, Store, StoreError};
-use opsbot_handlers::{render, Effect, MessageRef, Runbook};
+use opsbot_handlers::blocks::SlackMessage;
+use opsbot_handlers::delivery::{self, State};
+use opsbot_handlers::{Effect, Message, MessageRef, Runbook, Subject};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +54,17 @@ impl WorkerSettings {
     }
 }
 
+/// What the outbox worker needs: where entries and subjects are, where
+/// they go, how to render them, the time and the counters.
+pub struct Outbox {
+    pub store: Store,
+    pub slack: SlackApi,
+    pub runbook: Arc<Runbook>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub settings: WorkerSettings,
+}
+
 /// What a lane needs to deliver one entry.
 struct Delivery {
     store: Store,
@@ -75,15 +88,8 @@ struct Lane {
     queued: Arc<AtomicUsize>,
 }
 
-pub async fn run(
-    store: Store,
-    slack: SlackApi,
-    runbook: Arc<Runbook>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<crate::metrics::Metrics>,
-    settings: WorkerSettings,
-    shutdown: CancellationToken,
-) {
+pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
+    let Outbox { store, slack, runbook, clock, metrics, settings } = outbox;
     let delivery = Arc::new(Delivery {
         slack_calls: Semaphore::new(settings.concurrency),
         store,
@@ -256,17 +262,20 @@ enum Settlement {
     Stopped,
 }
 
-/// For logs: the incident an effect concerns, or `-`.
-fn incident_of(effect: &Effect) -> String {
-    effect.incident().map_or_else(|| "-".to_owned(), |i| i.to_string())
+/// For logs: the incident or run an effect concerns, or `-`.
+fn subject_of(effect: &Effect) -> String {
+    effect.subject().map_or_else(|| "-".to_owned(), |s| s.to_string())
 }
 
+/// Exponential backoff from `first`, capped at `max`, with ±25 % random
+/// jitter so replicas that failed together do not retry together.
 fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let capped = exp.min(max);
-    // Jitter so replicas that failed together do not retry together.
-    let jitter = (Instant::now().elapsed().subsec_nanos() as u64 ^ u64::from(attempt).wrapping_mul(0x9E37_79B9)) % 1000;
-    capped.mul_f64(0.75 + jitter as f64 / 4000.0)
+    let mut random = [0u8; 2];
+    // Without randomness the wait is still correct, only not spread out.
+    let _ = getrandom::fill(&mut random);
+    let jitter = u16::from_le_bytes(random) as f64 / f64::from(u16::MAX);
+    exp.min(max).mul_f64(0.75 + jitter / 2.0)
 }
 
 impl Delivery {
@@ -300,16 +309,19 @@ impl Delivery {
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
-                    tracing::info!(incident = %incident_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
+                    tracing::info!(subject = %subject_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
                     self.metrics.delivery("dropped");
                     self.settle(|| self.store.outbox_done(&entry.id)).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) => {
                     self.metrics.delivery("dead");
-                    tracing::error!(incident = %incident_of(&entry.effect), error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
-                    if let Effect::PostAlert { incident } = &entry.effect {
-                        self.settle(|| self.store.set_alert_failed(*incident, &code)).await;
+                    tracing::error!(subject = %subject_of(&entry.effect), error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
+                    if let Effect::Post(message) = &entry.effect {
+                        if message.is_anchor() {
+                            let subject = message.subject();
+                            self.settle(|| self.store.record_anchor_failed(subject, &code)).await;
+                        }
                     }
                     let at = self.clock.now();
                     self.settle(|| self.store.outbox_dead(entry, &code, at)).await;
@@ -332,7 +344,7 @@ impl Delivery {
                         None => backoff(self.settings.backoff_first, self.settings.backoff_max, attempt),
                     };
                     if attempt == 1 || attempt % 10 == 0 {
-                        tracing::warn!(incident = %incident_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
+                        tracing::warn!(subject = %subject_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.
                     let _ = self.store.outbox_keep(&self.settings.consumer, &entry.id).await;
@@ -383,177 +395,107 @@ impl Delivery {
 
     async fn deliver(&self, effect: &Effect) -> Result<(), DeliveryError> {
         match effect {
-            Effect::PostAlert { incident } => {
-                let inc = self.incident(*incident).await?;
-                if inc.alert.is_some() {
-                    // Delivered before a crash, bookkeeping not finished: do not post twice.
+            Effect::Post(message) => {
+                let state = self.state(message.subject()).await?;
+                if state.posted().get(message).is_some() {
+                    // Delivered before a crash, bookkeeping finished: do not post twice.
                     return Ok(());
                 }
-                let msg = render::alert(&inc, &self.runbook);
-                let route = self.runbook.channel_for(inc.severity);
-                let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
-                self.settle(|| self.store.set_alert(inc.id, &posted, route)).await;
+                let msg = self.render(&state, message)?;
+                if message.is_anchor() {
+                    let route = state.route(&self.runbook);
+                    let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
+                    self.settle(|| self.store.record_posted(message, &posted, Some(route))).await;
+                } else {
+                    let anchor = self.anchor_of(&state).await?;
+                    let posted =
+                        self.slack.post(&anchor.channel, Some(&anchor.ts), &msg.text, Some(&msg.blocks)).await?;
+                    self.settle(|| self.store.record_posted(message, &posted, None)).await;
+                }
                 Ok(())
             }
+            Effect::Refresh(message) => {
+                let state = self.state(message.subject()).await?;
+                let Some(at) = state.posted().get(message).cloned() else {
+                    self.anchor_of(&state).await?;
+                    return Err(DeliveryError::Waiting {
+                        reason: format!("the message {} of {} is not posted yet", message.key(), state.subject()),
+                    });
+                };
+                let msg = self.render(&state, message)?;
+                self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
+            }
+            Effect::InThread { subject, text } => {
+                let state = self.state(*subject).await?;
+                let anchor = self.anchor_of(&state).await?;
+                self.slack.post(&anchor.channel, Some(&anchor.ts), text, None).await.map(drop)
+            }
             Effect::MoveAlert { incident } => {
-                let inc = self.incident(*incident).await?;
-                let old = self.alert_of(&inc).await?;
-                let route = self.runbook.channel_for(inc.severity);
-                if inc.alert_route.as_deref() == Some(route) {
+                let state = self.state(Subject::Incident(*incident)).await?;
+                let State::Incident(inc) = &state else { unreachable!("an incident's state is an incident") };
+                let old = self.anchor_of(&state).await?;
+                let route = state.route(&self.runbook);
+                if state.posted().route.as_deref() == Some(route) {
                     return Ok(()); // moved before a crash
                 }
-                let msg = render::alert(&inc, &self.runbook);
+                let alert = Message::anchor_of(state.subject());
+                let msg = self.render(&state, &alert)?;
                 let new = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
-                self.settle(|| self.store.set_alert(inc.id, &new, route)).await;
+                self.settle(|| self.store.record_posted(&alert, &new, Some(route))).await;
                 // Pointers both ways; the move itself is done, so these are
                 // best effort rather than a reason to post the alert again.
-                let moved = render::moved_alert(&inc, &new);
+                let moved = delivery::moved_alert(inc, &new);
                 if let Err(e) = self.slack.update(&old, &moved.text, Some(&moved.blocks)).await {
                     tracing::warn!(incident = %inc.id, error = %e, "could not point the old alert at the new one");
                 }
-                let back = match &inc.team_domain {
-                    Some(domain) => {
-                        format!("<{}|earlier thread>", opsbot_handlers::text::permalink(domain, &old.channel, &old.ts))
-                    }
-                    None => format!("<#{}>", old.channel),
-                };
-                let note = format!("↪️ *{}* moved here from <#{}> ({back}).", inc.id, old.channel);
+                let note = delivery::moved_here(inc, &old);
                 if let Err(e) = self.slack.post(&new.channel, Some(&new.ts), &note, None).await {
                     tracing::warn!(incident = %inc.id, error = %e, "could not link the new thread to the old one");
                 }
                 Ok(())
             }
-            Effect::RefreshAlert { incident } => {
-                let inc = self.incident(*incident).await?;
-                let alert = self.alert_of(&inc).await?;
-                let msg = render::alert(&inc, &self.runbook);
-                self.slack.update(&alert, &msg.text, Some(&msg.blocks)).await
-            }
-            Effect::PostChecklist { incident, part } => {
-                let inc = self.incident(*incident).await?;
-                if inc.checklist_messages.contains_key(&part.key()) {
-                    return Ok(()); // posted before a crash: do not post twice
-                }
-                let alert = self.alert_of(&inc).await?;
-                let msg = render::checklist_part(&inc, *part);
-                let posted = self.slack.post(&alert.channel, Some(&alert.ts), &msg.text, Some(&msg.blocks)).await?;
-                let key = part.key();
-                self.settle(|| self.store.set_checklist_message(inc.id, &key, &posted)).await;
-                Ok(())
-            }
-            Effect::RefreshChecklist { incident, part } => {
-                let inc = self.incident(*incident).await?;
-                let Some(at) = inc.checklist_messages.get(&part.key()).cloned() else {
-                    self.alert_of(&inc).await?;
-                    return Err(DeliveryError::Waiting {
-                        reason: format!("the checklist message {} of {} is not posted yet", part.key(), inc.id),
-                    });
-                };
-                let msg = render::checklist_part(&inc, *part);
-                self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
-            }
-            Effect::PostInThread { incident, text } => {
-                let inc = self.incident(*incident).await?;
-                let alert = self.alert_of(&inc).await?;
-                self.slack.post(&alert.channel, Some(&alert.ts), text, None).await.map(drop)
-            }
             Effect::SendAlertLink { incident, channel, user } => {
-                let inc = self.incident(*incident).await?;
-                let alert = self.alert_of(&inc).await?;
-                let link = match &inc.team_domain {
-                    Some(domain) => format!(
-                        "<{}|open the alert>",
-                        opsbot_handlers::text::permalink(domain, &alert.channel, &alert.ts)
-                    ),
-                    None => format!("see <#{}>", alert.channel),
-                };
-                let text = format!("🚨 *{}* is up in <#{}>: {link}", inc.id, alert.channel);
-                self.slack.post_ephemeral(channel, user, &text).await
+                let state = self.state(Subject::Incident(*incident)).await?;
+                let State::Incident(inc) = &state else { unreachable!("an incident's state is an incident") };
+                let alert = self.anchor_of(&state).await?;
+                self.slack.post_ephemeral(channel, user, &delivery::alert_link(inc, &alert)).await
             }
             Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text).await,
-            Effect::PostRunHeader { run } => {
-                let run = self.run(*run).await?;
-                if run.header.is_some() {
-                    return Ok(()); // posted before a crash
-                }
-                let msg = render::run_header(&run, &self.runbook, self.clock.now());
-                let posted = self.slack.post(&run.channel, None, &msg.text, Some(&msg.blocks)).await?;
-                self.settle(|| self.store.set_run_header(run.id, &posted)).await;
-                Ok(())
-            }
-            Effect::RefreshRunHeader { run } => {
-                let run = self.run(*run).await?;
-                let header = Self::run_header_of(&run)?;
-                let msg = render::run_header(&run, &self.runbook, self.clock.now());
-                self.slack.update(&header, &msg.text, Some(&msg.blocks)).await
-            }
-            Effect::PostRunPart { run, part } => {
-                let run = self.run(*run).await?;
-                if run.messages.contains_key(&part.key()) {
-                    return Ok(());
-                }
-                let header = Self::run_header_of(&run)?;
-                let msg = render::run_part(&run, *part);
-                let posted = self.slack.post(&header.channel, Some(&header.ts), &msg.text, Some(&msg.blocks)).await?;
-                let key = part.key();
-                self.settle(|| self.store.set_run_message(run.id, &key, &posted)).await;
-                Ok(())
-            }
-            Effect::RefreshRunPart { run, part } => {
-                let run = self.run(*run).await?;
-                let Some(at) = run.messages.get(&part.key()).cloned() else {
-                    return Err(DeliveryError::Waiting {
-                        reason: format!("the step message {} of {} is not posted yet", part.key(), run.id),
-                    });
-                };
-                let msg = render::run_part(&run, *part);
-                self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
-            }
-            Effect::PostInRunThread { run, text } => {
-                let run = self.run(*run).await?;
-                let header = Self::run_header_of(&run)?;
-                self.slack.post(&header.channel, Some(&header.ts), text, None).await.map(drop)
-            }
-            Effect::Post { channel, thread_ts, text } => {
+            Effect::Say { channel, thread_ts, text } => {
                 self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
             }
         }
     }
 
-    async fn run(&self, id: opsbot_handlers::run::RunId) -> Result<opsbot_handlers::run::Run, DeliveryError> {
-        match self.store.load_run(id).await {
+    /// The subject as stored now.
+    async fn state(&self, subject: Subject) -> Result<State, DeliveryError> {
+        match self.store.load(subject).await {
             Ok(Some(v)) => Ok(v.value),
-            Ok(None) => Err(DeliveryError::Permanent { code: format!("{id} does not exist") }),
+            Ok(None) => Err(DeliveryError::Permanent { code: format!("{subject} does not exist") }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
     }
 
-    /// The run's header; its thread replies wait until it is posted.
-    fn run_header_of(run: &opsbot_handlers::run::Run) -> Result<MessageRef, DeliveryError> {
-        run.header
-            .clone()
-            .ok_or_else(|| DeliveryError::Waiting { reason: format!("the header of {} is not posted yet", run.id) })
+    fn render(&self, state: &State, message: &Message) -> Result<SlackMessage, DeliveryError> {
+        state.render(message, &self.runbook, self.clock.now()).ok_or_else(|| DeliveryError::Permanent {
+            code: format!("{} has no message {}", state.subject(), message.key()),
+        })
     }
 
-    async fn incident(&self, id: opsbot_handlers::IncidentId) -> Result<opsbot_handlers::Incident, DeliveryError> {
-        match self.store.load_incident(id).await {
-            Ok(Some(v)) => Ok(v.value),
-            Ok(None) => Err(DeliveryError::Permanent { code: format!("{id} does not exist") }),
-            Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
+    /// Where the subject's anchor is; waits (as a transient failure) while
+    /// it is still being posted, gives up if posting it failed for good.
+    async fn anchor_of(&self, state: &State) -> Result<MessageRef, DeliveryError> {
+        if let Some(anchor) = state.posted().anchor() {
+            return Ok(anchor.clone());
         }
-    }
-
-    /// Where the alert is; waits (as a transient failure) while it is still
-    /// being posted, gives up if posting it failed for good.
-    async fn alert_of(&self, inc: &opsbot_handlers::Incident) -> Result<MessageRef, DeliveryError> {
-        if let Some(alert) = &inc.alert {
-            return Ok(alert.clone());
-        }
-        match self.store.alert_failure(inc.id).await {
-            Ok(Some(error)) => {
-                Err(DeliveryError::Permanent { code: format!("the alert of {} was never posted ({error})", inc.id) })
+        let subject = state.subject();
+        match self.store.anchor_failure(subject).await {
+            Ok(Some(error)) => Err(DeliveryError::Permanent {
+                code: format!("the first message of {subject} was never posted ({error})"),
+            }),
+            Ok(None) => {
+                Err(DeliveryError::Waiting { reason: format!("the first message of {subject} is not posted yet") })
             }
-            Ok(None) => Err(DeliveryError::Waiting { reason: format!("the alert of {} is not posted yet", inc.id) }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
     }

@@ -20,8 +20,8 @@
 //! with axum's `Sse`, which needs a `Stream` from a crate opsbot does not
 //! depend on.
 
-use crate::app::AppState;
 use crate::slack::signature::sign;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};

@@ -4,9 +4,8 @@
 //! next one. Every replica does this; timers are identical, so they stay
 //! one, and a slot's commit refuses to run it twice.
 
-use crate::app::AppState;
-use opsbot_handlers::routine;
-use opsbot_handlers::schedule::Schedule;
+use crate::engine::Engine;
+use opsbot_handlers::Timer;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -15,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 /// normally carries itself; this mends it after Redis lost data).
 const RECHECK: Duration = Duration::from_secs(300);
 
-pub async fn run(app: Arc<AppState>, shutdown: CancellationToken) {
+pub async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     loop {
-        if let Err(e) = ensure(&app).await {
+        if let Err(e) = ensure(&engine).await {
             tracing::warn!(error = %e, "cannot check the routines' schedule; will retry");
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -33,21 +32,20 @@ pub async fn run(app: Arc<AppState>, shutdown: CancellationToken) {
 
 /// Sets each scheduled routine's next slot, and its latest past slot when
 /// no run (or skip) was recorded for it.
-pub async fn ensure(app: &AppState) -> crate::store::StoreResult<()> {
-    let now = app.clock.now();
-    for checklist in &app.runbook.checklists {
-        let Some(cron) = checklist.schedule.as_deref() else { continue };
-        let Ok(schedule) = Schedule::new(cron, &app.runbook.timezone) else { continue };
+pub async fn ensure(engine: &Engine) -> crate::store::StoreResult<()> {
+    let now = engine.clock.now();
+    for checklist in &engine.runbook.checklists {
+        let Some(schedule) = &checklist.schedule else { continue };
         if let Some(next) = schedule.next_after(now) {
-            app.store.set_timer(&routine::slot_timer(&checklist.id, next)).await?;
+            engine.store.set_timer(&Timer::slot(&checklist.id, next)).await?;
         }
-        // A slot missed within its duration is run late; within the hour
-        // after that, logged as skipped; older ones are history, not news.
-        let horizon = checklist.duration.unwrap_or_default() + chrono::TimeDelta::hours(1);
-        if let Some(latest) = schedule.latest_at_or_before(now).filter(|l| now - *l < horizon) {
-            let handled = app.store.last_handled_slot(&checklist.id).await?;
+        // A missed slot is worth a timer while the core would still run it
+        // late or log it as skipped (`schedule::slot_decision`).
+        let worth_handling = |slot| opsbot_handlers::schedule::slot_decision(checklist, slot, now).is_some();
+        if let Some(latest) = schedule.latest_at_or_before(now).filter(|l| worth_handling(*l)) {
+            let handled = engine.store.last_handled_slot(&checklist.id).await?;
             if handled.is_none_or(|h| h < latest) {
-                app.store.set_timer(&routine::slot_timer(&checklist.id, latest)).await?;
+                engine.store.set_timer(&Timer::slot(&checklist.id, latest)).await?;
             }
         }
     }

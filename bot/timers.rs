@@ -1,8 +1,8 @@
-//! The timer worker: every tick, hands due timers (escalations, reminders)
-//! to the engine. Timers live in Redis; each is consumed by the commit that
+//! The timer worker: every tick, hands due timers (escalations, reminders,
+//! schedule slots) to the engine. Timers live in Redis; each is consumed by the commit that
 //! acts on it, so a tick that crashes loses none and replicas act once.
 
-use crate::app::AppState;
+use crate::engine::Engine;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -10,14 +10,14 @@ use tokio_util::sync::CancellationToken;
 /// Timers handled per tick; more wait for the next one.
 const BATCH: usize = 200;
 
-pub async fn run(app: Arc<AppState>, tick: Duration, shutdown: CancellationToken) {
+pub async fn run(engine: Arc<Engine>, tick: Duration, shutdown: CancellationToken) {
     let mut failures = 0u32;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
         }
-        match tick_once(&app).await {
+        match tick_once(&engine).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
@@ -29,10 +29,10 @@ pub async fn run(app: Arc<AppState>, tick: Duration, shutdown: CancellationToken
     }
 }
 
-async fn tick_once(app: &AppState) -> crate::store::StoreResult<()> {
-    let due = app.store.due_timers(app.clock.now(), BATCH).await?;
+async fn tick_once(engine: &Engine) -> crate::store::StoreResult<()> {
+    let due = engine.store.due_timers(engine.clock.now(), BATCH).await?;
     for (stored, timer) in &due {
-        crate::engine::timer(app, stored, timer).await?;
+        engine.timer(stored, timer).await?;
     }
     Ok(())
 }

@@ -9,10 +9,11 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use opsbot::store::{Commit, CommitOutcome, OutboxEntry, Store, Stored, OUTBOX_BLOCK};
 use opsbot_handlers::incident::Stamp;
-use opsbot_handlers::run::{Run, RunId, Subject};
-use opsbot_handlers::{
-    Effect, Incident, IncidentId, MessageRef, Severity, TimelineEntry, TimelineEvent, Timer, TimerKind,
-};
+use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::subject::{ChecklistPart, IncidentChecklist, IncidentMessage, RunMessage};
+use opsbot_handlers::timer::IncidentReminder;
+use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, Severity, TimelineEntry, TimelineEvent, Timer};
+use opsbot_handlers::{Message, Subject};
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -94,13 +95,12 @@ fn run(id: u64, checklist: &str, started: DateTime<Utc>) -> Run {
         sections: Vec::new(),
         completed: None,
         reminded: false,
-        header: None,
-        messages: Default::default(),
+        posted: Default::default(),
     }
 }
 
 fn note(text: &str) -> Effect {
-    Effect::Post { channel: "C0GENERAL".into(), thread_ts: None, text: text.into() }
+    Effect::Say { channel: "C0GENERAL".into(), thread_ts: None, text: text.into() }
 }
 
 fn entry(user: &str, at: DateTime<Utc>) -> TimelineEntry {
@@ -108,7 +108,7 @@ fn entry(user: &str, at: DateTime<Utc>) -> TimelineEntry {
 }
 
 fn escalation(id: u64, due: DateTime<Utc>, level: usize) -> Timer {
-    Timer { subject: Subject::Incident(IncidentId(id)), due, generation: 0, kind: TimerKind::Escalate { level } }
+    Timer::incident(IncidentId(id), 0, due, IncidentReminder::Escalate { level })
 }
 
 fn at(channel: &str, ts: &str) -> MessageRef {
@@ -136,7 +136,7 @@ fn texts(entries: &[OutboxEntry]) -> Vec<String> {
     entries
         .iter()
         .map(|e| match &e.effect {
-            Effect::Post { text, .. } => text.clone(),
+            Effect::Say { text, .. } => text.clone(),
             other => panic!("not a test note: {other:?}"),
         })
         .collect()
@@ -395,45 +395,59 @@ async fn run_history(store: Store) {
     assert_eq!(history("nightly", 10).await, [3, 4, 1], "finishing does not move a run");
     assert!(!store.runs_of("nightly", 1).await.unwrap()[0].is_open());
 
-    store.set_run_header(RunId(3), &at("C0DEVOPS", "1.1")).await.unwrap();
-    store.set_run_message(RunId(3), "run:0", &at("C0DEVOPS", "1.2")).await.unwrap();
+    let steps = Message::Run(RunId(3), RunMessage::Steps(part(0)));
+    store.record_posted(&Message::Run(RunId(3), RunMessage::Header), &at("C0DEVOPS", "1.1"), None).await.unwrap();
+    store.record_posted(&steps, &at("C0DEVOPS", "1.2"), None).await.unwrap();
     let loaded = store.load_run(RunId(3)).await.unwrap().unwrap();
-    assert_eq!(loaded.value.header, Some(at("C0DEVOPS", "1.1")));
-    assert_eq!(loaded.value.messages.get("run:0"), Some(&at("C0DEVOPS", "1.2")));
+    assert_eq!(loaded.value.posted.anchor(), Some(&at("C0DEVOPS", "1.1")));
+    assert_eq!(loaded.value.posted.get(&steps), Some(&at("C0DEVOPS", "1.2")));
     assert_eq!(loaded.version, 2);
 }
 
 /// Locations the outbox worker records land only on subjects that exist,
 /// load with them, and survive later commits of the state.
 async fn set_if_exists(store: Store) {
-    store.set_alert(IncidentId(42), &at("C0ALERTS", "9.9"), "#devops-alerts").await.unwrap();
-    store.set_alert_failed(IncidentId(42), "channel_not_found").await.unwrap();
-    store.set_checklist_message(IncidentId(42), "playbook:0", &at("C0ALERTS", "9.8")).await.unwrap();
-    store.set_run_header(RunId(42), &at("C0DEVOPS", "9.7")).await.unwrap();
-    store.set_run_message(RunId(42), "run:0", &at("C0DEVOPS", "9.6")).await.unwrap();
+    let alert = |id| Message::Incident(IncidentId(id), IncidentMessage::Alert);
+    let playbook =
+        |id| Message::Incident(IncidentId(id), IncidentMessage::Checklist(IncidentChecklist::Playbook, part(0)));
+    let incident_subject = |id| Subject::Incident(IncidentId(id));
+    store.record_posted(&alert(42), &at("C0ALERTS", "9.9"), Some("#devops-alerts")).await.unwrap();
+    store.record_anchor_failed(incident_subject(42), "channel_not_found").await.unwrap();
+    store.record_posted(&playbook(42), &at("C0ALERTS", "9.8"), None).await.unwrap();
+    store.record_posted(&Message::Run(RunId(42), RunMessage::Header), &at("C0DEVOPS", "9.7"), None).await.unwrap();
+    store
+        .record_posted(&Message::Run(RunId(42), RunMessage::Steps(part(0))), &at("C0DEVOPS", "9.6"), None)
+        .await
+        .unwrap();
     assert!(store.load_incident(IncidentId(42)).await.unwrap().is_none());
-    assert_eq!(store.alert_failure(IncidentId(42)).await.unwrap(), None);
+    assert_eq!(store.anchor_failure(incident_subject(42)).await.unwrap(), None);
     assert!(store.load_run(RunId(42)).await.unwrap().is_none());
     // Nothing was planted: creating them now is still a creation.
     assert_eq!(save(&store, &incident(42, t0()), 0).await, CommitOutcome::Committed);
     assert_eq!(save_run(&store, &run(42, "nightly", t0()), 0).await, CommitOutcome::Committed);
-    assert_eq!(store.load_incident(IncidentId(42)).await.unwrap().unwrap().value.alert, None);
+    assert_eq!(store.load_incident(IncidentId(42)).await.unwrap().unwrap().value.alert(), None);
 
     let inc = incident(1, t0());
     assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
-    store.set_alert(IncidentId(1), &at("C0ALERTS", "1.0"), "#devops-alerts").await.unwrap();
-    store.set_checklist_message(IncidentId(1), "playbook:0", &at("C0ALERTS", "1.1")).await.unwrap();
+    store.record_posted(&alert(1), &at("C0ALERTS", "1.0"), Some("#devops-alerts")).await.unwrap();
+    store.record_posted(&playbook(1), &at("C0ALERTS", "1.1"), None).await.unwrap();
     assert_eq!(save(&store, &inc, 1).await, CommitOutcome::Committed);
     let loaded = store.load_incident(IncidentId(1)).await.unwrap().unwrap();
     assert_eq!(loaded.version, 2, "recording a location does not bump the version");
-    assert_eq!(loaded.value.alert, Some(at("C0ALERTS", "1.0")));
-    assert_eq!(loaded.value.alert_route.as_deref(), Some("#devops-alerts"));
-    assert_eq!(loaded.value.checklist_messages.get("playbook:0"), Some(&at("C0ALERTS", "1.1")));
-    assert_eq!(store.open_incidents().await.unwrap()[1].alert, Some(at("C0ALERTS", "1.0")));
+    assert_eq!(loaded.value.alert(), Some(&at("C0ALERTS", "1.0")));
+    assert_eq!(loaded.value.posted.route.as_deref(), Some("#devops-alerts"));
+    assert_eq!(loaded.value.posted.get(&playbook(1)), Some(&at("C0ALERTS", "1.1")));
+    assert_eq!(store.open_incidents().await.unwrap()[1].alert(), Some(&at("C0ALERTS", "1.0")));
+    let loaded = store.load(incident_subject(1)).await.unwrap().unwrap();
+    assert_eq!(loaded.value.posted().anchor(), Some(&at("C0ALERTS", "1.0")), "loading by subject finds the same");
 
-    assert_eq!(store.alert_failure(IncidentId(1)).await.unwrap(), None);
-    store.set_alert_failed(IncidentId(1), "is_archived").await.unwrap();
-    assert_eq!(store.alert_failure(IncidentId(1)).await.unwrap().as_deref(), Some("is_archived"));
+    assert_eq!(store.anchor_failure(incident_subject(1)).await.unwrap(), None);
+    store.record_anchor_failed(incident_subject(1), "is_archived").await.unwrap();
+    assert_eq!(store.anchor_failure(incident_subject(1)).await.unwrap().as_deref(), Some("is_archived"));
+}
+
+fn part(phase: usize) -> ChecklistPart {
+    ChecklistPart { phase, part: 0 }
 }
 
 /// An event id counts as new once within its TTL, and again after it.

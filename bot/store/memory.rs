@@ -12,12 +12,12 @@
 //! commit all-or-nothing, as the Lua script is in Redis.
 
 use super::{
-    dead_letter, decode_effect, from_json, incident_from_fields, listed_incident, message_field, message_value,
-    run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError, StoreResult, Stored,
-    Versioned, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+    anchor_error, dead_letter, decode_effect, from_json, incident_from_fields, listed_anchor, listed_incident,
+    posted_fields, run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError,
+    StoreResult, Stored, Versioned, ANCHOR_ERROR, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
+use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,6 +44,15 @@ type Hash = HashMap<String, String>;
 enum Subject {
     Incident(u64),
     Run(u64),
+}
+
+impl Subject {
+    fn of(subject: opsbot_handlers::Subject) -> Subject {
+        match subject {
+            opsbot_handlers::Subject::Incident(id) => Subject::Incident(id.0),
+            opsbot_handlers::Subject::Run(id) => Subject::Run(id.0),
+        }
+    }
 }
 
 impl fmt::Display for Subject {
@@ -226,8 +235,7 @@ impl State {
             let subject = Subject::Incident(*id);
             let Some(hash) = self.hashes.get(&subject) else { continue };
             let Some(state) = hash.get("state") else { continue };
-            let (channel, ts) = (hash.get("alert_channel").cloned(), hash.get("alert_ts").cloned());
-            found.push(listed_incident(&subject.to_string(), state, channel, ts)?);
+            found.push(listed_incident(&subject.to_string(), state, listed_anchor(|f| hash.get(f).cloned()))?);
         }
         Ok(found)
     }
@@ -550,26 +558,20 @@ impl MemoryStore {
         Ok(self.lock().first_sighting(event_id, ttl))
     }
 
-    pub fn set_alert(&self, id: IncidentId, alert: &MessageRef, route: &str) -> StoreResult<()> {
-        let fields =
-            [("alert_channel", alert.channel.as_str()), ("alert_ts", alert.ts.as_str()), ("alert_route", route)];
-        self.lock().set_if_exists(Subject::Incident(id.0), &fields);
+    pub fn record_posted(&self, message: &Message, at: &MessageRef, route: Option<&str>) -> StoreResult<()> {
+        let fields = posted_fields(message, at, route);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+        self.lock().set_if_exists(Subject::of(message.subject()), &fields);
         Ok(())
     }
 
-    pub fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
-        self.lock().set_if_exists(Subject::Incident(id.0), &[("alert_error", error)]);
+    pub fn record_anchor_failed(&self, subject: opsbot_handlers::Subject, error: &str) -> StoreResult<()> {
+        self.lock().set_if_exists(Subject::of(subject), &[(ANCHOR_ERROR, error)]);
         Ok(())
     }
 
-    pub fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        let (field, value) = (message_field(part_key), message_value(at));
-        self.lock().set_if_exists(Subject::Incident(id.0), &[(&field, &value)]);
-        Ok(())
-    }
-
-    pub fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
-        Ok(self.lock().hashes.get(&Subject::Incident(id.0)).and_then(|h| h.get("alert_error")).cloned())
+    pub fn anchor_failure(&self, subject: opsbot_handlers::Subject) -> StoreResult<Option<String>> {
+        Ok(self.lock().hashes.get(&Subject::of(subject)).and_then(anchor_error))
     }
 
     pub fn next_run_id(&self) -> StoreResult<RunId> {
@@ -582,18 +584,6 @@ impl MemoryStore {
         let subject = Subject::Run(id.0);
         let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
         run_from_fields(&subject.to_string(), fields)
-    }
-
-    pub fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
-        let value = message_value(at);
-        self.lock().set_if_exists(Subject::Run(id.0), &[("header", &value)]);
-        Ok(())
-    }
-
-    pub fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        let (field, value) = (message_field(part_key), message_value(at));
-        self.lock().set_if_exists(Subject::Run(id.0), &[(&field, &value)]);
-        Ok(())
     }
 
     pub fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {

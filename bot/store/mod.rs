@@ -14,8 +14,10 @@
 mod memory;
 mod redis;
 
+use opsbot_handlers::delivery::State;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
+use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
+use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -186,27 +188,34 @@ impl Store {
         dispatch!(self.first_sighting(event_id, ttl))
     }
 
-    // --- Alert location, written by the outbox worker -----------------------
+    // --- Where messages landed, written by the outbox worker ---------------
 
-    /// Records where the alert landed. Only on an incident that exists: a
-    /// late write must not plant fields on a key that Redis lost meanwhile.
-    pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef, route: &str) -> StoreResult<()> {
-        dispatch!(self.set_alert(id, alert, route))
+    /// Records where a message landed (and, for an anchor, the channel as
+    /// the runbook names it), so it is edited later and never posted twice.
+    pub async fn record_posted(&self, message: &Message, at: &MessageRef, route: Option<&str>) -> StoreResult<()> {
+        dispatch!(self.record_posted(message, at, route))
     }
 
-    /// Remembers that the alert could not be posted for good, so updates to
-    /// it stop waiting and go to the dead letters too.
-    pub async fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
-        dispatch!(self.set_alert_failed(id, error))
+    /// Remembers that the anchor could not be posted for good, so messages
+    /// in its thread stop waiting and go to the dead letters too.
+    pub async fn record_anchor_failed(&self, subject: Subject, error: &str) -> StoreResult<()> {
+        dispatch!(self.record_anchor_failed(subject, error))
     }
 
-    /// Records where a checklist message landed (see `ChecklistPart::key`).
-    pub async fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        dispatch!(self.set_checklist_message(id, part_key, at))
+    pub async fn anchor_failure(&self, subject: Subject) -> StoreResult<Option<String>> {
+        dispatch!(self.anchor_failure(subject))
     }
 
-    pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
-        dispatch!(self.alert_failure(id))
+    /// A subject as stored, with where its messages are.
+    pub async fn load(&self, subject: Subject) -> StoreResult<Option<Versioned<State>>> {
+        Ok(match subject {
+            Subject::Incident(id) => {
+                self.load_incident(id).await?.map(|v| Versioned { value: State::Incident(v.value), version: v.version })
+            }
+            Subject::Run(id) => {
+                self.load_run(id).await?.map(|v| Versioned { value: State::Run(v.value), version: v.version })
+            }
+        })
     }
 
     // --- Routine runs -----------------------------------------------------
@@ -217,16 +226,6 @@ impl Store {
 
     pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
         dispatch!(self.load_run(id))
-    }
-
-    /// Records where the run's header landed.
-    pub async fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
-        dispatch!(self.set_run_header(id, at))
-    }
-
-    /// Records where one of the run's step messages landed.
-    pub async fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        dispatch!(self.set_run_message(id, part_key, at))
     }
 
     /// A routine's last `limit` runs, newest first.
@@ -338,50 +337,86 @@ fn message_value(at: &MessageRef) -> String {
     format!("{} {}", at.channel, at.ts)
 }
 
-/// An incident from all its hash fields, with the alert and message
-/// locations the outbox worker recorded beside the state.
+/// Where a subject's messages are, from its hash fields: `msg:<key>` for
+/// each message (the anchor is `msg:anchor`) and `route`. Hashes written by
+/// earlier versions named the alert `alert_channel`/`alert_ts`/`alert_route`
+/// and a run's header `header`; both are still read.
+fn posted_from_fields(fields: &HashMap<String, String>) -> Posted {
+    let mut posted = Posted::default();
+    let parse =
+        |value: &str| value.split_once(' ').map(|(c, t)| MessageRef { channel: c.to_owned(), ts: t.to_owned() });
+    for (field, value) in fields {
+        let key = match field.as_str() {
+            "header" => ANCHOR_KEY,
+            other => match other.strip_prefix("msg:") {
+                Some(key) => key,
+                None => continue,
+            },
+        };
+        if let Some(at) = parse(value) {
+            posted.messages.insert(key.to_owned(), at);
+        }
+    }
+    if let (Some(channel), Some(ts)) = (fields.get("alert_channel"), fields.get("alert_ts")) {
+        posted.messages.entry(ANCHOR_KEY.to_owned()).or_insert(MessageRef { channel: channel.clone(), ts: ts.clone() });
+    }
+    posted.route = fields.get("route").or_else(|| fields.get("alert_route")).cloned();
+    posted
+}
+
+/// The hash fields that record a message's location.
+fn posted_fields(message: &Message, at: &MessageRef, route: Option<&str>) -> Vec<(String, String)> {
+    let mut fields = vec![(message_field(&message.key()), message_value(at))];
+    if let Some(route) = route {
+        fields.push(("route".to_owned(), route.to_owned()));
+    }
+    fields
+}
+
+/// Why the anchor could not be posted, if it could not.
+const ANCHOR_ERROR: &str = "anchor_error";
+
+fn anchor_error(fields: &HashMap<String, String>) -> Option<String> {
+    fields.get(ANCHOR_ERROR).or_else(|| fields.get("alert_error")).cloned()
+}
+
+/// The fields a listed incident is read from: its state and its alert.
+const LISTED_FIELDS: &[&str] = &["state", "msg:anchor", "alert_channel", "alert_ts"];
+
+/// The alert of a listed incident, from [`LISTED_FIELDS`].
+fn listed_anchor(field: impl Fn(&str) -> Option<String>) -> Option<MessageRef> {
+    let parse =
+        |value: String| value.split_once(' ').map(|(c, t)| MessageRef { channel: c.to_owned(), ts: t.to_owned() });
+    field("msg:anchor")
+        .and_then(parse)
+        .or_else(|| field("alert_channel").zip(field("alert_ts")).map(|(channel, ts)| MessageRef { channel, ts }))
+}
+
+/// An incident from all its hash fields, with where its messages are.
 fn incident_from_fields(key: &str, mut fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Incident>>> {
     let Some(state) = fields.remove("state") else { return Ok(None) };
     let mut incident: Incident = from_json(key, &state)?;
     let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-    incident.alert = fields
-        .get("alert_channel")
-        .zip(fields.get("alert_ts"))
-        .map(|(channel, ts)| MessageRef { channel: channel.clone(), ts: ts.clone() });
-    incident.alert_route = fields.get("alert_route").cloned();
-    for (field, value) in &fields {
-        let (Some(part), Some((channel, ts))) = (field.strip_prefix("msg:"), value.split_once(' ')) else {
-            continue;
-        };
-        incident
-            .checklist_messages
-            .insert(part.to_owned(), MessageRef { channel: channel.to_owned(), ts: ts.to_owned() });
-    }
+    incident.posted = posted_from_fields(&fields);
     Ok(Some(Versioned { value: incident, version }))
 }
 
 /// An incident as listed (open, recent): state and alert only, the cheap
 /// fetch lists use.
-fn listed_incident(key: &str, state: &str, channel: Option<String>, ts: Option<String>) -> StoreResult<Incident> {
+fn listed_incident(key: &str, state: &str, alert: Option<MessageRef>) -> StoreResult<Incident> {
     let mut incident: Incident = from_json(key, state)?;
-    incident.alert = channel.zip(ts).map(|(channel, ts)| MessageRef { channel, ts });
+    if let Some(alert) = alert {
+        incident.posted.messages.insert(ANCHOR_KEY.to_owned(), alert);
+    }
     Ok(incident)
 }
 
-/// A run from all its hash fields, with its header and step messages.
+/// A run from all its hash fields, with where its messages are.
 fn run_from_fields(key: &str, mut fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Run>>> {
     let Some(state) = fields.remove("state") else { return Ok(None) };
     let mut run: Run = from_json(key, &state)?;
     let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-    for (field, value) in &fields {
-        let Some((channel, ts)) = value.split_once(' ') else { continue };
-        let at = MessageRef { channel: channel.to_owned(), ts: ts.to_owned() };
-        if field == "header" {
-            run.header = Some(at);
-        } else if let Some(part) = field.strip_prefix("msg:") {
-            run.messages.insert(part.to_owned(), at);
-        }
-    }
+    run.posted = posted_from_fields(&fields);
     Ok(Some(Versioned { value: run, version }))
 }
 

@@ -6,12 +6,12 @@
 //! overwrite each other: a conflict is retried from a fresh load.
 
 use super::{
-    dead_letter, decode_effect, from_json, incident_from_fields, listed_incident, message_field, message_value,
-    run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError, StoreResult, Stored,
-    Versioned, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+    anchor_error, dead_letter, decode_effect, from_json, incident_from_fields, listed_anchor, listed_incident,
+    posted_fields, run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError,
+    StoreResult, Stored, Versioned, ANCHOR_ERROR, DEAD_LETTERS_KEPT, LISTED_FIELDS, OUTBOX_BLOCK,
 };
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, TimelineEntry, Timer};
+use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
@@ -204,17 +204,19 @@ impl RedisStore {
         }
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.hmget(self.keys.incident(IncidentId(*id)), &["state", "alert_channel", "alert_ts"]);
+            pipe.hmget(self.keys.incident(IncidentId(*id)), LISTED_FIELDS);
         }
         let mut conn = self.conn.clone();
-        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = timed(pipe.query_async(&mut conn)).await?;
+        let rows: Vec<Vec<Option<String>>> = timed(pipe.query_async(&mut conn)).await?;
         let mut found = Vec::with_capacity(rows.len());
-        for (id, (state, channel, ts)) in ids.iter().zip(rows) {
+        for (id, row) in ids.iter().zip(rows) {
             let key = self.keys.incident(IncidentId(*id));
             // An index entry without its incident would be a bug; skip it
             // rather than fail the whole list.
-            let Some(state) = state else { continue };
-            found.push(listed_incident(&key, &state, channel, ts)?);
+            let Some(Some(state)) = row.first() else { continue };
+            let field =
+                |name: &str| LISTED_FIELDS.iter().position(|f| *f == name).and_then(|i| row.get(i).cloned().flatten());
+            found.push(listed_incident(&key, state, listed_anchor(field))?);
         }
         Ok(found)
     }
@@ -362,30 +364,31 @@ impl RedisStore {
         Ok(set.is_some())
     }
 
-    // --- Alert location, written by the outbox worker -----------------------
+    // --- Where messages landed, written by the outbox worker ---------------
 
-    /// Records where the alert landed. Only on an incident that exists: a
+    fn subject_key(&self, subject: opsbot_handlers::Subject) -> String {
+        match subject {
+            opsbot_handlers::Subject::Incident(id) => self.keys.incident(id),
+            opsbot_handlers::Subject::Run(id) => self.keys.run(id),
+        }
+    }
+
+    /// Records where a message landed. Only on a subject that exists: a
     /// late write must not plant fields on a key that Redis lost meanwhile.
-    pub async fn set_alert(&self, id: IncidentId, alert: &MessageRef, route: &str) -> StoreResult<()> {
-        self.set_if_exists(id, &[("alert_channel", &alert.channel), ("alert_ts", &alert.ts), ("alert_route", route)])
-            .await
+    pub async fn record_posted(&self, message: &Message, at: &MessageRef, route: Option<&str>) -> StoreResult<()> {
+        let fields = posted_fields(message, at, route);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+        self.set_fields_if_exists(&self.subject_key(message.subject()), &fields).await
     }
 
-    /// Remembers that the alert could not be posted for good, so updates to
-    /// it stop waiting and go to the dead letters too.
-    pub async fn set_alert_failed(&self, id: IncidentId, error: &str) -> StoreResult<()> {
-        self.set_if_exists(id, &[("alert_error", error)]).await
+    pub async fn record_anchor_failed(&self, subject: opsbot_handlers::Subject, error: &str) -> StoreResult<()> {
+        self.set_fields_if_exists(&self.subject_key(subject), &[(ANCHOR_ERROR, error)]).await
     }
 
-    /// Records where a checklist message landed (see `ChecklistPart::key`).
-    pub async fn set_checklist_message(&self, id: IncidentId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        let field = message_field(part_key);
-        let value = message_value(at);
-        self.set_if_exists(id, &[(&field, &value)]).await
-    }
-
-    async fn set_if_exists(&self, id: IncidentId, fields: &[(&str, &str)]) -> StoreResult<()> {
-        self.set_fields_if_exists(&self.keys.incident(id), fields).await
+    pub async fn anchor_failure(&self, subject: opsbot_handlers::Subject) -> StoreResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(self.subject_key(subject))).await?;
+        Ok(anchor_error(&fields))
     }
 
     async fn set_fields_if_exists(&self, key: &str, fields: &[(&str, &str)]) -> StoreResult<()> {
@@ -396,11 +399,6 @@ impl RedisStore {
         }
         let mut conn = self.conn.clone();
         timed(invocation.invoke_async::<i64>(&mut conn)).await.map(drop)
-    }
-
-    pub async fn alert_failure(&self, id: IncidentId) -> StoreResult<Option<String>> {
-        let mut conn = self.conn.clone();
-        timed(conn.hget(self.keys.incident(id), "alert_error")).await
     }
 
     // --- Routine runs -----------------------------------------------------
@@ -415,19 +413,6 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         run_from_fields(&key, fields)
-    }
-
-    /// Records where the run's header landed.
-    pub async fn set_run_header(&self, id: RunId, at: &MessageRef) -> StoreResult<()> {
-        let value = message_value(at);
-        self.set_fields_if_exists(&self.keys.run(id), &[("header", &value)]).await
-    }
-
-    /// Records where one of the run's step messages landed.
-    pub async fn set_run_message(&self, id: RunId, part_key: &str, at: &MessageRef) -> StoreResult<()> {
-        let field = message_field(part_key);
-        let value = message_value(at);
-        self.set_fields_if_exists(&self.keys.run(id), &[(&field, &value)]).await
     }
 
     /// A routine's last `limit` runs, newest first.

@@ -3,58 +3,22 @@
 //! Incident playbooks, post-incident checklists and routine runs all use
 //! this one mechanism.
 
+use crate::blocks::{SlackMessage, SECTION_MAX};
+use crate::codec::Button;
+use crate::subject::ChecklistPart;
+use crate::text::{escape, slack_date, truncate};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// Which checklist: an incident's playbook or post-incident checklist, or
-/// a run of one of the runbook's routines.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChecklistKind {
-    Playbook,
-    PostIncident,
-    Run,
-}
-
-impl ChecklistKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            ChecklistKind::Playbook => "pb",
-            ChecklistKind::PostIncident => "pi",
-            ChecklistKind::Run => "rn",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<ChecklistKind> {
-        match code {
-            "pb" => Some(ChecklistKind::Playbook),
-            "pi" => Some(ChecklistKind::PostIncident),
-            "rn" => Some(ChecklistKind::Run),
-            _ => None,
-        }
-    }
-}
+use serde_json::{json, Value};
 
 /// At most this many steps share one Slack message (two blocks a step, a
 /// header and a context line stay under Block Kit's 50 blocks).
 pub const STEPS_PER_MESSAGE: usize = 20;
 
-/// One Slack message of a checklist: a phase, or a slice of a long phase.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ChecklistPart {
-    pub kind: ChecklistKind,
-    pub phase: usize,
-    pub part: usize,
-}
-
 impl ChecklistPart {
-    /// The key its message is stored under.
-    pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.kind.code(), self.phase, self.part)
-    }
-
-    pub fn of_step(kind: ChecklistKind, phase: usize, step: usize) -> ChecklistPart {
-        ChecklistPart { kind, phase, part: step / STEPS_PER_MESSAGE }
+    /// The message that shows a step.
+    pub fn of_step(phase: usize, step: usize) -> ChecklistPart {
+        ChecklistPart { phase, part: step / STEPS_PER_MESSAGE }
     }
 
     /// Step indexes within the phase that this part shows.
@@ -115,13 +79,13 @@ pub fn start_checklist(phases: &[crate::runbook::Phase]) -> Vec<PhaseRun> {
 }
 
 /// Every message a checklist needs, in posting order.
-pub fn checklist_parts(kind: ChecklistKind, phases: &[PhaseRun]) -> Vec<ChecklistPart> {
+pub fn parts(phases: &[PhaseRun]) -> Vec<ChecklistPart> {
     phases
         .iter()
         .enumerate()
         .flat_map(|(phase, p)| {
             let parts = p.steps.len().div_ceil(STEPS_PER_MESSAGE).max(1);
-            (0..parts).map(move |part| ChecklistPart { kind, phase, part })
+            (0..parts).map(move |part| ChecklistPart { phase, part })
         })
         .collect()
 }
@@ -179,6 +143,87 @@ pub fn is_complete(phases: &[PhaseRun]) -> bool {
     settled == total
 }
 
+/// Longest step text or command shown; the rest is cut to stay within a
+/// section's 3000 characters.
+const STEP_TEXT_MAX: usize = 1200;
+
+/// What a checklist message shows, whichever checklist it is.
+pub struct ChecklistView<'a> {
+    pub phases: &'a [PhaseRun],
+    pub part: ChecklistPart,
+    /// `INC-1`, `RUN-5`
+    pub subject: String,
+    /// `P0 playbook`, `Post-incident`, `Morning Health Check`
+    pub what: String,
+    /// Whether steps can still be settled (their buttons are shown).
+    pub open: bool,
+    /// The Done (`true`) and Skip (`false`) button of a step.
+    pub settle: &'a dyn Fn(usize, usize, bool) -> Button,
+    /// The Flag button of a step, for checklists whose steps can be flagged.
+    pub flag: Option<&'a dyn Fn(usize, usize) -> Button>,
+}
+
+/// One message of a checklist in a thread: the phase's name, and each step
+/// with `Done`/`Skip` (and `Flag`) buttons, or who settled it and when.
+pub fn message(view: &ChecklistView) -> SlackMessage {
+    let part = view.part;
+    let Some(phase) = view.phases.get(part.phase) else {
+        return SlackMessage {
+            text: format!("{}: (no such checklist part)", view.subject),
+            blocks: Value::Array(vec![]),
+        };
+    };
+    let what = &view.what;
+    let range = part.steps();
+    let parts_in_phase = phase.steps.len().div_ceil(STEPS_PER_MESSAGE).max(1);
+    let title = if parts_in_phase > 1 {
+        format!("*{}* ({}/{parts_in_phase})", escape(&phase.name), part.part + 1)
+    } else {
+        format!("*{}*", escape(&phase.name))
+    };
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("{} · {title}", escape(what)), SECTION_MAX)}}),
+    ];
+    for (index, step) in phase.steps.iter().enumerate().skip(range.start).take(range.len()) {
+        let mut text = match &step.outcome {
+            Some(o) if o.done => format!("✅ ~{}~", escape(&truncate(&step.text, STEP_TEXT_MAX))),
+            Some(_) => format!("⏭ ~{}~", escape(&truncate(&step.text, STEP_TEXT_MAX))),
+            None => format!("⬜ {}", escape(&truncate(&step.text, STEP_TEXT_MAX))),
+        };
+        if let Some(command) = &step.command {
+            text.push_str(&format!("\n```{}```", truncate(command, STEP_TEXT_MAX)));
+        }
+        if let Some(o) = &step.outcome {
+            text.push_str(&format!(
+                "\n_{} by <@{}> {}_",
+                if o.done { "Done" } else { "Skipped" },
+                o.by,
+                slack_date(o.at)
+            ));
+        }
+        if let Some(f) = &step.flag {
+            text.push_str(&format!("\n🚩 <@{}>: {}", f.by, escape(&truncate(&f.note, 500))));
+        }
+        blocks.push(json!({"type": "section", "block_id": format!("step:{}:{}", part.phase, index), "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}));
+        if step.outcome.is_none() && view.open {
+            let mut elements = vec![
+                crate::blocks::button((view.settle)(part.phase, index, true), "Done", Some("primary")),
+                crate::blocks::button((view.settle)(part.phase, index, false), "Skip", None),
+            ];
+            if let Some(flag) = view.flag {
+                elements.push(crate::blocks::button(flag(part.phase, index), "Flag", Some("danger")));
+            }
+            blocks.push(json!({"type": "actions", "block_id": format!("step-actions:{}:{}", part.phase, index), "elements": elements}));
+        }
+    }
+    let (settled, total) = progress(view.phases);
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {} · {settled}/{total} steps settled", view.subject, escape(what))}]}));
+    SlackMessage {
+        text: format!("{} {}: {}", view.subject, escape(what), escape(&truncate(&phase.name, 200))),
+        blocks: Value::Array(blocks),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,10 +257,10 @@ mod tests {
     #[test]
     fn long_phases_split_into_slack_sized_messages() {
         let p = phases(45);
-        let parts = checklist_parts(ChecklistKind::Run, &p);
+        let parts = parts(&p);
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[2].steps(), 40..60);
-        assert_eq!(ChecklistPart::of_step(ChecklistKind::Run, 0, 44), parts[2]);
+        assert_eq!(ChecklistPart::of_step(0, 44), parts[2]);
     }
 
     #[test]

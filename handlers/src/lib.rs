@@ -1,28 +1,38 @@
-//! opsbot's pure core: the command grammar, the incident state machine, the
-//! runbook's incident policy and Block Kit rendering.
+//! opsbot's pure core. Nothing here does I/O or reads a clock: a handler
+//! takes what happened (an [`event::Event`]), the state it needs and `now`,
+//! and returns a [`decision::Decision`]: what to store, what to post to
+//! Slack, which timers to set, and what to answer. The shell (`opsbot`'s
+//! `bot/`) loads, commits and delivers.
 //!
-//! Nothing here does I/O or reads a clock. A handler takes a parsed command,
-//! the state it needs and `now`, and returns a [`decide::Decision`]: what to
-//! store, what to post to Slack, and what to answer the user. The shell
-//! (`opsbot`'s `bot/`) loads, commits and delivers.
+//! - Shared vocabulary, naming no feature: [`subject`], [`decision`],
+//!   [`timer`], [`codec`], [`wire`], [`replies`].
+//! - Shared mechanisms: [`checklist`], [`blocks`], [`text`], [`severity`],
+//!   the [`runbook`] model with its [`schedule`]s.
+//! - Features, one module each: [`incident`], [`run`].
+//! - Routing, the one place that names every feature: [`command`],
+//!   [`event`], [`delivery`].
 
+pub mod blocks;
 pub mod checklist;
+pub mod codec;
 pub mod command;
-pub mod decide;
+pub mod decision;
+pub mod delivery;
+pub mod event;
 pub mod incident;
-pub mod render;
-pub mod report;
-pub mod routine;
+pub mod replies;
 pub mod run;
 pub mod runbook;
-pub mod schedule;
 pub mod severity;
+pub mod subject;
 pub mod text;
 pub mod timer;
+pub mod wire;
 
-pub use command::{IncidentCommand, SlashCommand, UsageError};
-pub use decide::{Button, Decision, Effect, Invocation, Loaded, Reply, StateNeeded};
-pub use incident::{Incident, IncidentId, MessageRef, Status, TimelineEntry, TimelineEvent};
-pub use runbook::Runbook;
+pub use decision::{Decision, Effect, Invocation, Reply};
+pub use event::{Change, Event, Loaded, Need};
+pub use incident::{Incident, Status, TimelineEntry, TimelineEvent};
+pub use runbook::{schedule, Runbook};
 pub use severity::Severity;
-pub use timer::{Timer, TimerKind};
+pub use subject::{IncidentId, Message, MessageRef, RunId, Subject};
+pub use timer::Timer;

@@ -35,6 +35,20 @@ pub fn truncate(text: &str, max: usize) -> String {
     out
 }
 
+/// The first word and the rest, trimmed.
+pub fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], text[i..].trim_start()),
+        None => (text, ""),
+    }
+}
+
+/// Echoing a user's word back is friendly; echoing a megabyte is not.
+pub fn truncate_word(word: &str) -> String {
+    truncate(word, 40)
+}
+
 /// `5 min`, `1 h`, `2 h 5 min`, `3 d 4 h`: how on-call engineers say it.
 pub fn duration(d: TimeDelta) -> String {
     let secs = d.num_seconds().max(0);

@@ -1,56 +1,72 @@
-//! Timers: what the runbook says must happen later if nobody acts —
-//! escalation when an incident goes unacknowledged, reminders when it runs
-//! past its resolution target or goes quiet.
+//! Timers: what must happen later if nobody acts — escalation when an
+//! incident goes unacknowledged, reminders when it runs past its resolution
+//! target or goes quiet, a run's overdue reminder, a checklist's schedule
+//! slot.
 //!
-//! A timer is data with a due time. The shell keeps timers in Redis and
-//! hands due ones to [`crate::decide::decide_timer`], which checks them
-//! against the incident as it is now: a timer whose reason has passed
-//! (the incident was acknowledged, a newer update moved the nudge) does
-//! nothing, so nothing ever needs cancelling.
+//! A timer is data with a due time, and each kind names its own subject, so
+//! an escalation of a run cannot be written. The shell keeps timers in the
+//! store and hands due ones back to the core, which checks them against
+//! the subject as it is now: a timer whose reason has passed (the incident
+//! was acknowledged, a newer update moved the nudge) does nothing, so
+//! nothing ever needs cancelling. Stored as the `wire` module describes,
+//! which implements its serde.
 
-use crate::run::{RunId, Subject};
+use crate::subject::{IncidentId, RunId};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timer {
-    /// What the timer is about; the kind says what to do.
-    pub subject: Subject,
     pub due: DateTime<Utc>,
-    /// The incident's timer generation when this was set. A severity change
-    /// re-times the incident and starts a new generation; older timers then
-    /// do nothing.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub generation: u32,
-    #[serde(flatten)]
     pub kind: TimerKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "timer", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimerKind {
+    Incident {
+        incident: IncidentId,
+        /// The incident's timer generation when this was set. A severity
+        /// change re-times the incident and starts a new generation; older
+        /// timers then do nothing.
+        generation: u32,
+        reminder: IncidentReminder,
+    },
+    /// Remind the responsible role of a run still open past its duration.
+    RunOverdue { run: RunId },
+    /// A scheduled checklist's slot: start its run. Due at the slot.
+    ScheduledRun { checklist: String, slot: DateTime<Utc> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncidentReminder {
     /// Escalate to this level of the matrix if still unacknowledged.
     Escalate { level: usize },
     /// Remind that the resolution target has passed (again, each round).
     ResolutionOverdue { round: u32 },
     /// Nudge the commander for a status update.
     UpdateDue,
-    /// Remind the responsible role of a run still open past its duration.
-    RunOverdue,
-    /// A routine's scheduled slot: start its run.
-    ScheduledRun { slot: DateTime<Utc> },
 }
 
 impl Timer {
-    /// The run a run timer is about.
-    pub fn run(&self) -> Option<RunId> {
-        match self.subject {
-            Subject::Run(id) => Some(id),
-            _ => None,
+    pub fn incident(incident: IncidentId, generation: u32, due: DateTime<Utc>, reminder: IncidentReminder) -> Timer {
+        Timer { due, kind: TimerKind::Incident { incident, generation, reminder } }
+    }
+
+    pub fn run_overdue(run: RunId, due: DateTime<Utc>) -> Timer {
+        Timer { due, kind: TimerKind::RunOverdue { run } }
+    }
+
+    /// The timer for a checklist's schedule slot; the same for every
+    /// replica, so that scheduling it twice keeps one.
+    pub fn slot(checklist: &str, slot: DateTime<Utc>) -> Timer {
+        Timer { due: slot, kind: TimerKind::ScheduledRun { checklist: checklist.to_owned(), slot } }
+    }
+
+    /// For logs.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            TimerKind::Incident { incident, reminder, .. } => format!("{incident} {reminder:?}"),
+            TimerKind::RunOverdue { run } => format!("{run} overdue"),
+            TimerKind::ScheduledRun { checklist, slot } => format!("{checklist} slot {slot}"),
         }
     }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }

@@ -11,8 +11,10 @@
 //! a single mistake becomes a [`Runbook`].
 
 use super::{Channels, Checklist, Mention, Phase, Role, Runbook, SeverityPolicy, Step, Targets};
+use crate::schedule::Schedule;
 use crate::severity::Severity;
 use chrono::TimeDelta;
+use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 use std::collections::{HashMap, HashSet};
@@ -172,8 +174,8 @@ pub fn parse_mention(text: &str) -> Result<Mention, String> {
 /// day-of-month month day-of-week) in croner's dialect, which adds `1#1`
 /// (first Monday), `5L` (last Friday) and `L` (last day of the month).
 /// Like Vixie cron, a restricted day-of-month and day-of-week match when
-/// *either* does. The scheduler should parse with this function too, so the
-/// file means the same thing when checked and when run.
+/// *either* does. [`Schedule::new`] parses with this function, so the file
+/// means the same thing when checked and when run.
 pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
     use croner::parser::{CronParser, Seconds, Year};
     CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build().parse(expr).map_err(|e| {
@@ -541,6 +543,11 @@ impl Check {
     fn runbook(&mut self, doc: &RawRunbook, top: &Location) -> Option<Runbook> {
         let name = self.text(&doc.name, top, "`name`", " (the runbook's title)");
         let timezone = self.timezone(&doc.timezone, top);
+        // The checklists' schedules are built in the runbook's zone. When the
+        // zone is unknown (already reported) the schedules are still checked,
+        // in UTC as a stand-in, so a bad cron is reported in the same run;
+        // the runbook is refused anyway (`timezone?` below).
+        let zone = timezone.unwrap_or(Tz::UTC);
         let channels = self.channels(&doc.channels, top);
 
         // Roles come first: everything else refers to them.
@@ -551,7 +558,7 @@ impl Check {
         let post_incident =
             match self.required(&doc.post_incident, top, "`post_incident`", " (the checklist posted on resolution)") {
                 Some((raw, at)) => {
-                    self.checklist(raw, at, &role_ids, &mut ids, Some(("post-incident", "Post-incident review")))
+                    self.checklist(raw, at, zone, &role_ids, &mut ids, Some(("post-incident", "Post-incident review")))
                 }
                 None => None,
             };
@@ -561,7 +568,7 @@ impl Check {
         if let Some(Spanned { value: Some(list), .. }) = &doc.checklists {
             for item in list {
                 let checklist = match &item.value {
-                    Some(raw) => self.checklist(raw, &item.referenced, &role_ids, &mut ids, None),
+                    Some(raw) => self.checklist(raw, &item.referenced, zone, &role_ids, &mut ids, None),
                     None => {
                         self.error(&item.referenced, "empty checklist entry (expected `id`, `name` and `sections`)");
                         None
@@ -585,12 +592,12 @@ impl Check {
         })
     }
 
-    fn timezone(&mut self, key: &Key<String>, top: &Location) -> Option<String> {
+    fn timezone(&mut self, key: &Key<String>, top: &Location) -> Option<Tz> {
         let hint = " (an IANA time zone such as `UTC` or `Europe/Berlin`)";
         let (value, at) = self.required(key, top, "`timezone`", hint)?;
         let value = value.trim();
-        if value.parse::<chrono_tz::Tz>().is_ok() {
-            return Some(value.to_owned());
+        if let Ok(zone) = value.parse::<Tz>() {
+            return Some(zone);
         }
         // Slips of case (`europe/berlin`) and spelling get the right name.
         let suggestion = closest(value, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
@@ -905,12 +912,14 @@ impl Check {
         }
     }
 
-    /// One checklist. `defaults` gives the id and name when the file may
-    /// leave them out (the post-incident checklist has a single, fixed role).
+    /// One checklist, its schedule read in `zone`. `defaults` gives the id
+    /// and name when the file may leave them out (the post-incident
+    /// checklist has a single, fixed role).
     fn checklist(
         &mut self,
         raw: &RawChecklist,
         at: &Location,
+        zone: Tz,
         roles: &HashSet<String>,
         ids: &mut HashMap<String, Location>,
         defaults: Option<(&str, &str)>,
@@ -941,8 +950,8 @@ impl Check {
         let schedule = match &raw.schedule {
             Some(Spanned { value: Some(expr), referenced, .. }) => {
                 let expr = expr.trim();
-                match parse_schedule(expr) {
-                    Ok(_) => Some(Some(expr.to_owned())),
+                match Schedule::new(expr, zone) {
+                    Ok(schedule) => Some(Some(schedule)),
                     Err(message) => {
                         self.error(referenced, message);
                         None
@@ -1056,13 +1065,18 @@ checklists:
         assert_eq!(rb.severities[1].update_every, None);
         assert_eq!(rb.severities[1].playbook[0].steps[0], Step { text: "Look".into(), command: None });
         assert_eq!(rb.post_incident.id, "post-incident");
-        assert_eq!(rb.checklists[0].schedule.as_deref(), Some("0 9 * * *"));
+        let schedule = rb.checklists[0].schedule.as_ref().unwrap();
+        assert_eq!(schedule.expression(), "0 9 * * *");
+        assert_eq!(schedule.timezone(), rb.timezone, "the schedule is read in the runbook's zone");
+        assert_eq!(rb.timezone, Tz::Europe__Berlin);
+        assert_eq!(rb.timezone.to_string(), "Europe/Berlin", "printed as the file wrote it");
     }
 
     #[test]
     fn seed_parses_with_the_seed_runbooks_targets_escalation_and_playbooks() {
         let rb = Runbook::seed();
-        assert_eq!(rb.timezone, "UTC");
+        assert_eq!(rb.timezone, Tz::UTC);
+        assert_eq!(rb.timezone.name(), "UTC");
         assert_eq!(rb.channels.alerts, "#devops-alerts");
         assert_eq!(rb.channels.team, "#devops");
         let minutes = |m| TimeDelta::minutes(m);
@@ -1111,7 +1125,7 @@ checklists:
         let rb = Runbook::seed();
         let find = |id: &str| rb.checklists.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}"));
         let morning = find("morning-health-check");
-        assert_eq!(morning.schedule.as_deref(), Some("0 9 * * *"));
+        assert_eq!(morning.schedule.as_ref().map(Schedule::expression), Some("0 9 * * *"));
         assert_eq!(morning.duration, Some(TimeDelta::minutes(10)));
         assert_eq!(morning.responsible.as_deref(), Some("devops-engineer-on-duty"));
         assert_eq!(morning.sections.len(), 5);
@@ -1129,9 +1143,8 @@ checklists:
             ("disaster-recovery-testing", "0 15 * * 5L", 60),
         ] {
             let c = find(id);
-            assert_eq!(c.schedule.as_deref(), Some(schedule), "{id}");
+            assert_eq!(c.schedule, Some(Schedule::new(schedule, Tz::UTC).unwrap()), "{id}");
             assert_eq!(c.duration, Some(TimeDelta::minutes(minutes)), "{id}");
-            assert!(parse_schedule(schedule).is_ok());
         }
         assert_eq!(find("pipeline-performance-review").sections.last().unwrap().name, "Deliverables");
         for id in [

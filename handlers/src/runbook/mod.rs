@@ -6,9 +6,12 @@
 //! mistake with its line and column.
 
 pub mod load;
+pub mod schedule;
 
+use crate::schedule::Schedule;
 use crate::severity::Severity;
 use chrono::TimeDelta;
+use chrono_tz::Tz;
 
 pub use load::{parse, RunbookError};
 
@@ -16,8 +19,10 @@ pub use load::{parse, RunbookError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Runbook {
     pub name: String,
-    /// IANA time zone for schedules, e.g. `Europe/Berlin`.
-    pub timezone: String,
+    /// The time zone schedules run in, e.g. `Europe/Berlin`; `name()` (or
+    /// `Display`) gives its IANA name. Every checklist's [`Schedule`]
+    /// carries this same zone, set by the loader.
+    pub timezone: Tz,
     pub channels: Channels,
     pub roles: Vec<Role>,
     /// P0, P1, P2, P3, in that order.
@@ -120,8 +125,9 @@ pub struct Checklist {
     /// How the runbook says it, e.g. `Daily at 9:00 AM`.
     pub frequency: Option<String>,
     /// Cron expression (minute hour day-of-month month day-of-week) in the
-    /// runbook's time zone; `None` for on-demand procedures.
-    pub schedule: Option<String>,
+    /// runbook's time zone, parsed by the loader; `None` for on-demand
+    /// procedures.
+    pub schedule: Option<Schedule>,
     pub duration: Option<TimeDelta>,
     /// Role id of who is responsible.
     pub responsible: Option<String>,

@@ -2,22 +2,14 @@
 //! or by its schedule, settled step by step in its Slack thread, and kept
 //! with its history (who, when, how long, flags, skipped steps).
 
+pub mod command;
+pub mod decide;
+pub mod render;
+
 use crate::checklist::{self, PhaseRun, StepRefusal};
-use crate::incident::{MessageRef, Stamp};
+pub use crate::subject::{MessageRef, Posted, RunId, Stamp};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// A run's number, shown as `RUN-<n>`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RunId(pub u64);
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RUN-{}", self.0)
-    }
-}
 
 /// One run of a checklist.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,12 +40,9 @@ pub struct Run {
     /// The overdue reminder was sent (there is one per run).
     #[serde(default)]
     pub reminded: bool,
-    /// The header message, filled in by the store on load.
+    /// Where its messages are in Slack; the store fills it in on load.
     #[serde(skip)]
-    pub header: Option<MessageRef>,
-    /// Where each step message was posted, by `ChecklistPart::key`.
-    #[serde(skip)]
-    pub messages: std::collections::BTreeMap<String, MessageRef>,
+    pub posted: Posted,
 }
 
 impl Run {
@@ -108,14 +97,4 @@ impl Run {
             })
             .collect()
     }
-}
-
-/// What a timer, a button or an effect is about.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Subject {
-    Incident(crate::incident::IncidentId),
-    Run(RunId),
-    /// A scheduled routine, by checklist id.
-    Routine(String),
 }

@@ -3,8 +3,8 @@
 //! checklists. Written once, rendered as Slack mrkdwn (posted in the
 //! thread) or Markdown (`opsbot report`).
 
+use super::{Incident, TimelineEntry, TimelineEvent};
 use crate::checklist::PhaseRun;
-use crate::incident::{Incident, TimelineEntry, TimelineEvent};
 use crate::runbook::Runbook;
 use crate::text::{duration, slack_date};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -139,7 +139,7 @@ pub fn report(inc: &Incident, timeline: &[TimelineEntry], runbook: &Runbook, sty
     out.push_str(&s.heading("Timeline"));
     for e in timeline {
         let who = if e.user == "opsbot" { "opsbot".to_owned() } else { s.user(&e.user) };
-        writeln!(out, "- {} {who} {}", s.date(e.at), s.text(&crate::render::timeline_event_plain(&e.event))).ok();
+        writeln!(out, "- {} {who} {}", s.date(e.at), s.text(&super::render::timeline_event_plain(&e.event))).ok();
     }
 
     checklist_section(&mut out, s, "Playbook", &inc.playbook);
@@ -229,8 +229,8 @@ fn median(values: &[TimeDelta]) -> Option<TimeDelta> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checklist::{start_checklist, ChecklistKind};
-    use crate::incident::{IncidentId, Stamp};
+    use crate::checklist::start_checklist;
+    use crate::incident::{IncidentChecklist, IncidentId, Stamp};
     use crate::Severity;
     use chrono::TimeZone;
 
@@ -254,8 +254,8 @@ mod tests {
             user: "U1".into(),
             event: TimelineEvent::Declared { severity: Severity::P0, title: "API down".into() },
         }];
-        timeline.push(inc.settle_step(ChecklistKind::Playbook, 0, 0, true, "U2", at(1)).unwrap());
-        timeline.push(inc.settle_step(ChecklistKind::Playbook, 0, 1, false, "U2", at(2)).unwrap());
+        timeline.push(inc.settle_step(IncidentChecklist::Playbook, 0, 0, true, "U2", at(1)).unwrap());
+        timeline.push(inc.settle_step(IncidentChecklist::Playbook, 0, 1, false, "U2", at(2)).unwrap());
         timeline.push(inc.acknowledge("U2", at(ack_min)).unwrap());
         timeline.push(inc.resolve("U2", Some("rolled back v1.4.3".into()), at(resolve_min)).unwrap());
         (inc, timeline)

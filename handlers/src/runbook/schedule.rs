@@ -36,30 +36,66 @@ use crate::runbook::load::parse_schedule;
 use crate::runbook::{Checklist, Runbook};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
+use std::fmt;
 
 /// How far back [`Schedule::latest_at_or_before`] looks. A run missed
 /// longer ago than this is not "missed while the bot was down" but history;
 /// a little over a year still finds the previous slot of a yearly routine.
 const LOOKBACK_DAYS: i64 = 400;
 
-/// A routine's schedule: its cron expression in the runbook's time zone.
-#[derive(Clone, Debug)]
+/// A routine's schedule: its cron expression in the runbook's time zone,
+/// parsed once, when the runbook is loaded ([`crate::runbook::parse`]), so
+/// nothing at run time parses it again or has to decide what to do when
+/// that fails.
+///
+/// It keeps the expression as written for display. Two schedules are equal
+/// when their text and zone are: the parsed cron is a function of the text.
+#[derive(Clone)]
 pub struct Schedule {
+    /// As written in the runbook (trimmed), e.g. `0 9 * * *`.
+    expression: String,
     cron: croner::Cron,
     timezone: Tz,
 }
 
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.expression == other.expression && self.timezone == other.timezone
+    }
+}
+
+impl Eq for Schedule {}
+
+/// `Schedule { expression: "0 9 * * *", timezone: Europe/Berlin }`: the
+/// parsed cron's bit masks would drown a failing test's output.
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schedule")
+            .field("expression", &self.expression)
+            .field("timezone", &self.timezone)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Schedule {
-    /// Parses `cron` (five fields, croner's dialect) and the IANA time zone
-    /// `timezone` (e.g. `Europe/Berlin`). The cron part goes through
-    /// [`parse_schedule`], the function `opsbot runbook check` uses, so a
-    /// file means the same thing when checked and when run.
-    pub fn new(cron: &str, timezone: &str) -> Result<Schedule, String> {
-        let cron = parse_schedule(cron)?;
-        let timezone = timezone
-            .parse::<Tz>()
-            .map_err(|_| format!("unknown time zone `{timezone}` (write an IANA name, e.g. `Europe/Berlin`)"))?;
-        Ok(Schedule { cron, timezone })
+    /// Parses `cron` (five fields, croner's dialect) for the time zone
+    /// `timezone`. The cron goes through [`parse_schedule`], so the error
+    /// is the one `opsbot runbook check` reports. The zone is already
+    /// typed: the loader checks it once, with its own "did you mean".
+    pub fn new(cron: &str, timezone: Tz) -> Result<Schedule, String> {
+        let expression = cron.trim().to_owned();
+        let cron = parse_schedule(&expression)?;
+        Ok(Schedule { expression, cron, timezone })
+    }
+
+    /// The cron expression as the runbook writes it, e.g. `0 9 * * *`.
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    /// The zone the expression is read in (the runbook's).
+    pub fn timezone(&self) -> Tz {
+        self.timezone
     }
 
     /// The first slot strictly after `after`, as a UTC instant. `None` only
@@ -90,7 +126,51 @@ impl Schedule {
     }
 }
 
-/// What to do about a slot whose time has come (see [`decide_slot`]).
+/// A scheduled run that starts within this of its slot is on time, so a
+/// scheduler tick a few seconds late is not "late".
+pub const ON_TIME_GRACE: TimeDelta = TimeDelta::seconds(60);
+
+/// How long after its slot a run without a `duration` is still worth
+/// starting late.
+const DEFAULT_LATE_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// How long after its late window a missed slot is still logged as
+/// skipped; older ones are history, not news.
+const SKIPPED_LOGGED_FOR: TimeDelta = TimeDelta::hours(1);
+
+/// How long after its slot a checklist's run is still worth starting late:
+/// its `duration`, or an hour when it has none.
+pub fn late_window(checklist: &Checklist) -> TimeDelta {
+    checklist.duration.unwrap_or(DEFAULT_LATE_WINDOW)
+}
+
+/// The one rule for a routine's slot, missed or not: what to do about
+/// `slot` of `checklist` at `now`, or `None` when it is no longer worth
+/// handling at all. With `by = now - slot` and the checklist's
+/// [`late_window`] (its duration, 1 h without one):
+///
+/// - `by <= ON_TIME_GRACE` (60 s): [`SlotDecision::OnTime`], run it;
+/// - `by < late_window`: [`SlotDecision::Late`], run it, marked late;
+/// - `by < late_window + 1 h`: [`SlotDecision::Skipped`], do not run it,
+///   log that it was skipped;
+/// - older: `None`, not worth handling: ignore it.
+///
+/// So a 10-minute routine missed at 09:00 runs late until 09:10, is logged
+/// as skipped until 10:10, and is ignored after that. The shell's start-up
+/// scan sets a timer for the latest past slot only when this is `Some`, and
+/// a slot's timer, when it fires, starts a run only on `OnTime` or `Late`
+/// ([`crate::routine::slot_starts_a_run`], [`crate::routine::scheduled`]):
+/// both use this function, so they agree on where "late" ends and where
+/// "worth telling" ends. (A timer set before an outage longer than that
+/// can still fire for an older slot; it starts no run, and
+/// `routine::scheduled` logs it as skipped.)
+pub fn slot_decision(checklist: &Checklist, slot: DateTime<Utc>, now: DateTime<Utc>) -> Option<SlotDecision> {
+    let window = late_window(checklist);
+    (now - slot < window + SKIPPED_LOGGED_FOR).then(|| decide_slot(slot, window, ON_TIME_GRACE, now))
+}
+
+/// What to do about a slot whose time has come (see [`decide_slot`] and
+/// [`slot_decision`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlotDecision {
     /// Post the run as usual.
@@ -127,15 +207,13 @@ pub fn decide_slot(slot: DateTime<Utc>, duration: TimeDelta, grace: TimeDelta, n
 /// Every scheduled checklist of the runbook with its next slot after
 /// `after`, soonest first; checklists due at the same instant keep the
 /// runbook's order. On-demand checklists are left out, and so is a schedule
-/// that does not parse or never matches — a runbook that passed
-/// [`crate::runbook::parse`] has no unparsable one, and a listing is no
-/// place to fail.
+/// that never matches (e.g. 30 February).
 pub fn upcoming(runbook: &Runbook, after: DateTime<Utc>) -> Vec<(&Checklist, DateTime<Utc>)> {
     let mut slots: Vec<_> = runbook
         .checklists
         .iter()
         .filter_map(|checklist| {
-            let schedule = Schedule::new(checklist.schedule.as_deref()?, &runbook.timezone).ok()?;
+            let schedule = checklist.schedule.as_ref()?;
             Some((checklist, schedule.next_after(after)?))
         })
         .collect();
@@ -156,7 +234,7 @@ mod tests {
     }
 
     fn schedule(cron: &str, timezone: &str) -> Schedule {
-        Schedule::new(cron, timezone).unwrap()
+        Schedule::new(cron, timezone.parse().unwrap()).unwrap()
     }
 
     /// `count` slots in a row, each strictly after the one before.
@@ -392,6 +470,35 @@ mod tests {
     }
 
     #[test]
+    fn a_missed_slot_runs_late_within_the_duration_is_logged_for_an_hour_then_ignored() {
+        let seed = Runbook::seed();
+        let morning = seed.checklists.iter().find(|c| c.id == "morning-health-check").unwrap();
+        assert_eq!(morning.duration, Some(TimeDelta::minutes(10)));
+        let slot = utc(2026, 6, 10, 9, 0); // 09:00 in the seed's UTC
+        let at = |minutes: i64, seconds: i64| slot + TimeDelta::minutes(minutes) + TimeDelta::seconds(seconds);
+        let decide = |now| slot_decision(morning, slot, now);
+        assert_eq!(late_window(morning), TimeDelta::minutes(10));
+        assert_eq!(decide(at(0, 0)), Some(SlotDecision::OnTime));
+        assert_eq!(decide(at(1, 0)), Some(SlotDecision::OnTime), "within the 60 s grace");
+        assert_eq!(decide(at(5, 0)), Some(SlotDecision::Late { by: TimeDelta::minutes(5) }));
+        // At 09:10 the run should be over: skipped, and logged until 10:10.
+        assert_eq!(decide(at(10, 0)), Some(SlotDecision::Skipped { by: TimeDelta::minutes(10) }));
+        assert_eq!(decide(at(69, 59)), Some(SlotDecision::Skipped { by: at(69, 59) - slot }));
+        assert_eq!(decide(at(70, 0)), None, "history, not news");
+        assert_eq!(decide(at(3 * 24 * 60, 0)), None);
+
+        // Without a duration, a run is worth starting late for an hour, and
+        // the slot is logged as skipped for the hour after that.
+        let no_duration = Checklist { duration: None, ..morning.clone() };
+        assert_eq!(late_window(&no_duration), TimeDelta::hours(1));
+        let decide = |now| slot_decision(&no_duration, slot, now);
+        assert_eq!(decide(at(59, 59)), Some(SlotDecision::Late { by: at(59, 59) - slot }));
+        assert_eq!(decide(at(60, 0)), Some(SlotDecision::Skipped { by: TimeDelta::hours(1) }));
+        assert_eq!(decide(at(119, 59)), Some(SlotDecision::Skipped { by: at(119, 59) - slot }));
+        assert_eq!(decide(at(120, 0)), None);
+    }
+
+    #[test]
     fn dst_gap_and_overlap_slots_fire_once() {
         // 02:30 daily in Berlin.
         let s = schedule("30 2 * * *", "Europe/Berlin");
@@ -507,8 +614,12 @@ mod tests {
         assert_eq!(ids(&upcoming(&seed, utc(2026, 4, 30, 10, 0))), expected(0));
         // The same runbook in Berlin, in summer time (UTC+2): every slot two
         // hours earlier in UTC, same order. The weekly and monthly Monday
-        // routines tie and keep the runbook's order.
-        let berlin = Runbook { timezone: "Europe/Berlin".to_owned(), ..seed.clone() };
+        // routines tie and keep the runbook's order. The schedules carry
+        // the zone they were loaded with, so the file is loaded again.
+        let berlin =
+            crate::runbook::parse(&Runbook::SEED_YAML.replace("\ntimezone: UTC\n", "\ntimezone: Europe/Berlin\n"))
+                .unwrap();
+        assert_eq!(berlin.timezone, chrono_tz::Europe::Berlin);
         assert_eq!(ids(&upcoming(&berlin, utc(2026, 4, 30, 8, 0))), expected(2));
         // On-demand procedures are not listed.
         assert!(upcoming(&seed, utc(2026, 4, 30, 10, 0)).iter().all(|(c, _)| c.schedule.is_some()));
@@ -516,10 +627,41 @@ mod tests {
     }
 
     #[test]
-    fn bad_cron_or_time_zone_is_refused_with_the_checkers_words() {
-        let e = Schedule::new("0 25 * * *", "Europe/Berlin").unwrap_err();
+    fn bad_cron_is_refused_with_the_checkers_words() {
+        // The zone is typed, so only the cron can be wrong here; an unknown
+        // zone is the loader's to report (`schedules_and_time_zones_are_checked`).
+        let e = Schedule::new("0 25 * * *", Tz::Europe__Berlin).unwrap_err();
         assert!(e.starts_with("bad schedule `0 25 * * *`"), "{e}");
-        let e = Schedule::new("0 9 * * *", "Europe/Berln").unwrap_err();
-        assert!(e.contains("unknown time zone `Europe/Berln`"), "{e}");
+    }
+
+    #[test]
+    fn a_schedule_keeps_its_text_and_zone_and_compares_by_them() {
+        // Surrounding blanks are not part of the expression, as the loader
+        // always trimmed them.
+        let s = Schedule::new(" 0 9 * * * ", Tz::Europe__Berlin).unwrap();
+        assert_eq!(s.expression(), "0 9 * * *");
+        assert_eq!(s.timezone(), Tz::Europe__Berlin);
+        assert_eq!(s.timezone().name(), "Europe/Berlin");
+        assert_eq!(s, schedule("0 9 * * *", "Europe/Berlin"));
+        assert_ne!(s, schedule("0 9 * * *", "UTC"), "same text, other zone");
+        assert_ne!(s, schedule("0 10 * * *", "Europe/Berlin"));
+        assert_eq!(format!("{s:?}"), r#"Schedule { expression: "0 9 * * *", timezone: Europe/Berlin, .. }"#);
+    }
+
+    #[test]
+    fn the_seed_morning_checklist_is_a_typed_schedule_due_at_0900() {
+        // Loaded once: the checklist holds a parsed schedule in the
+        // runbook's zone, and nothing parses the cron again to use it.
+        let berlin =
+            crate::runbook::parse(&Runbook::SEED_YAML.replace("\ntimezone: UTC\n", "\ntimezone: Europe/Berlin\n"))
+                .unwrap();
+        let morning = berlin.checklists.iter().find(|c| c.id == "morning-health-check").unwrap();
+        let s = morning.schedule.as_ref().expect("the morning health check is scheduled");
+        assert_eq!((s.expression(), s.timezone()), ("0 9 * * *", berlin.timezone));
+        // After Tue 10 Mar 2026 12:00 UTC: Wed 11 Mar 09:00 CET (UTC+1).
+        assert_eq!(s.next_after(utc(2026, 3, 10, 12, 0)), Some(utc(2026, 3, 11, 8, 0)));
+        assert_eq!(s.describe_slot(utc(2026, 3, 11, 8, 0)), "Wed 11 Mar 09:00 Europe/Berlin");
+        // After Wed 10 Jun 2026 07:01 UTC (09:01 CEST): Thu 11 Jun 09:00 CEST.
+        assert_eq!(s.next_after(utc(2026, 6, 10, 7, 1)), Some(utc(2026, 6, 11, 7, 0)));
     }
 }

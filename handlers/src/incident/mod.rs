@@ -1,44 +1,20 @@
-//! The incident and its state machine: declared → acknowledged → resolved.
+//! Incidents: the state machine (declared → acknowledged → resolved) in
+//! this file; the `/incident` grammar, the decisions, the rendering and
+//! the report in the modules below.
 //!
 //! Transitions return the timeline entry they produce, or say politely why
 //! they cannot happen (resolving twice, acknowledging a resolved incident).
 
-use crate::checklist::{self, ChecklistKind, PhaseRun, StepRefusal};
+pub mod command;
+pub mod decide;
+pub mod render;
+pub mod report;
+
+use crate::checklist::{self, PhaseRun, StepRefusal};
 use crate::severity::Severity;
+pub use crate::subject::{IncidentChecklist, IncidentId, MessageRef, Posted, Stamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-
-/// An incident's number, shown as `INC-<n>`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IncidentId(pub u64);
-
-impl fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "INC-{}", self.0)
-    }
-}
-
-impl FromStr for IncidentId {
-    type Err = ();
-
-    /// Accepts `INC-42`, `inc-42`, `#42` and `42`.
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let s = s.trim();
-        let digits = s
-            .get(..4)
-            .filter(|p| p.eq_ignore_ascii_case("inc-"))
-            .map(|_| &s[4..])
-            .or_else(|| s.strip_prefix('#'))
-            .unwrap_or(s);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
-        }
-        digits.parse().map(IncidentId).map_err(|_| ())
-    }
-}
 
 /// Where the incident is in its life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,20 +33,6 @@ impl Status {
             Status::Resolved => "Resolved",
         }
     }
-}
-
-/// Who did something, and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp {
-    pub user: String,
-    pub at: DateTime<Utc>,
-}
-
-/// A Slack message: the alert that later updates edit in place.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRef {
-    pub channel: String,
-    pub ts: String,
 }
 
 /// One incident as it is stored.
@@ -112,17 +74,17 @@ pub struct Incident {
     /// an older generation do nothing.
     #[serde(default)]
     pub generation: u32,
-    /// Where the alert was posted. The store keeps it beside the incident
-    /// (the delivery worker writes it), and fills it in on load.
+    /// Where its messages are in Slack; the store fills it in on load.
     #[serde(skip)]
-    pub alert: Option<MessageRef>,
-    /// Where each checklist message was posted, by [`ChecklistPart::key`].
-    #[serde(skip)]
-    pub checklist_messages: std::collections::BTreeMap<String, MessageRef>,
-    /// The channel (as the runbook names it) the alert was posted to; a
-    /// severity change that routes elsewhere moves the alert.
-    #[serde(skip)]
-    pub alert_route: Option<String>,
+    pub posted: Posted,
+}
+
+/// What an incident decision writes: the incident's new state and the
+/// entries it adds to its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentChange {
+    pub incident: Incident,
+    pub timeline: Vec<TimelineEntry>,
 }
 
 /// What happened, for the incident's timeline.
@@ -133,7 +95,7 @@ pub enum TimelineEvent {
     Acknowledged,
     Escalated { level: usize, role: String },
     SeverityChanged { from: Severity, to: Severity },
-    StepSettled { checklist: ChecklistKind, phase: usize, step: usize, done: bool, text: String },
+    StepSettled { checklist: IncidentChecklist, phase: usize, step: usize, done: bool, text: String },
     Resolved { summary: Option<String> },
     StatusUpdate { text: String },
     CommanderAssigned { commander: String },
@@ -186,18 +148,20 @@ impl Incident {
             escalation_level: 0,
             update_due: None,
             generation: 0,
-            alert: None,
-            checklist_messages: Default::default(),
-            alert_route: None,
+            posted: Posted::default(),
         }
     }
 
-    pub fn checklist(&self, kind: ChecklistKind) -> &[PhaseRun] {
-        match kind {
-            ChecklistKind::Playbook => &self.playbook,
-            ChecklistKind::PostIncident => &self.post_incident,
-            ChecklistKind::Run => &[],
+    pub fn checklist(&self, which: IncidentChecklist) -> &[PhaseRun] {
+        match which {
+            IncidentChecklist::Playbook => &self.playbook,
+            IncidentChecklist::PostIncident => &self.post_incident,
         }
+    }
+
+    /// Where the alert is, once it is posted.
+    pub fn alert(&self) -> Option<&MessageRef> {
+        self.posted.anchor()
     }
 
     /// Marks a checklist step done or skipped. The first click settles it;
@@ -206,21 +170,20 @@ impl Incident {
     /// playbook does not.
     pub fn settle_step(
         &mut self,
-        kind: ChecklistKind,
+        kind: IncidentChecklist,
         phase: usize,
         step: usize,
         done: bool,
         user: &str,
         now: DateTime<Utc>,
     ) -> Result<TimelineEntry, TransitionError> {
-        if kind == ChecklistKind::Playbook {
+        if kind == IncidentChecklist::Playbook {
             self.refuse_if_resolved()?;
         }
         let id = self.id;
         let list = match kind {
-            ChecklistKind::Playbook => &mut self.playbook,
-            ChecklistKind::PostIncident => &mut self.post_incident,
-            ChecklistKind::Run => return Err(TransitionError::NoSuchStep { id }),
+            IncidentChecklist::Playbook => &mut self.playbook,
+            IncidentChecklist::PostIncident => &mut self.post_incident,
         };
         let text = checklist::settle(list, phase, step, done, user, now).map_err(|refusal| match refusal {
             StepRefusal::NoSuchStep => TransitionError::NoSuchStep { id },
@@ -322,17 +285,6 @@ mod tests {
     }
 
     #[test]
-    fn ids_accept_the_forms_people_type() {
-        for s in ["INC-42", "inc-42", "#42", "42", " 42 "] {
-            assert_eq!(s.parse::<IncidentId>(), Ok(IncidentId(42)), "{s}");
-        }
-        for s in ["", "INC-", "INC-x", "-1", "4 2", "INC-99999999999999999999999"] {
-            assert!(s.parse::<IncidentId>().is_err(), "{s}");
-        }
-        assert_eq!(IncidentId(42).to_string(), "INC-42");
-    }
-
-    #[test]
     fn declared_then_acknowledged_then_resolved() {
         let mut inc = incident();
         assert_eq!(inc.status, Status::Declared);
@@ -373,10 +325,12 @@ mod tests {
     #[test]
     fn stored_form_round_trips_without_the_alert_location() {
         let mut inc = incident();
-        inc.alert = Some(MessageRef { channel: "C1".into(), ts: "1.2".into() });
+        inc.posted
+            .messages
+            .insert(crate::subject::ANCHOR_KEY.into(), MessageRef { channel: "C1".into(), ts: "1.2".into() });
         let json = serde_json::to_string(&inc).unwrap();
         let back: Incident = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.alert, None);
+        assert_eq!(back.alert(), None);
         assert_eq!(back.title, "API down");
     }
 }

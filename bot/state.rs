@@ -1,0 +1,56 @@
+//! What the HTTP handlers share: the engine that decides, the store for
+//! the few reads that are not decisions (readiness, gauges, event
+//! de-duplication), the Slack client, and how requests are verified.
+
+use crate::clock::Clock;
+use crate::config::Secret;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::slack::client::SlackApi;
+use crate::store::Store;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a Slack reachability check is reused by `/readyz`, so probes
+/// do not hammer Slack's rate-limited `auth.test`.
+const SLACK_CHECK_TTL: Duration = Duration::from_secs(10);
+
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    pub slack: SlackApi,
+    pub signing_secret: Secret,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    slack_check: Mutex<Option<(Instant, Option<String>)>>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, slack: SlackApi, signing_secret: Secret) -> AppState {
+        AppState {
+            store: engine.store.clone(),
+            clock: engine.clock.clone(),
+            metrics: engine.metrics.clone(),
+            engine,
+            slack,
+            signing_secret,
+            slack_check: Mutex::new(None),
+        }
+    }
+
+    /// `None` when Slack answers and accepts our token, else why not.
+    pub async fn slack_ready(&self) -> Option<String> {
+        if let Some((at, verdict)) = self.slack_check.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            if at.elapsed() < SLACK_CHECK_TTL {
+                return verdict;
+            }
+        }
+        let verdict = tokio::time::timeout(Duration::from_secs(2), self.slack.auth_test())
+            .await
+            .map_err(|_| "Slack did not answer within 2 s".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .err();
+        *self.slack_check.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict.clone()));
+        verdict
+    }
+}

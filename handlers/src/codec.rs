@@ -1,0 +1,267 @@
+//! What opsbot writes into Slack's interactive parts and reads back: a
+//! button's `action_id` and `value`, a modal's `callback_id`,
+//! `private_metadata` and field ids. Encode and decode stand side by side so
+//! they cannot drift, and the encodings never change (buttons on messages
+//! posted by an earlier version still work).
+
+use crate::subject::{IncidentChecklist, IncidentId, RunId};
+
+/// A button opsbot put on a message: whose, and which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Button {
+    Incident(IncidentId, IncidentButton),
+    Run(RunId, RunButton),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncidentButton {
+    Acknowledge,
+    /// Opens the resolve modal, which asks for a summary.
+    Resolve,
+    /// "I'm commander": the clicker takes command.
+    TakeCommand,
+    Step {
+        checklist: IncidentChecklist,
+        phase: usize,
+        step: usize,
+        done: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunButton {
+    Step {
+        phase: usize,
+        step: usize,
+        done: bool,
+    },
+    /// Opens the flag modal, which asks for a note.
+    Flag {
+        phase: usize,
+        step: usize,
+    },
+}
+
+const ACK: &str = "incident.ack";
+const RESOLVE: &str = "incident.resolve";
+const TAKE_COMMAND: &str = "incident.commander";
+const STEP_DONE: &str = "step.done";
+const STEP_SKIP: &str = "step.skip";
+const STEP_FLAG: &str = "step.flag";
+
+/// A step's checklist as button ids spell it.
+fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
+    match checklist {
+        Some(IncidentChecklist::Playbook) => "pb",
+        Some(IncidentChecklist::PostIncident) => "pi",
+        None => "rn",
+    }
+}
+
+impl Button {
+    /// The button's `action_id`. Step buttons carry the step in the id too,
+    /// since Slack wants action ids unique within a message.
+    pub fn action_id(&self) -> String {
+        let step = |verb: &str, checklist, phase, step| format!("{verb}:{}:{phase}:{step}", checklist_code(checklist));
+        let verb = |done: bool| if done { STEP_DONE } else { STEP_SKIP };
+        match *self {
+            Button::Incident(_, IncidentButton::Acknowledge) => ACK.to_owned(),
+            Button::Incident(_, IncidentButton::Resolve) => RESOLVE.to_owned(),
+            Button::Incident(_, IncidentButton::TakeCommand) => TAKE_COMMAND.to_owned(),
+            Button::Incident(_, IncidentButton::Step { checklist, phase, step: s, done }) => {
+                step(verb(done), Some(checklist), phase, s)
+            }
+            Button::Run(_, RunButton::Step { phase, step: s, done }) => step(verb(done), None, phase, s),
+            Button::Run(_, RunButton::Flag { phase, step: s }) => step(STEP_FLAG, None, phase, s),
+        }
+    }
+
+    /// The button's `value`: the incident or run number, and for steps
+    /// which step.
+    pub fn value(&self) -> String {
+        match *self {
+            Button::Incident(id, IncidentButton::Step { checklist, phase, step, .. }) => {
+                format!("{}:{}:{phase}:{step}", id.0, checklist_code(Some(checklist)))
+            }
+            Button::Incident(id, _) => id.0.to_string(),
+            Button::Run(id, RunButton::Step { phase, step, .. } | RunButton::Flag { phase, step }) => {
+                format!("{}:{}:{phase}:{step}", id.0, checklist_code(None))
+            }
+        }
+    }
+
+    /// Reads a click back; `None` for buttons that are not opsbot's or
+    /// values that do not parse.
+    pub fn parse(action_id: &str, value: &str) -> Option<Button> {
+        let verb = action_id.split(':').next()?;
+        let incident = |b| Some(Button::Incident(value.parse().ok()?, b));
+        match verb {
+            ACK => incident(IncidentButton::Acknowledge),
+            RESOLVE => incident(IncidentButton::Resolve),
+            TAKE_COMMAND => incident(IncidentButton::TakeCommand),
+            STEP_DONE | STEP_SKIP | STEP_FLAG => {
+                let mut parts = value.split(':');
+                let number: u64 = parts.next()?.parse().ok()?;
+                let code = parts.next()?;
+                let phase = parts.next()?.parse().ok()?;
+                let step = parts.next()?.parse().ok()?;
+                if parts.next().is_some() {
+                    return None;
+                }
+                let done = verb == STEP_DONE;
+                let checklist = match code {
+                    "pb" => IncidentChecklist::Playbook,
+                    "pi" => IncidentChecklist::PostIncident,
+                    "rn" if verb == STEP_FLAG => {
+                        return Some(Button::Run(RunId(number), RunButton::Flag { phase, step }))
+                    }
+                    "rn" => return Some(Button::Run(RunId(number), RunButton::Step { phase, step, done })),
+                    _ => return None,
+                };
+                // Incident steps have no flag: a note is a status update.
+                (verb != STEP_FLAG).then_some(Button::Incident(
+                    IncidentId(number),
+                    IncidentButton::Step { checklist, phase, step, done },
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A modal's identity as Slack carries it back on submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModalIds {
+    pub callback_id: &'static str,
+    pub private_metadata: String,
+}
+
+const RESOLVE_MODAL: &str = "incident.resolve";
+const FLAG_MODAL: &str = "run.flag";
+/// Block and action id of the summary field in the resolve modal.
+pub const SUMMARY_FIELD: &str = "summary";
+/// Block and action id of the note field in the flag modal.
+pub const NOTE_FIELD: &str = "note";
+
+/// The resolve modal of an incident.
+pub fn resolve_modal(id: IncidentId) -> ModalIds {
+    ModalIds { callback_id: RESOLVE_MODAL, private_metadata: id.0.to_string() }
+}
+
+/// The flag modal of a run's step.
+pub fn flag_modal(run: RunId, phase: usize, step: usize) -> ModalIds {
+    ModalIds { callback_id: FLAG_MODAL, private_metadata: format!("{}:{phase}:{step}", run.0) }
+}
+
+/// A modal submitted back to opsbot, with what was typed in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submission {
+    Resolve { incident: IncidentId, summary: Option<String> },
+    Flag { run: RunId, phase: usize, step: usize, note: String },
+}
+
+impl Submission {
+    /// The field a refusal is shown under.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Submission::Resolve { .. } => SUMMARY_FIELD,
+            Submission::Flag { .. } => NOTE_FIELD,
+        }
+    }
+
+    /// Reads a submission back. `field(id)` is the value typed in the input
+    /// whose block and action id are `id`. `Ok(None)`: not one of opsbot's
+    /// modals; `Err`: one of ours whose metadata does not parse.
+    pub fn parse(
+        callback_id: &str,
+        private_metadata: &str,
+        field: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Submission>, &'static str> {
+        match callback_id {
+            RESOLVE_MODAL => {
+                let incident = private_metadata.parse().map_err(|()| "resolve modal without an incident")?;
+                Ok(Some(Submission::Resolve { incident, summary: field(SUMMARY_FIELD) }))
+            }
+            FLAG_MODAL => {
+                let mut parts = private_metadata.split(':').map(|p| p.parse::<u64>().ok());
+                let (Some(Some(run)), Some(Some(phase)), Some(Some(step)), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err("flag modal without its step");
+                };
+                let note = field(NOTE_FIELD).unwrap_or_default();
+                Ok(Some(Submission::Flag { run: RunId(run), phase: phase as usize, step: step as usize, note }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_round_trip_through_action_id_and_value() {
+        let incident = IncidentId(5);
+        let run = RunId(9);
+        for button in [
+            Button::Incident(incident, IncidentButton::Acknowledge),
+            Button::Incident(incident, IncidentButton::Resolve),
+            Button::Incident(incident, IncidentButton::TakeCommand),
+            Button::Incident(
+                incident,
+                IncidentButton::Step { checklist: IncidentChecklist::PostIncident, phase: 2, step: 7, done: false },
+            ),
+            Button::Incident(
+                incident,
+                IncidentButton::Step { checklist: IncidentChecklist::Playbook, phase: 0, step: 0, done: true },
+            ),
+            Button::Run(run, RunButton::Flag { phase: 1, step: 2 }),
+            Button::Run(run, RunButton::Step { phase: 0, step: 3, done: true }),
+        ] {
+            assert_eq!(Button::parse(&button.action_id(), &button.value()), Some(button));
+        }
+    }
+
+    #[test]
+    fn the_encoding_is_the_one_posted_messages_already_carry() {
+        let step = Button::Incident(
+            IncidentId(5),
+            IncidentButton::Step { checklist: IncidentChecklist::Playbook, phase: 0, step: 1, done: true },
+        );
+        assert_eq!((step.action_id().as_str(), step.value().as_str()), ("step.done:pb:0:1", "5:pb:0:1"));
+        let flag = Button::Run(RunId(9), RunButton::Flag { phase: 1, step: 2 });
+        assert_eq!((flag.action_id().as_str(), flag.value().as_str()), ("step.flag:rn:1:2", "9:rn:1:2"));
+        assert_eq!(Button::Incident(IncidentId(5), IncidentButton::Acknowledge).action_id(), "incident.ack");
+    }
+
+    #[test]
+    fn foreign_or_malformed_clicks_are_not_ours() {
+        assert_eq!(Button::parse("step.done:pb:0:0", "5:pb:0"), None);
+        assert_eq!(Button::parse("step.done:pb:0:0", "5:xx:0:0"), None);
+        assert_eq!(Button::parse("step.done:pb:0:0", "5:pb:0:0:1"), None);
+        assert_eq!(Button::parse("other", "5"), None);
+        assert_eq!(Button::parse("incident.ack", "INC-x"), None);
+        assert_eq!(Button::parse("step.flag:pb:0:0", "5:pb:0:0"), None, "incident steps have no flag");
+    }
+
+    #[test]
+    fn submissions_round_trip_and_refuse_bad_metadata() {
+        let ids = resolve_modal(IncidentId(4));
+        let summary = |f: &str| (f == SUMMARY_FIELD).then(|| "rolled back".to_owned());
+        assert_eq!(
+            Submission::parse(ids.callback_id, &ids.private_metadata, summary),
+            Ok(Some(Submission::Resolve { incident: IncidentId(4), summary: Some("rolled back".into()) }))
+        );
+        let ids = flag_modal(RunId(2), 1, 3);
+        let note = |f: &str| (f == NOTE_FIELD).then(|| "slow".to_owned());
+        assert_eq!(
+            Submission::parse(ids.callback_id, &ids.private_metadata, note),
+            Ok(Some(Submission::Flag { run: RunId(2), phase: 1, step: 3, note: "slow".into() }))
+        );
+        assert!(Submission::parse(ids.callback_id, "2:1", |_| None).is_err());
+        assert!(Submission::parse(RESOLVE_MODAL, "x", |_| None).is_err());
+        assert_eq!(Submission::parse("someone.else", "", |_| None), Ok(None));
+    }
+}

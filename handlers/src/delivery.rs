@@ -1,0 +1,79 @@
+//! What the outbox worker asks of a subject when it delivers a message:
+//! the subject's current state rendered, where its messages already are,
+//! and the channel its anchor goes to. Delivery renders at send time, so a
+//! retried update never shows stale state.
+
+use crate::blocks::SlackMessage;
+use crate::incident::{render as incident_render, Incident};
+use crate::run::{render as run_render, Run};
+use crate::runbook::Runbook;
+use crate::subject::{Message, MessageRef, Posted, Subject};
+use chrono::{DateTime, Utc};
+
+/// A subject as stored, with where its messages are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    Incident(Incident),
+    Run(Run),
+}
+
+impl State {
+    pub fn subject(&self) -> Subject {
+        match self {
+            State::Incident(inc) => Subject::Incident(inc.id),
+            State::Run(run) => Subject::Run(run.id),
+        }
+    }
+
+    pub fn posted(&self) -> &Posted {
+        match self {
+            State::Incident(inc) => &inc.posted,
+            State::Run(run) => &run.posted,
+        }
+    }
+
+    /// The channel, as the runbook names it, where the anchor belongs now.
+    pub fn route<'a>(&'a self, runbook: &'a Runbook) -> &'a str {
+        match self {
+            State::Incident(inc) => runbook.channel_for(inc.severity),
+            State::Run(run) => &run.channel,
+        }
+    }
+
+    /// `message` as the subject is now; `None` when the message is not
+    /// this subject's.
+    pub fn render(&self, message: &Message, runbook: &Runbook, now: DateTime<Utc>) -> Option<SlackMessage> {
+        match (self, message) {
+            (State::Incident(inc), Message::Incident(id, which)) if *id == inc.id => {
+                Some(incident_render::message(inc, *which, runbook))
+            }
+            (State::Run(run), Message::Run(id, which)) if *id == run.id => {
+                Some(run_render::message(run, *which, runbook, now))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The note that tells the declarer where the alert is.
+pub fn alert_link(inc: &Incident, alert: &MessageRef) -> String {
+    let link = match &inc.team_domain {
+        Some(domain) => format!("<{}|open the alert>", crate::text::permalink(domain, &alert.channel, &alert.ts)),
+        None => format!("see <#{}>", alert.channel),
+    };
+    format!("🚨 *{}* is up in <#{}>: {link}", inc.id, alert.channel)
+}
+
+/// The first note in a moved alert's new thread, pointing back.
+pub fn moved_here(inc: &Incident, old: &MessageRef) -> String {
+    let back = match &inc.team_domain {
+        Some(domain) => format!("<{}|earlier thread>", crate::text::permalink(domain, &old.channel, &old.ts)),
+        None => format!("<#{}>", old.channel),
+    };
+    format!("↪️ *{}* moved here from <#{}> ({back}).", inc.id, old.channel)
+}
+
+/// What the old alert says once the incident moved to another channel.
+pub fn moved_alert(inc: &Incident, to: &MessageRef) -> SlackMessage {
+    incident_render::moved_alert(inc, to)
+}

@@ -1,0 +1,214 @@
+//! What opsbot's work is about: the subjects (an incident, a checklist run),
+//! their ids, and the Slack messages each one owns.
+//!
+//! A subject owns an *anchor* (an incident's alert, a run's header) and the
+//! messages in the anchor's thread. Each subject's messages are their own
+//! type, so a run can never be asked for a playbook message: adding a kind
+//! of subject adds a variant to [`Subject`] and [`Message`], and the compiler
+//! lists every place that must learn it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An incident's number, shown as `INC-<n>`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub u64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "INC-{}", self.0)
+    }
+}
+
+impl FromStr for IncidentId {
+    type Err = ();
+
+    /// Accepts `INC-42`, `inc-42`, `#42` and `42`.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let s = s.trim();
+        let digits = s
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("inc-"))
+            .map(|_| &s[4..])
+            .or_else(|| s.strip_prefix('#'))
+            .unwrap_or(s);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(());
+        }
+        digits.parse().map(IncidentId).map_err(|_| ())
+    }
+}
+
+/// A checklist run's number, shown as `RUN-<n>`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub u64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RUN-{}", self.0)
+    }
+}
+
+/// What a thread, an effect or a stored state is about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Incident(IncidentId),
+    Run(RunId),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Incident(id) => id.fmt(f),
+            Subject::Run(id) => id.fmt(f),
+        }
+    }
+}
+
+/// Who did something, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub user: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A Slack message that later updates edit in place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// One Slack message of a checklist: a phase, or a slice of a long phase
+/// (see [`crate::checklist::STEPS_PER_MESSAGE`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChecklistPart {
+    pub phase: usize,
+    pub part: usize,
+}
+
+/// An incident's two checklists.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentChecklist {
+    /// The severity's playbook, posted at declaration.
+    Playbook,
+    /// The post-incident checklist, posted on resolution.
+    PostIncident,
+}
+
+/// A message an incident owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IncidentMessage {
+    /// The alert in the severity's channel: the anchor.
+    Alert,
+    Checklist(IncidentChecklist, ChecklistPart),
+}
+
+/// A message a checklist run owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RunMessage {
+    /// The header in the team channel: the anchor.
+    Header,
+    Steps(ChecklistPart),
+}
+
+/// A message some subject owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Message {
+    Incident(IncidentId, IncidentMessage),
+    Run(RunId, RunMessage),
+}
+
+impl Message {
+    pub fn subject(&self) -> Subject {
+        match self {
+            Message::Incident(id, _) => Subject::Incident(*id),
+            Message::Run(id, _) => Subject::Run(*id),
+        }
+    }
+
+    /// The subject's anchor message.
+    pub fn anchor_of(subject: Subject) -> Message {
+        match subject {
+            Subject::Incident(id) => Message::Incident(id, IncidentMessage::Alert),
+            Subject::Run(id) => Message::Run(id, RunMessage::Header),
+        }
+    }
+
+    pub fn is_anchor(&self) -> bool {
+        matches!(self, Message::Incident(_, IncidentMessage::Alert) | Message::Run(_, RunMessage::Header))
+    }
+
+    /// The key its location is stored under, unique within its subject:
+    /// `anchor`, or `<checklist>:<phase>:<part>` (`pb`, `pi`, `rn`).
+    pub fn key(&self) -> String {
+        let part = |code: &str, p: &ChecklistPart| format!("{code}:{}:{}", p.phase, p.part);
+        match self {
+            Message::Incident(_, IncidentMessage::Alert) | Message::Run(_, RunMessage::Header) => ANCHOR_KEY.to_owned(),
+            Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)) => part("pb", p),
+            Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)) => part("pi", p),
+            Message::Run(_, RunMessage::Steps(p)) => part("rn", p),
+        }
+    }
+}
+
+/// [`Message::key`] of every anchor.
+pub const ANCHOR_KEY: &str = "anchor";
+
+/// Where a subject's messages are in Slack: filled in by the store on load
+/// from what the delivery worker recorded, never part of the state a
+/// decision writes (so a click and a delivery never conflict).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Posted {
+    /// By [`Message::key`].
+    pub messages: std::collections::BTreeMap<String, MessageRef>,
+    /// The channel, as the runbook names it, the anchor was posted to; a
+    /// severity change that routes elsewhere moves the alert.
+    pub route: Option<String>,
+}
+
+impl Posted {
+    pub fn anchor(&self) -> Option<&MessageRef> {
+        self.messages.get(ANCHOR_KEY)
+    }
+
+    pub fn get(&self, message: &Message) -> Option<&MessageRef> {
+        self.messages.get(&message.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_the_forms_people_type() {
+        for s in ["INC-42", "inc-42", "#42", "42", " 42 "] {
+            assert_eq!(s.parse::<IncidentId>(), Ok(IncidentId(42)), "{s}");
+        }
+        for s in ["", "INC-", "INC-x", "-1", "4 2", "INC-99999999999999999999999"] {
+            assert!(s.parse::<IncidentId>().is_err(), "{s}");
+        }
+        assert_eq!(IncidentId(42).to_string(), "INC-42");
+        assert_eq!(Subject::Run(RunId(3)).to_string(), "RUN-3");
+    }
+
+    #[test]
+    fn message_keys_are_unique_within_a_subject_and_stable() {
+        let p = ChecklistPart { phase: 1, part: 2 };
+        let id = IncidentId(1);
+        assert_eq!(Message::Incident(id, IncidentMessage::Alert).key(), "anchor");
+        assert_eq!(Message::Incident(id, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)).key(), "pb:1:2");
+        assert_eq!(
+            Message::Incident(id, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)).key(),
+            "pi:1:2"
+        );
+        assert_eq!(Message::Run(RunId(1), RunMessage::Steps(p)).key(), "rn:1:2");
+        assert!(Message::anchor_of(Subject::Run(RunId(1))).is_anchor());
+    }
+}

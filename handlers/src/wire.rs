@@ -1,0 +1,381 @@
+//! The stored JSON of effects (outbox entries) and timers, exactly as
+//! earlier versions wrote it. The typed [`crate::Effect`] and
+//! [`crate::Timer`] convert through these, so a rolling upgrade reads what
+//! the previous version left in the outbox and the timer set, and the same
+//! timer written by two versions is the same member of the timer set.
+//!
+//! A stored value that fits no subject (say, a checklist part of a run
+//! inside an incident's effect) is refused when read: the outbox sends it to
+//! the dead letters, the timer worker drops it with a log line.
+
+use crate::decision;
+use crate::subject::{ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, RunId, RunMessage};
+use crate::timer::{self, IncidentReminder, TimerKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartKind {
+    Playbook,
+    PostIncident,
+    Run,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Part {
+    kind: PartKind,
+    phase: usize,
+    part: usize,
+}
+
+impl Part {
+    fn new(kind: PartKind, p: ChecklistPart) -> Part {
+        Part { kind, phase: p.phase, part: p.part }
+    }
+
+    fn of_incident(self) -> Result<IncidentMessage, String> {
+        let p = ChecklistPart { phase: self.phase, part: self.part };
+        match self.kind {
+            PartKind::Playbook => Ok(IncidentMessage::Checklist(IncidentChecklist::Playbook, p)),
+            PartKind::PostIncident => Ok(IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)),
+            PartKind::Run => Err("a run's checklist part on an incident".to_owned()),
+        }
+    }
+
+    fn of_run(self) -> Result<RunMessage, String> {
+        match self.kind {
+            PartKind::Run => Ok(RunMessage::Steps(ChecklistPart { phase: self.phase, part: self.part })),
+            _ => Err("an incident's checklist part on a run".to_owned()),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    PostAlert { incident: IncidentId },
+    RefreshAlert { incident: IncidentId },
+    MoveAlert { incident: IncidentId },
+    PostChecklist { incident: IncidentId, part: Part },
+    RefreshChecklist { incident: IncidentId, part: Part },
+    PostInThread { incident: IncidentId, text: String },
+    SendAlertLink { incident: IncidentId, channel: String, user: String },
+    Ephemeral { channel: String, user: String, text: String },
+    Post { channel: String, thread_ts: Option<String>, text: String },
+    PostRunHeader { run: RunId },
+    RefreshRunHeader { run: RunId },
+    PostRunPart { run: RunId, part: Part },
+    RefreshRunPart { run: RunId, part: Part },
+    PostInRunThread { run: RunId, text: String },
+}
+
+fn posted(message: Message, refresh: bool) -> Effect {
+    let part = |c, p| match c {
+        IncidentChecklist::Playbook => Part::new(PartKind::Playbook, p),
+        IncidentChecklist::PostIncident => Part::new(PartKind::PostIncident, p),
+    };
+    match (message, refresh) {
+        (Message::Incident(incident, IncidentMessage::Alert), false) => Effect::PostAlert { incident },
+        (Message::Incident(incident, IncidentMessage::Alert), true) => Effect::RefreshAlert { incident },
+        (Message::Incident(incident, IncidentMessage::Checklist(c, p)), false) => {
+            Effect::PostChecklist { incident, part: part(c, p) }
+        }
+        (Message::Incident(incident, IncidentMessage::Checklist(c, p)), true) => {
+            Effect::RefreshChecklist { incident, part: part(c, p) }
+        }
+        (Message::Run(run, RunMessage::Header), false) => Effect::PostRunHeader { run },
+        (Message::Run(run, RunMessage::Header), true) => Effect::RefreshRunHeader { run },
+        (Message::Run(run, RunMessage::Steps(p)), false) => {
+            Effect::PostRunPart { run, part: Part::new(PartKind::Run, p) }
+        }
+        (Message::Run(run, RunMessage::Steps(p)), true) => {
+            Effect::RefreshRunPart { run, part: Part::new(PartKind::Run, p) }
+        }
+    }
+}
+
+impl From<decision::Effect> for Effect {
+    fn from(effect: decision::Effect) -> Effect {
+        use crate::subject::Subject;
+        match effect {
+            decision::Effect::Post(message) => posted(message, false),
+            decision::Effect::Refresh(message) => posted(message, true),
+            decision::Effect::InThread { subject: Subject::Incident(incident), text } => {
+                Effect::PostInThread { incident, text }
+            }
+            decision::Effect::InThread { subject: Subject::Run(run), text } => Effect::PostInRunThread { run, text },
+            decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
+            decision::Effect::SendAlertLink { incident, channel, user } => {
+                Effect::SendAlertLink { incident, channel, user }
+            }
+            decision::Effect::Ephemeral { channel, user, text } => Effect::Ephemeral { channel, user, text },
+            decision::Effect::Say { channel, thread_ts, text } => Effect::Post { channel, thread_ts, text },
+        }
+    }
+}
+
+impl TryFrom<Effect> for decision::Effect {
+    type Error = String;
+
+    fn try_from(wire: Effect) -> Result<decision::Effect, String> {
+        use crate::subject::Subject;
+        use decision::Effect as E;
+        let incident = |id, m| Message::Incident(id, m);
+        Ok(match wire {
+            Effect::PostAlert { incident: id } => E::Post(incident(id, IncidentMessage::Alert)),
+            Effect::RefreshAlert { incident: id } => E::Refresh(incident(id, IncidentMessage::Alert)),
+            Effect::MoveAlert { incident } => E::MoveAlert { incident },
+            Effect::PostChecklist { incident: id, part } => E::Post(incident(id, part.of_incident()?)),
+            Effect::RefreshChecklist { incident: id, part } => E::Refresh(incident(id, part.of_incident()?)),
+            Effect::PostInThread { incident, text } => E::InThread { subject: Subject::Incident(incident), text },
+            Effect::SendAlertLink { incident, channel, user } => E::SendAlertLink { incident, channel, user },
+            Effect::Ephemeral { channel, user, text } => E::Ephemeral { channel, user, text },
+            Effect::Post { channel, thread_ts, text } => E::Say { channel, thread_ts, text },
+            Effect::PostRunHeader { run } => E::Post(Message::Run(run, RunMessage::Header)),
+            Effect::RefreshRunHeader { run } => E::Refresh(Message::Run(run, RunMessage::Header)),
+            Effect::PostRunPart { run, part } => E::Post(Message::Run(run, part.of_run()?)),
+            Effect::RefreshRunPart { run, part } => E::Refresh(Message::Run(run, part.of_run()?)),
+            Effect::PostInRunThread { run, text } => E::InThread { subject: Subject::Run(run), text },
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TimerSubject {
+    Incident(IncidentId),
+    Run(RunId),
+    /// A scheduled checklist, by id.
+    Routine(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "timer", rename_all = "snake_case")]
+enum Reason {
+    Escalate { level: usize },
+    ResolutionOverdue { round: u32 },
+    UpdateDue,
+    RunOverdue,
+    ScheduledRun { slot: DateTime<Utc> },
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Timer {
+    subject: TimerSubject,
+    due: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    generation: u32,
+    #[serde(flatten)]
+    reason: Reason,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl From<timer::Timer> for Timer {
+    fn from(t: timer::Timer) -> Timer {
+        let (subject, generation, reason) = match t.kind {
+            TimerKind::Incident { incident, generation, reminder } => (
+                TimerSubject::Incident(incident),
+                generation,
+                match reminder {
+                    IncidentReminder::Escalate { level } => Reason::Escalate { level },
+                    IncidentReminder::ResolutionOverdue { round } => Reason::ResolutionOverdue { round },
+                    IncidentReminder::UpdateDue => Reason::UpdateDue,
+                },
+            ),
+            TimerKind::RunOverdue { run } => (TimerSubject::Run(run), 0, Reason::RunOverdue),
+            TimerKind::ScheduledRun { checklist, slot } => {
+                (TimerSubject::Routine(checklist), 0, Reason::ScheduledRun { slot })
+            }
+        };
+        Timer { subject, due: t.due, generation, reason }
+    }
+}
+
+impl TryFrom<Timer> for timer::Timer {
+    type Error = String;
+
+    fn try_from(w: Timer) -> Result<timer::Timer, String> {
+        let kind = match (w.subject, w.reason) {
+            (TimerSubject::Incident(incident), reason) => {
+                let reminder = match reason {
+                    Reason::Escalate { level } => IncidentReminder::Escalate { level },
+                    Reason::ResolutionOverdue { round } => IncidentReminder::ResolutionOverdue { round },
+                    Reason::UpdateDue => IncidentReminder::UpdateDue,
+                    Reason::RunOverdue | Reason::ScheduledRun { .. } => {
+                        return Err("a checklist timer on an incident".to_owned())
+                    }
+                };
+                TimerKind::Incident { incident, generation: w.generation, reminder }
+            }
+            (TimerSubject::Run(run), Reason::RunOverdue) => TimerKind::RunOverdue { run },
+            (TimerSubject::Routine(checklist), Reason::ScheduledRun { slot }) => {
+                TimerKind::ScheduledRun { checklist, slot }
+            }
+            (_, _) => return Err("a timer that fits no subject".to_owned()),
+        };
+        Ok(timer::Timer { due: w.due, kind })
+    }
+}
+
+/// The typed effect is stored as its wire form.
+impl Serialize for decision::Effect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Effect::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for decision::Effect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Effect::deserialize(deserializer)?.try_into().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The typed timer is stored as its wire form.
+impl Serialize for timer::Timer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Timer::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for timer::Timer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Timer::deserialize(deserializer)?.try_into().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::decision::Effect;
+    use crate::subject::{
+        ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, RunId, RunMessage, Subject,
+    };
+    use crate::timer::{IncidentReminder, Timer};
+    use chrono::{DateTime, TimeZone, Utc};
+
+    fn at(h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, h, min, 0).unwrap()
+    }
+
+    fn part(phase: usize, part: usize) -> ChecklistPart {
+        ChecklistPart { phase, part }
+    }
+
+    /// `stored` reads as `typed`, and `typed` writes exactly `stored`.
+    fn assert_same<T>(stored: &str, typed: T)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        assert_eq!(serde_json::from_str::<T>(stored).unwrap(), typed, "{stored}");
+        assert_eq!(serde_json::to_string(&typed).unwrap(), stored);
+    }
+
+    #[test]
+    fn timers_read_and_write_the_json_the_previous_version_stored() {
+        let incident = |generation, reminder| Timer::incident(IncidentId(1), generation, at(9, 5), reminder);
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"escalate","level":1}"#,
+            incident(0, IncidentReminder::Escalate { level: 1 }),
+        );
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","generation":2,"timer":"escalate","level":3}"#,
+            incident(2, IncidentReminder::Escalate { level: 3 }),
+        );
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","generation":2,"timer":"resolution_overdue","round":4}"#,
+            incident(2, IncidentReminder::ResolutionOverdue { round: 4 }),
+        );
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"update_due"}"#,
+            incident(0, IncidentReminder::UpdateDue),
+        );
+        assert_same(
+            r#"{"subject":{"routine":"morning-health-check"},"due":"2026-11-27T08:00:00Z","timer":"scheduled_run","slot":"2026-11-27T08:00:00Z"}"#,
+            Timer::slot("morning-health-check", at(8, 0)),
+        );
+        assert_same(
+            r#"{"subject":{"run":3},"due":"2026-11-27T09:05:00Z","timer":"run_overdue"}"#,
+            Timer::run_overdue(RunId(3), at(9, 5)),
+        );
+    }
+
+    #[test]
+    fn effects_read_and_write_the_json_the_previous_version_stored() {
+        let inc = |m| Message::Incident(IncidentId(1), m);
+        let run = |m| Message::Run(RunId(2), m);
+        let playbook = |p| IncidentMessage::Checklist(IncidentChecklist::Playbook, p);
+        let post_incident = |p| IncidentMessage::Checklist(IncidentChecklist::PostIncident, p);
+        for (stored, typed) in [
+            (r#"{"kind":"post_alert","incident":1}"#, Effect::Post(inc(IncidentMessage::Alert))),
+            (r#"{"kind":"refresh_alert","incident":1}"#, Effect::Refresh(inc(IncidentMessage::Alert))),
+            (r#"{"kind":"move_alert","incident":1}"#, Effect::MoveAlert { incident: IncidentId(1) }),
+            (
+                r#"{"kind":"post_checklist","incident":1,"part":{"kind":"playbook","phase":0,"part":0}}"#,
+                Effect::Post(inc(playbook(part(0, 0)))),
+            ),
+            (
+                r#"{"kind":"refresh_checklist","incident":1,"part":{"kind":"post_incident","phase":2,"part":1}}"#,
+                Effect::Refresh(inc(post_incident(part(2, 1)))),
+            ),
+            (
+                r#"{"kind":"post_in_thread","incident":1,"text":"x"}"#,
+                Effect::InThread { subject: Subject::Incident(IncidentId(1)), text: "x".into() },
+            ),
+            (
+                r#"{"kind":"send_alert_link","incident":1,"channel":"C1","user":"U1"}"#,
+                Effect::SendAlertLink { incident: IncidentId(1), channel: "C1".into(), user: "U1".into() },
+            ),
+            (
+                r#"{"kind":"ephemeral","channel":"C1","user":"U1","text":"x"}"#,
+                Effect::Ephemeral { channel: "C1".into(), user: "U1".into(), text: "x".into() },
+            ),
+            (
+                r#"{"kind":"post","channel":"C1","thread_ts":"1.2","text":"hi"}"#,
+                Effect::Say { channel: "C1".into(), thread_ts: Some("1.2".into()), text: "hi".into() },
+            ),
+            (
+                r#"{"kind":"post","channel":"C1","thread_ts":null,"text":"hi"}"#,
+                Effect::Say { channel: "C1".into(), thread_ts: None, text: "hi".into() },
+            ),
+            (r#"{"kind":"post_run_header","run":2}"#, Effect::Post(run(RunMessage::Header))),
+            (r#"{"kind":"refresh_run_header","run":2}"#, Effect::Refresh(run(RunMessage::Header))),
+            (
+                r#"{"kind":"post_run_part","run":2,"part":{"kind":"run","phase":1,"part":0}}"#,
+                Effect::Post(run(RunMessage::Steps(part(1, 0)))),
+            ),
+            (
+                r#"{"kind":"refresh_run_part","run":2,"part":{"kind":"run","phase":0,"part":3}}"#,
+                Effect::Refresh(run(RunMessage::Steps(part(0, 3)))),
+            ),
+            (
+                r#"{"kind":"post_in_run_thread","run":2,"text":"x"}"#,
+                Effect::InThread { subject: Subject::Run(RunId(2)), text: "x".into() },
+            ),
+        ] {
+            assert_same(stored, typed);
+        }
+    }
+
+    #[test]
+    fn stored_values_that_fit_no_subject_are_refused() {
+        for effect in [
+            r#"{"kind":"post_checklist","incident":1,"part":{"kind":"run","phase":0,"part":0}}"#,
+            r#"{"kind":"refresh_checklist","incident":1,"part":{"kind":"run","phase":0,"part":0}}"#,
+            r#"{"kind":"post_run_part","run":2,"part":{"kind":"playbook","phase":0,"part":0}}"#,
+            r#"{"kind":"refresh_run_part","run":2,"part":{"kind":"post_incident","phase":0,"part":0}}"#,
+        ] {
+            assert!(serde_json::from_str::<Effect>(effect).is_err(), "{effect}");
+        }
+        for timer in [
+            r#"{"subject":{"run":3},"due":"2026-11-27T09:05:00Z","timer":"escalate","level":1}"#,
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"run_overdue"}"#,
+            r#"{"subject":{"routine":"x"},"due":"2026-11-27T09:05:00Z","timer":"update_due"}"#,
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"scheduled_run","slot":"2026-11-27T09:05:00Z"}"#,
+        ] {
+            assert!(serde_json::from_str::<Timer>(timer).is_err(), "{timer}");
+        }
+    }
+}
