@@ -1,5 +1,6 @@
 //! Time as an injected dependency: production reads the system clock, tests
-//! and the sandbox move a [`TestClock`] by hand.
+//! move a [`TestClock`] by hand, and the sandbox runs an [`OffsetClock`], real
+//! time that its user can push ahead.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,7 @@
-//! Configuration from the environment (and flags of the same meaning), as
-//! DESIGN.md's contract lists it. A missing or malformed setting stops
-//! start-up with one line naming the variable; secrets are never echoed.
+//! Configuration from the environment (and flags of the same meaning): the
+//! environment variables the README's Configuration section documents are
+//! the contract. A missing or malformed setting stops start-up with one line
+//! naming the variable; secrets are never echoed.
 
 use clap::Args;
 use std::fmt;

@@ -39,8 +39,9 @@ use hyper::{header, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use opsbot::slack::signature::sign;
 use opsbot_fake_slack::FakeSlack;
+use opsbot_test_redis::{Persistence, RedisServer};
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,8 +128,9 @@ fn run() -> Result<bool> {
         eprintln!("declare_storm: warning: the load generator is a debug build; use --release");
     }
     let binary = build_bot()?;
-    let redis = start_redis()?;
-    let redis_url = format!("redis://127.0.0.1:{}/", redis.port);
+    // Persistence is a deployment choice, not what is measured here.
+    let redis = RedisServer::try_start(Persistence::InMemory)?;
+    let redis_url = redis.url();
 
     // The fake gets its own runtime: on the load generator's it would
     // queue behind 64 busy connections and look slower than it is.
@@ -307,7 +309,7 @@ async fn storm(
 // --- Processes ----------------------------------------------------------------
 
 /// A child process stopped when dropped: SIGTERM first for the bot (it
-/// should shut down gracefully), a plain kill for Redis.
+/// should shut down gracefully), a plain kill otherwise.
 struct Guard {
     name: &'static str,
     child: Child,
@@ -380,32 +382,6 @@ fn build_bot() -> Result<PathBuf> {
         return Err(format!("{} is missing after the build", binary.display()).into());
     }
     Ok(binary)
-}
-
-struct RedisServer {
-    port: u16,
-    _guard: Guard,
-}
-
-fn start_redis() -> Result<RedisServer> {
-    let port = free_port()?;
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        // Persistence is a deployment choice, not what is measured here.
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start redis-server (is it installed?): {e}"))?;
-    let guard = Guard::new("redis-server", child, false);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("redis-server did not start within 10 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(RedisServer { port, _guard: guard })
 }
 
 async fn redis_pid(redis: &mut redis::aio::MultiplexedConnection) -> Result<u32> {

@@ -15,48 +15,24 @@ use opsbot_handlers::timer::IncidentReminder;
 use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, Severity, TimelineEntry, TimelineEvent, Timer};
 use opsbot_handlers::{Message, Subject};
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 // --- The Redis side ----------------------------------------------------------
 
-/// A private redis-server on a free port, killed when dropped (a trimmed
-/// copy of the e2e suite's: these tests never restart it).
-struct RedisServer {
-    port: u16,
-    child: Child,
-}
+/// A private redis-server per test (`opsbot-test-redis`). These tests never
+/// restart it, so it keeps nothing on disk.
+struct RedisServer(opsbot_test_redis::RedisServer);
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (the CI script installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        RedisServer { port, child }
+        RedisServer(opsbot_test_redis::RedisServer::start(opsbot_test_redis::Persistence::InMemory))
     }
 
     /// A store under a prefix of its own, so nothing a test finds was left
     /// by another.
     fn store(&self, test: &str) -> Store {
-        let url = format!("redis://127.0.0.1:{}/", self.port);
+        let url = self.0.url();
         Store::connect(&url, &format!("contract-{test}-{}", std::process::id())).expect("store connects")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

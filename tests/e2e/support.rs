@@ -9,11 +9,11 @@ use opsbot::config::{Config, Secret};
 use opsbot::outbox::WorkerSettings;
 use opsbot::slack::signature::sign;
 use opsbot_fake_slack::{FakeSlack, Message, SpawnedFake};
+use opsbot_test_redis::{Persistence, RedisServer};
 use serde_json::Value;
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const SIGNING_SECRET: &str = "test-signing-secret-not-for-production";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
@@ -26,77 +26,6 @@ pub const DEVOPS: &str = "C0DEVOPS";
 /// Long enough for any delivery on a loaded CI machine; tests wait on
 /// conditions, never for fixed times.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A private redis-server, killed when dropped. It keeps an append-only
-/// file, as a production Redis for opsbot must, so a killed and restarted
-/// server comes back with its data.
-pub struct RedisServer {
-    pub port: u16,
-    child: Option<Child>,
-    dir: std::path::PathBuf,
-}
-
-impl RedisServer {
-    pub fn start() -> RedisServer {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("opsbot-test-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir for redis");
-        let mut server = RedisServer { port, child: None, dir };
-        server.restart();
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Starts (again) on the same port: a Redis that comes back.
-    pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (the CI script installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 pub struct TestApp {
     app: Option<App>,
@@ -129,7 +58,9 @@ pub async fn spawn_app() -> TestApp {
     opsbot::telemetry::init();
     let slack = FakeSlack::with_token(BOT_TOKEN);
     let slack_server = slack.spawn().await.expect("fake Slack starts");
-    let redis = RedisServer::start();
+    // Append-only, as a production Redis for opsbot must be, so a killed
+    // and restarted server comes back with its data.
+    let redis = RedisServer::start(Persistence::AppendOnly);
     let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         signing_secret: Secret::new(SIGNING_SECRET),
