@@ -1,4 +1,4 @@
-//! Keeps every scheduled routine's next slot in the timer set, and finds a
+//! Keeps every scheduled checklist's next slot in the timer set, and finds a
 //! slot that was missed while opsbot was down. The timer worker does the
 //! rest: a slot's timer starts its run (or logs it skipped) and sets the
 //! next one. Every replica does this; timers are identical, so they stay
@@ -17,7 +17,7 @@ const RECHECK: Duration = Duration::from_secs(300);
 pub async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     loop {
         if let Err(e) = ensure(&engine).await {
-            tracing::warn!(error = %e, "cannot check the routines' schedule; will retry");
+            tracing::warn!(error = %e, "cannot check the checklists' schedule; will retry");
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
@@ -30,7 +30,7 @@ pub async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     }
 }
 
-/// Sets each scheduled routine's next slot, and its latest past slot when
+/// Sets each scheduled checklist's next slot, and its latest past slot when
 /// no run (or skip) was recorded for it.
 pub async fn ensure(engine: &Engine) -> crate::store::StoreResult<()> {
     let now = engine.clock.now();

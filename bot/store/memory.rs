@@ -74,8 +74,8 @@ enum Index {
     OpenRuns,
     /// Every incident, scored by declaration time (ms).
     Declared,
-    /// A routine's runs, scored by start time (ms).
-    RoutineRuns(String),
+    /// A checklist's runs, scored by start time (ms).
+    ChecklistRuns(String),
     /// Timers (their JSON), scored by due time (ms).
     Timers,
 }
@@ -88,7 +88,7 @@ struct State {
     /// Timeline entries as JSON, oldest first.
     timelines: HashMap<Subject, Vec<String>>,
     indexes: HashMap<Index, SortedSet>,
-    /// A routine's latest handled slot (ms).
+    /// A checklist's latest handled slot (ms).
     last_slots: HashMap<String, i64>,
     /// Slack event ids seen, until when they count as seen.
     events: HashMap<String, Instant>,
@@ -263,7 +263,7 @@ impl State {
             Some(Stored::Run(run, v)) => (
                 Subject::Run(run.id.0),
                 Index::OpenRuns,
-                Index::RoutineRuns(run.checklist.clone()),
+                Index::ChecklistRuns(run.checklist.clone()),
                 Some((v, to_json(run), run.is_open(), run.started.at)),
             ),
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
@@ -282,8 +282,8 @@ impl State {
                 return CommitOutcome::Conflict;
             }
         }
-        if let Some((routine, slot)) = change.slot {
-            let handled = self.last_slots.get(routine).copied().unwrap_or(0);
+        if let Some((checklist, slot)) = change.slot {
+            let handled = self.last_slots.get(checklist).copied().unwrap_or(0);
             if handled >= slot.timestamp_millis() {
                 return CommitOutcome::TimerGone;
             }
@@ -294,8 +294,8 @@ impl State {
                 return CommitOutcome::TimerGone;
             }
         }
-        if let Some((routine, slot)) = change.slot {
-            self.last_slots.insert(routine.to_owned(), slot.timestamp_millis());
+        if let Some((checklist, slot)) = change.slot {
+            self.last_slots.insert(checklist.to_owned(), slot.timestamp_millis());
         }
         if let Some((_, json, is_open, created)) = state {
             let hash = self.hashes.entry(subject).or_default();
@@ -588,7 +588,7 @@ impl MemoryStore {
 
     pub fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
         let state = self.lock();
-        let ids = state.members_newest_first(&Index::RoutineRuns(checklist.to_owned()));
+        let ids = state.members_newest_first(&Index::ChecklistRuns(checklist.to_owned()));
         let mut runs = Vec::new();
         // ZREVRANGE 0 (limit - 1): a limit of 0 still lists one, as in Redis.
         for id in ids.into_iter().take(limit.saturating_sub(1) + 1) {

@@ -66,7 +66,7 @@ pub struct Commit<'a> {
     /// The due timer (as stored) this decision acts on; the commit fails
     /// with [`CommitOutcome::TimerGone`] if someone else already took it.
     pub consume: Option<&'a str>,
-    /// A routine's schedule slot this decision handles (routine id, slot):
+    /// A checklist's schedule slot this decision handles (checklist id, slot):
     /// refused as [`CommitOutcome::TimerGone`] unless the slot is later than
     /// any handled before, so no slot ever runs twice.
     pub slot: Option<(&'a str, chrono::DateTime<chrono::Utc>)>,
@@ -218,7 +218,7 @@ impl Store {
         })
     }
 
-    // --- Routine runs -----------------------------------------------------
+    // --- Checklist runs -----------------------------------------------------
 
     pub async fn next_run_id(&self) -> StoreResult<RunId> {
         dispatch!(self.next_run_id())
@@ -228,12 +228,12 @@ impl Store {
         dispatch!(self.load_run(id))
     }
 
-    /// A routine's last `limit` runs, newest first.
+    /// A checklist's last `limit` runs, newest first.
     pub async fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
         dispatch!(self.runs_of(checklist, limit))
     }
 
-    /// The latest schedule slot of a routine that was handled (run or
+    /// The latest schedule slot of a checklist that was handled (run or
     /// skipped), if any.
     pub async fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         dispatch!(self.last_handled_slot(checklist))

@@ -68,10 +68,12 @@ impl Keys {
     fn open_runs(&self) -> String {
         format!("{}:runs:open", self.prefix)
     }
-    fn routine_runs(&self, checklist: &str) -> String {
+    // Checklist runs were once called routines; the key names stay, so
+    // stored histories and slot marks keep counting.
+    fn checklist_runs(&self, checklist: &str) -> String {
         format!("{}:routine:{checklist}:runs", self.prefix)
     }
-    fn routine_last_slot(&self, checklist: &str) -> String {
+    fn checklist_last_slot(&self, checklist: &str) -> String {
         format!("{}:routine:{checklist}:last-slot", self.prefix)
     }
     fn declared(&self) -> String {
@@ -86,7 +88,7 @@ impl Keys {
 }
 
 /// KEYS: state hash, open index, timeline, outbox, timers, created index,
-/// routine's last handled slot.
+/// checklist's last handled slot.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
 /// number, timer to consume ('' for none), timeline count, effect count,
 /// created at (ms), slot handled (ms, '' for none), timeline entries…,
@@ -242,7 +244,7 @@ impl RedisStore {
                 self.keys.run(run.id),
                 self.keys.open_runs(),
                 format!("{}:timeline", self.keys.run(run.id)),
-                self.keys.routine_runs(&run.checklist),
+                self.keys.checklist_runs(&run.checklist),
                 run.id.0,
                 Some((v, to_json(run), run.is_open(), run.started.at)),
             ),
@@ -256,7 +258,7 @@ impl RedisStore {
             ),
         };
         let mark_key = match change.slot {
-            Some((routine, _)) => self.keys.routine_last_slot(routine),
+            Some((checklist, _)) => self.keys.checklist_last_slot(checklist),
             None => format!("{}:unused", self.keys.prefix),
         };
         let mut invocation = self.commit.prepare_invoke();
@@ -401,7 +403,7 @@ impl RedisStore {
         timed(invocation.invoke_async::<i64>(&mut conn)).await.map(drop)
     }
 
-    // --- Routine runs -----------------------------------------------------
+    // --- Checklist runs -----------------------------------------------------
 
     pub async fn next_run_id(&self) -> StoreResult<RunId> {
         let mut conn = self.conn.clone();
@@ -415,11 +417,11 @@ impl RedisStore {
         run_from_fields(&key, fields)
     }
 
-    /// A routine's last `limit` runs, newest first.
+    /// A checklist's last `limit` runs, newest first.
     pub async fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
         let mut conn = self.conn.clone();
         let ids: Vec<u64> =
-            timed(conn.zrevrange(self.keys.routine_runs(checklist), 0, limit.saturating_sub(1) as isize)).await?;
+            timed(conn.zrevrange(self.keys.checklist_runs(checklist), 0, limit.saturating_sub(1) as isize)).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -437,11 +439,11 @@ impl RedisStore {
         Ok(runs)
     }
 
-    /// The latest schedule slot of a routine that was handled (run or
+    /// The latest schedule slot of a checklist that was handled (run or
     /// skipped), if any.
     pub async fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         let mut conn = self.conn.clone();
-        let ms: Option<i64> = timed(conn.get(self.keys.routine_last_slot(checklist))).await?;
+        let ms: Option<i64> = timed(conn.get(self.keys.checklist_last_slot(checklist))).await?;
         Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
     }
 

@@ -1,6 +1,6 @@
 //! Checklists as they run: phases of steps, each settled once (done or
 //! skipped) by whoever clicks first, and split into Slack-sized messages.
-//! Incident playbooks, post-incident checklists and routine runs all use
+//! Incident playbooks, post-incident checklists and checklist runs all use
 //! this one mechanism.
 
 use crate::blocks::{SlackMessage, SECTION_MAX};

@@ -146,7 +146,7 @@ impl TryFrom<Effect> for decision::Effect {
 enum TimerSubject {
     Incident(IncidentId),
     Run(RunId),
-    /// A scheduled checklist, by id.
+    /// A scheduled checklist, by id (stored as `routine`, the old name).
     Routine(String),
 }
 

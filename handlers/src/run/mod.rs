@@ -1,4 +1,4 @@
-//! Runs of the runbook's routines: a checklist started by `/runbook start`
+//! Runs of the runbook's checklists: a checklist started by `/runbook start`
 //! or by its schedule, settled step by step in its Slack thread, and kept
 //! with its history (who, when, how long, flags, skipped steps).
 

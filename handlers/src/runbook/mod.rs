@@ -29,7 +29,7 @@ pub struct Runbook {
     pub severities: [SeverityPolicy; 4],
     /// Posted in the incident's thread on resolution.
     pub post_incident: Checklist,
-    /// The routines and on-demand procedures (`/runbook`).
+    /// The checklists and on-demand procedures (`/runbook`).
     pub checklists: Vec<Checklist>,
 }
 
@@ -115,7 +115,8 @@ pub struct Step {
     pub command: Option<String>,
 }
 
-/// A checklist: a routine (with a schedule) or an on-demand procedure.
+/// One of the runbook's checklists: scheduled (a routine the team runs
+/// daily, weekly, …) or on demand (a deployment, a rollback).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checklist {
     /// Stable key, e.g. `morning-health-check`.

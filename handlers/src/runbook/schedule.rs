@@ -1,8 +1,8 @@
-//! Schedule math for the runbook's routines: when a checklist's next slot
+//! Schedule math for the runbook's checklists: when a checklist's next slot
 //! is, which slot a bot that was down has missed, and whether a missed slot
 //! is still worth posting.
 //!
-//! A routine's schedule is a cron expression read in the runbook's named
+//! A checklist's schedule is a cron expression read in the runbook's named
 //! time zone, so `0 9 * * *` in `Europe/Berlin` is 09:00 on Berlin's wall
 //! clock all year: the UTC instant moves by an hour when daylight saving
 //! starts or ends, the local time does not. Everything here is pure: the
@@ -18,19 +18,19 @@
 //! - **Gap** (spring forward: the clock jumps from 02:00 to 03:00 in Berlin,
 //!   so 02:30 does not exist that day). A slot at a fixed time of day that
 //!   falls in the gap runs once, at the first real instant after the gap
-//!   (03:00 local). Dropping it would silently skip a day's routine once a
+//!   (03:00 local). Dropping it would silently skip a day's checklist once a
 //!   year; running it late by at most the gap's length is what a person
 //!   would do.
 //! - **Overlap** (fall back: 02:00–02:59 happens twice in Berlin). A slot at
 //!   a fixed time of day in the overlap runs once, at its first occurrence
-//!   (the summer-time one). A routine is done once a day, so the repeat is
+//!   (the summer-time one). A checklist is done once a day, so the repeat is
 //!   not a second slot: [`Schedule::next_after`] skips it and
 //!   [`Schedule::latest_at_or_before`] never returns it.
 //! - A schedule that is not a fixed time of day (`*/30 * * * *`) follows
 //!   real time instead: it runs every 30 minutes through both halves of an
 //!   overlap, and the wall-clock times a gap removes do not happen.
 //!
-//! Every routine in the seed runbook is a fixed time of day.
+//! Every checklist in the seed runbook is a fixed time of day.
 
 use crate::runbook::load::parse_schedule;
 use crate::runbook::{Checklist, Runbook};
@@ -40,10 +40,10 @@ use std::fmt;
 
 /// How far back [`Schedule::latest_at_or_before`] looks. A run missed
 /// longer ago than this is not "missed while the bot was down" but history;
-/// a little over a year still finds the previous slot of a yearly routine.
+/// a little over a year still finds the previous slot of a yearly checklist.
 const LOOKBACK_DAYS: i64 = 400;
 
-/// A routine's schedule: its cron expression in the runbook's time zone,
+/// A checklist's schedule: its cron expression in the runbook's time zone,
 /// parsed once, when the runbook is loaded ([`crate::runbook::parse`]), so
 /// nothing at run time parses it again or has to decide what to do when
 /// that fails.
@@ -144,7 +144,7 @@ pub fn late_window(checklist: &Checklist) -> TimeDelta {
     checklist.duration.unwrap_or(DEFAULT_LATE_WINDOW)
 }
 
-/// The one rule for a routine's slot, missed or not: what to do about
+/// The one rule for a checklist's slot, missed or not: what to do about
 /// `slot` of `checklist` at `now`, or `None` when it is no longer worth
 /// handling at all. With `by = now - slot` and the checklist's
 /// [`late_window`] (its duration, 1 h without one):
@@ -155,15 +155,15 @@ pub fn late_window(checklist: &Checklist) -> TimeDelta {
 ///   log that it was skipped;
 /// - older: `None`, not worth handling: ignore it.
 ///
-/// So a 10-minute routine missed at 09:00 runs late until 09:10, is logged
+/// So a 10-minute checklist missed at 09:00 runs late until 09:10, is logged
 /// as skipped until 10:10, and is ignored after that. The shell's start-up
 /// scan sets a timer for the latest past slot only when this is `Some`, and
 /// a slot's timer, when it fires, starts a run only on `OnTime` or `Late`
-/// ([`crate::routine::slot_starts_a_run`], [`crate::routine::scheduled`]):
+/// ([`crate::run::decide::slot_starts_a_run`], [`crate::run::decide::scheduled`]):
 /// both use this function, so they agree on where "late" ends and where
 /// "worth telling" ends. (A timer set before an outage longer than that
 /// can still fire for an older slot; it starts no run, and
-/// `routine::scheduled` logs it as skipped.)
+/// `run::decide::scheduled` logs it as skipped.)
 pub fn slot_decision(checklist: &Checklist, slot: DateTime<Utc>, now: DateTime<Utc>) -> Option<SlotDecision> {
     let window = late_window(checklist);
     (now - slot < window + SKIPPED_LOGGED_FOR).then(|| decide_slot(slot, window, ON_TIME_GRACE, now))
@@ -182,15 +182,15 @@ pub enum SlotDecision {
     Skipped { by: TimeDelta },
 }
 
-/// What to do about the slot `slot` of a routine whose run takes `duration`,
+/// What to do about the slot `slot` of a checklist whose run takes `duration`,
 /// at `now`: on time if `now - slot <= grace` (pass 60 s, so a scheduler
 /// tick a few seconds late is not "late"), late while `now < slot +
 /// duration`, skipped from then on. A bot that was down at 09:00 and starts
-/// at 09:20 posts a 30-minute routine late, but skips a 10-minute one: by
+/// at 09:20 posts a 30-minute checklist late, but skips a 10-minute one: by
 /// 09:10 it should already have been finished, and posting it would ask for
 /// work whose moment has passed.
 ///
-/// The grace check comes first, so a routine shorter than the grace is
+/// The grace check comes first, so a checklist shorter than the grace is
 /// never skipped within the grace, and a slot still in the future (`now <
 /// slot`) counts as on time.
 pub fn decide_slot(slot: DateTime<Utc>, duration: TimeDelta, grace: TimeDelta, now: DateTime<Utc>) -> SlotDecision {
@@ -459,7 +459,7 @@ mod tests {
             decide_slot(slot, ten_minutes, grace, at(3 * 3600)),
             SlotDecision::Skipped { by: TimeDelta::hours(3) }
         );
-        // A routine shorter than the grace is on time within the grace,
+        // A checklist shorter than the grace is on time within the grace,
         // then skipped, never late.
         let thirty_seconds = TimeDelta::seconds(30);
         assert_eq!(decide_slot(slot, thirty_seconds, grace, at(45)), SlotDecision::OnTime);
@@ -593,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    fn upcoming_lists_the_seed_routines_soonest_first() {
+    fn upcoming_lists_the_seed_checklists_soonest_first() {
         let seed = Runbook::seed();
         // After Thu 30 Apr 2026 10:00 UTC; the seed's zone is UTC.
         let ids = |list: &[(&Checklist, DateTime<Utc>)]| -> Vec<(String, DateTime<Utc>)> {
@@ -614,7 +614,7 @@ mod tests {
         assert_eq!(ids(&upcoming(&seed, utc(2026, 4, 30, 10, 0))), expected(0));
         // The same runbook in Berlin, in summer time (UTC+2): every slot two
         // hours earlier in UTC, same order. The weekly and monthly Monday
-        // routines tie and keep the runbook's order. The schedules carry
+        // checklists tie and keep the runbook's order. The schedules carry
         // the zone they were loaded with, so the file is loaded again.
         let berlin =
             crate::runbook::parse(&Runbook::SEED_YAML.replace("\ntimezone: UTC\n", "\ntimezone: Europe/Berlin\n"))
