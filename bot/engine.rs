@@ -233,3 +233,184 @@ fn split<T>(loaded: Option<Versioned<T>>) -> (Option<T>, u64) {
         None => (None, 0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TestClock;
+    use opsbot_handlers::codec::IncidentButton;
+    use opsbot_handlers::incident::TimelineEvent;
+    use opsbot_handlers::run::RunId;
+    use opsbot_handlers::timer::IncidentReminder;
+    use opsbot_handlers::IncidentId;
+
+    /// Hours away from any routine of the seed runbook, as in the e2e tests.
+    fn start() -> chrono::DateTime<chrono::Utc> {
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 3, 0, 0).unwrap()
+    }
+
+    fn engine_on(store: Store, clock: &TestClock) -> Engine {
+        Engine {
+            store,
+            runbook: Arc::new(Runbook::seed()),
+            clock: Arc::new(clock.clone()),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    fn alice() -> Invocation {
+        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None }
+    }
+
+    fn bob() -> Invocation {
+        Invocation { user: "U0BOB".into(), channel: "C0GENERAL".into(), team_domain: None }
+    }
+
+    /// Every effect waiting in the outbox, read by a consumer no worker uses.
+    async fn queued_effects(store: &Store) -> Vec<Effect> {
+        store.outbox_prepare().await.unwrap();
+        store.outbox_read("probe", 10_000, None).await.unwrap().into_iter().map(|e| e.effect).collect()
+    }
+
+    #[tokio::test]
+    async fn a_declare_commits_the_incident_its_effects_and_its_timers_at_once() {
+        let engine = engine_on(Store::memory(), &TestClock::new(start()));
+        let reply = engine.command("/incident", "p0 API down", &alice()).await;
+        assert!(reply.text.contains("INC-1"), "{}", reply.text);
+        let stored = engine.store.load_incident(IncidentId(1)).await.unwrap().expect("the incident is stored");
+        assert_eq!(stored.value.title, "API down");
+        assert!(stored.version > 0, "a stored incident has a version");
+        assert!(engine.store.outbox_len().await.unwrap() > 0, "its effects are queued");
+        assert!(engine.store.timer_count().await.unwrap() >= 2, "its escalation and resolution timers are set");
+        let effects = queued_effects(&engine.store).await;
+        assert!(
+            effects.iter().any(|e| matches!(e, Effect::Post(m) if m.is_anchor())),
+            "the alert is among the effects: {effects:?}"
+        );
+    }
+
+    /// The memory store answers without yielding, so two engines on it never
+    /// interleave between load and commit; Redis does, so this runs on a
+    /// private Redis: both clicks load the open incident, one commits, the
+    /// other's commit is refused and it decides again on the fresh load.
+    #[tokio::test]
+    async fn a_version_conflict_reloads_and_decides_again() {
+        let redis = opsbot_test_redis::RedisServer::start(opsbot_test_redis::Persistence::InMemory);
+        let store = Store::connect(&redis.url(), "engine-test").unwrap();
+        let engine = engine_on(store, &TestClock::new(start()));
+        engine.command("/incident", "p1 deploys stuck", &alice()).await;
+        let before = engine.store.load_incident(IncidentId(1)).await.unwrap().unwrap().version;
+        let ack = Button::Incident(IncidentId(1), IncidentButton::Acknowledge);
+        let (alice, bob) = (alice(), bob());
+        let (a, b) = tokio::join!(engine.click(ack, &alice), engine.click(ack, &bob));
+        assert!(a.unwrap().is_none() && b.unwrap().is_none(), "an acknowledgement opens no modal");
+
+        let after = engine.store.load_incident(IncidentId(1)).await.unwrap().unwrap();
+        assert_eq!(after.version, before + 1, "exactly one acknowledgement was written");
+        let acked_by = after.value.acknowledged.as_ref().expect("acknowledged").user.clone();
+        let acks = engine
+            .store
+            .load_timeline(IncidentId(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == TimelineEvent::Acknowledged)
+            .count();
+        assert_eq!(acks, 1);
+        let refusals: Vec<(String, String)> = queued_effects(&engine.store)
+            .await
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Ephemeral { user, text, .. } => Some((user, text)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        let (refused, text) = &refusals[0];
+        assert_ne!(refused, &acked_by, "the one who lost the race is told");
+        assert!(text.contains("already acknowledged"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_timer_taken_by_another_replica_writes_nothing() {
+        let clock = TestClock::new(start());
+        let store = Store::memory();
+        let (one, two) = (engine_on(store.clone(), &clock), engine_on(store.clone(), &clock));
+        one.command("/incident", "p0 API down", &alice()).await;
+        let _ = queued_effects(&store).await; // what the declare queued is not under test
+        clock.advance(chrono::TimeDelta::minutes(6));
+        let (stored, timer) = store
+            .due_timers(clock.now(), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(_, t)| matches!(t.kind, TimerKind::Incident { reminder: IncidentReminder::Escalate { .. }, .. }))
+            .expect("the first escalation is due after the 5 minutes to respond");
+        let timers_before = store.timer_count().await.unwrap();
+
+        let (a, b) = tokio::join!(one.timer(&stored, &timer), two.timer(&stored, &timer));
+        a.unwrap();
+        b.unwrap();
+        // A replica that saw it late (after the other one committed) too.
+        two.timer(&stored, &timer).await.unwrap();
+
+        let escalations = store
+            .load_timeline(IncidentId(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| matches!(e.event, TimelineEvent::Escalated { .. }))
+            .count();
+        assert_eq!(escalations, 1, "escalated once");
+        let notes: Vec<String> = queued_effects(&store)
+            .await
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::InThread { text, .. } if text.contains("Escalating") => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(store.timer_count().await.unwrap(), timers_before, "one timer consumed, the next level set");
+        assert!(!store.due_timers(clock.now(), 100).await.unwrap().iter().any(|(s, _)| s == &stored));
+    }
+
+    #[tokio::test]
+    async fn a_refused_submission_keeps_the_modal_open_and_changes_nothing() {
+        let engine = engine_on(Store::memory(), &TestClock::new(start()));
+        let reply = engine.command("/runbook", "start morning health check", &alice()).await;
+        let run = engine.store.load_run(RunId(1)).await.unwrap().unwrap_or_else(|| panic!("no run: {}", reply.text));
+        let queued = engine.store.outbox_len().await.unwrap();
+
+        let flag = Submission::Flag { run: RunId(1), phase: 0, step: 0, note: "   ".into() };
+        let refused = engine.submission(flag, &alice()).await.unwrap().expect("the modal stays open");
+        assert_eq!(refused.field, opsbot_handlers::codec::NOTE_FIELD);
+        assert!(!refused.text.is_empty());
+        let after = engine.store.load_run(RunId(1)).await.unwrap().unwrap();
+        assert_eq!(after.version, run.version, "the run is as it was");
+        assert_eq!(after.value, run.value);
+        assert_eq!(engine.store.outbox_len().await.unwrap(), queued, "nothing is sent");
+
+        // The same flag with a note goes through, so the refusal was the note's.
+        let flag = Submission::Flag { run: RunId(1), phase: 0, step: 0, note: "dashboards red".into() };
+        assert_eq!(engine.submission(flag, &alice()).await.unwrap(), None);
+        assert_eq!(engine.store.load_run(RunId(1)).await.unwrap().unwrap().version, run.version + 1);
+    }
+
+    #[tokio::test]
+    async fn a_typo_gets_usage_help_and_touches_no_state() {
+        let engine = engine_on(Store::memory(), &TestClock::new(start()));
+        for (command, text) in
+            [("/incident", "decalre p0 API down"), ("/incident", "ack"), ("/incidnet", "p0 API down")]
+        {
+            let reply = engine.command(command, text, &alice()).await;
+            assert!(reply.text.contains("Usage") || reply.text.contains("commands are"), "{command} {text}: {reply:?}");
+        }
+        assert_eq!(engine.store.outbox_len().await.unwrap(), 0);
+        assert_eq!(engine.store.timer_count().await.unwrap(), 0);
+        assert!(engine.store.open_incidents().await.unwrap().is_empty());
+        // No incident number was taken either.
+        let reply = engine.command("/incident", "p0 API down", &alice()).await;
+        assert!(reply.text.contains("INC-1"), "{}", reply.text);
+    }
+}

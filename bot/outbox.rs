@@ -500,3 +500,260 @@ impl Delivery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TestClock;
+    use crate::config::Secret;
+    use crate::engine::Engine;
+    use crate::store::{Commit, Stored};
+    use opsbot_fake_slack::{Failure, FakeSlack, SpawnedFake};
+    use opsbot_handlers::event::{self, Event, Loaded};
+    use opsbot_handlers::incident::decide::Loaded as IncidentLoaded;
+    use opsbot_handlers::{Change, Invocation};
+
+    /// Long enough for any delivery on a loaded machine; tests wait on
+    /// conditions, never for fixed times.
+    const PATIENCE: Duration = Duration::from_secs(30);
+    const ALERTS: &str = "#devops-alerts";
+
+    /// A fake Slack, a memory store, an engine to make real incidents on it,
+    /// and a worker delivering between them until the test ends.
+    struct Rig {
+        slack: FakeSlack,
+        _server: SpawnedFake,
+        api_url: String,
+        engine: Engine,
+        shutdown: CancellationToken,
+        workers: Vec<tokio::task::JoinHandle<()>>,
+    }
+
+    fn settings(consumer: &str) -> WorkerSettings {
+        let mut settings = WorkerSettings::new(consumer);
+        settings.backoff_first = Duration::from_millis(20);
+        settings.backoff_max = Duration::from_millis(200);
+        settings.reclaim_after = Duration::from_millis(400);
+        settings
+    }
+
+    impl Rig {
+        async fn new() -> Rig {
+            let slack = FakeSlack::new();
+            let server = slack.spawn().await.expect("fake Slack starts");
+            let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 3, 0, 0).unwrap();
+            let engine = Engine {
+                store: Store::memory(),
+                runbook: Arc::new(Runbook::seed()),
+                clock: Arc::new(TestClock::new(start)),
+                metrics: Arc::new(crate::metrics::Metrics::default()),
+            };
+            Rig {
+                slack,
+                api_url: server.api_url.clone(),
+                _server: server,
+                engine,
+                shutdown: CancellationToken::new(),
+                workers: Vec::new(),
+            }
+        }
+
+        fn start_worker(&mut self, settings: WorkerSettings) {
+            let outbox = Outbox {
+                store: self.engine.store.clone(),
+                slack: SlackApi::new(&self.api_url, &Secret::new(opsbot_fake_slack::DEFAULT_TOKEN)).unwrap(),
+                runbook: self.engine.runbook.clone(),
+                clock: self.engine.clock.clone(),
+                metrics: self.engine.metrics.clone(),
+                settings,
+            };
+            self.workers.push(tokio::spawn(run(outbox, self.shutdown.clone())));
+        }
+
+        async fn incident(&self, text: &str) {
+            let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+            let reply = self.engine.command("/incident", text, &who).await;
+            assert!(reply.text.contains("INC-"), "{text}: {}", reply.text);
+        }
+
+        /// The top-level message in `channel` whose text has `needle`.
+        fn alert(&self, needle: &str) -> Option<opsbot_fake_slack::Message> {
+            self.slack.messages(ALERTS).into_iter().find(|m| m.thread_ts.is_none() && m.text.contains(needle))
+        }
+
+        async fn wait_for_alert(&self, needle: &str) -> opsbot_fake_slack::Message {
+            self.slack
+                .wait_for(PATIENCE, |_| self.alert(needle))
+                .await
+                .unwrap_or_else(|| panic!("no alert with {needle:?}: {:#?}", self.slack.all_messages()))
+        }
+
+        /// Replies in the thread of `alert`, as texts, once `count` are there.
+        async fn wait_for_replies(&self, alert: &opsbot_fake_slack::Message, count: usize) -> Vec<String> {
+            let texts = |s: &FakeSlack| -> Vec<String> {
+                s.thread(&alert.channel, &alert.ts).into_iter().map(|m| m.text).collect()
+            };
+            self.slack
+                .wait_for(PATIENCE, |s| Some(texts(s)).filter(|t| t.len() >= count))
+                .await
+                .unwrap_or_else(|| panic!("fewer than {count} replies: {:#?}", texts(&self.slack)))
+        }
+
+        /// Polls the store (it has no change notification) until `f` holds.
+        async fn wait_for_store<F, Fut>(&self, what: &str, f: F)
+        where
+            F: Fn(Store) -> Fut,
+            Fut: std::future::Future<Output = bool>,
+        {
+            let deadline = Instant::now() + PATIENCE;
+            while !f(self.engine.store.clone()).await {
+                assert!(Instant::now() < deadline, "never: {what}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+
+        async fn stop(self) {
+            self.shutdown.cancel();
+            for worker in self.workers {
+                worker.await.expect("the worker stops cleanly");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn effects_of_one_incident_arrive_in_order() {
+        let mut rig = Rig::new().await;
+        rig.incident("p0 API down").await;
+        let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+        for n in 1..=5 {
+            rig.engine.command("/incident", &format!("update 1 update number {n}"), &who).await;
+        }
+        rig.start_worker(settings("test"));
+
+        let alert = rig.wait_for_alert("API down").await;
+        let first = rig.slack.messages(ALERTS).into_iter().next().expect("a message");
+        assert_eq!(first.ts, alert.ts, "the alert comes first");
+        let update = |t: &String| t.split("update number ").nth(1).map(|n| n.trim().to_owned());
+        let texts = |s: &FakeSlack| -> Vec<String> {
+            s.thread(&alert.channel, &alert.ts).into_iter().map(|m| m.text).collect()
+        };
+        let replies = rig
+            .slack
+            .wait_for(PATIENCE, |s| Some(texts(s)).filter(|t| t.iter().filter_map(update).count() >= 5))
+            .await
+            .unwrap_or_else(|| panic!("not all updates arrived: {:#?}", texts(&rig.slack)));
+        let updates: Vec<String> = replies.iter().filter_map(update).collect();
+        assert_eq!(updates, ["1", "2", "3", "4", "5"], "{replies:#?}");
+        let first_update = replies.iter().position(|t| update(t).is_some()).unwrap();
+        assert!(
+            first_update > 0 && replies[0].contains("Paging"),
+            "the declare's own replies come first: {replies:#?}"
+        );
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_429_pauses_every_lane_until_retry_after() {
+        let mut rig = Rig::new().await;
+        rig.slack.fail_next("chat.postMessage", Failure::RateLimited { retry_after_secs: 1 });
+        rig.incident("p0 API down").await;
+        rig.start_worker(settings("test"));
+
+        // The first alert got the 429. The test runs on one thread, so once
+        // the retry is counted the pause is in place.
+        let retried = crate::metrics::OutcomeLabels { outcome: "retried" };
+        let deadline = Instant::now() + PATIENCE;
+        while rig.engine.metrics.deliveries.get_or_create(&retried).get() == 0 {
+            assert!(Instant::now() < deadline, "the 429 was never answered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let limited_at = Instant::now();
+        rig.incident("p1 DB slow").await;
+
+        let early =
+            rig.slack.wait_for(Duration::from_millis(700), |s| (!s.all_messages().is_empty()).then_some(())).await;
+        assert!(early.is_none(), "nothing is posted during the pause: {:#?}", rig.slack.all_messages());
+        rig.wait_for_alert("API down").await;
+        rig.wait_for_alert("DB slow").await;
+        assert!(limited_at.elapsed() >= Duration::from_millis(700));
+        assert!(rig.slack.calls("chat.postMessage") >= 3, "the 429, then both alerts");
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_thread_reply_queued_before_its_alert_steps_aside_and_arrives_after_it() {
+        let mut rig = Rig::new().await;
+        let store = rig.engine.store.clone();
+        // Decide a declare, but commit it with a thread note as its only
+        // effect, and queue the alert after it: the order a takeover from a
+        // stopped replica can produce.
+        let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+        let command = opsbot_handlers::command::parse("/incident", "p0 API down").unwrap();
+        let declare = Event::Command { command, who };
+        let now = rig.engine.clock.now();
+        let id = store.next_incident_id().await.unwrap();
+        let decision = event::decide(&declare, Loaded::Incident(IncidentLoaded::NewId(id)), &rig.engine.runbook, now);
+        let Some(Change::Incident(change)) = &decision.change else { panic!("a declare changes an incident") };
+        let subject = opsbot_handlers::Subject::Incident(id);
+        let note = Effect::InThread { subject, text: "queued before the alert".into() };
+        let commit = Commit {
+            subject: Some(Stored::Incident(&change.incident, 0)),
+            timeline: &change.timeline,
+            effects: std::slice::from_ref(&note),
+            timers: &[],
+            consume: None,
+            slot: None,
+        };
+        assert_eq!(store.commit(&commit).await.unwrap(), crate::store::CommitOutcome::Committed);
+        store.enqueue(&[Effect::Post(Message::anchor_of(subject))]).await.unwrap();
+        rig.start_worker(settings("test"));
+
+        let alert = rig.wait_for_alert("API down").await;
+        let replies = rig.wait_for_replies(&alert, 1).await;
+        assert_eq!(replies, ["queued before the alert"]);
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox_len().await.unwrap() == 0 }).await;
+        assert!(store.dead_letters().await.unwrap().is_empty());
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_permanent_refusal_goes_to_the_dead_letters_once() {
+        let mut rig = Rig::new().await;
+        rig.slack.fail_next("chat.postMessage", Failure::Error("channel_not_found".into()));
+        rig.incident("p0 API down").await;
+        let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+        rig.engine.command("/incident", "update 1 rolled back", &who).await;
+        rig.start_worker(settings("test"));
+
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox_len().await.unwrap() == 0 }).await;
+        let dead = rig.engine.store.dead_letters().await.unwrap();
+        let error = |d: &serde_json::Value| d["error"].as_str().unwrap_or_default().to_owned();
+        let alerts: Vec<_> = dead.iter().filter(|d| error(d).starts_with("channel_not_found")).collect();
+        assert_eq!(alerts.len(), 1, "the alert is dead-lettered once: {dead:#?}");
+        assert_eq!(rig.slack.calls("chat.postMessage"), 1, "a permanent refusal is not retried");
+        assert!(
+            dead.iter().any(|d| d["effect"].to_string().contains("rolled back") && error(d).contains("never posted")),
+            "the update in its thread is dead-lettered rather than waiting: {dead:#?}"
+        );
+        assert!(rig.slack.all_messages().is_empty());
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn entries_a_stopped_replica_held_are_taken_over() {
+        let mut rig = Rig::new().await;
+        rig.incident("p0 API down").await;
+        let store = rig.engine.store.clone();
+        store.outbox_prepare().await.unwrap();
+        let held = store.outbox_read("a", 1000, None).await.unwrap();
+        assert!(!held.is_empty());
+        assert_eq!(store.outbox_read("a", 1000, None).await.unwrap().len(), 0, "replica a holds them all");
+
+        rig.start_worker(settings("b"));
+        let alert = rig.wait_for_alert("API down").await;
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox_len().await.unwrap() == 0 }).await;
+        assert_eq!(rig.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1, "posted once");
+        assert!(!rig.slack.thread(&alert.channel, &alert.ts).is_empty(), "its thread messages too");
+        rig.stop().await;
+    }
+}

@@ -24,12 +24,16 @@ use std::time::Duration;
 /// How long a blocking outbox read waits for new entries.
 pub const OUTBOX_BLOCK: Duration = Duration::from_millis(1000);
 
+/// Why the store could not do something. The same type whichever backend
+/// runs; only the Redis backend can be unreachable or slow, and its errors
+/// say so in their text (never with the URL or its password).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("Redis is unavailable: {0}")]
-    Unavailable(#[from] ::redis::RedisError),
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
+    /// The backend could not be reached or refused the command.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{backend} did not answer within {after:?}")]
+    Timeout { backend: &'static str, after: Duration },
     #[error("stored data is corrupt at {key}: {reason}")]
     Corrupt { key: String, reason: String },
 }

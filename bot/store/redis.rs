@@ -20,6 +20,12 @@ use std::time::Duration;
 
 /// How long one store operation may take before the caller gets an answer;
 /// well inside Slack's 3 seconds.
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> StoreError {
+        StoreError::Unavailable(format!("Redis is unavailable: {e}"))
+    }
+}
+
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 const OUTBOX_GROUP: &str = "delivery";
 
@@ -141,7 +147,7 @@ fn connection(client: redis::Client, response_timeout: Duration) -> StoreResult<
 async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> StoreResult<T> {
     match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(StoreError::Timeout(OPERATION_TIMEOUT)),
+        Err(_) => Err(StoreError::Timeout { backend: "Redis", after: OPERATION_TIMEOUT }),
     }
 }
 
@@ -474,7 +480,7 @@ impl RedisStore {
             conn.xgroup_create_mkstream::<_, _, _, ()>(self.keys.outbox(), OUTBOX_GROUP, "0"),
         )
         .await
-        .map_err(|_| StoreError::Timeout(OPERATION_TIMEOUT))?;
+        .map_err(|_| StoreError::Timeout { backend: "Redis", after: OPERATION_TIMEOUT })?;
         match created {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             other => Ok(other?),
@@ -501,7 +507,7 @@ impl RedisStore {
             conn.xread_options(&[self.keys.outbox()], &[start], &options),
         )
         .await
-        .map_err(|_| StoreError::Timeout(OUTBOX_BLOCK + OPERATION_TIMEOUT))??;
+        .map_err(|_| StoreError::Timeout { backend: "Redis", after: OUTBOX_BLOCK + OPERATION_TIMEOUT })??;
         let ids = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
         Ok(self.decode_entries(ids).await)
     }
