@@ -74,8 +74,8 @@ async fn redis_down_makes_readyz_503_and_commands_answer_clearly_then_recovers()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(http.get(t.url("/readyz")).send().await.unwrap().status(), 200);
-    // This Redis kept nothing on disk, so the new incident starts at INC-1
-    // again; what matters is that it reaches Slack.
+    // The append-only Redis came back with INC-1 ("Before"), so this one
+    // numbers on from it; what matters is that it reaches Slack.
     t.slack
         .wait_for(PATIENCE, |s| s.messages(ALERTS).into_iter().find(|m| m.text.contains("After Redis returned")))
         .await
