@@ -432,7 +432,7 @@ impl Delivery {
             }
             Effect::MoveAlert { incident } => {
                 let state = self.state(Subject::Incident(*incident)).await?;
-                let State::Incident(inc) = &state else { unreachable!("an incident's state is an incident") };
+                let inc = Self::incident_of(&state)?;
                 let old = self.anchor_of(&state).await?;
                 let route = state.route(&self.runbook);
                 if state.posted().route.as_deref() == Some(route) {
@@ -444,7 +444,7 @@ impl Delivery {
                 self.settle(|| self.store.record_posted(&alert, &new, Some(route))).await;
                 // Pointers both ways; the move itself is done, so these are
                 // best effort rather than a reason to post the alert again.
-                let moved = delivery::moved_alert(inc, &new);
+                let moved = opsbot_handlers::incident::render::moved_alert(inc, &new);
                 if let Err(e) = self.slack.update(&old, &moved.text, Some(&moved.blocks)).await {
                     tracing::warn!(incident = %inc.id, error = %e, "could not point the old alert at the new one");
                 }
@@ -456,7 +456,7 @@ impl Delivery {
             }
             Effect::SendAlertLink { incident, channel, user } => {
                 let state = self.state(Subject::Incident(*incident)).await?;
-                let State::Incident(inc) = &state else { unreachable!("an incident's state is an incident") };
+                let inc = Self::incident_of(&state)?;
                 let alert = self.anchor_of(&state).await?;
                 self.slack.post_ephemeral(channel, user, &delivery::alert_link(inc, &alert)).await
             }
@@ -474,6 +474,14 @@ impl Delivery {
             Ok(None) => Err(DeliveryError::Permanent { code: format!("{subject} does not exist") }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
+    }
+
+    /// The incident an incident-only effect is about; anything else is a
+    /// stored entry no version of us wrote, refused rather than a panic.
+    fn incident_of(state: &State) -> Result<&opsbot_handlers::Incident, DeliveryError> {
+        state
+            .incident()
+            .ok_or_else(|| DeliveryError::Permanent { code: format!("{} is not an incident", state.subject()) })
     }
 
     fn render(&self, state: &State, message: &Message) -> Result<SlackMessage, DeliveryError> {

@@ -341,14 +341,17 @@ fn message_value(at: &MessageRef) -> String {
     format!("{} {}", at.channel, at.ts)
 }
 
+/// A message location read back from [`message_value`].
+fn parse_message_value(value: &str) -> Option<MessageRef> {
+    value.split_once(' ').map(|(channel, ts)| MessageRef { channel: channel.to_owned(), ts: ts.to_owned() })
+}
+
 /// Where a subject's messages are, from its hash fields: `msg:<key>` for
 /// each message (the anchor is `msg:anchor`) and `route`. Hashes written by
 /// earlier versions named the alert `alert_channel`/`alert_ts`/`alert_route`
 /// and a run's header `header`; both are still read.
 fn posted_from_fields(fields: &HashMap<String, String>) -> Posted {
     let mut posted = Posted::default();
-    let parse =
-        |value: &str| value.split_once(' ').map(|(c, t)| MessageRef { channel: c.to_owned(), ts: t.to_owned() });
     for (field, value) in fields {
         let key = match field.as_str() {
             "header" => ANCHOR_KEY,
@@ -357,7 +360,7 @@ fn posted_from_fields(fields: &HashMap<String, String>) -> Posted {
                 None => continue,
             },
         };
-        if let Some(at) = parse(value) {
+        if let Some(at) = parse_message_value(value) {
             posted.messages.insert(key.to_owned(), at);
         }
     }
@@ -380,8 +383,11 @@ fn posted_fields(message: &Message, at: &MessageRef, route: Option<&str>) -> Vec
 /// Why the anchor could not be posted, if it could not.
 const ANCHOR_ERROR: &str = "anchor_error";
 
+/// The fields that may say so: today's, then the one earlier versions wrote.
+const ANCHOR_ERROR_FIELDS: [&str; 2] = [ANCHOR_ERROR, "alert_error"];
+
 fn anchor_error(fields: &HashMap<String, String>) -> Option<String> {
-    fields.get(ANCHOR_ERROR).or_else(|| fields.get("alert_error")).cloned()
+    ANCHOR_ERROR_FIELDS.iter().find_map(|f| fields.get(*f)).cloned()
 }
 
 /// The fields a listed incident is read from: its state and its alert.
@@ -389,10 +395,9 @@ const LISTED_FIELDS: &[&str] = &["state", "msg:anchor", "alert_channel", "alert_
 
 /// The alert of a listed incident, from [`LISTED_FIELDS`].
 fn listed_anchor(field: impl Fn(&str) -> Option<String>) -> Option<MessageRef> {
-    let parse =
-        |value: String| value.split_once(' ').map(|(c, t)| MessageRef { channel: c.to_owned(), ts: t.to_owned() });
     field("msg:anchor")
-        .and_then(parse)
+        .as_deref()
+        .and_then(parse_message_value)
         .or_else(|| field("alert_channel").zip(field("alert_ts")).map(|(channel, ts)| MessageRef { channel, ts }))
 }
 

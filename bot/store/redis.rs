@@ -6,9 +6,9 @@
 //! overwrite each other: a conflict is retried from a fresh load.
 
 use super::{
-    anchor_error, dead_letter, decode_effect, from_json, incident_from_fields, listed_anchor, listed_incident,
-    posted_fields, run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError,
-    StoreResult, Stored, Versioned, ANCHOR_ERROR, DEAD_LETTERS_KEPT, LISTED_FIELDS, OUTBOX_BLOCK,
+    dead_letter, decode_effect, from_json, incident_from_fields, listed_anchor, listed_incident, posted_fields,
+    run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError, StoreResult, Stored,
+    Versioned, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, DEAD_LETTERS_KEPT, LISTED_FIELDS, OUTBOX_BLOCK,
 };
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
@@ -394,9 +394,10 @@ impl RedisStore {
     }
 
     pub async fn anchor_failure(&self, subject: opsbot_handlers::Subject) -> StoreResult<Option<String>> {
+        // Two fields, not the whole hash: a waiting thread reply asks this.
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = timed(conn.hgetall(self.subject_key(subject))).await?;
-        Ok(anchor_error(&fields))
+        let values: Vec<Option<String>> = timed(conn.hmget(self.subject_key(subject), &ANCHOR_ERROR_FIELDS)).await?;
+        Ok(values.into_iter().flatten().next())
     }
 
     async fn set_fields_if_exists(&self, key: &str, fields: &[(&str, &str)]) -> StoreResult<()> {

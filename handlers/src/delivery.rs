@@ -25,6 +25,14 @@ impl State {
         }
     }
 
+    /// The incident, when the subject is one.
+    pub fn incident(&self) -> Option<&Incident> {
+        match self {
+            State::Incident(inc) => Some(inc),
+            State::Run(_) => None,
+        }
+    }
+
     pub fn posted(&self) -> &Posted {
         match self {
             State::Incident(inc) => &inc.posted,
@@ -71,9 +79,4 @@ pub fn moved_here(inc: &Incident, old: &MessageRef) -> String {
         None => format!("<#{}>", old.channel),
     };
     format!("↪️ *{}* moved here from <#{}> ({back}).", inc.id, old.channel)
-}
-
-/// What the old alert says once the incident moved to another channel.
-pub fn moved_alert(inc: &Incident, to: &MessageRef) -> SlackMessage {
-    incident_render::moved_alert(inc, to)
 }
