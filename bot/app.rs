@@ -90,7 +90,8 @@ impl App {
             axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
         let outbox = Outbox {
-            store: store.clone(),
+            queue: store.outbox.clone(),
+            subjects: store.subjects.clone(),
             slack,
             runbook: engine.runbook.clone(),
             clock: options.clock,

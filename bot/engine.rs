@@ -129,7 +129,7 @@ impl Engine {
     /// A note only `who` sees, outside any decision.
     pub async fn tell(&self, who: &Invocation, text: &str) -> StoreResult<()> {
         let note = Effect::Ephemeral { channel: who.channel.clone(), user: who.user.clone(), text: text.to_owned() };
-        self.store.enqueue(&[note]).await
+        self.store.outbox.enqueue(&[note]).await
     }
 
     /// Loads what the core asks for, decides, and commits; when a concurrent
@@ -157,21 +157,21 @@ impl Engine {
             Need::Incident(need) => {
                 let (loaded, version) = match need {
                     IncidentNeed::Nothing => (IncidentLoaded::Nothing, 0),
-                    IncidentNeed::NewId => (IncidentLoaded::NewId(store.next_incident_id().await?), 0),
+                    IncidentNeed::NewId => (IncidentLoaded::NewId(store.subjects.next_incident_id().await?), 0),
                     IncidentNeed::One(id) => {
-                        let (incident, version) = split(store.load_incident(id).await?);
+                        let (incident, version) = split(store.subjects.load_incident(id).await?);
                         (IncidentLoaded::One(incident), version)
                     }
-                    IncidentNeed::WithTimeline(id) => match store.load_incident(id).await? {
+                    IncidentNeed::WithTimeline(id) => match store.subjects.load_incident(id).await? {
                         Some(v) => {
-                            let timeline = store.load_timeline(id).await?;
+                            let timeline = store.subjects.load_timeline(id).await?;
                             (IncidentLoaded::WithTimeline(Some((v.value, timeline))), v.version)
                         }
                         None => (IncidentLoaded::WithTimeline(None), 0),
                     },
-                    IncidentNeed::Open => (IncidentLoaded::Many(store.open_incidents().await?), 0),
+                    IncidentNeed::Open => (IncidentLoaded::Many(store.subjects.open_incidents().await?), 0),
                     IncidentNeed::DeclaredWithin(window) => {
-                        (IncidentLoaded::Many(store.incidents_declared_since(now - window).await?), 0)
+                        (IncidentLoaded::Many(store.subjects.incidents_declared_since(now - window).await?), 0)
                     }
                 };
                 (Loaded::Incident(loaded), version)
@@ -179,13 +179,13 @@ impl Engine {
             Need::Run(need) => {
                 let (loaded, version) = match need {
                     RunNeed::Nothing => (RunLoaded::Nothing, 0),
-                    RunNeed::NewId => (RunLoaded::NewId(store.next_run_id().await?), 0),
+                    RunNeed::NewId => (RunLoaded::NewId(store.subjects.next_run_id().await?), 0),
                     RunNeed::One(id) => {
-                        let (run, version) = split(store.load_run(id).await?);
+                        let (run, version) = split(store.subjects.load_run(id).await?);
                         (RunLoaded::One(run), version)
                     }
                     RunNeed::History { checklist, limit } => {
-                        (RunLoaded::Many(store.runs_of(&checklist, limit).await?), 0)
+                        (RunLoaded::Many(store.subjects.runs_of(&checklist, limit).await?), 0)
                     }
                 };
                 (Loaded::Run(loaded), version)
@@ -222,6 +222,7 @@ impl Engine {
             return Ok(CommitOutcome::Committed);
         }
         self.store
+            .subjects
             .commit(&Commit { subject, timeline, effects: &decision.effects, timers: &decision.timers, consume, slot })
             .await
     }
@@ -268,8 +269,8 @@ mod tests {
 
     /// Every effect waiting in the outbox, read by a consumer no worker uses.
     async fn queued_effects(store: &Store) -> Vec<Effect> {
-        store.outbox_prepare().await.unwrap();
-        store.outbox_read("probe", 10_000, None).await.unwrap().into_iter().map(|e| e.effect).collect()
+        store.outbox.prepare().await.unwrap();
+        store.outbox.read("probe", 10_000, None).await.unwrap().into_iter().map(|e| e.effect).collect()
     }
 
     #[tokio::test]
@@ -277,11 +278,11 @@ mod tests {
         let engine = engine_on(Store::memory(), &TestClock::new(start()));
         let reply = engine.command("/incident", "p0 API down", &alice()).await;
         assert!(reply.text.contains("INC-1"), "{}", reply.text);
-        let stored = engine.store.load_incident(IncidentId(1)).await.unwrap().expect("the incident is stored");
+        let stored = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().expect("the incident is stored");
         assert_eq!(stored.value.title, "API down");
         assert!(stored.version > 0, "a stored incident has a version");
-        assert!(engine.store.outbox_len().await.unwrap() > 0, "its effects are queued");
-        assert!(engine.store.timer_count().await.unwrap() >= 2, "its escalation and resolution timers are set");
+        assert!(engine.store.outbox.len().await.unwrap() > 0, "its effects are queued");
+        assert!(engine.store.timers.count().await.unwrap() >= 2, "its escalation and resolution timers are set");
         let effects = queued_effects(&engine.store).await;
         assert!(
             effects.iter().any(|e| matches!(e, Effect::Post(m) if m.is_anchor())),
@@ -299,17 +300,18 @@ mod tests {
         let store = Store::connect(&redis.url(), "engine-test").unwrap();
         let engine = engine_on(store, &TestClock::new(start()));
         engine.command("/incident", "p1 deploys stuck", &alice()).await;
-        let before = engine.store.load_incident(IncidentId(1)).await.unwrap().unwrap().version;
+        let before = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap().version;
         let ack = Button::Incident(IncidentId(1), IncidentButton::Acknowledge);
         let (alice, bob) = (alice(), bob());
         let (a, b) = tokio::join!(engine.click(ack, &alice), engine.click(ack, &bob));
         assert!(a.unwrap().is_none() && b.unwrap().is_none(), "an acknowledgement opens no modal");
 
-        let after = engine.store.load_incident(IncidentId(1)).await.unwrap().unwrap();
+        let after = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();
         assert_eq!(after.version, before + 1, "exactly one acknowledgement was written");
         let acked_by = after.value.acknowledged.as_ref().expect("acknowledged").user.clone();
         let acks = engine
             .store
+            .subjects
             .load_timeline(IncidentId(1))
             .await
             .unwrap()
@@ -340,13 +342,14 @@ mod tests {
         let _ = queued_effects(&store).await; // what the declare queued is not under test
         clock.advance(chrono::TimeDelta::minutes(6));
         let (stored, timer) = store
-            .due_timers(clock.now(), 100)
+            .timers
+            .due(clock.now(), 100)
             .await
             .unwrap()
             .into_iter()
             .find(|(_, t)| matches!(t.kind, TimerKind::Incident { reminder: IncidentReminder::Escalate { .. }, .. }))
             .expect("the first escalation is due after the 5 minutes to respond");
-        let timers_before = store.timer_count().await.unwrap();
+        let timers_before = store.timers.count().await.unwrap();
 
         let (a, b) = tokio::join!(one.timer(&stored, &timer), two.timer(&stored, &timer));
         a.unwrap();
@@ -355,6 +358,7 @@ mod tests {
         two.timer(&stored, &timer).await.unwrap();
 
         let escalations = store
+            .subjects
             .load_timeline(IncidentId(1))
             .await
             .unwrap()
@@ -371,30 +375,31 @@ mod tests {
             })
             .collect();
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert_eq!(store.timer_count().await.unwrap(), timers_before, "one timer consumed, the next level set");
-        assert!(!store.due_timers(clock.now(), 100).await.unwrap().iter().any(|(s, _)| s == &stored));
+        assert_eq!(store.timers.count().await.unwrap(), timers_before, "one timer consumed, the next level set");
+        assert!(!store.timers.due(clock.now(), 100).await.unwrap().iter().any(|(s, _)| s == &stored));
     }
 
     #[tokio::test]
     async fn a_refused_submission_keeps_the_modal_open_and_changes_nothing() {
         let engine = engine_on(Store::memory(), &TestClock::new(start()));
         let reply = engine.command("/runbook", "start morning health check", &alice()).await;
-        let run = engine.store.load_run(RunId(1)).await.unwrap().unwrap_or_else(|| panic!("no run: {}", reply.text));
-        let queued = engine.store.outbox_len().await.unwrap();
+        let run =
+            engine.store.subjects.load_run(RunId(1)).await.unwrap().unwrap_or_else(|| panic!("no run: {}", reply.text));
+        let queued = engine.store.outbox.len().await.unwrap();
 
         let flag = Submission::Flag { run: RunId(1), phase: 0, step: 0, note: "   ".into() };
         let refused = engine.submission(flag, &alice()).await.unwrap().expect("the modal stays open");
         assert_eq!(refused.field, opsbot_handlers::codec::NOTE_FIELD);
         assert!(!refused.text.is_empty());
-        let after = engine.store.load_run(RunId(1)).await.unwrap().unwrap();
+        let after = engine.store.subjects.load_run(RunId(1)).await.unwrap().unwrap();
         assert_eq!(after.version, run.version, "the run is as it was");
         assert_eq!(after.value, run.value);
-        assert_eq!(engine.store.outbox_len().await.unwrap(), queued, "nothing is sent");
+        assert_eq!(engine.store.outbox.len().await.unwrap(), queued, "nothing is sent");
 
         // The same flag with a note goes through, so the refusal was the note's.
         let flag = Submission::Flag { run: RunId(1), phase: 0, step: 0, note: "dashboards red".into() };
         assert_eq!(engine.submission(flag, &alice()).await.unwrap(), None);
-        assert_eq!(engine.store.load_run(RunId(1)).await.unwrap().unwrap().version, run.version + 1);
+        assert_eq!(engine.store.subjects.load_run(RunId(1)).await.unwrap().unwrap().version, run.version + 1);
     }
 
     #[tokio::test]
@@ -406,9 +411,9 @@ mod tests {
             let reply = engine.command(command, text, &alice()).await;
             assert!(reply.text.contains("Usage") || reply.text.contains("commands are"), "{command} {text}: {reply:?}");
         }
-        assert_eq!(engine.store.outbox_len().await.unwrap(), 0);
-        assert_eq!(engine.store.timer_count().await.unwrap(), 0);
-        assert!(engine.store.open_incidents().await.unwrap().is_empty());
+        assert_eq!(engine.store.outbox.len().await.unwrap(), 0);
+        assert_eq!(engine.store.timers.count().await.unwrap(), 0);
+        assert!(engine.store.subjects.open_incidents().await.unwrap().is_empty());
         // No incident number was taken either.
         let reply = engine.command("/incident", "p0 API down", &alice()).await;
         assert!(reply.text.contains("INC-1"), "{}", reply.text);

@@ -160,8 +160,8 @@ fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode 
     };
     let loaded = runtime.block_on(async {
         let store = opsbot::store::Store::connect(&url, prefix)?;
-        let Some(incident) = store.load_incident(id).await? else { return Ok(None) };
-        let timeline = store.load_timeline(id).await?;
+        let Some(incident) = store.subjects.load_incident(id).await? else { return Ok(None) };
+        let timeline = store.subjects.load_timeline(id).await?;
         Ok::<_, opsbot::store::StoreError>(Some((incident.value, timeline)))
     });
     match loaded {

@@ -11,7 +11,7 @@
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
-use crate::store::{OutboxEntry, Store, StoreError};
+use crate::store::{OutboxEntry, OutboxStore, StoreError, SubjectStore};
 use opsbot_handlers::blocks::SlackMessage;
 use opsbot_handlers::delivery::{self, State};
 use opsbot_handlers::{Effect, Message, MessageRef, Runbook, Subject};
@@ -57,7 +57,10 @@ impl WorkerSettings {
 /// What the outbox worker needs: where entries and subjects are, where
 /// they go, how to render them, the time and the counters.
 pub struct Outbox {
-    pub store: Store,
+    /// The entries to deliver.
+    pub queue: OutboxStore,
+    /// The incidents and runs they render, and where their messages landed.
+    pub subjects: SubjectStore,
     pub slack: SlackApi,
     pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
@@ -67,7 +70,8 @@ pub struct Outbox {
 
 /// What a lane needs to deliver one entry.
 struct Delivery {
-    store: Store,
+    queue: OutboxStore,
+    subjects: SubjectStore,
     slack: SlackApi,
     runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
@@ -89,10 +93,11 @@ struct Lane {
 }
 
 pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
-    let Outbox { store, slack, runbook, clock, metrics, settings } = outbox;
+    let Outbox { queue, subjects, slack, runbook, clock, metrics, settings } = outbox;
     let delivery = Arc::new(Delivery {
         slack_calls: Semaphore::new(settings.concurrency),
-        store,
+        queue,
+        subjects,
         slack,
         runbook,
         clock,
@@ -135,27 +140,25 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         }
         let read = async {
             if !prepared {
-                d.store.outbox_prepare().await?;
+                d.queue.prepare().await?;
             }
             if let Some(after) = &own_cursor {
-                let mine = d.store.outbox_read(&d.settings.consumer, d.settings.batch, Some(after)).await?;
+                let mine = d.queue.read(&d.settings.consumer, d.settings.batch, Some(after)).await?;
                 return Ok::<_, StoreError>((mine, true));
             }
             if reclaim_now {
                 let held: Vec<String> = d.in_flight.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
                 for id in &held {
-                    d.store.outbox_keep(&d.settings.consumer, id).await?;
+                    d.queue.keep(&d.settings.consumer, id).await?;
                 }
-                let claimed = d
-                    .store
-                    .outbox_claim_abandoned(&d.settings.consumer, d.settings.reclaim_after, d.settings.batch)
-                    .await?;
+                let claimed =
+                    d.queue.claim_abandoned(&d.settings.consumer, d.settings.reclaim_after, d.settings.batch).await?;
                 if !claimed.is_empty() {
                     tracing::info!(entries = claimed.len(), "took over outbox entries from a replica that stopped");
                     return Ok((claimed, false));
                 }
             }
-            Ok((d.store.outbox_read(&d.settings.consumer, d.settings.batch, None).await?, false))
+            Ok((d.queue.read(&d.settings.consumer, d.settings.batch, None).await?, false))
         };
         let result = tokio::select! {
             _ = d.shutdown.cancelled() => break,
@@ -305,13 +308,13 @@ impl Delivery {
             match result {
                 Ok(()) => {
                     self.metrics.delivery("delivered");
-                    self.settle(|| self.store.outbox_done(&entry.id)).await;
+                    self.settle(|| self.queue.done(&entry.id)).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
                     tracing::info!(subject = %subject_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
                     self.metrics.delivery("dropped");
-                    self.settle(|| self.store.outbox_done(&entry.id)).await;
+                    self.settle(|| self.queue.done(&entry.id)).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) => {
@@ -320,16 +323,16 @@ impl Delivery {
                     if let Effect::Post(message) = &entry.effect {
                         if message.is_anchor() {
                             let subject = message.subject();
-                            self.settle(|| self.store.record_anchor_failed(subject, &code)).await;
+                            self.settle(|| self.subjects.record_anchor_failed(subject, &code)).await;
                         }
                     }
                     let at = self.clock.now();
-                    self.settle(|| self.store.outbox_dead(entry, &code, at)).await;
+                    self.settle(|| self.queue.dead(entry, &code, at)).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Waiting { .. }) => {
                     // Let the rest of the lane go first; back here later.
-                    let _ = self.store.outbox_keep(&self.settings.consumer, &entry.id).await;
+                    let _ = self.queue.keep(&self.settings.consumer, &entry.id).await;
                     return Settlement::Deferred;
                 }
                 Err(retry @ DeliveryError::Transient { .. }) => {
@@ -347,7 +350,7 @@ impl Delivery {
                         tracing::warn!(subject = %subject_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.
-                    let _ = self.store.outbox_keep(&self.settings.consumer, &entry.id).await;
+                    let _ = self.queue.keep(&self.settings.consumer, &entry.id).await;
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return Settlement::Stopped,
                         _ = tokio::time::sleep(wait) => {}
@@ -405,12 +408,12 @@ impl Delivery {
                 if message.is_anchor() {
                     let route = state.route(&self.runbook);
                     let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
-                    self.settle(|| self.store.record_posted(message, &posted, Some(route))).await;
+                    self.settle(|| self.subjects.record_posted(message, &posted, Some(route))).await;
                 } else {
                     let anchor = self.anchor_of(&state).await?;
                     let posted =
                         self.slack.post(&anchor.channel, Some(&anchor.ts), &msg.text, Some(&msg.blocks)).await?;
-                    self.settle(|| self.store.record_posted(message, &posted, None)).await;
+                    self.settle(|| self.subjects.record_posted(message, &posted, None)).await;
                 }
                 Ok(())
             }
@@ -441,7 +444,7 @@ impl Delivery {
                 let alert = Message::anchor_of(state.subject());
                 let msg = self.render(&state, &alert)?;
                 let new = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
-                self.settle(|| self.store.record_posted(&alert, &new, Some(route))).await;
+                self.settle(|| self.subjects.record_posted(&alert, &new, Some(route))).await;
                 // Pointers both ways; the move itself is done, so these are
                 // best effort rather than a reason to post the alert again.
                 let moved = opsbot_handlers::incident::render::moved_alert(inc, &new);
@@ -469,7 +472,7 @@ impl Delivery {
 
     /// The subject as stored now.
     async fn state(&self, subject: Subject) -> Result<State, DeliveryError> {
-        match self.store.load(subject).await {
+        match self.subjects.load(subject).await {
             Ok(Some(v)) => Ok(v.value),
             Ok(None) => Err(DeliveryError::Permanent { code: format!("{subject} does not exist") }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
@@ -497,7 +500,7 @@ impl Delivery {
             return Ok(anchor.clone());
         }
         let subject = state.subject();
-        match self.store.anchor_failure(subject).await {
+        match self.subjects.anchor_failure(subject).await {
             Ok(Some(error)) => Err(DeliveryError::Permanent {
                 code: format!("the first message of {subject} was never posted ({error})"),
             }),
@@ -515,7 +518,7 @@ mod tests {
     use crate::clock::TestClock;
     use crate::config::Secret;
     use crate::engine::Engine;
-    use crate::store::{Commit, Stored};
+    use crate::store::{Commit, Store, Stored};
     use opsbot_fake_slack::{Failure, FakeSlack, SpawnedFake};
     use opsbot_handlers::event::{self, Event, Loaded};
     use opsbot_handlers::incident::decide::Loaded as IncidentLoaded;
@@ -568,7 +571,8 @@ mod tests {
 
         fn start_worker(&mut self, settings: WorkerSettings) {
             let outbox = Outbox {
-                store: self.engine.store.clone(),
+                queue: self.engine.store.outbox.clone(),
+                subjects: self.engine.store.subjects.clone(),
                 slack: SlackApi::new(&self.api_url, &Secret::new(opsbot_fake_slack::DEFAULT_TOKEN)).unwrap(),
                 runbook: self.engine.runbook.clone(),
                 clock: self.engine.clock.clone(),
@@ -699,7 +703,7 @@ mod tests {
         let command = opsbot_handlers::command::parse("/incident", "p0 API down").unwrap();
         let declare = Event::Command { command, who };
         let now = rig.engine.clock.now();
-        let id = store.next_incident_id().await.unwrap();
+        let id = store.subjects.next_incident_id().await.unwrap();
         let decision = event::decide(&declare, Loaded::Incident(IncidentLoaded::NewId(id)), &rig.engine.runbook, now);
         let Some(Change::Incident(change)) = &decision.change else { panic!("a declare changes an incident") };
         let subject = opsbot_handlers::Subject::Incident(id);
@@ -712,15 +716,15 @@ mod tests {
             consume: None,
             slot: None,
         };
-        assert_eq!(store.commit(&commit).await.unwrap(), crate::store::CommitOutcome::Committed);
-        store.enqueue(&[Effect::Post(Message::anchor_of(subject))]).await.unwrap();
+        assert_eq!(store.subjects.commit(&commit).await.unwrap(), crate::store::CommitOutcome::Committed);
+        store.outbox.enqueue(&[Effect::Post(Message::anchor_of(subject))]).await.unwrap();
         rig.start_worker(settings("test"));
 
         let alert = rig.wait_for_alert("API down").await;
         let replies = rig.wait_for_replies(&alert, 1).await;
         assert_eq!(replies, ["queued before the alert"]);
-        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox_len().await.unwrap() == 0 }).await;
-        assert!(store.dead_letters().await.unwrap().is_empty());
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        assert!(store.outbox.dead_letters().await.unwrap().is_empty());
         rig.stop().await;
     }
 
@@ -733,8 +737,8 @@ mod tests {
         rig.engine.command("/incident", "update 1 rolled back", &who).await;
         rig.start_worker(settings("test"));
 
-        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox_len().await.unwrap() == 0 }).await;
-        let dead = rig.engine.store.dead_letters().await.unwrap();
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        let dead = rig.engine.store.outbox.dead_letters().await.unwrap();
         let error = |d: &serde_json::Value| d["error"].as_str().unwrap_or_default().to_owned();
         let alerts: Vec<_> = dead.iter().filter(|d| error(d).starts_with("channel_not_found")).collect();
         assert_eq!(alerts.len(), 1, "the alert is dead-lettered once: {dead:#?}");
@@ -752,14 +756,14 @@ mod tests {
         let mut rig = Rig::new().await;
         rig.incident("p0 API down").await;
         let store = rig.engine.store.clone();
-        store.outbox_prepare().await.unwrap();
-        let held = store.outbox_read("a", 1000, None).await.unwrap();
+        store.outbox.prepare().await.unwrap();
+        let held = store.outbox.read("a", 1000, None).await.unwrap();
         assert!(!held.is_empty());
-        assert_eq!(store.outbox_read("a", 1000, None).await.unwrap().len(), 0, "replica a holds them all");
+        assert_eq!(store.outbox.read("a", 1000, None).await.unwrap().len(), 0, "replica a holds them all");
 
         rig.start_worker(settings("b"));
         let alert = rig.wait_for_alert("API down").await;
-        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox_len().await.unwrap() == 0 }).await;
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
         assert_eq!(rig.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1, "posted once");
         assert!(!rig.slack.thread(&alert.channel, &alert.ts).is_empty(), "its thread messages too");
         rig.stop().await;

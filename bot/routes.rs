@@ -131,7 +131,7 @@ async fn slack_events(
             };
             // A retry (X-Slack-Retry-Num) of an event we already took is
             // answered 200 and dropped; a 503 here makes Slack retry later.
-            if app.store.first_sighting(&event_id, EVENT_DEDUPE_TTL).await? {
+            if app.store.dedupe.first_sighting(&event_id, EVENT_DEDUPE_TTL).await? {
                 app.engine.mention(&text, &channel, thread_ts.as_deref().unwrap_or(&ts)).await?;
             } else {
                 tracing::debug!(%event_id, "dropped a redelivered event");
@@ -171,7 +171,7 @@ async fn count_requests(
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let m = &app.metrics;
     let (outbox, open, timers) =
-        tokio::join!(app.store.outbox_len(), app.store.open_incidents(), app.store.timer_count());
+        tokio::join!(app.store.outbox.len(), app.store.subjects.open_incidents(), app.store.timers.count());
     if let Ok(n) = outbox {
         m.outbox_entries.set(n as i64);
     }

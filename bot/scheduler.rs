@@ -37,15 +37,15 @@ pub async fn ensure(engine: &Engine) -> crate::store::StoreResult<()> {
     for checklist in &engine.runbook.checklists {
         let Some(schedule) = &checklist.schedule else { continue };
         if let Some(next) = schedule.next_after(now) {
-            engine.store.set_timer(&Timer::slot(&checklist.id, next)).await?;
+            engine.store.timers.set(&Timer::slot(&checklist.id, next)).await?;
         }
         // A missed slot is worth a timer while the core would still run it
         // late or log it as skipped (`schedule::slot_decision`).
         let worth_handling = |slot| opsbot_handlers::schedule::slot_decision(checklist, slot, now).is_some();
         if let Some(latest) = schedule.latest_at_or_before(now).filter(|l| worth_handling(*l)) {
-            let handled = engine.store.last_handled_slot(&checklist.id).await?;
+            let handled = engine.store.subjects.last_handled_slot(&checklist.id).await?;
             if handled.is_none_or(|h| h < latest) {
-                engine.store.set_timer(&Timer::slot(&checklist.id, latest)).await?;
+                engine.store.timers.set(&Timer::slot(&checklist.id, latest)).await?;
             }
         }
     }

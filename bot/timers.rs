@@ -30,7 +30,7 @@ pub async fn run(engine: Arc<Engine>, tick: Duration, shutdown: CancellationToke
 }
 
 async fn tick_once(engine: &Engine) -> crate::store::StoreResult<()> {
-    let due = engine.store.due_timers(engine.clock.now(), BATCH).await?;
+    let due = engine.store.timers.due(engine.clock.now(), BATCH).await?;
     for (stored, timer) in &due {
         engine.timer(stored, timer).await?;
     }

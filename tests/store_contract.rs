@@ -97,11 +97,11 @@ fn empty() -> Commit<'static> {
 }
 
 async fn save(store: &Store, inc: &Incident, version: u64) -> CommitOutcome {
-    store.commit(&Commit { subject: Some(Stored::Incident(inc, version)), ..empty() }).await.unwrap()
+    store.subjects.commit(&Commit { subject: Some(Stored::Incident(inc, version)), ..empty() }).await.unwrap()
 }
 
 async fn save_run(store: &Store, run: &Run, version: u64) -> CommitOutcome {
-    store.commit(&Commit { subject: Some(Stored::Run(run, version)), ..empty() }).await.unwrap()
+    store.subjects.commit(&Commit { subject: Some(Stored::Run(run, version)), ..empty() }).await.unwrap()
 }
 
 fn ids(incidents: &[Incident]) -> Vec<u64> {
@@ -128,11 +128,11 @@ fn stream_order(id: &str) -> (u64, u64) {
 
 /// Numbers count up from 1, incidents and runs apart.
 async fn numbering(store: Store) {
-    assert_eq!(store.next_incident_id().await.unwrap(), IncidentId(1));
-    assert_eq!(store.next_incident_id().await.unwrap(), IncidentId(2));
-    assert_eq!(store.next_run_id().await.unwrap(), RunId(1));
-    assert_eq!(store.next_incident_id().await.unwrap(), IncidentId(3));
-    assert_eq!(store.next_run_id().await.unwrap(), RunId(2));
+    assert_eq!(store.subjects.next_incident_id().await.unwrap(), IncidentId(1));
+    assert_eq!(store.subjects.next_incident_id().await.unwrap(), IncidentId(2));
+    assert_eq!(store.subjects.next_run_id().await.unwrap(), RunId(1));
+    assert_eq!(store.subjects.next_incident_id().await.unwrap(), IncidentId(3));
+    assert_eq!(store.subjects.next_run_id().await.unwrap(), RunId(2));
     store.ping().await.unwrap();
 }
 
@@ -141,7 +141,7 @@ async fn numbering(store: Store) {
 async fn version_conflict(store: Store) {
     let mut inc = incident(1, t0());
     assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
-    let loaded = store.load_incident(IncidentId(1)).await.unwrap().expect("saved");
+    let loaded = store.subjects.load_incident(IncidentId(1)).await.unwrap().expect("saved");
     assert_eq!((loaded.version, &loaded.value), (1, &inc));
 
     inc.title = "renamed".into();
@@ -149,8 +149,8 @@ async fn version_conflict(store: Store) {
     assert_eq!(save(&store, &inc, 1).await, CommitOutcome::Conflict, "a stale version is refused");
     assert_eq!(save(&store, &inc, 7).await, CommitOutcome::Conflict, "a future version is refused");
 
-    store.set_timer(&escalation(1, t0(), 1)).await.unwrap();
-    let (raw, _) = store.due_timers(t0(), 10).await.unwrap().remove(0);
+    store.timers.set(&escalation(1, t0(), 1)).await.unwrap();
+    let (raw, _) = store.timers.due(t0(), 10).await.unwrap().remove(0);
     inc.title = "lost".into();
     let stale = Commit {
         subject: Some(Stored::Incident(&inc, 1)),
@@ -160,13 +160,13 @@ async fn version_conflict(store: Store) {
         consume: Some(&raw),
         slot: Some(("nightly", t0())),
     };
-    assert_eq!(store.commit(&stale).await.unwrap(), CommitOutcome::Conflict);
-    let now = store.load_incident(IncidentId(1)).await.unwrap().unwrap();
+    assert_eq!(store.subjects.commit(&stale).await.unwrap(), CommitOutcome::Conflict);
+    let now = store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();
     assert_eq!((now.version, now.value.title.as_str()), (2, "renamed"));
-    assert!(store.load_timeline(IncidentId(1)).await.unwrap().is_empty());
-    assert_eq!(store.outbox_len().await.unwrap(), 0);
-    assert_eq!(store.timer_count().await.unwrap(), 1, "the timer is neither consumed nor added");
-    assert_eq!(store.last_handled_slot("nightly").await.unwrap(), None);
+    assert!(store.subjects.load_timeline(IncidentId(1)).await.unwrap().is_empty());
+    assert_eq!(store.outbox.len().await.unwrap(), 0);
+    assert_eq!(store.timers.count().await.unwrap(), 1, "the timer is neither consumed nor added");
+    assert_eq!(store.subjects.last_handled_slot("nightly").await.unwrap(), None);
 }
 
 /// Version 0 means "new": it is refused when the incident exists, so two
@@ -180,31 +180,31 @@ async fn new_must_not_exist(store: Store) {
     outcomes.sort_by_key(|o| *o != CommitOutcome::Committed);
     assert_eq!(outcomes, [CommitOutcome::Committed, CommitOutcome::Conflict]);
     assert_eq!(save(&store, &first, 0).await, CommitOutcome::Conflict);
-    assert_eq!(store.load_incident(IncidentId(5)).await.unwrap().unwrap().version, 1);
+    assert_eq!(store.subjects.load_incident(IncidentId(5)).await.unwrap().unwrap().version, 1);
 
     let r = run(3, "nightly", t0());
     assert_eq!(save_run(&store, &r, 0).await, CommitOutcome::Committed);
     assert_eq!(save_run(&store, &r, 0).await, CommitOutcome::Conflict);
     assert_eq!(save_run(&store, &r, 1).await, CommitOutcome::Committed);
-    assert_eq!(store.load_run(RunId(3)).await.unwrap().unwrap().version, 2);
+    assert_eq!(store.subjects.load_run(RunId(3)).await.unwrap().unwrap().version, 2);
 }
 
 /// A timer acted on is consumed by the commit, once: a second commit
 /// consuming it is refused and writes nothing.
 async fn timer_consumed_once(store: Store) {
     let timer = escalation(1, t0(), 1);
-    store.set_timer(&timer).await.unwrap();
-    store.set_timer(&timer).await.unwrap();
-    assert_eq!(store.timer_count().await.unwrap(), 1, "setting a timer twice keeps one");
-    let due = store.due_timers(t0(), 10).await.unwrap();
+    store.timers.set(&timer).await.unwrap();
+    store.timers.set(&timer).await.unwrap();
+    assert_eq!(store.timers.count().await.unwrap(), 1, "setting a timer twice keeps one");
+    let due = store.timers.due(t0(), 10).await.unwrap();
     assert_eq!(due.len(), 1);
     let (raw, read) = &due[0];
     assert_eq!(read, &timer);
 
     let acted = Commit { effects: &[note("escalated")], consume: Some(raw), ..empty() };
-    assert_eq!(store.commit(&acted).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(store.timer_count().await.unwrap(), 0);
-    assert_eq!(store.outbox_len().await.unwrap(), 1);
+    assert_eq!(store.subjects.commit(&acted).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.timers.count().await.unwrap(), 0);
+    assert_eq!(store.outbox.len().await.unwrap(), 1);
 
     let again = Commit {
         effects: &[note("escalated again")],
@@ -212,28 +212,28 @@ async fn timer_consumed_once(store: Store) {
         consume: Some(raw),
         ..empty()
     };
-    assert_eq!(store.commit(&again).await.unwrap(), CommitOutcome::TimerGone);
-    assert_eq!(store.outbox_len().await.unwrap(), 1, "a refused commit writes nothing");
-    assert_eq!(store.timer_count().await.unwrap(), 0);
-    assert!(store.due_timers(t0() + minutes(60), 10).await.unwrap().is_empty());
+    assert_eq!(store.subjects.commit(&again).await.unwrap(), CommitOutcome::TimerGone);
+    assert_eq!(store.outbox.len().await.unwrap(), 1, "a refused commit writes nothing");
+    assert_eq!(store.timers.count().await.unwrap(), 0);
+    assert!(store.timers.due(t0() + minutes(60), 10).await.unwrap().is_empty());
 }
 
 /// A routine's slot is handled once: only a slot later than every one
 /// handled before commits, and the slot check comes before the timer's.
 async fn slot_mark_monotonic(store: Store) {
     let slot = t0() + minutes(30);
-    assert_eq!(store.last_handled_slot("nightly").await.unwrap(), None);
+    assert_eq!(store.subjects.last_handled_slot("nightly").await.unwrap(), None);
     let handle = |s| Commit { slot: Some(("nightly", s)), ..empty() };
-    assert_eq!(store.commit(&handle(slot)).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(store.last_handled_slot("nightly").await.unwrap(), Some(slot));
-    assert_eq!(store.commit(&handle(slot)).await.unwrap(), CommitOutcome::TimerGone, "the same slot");
-    assert_eq!(store.commit(&handle(t0())).await.unwrap(), CommitOutcome::TimerGone, "an earlier slot");
-    assert_eq!(store.last_handled_slot("nightly").await.unwrap(), Some(slot));
+    assert_eq!(store.subjects.commit(&handle(slot)).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.subjects.last_handled_slot("nightly").await.unwrap(), Some(slot));
+    assert_eq!(store.subjects.commit(&handle(slot)).await.unwrap(), CommitOutcome::TimerGone, "the same slot");
+    assert_eq!(store.subjects.commit(&handle(t0())).await.unwrap(), CommitOutcome::TimerGone, "an earlier slot");
+    assert_eq!(store.subjects.last_handled_slot("nightly").await.unwrap(), Some(slot));
 
     // Refused for its slot, the commit leaves the timer it would consume.
     let timer = escalation(1, t0(), 1);
-    store.set_timer(&timer).await.unwrap();
-    let (raw, _) = store.due_timers(t0(), 1).await.unwrap().remove(0);
+    store.timers.set(&timer).await.unwrap();
+    let (raw, _) = store.timers.due(t0(), 1).await.unwrap().remove(0);
     let r = run(1, "nightly", slot);
     let late = Commit {
         subject: Some(Stored::Run(&r, 0)),
@@ -242,33 +242,36 @@ async fn slot_mark_monotonic(store: Store) {
         slot: Some(("nightly", slot)),
         ..empty()
     };
-    assert_eq!(store.commit(&late).await.unwrap(), CommitOutcome::TimerGone);
-    assert_eq!(store.timer_count().await.unwrap(), 1);
-    assert!(store.load_run(RunId(1)).await.unwrap().is_none());
-    assert_eq!(store.outbox_len().await.unwrap(), 0);
+    assert_eq!(store.subjects.commit(&late).await.unwrap(), CommitOutcome::TimerGone);
+    assert_eq!(store.timers.count().await.unwrap(), 1);
+    assert!(store.subjects.load_run(RunId(1)).await.unwrap().is_none());
+    assert_eq!(store.outbox.len().await.unwrap(), 0);
 
     let later = slot + minutes(1);
     let next =
         Commit { subject: Some(Stored::Run(&r, 0)), consume: Some(&raw), slot: Some(("nightly", later)), ..empty() };
-    assert_eq!(store.commit(&next).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(store.last_handled_slot("nightly").await.unwrap(), Some(later));
-    assert_eq!(store.last_handled_slot("weekly").await.unwrap(), None, "marks are per routine");
-    assert_eq!(store.timer_count().await.unwrap(), 0);
+    assert_eq!(store.subjects.commit(&next).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.subjects.last_handled_slot("nightly").await.unwrap(), Some(later));
+    assert_eq!(store.subjects.last_handled_slot("weekly").await.unwrap(), None, "marks are per routine");
+    assert_eq!(store.timers.count().await.unwrap(), 0);
 }
 
 /// Timers come back due-first, only those due, at most `limit`.
 async fn due_timers_ordering(store: Store) {
     for (id, offset) in [(1, 30), (2, 10), (3, 20)] {
-        store.set_timer(&escalation(id, t0() + minutes(offset), 1)).await.unwrap();
+        store.timers.set(&escalation(id, t0() + minutes(offset), 1)).await.unwrap();
     }
     let from_commit = [escalation(4, t0() + minutes(15), 1), escalation(5, t0() + minutes(90), 1)];
-    assert_eq!(store.commit(&Commit { timers: &from_commit, ..empty() }).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(store.timer_count().await.unwrap(), 5);
+    assert_eq!(
+        store.subjects.commit(&Commit { timers: &from_commit, ..empty() }).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(store.timers.count().await.unwrap(), 5);
 
     let due = |now, limit| {
         let store = store.clone();
         async move {
-            let due = store.due_timers(now, limit).await.unwrap();
+            let due = store.timers.due(now, limit).await.unwrap();
             due.into_iter().map(|(_, t)| (t.due - t0()).num_minutes()).collect::<Vec<_>>()
         }
     };
@@ -276,7 +279,7 @@ async fn due_timers_ordering(store: Store) {
     assert_eq!(due(t0() + minutes(60), 2).await, [10, 15]);
     assert_eq!(due(t0() + minutes(20), 10).await, [10, 15, 20], "due at exactly now counts");
     assert!(due(t0(), 10).await.is_empty());
-    assert_eq!(store.timer_count().await.unwrap(), 5, "reading takes nothing");
+    assert_eq!(store.timers.count().await.unwrap(), 5, "reading takes nothing");
 }
 
 /// A decision without state (a reminder, a note) commits only its effects
@@ -285,15 +288,15 @@ async fn commit_without_subject(store: Store) {
     let effects = [note("one"), note("two")];
     let timers = [escalation(9, t0(), 1)];
     let change = Commit { effects: &effects, timers: &timers, ..empty() };
-    assert_eq!(store.commit(&change).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(store.outbox_len().await.unwrap(), 2);
-    assert_eq!(store.timer_count().await.unwrap(), 1);
-    assert!(store.load_incident(IncidentId(0)).await.unwrap().is_none());
-    assert!(store.open_incidents().await.unwrap().is_empty());
-    assert!(store.incidents_declared_since(t0() - minutes(600)).await.unwrap().is_empty());
+    assert_eq!(store.subjects.commit(&change).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.outbox.len().await.unwrap(), 2);
+    assert_eq!(store.timers.count().await.unwrap(), 1);
+    assert!(store.subjects.load_incident(IncidentId(0)).await.unwrap().is_none());
+    assert!(store.subjects.open_incidents().await.unwrap().is_empty());
+    assert!(store.subjects.incidents_declared_since(t0() - minutes(600)).await.unwrap().is_empty());
 
-    store.outbox_prepare().await.unwrap();
-    let read = store.outbox_read("a", 10, None).await.unwrap();
+    store.outbox.prepare().await.unwrap();
+    let read = store.outbox.read("a", 10, None).await.unwrap();
     assert_eq!(texts(&read), ["one", "two"], "effects keep their order");
 }
 
@@ -302,13 +305,13 @@ async fn timeline(store: Store) {
     let inc = incident(1, t0());
     let first = [entry("U0ALICE", t0()), entry("U0BOB", t0() + minutes(1))];
     let change = Commit { subject: Some(Stored::Incident(&inc, 0)), timeline: &first, ..empty() };
-    assert_eq!(store.commit(&change).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.subjects.commit(&change).await.unwrap(), CommitOutcome::Committed);
     let second = [entry("U0CAROL", t0() + minutes(2))];
     let change = Commit { subject: Some(Stored::Incident(&inc, 1)), timeline: &second, ..empty() };
-    assert_eq!(store.commit(&change).await.unwrap(), CommitOutcome::Committed);
-    let read = store.load_timeline(IncidentId(1)).await.unwrap();
+    assert_eq!(store.subjects.commit(&change).await.unwrap(), CommitOutcome::Committed);
+    let read = store.subjects.load_timeline(IncidentId(1)).await.unwrap();
     assert_eq!(read, [first[0].clone(), first[1].clone(), second[0].clone()]);
-    assert!(store.load_timeline(IncidentId(2)).await.unwrap().is_empty());
+    assert!(store.subjects.load_timeline(IncidentId(2)).await.unwrap().is_empty());
 }
 
 /// Open incidents list newest (highest number) first, and leave the list
@@ -317,19 +320,19 @@ async fn open_index(store: Store) {
     for id in [1, 2, 3, 9, 10] {
         assert_eq!(save(&store, &incident(id, t0()), 0).await, CommitOutcome::Committed);
     }
-    assert_eq!(ids(&store.open_incidents().await.unwrap()), [10, 9, 3, 2, 1]);
+    assert_eq!(ids(&store.subjects.open_incidents().await.unwrap()), [10, 9, 3, 2, 1]);
 
     let mut two = incident(2, t0());
     two.resolve("U0BOB", Some("fixed".into()), t0() + minutes(5)).unwrap();
     assert_eq!(save(&store, &two, 1).await, CommitOutcome::Committed);
-    assert_eq!(ids(&store.open_incidents().await.unwrap()), [10, 9, 3, 1]);
-    let loaded = store.load_incident(IncidentId(2)).await.unwrap().unwrap();
+    assert_eq!(ids(&store.subjects.open_incidents().await.unwrap()), [10, 9, 3, 1]);
+    let loaded = store.subjects.load_incident(IncidentId(2)).await.unwrap().unwrap();
     assert!(!loaded.value.is_open());
     assert_eq!(loaded.value.summary.as_deref(), Some("fixed"));
 
     // Open runs keep an index of their own, apart from incidents.
     assert_eq!(save_run(&store, &run(4, "nightly", t0()), 0).await, CommitOutcome::Committed);
-    assert_eq!(ids(&store.open_incidents().await.unwrap()), [10, 9, 3, 1]);
+    assert_eq!(ids(&store.subjects.open_incidents().await.unwrap()), [10, 9, 3, 1]);
 }
 
 /// Incidents declared since a time, open or resolved, newest first.
@@ -343,7 +346,7 @@ async fn declared_since(store: Store) {
 
     let since = |offset| {
         let store = store.clone();
-        async move { ids(&store.incidents_declared_since(t0() + minutes(offset)).await.unwrap()) }
+        async move { ids(&store.subjects.incidents_declared_since(t0() + minutes(offset)).await.unwrap()) }
     };
     assert_eq!(since(60).await, [3, 2], "since is inclusive; resolved ones count");
     assert_eq!(since(-1).await, [3, 2, 4, 1]);
@@ -358,7 +361,7 @@ async fn run_history(store: Store) {
     }
     let history = |checklist: &'static str, limit| {
         let store = store.clone();
-        async move { store.runs_of(checklist, limit).await.unwrap().iter().map(|r| r.id.0).collect::<Vec<_>>() }
+        async move { store.subjects.runs_of(checklist, limit).await.unwrap().iter().map(|r| r.id.0).collect::<Vec<_>>() }
     };
     assert_eq!(history("nightly", 10).await, [3, 4, 1]);
     assert_eq!(history("nightly", 2).await, [3, 4]);
@@ -369,12 +372,16 @@ async fn run_history(store: Store) {
     finished.completed = Some(Stamp { user: "U0BOB".into(), at: t0() + minutes(90) });
     assert_eq!(save_run(&store, &finished, 1).await, CommitOutcome::Committed);
     assert_eq!(history("nightly", 10).await, [3, 4, 1], "finishing does not move a run");
-    assert!(!store.runs_of("nightly", 1).await.unwrap()[0].is_open());
+    assert!(!store.subjects.runs_of("nightly", 1).await.unwrap()[0].is_open());
 
     let steps = Message::Run(RunId(3), RunMessage::Steps(part(0)));
-    store.record_posted(&Message::Run(RunId(3), RunMessage::Header), &at("C0DEVOPS", "1.1"), None).await.unwrap();
-    store.record_posted(&steps, &at("C0DEVOPS", "1.2"), None).await.unwrap();
-    let loaded = store.load_run(RunId(3)).await.unwrap().unwrap();
+    store
+        .subjects
+        .record_posted(&Message::Run(RunId(3), RunMessage::Header), &at("C0DEVOPS", "1.1"), None)
+        .await
+        .unwrap();
+    store.subjects.record_posted(&steps, &at("C0DEVOPS", "1.2"), None).await.unwrap();
+    let loaded = store.subjects.load_run(RunId(3)).await.unwrap().unwrap();
     assert_eq!(loaded.value.posted.anchor(), Some(&at("C0DEVOPS", "1.1")));
     assert_eq!(loaded.value.posted.get(&steps), Some(&at("C0DEVOPS", "1.2")));
     assert_eq!(loaded.version, 2);
@@ -387,39 +394,44 @@ async fn set_if_exists(store: Store) {
     let playbook =
         |id| Message::Incident(IncidentId(id), IncidentMessage::Checklist(IncidentChecklist::Playbook, part(0)));
     let incident_subject = |id| Subject::Incident(IncidentId(id));
-    store.record_posted(&alert(42), &at("C0ALERTS", "9.9"), Some("#devops-alerts")).await.unwrap();
-    store.record_anchor_failed(incident_subject(42), "channel_not_found").await.unwrap();
-    store.record_posted(&playbook(42), &at("C0ALERTS", "9.8"), None).await.unwrap();
-    store.record_posted(&Message::Run(RunId(42), RunMessage::Header), &at("C0DEVOPS", "9.7"), None).await.unwrap();
+    store.subjects.record_posted(&alert(42), &at("C0ALERTS", "9.9"), Some("#devops-alerts")).await.unwrap();
+    store.subjects.record_anchor_failed(incident_subject(42), "channel_not_found").await.unwrap();
+    store.subjects.record_posted(&playbook(42), &at("C0ALERTS", "9.8"), None).await.unwrap();
     store
+        .subjects
+        .record_posted(&Message::Run(RunId(42), RunMessage::Header), &at("C0DEVOPS", "9.7"), None)
+        .await
+        .unwrap();
+    store
+        .subjects
         .record_posted(&Message::Run(RunId(42), RunMessage::Steps(part(0))), &at("C0DEVOPS", "9.6"), None)
         .await
         .unwrap();
-    assert!(store.load_incident(IncidentId(42)).await.unwrap().is_none());
-    assert_eq!(store.anchor_failure(incident_subject(42)).await.unwrap(), None);
-    assert!(store.load_run(RunId(42)).await.unwrap().is_none());
+    assert!(store.subjects.load_incident(IncidentId(42)).await.unwrap().is_none());
+    assert_eq!(store.subjects.anchor_failure(incident_subject(42)).await.unwrap(), None);
+    assert!(store.subjects.load_run(RunId(42)).await.unwrap().is_none());
     // Nothing was planted: creating them now is still a creation.
     assert_eq!(save(&store, &incident(42, t0()), 0).await, CommitOutcome::Committed);
     assert_eq!(save_run(&store, &run(42, "nightly", t0()), 0).await, CommitOutcome::Committed);
-    assert_eq!(store.load_incident(IncidentId(42)).await.unwrap().unwrap().value.alert(), None);
+    assert_eq!(store.subjects.load_incident(IncidentId(42)).await.unwrap().unwrap().value.alert(), None);
 
     let inc = incident(1, t0());
     assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
-    store.record_posted(&alert(1), &at("C0ALERTS", "1.0"), Some("#devops-alerts")).await.unwrap();
-    store.record_posted(&playbook(1), &at("C0ALERTS", "1.1"), None).await.unwrap();
+    store.subjects.record_posted(&alert(1), &at("C0ALERTS", "1.0"), Some("#devops-alerts")).await.unwrap();
+    store.subjects.record_posted(&playbook(1), &at("C0ALERTS", "1.1"), None).await.unwrap();
     assert_eq!(save(&store, &inc, 1).await, CommitOutcome::Committed);
-    let loaded = store.load_incident(IncidentId(1)).await.unwrap().unwrap();
+    let loaded = store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();
     assert_eq!(loaded.version, 2, "recording a location does not bump the version");
     assert_eq!(loaded.value.alert(), Some(&at("C0ALERTS", "1.0")));
     assert_eq!(loaded.value.posted.route.as_deref(), Some("#devops-alerts"));
     assert_eq!(loaded.value.posted.get(&playbook(1)), Some(&at("C0ALERTS", "1.1")));
-    assert_eq!(store.open_incidents().await.unwrap()[1].alert(), Some(&at("C0ALERTS", "1.0")));
-    let loaded = store.load(incident_subject(1)).await.unwrap().unwrap();
+    assert_eq!(store.subjects.open_incidents().await.unwrap()[1].alert(), Some(&at("C0ALERTS", "1.0")));
+    let loaded = store.subjects.load(incident_subject(1)).await.unwrap().unwrap();
     assert_eq!(loaded.value.posted().anchor(), Some(&at("C0ALERTS", "1.0")), "loading by subject finds the same");
 
-    assert_eq!(store.anchor_failure(incident_subject(1)).await.unwrap(), None);
-    store.record_anchor_failed(incident_subject(1), "is_archived").await.unwrap();
-    assert_eq!(store.anchor_failure(incident_subject(1)).await.unwrap().as_deref(), Some("is_archived"));
+    assert_eq!(store.subjects.anchor_failure(incident_subject(1)).await.unwrap(), None);
+    store.subjects.record_anchor_failed(incident_subject(1), "is_archived").await.unwrap();
+    assert_eq!(store.subjects.anchor_failure(incident_subject(1)).await.unwrap().as_deref(), Some("is_archived"));
 }
 
 fn part(phase: usize) -> ChecklistPart {
@@ -429,41 +441,44 @@ fn part(phase: usize) -> ChecklistPart {
 /// An event id counts as new once within its TTL, and again after it.
 async fn event_dedupe(store: Store) {
     let ttl = Duration::from_secs(1);
-    assert!(store.first_sighting("Ev1", ttl).await.unwrap());
-    assert!(!store.first_sighting("Ev1", ttl).await.unwrap());
-    assert!(store.first_sighting("Ev2", ttl).await.unwrap());
-    assert!(!store.first_sighting("Ev1", Duration::from_millis(10)).await.unwrap(), "a retry keeps the first TTL");
+    assert!(store.dedupe.first_sighting("Ev1", ttl).await.unwrap());
+    assert!(!store.dedupe.first_sighting("Ev1", ttl).await.unwrap());
+    assert!(store.dedupe.first_sighting("Ev2", ttl).await.unwrap());
+    assert!(
+        !store.dedupe.first_sighting("Ev1", Duration::from_millis(10)).await.unwrap(),
+        "a retry keeps the first TTL"
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert!(store.first_sighting("Ev1", ttl).await.unwrap(), "seen again after the TTL");
-    assert!(!store.first_sighting("Ev1", ttl).await.unwrap());
+    assert!(store.dedupe.first_sighting("Ev1", ttl).await.unwrap(), "seen again after the TTL");
+    assert!(!store.dedupe.first_sighting("Ev1", ttl).await.unwrap());
 }
 
 /// Entries get stream ids that sort in the order they were added.
 async fn outbox_ids_sort(store: Store) {
-    store.outbox_prepare().await.unwrap();
+    store.outbox.prepare().await.unwrap();
     for n in 0..5 {
-        store.enqueue(&[note(&n.to_string())]).await.unwrap();
+        store.outbox.enqueue(&[note(&n.to_string())]).await.unwrap();
         let change = Commit { effects: &[note(&format!("c{n}"))], ..empty() };
-        store.commit(&change).await.unwrap();
+        store.subjects.commit(&change).await.unwrap();
     }
-    assert_eq!(store.outbox_len().await.unwrap(), 10);
-    let read = store.outbox_read("a", 100, None).await.unwrap();
+    assert_eq!(store.outbox.len().await.unwrap(), 10);
+    let read = store.outbox.read("a", 100, None).await.unwrap();
     assert_eq!(texts(&read), ["0", "c0", "1", "c1", "2", "c2", "3", "c3", "4", "c4"]);
     let order: Vec<_> = read.iter().map(|e| stream_order(&e.id)).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "ids ascend: {order:?}");
-    assert_eq!(store.outbox_len().await.unwrap(), 10, "read is not delivered");
+    assert_eq!(store.outbox.len().await.unwrap(), 10, "read is not delivered");
 }
 
 /// With two consumers reading, each entry goes to one of them, once.
 async fn outbox_delivered_once(store: Store) {
-    store.outbox_prepare().await.unwrap();
+    store.outbox.prepare().await.unwrap();
     let effects: Vec<Effect> = (0..6).map(|n| note(&n.to_string())).collect();
-    store.enqueue(&effects[..3]).await.unwrap();
-    let (a, b) = tokio::join!(store.outbox_read("a", 2, None), store.outbox_read("b", 2, None));
+    store.outbox.enqueue(&effects[..3]).await.unwrap();
+    let (a, b) = tokio::join!(store.outbox.read("a", 2, None), store.outbox.read("b", 2, None));
     let (mut a, mut b) = (texts(&a.unwrap()), texts(&b.unwrap()));
-    store.enqueue(&effects[3..]).await.unwrap();
-    a.extend(texts(&store.outbox_read("a", 10, None).await.unwrap()));
-    b.extend(texts(&store.outbox_read("b", 10, None).await.unwrap()));
+    store.outbox.enqueue(&effects[3..]).await.unwrap();
+    a.extend(texts(&store.outbox.read("a", 10, None).await.unwrap()));
+    b.extend(texts(&store.outbox.read("b", 10, None).await.unwrap()));
     let all: BTreeSet<_> = a.iter().chain(&b).cloned().collect();
     assert_eq!(a.len() + b.len(), 6, "each once: a {a:?}, b {b:?}");
     assert_eq!(all.len(), 6);
@@ -472,19 +487,19 @@ async fn outbox_delivered_once(store: Store) {
 /// A blocked read returns as soon as an entry arrives, and empty after
 /// waiting about OUTBOX_BLOCK when none does.
 async fn outbox_read_waits(store: Store) {
-    store.outbox_prepare().await.unwrap();
+    store.outbox.prepare().await.unwrap();
     let started = Instant::now();
-    assert!(store.outbox_read("a", 10, None).await.unwrap().is_empty());
+    assert!(store.outbox.read("a", 10, None).await.unwrap().is_empty());
     assert!(started.elapsed() >= OUTBOX_BLOCK - Duration::from_millis(50), "waited {:?}", started.elapsed());
 
     let writer = store.clone();
     let write = async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let change = Commit { effects: &[note("woken")], ..empty() };
-        writer.commit(&change).await.unwrap();
+        writer.subjects.commit(&change).await.unwrap();
     };
     let started = Instant::now();
-    let (read, ()) = tokio::join!(store.outbox_read("a", 10, None), write);
+    let (read, ()) = tokio::join!(store.outbox.read("a", 10, None), write);
     assert_eq!(texts(&read.unwrap()), ["woken"]);
     assert!(started.elapsed() < OUTBOX_BLOCK - Duration::from_millis(300), "woke after {:?}", started.elapsed());
 }
@@ -492,82 +507,82 @@ async fn outbox_read_waits(store: Store) {
 /// A consumer that restarts reads its own unfinished entries back, after
 /// a given id, and no one else's.
 async fn outbox_own_pending(store: Store) {
-    store.outbox_prepare().await.unwrap();
+    store.outbox.prepare().await.unwrap();
     let effects: Vec<Effect> = (0..4).map(|n| note(&n.to_string())).collect();
-    store.enqueue(&effects).await.unwrap();
-    let given = store.outbox_read("a", 3, None).await.unwrap();
+    store.outbox.enqueue(&effects).await.unwrap();
+    let given = store.outbox.read("a", 3, None).await.unwrap();
     assert_eq!(texts(&given), ["0", "1", "2"]);
-    assert_eq!(texts(&store.outbox_read("b", 3, None).await.unwrap()), ["3"]);
-    store.outbox_done(&given[1].id).await.unwrap();
+    assert_eq!(texts(&store.outbox.read("b", 3, None).await.unwrap()), ["3"]);
+    store.outbox.done(&given[1].id).await.unwrap();
 
     // "a" restarts: a new handle, the same consumer name.
     let restarted = store.clone();
-    let mine = restarted.outbox_read("a", 10, Some("0")).await.unwrap();
+    let mine = restarted.outbox.read("a", 10, Some("0")).await.unwrap();
     assert_eq!(texts(&mine), ["0", "2"]);
     assert_eq!(mine[0].id, given[0].id);
-    assert_eq!(texts(&restarted.outbox_read("a", 1, Some("0")).await.unwrap()), ["0"], "count applies");
-    assert_eq!(texts(&restarted.outbox_read("a", 10, Some(&given[0].id)).await.unwrap()), ["2"]);
-    assert!(restarted.outbox_read("a", 10, Some(&given[2].id)).await.unwrap().is_empty(), "caught up");
-    assert_eq!(texts(&restarted.outbox_read("b", 10, Some("0")).await.unwrap()), ["3"]);
-    assert!(restarted.outbox_read("c", 10, Some("0")).await.unwrap().is_empty());
-    assert_eq!(store.outbox_len().await.unwrap(), 3);
+    assert_eq!(texts(&restarted.outbox.read("a", 1, Some("0")).await.unwrap()), ["0"], "count applies");
+    assert_eq!(texts(&restarted.outbox.read("a", 10, Some(&given[0].id)).await.unwrap()), ["2"]);
+    assert!(restarted.outbox.read("a", 10, Some(&given[2].id)).await.unwrap().is_empty(), "caught up");
+    assert_eq!(texts(&restarted.outbox.read("b", 10, Some("0")).await.unwrap()), ["3"]);
+    assert!(restarted.outbox.read("c", 10, Some("0")).await.unwrap().is_empty());
+    assert_eq!(store.outbox.len().await.unwrap(), 3);
 }
 
 /// Entries a consumer has held for `min_idle` are taken over by another;
 /// fresher ones are not.
 async fn outbox_claim_abandoned(store: Store) {
-    store.outbox_prepare().await.unwrap();
-    store.enqueue(&[note("0"), note("1")]).await.unwrap();
-    assert_eq!(store.outbox_read("a", 10, None).await.unwrap().len(), 2);
+    store.outbox.prepare().await.unwrap();
+    store.outbox.enqueue(&[note("0"), note("1")]).await.unwrap();
+    assert_eq!(store.outbox.read("a", 10, None).await.unwrap().len(), 2);
     let idle = Duration::from_millis(400);
-    assert!(store.outbox_claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "not idle long enough");
+    assert!(store.outbox.claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "not idle long enough");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    store.enqueue(&[note("2")]).await.unwrap();
-    assert_eq!(texts(&store.outbox_read("a", 10, None).await.unwrap()), ["2"]);
-    let claimed = store.outbox_claim_abandoned("b", idle, 10).await.unwrap();
+    store.outbox.enqueue(&[note("2")]).await.unwrap();
+    assert_eq!(texts(&store.outbox.read("a", 10, None).await.unwrap()), ["2"]);
+    let claimed = store.outbox.claim_abandoned("b", idle, 10).await.unwrap();
     assert_eq!(texts(&claimed), ["0", "1"], "only the idle ones");
-    assert_eq!(texts(&store.outbox_read("b", 10, Some("0")).await.unwrap()), ["0", "1"], "now b's");
-    assert_eq!(texts(&store.outbox_read("a", 10, Some("0")).await.unwrap()), ["2"], "no longer a's");
-    assert!(store.outbox_claim_abandoned("c", idle, 10).await.unwrap().is_empty(), "claiming resets idle");
+    assert_eq!(texts(&store.outbox.read("b", 10, Some("0")).await.unwrap()), ["0", "1"], "now b's");
+    assert_eq!(texts(&store.outbox.read("a", 10, Some("0")).await.unwrap()), ["2"], "no longer a's");
+    assert!(store.outbox.claim_abandoned("c", idle, 10).await.unwrap().is_empty(), "claiming resets idle");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    assert_eq!(store.outbox_claim_abandoned("c", idle, 1).await.unwrap().len(), 1, "count applies");
+    assert_eq!(store.outbox.claim_abandoned("c", idle, 1).await.unwrap().len(), 1, "count applies");
 }
 
 /// Keeping an entry resets its idle time, so no one takes it over while
 /// its consumer is still retrying it.
 async fn outbox_keep_resets_idle(store: Store) {
-    store.outbox_prepare().await.unwrap();
-    store.enqueue(&[note("slow")]).await.unwrap();
-    let given = store.outbox_read("a", 10, None).await.unwrap();
+    store.outbox.prepare().await.unwrap();
+    store.outbox.enqueue(&[note("slow")]).await.unwrap();
+    let given = store.outbox.read("a", 10, None).await.unwrap();
     let idle = Duration::from_millis(400);
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    store.outbox_keep("a", &given[0].id).await.unwrap();
-    assert!(store.outbox_claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "kept");
+    store.outbox.keep("a", &given[0].id).await.unwrap();
+    assert!(store.outbox.claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "kept");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    assert_eq!(texts(&store.outbox_claim_abandoned("b", idle, 10).await.unwrap()), ["slow"]);
-    store.outbox_done(&given[0].id).await.unwrap();
-    store.outbox_keep("b", &given[0].id).await.unwrap();
-    assert!(store.outbox_read("b", 10, Some("0")).await.unwrap().is_empty(), "keeping a done entry revives nothing");
-    assert_eq!(store.outbox_len().await.unwrap(), 0);
+    assert_eq!(texts(&store.outbox.claim_abandoned("b", idle, 10).await.unwrap()), ["slow"]);
+    store.outbox.done(&given[0].id).await.unwrap();
+    store.outbox.keep("b", &given[0].id).await.unwrap();
+    assert!(store.outbox.read("b", 10, Some("0")).await.unwrap().is_empty(), "keeping a done entry revives nothing");
+    assert_eq!(store.outbox.len().await.unwrap(), 0);
 }
 
 /// Done entries leave the outbox; refused ones go to the dead letters
 /// (newest first, the last 1000), with why.
 async fn outbox_done_and_dead(store: Store) {
-    store.outbox_prepare().await.unwrap();
-    store.enqueue(&[note("ok"), note("refused")]).await.unwrap();
-    let given = store.outbox_read("a", 10, None).await.unwrap();
-    assert_eq!(store.outbox_len().await.unwrap(), 2);
-    store.outbox_done(&given[0].id).await.unwrap();
-    assert_eq!(store.outbox_len().await.unwrap(), 1);
-    store.outbox_dead(&given[1], "channel_not_found", t0()).await.unwrap();
-    assert_eq!(store.outbox_len().await.unwrap(), 0);
-    assert!(store.outbox_read("a", 10, Some("0")).await.unwrap().is_empty());
+    store.outbox.prepare().await.unwrap();
+    store.outbox.enqueue(&[note("ok"), note("refused")]).await.unwrap();
+    let given = store.outbox.read("a", 10, None).await.unwrap();
+    assert_eq!(store.outbox.len().await.unwrap(), 2);
+    store.outbox.done(&given[0].id).await.unwrap();
+    assert_eq!(store.outbox.len().await.unwrap(), 1);
+    store.outbox.dead(&given[1], "channel_not_found", t0()).await.unwrap();
+    assert_eq!(store.outbox.len().await.unwrap(), 0);
+    assert!(store.outbox.read("a", 10, Some("0")).await.unwrap().is_empty());
 
-    let letters = store.dead_letters().await.unwrap();
+    let letters = store.outbox.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["entry"], given[1].id.as_str());
     assert_eq!(letters[0]["error"], "channel_not_found");
@@ -576,9 +591,9 @@ async fn outbox_done_and_dead(store: Store) {
 
     for n in 0..1005u64 {
         let entry = OutboxEntry { id: format!("{}-0", n + 1), effect: note(&n.to_string()) };
-        store.outbox_dead(&entry, "refused", t0()).await.unwrap();
+        store.outbox.dead(&entry, "refused", t0()).await.unwrap();
     }
-    let letters = store.dead_letters().await.unwrap();
+    let letters = store.outbox.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1000);
     assert_eq!(letters[0]["entry"], "1005-0", "newest first");
     assert_eq!(letters[999]["entry"], "6-0");

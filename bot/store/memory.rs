@@ -11,11 +11,12 @@
 //! an `.await`: each method is one critical section, which is what makes a
 //! commit all-or-nothing, as the Lua script is in Redis.
 
-use super::{
-    anchor_error, dead_letter, decode_effect, from_json, incident_from_fields, listed_anchor, listed_incident,
-    posted_fields, run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError,
-    StoreResult, Stored, Versioned, ANCHOR_ERROR, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
+use super::subjects::{
+    anchor_error, incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields, Commit,
+    CommitOutcome, Stored, ANCHOR_ERROR,
 };
+use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

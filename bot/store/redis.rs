@@ -5,11 +5,12 @@
 //! guarded by the version the handler saw, so concurrent clicks never
 //! overwrite each other: a conflict is retried from a fresh load.
 
-use super::{
-    dead_letter, decode_effect, from_json, incident_from_fields, listed_anchor, listed_incident, posted_fields,
-    run_from_fields, to_json, unreadable_letter, Commit, CommitOutcome, OutboxEntry, StoreError, StoreResult, Stored,
-    Versioned, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, DEAD_LETTERS_KEPT, LISTED_FIELDS, OUTBOX_BLOCK,
+use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
+use super::subjects::{
+    incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields, Commit, CommitOutcome,
+    Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
+use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

@@ -31,7 +31,7 @@ async fn a_permanent_refusal_goes_to_the_dead_letters_and_updates_do_not_wait_fo
     let store = &t.app().state.store;
     let deadline = Instant::now() + PATIENCE;
     let letter = loop {
-        let letters = store.dead_letters().await.unwrap();
+        let letters = store.outbox.dead_letters().await.unwrap();
         if let Some(letter) = letters.into_iter().find(|l| l["effect"]["kind"] == "post_alert") {
             break letter;
         }
@@ -44,7 +44,7 @@ async fn a_permanent_refusal_goes_to_the_dead_letters_and_updates_do_not_wait_fo
     // The incident itself is intact, and its later updates give up too.
     t.incident("ack 1").await;
     let deadline = Instant::now() + PATIENCE;
-    while store.outbox_len().await.unwrap() > 0 {
+    while store.outbox.len().await.unwrap() > 0 {
         assert!(Instant::now() < deadline, "outbox never drained");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -65,5 +65,5 @@ async fn invalid_blocks_are_never_sent_even_for_the_longest_titles() {
             assert!(!block.to_string().contains("<!here>"), "no channel-wide pings from titles: {block}");
         }
     }
-    assert!(t.app().state.store.dead_letters().await.unwrap().is_empty());
+    assert!(t.app().state.store.outbox.dead_letters().await.unwrap().is_empty());
 }

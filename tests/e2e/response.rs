@@ -28,7 +28,7 @@ fn count_replies(t: &TestApp, alert: &Message, needle: &str) -> usize {
 async fn timers_settle(t: &TestApp) {
     let store = &t.app().state.store;
     let deadline = std::time::Instant::now() + PATIENCE;
-    while !store.due_timers(opsbot::clock::Clock::now(&t.clock), 1).await.unwrap().is_empty() {
+    while !store.timers.due(opsbot::clock::Clock::now(&t.clock), 1).await.unwrap().is_empty() {
         assert!(std::time::Instant::now() < deadline, "due timers were never handled");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }

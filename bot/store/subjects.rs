@@ -1,0 +1,232 @@
+//! Incidents and checklist runs as stored: their state, timelines and
+//! indexes, the commit of a decision, and where their Slack messages are.
+
+use super::{from_json, Backend, StoreResult, Versioned};
+use opsbot_handlers::delivery::State;
+use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
+use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
+use std::collections::HashMap;
+
+/// Whether a guarded commit went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// Someone else changed the incident since it was loaded.
+    Conflict,
+    /// The timer this decision consumed was already consumed elsewhere
+    /// (another replica acted on it): nothing was written.
+    TimerGone,
+}
+
+/// One decision, as the store commits it: all of it or none of it.
+pub struct Commit<'a> {
+    /// The incident's or run's new state and the version it was loaded at
+    /// (0: new).
+    pub subject: Option<Stored<'a>>,
+    pub timeline: &'a [TimelineEntry],
+    pub effects: &'a [Effect],
+    /// Timers to set.
+    pub timers: &'a [Timer],
+    /// The due timer (as stored) this decision acts on; the commit fails
+    /// with [`CommitOutcome::TimerGone`] if someone else already took it.
+    pub consume: Option<&'a str>,
+    /// A checklist's schedule slot this decision handles (checklist id, slot):
+    /// refused as [`CommitOutcome::TimerGone`] unless the slot is later than
+    /// any handled before, so no slot ever runs twice.
+    pub slot: Option<(&'a str, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// What a commit writes state for.
+#[derive(Clone, Copy)]
+pub enum Stored<'a> {
+    Incident(&'a Incident, u64),
+    Run(&'a Run, u64),
+}
+
+/// Incidents and runs; see the module's comment.
+#[derive(Clone)]
+pub struct SubjectStore {
+    pub(super) backend: Backend,
+}
+
+impl SubjectStore {
+    /// Numbers are never reused; a declare that fails after this leaves a gap.
+    pub async fn next_incident_id(&self) -> StoreResult<IncidentId> {
+        dispatch!(self.next_incident_id())
+    }
+
+    pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
+        dispatch!(self.load_incident(id))
+    }
+
+    pub async fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
+        dispatch!(self.load_timeline(id))
+    }
+
+    /// Open incidents, newest first.
+    pub async fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
+        dispatch!(self.open_incidents())
+    }
+
+    /// Incidents declared since `since`, open or resolved, newest first.
+    pub async fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {
+        dispatch!(self.incidents_declared_since(since))
+    }
+
+    /// Commits a decision: the incident's new state, its timeline entries,
+    /// its place in the open index, the outbox effects and timers, all or
+    /// nothing, and only if the incident is still at the version it was
+    /// loaded at and the consumed timer is still there.
+    pub async fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
+        dispatch!(self.commit(change))
+    }
+
+    /// Records where a message landed (and, for an anchor, the channel as
+    /// the runbook names it), so it is edited later and never posted twice.
+    pub async fn record_posted(&self, message: &Message, at: &MessageRef, route: Option<&str>) -> StoreResult<()> {
+        dispatch!(self.record_posted(message, at, route))
+    }
+
+    /// Remembers that the anchor could not be posted for good, so messages
+    /// in its thread stop waiting and go to the dead letters too.
+    pub async fn record_anchor_failed(&self, subject: Subject, error: &str) -> StoreResult<()> {
+        dispatch!(self.record_anchor_failed(subject, error))
+    }
+
+    pub async fn anchor_failure(&self, subject: Subject) -> StoreResult<Option<String>> {
+        dispatch!(self.anchor_failure(subject))
+    }
+
+    /// A subject as stored, with where its messages are.
+    pub async fn load(&self, subject: Subject) -> StoreResult<Option<Versioned<State>>> {
+        Ok(match subject {
+            Subject::Incident(id) => {
+                self.load_incident(id).await?.map(|v| Versioned { value: State::Incident(v.value), version: v.version })
+            }
+            Subject::Run(id) => {
+                self.load_run(id).await?.map(|v| Versioned { value: State::Run(v.value), version: v.version })
+            }
+        })
+    }
+
+    pub async fn next_run_id(&self) -> StoreResult<RunId> {
+        dispatch!(self.next_run_id())
+    }
+
+    pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
+        dispatch!(self.load_run(id))
+    }
+
+    /// A checklist's last `limit` runs, newest first.
+    pub async fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
+        dispatch!(self.runs_of(checklist, limit))
+    }
+
+    /// The latest schedule slot of a checklist that was handled (run or
+    /// skipped), if any.
+    pub async fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        dispatch!(self.last_handled_slot(checklist))
+    }
+}
+
+/// The hash field that records where a checklist or step message landed.
+pub(super) fn message_field(part_key: &str) -> String {
+    format!("msg:{part_key}")
+}
+
+/// A message location as a hash value: `<channel> <ts>`.
+pub(super) fn message_value(at: &MessageRef) -> String {
+    format!("{} {}", at.channel, at.ts)
+}
+
+/// A message location read back from [`message_value`].
+pub(super) fn parse_message_value(value: &str) -> Option<MessageRef> {
+    value.split_once(' ').map(|(channel, ts)| MessageRef { channel: channel.to_owned(), ts: ts.to_owned() })
+}
+
+/// Where a subject's messages are, from its hash fields: `msg:<key>` for
+/// each message (the anchor is `msg:anchor`) and `route`. Hashes written by
+/// earlier versions named the alert `alert_channel`/`alert_ts`/`alert_route`
+/// and a run's header `header`; both are still read.
+pub(super) fn posted_from_fields(fields: &HashMap<String, String>) -> Posted {
+    let mut posted = Posted::default();
+    for (field, value) in fields {
+        let key = match field.as_str() {
+            "header" => ANCHOR_KEY,
+            other => match other.strip_prefix("msg:") {
+                Some(key) => key,
+                None => continue,
+            },
+        };
+        if let Some(at) = parse_message_value(value) {
+            posted.messages.insert(key.to_owned(), at);
+        }
+    }
+    if let (Some(channel), Some(ts)) = (fields.get("alert_channel"), fields.get("alert_ts")) {
+        posted.messages.entry(ANCHOR_KEY.to_owned()).or_insert(MessageRef { channel: channel.clone(), ts: ts.clone() });
+    }
+    posted.route = fields.get("route").or_else(|| fields.get("alert_route")).cloned();
+    posted
+}
+
+/// The hash fields that record a message's location.
+pub(super) fn posted_fields(message: &Message, at: &MessageRef, route: Option<&str>) -> Vec<(String, String)> {
+    let mut fields = vec![(message_field(&message.key()), message_value(at))];
+    if let Some(route) = route {
+        fields.push(("route".to_owned(), route.to_owned()));
+    }
+    fields
+}
+
+/// Why the anchor could not be posted, if it could not.
+pub(super) const ANCHOR_ERROR: &str = "anchor_error";
+
+/// The fields that may say so: today's, then the one earlier versions wrote.
+pub(super) const ANCHOR_ERROR_FIELDS: [&str; 2] = [ANCHOR_ERROR, "alert_error"];
+
+pub(super) fn anchor_error(fields: &HashMap<String, String>) -> Option<String> {
+    ANCHOR_ERROR_FIELDS.iter().find_map(|f| fields.get(*f)).cloned()
+}
+
+/// The fields a listed incident is read from: its state and its alert.
+pub(super) const LISTED_FIELDS: &[&str] = &["state", "msg:anchor", "alert_channel", "alert_ts"];
+
+/// The alert of a listed incident, from [`LISTED_FIELDS`].
+pub(super) fn listed_anchor(field: impl Fn(&str) -> Option<String>) -> Option<MessageRef> {
+    field("msg:anchor")
+        .as_deref()
+        .and_then(parse_message_value)
+        .or_else(|| field("alert_channel").zip(field("alert_ts")).map(|(channel, ts)| MessageRef { channel, ts }))
+}
+
+/// An incident from all its hash fields, with where its messages are.
+pub(super) fn incident_from_fields(
+    key: &str,
+    mut fields: HashMap<String, String>,
+) -> StoreResult<Option<Versioned<Incident>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut incident: Incident = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    incident.posted = posted_from_fields(&fields);
+    Ok(Some(Versioned { value: incident, version }))
+}
+
+/// An incident as listed (open, recent): state and alert only, the cheap
+/// fetch lists use.
+pub(super) fn listed_incident(key: &str, state: &str, alert: Option<MessageRef>) -> StoreResult<Incident> {
+    let mut incident: Incident = from_json(key, state)?;
+    if let Some(alert) = alert {
+        incident.posted.messages.insert(ANCHOR_KEY.to_owned(), alert);
+    }
+    Ok(incident)
+}
+
+/// A run from all its hash fields, with where its messages are.
+pub(super) fn run_from_fields(key: &str, mut fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Run>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut run: Run = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    run.posted = posted_from_fields(&fields);
+    Ok(Some(Versioned { value: run, version }))
+}
