@@ -418,6 +418,19 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_timer_that_outlived_a_long_outage_starts_nothing_and_is_logged_skipped() {
+        let rb = Runbook::seed();
+        let id = morning(&rb).id.clone();
+        let slot = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+        let much_later = slot + TimeDelta::hours(5);
+        assert_eq!(slot_needs(&id, slot, &rb, much_later), Need::Nothing, "no run number is taken");
+        let d = scheduled(&id, slot, None, &rb, much_later);
+        assert!(d.change.is_none() && d.effects.is_empty());
+        assert!(d.log.unwrap().contains("skipped"));
+        assert!(d.timers.iter().any(|t| t.due == slot + TimeDelta::days(1)), "the schedule carries on");
+    }
+
+    #[test]
     fn overdue_reminds_once() {
         let rb = Runbook::seed();
         let run = start(morning(&rb), RunId(3), "opsbot", None, &rb, now()).change.unwrap();
