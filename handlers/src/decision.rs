@@ -110,6 +110,7 @@ impl Effect {
         match (self, self.subject()) {
             (_, Some(Subject::Incident(id))) => format!("incident:{}", id.0),
             (_, Some(Subject::Run(id))) => format!("run:{}", id.0),
+            (_, Some(Subject::Alert(id))) => format!("alert:{}", id.0),
             (Effect::Ephemeral { channel, .. } | Effect::Say { channel, .. }, None) => format!("channel:{channel}"),
             _ => "misc".to_owned(),
         }

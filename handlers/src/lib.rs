@@ -12,6 +12,7 @@
 //! - Routing, the one place that names every feature: [`command`],
 //!   [`event`], [`delivery`].
 
+pub mod alert;
 pub mod blocks;
 pub mod checklist;
 pub mod codec;

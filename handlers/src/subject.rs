@@ -52,12 +52,26 @@ impl fmt::Display for RunId {
     }
 }
 
+/// An alert group's number, shown as `ALR-<n>`. A group is one episode of
+/// one source (a workflow failing until it passes, an Alertmanager group
+/// firing until it resolves); the next episode is a new group.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertId(pub u64);
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ALR-{}", self.0)
+    }
+}
+
 /// What a thread, an effect or a stored state is about.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     Incident(IncidentId),
     Run(RunId),
+    Alert(AlertId),
 }
 
 impl fmt::Display for Subject {
@@ -65,6 +79,7 @@ impl fmt::Display for Subject {
         match self {
             Subject::Incident(id) => id.fmt(f),
             Subject::Run(id) => id.fmt(f),
+            Subject::Alert(id) => id.fmt(f),
         }
     }
 }
@@ -117,11 +132,20 @@ pub enum RunMessage {
     Steps(ChecklistPart),
 }
 
+/// A message an alert group owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AlertMessage {
+    /// The group's message in its channel, edited as the group changes:
+    /// the anchor.
+    Group,
+}
+
 /// A message some subject owns.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     Incident(IncidentId, IncidentMessage),
     Run(RunId, RunMessage),
+    Alert(AlertId, AlertMessage),
 }
 
 impl Message {
@@ -129,6 +153,7 @@ impl Message {
         match self {
             Message::Incident(id, _) => Subject::Incident(*id),
             Message::Run(id, _) => Subject::Run(*id),
+            Message::Alert(id, _) => Subject::Alert(*id),
         }
     }
 
@@ -137,11 +162,17 @@ impl Message {
         match subject {
             Subject::Incident(id) => Message::Incident(id, IncidentMessage::Alert),
             Subject::Run(id) => Message::Run(id, RunMessage::Header),
+            Subject::Alert(id) => Message::Alert(id, AlertMessage::Group),
         }
     }
 
     pub fn is_anchor(&self) -> bool {
-        matches!(self, Message::Incident(_, IncidentMessage::Alert) | Message::Run(_, RunMessage::Header))
+        matches!(
+            self,
+            Message::Incident(_, IncidentMessage::Alert)
+                | Message::Run(_, RunMessage::Header)
+                | Message::Alert(_, AlertMessage::Group)
+        )
     }
 
     /// The key its location is stored under, unique within its subject:
@@ -149,7 +180,9 @@ impl Message {
     pub fn key(&self) -> String {
         let part = |code: &str, p: &ChecklistPart| format!("{code}:{}:{}", p.phase, p.part);
         match self {
-            Message::Incident(_, IncidentMessage::Alert) | Message::Run(_, RunMessage::Header) => ANCHOR_KEY.to_owned(),
+            Message::Incident(_, IncidentMessage::Alert)
+            | Message::Run(_, RunMessage::Header)
+            | Message::Alert(_, AlertMessage::Group) => ANCHOR_KEY.to_owned(),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)) => part("pb", p),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)) => part("pi", p),
             Message::Run(_, RunMessage::Steps(p)) => part("rn", p),

@@ -9,7 +9,9 @@
 //! the dead letters, the timer worker drops it with a log line.
 
 use crate::decision;
-use crate::subject::{ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, RunId, RunMessage};
+use crate::subject::{
+    AlertId, AlertMessage, ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, RunId, RunMessage,
+};
 use crate::timer::{self, IncidentReminder, TimerKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,9 @@ pub enum Effect {
     PostRunPart { run: RunId, part: Part },
     RefreshRunPart { run: RunId, part: Part },
     PostInRunThread { run: RunId, text: String },
+    PostAlertGroup { alert: AlertId },
+    RefreshAlertGroup { alert: AlertId },
+    PostInAlertThread { alert: AlertId, text: String },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -92,6 +97,8 @@ fn posted(message: Message, refresh: bool) -> Effect {
         (Message::Run(run, RunMessage::Steps(p)), true) => {
             Effect::RefreshRunPart { run, part: Part::new(PartKind::Run, p) }
         }
+        (Message::Alert(alert, AlertMessage::Group), false) => Effect::PostAlertGroup { alert },
+        (Message::Alert(alert, AlertMessage::Group), true) => Effect::RefreshAlertGroup { alert },
     }
 }
 
@@ -105,6 +112,9 @@ impl From<decision::Effect> for Effect {
                 Effect::PostInThread { incident, text }
             }
             decision::Effect::InThread { subject: Subject::Run(run), text } => Effect::PostInRunThread { run, text },
+            decision::Effect::InThread { subject: Subject::Alert(alert), text } => {
+                Effect::PostInAlertThread { alert, text }
+            }
             decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
             decision::Effect::SendAlertLink { incident, channel, user } => {
                 Effect::SendAlertLink { incident, channel, user }
@@ -137,6 +147,9 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostRunPart { run, part } => E::Post(Message::Run(run, part.of_run()?)),
             Effect::RefreshRunPart { run, part } => E::Refresh(Message::Run(run, part.of_run()?)),
             Effect::PostInRunThread { run, text } => E::InThread { subject: Subject::Run(run), text },
+            Effect::PostAlertGroup { alert } => E::Post(Message::Alert(alert, AlertMessage::Group)),
+            Effect::RefreshAlertGroup { alert } => E::Refresh(Message::Alert(alert, AlertMessage::Group)),
+            Effect::PostInAlertThread { alert, text } => E::InThread { subject: Subject::Alert(alert), text },
         })
     }
 }

@@ -10,7 +10,7 @@
 //! it is reported at once, sorted by place in the file. Only a file without
 //! a single mistake becomes a [`Runbook`].
 
-use super::{Channels, Checklist, Mention, Phase, Role, Runbook, SeverityPolicy, Step, Targets};
+use super::{AlertRules, Channels, Checklist, Mention, Phase, Role, Runbook, SeverityPolicy, Step, Targets};
 use crate::schedule::Schedule;
 use crate::severity::Severity;
 use chrono::TimeDelta;
@@ -584,6 +584,7 @@ impl Check {
         Some(Runbook {
             name: name?,
             timezone: timezone?,
+            alerts: AlertRules::seed_defaults(channels.as_ref()?),
             channels: channels?,
             roles: roles?,
             severities: severities?,

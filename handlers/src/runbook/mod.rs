@@ -5,18 +5,20 @@
 //! file replaces it. [`load`] turns YAML into this model and reports every
 //! mistake with its line and column.
 
+pub mod alerts;
 pub mod load;
 pub mod schedule;
 
 use crate::schedule::Schedule;
 use crate::severity::Severity;
+pub use alerts::AlertRules;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 
 pub use load::{parse, RunbookError};
 
 /// The whole runbook.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Runbook {
     pub name: String,
     /// The time zone schedules run in, e.g. `Europe/Berlin`; `name()` (or
@@ -31,6 +33,8 @@ pub struct Runbook {
     pub post_incident: Checklist,
     /// The checklists and on-demand procedures (`/runbook`).
     pub checklists: Vec<Checklist>,
+    /// KPIs, KPI alerts and webhook routing.
+    pub alerts: AlertRules,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
