@@ -7,7 +7,9 @@
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::store::{Commit, CommitOutcome, StoreResult, Stored, Versioned};
+use crate::store::{Commit, CommitOutcome, OpeningGroup, StoreResult, Stored, Versioned};
+use opsbot_handlers::alert::decide::{Loaded as AlertLoaded, Need as AlertNeed};
+use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::codec::{Button, Submission};
 use opsbot_handlers::command::{self, SlashCommand};
 use opsbot_handlers::decision::{FieldError, Modal};
@@ -126,6 +128,30 @@ impl Engine {
         self.until_committed(&event, None).await.map(drop)
     }
 
+    /// A webhook's signal, decided against its group, then the KPI checks
+    /// it calls for. Each decision is idempotent (a repeated signal changes
+    /// nothing), so a signal retried after a crash between them is safe.
+    pub async fn signal(&self, signal: Signal) -> StoreResult<()> {
+        let mut pending = vec![Event::Signal(signal)];
+        while let Some(event) = pending.pop() {
+            match self.until_committed(&event, None).await? {
+                Settled::Done(decision) => {
+                    if let Some(Change::Alert(change)) = &decision.change {
+                        if let Some(write) = &change.group {
+                            let g = &write.group;
+                            let what = if write.opens.is_some() { "alert group opened" } else { "alert group changed" };
+                            tracing::info!(alert = %g.id, key = %g.key, firing = g.firing, "{what}");
+                        }
+                    }
+                    pending.extend(event::follow_ups(&decision, &self.runbook));
+                }
+                Settled::Contended => tracing::warn!("an alert stayed contended; it is decided again on redelivery"),
+                Settled::TimerGone => {}
+            }
+        }
+        Ok(())
+    }
+
     /// A note only `who` sees, outside any decision.
     pub async fn tell(&self, who: &Invocation, text: &str) -> StoreResult<()> {
         let note = Effect::Ephemeral { channel: who.channel.clone(), user: who.user.clone(), text: text.to_owned() };
@@ -190,7 +216,46 @@ impl Engine {
                 };
                 (Loaded::Run(loaded), version)
             }
+            Need::Alert(need) => {
+                let (loaded, version) = match need {
+                    AlertNeed::Nothing => (AlertLoaded::Nothing, 0),
+                    AlertNeed::One(id) => {
+                        let (group, version) = split(store.subjects.load_alert(id).await?);
+                        (AlertLoaded::One(group), version)
+                    }
+                    AlertNeed::Current { key, may_open } => {
+                        let (current, version) = split(store.subjects.current_alert(&key).await?);
+                        let new_id = self.alert_id_if_opening(may_open, current.as_ref()).await?;
+                        // A group that opens is new: version 0, guarded by
+                        // the key's current group instead.
+                        let version = if new_id.is_some() { 0 } else { version };
+                        (AlertLoaded::Current { current, new_id }, version)
+                    }
+                    AlertNeed::Kpi { key, since } => {
+                        let (current, version) = split(store.subjects.current_alert(&key).await?);
+                        let runs = store.subjects.run_samples_since(since).await?;
+                        let new_id = self.alert_id_if_opening(true, current.as_ref()).await?;
+                        let version = if new_id.is_some() { 0 } else { version };
+                        (AlertLoaded::Kpi { current, new_id, runs }, version)
+                    }
+                };
+                (Loaded::Alert(loaded), version)
+            }
         })
+    }
+
+    /// A number for a group that may open: only when the key has no firing
+    /// group (a firing one takes the signal itself).
+    async fn alert_id_if_opening(
+        &self,
+        may_open: bool,
+        current: Option<&opsbot_handlers::alert::AlertGroup>,
+    ) -> StoreResult<Option<opsbot_handlers::subject::AlertId>> {
+        if may_open && !current.is_some_and(|g| g.firing) {
+            Ok(Some(self.store.subjects.next_alert_id().await?))
+        } else {
+            Ok(None)
+        }
     }
 
     async fn commit(
@@ -200,11 +265,19 @@ impl Engine {
         version: u64,
         consume: Option<&str>,
     ) -> StoreResult<CommitOutcome> {
-        let (subject, timeline) = match &decision.change {
+        let (mut subject, timeline) = match &decision.change {
             Some(Change::Incident(c)) => (Some(Stored::Incident(&c.incident, version)), c.timeline.as_slice()),
             Some(Change::Run(run)) => (Some(Stored::Run(run, version)), &[][..]),
-            None => (None, &[][..]),
+            Some(Change::Alert(_)) | None => (None, &[][..]),
         };
+        let (mut opens, mut sample) = (None, None);
+        if let Some(Change::Alert(c)) = &decision.change {
+            if let Some(write) = &c.group {
+                subject = Some(Stored::Alert(&write.group, version));
+                opens = write.opens.as_ref().map(|o| OpeningGroup { key: &write.group.key, replaces: o.replaces });
+            }
+            sample = c.sample.as_ref();
+        }
         // A schedule slot is marked handled in the same commit, so no slot
         // ever runs twice, whichever replica or restart handles it.
         let slot = match event {
@@ -214,6 +287,7 @@ impl Engine {
             _ => None,
         };
         let nothing_to_write = subject.is_none()
+            && sample.is_none()
             && decision.effects.is_empty()
             && decision.timers.is_empty()
             && consume.is_none()
@@ -223,7 +297,16 @@ impl Engine {
         }
         self.store
             .subjects
-            .commit(&Commit { subject, timeline, effects: &decision.effects, timers: &decision.timers, consume, slot })
+            .commit(&Commit {
+                subject,
+                timeline,
+                effects: &decision.effects,
+                timers: &decision.timers,
+                consume,
+                slot,
+                opens,
+                sample,
+            })
             .await
     }
 }

@@ -715,6 +715,8 @@ mod tests {
             timers: &[],
             consume: None,
             slot: None,
+            opens: None,
+            sample: None,
         };
         assert_eq!(store.subjects.commit(&commit).await.unwrap(), crate::store::CommitOutcome::Committed);
         store.outbox.enqueue(&[Effect::Post(Message::anchor_of(subject))]).await.unwrap();

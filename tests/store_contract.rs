@@ -93,7 +93,16 @@ fn at(channel: &str, ts: &str) -> MessageRef {
 
 /// A commit of nothing; tests fill in what they need.
 fn empty() -> Commit<'static> {
-    Commit { subject: None, timeline: &[], effects: &[], timers: &[], consume: None, slot: None }
+    Commit {
+        subject: None,
+        timeline: &[],
+        effects: &[],
+        timers: &[],
+        consume: None,
+        slot: None,
+        opens: None,
+        sample: None,
+    }
 }
 
 async fn save(store: &Store, inc: &Incident, version: u64) -> CommitOutcome {
@@ -159,6 +168,8 @@ async fn version_conflict(store: Store) {
         timers: &[escalation(1, t0() + minutes(5), 2)],
         consume: Some(&raw),
         slot: Some(("nightly", t0())),
+        opens: None,
+        sample: None,
     };
     assert_eq!(store.subjects.commit(&stale).await.unwrap(), CommitOutcome::Conflict);
     let now = store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();

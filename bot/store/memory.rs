@@ -13,11 +13,13 @@
 
 use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
 use super::subjects::{
-    anchor_error, incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields, Commit,
-    CommitOutcome, Stored, ANCHOR_ERROR,
+    alert_from_fields, anchor_error, incident_from_fields, listed_anchor, listed_incident, posted_fields,
+    run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
+use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -45,6 +47,7 @@ type Hash = HashMap<String, String>;
 enum Subject {
     Incident(u64),
     Run(u64),
+    Alert(u64),
 }
 
 impl Subject {
@@ -52,6 +55,7 @@ impl Subject {
         match subject {
             opsbot_handlers::Subject::Incident(id) => Subject::Incident(id.0),
             opsbot_handlers::Subject::Run(id) => Subject::Run(id.0),
+            opsbot_handlers::Subject::Alert(id) => Subject::Alert(id.0),
         }
     }
 }
@@ -62,6 +66,7 @@ impl fmt::Display for Subject {
         match self {
             Subject::Incident(id) => write!(f, "memory:incident:{id}"),
             Subject::Run(id) => write!(f, "memory:run:{id}"),
+            Subject::Alert(id) => write!(f, "memory:alert:{id}"),
         }
     }
 }
@@ -79,12 +84,21 @@ enum Index {
     ChecklistRuns(String),
     /// Timers (their JSON), scored by due time (ms).
     Timers,
+    /// Firing alert groups, scored by number.
+    OpenAlerts,
+    /// Every alert group, scored by when it opened (ms).
+    AlertsOpened,
+    /// Finished workflow runs (their JSON), scored by when they finished (ms).
+    RunSamples,
 }
 
 #[derive(Default)]
 struct State {
     incident_sequence: u64,
     run_sequence: u64,
+    alert_sequence: u64,
+    /// Source key → the number of its current alert group.
+    current_alerts: HashMap<String, u64>,
     hashes: HashMap<Subject, Hash>,
     /// Timeline entries as JSON, oldest first.
     timelines: HashMap<Subject, Vec<String>>,
@@ -267,10 +281,16 @@ impl State {
                 Index::ChecklistRuns(run.checklist.clone()),
                 Some((v, to_json(run), run.is_open(), run.started.at)),
             ),
+            Some(Stored::Alert(group, v)) => (
+                Subject::Alert(group.id.0),
+                Index::OpenAlerts,
+                Index::AlertsOpened,
+                Some((v, to_json(group), group.is_open(), group.opened)),
+            ),
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
         };
         let number = match subject {
-            Subject::Incident(n) | Subject::Run(n) => n,
+            Subject::Incident(n) | Subject::Run(n) | Subject::Alert(n) => n,
         };
         let mut current = 0;
         if let Some((expected, ..)) = &state {
@@ -287,6 +307,11 @@ impl State {
             let handled = self.last_slots.get(checklist).copied().unwrap_or(0);
             if handled >= slot.timestamp_millis() {
                 return CommitOutcome::TimerGone;
+            }
+        }
+        if let Some(opening) = &change.opens {
+            if self.current_alerts.get(opening.key).copied() != opening.replaces.map(|r| r.0) {
+                return CommitOutcome::Conflict;
             }
         }
         // The last check is also the first write, as ZREM is in the script.
@@ -309,6 +334,28 @@ impl State {
                 self.index(open).add(number as i64, &number.to_string());
             } else {
                 self.index(open).remove(&number.to_string());
+            }
+        }
+        if let Some(opening) = &change.opens {
+            self.current_alerts.insert(opening.key.to_owned(), number);
+        }
+        if let Some(sample) = change.sample {
+            let (oldest, kept) = sample_trim(sample);
+            let samples = self.index(Index::RunSamples);
+            samples.add(sample.finished.timestamp_millis(), &to_json(sample));
+            let stale: Vec<String> =
+                samples.ordered.iter().take_while(|(score, _)| *score < oldest).map(|(_, m)| m.clone()).collect();
+            for member in stale {
+                samples.remove(&member);
+            }
+            let extra: Vec<String> = samples
+                .ordered
+                .iter()
+                .take(samples.ordered.len().saturating_sub(kept))
+                .map(|(_, m)| m.clone())
+                .collect();
+            for member in extra {
+                samples.remove(&member);
             }
         }
         if !change.timeline.is_empty() {
@@ -486,6 +533,51 @@ impl MemoryStore {
         let raw = self.lock().timelines.get(&subject).cloned().unwrap_or_default();
         let key = format!("{subject}:timeline");
         raw.iter().map(|json| from_json(&key, json)).collect()
+    }
+
+    pub fn next_alert_id(&self) -> StoreResult<AlertId> {
+        let mut state = self.lock();
+        state.alert_sequence += 1;
+        Ok(AlertId(state.alert_sequence))
+    }
+
+    pub fn load_alert(&self, id: AlertId) -> StoreResult<Option<Versioned<AlertGroup>>> {
+        let subject = Subject::Alert(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        alert_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn current_alert(&self, source: &str) -> StoreResult<Option<Versioned<AlertGroup>>> {
+        let id = self.lock().current_alerts.get(source).copied();
+        match id {
+            Some(id) => self.load_alert(AlertId(id)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
+        let state = self.lock();
+        let mut found = Vec::new();
+        for id in state.members_newest_first(&Index::OpenAlerts) {
+            let subject = Subject::Alert(id);
+            let fields = state.hashes.get(&subject).cloned().unwrap_or_default();
+            if let Some(v) = alert_from_fields(&subject.to_string(), fields)? {
+                found.push(v.value);
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn run_samples_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RunSample>> {
+        let since = since.timestamp_millis();
+        let state = self.lock();
+        let Some(samples) = state.indexes.get(&Index::RunSamples) else { return Ok(Vec::new()) };
+        samples
+            .ordered
+            .iter()
+            .filter(|(score, _)| *score >= since)
+            .map(|(_, json)| from_json("memory:kpi:runs", json))
+            .collect()
     }
 
     pub fn open_incidents(&self) -> StoreResult<Vec<Incident>> {

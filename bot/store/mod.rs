@@ -37,7 +37,7 @@ mod timers;
 
 pub use dedupe::DedupeStore;
 pub use outbox::{OutboxEntry, OutboxStore, OUTBOX_BLOCK};
-pub use subjects::{Commit, CommitOutcome, Stored, SubjectStore};
+pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};
 pub use timers::TimerStore;
 
 /// Why the store could not do something. The same type whichever backend

@@ -7,11 +7,13 @@
 
 use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
 use super::subjects::{
-    incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields, Commit, CommitOutcome,
-    Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
+    alert_from_fields, incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields,
+    sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
+use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
@@ -89,17 +91,39 @@ impl Keys {
     fn timers(&self) -> String {
         format!("{}:timers", self.prefix)
     }
+    fn alert(&self, id: AlertId) -> String {
+        format!("{}:alert:{}", self.prefix, id.0)
+    }
+    fn alert_sequence(&self) -> String {
+        format!("{}:alerts:seq", self.prefix)
+    }
+    fn open_alerts(&self) -> String {
+        format!("{}:alerts:open", self.prefix)
+    }
+    fn alerts_opened(&self) -> String {
+        format!("{}:alerts:opened", self.prefix)
+    }
+    /// Source key → the id of its current group.
+    fn current_alerts(&self) -> String {
+        format!("{}:alerts:current", self.prefix)
+    }
+    /// Finished workflow runs, scored by when they finished.
+    fn run_samples(&self) -> String {
+        format!("{}:kpi:runs", self.prefix)
+    }
     fn slack_event(&self, event_id: &str) -> String {
         format!("{}:slack-event:{}", self.prefix, event_id)
     }
 }
 
 /// KEYS: state hash, open index, timeline, outbox, timers, created index,
-/// checklist's last handled slot.
+/// checklist's last handled slot, alert groups' current index, KPI runs.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
 /// number, timer to consume ('' for none), timeline count, effect count,
-/// created at (ms), slot handled (ms, '' for none), timeline entries…,
-/// effects…, then (due ms, timer) pairs.
+/// created at (ms), slot handled (ms, '' for none), source key of an
+/// opening alert group ('' for none), the group it replaces ('' for none),
+/// KPI run sample ('' for none), its score (ms), drop samples before (ms),
+/// samples kept, then timeline entries…, effects…, (due ms, timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
 const COMMIT_LUA: &str = r#"
 local has_state = ARGV[1] ~= '-'
@@ -110,6 +134,7 @@ if has_state then
   if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 end
 if ARGV[9] ~= '' and tonumber(redis.call('GET', KEYS[7]) or '0') >= tonumber(ARGV[9]) then return -2 end
+if ARGV[10] ~= '' and (redis.call('HGET', KEYS[8], ARGV[10]) or '') ~= ARGV[11] then return -1 end
 if ARGV[5] ~= '' and redis.call('ZREM', KEYS[5], ARGV[5]) == 0 then return -2 end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[7], ARGV[9]) end
 if has_state then
@@ -121,8 +146,15 @@ if has_state then
     redis.call('ZREM', KEYS[2], ARGV[4])
   end
 end
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[8], ARGV[10], ARGV[4]) end
+if ARGV[12] ~= '' then
+  redis.call('ZADD', KEYS[9], ARGV[13], ARGV[12])
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. ARGV[14])
+  local extra = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[15])
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[9], 0, extra - 1) end
+end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 10
+local i = 16
 for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
 for _ = 1, ne do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]); i = i + 1 end
 while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -255,6 +287,14 @@ impl RedisStore {
                 run.id.0,
                 Some((v, to_json(run), run.is_open(), run.started.at)),
             ),
+            Some(Stored::Alert(group, v)) => (
+                self.keys.alert(group.id),
+                self.keys.open_alerts(),
+                format!("{}:timeline", self.keys.alert(group.id)),
+                self.keys.alerts_opened(),
+                group.id.0,
+                Some((v, to_json(group), group.is_open(), group.opened)),
+            ),
             None => (
                 self.keys.incident(IncidentId(0)),
                 self.keys.open(),
@@ -276,7 +316,9 @@ impl RedisStore {
             .key(self.keys.outbox())
             .key(self.keys.timers())
             .key(created_index)
-            .key(mark_key);
+            .key(mark_key)
+            .key(self.keys.current_alerts())
+            .key(self.keys.run_samples());
         let created_ms = match &state {
             Some((version, json, is_open, created)) => {
                 invocation.arg(*version).arg(json).arg(if *is_open { "1" } else { "0" });
@@ -294,6 +336,19 @@ impl RedisStore {
             .arg(change.effects.len())
             .arg(created_ms)
             .arg(change.slot.map_or(String::new(), |(_, slot)| slot.timestamp_millis().to_string()));
+        match change.opens {
+            Some(opening) => {
+                invocation.arg(opening.key).arg(opening.replaces.map_or(String::new(), |r| r.0.to_string()))
+            }
+            None => invocation.arg("").arg(""),
+        };
+        match change.sample {
+            Some(sample) => {
+                let (oldest, kept) = sample_trim(sample);
+                invocation.arg(to_json(sample)).arg(sample.finished.timestamp_millis()).arg(oldest).arg(kept)
+            }
+            None => invocation.arg("").arg(0).arg(0).arg(0),
+        };
         for entry in change.timeline {
             invocation.arg(to_json(entry));
         }
@@ -379,7 +434,60 @@ impl RedisStore {
         match subject {
             opsbot_handlers::Subject::Incident(id) => self.keys.incident(id),
             opsbot_handlers::Subject::Run(id) => self.keys.run(id),
+            opsbot_handlers::Subject::Alert(id) => self.keys.alert(id),
         }
+    }
+
+    // --- Alert groups and the KPI window ------------------------------------
+
+    pub async fn next_alert_id(&self) -> StoreResult<AlertId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.alert_sequence(), 1)).await.map(AlertId)
+    }
+
+    pub async fn load_alert(&self, id: AlertId) -> StoreResult<Option<Versioned<AlertGroup>>> {
+        let key = self.keys.alert(id);
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        alert_from_fields(&key, fields)
+    }
+
+    pub async fn current_alert(&self, source: &str) -> StoreResult<Option<Versioned<AlertGroup>>> {
+        let mut conn = self.conn.clone();
+        let id: Option<u64> = timed(conn.hget(self.keys.current_alerts(), source)).await?;
+        match id {
+            Some(id) => self.load_alert(AlertId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// One index read and one pipelined fetch: the cost grows with firing
+    /// groups, not with history.
+    pub async fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open_alerts(), 0, -1)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.keys.alert(AlertId(*id)));
+        }
+        let rows: Vec<HashMap<String, String>> = timed(pipe.query_async(&mut conn)).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for (id, fields) in ids.iter().zip(rows) {
+            if let Some(v) = alert_from_fields(&self.keys.alert(AlertId(*id)), fields)? {
+                found.push(v.value);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn run_samples_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RunSample>> {
+        let key = self.keys.run_samples();
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = timed(conn.zrangebyscore(&key, since.timestamp_millis(), "+inf")).await?;
+        raw.iter().map(|json| from_json(&key, json)).collect()
     }
 
     /// Records where a message landed. Only on a subject that exists: a

@@ -1,9 +1,13 @@
-//! Incidents and checklist runs as stored: their state, timelines and
-//! indexes, the commit of a decision, and where their Slack messages are.
+//! Incidents, checklist runs and alert groups as stored: their state,
+//! timelines and indexes, the commit of a decision, and where their Slack
+//! messages are; and the window of finished workflow runs the KPI alerts
+//! read.
 
 use super::{from_json, Backend, StoreResult, Versioned};
+use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::delivery::State;
 use opsbot_handlers::run::{Run, RunId};
+use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
 use std::collections::HashMap;
@@ -35,6 +39,20 @@ pub struct Commit<'a> {
     /// refused as [`CommitOutcome::TimerGone`] unless the slot is later than
     /// any handled before, so no slot ever runs twice.
     pub slot: Option<(&'a str, chrono::DateTime<chrono::Utc>)>,
+    /// The alert group in `subject` opens: its source key names it from now on, if
+    /// the key still names the group it replaces (else a conflict, so two
+    /// replicas never open two groups for one source).
+    pub opens: Option<OpeningGroup<'a>>,
+    /// A finished workflow run for the KPI window (kept by run and attempt,
+    /// so a redelivery adds nothing).
+    pub sample: Option<&'a RunSample>,
+}
+
+/// See [`Commit::opens`].
+#[derive(Clone, Copy, Debug)]
+pub struct OpeningGroup<'a> {
+    pub key: &'a str,
+    pub replaces: Option<AlertId>,
 }
 
 /// What a commit writes state for.
@@ -42,6 +60,7 @@ pub struct Commit<'a> {
 pub enum Stored<'a> {
     Incident(&'a Incident, u64),
     Run(&'a Run, u64),
+    Alert(&'a AlertGroup, u64),
 }
 
 /// Incidents and runs; see the module's comment.
@@ -107,7 +126,35 @@ impl SubjectStore {
             Subject::Run(id) => {
                 self.load_run(id).await?.map(|v| Versioned { value: State::Run(v.value), version: v.version })
             }
+            Subject::Alert(id) => {
+                self.load_alert(id).await?.map(|v| Versioned { value: State::Alert(v.value), version: v.version })
+            }
         })
+    }
+
+    /// Numbers are never reused; an opening that loses to another replica's
+    /// leaves a gap.
+    pub async fn next_alert_id(&self) -> StoreResult<AlertId> {
+        dispatch!(self.next_alert_id())
+    }
+
+    pub async fn load_alert(&self, id: AlertId) -> StoreResult<Option<Versioned<AlertGroup>>> {
+        dispatch!(self.load_alert(id))
+    }
+
+    /// The group a source key names now (firing, or the last one, resolved).
+    pub async fn current_alert(&self, key: &str) -> StoreResult<Option<Versioned<AlertGroup>>> {
+        dispatch!(self.current_alert(key))
+    }
+
+    /// Firing alert groups, newest first.
+    pub async fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
+        dispatch!(self.open_alerts())
+    }
+
+    /// Finished workflow runs since `since`, oldest first.
+    pub async fn run_samples_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RunSample>> {
+        dispatch!(self.run_samples_since(since))
     }
 
     pub async fn next_run_id(&self) -> StoreResult<RunId> {
@@ -220,6 +267,24 @@ pub(super) fn listed_incident(key: &str, state: &str, alert: Option<MessageRef>)
         incident.posted.messages.insert(ANCHOR_KEY.to_owned(), alert);
     }
     Ok(incident)
+}
+
+/// An alert group from all its hash fields, with where its message is.
+pub(super) fn alert_from_fields(
+    key: &str,
+    mut fields: HashMap<String, String>,
+) -> StoreResult<Option<Versioned<AlertGroup>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut group: AlertGroup = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    group.posted = posted_from_fields(&fields);
+    Ok(Some(Versioned { value: group, version }))
+}
+
+/// The KPI window: how long and how many runs it keeps.
+pub(super) fn sample_trim(sample: &RunSample) -> (i64, usize) {
+    let oldest = sample.finished - opsbot_handlers::alert::SAMPLES_KEPT_FOR;
+    (oldest.timestamp_millis(), opsbot_handlers::alert::SAMPLES_KEPT)
 }
 
 /// A run from all its hash fields, with where its messages are.

@@ -4,13 +4,25 @@
 //! they cannot drift, and the encodings never change (buttons on messages
 //! posted by an earlier version still work).
 
-use crate::subject::{IncidentChecklist, IncidentId, RunId};
+use crate::severity::Severity;
+use crate::subject::{AlertId, IncidentChecklist, IncidentId, RunId};
 
 /// A button opsbot put on a message: whose, and which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Button {
     Incident(IncidentId, IncidentButton),
     Run(RunId, RunButton),
+    Alert(AlertId, AlertButton),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertButton {
+    /// Opens the declare modal, prefilled from the alert.
+    Declare,
+    /// Silences the group for [`crate::alert::MUTE_FOR`].
+    Mute,
+    /// Ends a mute early.
+    Unmute,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +60,9 @@ const TAKE_COMMAND: &str = "incident.commander";
 const STEP_DONE: &str = "step.done";
 const STEP_SKIP: &str = "step.skip";
 const STEP_FLAG: &str = "step.flag";
+const ALERT_DECLARE: &str = "alert.declare";
+const ALERT_MUTE: &str = "alert.mute";
+const ALERT_UNMUTE: &str = "alert.unmute";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -73,6 +88,9 @@ impl Button {
             }
             Button::Run(_, RunButton::Step { phase, step: s, done }) => step(verb(done), None, phase, s),
             Button::Run(_, RunButton::Flag { phase, step: s }) => step(STEP_FLAG, None, phase, s),
+            Button::Alert(_, AlertButton::Declare) => ALERT_DECLARE.to_owned(),
+            Button::Alert(_, AlertButton::Mute) => ALERT_MUTE.to_owned(),
+            Button::Alert(_, AlertButton::Unmute) => ALERT_UNMUTE.to_owned(),
         }
     }
 
@@ -87,6 +105,7 @@ impl Button {
             Button::Run(id, RunButton::Step { phase, step, .. } | RunButton::Flag { phase, step }) => {
                 format!("{}:{}:{phase}:{step}", id.0, checklist_code(None))
             }
+            Button::Alert(id, _) => id.0.to_string(),
         }
     }
 
@@ -99,6 +118,15 @@ impl Button {
             ACK => incident(IncidentButton::Acknowledge),
             RESOLVE => incident(IncidentButton::Resolve),
             TAKE_COMMAND => incident(IncidentButton::TakeCommand),
+            ALERT_DECLARE | ALERT_MUTE | ALERT_UNMUTE => {
+                let id = AlertId(value.parse().ok()?);
+                let button = match verb {
+                    ALERT_DECLARE => AlertButton::Declare,
+                    ALERT_MUTE => AlertButton::Mute,
+                    _ => AlertButton::Unmute,
+                };
+                Some(Button::Alert(id, button))
+            }
             STEP_DONE | STEP_SKIP | STEP_FLAG => {
                 let mut parts = value.split(':');
                 let number: u64 = parts.next()?.parse().ok()?;
@@ -138,6 +166,11 @@ pub struct ModalIds {
 
 const RESOLVE_MODAL: &str = "incident.resolve";
 const FLAG_MODAL: &str = "run.flag";
+const DECLARE_MODAL: &str = "alert.declare";
+/// Block and action ids of the declare modal's fields.
+pub const SEVERITY_FIELD: &str = "severity";
+pub const TITLE_FIELD: &str = "title";
+pub const DETAILS_FIELD: &str = "details";
 /// Block and action id of the summary field in the resolve modal.
 pub const SUMMARY_FIELD: &str = "summary";
 /// Block and action id of the note field in the flag modal.
@@ -153,11 +186,32 @@ pub fn flag_modal(run: RunId, phase: usize, step: usize) -> ModalIds {
     ModalIds { callback_id: FLAG_MODAL, private_metadata: format!("{}:{phase}:{step}", run.0) }
 }
 
+/// The declare modal opened from an alert group.
+pub fn declare_modal(alert: AlertId) -> ModalIds {
+    ModalIds { callback_id: DECLARE_MODAL, private_metadata: alert.0.to_string() }
+}
+
 /// A modal submitted back to opsbot, with what was typed in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Submission {
-    Resolve { incident: IncidentId, summary: Option<String> },
-    Flag { run: RunId, phase: usize, step: usize, note: String },
+    Resolve {
+        incident: IncidentId,
+        summary: Option<String>,
+    },
+    Flag {
+        run: RunId,
+        phase: usize,
+        step: usize,
+        note: String,
+    },
+    /// Declare an incident from an alert group. The severity is as chosen
+    /// (`None`: not one opsbot knows, refused under its field).
+    Declare {
+        alert: AlertId,
+        severity: Option<Severity>,
+        title: String,
+        details: Option<String>,
+    },
 }
 
 impl Submission {
@@ -166,6 +220,8 @@ impl Submission {
         match self {
             Submission::Resolve { .. } => SUMMARY_FIELD,
             Submission::Flag { .. } => NOTE_FIELD,
+            Submission::Declare { severity: None, .. } => SEVERITY_FIELD,
+            Submission::Declare { .. } => TITLE_FIELD,
         }
     }
 
@@ -191,6 +247,13 @@ impl Submission {
                 };
                 let note = field(NOTE_FIELD).unwrap_or_default();
                 Ok(Some(Submission::Flag { run: RunId(run), phase: phase as usize, step: step as usize, note }))
+            }
+            DECLARE_MODAL => {
+                let alert = private_metadata.parse().map(AlertId).map_err(|_| "declare modal without its alert")?;
+                let severity = field(SEVERITY_FIELD).as_deref().and_then(Severity::parse);
+                let title = field(TITLE_FIELD).unwrap_or_default().trim().to_owned();
+                let details = field(DETAILS_FIELD).filter(|d| !d.trim().is_empty());
+                Ok(Some(Submission::Declare { alert, severity, title, details }))
             }
             _ => Ok(None),
         }

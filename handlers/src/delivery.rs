@@ -3,6 +3,7 @@
 //! and the channel its anchor goes to. Delivery renders at send time, so a
 //! retried update never shows stale state.
 
+use crate::alert::{render as alert_render, AlertGroup};
 use crate::blocks::SlackMessage;
 use crate::incident::{render as incident_render, Incident};
 use crate::run::{render as run_render, Run};
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 pub enum State {
     Incident(Incident),
     Run(Run),
+    Alert(AlertGroup),
 }
 
 impl State {
@@ -22,6 +24,7 @@ impl State {
         match self {
             State::Incident(inc) => Subject::Incident(inc.id),
             State::Run(run) => Subject::Run(run.id),
+            State::Alert(group) => Subject::Alert(group.id),
         }
     }
 
@@ -29,7 +32,7 @@ impl State {
     pub fn incident(&self) -> Option<&Incident> {
         match self {
             State::Incident(inc) => Some(inc),
-            State::Run(_) => None,
+            State::Run(_) | State::Alert(_) => None,
         }
     }
 
@@ -37,6 +40,7 @@ impl State {
         match self {
             State::Incident(inc) => &inc.posted,
             State::Run(run) => &run.posted,
+            State::Alert(group) => &group.posted,
         }
     }
 
@@ -45,6 +49,7 @@ impl State {
         match self {
             State::Incident(inc) => runbook.channel_for(inc.severity),
             State::Run(run) => &run.channel,
+            State::Alert(group) => &group.channel,
         }
     }
 
@@ -57,6 +62,9 @@ impl State {
             }
             (State::Run(run), Message::Run(id, which)) if *id == run.id => {
                 Some(run_render::message(run, *which, runbook, now))
+            }
+            (State::Alert(group), Message::Alert(id, _)) if *id == group.id => {
+                Some(alert_render::message(group, runbook, now))
             }
             _ => None,
         }

@@ -6,6 +6,8 @@
 //! This is the one module that names every feature: adding a subject adds
 //! its arms here and nowhere else in the core.
 
+use crate::alert::signal::Signal;
+use crate::alert::{self, AlertChange};
 use crate::codec::{Button, Submission};
 use crate::command::SlashCommand;
 use crate::decision::{Decision, Invocation};
@@ -38,6 +40,12 @@ pub enum Event {
         channel: String,
         ts: String,
     },
+    /// A webhook reported something (GitHub, Alertmanager).
+    Signal(Signal),
+    /// Re-check a KPI alert (by its runbook id) after a run joined the window.
+    KpiCheck {
+        alert: String,
+    },
 }
 
 /// What must be loaded before an event is decided.
@@ -46,6 +54,7 @@ pub enum Need {
     Nothing,
     Incident(incident::decide::Need),
     Run(run::decide::Need),
+    Alert(alert::decide::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -54,6 +63,7 @@ pub enum Loaded {
     Nothing,
     Incident(incident::decide::Loaded),
     Run(run::decide::Loaded),
+    Alert(alert::decide::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -61,14 +71,29 @@ pub enum Loaded {
 pub enum Change {
     Incident(IncidentChange),
     Run(Run),
+    Alert(AlertChange),
 }
 
 impl Change {
-    pub fn subject(&self) -> Subject {
+    /// The subject whose state it writes; `None` for an alert decision
+    /// that only adds a run to the KPI window.
+    pub fn subject(&self) -> Option<Subject> {
         match self {
-            Change::Incident(c) => Subject::Incident(c.incident.id),
-            Change::Run(run) => Subject::Run(run.id),
+            Change::Incident(c) => Some(Subject::Incident(c.incident.id)),
+            Change::Run(run) => Some(Subject::Run(run.id)),
+            Change::Alert(c) => c.group.as_ref().map(|g| Subject::Alert(g.group.id)),
         }
+    }
+}
+
+/// What must be decided after `event` was committed: the KPI checks a
+/// finished workflow run calls for.
+pub fn follow_ups(decision: &Decision<Change>, runbook: &Runbook) -> Vec<Event> {
+    match &decision.change {
+        Some(Change::Alert(change)) => {
+            alert::decide::kpi_checks(change, runbook).into_iter().map(|alert| Event::KpiCheck { alert }).collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -83,16 +108,21 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Command { command: SlashCommand::NotBuiltYet { .. }, .. } => Need::Nothing,
         Event::Click { button: Button::Incident(id, _), .. } => Need::Incident(I::One(*id)),
         Event::Click { button: Button::Run(id, _), .. } => Need::Run(R::One(*id)),
+        Event::Click { button: Button::Alert(id, _), .. } => Need::Alert(alert::decide::Need::One(*id)),
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
+        Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
         Event::Timer(timer) => match &timer.kind {
             TimerKind::Incident { incident, .. } => Need::Incident(I::One(*incident)),
             TimerKind::RunOverdue { run } => Need::Run(R::One(*run)),
             TimerKind::ScheduledRun { checklist, slot } => {
                 Need::Run(run::decide::slot_needs(checklist, *slot, runbook, now))
             }
+            TimerKind::DeclareFromAlert { .. } => Need::Incident(I::NewId),
         },
         Event::Mention { .. } => Need::Incident(I::Open),
+        Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
+        Event::KpiCheck { alert } => Need::Alert(alert::decide::kpi_needs(alert, runbook, now)),
     }
 }
 
@@ -102,6 +132,7 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
     use run::decide::{self as rn, Loaded as R};
     let incident = |d: inc::IncidentDecision| d.map(Change::Incident);
     let run = |d: rn::RunDecision| d.map(Change::Run);
+    let alert = |d: alert::decide::AlertDecision| d.map(Change::Alert);
     match (event, loaded) {
         (Event::Command { command: SlashCommand::Incident(cmd), who }, Loaded::Incident(l)) => {
             incident(inc::command(cmd, l, who, runbook, now))
@@ -118,6 +149,9 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         (Event::Click { button: Button::Run(id, b), who }, Loaded::Run(R::One(found))) => {
             run(rn::click(*b, *id, found, who, now))
         }
+        (Event::Click { button: Button::Alert(id, b), who }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
+            alert(alert::decide::click(*b, *id, found, who, now))
+        }
         (
             Event::Submission { submission: Submission::Resolve { incident: id, summary }, who },
             Loaded::Incident(I::One(found)),
@@ -126,6 +160,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Event::Submission { submission: Submission::Flag { run: id, phase, step, note }, who },
             Loaded::Run(R::One(found)),
         ) => run(rn::flag_submitted(*id, *phase, *step, note, found, who, now)),
+        (
+            Event::Submission { submission: Submission::Declare { alert: from, severity, title, details }, who },
+            Loaded::Incident(loaded),
+        ) => incident(inc::declare_submitted(loaded, *from, *severity, title, details.as_deref(), who, runbook, now)),
         (Event::Timer(timer), loaded) => match (&timer.kind, loaded) {
             (TimerKind::Incident { generation, reminder, .. }, Loaded::Incident(I::One(found))) => {
                 incident(inc::timer(*reminder, *generation, timer.due, found, runbook, now))
@@ -138,10 +176,18 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
                 };
                 run(rn::scheduled(checklist, *slot, new_id, runbook, now))
             }
+            (TimerKind::DeclareFromAlert { alert: from, declaration }, Loaded::Incident(I::NewId(id))) => {
+                incident(inc::declare_from_alert(id, *from, declaration, runbook, now))
+            }
             _ => Decision::reply(crate::replies::INTERNAL_ERROR),
         },
         (Event::Mention { text, channel, ts }, Loaded::Incident(I::Many(open))) => {
             incident(inc::mention(text, &open, channel, ts, now))
+        }
+        (Event::Signal(signal), Loaded::Alert(loaded)) => alert(alert::decide::signal(signal, loaded, runbook, now)),
+        (Event::Signal(_), Loaded::Nothing) => Decision::nothing(),
+        (Event::KpiCheck { alert: id }, Loaded::Alert(loaded)) => {
+            alert(alert::decide::kpi_check(id, loaded, runbook, now))
         }
         // The shell loads what `needs` asks for; anything else is a bug in
         // the shell, answered without changing anything.

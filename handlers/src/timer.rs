@@ -11,7 +11,8 @@
 //! nothing ever needs cancelling. Stored as the `wire` module describes,
 //! which implements its serde.
 
-use crate::subject::{IncidentId, RunId};
+use crate::severity::Severity;
+use crate::subject::{AlertId, IncidentId, RunId};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,23 @@ pub enum TimerKind {
     RunOverdue { run: RunId },
     /// A scheduled checklist's slot: start its run. Due at the slot.
     ScheduledRun { checklist: String, slot: DateTime<Utc> },
+    /// Declare an incident for an alert group a runbook rule says needs
+    /// one. Due at once: a timer rather than part of the alert's decision
+    /// because a decision writes one subject, and this one writes a new
+    /// incident; consumed in the incident's commit, so it declares once.
+    DeclareFromAlert { alert: AlertId, declaration: Declaration },
+}
+
+/// What to declare for an alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declaration {
+    pub severity: Severity,
+    pub title: String,
+    /// mrkdwn: what fired, with its links; shown in the incident.
+    pub details: String,
+    /// Whether the alert group has a message of its own to tell about the
+    /// incident in its thread.
+    pub announce: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +85,9 @@ impl Timer {
             TimerKind::Incident { incident, reminder, .. } => format!("{incident} {reminder:?}"),
             TimerKind::RunOverdue { run } => format!("{run} overdue"),
             TimerKind::ScheduledRun { checklist, slot } => format!("{checklist} slot {slot}"),
+            TimerKind::DeclareFromAlert { alert, declaration } => {
+                format!("{alert} declares a {} incident", declaration.severity)
+            }
         }
     }
 }

@@ -161,6 +161,7 @@ enum TimerSubject {
     Run(RunId),
     /// A scheduled checklist, by id (stored as `routine`, the old name).
     Routine(String),
+    Alert(AlertId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -171,6 +172,7 @@ enum Reason {
     UpdateDue,
     RunOverdue,
     ScheduledRun { slot: DateTime<Utc> },
+    Declare { severity: crate::Severity, title: String, details: String, announce: bool },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,6 +205,11 @@ impl From<timer::Timer> for Timer {
             TimerKind::ScheduledRun { checklist, slot } => {
                 (TimerSubject::Routine(checklist), 0, Reason::ScheduledRun { slot })
             }
+            TimerKind::DeclareFromAlert { alert, declaration: d } => (
+                TimerSubject::Alert(alert),
+                0,
+                Reason::Declare { severity: d.severity, title: d.title, details: d.details, announce: d.announce },
+            ),
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -218,8 +225,8 @@ impl TryFrom<Timer> for timer::Timer {
                     Reason::Escalate { level } => IncidentReminder::Escalate { level },
                     Reason::ResolutionOverdue { round } => IncidentReminder::ResolutionOverdue { round },
                     Reason::UpdateDue => IncidentReminder::UpdateDue,
-                    Reason::RunOverdue | Reason::ScheduledRun { .. } => {
-                        return Err("a checklist timer on an incident".to_owned())
+                    Reason::RunOverdue | Reason::ScheduledRun { .. } | Reason::Declare { .. } => {
+                        return Err("a timer of another subject on an incident".to_owned())
                     }
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
@@ -227,6 +234,12 @@ impl TryFrom<Timer> for timer::Timer {
             (TimerSubject::Run(run), Reason::RunOverdue) => TimerKind::RunOverdue { run },
             (TimerSubject::Routine(checklist), Reason::ScheduledRun { slot }) => {
                 TimerKind::ScheduledRun { checklist, slot }
+            }
+            (TimerSubject::Alert(alert), Reason::Declare { severity, title, details, announce }) => {
+                TimerKind::DeclareFromAlert {
+                    alert,
+                    declaration: timer::Declaration { severity, title, details, announce },
+                }
             }
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };

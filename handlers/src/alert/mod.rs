@@ -9,6 +9,8 @@
 //! [`github`] and [`alertmanager`]; the decisions in [`decide`]; the
 //! messages in [`render`].
 
+pub mod decide;
+pub mod render;
 pub mod signal;
 
 pub use crate::subject::{AlertId, Posted, Stamp};
@@ -42,6 +44,10 @@ pub struct AlertGroup {
     /// The incident declared for it, by a rule or a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Declared>,
+    /// No message of its own: its runbook route is muted, or the incident
+    /// declared for it says everything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
     pub detail: Detail,
     /// Where its message is in Slack; the store fills it in on load.
     #[serde(skip)]

@@ -5,15 +5,15 @@
 
 use super::command::{Command, USAGE};
 use super::render;
-use super::{Incident, IncidentChange, Stamp, Status, TimelineEntry, TimelineEvent, TransitionError};
+use super::{Incident, IncidentChange, Origin, Stamp, Status, TimelineEntry, TimelineEvent, TransitionError};
 use crate::checklist::start_checklist;
 use crate::codec::IncidentButton;
 use crate::decision::{Decision, Effect, Invocation, Reply};
 use crate::runbook::Runbook;
 use crate::severity::Severity;
-use crate::subject::{ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, Subject};
+use crate::subject::{AlertId, ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, Subject};
 use crate::text::duration;
-use crate::timer::{IncidentReminder, Timer};
+use crate::timer::{Declaration, IncidentReminder, Timer};
 use chrono::{DateTime, TimeDelta, Utc};
 use IncidentChecklist::Playbook;
 
@@ -133,6 +133,66 @@ fn declare(
     }
     let mut decision = changed(reply, incident, entry, effects);
     decision.timers = timers;
+    decision
+}
+
+/// A runbook rule's incident for an alert group (a failed production
+/// deployment, a critical Alertmanager group): the whole declare flow, with
+/// opsbot as the declarer and what fired in the incident.
+pub fn declare_from_alert(
+    id: IncidentId,
+    alert: AlertId,
+    declaration: &Declaration,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> IncidentDecision {
+    let channel = runbook.channel_for(declaration.severity).to_owned();
+    let by_rule = Invocation { user: super::BY_RULE.to_owned(), channel: channel.clone(), team_domain: None };
+    let mut decision = declare(id, declaration.severity, &declaration.title, &by_rule, runbook, now);
+    // Nobody typed a command, so nobody waits for the link.
+    decision.effects.retain(|e| !matches!(e, Effect::SendAlertLink { .. }));
+    if declaration.announce {
+        let note = format!("🚨 The runbook declared *{id}* ({}) for this; it is in {channel}.", declaration.severity);
+        decision.effects.push(Effect::InThread { subject: Subject::Alert(alert), text: note });
+    }
+    if let Some(change) = decision.change.as_mut() {
+        change.incident.origin = Some(Origin { alert, details: declaration.details.clone() });
+    }
+    decision.reply = Reply::text("");
+    decision
+}
+
+/// The declare form an alert's button opened was submitted.
+#[allow(clippy::too_many_arguments)]
+pub fn declare_submitted(
+    loaded: Loaded,
+    alert: AlertId,
+    severity: Option<Severity>,
+    title: &str,
+    details: Option<&str>,
+    who: &Invocation,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> IncidentDecision {
+    let Some(severity) = severity else {
+        return Decision::invalid(crate::codec::SEVERITY_FIELD, "Choose a severity, P0 to P3.");
+    };
+    if title.trim().is_empty() {
+        return Decision::invalid(crate::codec::TITLE_FIELD, "Give the incident a title.");
+    }
+    let Loaded::NewId(id) = loaded else { return Decision::reply(crate::replies::INTERNAL_ERROR) };
+    // A form has no channel; follow-up notes go where the incident is.
+    let channel = runbook.channel_for(severity).to_owned();
+    let declarer =
+        Invocation { user: who.user.clone(), channel: channel.clone(), team_domain: who.team_domain.clone() };
+    let mut decision = declare(id, severity, title.trim(), &declarer, runbook, now);
+    decision.effects.retain(|e| !matches!(e, Effect::SendAlertLink { .. }));
+    let note = format!("🚨 <@{}> declared *{id}* ({severity}) for this; it is in {channel}.", who.user);
+    decision.effects.push(Effect::InThread { subject: Subject::Alert(alert), text: note });
+    if let Some(change) = decision.change.as_mut() {
+        let details = details.map_or_else(|| format!("Declared from {alert}."), str::to_owned);
+        change.incident.origin = Some(Origin { alert, details });
+    }
     decision
 }
 

@@ -74,9 +74,33 @@ pub struct Incident {
     /// an older generation do nothing.
     #[serde(default)]
     pub generation: u32,
+    /// The alert it was declared from, with what fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
     /// Where its messages are in Slack; the store fills it in on load.
     #[serde(skip)]
     pub posted: Posted,
+}
+
+/// An incident declared from an alert group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub alert: crate::subject::AlertId,
+    /// mrkdwn: what fired, with its links.
+    pub details: String,
+}
+
+/// The declarer of an incident a runbook rule declared: not a Slack user
+/// id (those start with `U` or `W`), so it can never be mistaken for one.
+pub const BY_RULE: &str = "opsbot";
+
+/// How a person in an incident's record is shown in Slack.
+pub fn mention(user: &str) -> String {
+    if user == BY_RULE {
+        "opsbot (a runbook rule)".to_owned()
+    } else {
+        format!("<@{user}>")
+    }
 }
 
 /// What an incident decision writes: the incident's new state and the
@@ -148,6 +172,7 @@ impl Incident {
             escalation_level: 0,
             update_due: None,
             generation: 0,
+            origin: None,
             posted: Posted::default(),
         }
     }

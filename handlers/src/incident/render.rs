@@ -43,7 +43,7 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
     let mut fields = vec![
         json!({"type": "mrkdwn", "text": format!("*Status*\n{}", status_line(inc))}),
         json!({"type": "mrkdwn", "text": format!("*Severity*\n{} ({})", inc.severity, inc.severity.label())}),
-        json!({"type": "mrkdwn", "text": format!("*Declared by*\n<@{}> {}", inc.declared.user, slack_date(inc.declared.at))}),
+        json!({"type": "mrkdwn", "text": format!("*Declared by*\n{} {}", super::mention(&inc.declared.user), slack_date(inc.declared.at))}),
         json!({"type": "mrkdwn", "text": format!("*Targets*\nrespond &lt; {} · resolve &lt; {}", duration(targets.respond), duration(targets.resolve))}),
     ];
     fields.push(json!({"type": "mrkdwn", "text": format!("*Commander*\n{}", inc.commander.as_ref().map_or("unassigned".to_owned(), |c| format!("<@{c}>")))}));
@@ -61,6 +61,10 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
         json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}*", escape(&inc.title)), SECTION_MAX)}, "fields": fields}),
     ];
+    if let Some(origin) = &inc.origin {
+        let text = format!("*From {}*\n{}", origin.alert, origin.details);
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}));
+    }
     if let Some(resolved) = &inc.resolved {
         let mut lines = vec![time_against_target(
             "Time to acknowledge",
@@ -172,15 +176,18 @@ pub fn incident_list(open: &[Incident], now: DateTime<Utc>) -> Reply {
 /// `/incident show`: the incident's state and its timeline.
 pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Runbook, _now: DateTime<Utc>) -> Reply {
     let mut text = format!(
-        "{} *{} · {}* — {}\n{}\nDeclared by <@{}> {}",
+        "{} *{} · {}* — {}\n{}\nDeclared by {} {}",
         inc.severity.emoji(),
         inc.id,
         inc.severity,
         escape(&inc.title),
         status_line(inc),
-        inc.declared.user,
+        super::mention(&inc.declared.user),
         slack_date(inc.declared.at)
     );
+    if let Some(origin) = &inc.origin {
+        text.push_str(&format!("\nFrom {}: {}", origin.alert, origin.details));
+    }
     if let Some(c) = &inc.commander {
         text.push_str(&format!("\nCommander: <@{c}>"));
     }

@@ -35,6 +35,9 @@ impl Style {
     }
 
     fn user(self, id: &str) -> String {
+        if id == super::BY_RULE {
+            return super::mention(id);
+        }
         match self {
             Style::Slack => format!("<@{id}>"),
             Style::Markdown => format!("@{id}"),
