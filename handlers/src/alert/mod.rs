@@ -9,6 +9,7 @@
 //! [`github`] and [`alertmanager`]; the decisions in [`decide`]; the
 //! messages in [`render`].
 
+pub mod alertmanager;
 pub mod github;
 pub mod signal;
 
