@@ -9,8 +9,11 @@
 //! [`github`] and [`alertmanager`]; the decisions in [`decide`]; the
 //! messages in [`render`].
 
+pub mod alertmanager;
 pub mod decide;
+pub mod github;
 pub mod render;
+pub mod signal;
 pub mod signal;
 
 pub use crate::subject::{AlertId, Posted, Stamp};
