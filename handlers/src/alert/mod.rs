@@ -14,7 +14,6 @@ pub mod decide;
 pub mod github;
 pub mod render;
 pub mod signal;
-pub mod signal;
 
 pub use crate::subject::{AlertId, Posted, Stamp};
 use chrono::{DateTime, TimeDelta, Utc};
