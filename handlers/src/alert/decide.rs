@@ -210,9 +210,8 @@ fn workflow_run(
         seconds: run.duration().num_seconds(),
         finished: run.finished,
     });
-    let firing = current.filter(|g| g.firing);
-    match (conclusion, firing) {
-        (Conclusion::Failed, Some(mut group)) => {
+    match (conclusion, current) {
+        (Conclusion::Failed, Some(mut group)) if group.firing => {
             let Detail::Workflow(failures) = &mut group.detail else { return sample_only(sample) };
             let note = match failures.runs.iter().position(|r| r.run_id == run.run_id) {
                 // A re-run attempt of a run already counted: the same
@@ -250,7 +249,7 @@ fn workflow_run(
             let effects = first_message(&group);
             written(group, Some(opening), sample, effects)
         }
-        (Conclusion::Passed, Some(mut group)) => {
+        (Conclusion::Passed, Some(mut group)) if group.firing => {
             let Detail::Workflow(failures) = &mut group.detail else { return sample_only(sample) };
             // A pass of an older run arriving late says nothing about the
             // newer failure.
@@ -258,7 +257,7 @@ fn workflow_run(
             if run.run_number < latest {
                 return sample_only(sample);
             }
-            failures.recovered_by = Some(run.clone());
+            failures.recovered_by = Some(Box::new(run.clone()));
             let note = format!(
                 "✅ Recovered after {} ({}), by run #{}: {}",
                 plural(failures.failures, "failure", "failures"),
@@ -290,9 +289,8 @@ fn deployment(
 ) -> AlertDecision {
     let Some(rule) = runbook.alerts.github.deployment(&d.environment) else { return Decision::nothing() };
     let failed = rule.failed_states.contains(&d.state);
-    let firing = current.filter(|g| g.firing);
-    match (failed, firing) {
-        (true, Some(mut group)) => {
+    match (failed, current) {
+        (true, Some(mut group)) if group.firing => {
             let Detail::Deployment(failures) = &mut group.detail else { return Decision::nothing() };
             if failures.failed.iter().any(|f| f.deployment_id == d.deployment_id && f.state == d.state) {
                 return Decision::nothing();
@@ -334,9 +332,9 @@ fn deployment(
             decision.timers = timers;
             decision
         }
-        (false, Some(mut group)) if d.state == "success" => {
+        (false, Some(mut group)) if group.firing && d.state == "success" => {
             let Detail::Deployment(failures) = &mut group.detail else { return Decision::nothing() };
-            failures.recovered_by = Some(d.clone());
+            failures.recovered_by = Some(Box::new(d.clone()));
             let note = format!(
                 "✅ Deployed to {} again after {}: {}",
                 d.environment,
@@ -362,9 +360,8 @@ fn alertmanager(
     now: DateTime<Utc>,
 ) -> AlertDecision {
     let route = runbook.alerts.alertmanager_route(&notified.common_labels);
-    let firing = current.filter(|g| g.firing);
-    match (notified.firing, firing) {
-        (_, Some(mut group)) => {
+    match (notified.firing, current) {
+        (_, Some(mut group)) if group.firing => {
             let Detail::Alertmanager(state) = &mut group.detail else { return Decision::nothing() };
             let before = state.clone();
             merge(state, notified);
@@ -414,8 +411,9 @@ fn alertmanager(
             decision.timers = timers;
             decision
         }
-        // A resolution of a group opsbot never saw fire: nothing to update.
-        (false, None) => Decision::nothing(),
+        // A resolution of a group opsbot never saw fire (or saw resolve
+        // already): nothing to update.
+        (false, _) => Decision::nothing(),
     }
 }
 
@@ -447,9 +445,8 @@ pub fn kpi_check(alert: &str, loaded: Loaded, runbook: &Runbook, now: DateTime<U
         return Decision::nothing();
     }
     let holds = kpi.condition.holds(measure(kpi, &figures));
-    let firing = current.filter(|g| g.firing);
-    match (holds, firing) {
-        (true, Some(_)) | (false, None) => Decision::nothing(),
+    match (holds, current) {
+        (true, Some(group)) if group.firing => Decision::nothing(),
         (true, previous) => {
             let Some(id) = new_id else { return Decision::nothing() };
             let detail = Detail::Kpi(KpiBreach { alert: kpi.id.clone(), crossed: figures, latest: figures });
@@ -457,7 +454,7 @@ pub fn kpi_check(alert: &str, loaded: Loaded, runbook: &Runbook, now: DateTime<U
             let effects = first_message(&group);
             written(group, Some(opening), None, effects)
         }
-        (false, Some(mut group)) => {
+        (false, Some(mut group)) if group.firing => {
             let Detail::Kpi(breach) = &mut group.detail else { return Decision::nothing() };
             breach.latest = figures;
             group.firing = false;
@@ -471,6 +468,7 @@ pub fn kpi_check(alert: &str, loaded: Loaded, runbook: &Runbook, now: DateTime<U
             let effects = tell(&group, now, Some(note));
             written(group, None, None, effects)
         }
+        (false, _) => Decision::nothing(),
     }
 }
 
@@ -576,5 +574,380 @@ impl AlertGroup {
     /// route is muted or a declared incident speaks for it.
     pub fn posts(&self) -> bool {
         !self.quiet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::signal::{AlertmanagerAlert, AlertmanagerGroup, DeploymentStatus, WorkflowRun};
+    use crate::runbook::alerts::AlertmanagerRoute;
+    use chrono::{TimeDelta, TimeZone};
+    use std::collections::BTreeMap;
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 14, 2, 0).unwrap() + TimeDelta::minutes(minutes)
+    }
+
+    fn runbook() -> Runbook {
+        Runbook::seed()
+    }
+
+    fn run(number: u64, conclusion: &str, at: i64) -> WorkflowRun {
+        WorkflowRun {
+            repo: "octo-org/octo-repo".into(),
+            workflow: "CI".into(),
+            workflow_path: ".github/workflows/ci.yml".into(),
+            workflow_id: 7,
+            branch: "main".into(),
+            default_branch: "main".into(),
+            run_id: 1000 + number,
+            run_number: number,
+            attempt: 1,
+            conclusion: conclusion.into(),
+            title: "Fix the cache key".into(),
+            author: "Mona".into(),
+            sha: "3484a3fb816e0859".into(),
+            url: format!("https://github.com/octo-org/octo-repo/actions/runs/{}", 1000 + number),
+            started: t(at - 4),
+            finished: t(at),
+        }
+    }
+
+    /// Decides a signal as the engine would: the current group in, a new
+    /// number when one may open.
+    fn decide(
+        s: &Signal,
+        current: Option<&AlertGroup>,
+        next_id: u64,
+        rb: &Runbook,
+        now: DateTime<Utc>,
+    ) -> AlertDecision {
+        let new_id = match needs(s, rb) {
+            Need::Current { may_open: true, .. } if !current.is_some_and(|g| g.firing) => Some(AlertId(next_id)),
+            Need::Current { .. } => None,
+            other => panic!("unexpected need {other:?}"),
+        };
+        signal(s, Loaded::Current { current: current.cloned(), new_id }, rb, now)
+    }
+
+    fn group_of(d: &AlertDecision) -> AlertGroup {
+        d.change.as_ref().and_then(|c| c.group.as_ref()).map(|w| w.group.clone()).expect("a group is written")
+    }
+
+    fn notes(d: &AlertDecision) -> Vec<String> {
+        d.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::InThread { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn valid(group: &AlertGroup, rb: &Runbook, now: DateTime<Utc>) -> String {
+        let msg = render::message(group, rb, now);
+        if let Err(errors) = opsbot_fake_slack::blockkit::validate_blocks(&msg.blocks) {
+            panic!("invalid blocks: {errors:?}");
+        }
+        msg.blocks.to_string()
+    }
+
+    #[test]
+    fn a_failed_run_on_the_default_branch_opens_a_group_in_the_team_channel_with_its_buttons() {
+        let rb = runbook();
+        let d = decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0));
+        let group = group_of(&d);
+        assert_eq!((group.id, group.channel.as_str(), group.firing), (AlertId(1), "#devops", true));
+        assert_eq!(d.effects, vec![Effect::Post(group_message(AlertId(1)))]);
+        assert!(d.change.as_ref().unwrap().sample.as_ref().is_some_and(|s| s.failed));
+        let blocks = valid(&group, &rb, t(0));
+        for needle in [
+            "octo-org/octo-repo",
+            "CI run #5",
+            "Fix the cache key",
+            "Mona",
+            "main",
+            "alert.declare",
+            "alert.mute",
+            "4 min",
+        ] {
+            assert!(blocks.contains(needle), "{needle} missing in {blocks}");
+        }
+    }
+
+    #[test]
+    fn failing_again_updates_the_same_group_and_lists_the_run_in_its_thread() {
+        let rb = runbook();
+        let first = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let d = decide(&Signal::WorkflowRun(run(6, "timed_out", 10)), Some(&first), 2, &rb, t(10));
+        let second = group_of(&d);
+        assert_eq!(second.id, first.id, "no new group");
+        assert!(d.change.as_ref().unwrap().group.as_ref().unwrap().opens.is_none());
+        assert_eq!(d.effects[0], Effect::Refresh(group_message(first.id)));
+        assert!(notes(&d)[0].starts_with("❌ Failure 2"), "{:?}", notes(&d));
+        let d = decide(&Signal::WorkflowRun(run(7, "startup_failure", 20)), Some(&second), 3, &rb, t(20));
+        let third = group_of(&d);
+        assert!(valid(&third, &rb, t(20)).contains("Failing for 3 runs since"));
+    }
+
+    #[test]
+    fn a_rerun_attempt_belongs_to_its_run_and_a_redelivery_changes_nothing() {
+        let rb = runbook();
+        let first = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let again = decide(&Signal::WorkflowRun(run(5, "failure", 0)), Some(&first), 2, &rb, t(1));
+        assert!(again.change.as_ref().is_none_or(|c| c.group.is_none()), "a redelivery writes no group");
+        assert!(again.effects.is_empty());
+        let mut rerun = run(5, "failure", 9);
+        rerun.attempt = 2;
+        let d = decide(&Signal::WorkflowRun(rerun), Some(&first), 2, &rb, t(9));
+        let Detail::Workflow(w) = &group_of(&d).detail else { panic!() };
+        assert_eq!((w.failures, w.runs.len(), w.runs[0].attempt), (1, 1, 2));
+        assert!(notes(&d)[0].starts_with("❌ Re-run failed again"));
+    }
+
+    #[test]
+    fn a_pass_recovers_the_group_with_the_count_and_how_long_it_failed() {
+        let rb = runbook();
+        let mut group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        for (n, at) in [(6, 10), (7, 20)] {
+            group = group_of(&decide(&Signal::WorkflowRun(run(n, "failure", at)), Some(&group), 9, &rb, t(at)));
+        }
+        let d = decide(&Signal::WorkflowRun(run(8, "success", 42)), Some(&group), 9, &rb, t(42));
+        let recovered = group_of(&d);
+        assert!(!recovered.firing);
+        assert_eq!(
+            notes(&d),
+            vec![format!("✅ Recovered after 3 failures (42 min), by run #8: <{}|the run>", run(8, "", 0).url)]
+        );
+        let blocks = valid(&recovered, &rb, t(42));
+        assert!(blocks.contains("Recovered after 3 runs, 42 min"), "{blocks}");
+        assert!(!blocks.contains("alert.declare"), "no buttons once recovered");
+        // The next failure is a new episode: a new group and message.
+        let d = decide(&Signal::WorkflowRun(run(9, "failure", 60)), Some(&recovered), 2, &rb, t(60));
+        assert_eq!(group_of(&d).id, AlertId(2));
+        assert_eq!(d.change.unwrap().group.unwrap().opens, Some(Opening { replaces: Some(AlertId(1)) }));
+    }
+
+    #[test]
+    fn an_older_pass_arriving_late_does_not_recover_a_newer_failure() {
+        let rb = runbook();
+        let group = group_of(&decide(&Signal::WorkflowRun(run(6, "failure", 10)), None, 1, &rb, t(10)));
+        let d = decide(&Signal::WorkflowRun(run(5, "success", 11)), Some(&group), 2, &rb, t(11));
+        assert!(d.change.as_ref().unwrap().group.is_none(), "only the sample is written");
+    }
+
+    #[test]
+    fn runs_that_do_not_count_say_nothing() {
+        let rb = runbook();
+        let mut feature = run(5, "failure", 0);
+        feature.branch = "feature/x".into();
+        assert_eq!(needs(&Signal::WorkflowRun(feature), &rb), Need::Nothing);
+        let d = decide(&Signal::WorkflowRun(run(5, "cancelled", 0)), None, 1, &rb, t(0));
+        assert_eq!(d, Decision::nothing(), "a cancelled run is neither a failure nor a sample");
+        let d = decide(&Signal::WorkflowRun(run(5, "skipped", 0)), None, 1, &rb, t(0));
+        assert!(d.change.is_none());
+    }
+
+    fn deployment(state: &str, id: u64) -> DeploymentStatus {
+        DeploymentStatus {
+            repo: "octo-org/octo-repo".into(),
+            environment: "production".into(),
+            state: state.into(),
+            deployment_id: id,
+            git_ref: "main".into(),
+            sha: "f95f852bd8fca8fcc58a9a2d6c842781e32a215e".into(),
+            description: "".into(),
+            url: "https://github.com/octo-org/octo-repo/deployments".into(),
+            creator: "mona".into(),
+            at: t(0),
+        }
+    }
+
+    #[test]
+    fn a_failed_production_deployment_declares_a_p1_once_and_posts_nothing_of_its_own() {
+        let rb = runbook();
+        let d = decide(&Signal::Deployment(deployment("failure", 1)), None, 1, &rb, t(0));
+        let group = group_of(&d);
+        assert!(group.quiet && d.effects.is_empty(), "the incident is the message");
+        let [Timer { due, kind: TimerKind::DeclareFromAlert { alert, declaration } }] = d.timers.as_slice() else {
+            panic!("one declare timer: {:?}", d.timers)
+        };
+        assert_eq!((*due, *alert, declaration.severity), (t(0), AlertId(1), Severity::P1));
+        assert!(declaration.details.contains("production") && declaration.details.contains("deployments"));
+        // GitHub's `error` after `failure` for the same deployment: recorded,
+        // nothing declared again.
+        let d = decide(&Signal::Deployment(deployment("error", 1)), Some(&group), 2, &rb, t(1));
+        assert!(d.timers.is_empty() && d.effects.is_empty());
+        let group = group_of(&d);
+        let d = decide(&Signal::Deployment(deployment("success", 2)), Some(&group), 2, &rb, t(30));
+        assert!(!group_of(&d).firing && d.effects.is_empty());
+        let staging =
+            Signal::Deployment(DeploymentStatus { environment: "staging".into(), ..deployment("failure", 3) });
+        assert_eq!(needs(&staging, &rb), Need::Nothing);
+    }
+
+    fn am_alert(name: &str, instance: &str, firing: bool) -> AlertmanagerAlert {
+        let labels: BTreeMap<String, String> =
+            [("alertname", name), ("instance", instance)].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        AlertmanagerAlert {
+            fingerprint: format!("{name}-{instance}"),
+            firing,
+            annotations: [("summary".to_owned(), format!("{name} on {instance}"))].into_iter().collect(),
+            labels,
+            starts_at: Some(t(0)),
+            ends_at: None,
+            generator_url: "http://prometheus:9090/graph".into(),
+        }
+    }
+
+    fn am_group(severity: &str, firing: bool, alerts: Vec<AlertmanagerAlert>) -> Signal {
+        Signal::Alertmanager(AlertmanagerGroup {
+            group_key: "{}:{alertname=\"HighLatency\"}".into(),
+            firing,
+            receiver: "opsbot".into(),
+            group_labels: BTreeMap::new(),
+            common_labels: [("alertname", "HighLatency"), ("severity", severity)]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            common_annotations: BTreeMap::new(),
+            external_url: "http://alertmanager:9093".into(),
+            alerts,
+        })
+    }
+
+    #[test]
+    fn an_alertmanager_group_fires_changes_and_resolves_in_one_group_routed_by_severity() {
+        let rb = runbook();
+        let d = decide(&am_group("critical", true, vec![am_alert("HighLatency", "a", true)]), None, 1, &rb, t(0));
+        let group = group_of(&d);
+        assert_eq!(group.channel, "#devops-alerts", "critical goes to the alerts channel");
+        assert!(d.timers.is_empty(), "the seed declares nothing for a group");
+        let repeat =
+            decide(&am_group("critical", true, vec![am_alert("HighLatency", "a", true)]), Some(&group), 2, &rb, t(5));
+        assert_eq!(repeat, Decision::nothing(), "a repeat notification edits nothing");
+        let two = vec![am_alert("HighLatency", "a", true), am_alert("HighLatency", "b", true)];
+        let d = decide(&am_group("critical", true, two), Some(&group), 2, &rb, t(6));
+        let changed = group_of(&d);
+        assert_eq!((changed.id, d.effects.clone()), (group.id, vec![Effect::Refresh(group_message(group.id))]));
+        assert!(valid(&changed, &rb, t(6)).contains("*2 firing*"));
+        let d = decide(
+            &am_group("critical", false, vec![am_alert("HighLatency", "a", false)]),
+            Some(&changed),
+            2,
+            &rb,
+            t(20),
+        );
+        let resolved = group_of(&d);
+        assert!(!resolved.firing);
+        assert_eq!(notes(&d), vec!["✅ Resolved after 20 min.".to_owned()]);
+        assert!(valid(&resolved, &rb, t(20)).contains("Resolved"));
+        let warning = decide(&am_group("warning", true, vec![am_alert("DiskFull", "a", true)]), None, 3, &rb, t(30));
+        assert_eq!(group_of(&warning).channel, "#devops");
+    }
+
+    #[test]
+    fn a_rule_makes_a_critical_group_declare_an_incident_once() {
+        let mut rb = runbook();
+        rb.alerts.alertmanager.insert(
+            0,
+            AlertmanagerRoute {
+                matchers: vec![("severity".into(), "critical".into())],
+                channel: "#devops-alerts".into(),
+                declare: Some(Severity::P1),
+                mute: false,
+            },
+        );
+        let fire = || am_group("critical", true, vec![am_alert("HighLatency", "a", true)]);
+        let d = decide(&fire(), None, 1, &rb, t(0));
+        assert_eq!(d.timers.len(), 1);
+        let group = group_of(&d);
+        assert!(valid(&group, &rb, t(0)).contains("incident was declared by the runbook"));
+        let mut more = fire();
+        if let Signal::Alertmanager(g) = &mut more {
+            g.alerts.push(am_alert("HighLatency", "b", true));
+        }
+        let d = decide(&more, Some(&group), 2, &rb, t(5));
+        assert!(d.timers.is_empty(), "a later notification of the same group declares nothing");
+    }
+
+    #[test]
+    fn a_muted_group_keeps_its_message_current_but_says_nothing_in_its_thread() {
+        let rb = runbook();
+        let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let who = Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None };
+        let d = click(AlertButton::Mute, group.id, Some(group), &who, t(1));
+        let muted = group_of(&d);
+        assert!(notes(&d)[0].contains("muted this for 1 h"));
+        assert!(valid(&muted, &rb, t(1)).contains("alert.unmute"));
+        let d = decide(&Signal::WorkflowRun(run(6, "failure", 10)), Some(&muted), 2, &rb, t(10));
+        assert_eq!(d.effects, vec![Effect::Refresh(group_message(muted.id))]);
+        let later = group_of(&d);
+        let d = decide(&Signal::WorkflowRun(run(7, "failure", 70)), Some(&later), 2, &rb, t(70));
+        assert_eq!(notes(&d).len(), 1, "the mute is over after an hour");
+    }
+
+    #[test]
+    fn the_declare_button_opens_a_valid_form_prefilled_from_the_alert() {
+        let rb = runbook();
+        let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let who = Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None };
+        let d = click(AlertButton::Declare, group.id, Some(group), &who, t(1));
+        let modal = d.modal.expect("a form");
+        opsbot_fake_slack::blockkit::validate_view(&modal.view).expect("a valid modal");
+        let view = modal.view.to_string();
+        assert!(view.contains("CI failing on main in octo-org/octo-repo") && view.contains("\"P2\""), "{view}");
+        assert!(d.change.is_none());
+    }
+
+    fn kpi_runs(failed: usize, passed: usize, at: i64) -> Vec<RunSample> {
+        (0..failed + passed)
+            .map(|i| RunSample { run_id: i as u64, attempt: 1, failed: i < failed, seconds: 240, finished: t(at) })
+            .collect()
+    }
+
+    fn kpi(id: &str, current: Option<&AlertGroup>, runs: Vec<RunSample>, now: DateTime<Utc>) -> AlertDecision {
+        let new_id = (!current.is_some_and(|g| g.firing)).then_some(AlertId(99));
+        kpi_check(id, Loaded::Kpi { current: current.cloned(), new_id, runs }, &runbook(), now)
+    }
+
+    #[test]
+    fn the_failure_rate_alert_fires_once_stays_quiet_recovers_and_fires_again() {
+        let rb = runbook();
+        let id = "high-build-failure-rate";
+        assert_eq!(kpi(id, None, kpi_runs(1, 3, 0), t(0)), Decision::nothing(), "too few runs to say");
+        assert_eq!(kpi(id, None, kpi_runs(1, 19, 0), t(0)), Decision::nothing(), "5 % is within bounds");
+        let d = kpi(id, None, kpi_runs(3, 7, 0), t(0));
+        let fired = group_of(&d);
+        assert_eq!(d.effects, vec![Effect::Post(group_message(AlertId(99)))]);
+        let blocks = valid(&fired, &rb, t(0));
+        assert!(
+            blocks.contains("High Build Failure Rate") && blocks.contains("failure rate 30 % (3 of 10 runs"),
+            "{blocks}"
+        );
+        assert_eq!(kpi(id, Some(&fired), kpi_runs(4, 7, 1), t(1)), Decision::nothing(), "quiet while above");
+        let d = kpi(id, Some(&fired), kpi_runs(1, 19, 2), t(2));
+        let recovered = group_of(&d);
+        assert!(!recovered.firing && notes(&d)[0].starts_with("✅ Back within bounds"));
+        let d = kpi(id, Some(&recovered), kpi_runs(5, 5, 3), t(3));
+        assert_eq!(d.change.unwrap().group.unwrap().opens, Some(Opening { replaces: Some(recovered.id) }));
+    }
+
+    #[test]
+    fn slow_builds_ask_someone_to_investigate() {
+        let rb = runbook();
+        let slow: Vec<RunSample> = kpi_runs(0, 3, 0).into_iter().map(|r| RunSample { seconds: 11 * 60, ..r }).collect();
+        let d = kpi("slow-build-times", None, slow, t(0));
+        let blocks = valid(&group_of(&d), &rb, t(0));
+        assert!(blocks.contains("Can someone investigate") && blocks.contains("average build time 11 min"), "{blocks}");
+    }
+
+    #[test]
+    fn the_window_counts_only_recent_runs() {
+        let mut runs = kpi_runs(5, 0, -(25 * 60));
+        runs.extend(kpi_runs(0, 5, 0));
+        let f = figures(&runs, t(0) - TimeDelta::hours(24));
+        assert_eq!((f.runs, f.failed, f.passed), (5, 0, 5));
     }
 }

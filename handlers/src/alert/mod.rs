@@ -95,7 +95,7 @@ pub struct WorkflowFailures {
     pub runs: Vec<WorkflowRun>,
     /// The run that passed and ended the episode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovered_by: Option<WorkflowRun>,
+    pub recovered_by: Option<Box<WorkflowRun>>,
 }
 
 impl WorkflowFailures {
@@ -112,7 +112,7 @@ pub struct DeploymentFailures {
     /// Failed statuses, oldest first, at most [`RUNS_KEPT`].
     pub failed: Vec<DeploymentStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovered_by: Option<DeploymentStatus>,
+    pub recovered_by: Option<Box<DeploymentStatus>>,
 }
 
 /// An Alertmanager group as last notified.
