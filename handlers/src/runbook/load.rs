@@ -2292,6 +2292,30 @@ webhooks:
     }
 
     #[test]
+    fn seed_alert_sections_are_the_seed_defaults() {
+        let rb = Runbook::seed();
+        assert_eq!(rb.alerts, AlertRules::seed_defaults(&rb.channels));
+        let kpi = &rb.alerts.kpis[1];
+        assert_eq!(kpi.target, "< 5 minutes");
+        assert_eq!(kpi.measured.as_ref().unwrap().text, "avg_build_time < 5m");
+
+        // The sections are read, not defaulted: a change in each shows.
+        let changed = parse(
+            &Runbook::SEED_YAML
+                .replacen("    target: \"> 95%\"", "    target: \"> 90%\"", 1)
+                .replacen("    min_runs: 3\n", "    min_runs: 4\n", 1)
+                .replacen("        declare: P1\n", "        declare: P0\n", 1)
+                .replacen("    - match: { severity: critical }", "    - match: { severity: page }", 1),
+        )
+        .unwrap();
+        let alerts = &changed.alerts;
+        assert_eq!(alerts.kpis[0].measured.as_ref().unwrap().threshold, Quantity::Percent(90.0));
+        assert_eq!(alerts.kpi_alerts[1].min_runs, 4);
+        assert_eq!(alerts.github.deployments[0].declare, Some(Severity::P0));
+        assert_eq!(alerts.alertmanager[0].matchers, [("severity".to_owned(), "page".to_owned())]);
+    }
+
+    #[test]
     fn alert_sections_left_out_keep_the_seeds() {
         let rb = parse(&mini()).unwrap();
         assert_eq!(rb.alerts, AlertRules::seed_defaults(&rb.channels));
