@@ -9,6 +9,7 @@
 
 use crate::severity::Severity;
 use chrono::TimeDelta;
+use std::fmt;
 
 /// Everything about automatic alerts.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,6 +117,9 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric, in the order messages list them.
+    pub const ALL: [Metric; 3] = [Metric::FailureRate, Metric::SuccessRate, Metric::AverageBuildTime];
+
     /// The name conditions use, e.g. `failure_rate`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -182,6 +186,36 @@ impl Quantity {
     }
 }
 
+impl fmt::Display for Quantity {
+    /// The short form runbooks write: `95%`, `5m`, `2h 30m`, `10`. A
+    /// duration is shown in whole seconds, the finest unit a runbook writes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quantity::Percent(p) => write!(f, "{p}%"),
+            Quantity::Count(n) => write!(f, "{n}"),
+            Quantity::Duration(d) => {
+                let mut seconds = d.num_seconds();
+                if seconds < 0 {
+                    f.write_str("-")?;
+                    seconds = -seconds;
+                }
+                if seconds == 0 {
+                    return f.write_str("0s");
+                }
+                let mut separator = "";
+                for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+                    if seconds >= size {
+                        write!(f, "{separator}{}{unit}", seconds / size)?;
+                        seconds %= size;
+                        separator = " ";
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// `failure_rate > 10%`: a condition on a measured value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Condition {
@@ -222,6 +256,14 @@ pub enum KpiAction {
 }
 
 impl KpiAction {
+    /// Every action, in the order messages list them.
+    pub const ALL: [KpiAction; 2] = [KpiAction::NotifyTeam, KpiAction::Investigate];
+
+    /// The action a runbook names, e.g. `notify_team`.
+    pub fn parse(word: &str) -> Option<KpiAction> {
+        KpiAction::ALL.into_iter().find(|a| a.as_str() == word)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             KpiAction::NotifyTeam => "notify_team",

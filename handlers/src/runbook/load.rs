@@ -6,10 +6,14 @@
 //! structural problem (bad YAML, an unknown key, a list where a map belongs),
 //! so those come back one at a time. Everything else — missing keys, empty
 //! lists, bad durations, mentions, cron expressions, time zones, undefined
-//! roles, duplicate ids — is checked here, on the raw structs, and *all* of
-//! it is reported at once, sorted by place in the file. Only a file without
-//! a single mistake becomes a [`Runbook`].
+//! roles, duplicate ids, alert conditions, channels — is checked here, on
+//! the raw structs, and *all* of it is reported at once, sorted by place in
+//! the file. Only a file without a single mistake becomes a [`Runbook`].
 
+use super::alerts::{
+    AlertmanagerRoute, BranchRule, Comparison, Condition, DeploymentRule, GithubRules, Kpi, KpiAction, KpiAlert,
+    Metric, Quantity,
+};
 use super::{AlertRules, Channels, Checklist, Mention, Phase, Role, Runbook, SeverityPolicy, Step, Targets};
 use crate::schedule::Schedule;
 use crate::severity::Severity;
@@ -186,6 +190,137 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
     })
 }
 
+/// Parses a KPI alert's condition as runbooks write it: `<metric>
+/// <comparison> <value>`, e.g. `failure_rate > 10%` or `avg_build_time >
+/// 10m`. `failure_rate` and `success_rate` take a percent (at most 100%),
+/// `avg_build_time` a duration; the comparisons are `>`, `>=`, `<` and
+/// `<=`. The condition keeps the text as written, for messages.
+pub fn parse_condition(text: &str) -> Result<Condition, String> {
+    let text = text.trim();
+    let word = text.len() - text.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_').len();
+    if word == 0 {
+        return Err(format!(
+            "bad condition `{text}`: write `<metric> <comparison> <value>`, e.g. `failure_rate > 10%`"
+        ));
+    }
+    let metric = metric_named(&text[..word])?;
+    let (comparison, threshold) = comparison_and_threshold(metric, &text[word..], text)?;
+    Ok(Condition { text: text.to_owned(), metric, comparison, threshold })
+}
+
+/// Parses a measured KPI's target, `<comparison> <value>` such as `> 95%`
+/// or `< 5 minutes`, into the condition it sets on `metric`. The file
+/// writes the metric and the target apart, so the condition's text is put
+/// together in the short form an alert's condition has: `avg_build_time <
+/// 5m`.
+pub fn parse_target(metric: Metric, target: &str) -> Result<Condition, String> {
+    let target = target.trim();
+    let (comparison, threshold) = comparison_and_threshold(metric, target, target)?;
+    Ok(Condition {
+        text: format!("{} {} {threshold}", metric.as_str(), comparison.symbol()),
+        metric,
+        comparison,
+        threshold,
+    })
+}
+
+/// The metric a condition or a KPI's `measure` names.
+fn metric_named(word: &str) -> Result<Metric, String> {
+    Metric::parse(word).ok_or_else(|| {
+        let names = Metric::ALL.map(Metric::as_str);
+        match closest(word, names.iter().copied()) {
+            Some(near) => format!("unknown metric `{word}` (did you mean `{near}`?)"),
+            None => format!("unknown metric `{word}` (expected one of: {})", names.join(", ")),
+        }
+    })
+}
+
+/// The `<comparison> <value>` at the start of `text`, the value in the unit
+/// `metric` is measured in. `whole` is the condition or target the text is
+/// part of, quoted in messages.
+fn comparison_and_threshold(metric: Metric, text: &str, whole: &str) -> Result<(Comparison, Quantity), String> {
+    let text = text.trim_start();
+    let symbol = text.len() - text.trim_start_matches(['<', '>', '=', '!']).len();
+    let comparison = match &text[..symbol] {
+        ">" => Comparison::Above,
+        ">=" => Comparison::AtLeast,
+        "<" => Comparison::Below,
+        "<=" => Comparison::AtMost,
+        // A value straight after the metric lacks the comparison; a word
+        // there (`above`, `≥`) is one opsbot does not know.
+        "" if text.is_empty() || text.starts_with(|c: char| c.is_ascii_digit()) => {
+            return Err(format!("missing comparison in `{whole}`: write `>`, `>=`, `<` or `<=` before the value"));
+        }
+        "" => {
+            let word = text.split_whitespace().next().unwrap_or(text);
+            return Err(format!("bad comparison `{word}` in `{whole}`: write `>`, `>=`, `<` or `<=`"));
+        }
+        other => return Err(format!("bad comparison `{other}` in `{whole}`: write `>`, `>=`, `<` or `<=`")),
+    };
+    let value = text[symbol..].trim();
+    let (unit, example) = match metric {
+        Metric::FailureRate | Metric::SuccessRate => ("a percent", "`10%`"),
+        Metric::AverageBuildTime => ("a duration", "`10m`, `2h 30m` or `10 minutes`"),
+    };
+    let name = metric.as_str();
+    if value.is_empty() {
+        return Err(format!("missing value in `{whole}`: `{name}` is {unit}, e.g. {example}"));
+    }
+    match (metric, parse_quantity(value)) {
+        (Metric::FailureRate | Metric::SuccessRate, Some(Quantity::Percent(p))) if p > 100.0 => {
+            Err(format!("`{value}` in `{whole}` is more than 100%"))
+        }
+        (Metric::FailureRate | Metric::SuccessRate, Some(q @ Quantity::Percent(_)))
+        | (Metric::AverageBuildTime, Some(q @ Quantity::Duration(_))) => Ok((comparison, q)),
+        _ => Err(format!("bad value `{value}` in `{whole}`: `{name}` is {unit}, e.g. {example}")),
+    }
+}
+
+/// A threshold as written: a percent (`95%`), a plain number (`10`) or a
+/// duration. A duration's units may be spelled out here (`5 minutes`,
+/// `2 hours`) because KPI targets quote the runbook's table, which writes
+/// them so; everywhere else durations keep [`parse_duration`]'s short units.
+fn parse_quantity(text: &str) -> Option<Quantity> {
+    let number = |s: &str| {
+        let (whole, fraction) = s.split_once('.').unwrap_or((s, "0"));
+        let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(whole) && digits(fraction)) {
+            return None;
+        }
+        s.parse::<f64>().ok().filter(|n| n.is_finite())
+    };
+    if let Some(percent) = text.strip_suffix('%') {
+        return number(percent.trim_end()).map(Quantity::Percent);
+    }
+    if let Some(n) = number(text) {
+        return Some(Quantity::Count(n));
+    }
+    parse_duration(&short_units(text)).ok().map(Quantity::Duration)
+}
+
+/// `5 minutes` → `5 m`: spelled-out units in the short form
+/// [`parse_duration`] reads. Other words are left as they are, for it to
+/// refuse.
+fn short_units(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic()) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        out.push_str(match &rest[..end] {
+            "second" | "seconds" => "s",
+            "minute" | "minutes" => "m",
+            "hour" | "hours" => "h",
+            "day" | "days" => "d",
+            word => word,
+        });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Turns serde-saphyr's one structural error into ours, rewording the two
 /// a team meets most in its own words.
 fn from_serde(e: &serde_saphyr::Error) -> RunbookError {
@@ -250,6 +385,12 @@ struct RawRunbook {
     post_incident: Key<RawChecklist>,
     #[serde(default, deserialize_with = "key")]
     checklists: Key<List<RawChecklist>>,
+    #[serde(default, deserialize_with = "key")]
+    kpis: Key<Map<RawKpi>>,
+    #[serde(default, deserialize_with = "key")]
+    alerts: Key<List<RawKpiAlert>>,
+    #[serde(default, deserialize_with = "key")]
+    webhooks: Key<RawWebhooks>,
 }
 
 #[derive(Deserialize)]
@@ -366,6 +507,87 @@ struct RawChecklist {
     responsible: Key<String>,
     #[serde(default, deserialize_with = "key")]
     sections: Key<List<RawPhase>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKpi {
+    #[serde(default, deserialize_with = "key")]
+    name: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    area: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    target: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    measure: Key<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKpiAlert {
+    #[serde(default, deserialize_with = "key")]
+    name: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    condition: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    action: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    window: Key<String>,
+    /// Read as text and parsed by the check, so `0`, `-1` and `five` all get
+    /// its message rather than serde's terse "invalid i64".
+    #[serde(default, deserialize_with = "key")]
+    min_runs: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    channel: Key<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    #[serde(default, deserialize_with = "key")]
+    github: Key<RawGithub>,
+    #[serde(default, deserialize_with = "key")]
+    alertmanager: Key<List<RawRoute>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGithub {
+    #[serde(default, deserialize_with = "key")]
+    branches: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    channel: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    ignore_workflows: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    deployments: Key<List<RawDeployment>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    #[serde(default, deserialize_with = "key")]
+    environment: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    failed: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    declare: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    channel: Key<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(rename = "match", default, deserialize_with = "key")]
+    matchers: Key<Map<String>>,
+    #[serde(default, deserialize_with = "key")]
+    channel: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    declare: Key<String>,
+    /// Text, parsed by the check, for the same reason as `min_runs`.
+    #[serde(default, deserialize_with = "key")]
+    mute: Key<String>,
 }
 
 /// Sorts a map's entries by where their keys are written, so roles keep the
@@ -581,10 +803,12 @@ impl Check {
             }
         }
 
+        let alerts = self.alert_rules(doc, channels.as_ref());
+
         Some(Runbook {
             name: name?,
             timezone: timezone?,
-            alerts: AlertRules::seed_defaults(channels.as_ref()?),
+            alerts: alerts?,
             channels: channels?,
             roles: roles?,
             severities: severities?,
@@ -985,6 +1209,568 @@ impl Check {
     }
 }
 
+/// Deployment states GitHub reports (`deployment_status.state`).
+const DEPLOYMENT_STATES: [&str; 7] = ["error", "failure", "inactive", "in_progress", "pending", "queued", "success"];
+
+/// The id an alert's name makes: its ASCII letters and digits, lowercased,
+/// the words between joined by `-` (`High Build Failure Rate` →
+/// `high-build-failure-rate`).
+fn id_from_name(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A Prometheus label name: letters, digits and `_`, not starting with a
+/// digit. Anything else could never be on an Alertmanager group.
+fn is_label_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The alert sections: KPIs, KPI alerts and webhook routing. Each part a
+/// file leaves out keeps the seed's, so a runbook written before these
+/// sections existed behaves as it did.
+impl Check {
+    fn alert_rules(&mut self, doc: &RawRunbook, channels: Option<&Channels>) -> Option<AlertRules> {
+        // The seed's parts post to the runbook's channels; with `channels`
+        // broken (already reported) there is no seed, and no runbook.
+        let seed = channels.map(AlertRules::seed_defaults);
+        let kpis = self.replacing(
+            &doc.kpis,
+            "`kpis`",
+            "leave it out to keep the seed's KPIs, or write `kpis: {}` for none",
+            || seed.as_ref().map(|s| s.kpis.clone()),
+            |check, map| check.kpis(map),
+        );
+        let kpi_alerts = self.replacing(
+            &doc.alerts,
+            "`alerts`",
+            "leave it out to keep the seed's alerts, or write `alerts: []` for none",
+            || seed.as_ref().map(|s| s.kpi_alerts.clone()),
+            |check, list| check.kpi_alerts(list, channels),
+        );
+        // `webhooks:` or `github:` with everything under it commented out
+        // means the same as leaving it out: every key below has a default.
+        let webhooks = doc.webhooks.as_ref().and_then(|w| w.value.as_ref());
+        let github = match webhooks.and_then(|w| w.github.as_ref()).and_then(|g| g.value.as_ref()) {
+            Some(raw) => self.github(raw, seed.as_ref().map(|s| &s.github), channels),
+            None => seed.as_ref().map(|s| s.github.clone()),
+        };
+        let alertmanager = match webhooks {
+            Some(webhooks) => self.replacing(
+                &webhooks.alertmanager,
+                "`alertmanager`",
+                "leave it out to keep the seed's routes, or write `alertmanager: []` to send every group to `team`",
+                || seed.as_ref().map(|s| s.alertmanager.clone()),
+                |check, list| check.routes(list, channels),
+            ),
+            None => seed.as_ref().map(|s| s.alertmanager.clone()),
+        };
+        Some(AlertRules { github: github?, alertmanager: alertmanager?, kpis: kpis?, kpi_alerts: kpi_alerts? })
+    }
+
+    /// A part that replaces the seed's when written: left out, `seed`
+    /// applies. Written with nothing under it, it is refused, since that
+    /// could mean the seed's or none; `choices` says how to write each.
+    fn replacing<T, R>(
+        &mut self,
+        key: &Key<T>,
+        what: &str,
+        choices: &str,
+        seed: impl FnOnce() -> Option<R>,
+        parse: impl FnOnce(&mut Check, &T) -> Option<R>,
+    ) -> Option<R> {
+        match key {
+            None => seed(),
+            Some(Spanned { value: None, referenced, .. }) => {
+                self.error(referenced, format!("{what} is empty ({choices})"));
+                None
+            }
+            Some(Spanned { value: Some(raw), .. }) => parse(self, raw),
+        }
+    }
+
+    fn kpis(&mut self, map: &Map<RawKpi>) -> Option<Vec<Kpi>> {
+        let mut kpis = Some(Vec::new());
+        for (id, raw) in in_file_order(map) {
+            let kpi = self.kpi(id, raw);
+            match (kpi, kpis.as_mut()) {
+                (Some(k), Some(all)) => all.push(k),
+                _ => kpis = None,
+            }
+        }
+        kpis
+    }
+
+    fn kpi(&mut self, id: &Spanned<String>, raw: &Spanned<Option<RawKpi>>) -> Option<Kpi> {
+        let id_ok = is_kebab(&id.value);
+        if !id_ok {
+            self.error(
+                &id.referenced,
+                format!("KPI id `{}` must be kebab-case (lowercase letters, digits, `-`)", id.value),
+            );
+        }
+        let Some(kpi) = &raw.value else {
+            self.error(&id.referenced, format!("KPI `{}` is empty (expected `name`, `area` and `target`)", id.value));
+            return None;
+        };
+        let at = &id.referenced;
+        let whose = format!("of KPI `{}`", id.value);
+        let name = self.text(&kpi.name, at, &format!("`name` {whose}"), " (how the KPI is shown)");
+        let area = self.text(&kpi.area, at, &format!("`area` {whose}"), " (its heading, e.g. `Build Performance`)");
+        let target = self.text(&kpi.target, at, &format!("`target` {whose}"), " (e.g. `> 95%`)");
+        let measured = match &kpi.measure {
+            None | Some(Spanned { value: None, .. }) => Some(None),
+            Some(Spanned { value: Some(word), referenced, .. }) => match metric_named(word.trim()) {
+                Err(message) => {
+                    self.error(referenced, message);
+                    None
+                }
+                // A missing target is already reported.
+                Ok(metric) => target.as_deref().and_then(|target| {
+                    let target_at = kpi.target.as_ref().map_or(at, |k| &k.referenced);
+                    parse_target(metric, target).map(Some).map_err(|message| self.error(target_at, message)).ok()
+                }),
+            },
+        };
+        id_ok.then_some(())?;
+        Some(Kpi { id: id.value.clone(), name: name?, area: area?, target: target?, measured: measured? })
+    }
+
+    fn kpi_alerts(&mut self, list: &List<RawKpiAlert>, channels: Option<&Channels>) -> Option<Vec<KpiAlert>> {
+        let mut ids: HashMap<String, Location> = HashMap::new();
+        let mut alerts = Some(Vec::new());
+        for item in list {
+            let alert = match &item.value {
+                Some(raw) => self.kpi_alert(raw, &item.referenced, channels, &mut ids),
+                None => {
+                    self.error(&item.referenced, "empty alert entry (expected `name`, `condition` and `action`)");
+                    None
+                }
+            };
+            match (alert, alerts.as_mut()) {
+                (Some(a), Some(all)) => all.push(a),
+                _ => alerts = None,
+            }
+        }
+        alerts
+    }
+
+    fn kpi_alert(
+        &mut self,
+        raw: &RawKpiAlert,
+        at: &Location,
+        channels: Option<&Channels>,
+        ids: &mut HashMap<String, Location>,
+    ) -> Option<KpiAlert> {
+        let name = self.text(&raw.name, at, "`name` of an alert", " (its title; its id is made from it)");
+        let name_at = raw.name.as_ref().map_or(at, |k| &k.referenced);
+        let id = name.as_deref().and_then(|name| {
+            let id = id_from_name(name);
+            if id.is_empty() {
+                self.error(name_at, format!("alert name `{name}` has no letters or digits to make its id from"));
+                return None;
+            }
+            if let Some(first) = ids.get(&id) {
+                let line = first.line();
+                self.error(
+                    name_at,
+                    format!("duplicate alert id `{id}` from name `{name}` (first used on line {line})"),
+                );
+                return None;
+            }
+            ids.insert(id.clone(), *name_at);
+            Some(id)
+        });
+        let whose = match &id {
+            Some(id) => format!("of alert `{id}`"),
+            None => "of an alert".to_owned(),
+        };
+        let condition = self
+            .text(
+                &raw.condition,
+                at,
+                &format!("`condition` {whose}"),
+                " (`<metric> <comparison> <value>`, e.g. `failure_rate > 10%`)",
+            )
+            .and_then(|text| {
+                let condition_at = raw.condition.as_ref().map_or(at, |k| &k.referenced);
+                parse_condition(&text).map_err(|message| self.error(condition_at, message)).ok()
+            });
+        let action = self
+            .text(&raw.action, at, &format!("`action` {whose}"), " (`notify_team` or `investigate`)")
+            .and_then(|word| {
+                let action_at = raw.action.as_ref().map_or(at, |k| &k.referenced);
+                let action = KpiAction::parse(&word);
+                if action.is_none() {
+                    let names = KpiAction::ALL.map(KpiAction::as_str);
+                    let hint = match closest(&word, names.iter().copied()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("expected one of: {}", names.join(", ")),
+                    };
+                    self.error(action_at, format!("unknown action `{word}` {whose} ({hint})"));
+                }
+                action
+            });
+        let window_ok = raw.window.as_ref().and_then(|k| k.value.as_ref()).is_none();
+        let window = self.optional_duration(&raw.window, &format!("`window` {whose}"));
+        let min_runs = match &raw.min_runs {
+            None | Some(Spanned { value: None, .. }) => Some(5),
+            Some(Spanned { value: Some(n), referenced, .. }) => match n.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    self.error(
+                        referenced,
+                        format!("bad number `{}` for `min_runs` {whose}: write a whole number, 1 or more", n.trim()),
+                    );
+                    None
+                }
+            },
+        };
+        let channel = self.channel_ref(&raw.channel, "team", channels, &format!("`channel` {whose}"));
+        (window_ok || window.is_some()).then_some(())?;
+        Some(KpiAlert {
+            id: id?,
+            name: name?,
+            condition: condition?,
+            window: window.unwrap_or(TimeDelta::hours(24)),
+            min_runs: min_runs?,
+            action: action?,
+            channel: channel?,
+        })
+    }
+
+    /// A channel as the alert sections name it: `alerts` or `team` for the
+    /// runbook's `channels`, or a `#name` or channel id of its own. Left
+    /// out, `default` (one of the two words) applies. The word is checked
+    /// even when `channels` is broken, but then resolves to nothing.
+    fn channel_ref(
+        &mut self,
+        key: &Key<String>,
+        default: &str,
+        channels: Option<&Channels>,
+        what: &str,
+    ) -> Option<String> {
+        let written = match key {
+            None => default,
+            Some(Spanned { value: None, referenced, .. }) => {
+                self.error(
+                    referenced,
+                    format!(
+                        "{what} is empty (quote a channel name: `\"#devops\"`; an unquoted `#` starts a YAML \
+                         comment; or leave it out for `{default}`)"
+                    ),
+                );
+                return None;
+            }
+            Some(Spanned { value: Some(value), referenced, .. }) => {
+                let value = value.trim();
+                if value != "alerts" && value != "team" && !is_channel(value) {
+                    let hint = match closest(value, ["alerts", "team"].into_iter()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => "write `alerts` or `team` for the runbook's `channels`, or `\"#name\"` \
+                                 (lowercase letters, digits, `-`, `_`) or a channel id such as `C0123456789`"
+                            .to_owned(),
+                    };
+                    self.error(referenced, format!("bad channel `{value}` for {what} ({hint})"));
+                    return None;
+                }
+                value
+            }
+        };
+        match written {
+            "alerts" => channels.map(|c| c.alerts.clone()),
+            "team" => channels.map(|c| c.team.clone()),
+            literal => Some(literal.to_owned()),
+        }
+    }
+
+    /// An optional `declare`: `Some(None)` when left out (or empty),
+    /// `None` when the severity is unknown (reported).
+    fn declare(&mut self, key: &Key<String>, whose: &str) -> Option<Option<Severity>> {
+        let Some(Spanned { value: Some(word), referenced, .. }) = key else {
+            return Some(None);
+        };
+        let word = word.trim();
+        match Severity::parse(word) {
+            Some(severity) => Some(Some(severity)),
+            None => {
+                self.error(
+                    referenced,
+                    format!("unknown severity `{word}` for `declare` {whose} (expected one of: P0, P1, P2, P3)"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of names (`branches`, `ignore_workflows`, `failed`), each
+    /// trimmed and not blank.
+    fn names(&mut self, list: &List<String>, what: &str) -> Option<Vec<(String, Location)>> {
+        let mut names = Some(Vec::new());
+        for item in list {
+            let name = match item.value.as_deref().map(str::trim) {
+                Some(name) if !name.is_empty() => Some(name.to_owned()),
+                _ => {
+                    self.error(&item.referenced, format!("empty entry in {what}"));
+                    None
+                }
+            };
+            match (name, names.as_mut()) {
+                (Some(n), Some(all)) => all.push((n, item.referenced)),
+                _ => names = None,
+            }
+        }
+        names
+    }
+
+    fn github(
+        &mut self,
+        raw: &RawGithub,
+        seed: Option<&GithubRules>,
+        channels: Option<&Channels>,
+    ) -> Option<GithubRules> {
+        let branches = match &raw.branches {
+            None => seed.map(|s| s.branches.clone()),
+            Some(Spanned { value: Some(list), .. }) if !list.is_empty() => {
+                self.names(list, "`branches`").map(|names| {
+                    names
+                        .into_iter()
+                        .map(|(name, _)| if name == "default" { BranchRule::Default } else { BranchRule::Named(name) })
+                        .collect()
+                })
+            }
+            Some(Spanned { referenced, .. }) => {
+                self.error(
+                    referenced,
+                    "`branches` lists no branch, so no workflow run would alert (`default` is the repository's \
+                     default branch)",
+                );
+                None
+            }
+        };
+        let channel = self.channel_ref(&raw.channel, "team", channels, "`channel` of `github`");
+        let ignore_workflows = match &raw.ignore_workflows {
+            Some(Spanned { value: Some(list), .. }) => {
+                self.names(list, "`ignore_workflows`").map(|names| names.into_iter().map(|(n, _)| n).collect())
+            }
+            _ => Some(Vec::new()),
+        };
+        let deployments = self.replacing(
+            &raw.deployments,
+            "`deployments`",
+            "leave it out to keep the seed's rule for `production`, or write `deployments: []` for none",
+            || seed.map(|s| s.deployments.clone()),
+            |check, list| check.deployments(list, channels),
+        );
+        Some(GithubRules {
+            branches: branches?,
+            channel: channel?,
+            ignore_workflows: ignore_workflows?,
+            deployments: deployments?,
+        })
+    }
+
+    fn deployments(&mut self, list: &List<RawDeployment>, channels: Option<&Channels>) -> Option<Vec<DeploymentRule>> {
+        // By environment, lowercased: GitHub's names are matched ignoring case.
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut rules = Some(Vec::new());
+        for item in list {
+            let rule = match &item.value {
+                Some(raw) => self.deployment(raw, &item.referenced, channels, &mut seen),
+                None => {
+                    self.error(&item.referenced, "empty deployment rule (expected `environment`)");
+                    None
+                }
+            };
+            match (rule, rules.as_mut()) {
+                (Some(r), Some(all)) => all.push(r),
+                _ => rules = None,
+            }
+        }
+        rules
+    }
+
+    fn deployment(
+        &mut self,
+        raw: &RawDeployment,
+        at: &Location,
+        channels: Option<&Channels>,
+        seen: &mut HashMap<String, Location>,
+    ) -> Option<DeploymentRule> {
+        let environment = self.text(&raw.environment, at, "`environment` of a deployment rule", " (e.g. `production`)");
+        let environment = environment.and_then(|environment| {
+            let env_at = raw.environment.as_ref().map_or(at, |k| &k.referenced);
+            if let Some(first) = seen.get(&environment.to_lowercase()) {
+                let line = first.line();
+                self.error(
+                    env_at,
+                    format!(
+                        "duplicate environment `{environment}` (first used on line {line}; environments are \
+                         matched ignoring case)"
+                    ),
+                );
+                return None;
+            }
+            seen.insert(environment.to_lowercase(), *env_at);
+            Some(environment)
+        });
+        let whose = match &environment {
+            Some(environment) => format!("of deployment `{environment}`"),
+            None => "of a deployment rule".to_owned(),
+        };
+        let failed = match &raw.failed {
+            None => Some(vec!["failure".to_owned(), "error".to_owned()]),
+            Some(Spanned { value: Some(list), .. }) if !list.is_empty() => {
+                self.names(list, &format!("`failed` {whose}")).and_then(|names| {
+                    let mut states = Some(Vec::new());
+                    for (state, state_at) in names {
+                        let known = DEPLOYMENT_STATES.contains(&state.as_str());
+                        if !known {
+                            let hint = match closest(&state, DEPLOYMENT_STATES.into_iter()) {
+                                Some(near) => format!("did you mean `{near}`?"),
+                                None => format!("GitHub's states are: {}", DEPLOYMENT_STATES.join(", ")),
+                            };
+                            self.error(
+                                &state_at,
+                                format!("unknown deployment state `{state}` in `failed` {whose} ({hint})"),
+                            );
+                        }
+                        match (known, states.as_mut()) {
+                            (true, Some(all)) => all.push(state),
+                            _ => states = None,
+                        }
+                    }
+                    states
+                })
+            }
+            Some(Spanned { referenced, .. }) => {
+                self.error(
+                    referenced,
+                    format!(
+                        "`failed` {whose} lists no state, so it would never alert (e.g. `[failure, error]`, \
+                         or leave it out for those two)"
+                    ),
+                );
+                None
+            }
+        };
+        let declare = self.declare(&raw.declare, &whose);
+        let channel = self.channel_ref(&raw.channel, "alerts", channels, &format!("`channel` {whose}"));
+        Some(DeploymentRule { environment: environment?, failed_states: failed?, declare: declare?, channel: channel? })
+    }
+
+    fn routes(&mut self, list: &List<RawRoute>, channels: Option<&Channels>) -> Option<Vec<AlertmanagerRoute>> {
+        let mut routes = Some(Vec::new());
+        // The first route without `match` takes every group; any after it
+        // would never be used, which is surely not what the file means.
+        let mut catch_all: Option<usize> = None;
+        for (index, item) in list.iter().enumerate() {
+            let number = index + 1;
+            if let Some(first) = catch_all {
+                self.error(
+                    &item.referenced,
+                    format!(
+                        "Alertmanager route {number} is never used: route {first} above it has no `match` and \
+                         takes every group"
+                    ),
+                );
+            }
+            let route = match &item.value {
+                Some(raw) => self.route(raw, &item.referenced, number, channels),
+                None => {
+                    self.error(&item.referenced, format!("Alertmanager route {number} is empty (expected `channel`)"));
+                    None
+                }
+            };
+            // Read from the file, not the checked route, so a catch-all
+            // with a mistake of its own still shows the routes it hides.
+            let matches_all = item
+                .value
+                .as_ref()
+                .is_some_and(|r| r.matchers.as_ref().and_then(|m| m.value.as_ref()).is_none_or(HashMap::is_empty));
+            if catch_all.is_none() && matches_all {
+                catch_all = Some(number);
+            }
+            match (route, routes.as_mut()) {
+                (Some(r), Some(all)) => all.push(r),
+                _ => routes = None,
+            }
+        }
+        routes
+    }
+
+    fn route(
+        &mut self,
+        raw: &RawRoute,
+        at: &Location,
+        number: usize,
+        channels: Option<&Channels>,
+    ) -> Option<AlertmanagerRoute> {
+        let whose = format!("of Alertmanager route {number}");
+        let matchers = match &raw.matchers {
+            Some(Spanned { value: Some(map), .. }) => {
+                let mut matchers = Some(Vec::new());
+                for (label, value) in in_file_order(map) {
+                    let label_ok = is_label_name(&label.value);
+                    if !label_ok {
+                        self.error(
+                            &label.referenced,
+                            format!(
+                                "bad label name `{}` in `match` {whose} (letters, digits and `_`, not starting \
+                                 with a digit)",
+                                label.value
+                            ),
+                        );
+                    }
+                    let value = match value.value.as_deref().map(str::trim) {
+                        Some(v) if !v.is_empty() => Some(v.to_owned()),
+                        _ => {
+                            self.error(
+                                &value.referenced,
+                                format!("label `{}` in `match` {whose} has no value", label.value),
+                            );
+                            None
+                        }
+                    };
+                    match (label_ok, value, matchers.as_mut()) {
+                        (true, Some(v), Some(all)) => all.push((label.value.clone(), v)),
+                        _ => matchers = None,
+                    }
+                }
+                matchers
+            }
+            // `match:` with nothing under it matches every group, as no `match` does.
+            _ => Some(Vec::new()),
+        };
+        let channel = self.channel_ref(&raw.channel, "team", channels, &format!("`channel` {whose}"));
+        let declare = self.declare(&raw.declare, &whose);
+        let mute_at = raw.mute.as_ref().map_or(at, |k| &k.referenced);
+        let mute = match raw.mute.as_ref().and_then(|m| m.value.as_deref()).map(str::trim) {
+            None | Some("false") => Some(false),
+            Some("true") => Some(true),
+            Some(other) => {
+                self.error(mute_at, format!("bad value `{other}` for `mute` {whose}: write `true` or `false`"));
+                None
+            }
+        };
+        if let (Some(true), Some(Some(_))) = (mute, declare) {
+            self.error(
+                mute_at,
+                format!(
+                    "Alertmanager route {number} both mutes and declares: a muted group tells nobody, so keep one \
+                     of the two"
+                ),
+            );
+            return None;
+        }
+        Some(AlertmanagerRoute { matchers: matchers?, channel: channel?, declare: declare?, mute: mute? })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1051,6 +1837,57 @@ checklists:
       - name: Look
         steps: [Look around]
 ";
+
+    /// The alert sections for [`MINI`], each key set to something other
+    /// than the seed's. Appended to `MINI`, its first line is line 51.
+    const ALERTS: &str = "\
+kpis:
+  build-success-rate: { name: Build Success Rate, area: Build, target: \"> 95%\", measure: success_rate }
+  cache-hit-rate: { name: Cache Hit Rate, area: Build, target: \"> 80%\" }
+alerts:
+  - name: High Build Failure Rate
+    condition: \"failure_rate > 10%\"
+    action: notify_team
+  - name: Slow builds
+    condition: \"avg_build_time > 10 minutes\"
+    action: investigate
+    window: 2h
+    min_runs: 3
+    channel: alerts
+webhooks:
+  github:
+    branches: [default, release]
+    channel: \"#ci\"
+    ignore_workflows: [Nightly, .github/workflows/docs.yml]
+    deployments:
+      - environment: production
+        declare: p0
+      - environment: staging
+        failed: [failure]
+        channel: team
+  alertmanager:
+    - match: { severity: critical, team: ops }
+      channel: alerts
+      declare: P1
+    - match: { severity: critical }
+      channel: C0123456789
+    - match: { severity: info }
+      mute: true
+    - channel: team
+";
+
+    /// `MINI` with channels of its own, so a resolved `alerts` or `team`
+    /// cannot be mistaken for the seed's names. Line numbers are MINI's.
+    fn mini() -> String {
+        MINI.replace("\"#devops-alerts\"", "\"#mini-alerts\"").replace("\"#devops\"", "\"#mini\"")
+    }
+
+    /// [`mini`] with [`ALERTS`], after `from` is replaced by `to` in it
+    /// (once; it must be there).
+    fn with_alerts(from: &str, to: &str) -> String {
+        assert!(ALERTS.contains(from), "{from:?} is not in ALERTS");
+        format!("{}{}", mini(), ALERTS.replacen(from, to, 1))
+    }
 
     #[test]
     fn mini_parses() {
@@ -1258,7 +2095,7 @@ checklists:
             ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
-        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists)");
+        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks)");
         let text = MINI.replace("            command:", "            comand:");
         assert!(errors(&text)[0].starts_with("22:13: unknown key `comand` (expected one of: text, command)"));
     }
@@ -1452,6 +2289,448 @@ checklists:
         assert_eq!(guess("devops-team-laed"), Some("devops-team-lead"));
         assert_eq!(guess("Team-Lead"), Some("team-lead"));
         assert_eq!(guess("engineering-manager"), None);
+    }
+
+    #[test]
+    fn seed_alert_sections_are_the_seed_defaults() {
+        let rb = Runbook::seed();
+        assert_eq!(rb.alerts, AlertRules::seed_defaults(&rb.channels));
+        let kpi = &rb.alerts.kpis[1];
+        assert_eq!(kpi.target, "< 5 minutes");
+        assert_eq!(kpi.measured.as_ref().unwrap().text, "avg_build_time < 5m");
+
+        // The sections are read, not defaulted: a change in each shows.
+        let changed = parse(
+            &Runbook::SEED_YAML
+                .replacen("    target: \"> 95%\"", "    target: \"> 90%\"", 1)
+                .replacen("    min_runs: 3\n", "    min_runs: 4\n", 1)
+                .replacen("        declare: P1\n", "        declare: P0\n", 1)
+                .replacen("    - match: { severity: critical }", "    - match: { severity: page }", 1),
+        )
+        .unwrap();
+        let alerts = &changed.alerts;
+        assert_eq!(alerts.kpis[0].measured.as_ref().unwrap().threshold, Quantity::Percent(90.0));
+        assert_eq!(alerts.kpi_alerts[1].min_runs, 4);
+        assert_eq!(alerts.github.deployments[0].declare, Some(Severity::P0));
+        assert_eq!(alerts.alertmanager[0].matchers, [("severity".to_owned(), "page".to_owned())]);
+    }
+
+    #[test]
+    fn alert_sections_left_out_keep_the_seeds() {
+        let rb = parse(&mini()).unwrap();
+        assert_eq!(rb.alerts, AlertRules::seed_defaults(&rb.channels));
+        assert_eq!(rb.alerts.github.channel, "#mini");
+        assert_eq!(rb.alerts.github.deployments[0].channel, "#mini-alerts");
+
+        // `webhooks:` or `github:` with nothing under it is the same as
+        // leaving it out.
+        for empty in ["webhooks:\n", "webhooks:\n  github:\n", "webhooks: {}\n"] {
+            let rb = parse(&format!("{}{empty}", mini())).unwrap();
+            assert_eq!(rb.alerts, AlertRules::seed_defaults(&rb.channels), "{empty:?}");
+        }
+
+        // Within a written part, what is left out is still the seed's.
+        let rb = parse(&format!("{}webhooks:\n  github:\n    branches: [main]\n", mini())).unwrap();
+        let seed = AlertRules::seed_defaults(&rb.channels);
+        assert_eq!(rb.alerts.github.branches, [BranchRule::Named("main".into())]);
+        assert_eq!(rb.alerts.github.channel, "#mini");
+        assert_eq!(rb.alerts.github.deployments, seed.github.deployments);
+        assert_eq!(
+            (&rb.alerts.alertmanager, &rb.alerts.kpis, &rb.alerts.kpi_alerts),
+            (&seed.alertmanager, &seed.kpis, &seed.kpi_alerts)
+        );
+
+        // Written empty on purpose: none.
+        let rb = parse(&format!(
+            "{}kpis: {{}}\nalerts: []\nwebhooks:\n  github: {{deployments: []}}\n  alertmanager: []\n",
+            mini()
+        ))
+        .unwrap();
+        assert!(rb.alerts.kpis.is_empty() && rb.alerts.kpi_alerts.is_empty() && rb.alerts.alertmanager.is_empty());
+        assert!(rb.alerts.github.deployments.is_empty());
+    }
+
+    #[test]
+    fn alert_sections_are_read_with_defaults_and_channel_words() {
+        let rb = parse(&with_alerts("", "")).unwrap();
+        let alerts = &rb.alerts;
+
+        assert_eq!(alerts.kpis.len(), 2);
+        assert_eq!(
+            alerts.kpis[0].measured,
+            Some(Condition {
+                text: "success_rate > 95%".into(),
+                metric: Metric::SuccessRate,
+                comparison: Comparison::Above,
+                threshold: Quantity::Percent(95.0),
+            })
+        );
+        assert_eq!((alerts.kpis[1].id.as_str(), alerts.kpis[1].target.as_str()), ("cache-hit-rate", "> 80%"));
+        assert_eq!(alerts.kpis[1].measured, None);
+
+        let [high, slow] = &alerts.kpi_alerts[..] else { panic!("{:?}", alerts.kpi_alerts) };
+        assert_eq!(high.id, "high-build-failure-rate");
+        assert_eq!((high.window, high.min_runs, high.action), (TimeDelta::hours(24), 5, KpiAction::NotifyTeam));
+        assert_eq!(high.channel, "#mini", "`channel` defaults to `team`");
+        assert_eq!(slow.id, "slow-builds");
+        assert_eq!(slow.condition.text, "avg_build_time > 10 minutes", "kept as written");
+        assert_eq!(slow.condition.threshold, Quantity::Duration(TimeDelta::minutes(10)));
+        assert_eq!((slow.window, slow.min_runs, slow.action), (TimeDelta::hours(2), 3, KpiAction::Investigate));
+        assert_eq!(slow.channel, "#mini-alerts", "`alerts` is the runbook's alerts channel");
+
+        let github = &alerts.github;
+        assert_eq!(github.branches, [BranchRule::Default, BranchRule::Named("release".into())]);
+        assert_eq!(github.channel, "#ci", "a literal channel is kept");
+        assert_eq!(github.ignore_workflows, ["Nightly", ".github/workflows/docs.yml"]);
+        assert_eq!(
+            github.deployments,
+            [
+                DeploymentRule {
+                    environment: "production".into(),
+                    failed_states: vec!["failure".into(), "error".into()],
+                    declare: Some(Severity::P0),
+                    channel: "#mini-alerts".into(),
+                },
+                DeploymentRule {
+                    environment: "staging".into(),
+                    failed_states: vec!["failure".into()],
+                    declare: None,
+                    channel: "#mini".into(),
+                },
+            ]
+        );
+
+        let routes = &alerts.alertmanager;
+        assert_eq!(routes.len(), 4);
+        assert_eq!(routes[1].channel, "C0123456789");
+        assert!(routes[2].mute && !routes[0].mute);
+        assert_eq!(routes[3].matchers, []);
+        assert_eq!(routes[3].channel, "#mini");
+    }
+
+    #[test]
+    fn alertmanager_routes_keep_their_order_and_the_first_match_wins() {
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let ops_critical = labels(&[("severity", "critical"), ("team", "ops"), ("alertname", "Down")]);
+        let rb = parse(&with_alerts("", "")).unwrap();
+        let route = rb.alerts.alertmanager_route(&ops_critical).unwrap();
+        assert_eq!((route.channel.as_str(), route.declare), ("#mini-alerts", Some(Severity::P1)));
+        let route = rb.alerts.alertmanager_route(&labels(&[("severity", "critical")])).unwrap();
+        assert_eq!(route.channel, "C0123456789");
+        assert!(rb.alerts.alertmanager_route(&labels(&[("severity", "info")])).unwrap().mute);
+        assert_eq!(rb.alerts.alertmanager_route(&labels(&[])).unwrap().channel, "#mini");
+
+        // The same two routes the other way round: the broader one now
+        // takes the group first.
+        let swapped = with_alerts(
+            "    - match: { severity: critical, team: ops }\n      channel: alerts\n      declare: P1\n    - match: { severity: critical }\n      channel: C0123456789\n",
+            "    - match: { severity: critical }\n      channel: C0123456789\n    - match: { severity: critical, team: ops }\n      channel: alerts\n      declare: P1\n",
+        );
+        let rb = parse(&swapped).unwrap();
+        let route = rb.alerts.alertmanager_route(&ops_critical).unwrap();
+        assert_eq!((route.channel.as_str(), route.declare), ("C0123456789", None));
+    }
+
+    #[test]
+    fn bad_conditions_are_explained() {
+        for (condition, error) in [
+            ("failur_rate > 10%", "56:16: unknown metric `failur_rate` (did you mean `failure_rate`?)"),
+            (
+                "build_failures > 10%",
+                "56:16: unknown metric `build_failures` (expected one of: failure_rate, success_rate, avg_build_time)",
+            ),
+            ("failure_rate = 10%", "56:16: bad comparison `=` in `failure_rate = 10%`: write `>`, `>=`, `<` or `<=`"),
+            (
+                "failure_rate above 10%",
+                "56:16: bad comparison `above` in `failure_rate above 10%`: write `>`, `>=`, `<` or `<=`",
+            ),
+            (
+                "failure_rate 10%",
+                "56:16: missing comparison in `failure_rate 10%`: write `>`, `>=`, `<` or `<=` before the value",
+            ),
+            ("failure_rate >", "56:16: missing value in `failure_rate >`: `failure_rate` is a percent, e.g. `10%`"),
+            ("failure_rate > 10", "56:16: bad value `10` in `failure_rate > 10`: `failure_rate` is a percent, e.g. `10%`"),
+            ("failure_rate > 110%", "56:16: `110%` in `failure_rate > 110%` is more than 100%"),
+            (
+                "avg_build_time > 10%",
+                "56:16: bad value `10%` in `avg_build_time > 10%`: `avg_build_time` is a duration, e.g. `10m`, `2h 30m` or `10 minutes`",
+            ),
+            ("> 10%", "56:16: bad condition `> 10%`: write `<metric> <comparison> <value>`, e.g. `failure_rate > 10%`"),
+        ] {
+            let text = with_alerts("failure_rate > 10%", condition);
+            assert_eq!(errors(&text), [error], "{condition}");
+        }
+        let text = with_alerts("    condition: \"failure_rate > 10%\"\n", "");
+        assert_eq!(
+            errors(&text),
+            ["55:5: missing `condition` of alert `high-build-failure-rate` (`<metric> <comparison> <value>`, e.g. `failure_rate > 10%`)"]
+        );
+    }
+
+    #[test]
+    fn conditions_and_targets() {
+        let condition = |text| parse_condition(text).unwrap();
+        let c = condition("failure_rate>10%");
+        assert_eq!(
+            (c.metric, c.comparison, c.threshold),
+            (Metric::FailureRate, Comparison::Above, Quantity::Percent(10.0))
+        );
+        let c = condition(" success_rate >= 99.5 % ");
+        assert_eq!(
+            (c.text.as_str(), c.comparison, c.threshold),
+            ("success_rate >= 99.5 %", Comparison::AtLeast, Quantity::Percent(99.5))
+        );
+        let c = condition("average_build_time <= 2h 30m");
+        assert_eq!((c.metric, c.comparison), (Metric::AverageBuildTime, Comparison::AtMost));
+        assert_eq!(c.threshold, Quantity::Duration(TimeDelta::minutes(150)));
+        assert_eq!(condition("avg_build_time < 2 hours 30 minutes").threshold, c.threshold);
+        assert!(condition("avg_build_time > 10m").holds(601.0) && !condition("avg_build_time > 10m").holds(600.0));
+
+        let target = |metric, text| parse_target(metric, text).unwrap();
+        for (metric, written, text) in [
+            (Metric::SuccessRate, "> 95%", "success_rate > 95%"),
+            (Metric::AverageBuildTime, "< 5 minutes", "avg_build_time < 5m"),
+            (Metric::AverageBuildTime, "<= 1 hour", "avg_build_time <= 1h"),
+            (Metric::AverageBuildTime, "< 90 seconds", "avg_build_time < 1m 30s"),
+            (Metric::AverageBuildTime, "< 1 day", "avg_build_time < 1d"),
+            (Metric::FailureRate, "< 2.5%", "failure_rate < 2.5%"),
+        ] {
+            assert_eq!(target(metric, written).text, text, "{written}");
+        }
+        for bad in ["< 5 minutes?", "< 1.5h", "< five minutes", "< 5 weeks", "< 0 minutes"] {
+            assert!(parse_target(Metric::AverageBuildTime, bad).is_err(), "{bad}");
+        }
+        assert!(parse_target(Metric::SuccessRate, "> 10 per day").is_err());
+        assert_eq!(Quantity::Count(10.0).to_string(), "10");
+    }
+
+    #[test]
+    fn kpi_mistakes() {
+        assert_eq!(
+            errors(&with_alerts("measure: success_rate", "measure: sucess_rate")),
+            ["52:90: unknown metric `sucess_rate` (did you mean `success_rate`?)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("target: \"> 95%\"", "target: \"about 95%\"")),
+            ["52:72: bad comparison `about` in `about 95%`: write `>`, `>=`, `<` or `<=`"]
+        );
+        assert_eq!(
+            errors(&with_alerts("target: \"> 95%\"", "target: \"< 5m\"")),
+            ["52:72: bad value `5m` in `< 5m`: `success_rate` is a percent, e.g. `10%`"]
+        );
+        // Unmeasured, the target is the runbook's words.
+        let rb = parse(&with_alerts("target: \"> 80%\"", "target: most of the time")).unwrap();
+        assert_eq!(rb.alerts.kpis[1].target, "most of the time");
+        assert_eq!(
+            errors(&with_alerts("build-success-rate:", "Build-Success:")),
+            ["52:3: KPI id `Build-Success` must be kebab-case (lowercase letters, digits, `-`)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("name: Cache Hit Rate, area: Build, ", "")),
+            [
+                "53:3: missing `name` of KPI `cache-hit-rate` (how the KPI is shown)",
+                "53:3: missing `area` of KPI `cache-hit-rate` (its heading, e.g. `Build Performance`)",
+            ]
+        );
+        assert_eq!(
+            errors(&with_alerts("  cache-hit-rate: { name", "  cache-hit-rate: { nme")),
+            ["53:21: unknown key `nme` (expected one of: name, area, target, measure)"]
+        );
+    }
+
+    #[test]
+    fn kpi_alert_mistakes() {
+        assert_eq!(
+            errors(&with_alerts("action: notify_team", "action: notify-team")),
+            ["57:13: unknown action `notify-team` of alert `high-build-failure-rate` (did you mean `notify_team`?)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("action: notify_team", "action: page")),
+            ["57:13: unknown action `page` of alert `high-build-failure-rate` (expected one of: notify_team, investigate)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("    action: investigate\n", "")),
+            ["58:5: missing `action` of alert `slow-builds` (`notify_team` or `investigate`)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("    window: 2h", "    window: 0m")),
+            ["61:13: duration `0m` for `window` of alert `slow-builds` must be more than zero"]
+        );
+        assert!(errors(&with_alerts("    window: 2h", "    window: 2 hours"))[0]
+            .starts_with("61:13: bad duration `2 hours` for `window` of alert `slow-builds`: write"));
+        for bad in ["0", "-1", "five", "99999999999"] {
+            assert_eq!(
+                errors(&with_alerts("    min_runs: 3", &format!("    min_runs: {bad}"))),
+                [format!(
+                    "62:15: bad number `{bad}` for `min_runs` of alert `slow-builds`: write a whole number, 1 or more"
+                )]
+            );
+        }
+        assert_eq!(
+            errors(&with_alerts("name: Slow builds", "name: high build failure-rate")),
+            ["58:11: duplicate alert id `high-build-failure-rate` from name `high build failure-rate` (first used on line 55)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("name: Slow builds", "name: \"!!\"")),
+            ["58:11: alert name `!!` has no letters or digits to make its id from"]
+        );
+        assert_eq!(
+            errors(&with_alerts("    action: investigate", "    acton: investigate")),
+            ["60:5: unknown key `acton` (expected one of: name, condition, action, window, min_runs, channel)"]
+        );
+    }
+
+    #[test]
+    fn alert_channels_are_words_or_channels() {
+        assert_eq!(
+            errors(&with_alerts("    channel: alerts\n", "    channel: teem\n")),
+            ["63:14: bad channel `teem` for `channel` of alert `slow-builds` (did you mean `team`?)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("    channel: alerts\n", "    channel: devops\n")),
+            ["63:14: bad channel `devops` for `channel` of alert `slow-builds` (write `alerts` or `team` for the runbook's `channels`, or `\"#name\"` (lowercase letters, digits, `-`, `_`) or a channel id such as `C0123456789`)"]
+        );
+        assert_eq!(
+            errors(&with_alerts("    channel: alerts\n", "    channel: #ops\n")),
+            ["63:12: `channel` of alert `slow-builds` is empty (quote a channel name: `\"#devops\"`; an unquoted `#` starts a YAML comment; or leave it out for `team`)"]
+        );
+        let rb = parse(&with_alerts("    channel: alerts\n", "    channel: \"#build-alerts\"\n")).unwrap();
+        assert_eq!(rb.alerts.kpi_alerts[1].channel, "#build-alerts");
+        // A broken `channels` is reported once; the words that would name it
+        // are not reported again.
+        let text = with_alerts("", "").replace("  team: \"#mini\"", "  team: mini");
+        assert_eq!(errors(&text).len(), 1, "{:?}", errors(&text));
+    }
+
+    #[test]
+    fn webhook_mistakes() {
+        for (from, to, error) in [
+            (
+                "    branches: [default, release]",
+                "    branches: []",
+                "66:15: `branches` lists no branch, so no workflow run would alert (`default` is the repository's default branch)",
+            ),
+            ("    branches: [default, release]", "    branches: [default, \"\"]", "66:25: empty entry in `branches`"),
+            (
+                "failed: [failure]",
+                "failed: [failure, failed]",
+                "73:27: unknown deployment state `failed` in `failed` of deployment `staging` (GitHub's states are: error, failure, inactive, in_progress, pending, queued, success)",
+            ),
+            (
+                "failed: [failure]",
+                "failed: [failur]",
+                "73:18: unknown deployment state `failur` in `failed` of deployment `staging` (did you mean `failure`?)",
+            ),
+            (
+                "failed: [failure]",
+                "failed: []",
+                "73:17: `failed` of deployment `staging` lists no state, so it would never alert (e.g. `[failure, error]`, or leave it out for those two)",
+            ),
+            (
+                "environment: staging",
+                "environment: Production",
+                "72:22: duplicate environment `Production` (first used on line 70; environments are matched ignoring case)",
+            ),
+            (
+                "declare: p0",
+                "declare: P5",
+                "71:18: unknown severity `P5` for `declare` of deployment `production` (expected one of: P0, P1, P2, P3)",
+            ),
+            (
+                "      mute: true",
+                "      mute: maybe",
+                "82:13: bad value `maybe` for `mute` of Alertmanager route 3: write `true` or `false`",
+            ),
+            (
+                "      mute: true",
+                "      mute: true\n      declare: P2",
+                "82:13: Alertmanager route 3 both mutes and declares: a muted group tells nobody, so keep one of the two",
+            ),
+            (
+                "    - channel: team\n",
+                "    - channel: team\n    - match: { severity: warning }\n",
+                "84:7: Alertmanager route 5 is never used: route 4 above it has no `match` and takes every group",
+            ),
+            (
+                "team: ops",
+                "team-name: ops",
+                "76:36: bad label name `team-name` in `match` of Alertmanager route 1 (letters, digits and `_`, not starting with a digit)",
+            ),
+            ("team: ops", "team: ", "76:40: label `team` in `match` of Alertmanager route 1 has no value"),
+            (
+                "      channel: C0123456789",
+                "      channel: c0123456789",
+                "80:16: bad channel `c0123456789` for `channel` of Alertmanager route 2 (write `alerts` or `team` for the runbook's `channels`, or `\"#name\"` (lowercase letters, digits, `-`, `_`) or a channel id such as `C0123456789`)",
+            ),
+            ("  github:", "  gitlab:", "65:3: unknown key `gitlab` (expected one of: github, alertmanager)"),
+            (
+                "    deployments:",
+                "    deployment:",
+                "69:5: unknown key `deployment` (expected one of: branches, channel, ignore_workflows, deployments)",
+            ),
+            (
+                "      - environment: staging",
+                "      - env: staging",
+                "72:9: unknown key `env` (expected one of: environment, failed, declare, channel)",
+            ),
+            (
+                "    - match: { severity: info }",
+                "    - matches: { severity: info }",
+                "81:7: unknown key `matches` (expected one of: match, channel, declare, mute)",
+            ),
+        ] {
+            assert_eq!(errors(&with_alerts(from, to)), [error], "{to}");
+        }
+        // A catch-all with a mistake of its own still hides what follows.
+        assert_eq!(
+            errors(&with_alerts("    - channel: team\n", "    - channel: teem\n    - channel: alerts\n")),
+            [
+                "83:16: bad channel `teem` for `channel` of Alertmanager route 4 (did you mean `team`?)",
+                "84:7: Alertmanager route 5 is never used: route 4 above it has no `match` and takes every group",
+            ]
+        );
+        // A label's value is text, whatever it looks like.
+        let rb = parse(&with_alerts("team: ops", "code: 500")).unwrap();
+        assert_eq!(rb.alerts.alertmanager[0].matchers[1], ("code".to_owned(), "500".to_owned()));
+    }
+
+    #[test]
+    fn sections_written_empty_are_refused() {
+        let text = format!("{}kpis:\nalerts:\nwebhooks:\n  alertmanager:\n  github:\n    deployments:\n", mini());
+        assert_eq!(
+            errors(&text),
+            [
+                "51:5: `kpis` is empty (leave it out to keep the seed's KPIs, or write `kpis: {}` for none)",
+                "52:7: `alerts` is empty (leave it out to keep the seed's alerts, or write `alerts: []` for none)",
+                "54:15: `alertmanager` is empty (leave it out to keep the seed's routes, or write `alertmanager: []` to send every group to `team`)",
+                "56:16: `deployments` is empty (leave it out to keep the seed's rule for `production`, or write `deployments: []` for none)",
+            ]
+        );
+        let text = format!("{}alerts:\n  -\n", mini());
+        assert_eq!(errors(&text), ["52:4: empty alert entry (expected `name`, `condition` and `action`)"]);
+    }
+
+    #[test]
+    fn wrong_types_in_alert_sections_carry_their_place() {
+        assert!(errors(&with_alerts("    min_runs: 3", "    min_runs: [3]"))[0].starts_with("62:15: "));
+        assert!(errors(&with_alerts("condition: \"failure_rate > 10%\"", "condition: [failure_rate]"))[0]
+            .starts_with("56:16: "));
+        assert!(errors(&format!("{}alerts:\n  name: x\n", mini()))[0].starts_with("52:3: "));
+        assert!(errors(&format!("{}kpis: [a, b]\n", mini()))[0].starts_with("51:7: "));
+    }
+
+    #[test]
+    fn several_alert_mistakes_are_all_reported_in_file_order() {
+        let text = with_alerts("", "")
+            .replacen("measure: success_rate", "measure: succes_rate", 1)
+            .replacen("failure_rate > 10%", "failure_rate => 10%", 1)
+            .replacen("    min_runs: 3", "    min_runs: 0", 1)
+            .replacen("declare: p0", "declare: p9", 1)
+            .replacen("      mute: true", "      mute: yes", 1);
+        let places: Vec<String> = errors(&text).iter().map(|e| e.split(": ").next().unwrap().to_owned()).collect();
+        assert_eq!(places, ["52:90", "56:16", "62:15", "71:18", "82:13"]);
     }
 
     #[test]
