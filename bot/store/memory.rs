@@ -13,8 +13,8 @@
 
 use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
 use super::subjects::{
-    alert_from_fields, anchor_error, incident_from_fields, listed_anchor, listed_incident, posted_fields,
-    run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
+    alert_from_fields, anchor_error, digested_fields, incident_from_fields, listed_anchor, listed_incident,
+    posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
@@ -105,6 +105,8 @@ struct State {
     indexes: HashMap<Index, SortedSet>,
     /// A checklist's latest handled slot (ms).
     last_slots: HashMap<String, i64>,
+    /// A channel's theoretical arrival time for its next post (POST_SLOT_LUA).
+    post_slots: HashMap<String, Instant>,
     /// Slack event ids seen, until when they count as seen.
     events: HashMap<String, Instant>,
     /// Event count at which expired event ids are next swept out.
@@ -658,6 +660,13 @@ impl MemoryStore {
         Ok(())
     }
 
+    pub fn record_digested(&self, message: &Message, digest: &MessageRef, route: &str) -> StoreResult<()> {
+        let fields = digested_fields(message, digest, route);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+        self.lock().set_if_exists(Subject::of(message.subject()), &fields);
+        Ok(())
+    }
+
     pub fn record_anchor_failed(&self, subject: opsbot_handlers::Subject, error: &str) -> StoreResult<()> {
         self.lock().set_if_exists(Subject::of(subject), &[(ANCHOR_ERROR, error)]);
         Ok(())
@@ -770,5 +779,19 @@ impl MemoryStore {
 
     pub fn outbox_len(&self) -> StoreResult<u64> {
         Ok(self.lock().outbox.entries.len() as u64)
+    }
+
+    /// POST_SLOT_LUA, on this process's monotonic clock.
+    pub fn take_post_slot(&self, channel: &str, every: Duration, burst: u32) -> StoreResult<Option<Duration>> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let tat = state.post_slots.get(channel).copied().unwrap_or(now).max(now);
+        let ahead = every * (burst.max(1) - 1);
+        let wait = (tat - now).saturating_sub(ahead);
+        if !wait.is_zero() && tat - now > ahead {
+            return Ok(Some(wait));
+        }
+        state.post_slots.insert(channel.to_owned(), tat + every);
+        Ok(None)
     }
 }

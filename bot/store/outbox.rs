@@ -82,6 +82,13 @@ impl OutboxStore {
         dispatch!(self.dead_letters())
     }
 
+    /// Takes one of `channel`'s posting slots, shared by every replica:
+    /// `None` when taken, else how long until one frees up. A channel
+    /// takes a post every `every`, and up to `burst` at once after a pause.
+    pub async fn take_post_slot(&self, channel: &str, every: Duration, burst: u32) -> StoreResult<Option<Duration>> {
+        dispatch!(self.take_post_slot(channel, every, burst))
+    }
+
     /// Entries not yet delivered (pending or unread), for tests and metrics.
     pub async fn len(&self) -> StoreResult<u64> {
         dispatch!(self.outbox_len())

@@ -7,8 +7,8 @@
 
 use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
 use super::subjects::{
-    alert_from_fields, incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields,
-    sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
+    alert_from_fields, digested_fields, incident_from_fields, listed_anchor, listed_incident, posted_fields,
+    run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
@@ -42,6 +42,7 @@ pub struct RedisStore {
     keys: Keys,
     commit: Script,
     set_if_exists: Script,
+    post_slot: Script,
 }
 
 #[derive(Clone)]
@@ -161,6 +162,18 @@ while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 
 return v + 1
 "#;
 
+/// GCRA on KEYS[1], a channel's theoretical arrival time (ms): ARGV now
+/// (ms), interval between posts (ms), burst. Returns 0 when a post may go
+/// now (and counts it), else the ms until one may.
+const POST_SLOT_LUA: &str = r#"
+local now, every, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local wait = tat - now - (burst - 1) * every
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], tat + every, 'PX', burst * every + every)
+return 0
+"#;
+
 /// HSET on KEYS[1] only if the incident's state is there.
 const SET_IF_EXISTS_LUA: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'state') == 0 then return 0 end
@@ -195,6 +208,7 @@ impl RedisStore {
             keys: Keys { prefix: prefix.to_owned() },
             commit: Script::new(COMMIT_LUA),
             set_if_exists: Script::new(SET_IF_EXISTS_LUA),
+            post_slot: Script::new(POST_SLOT_LUA),
         })
     }
 
@@ -498,6 +512,12 @@ impl RedisStore {
         self.set_fields_if_exists(&self.subject_key(message.subject()), &fields).await
     }
 
+    pub async fn record_digested(&self, message: &Message, digest: &MessageRef, route: &str) -> StoreResult<()> {
+        let fields = digested_fields(message, digest, route);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+        self.set_fields_if_exists(&self.subject_key(message.subject()), &fields).await
+    }
+
     pub async fn record_anchor_failed(&self, subject: opsbot_handlers::Subject, error: &str) -> StoreResult<()> {
         self.set_fields_if_exists(&self.subject_key(subject), &[(ANCHOR_ERROR, error)]).await
     }
@@ -707,6 +727,23 @@ impl RedisStore {
     pub async fn outbox_len(&self) -> StoreResult<u64> {
         let mut conn = self.conn.clone();
         timed(conn.xlen(self.keys.outbox())).await
+    }
+
+    /// One key per channel, shared by every replica, so the budget holds
+    /// however many of them post. The time is ours, not Redis's: replicas'
+    /// clocks agree to well under the interval.
+    pub async fn take_post_slot(&self, channel: &str, every: Duration, burst: u32) -> StoreResult<Option<Duration>> {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let mut invocation = self.post_slot.prepare_invoke();
+        invocation
+            .key(format!("{}:post-slots:{channel}", self.keys.prefix))
+            .arg(now)
+            .arg(every.as_millis() as u64)
+            .arg(burst.max(1));
+        let mut conn = self.conn.clone();
+        let wait: u64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
 
     async fn decode_entries(&self, ids: impl Iterator<Item = redis::streams::StreamId>) -> Vec<OutboxEntry> {

@@ -107,6 +107,12 @@ impl SubjectStore {
         dispatch!(self.record_posted(message, at, route))
     }
 
+    /// Records that an anchor went into its channel's storm digest (`digest`
+    /// is the digest's message), so it is never posted on its own later.
+    pub async fn record_digested(&self, message: &Message, digest: &MessageRef, route: &str) -> StoreResult<()> {
+        dispatch!(self.record_digested(message, digest, route))
+    }
+
     /// Remembers that the anchor could not be posted for good, so messages
     /// in its thread stop waiting and go to the dead letters too.
     pub async fn record_anchor_failed(&self, subject: Subject, error: &str) -> StoreResult<()> {
@@ -214,7 +220,18 @@ pub(super) fn posted_from_fields(fields: &HashMap<String, String>) -> Posted {
         posted.messages.entry(ANCHOR_KEY.to_owned()).or_insert(MessageRef { channel: channel.clone(), ts: ts.clone() });
     }
     posted.route = fields.get("route").or_else(|| fields.get("alert_route")).cloned();
+    posted.digested = fields.contains_key(DIGESTED);
     posted
+}
+
+/// Set when a subject's anchor went into a storm digest.
+pub(super) const DIGESTED: &str = "digested";
+
+/// The hash fields that record an anchor rolled into a digest.
+pub(super) fn digested_fields(message: &Message, digest: &MessageRef, route: &str) -> Vec<(String, String)> {
+    let mut fields = posted_fields(message, digest, Some(route));
+    fields.push((DIGESTED.to_owned(), "1".to_owned()));
+    fields
 }
 
 /// The hash fields that record a message's location.

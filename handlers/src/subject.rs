@@ -203,6 +203,10 @@ pub struct Posted {
     /// The channel, as the runbook names it, the anchor was posted to; a
     /// severity change that routes elsewhere moves the alert.
     pub route: Option<String>,
+    /// The anchor was rolled into its channel's storm digest instead of
+    /// being posted on its own: `anchor` is the digest's message, and the
+    /// subject's later messages are listed in the digest's thread.
+    pub digested: bool,
 }
 
 impl Posted {

@@ -310,3 +310,60 @@ pub fn declare_modal(group: &AlertGroup, severity: Severity) -> Value {
         ]
     })
 }
+
+/// A group as one line of a storm digest's thread.
+pub fn digest_line(group: &AlertGroup, now: DateTime<Utc>) -> String {
+    let mark = if group.firing { "🔴" } else { "✅" };
+    let what = match &group.detail {
+        Detail::Workflow(w) => match w.latest() {
+            Some(run) => run_line(&format!("{} on `{}`", escape(&w.workflow), escape(&w.branch)), run),
+            None => escape(&title(group)),
+        },
+        Detail::Alertmanager(state) => {
+            let firing = state.firing().count();
+            format!("{} · {firing} firing", escape(&title(group)))
+        }
+        _ => escape(&title(group)),
+    };
+    let state = if group.firing {
+        String::new()
+    } else {
+        format!(" · recovered {}", slack_date(group.resolved.unwrap_or(now)))
+    };
+    truncate(&format!("{mark} *{}* {what}{state}", group.id), 600)
+}
+
+/// A thread note of a group rolled into a digest, as a line of its thread.
+pub fn digest_note(group: &AlertGroup, note: &str) -> String {
+    truncate(&format!("↳ *{}* {note}", group.id), 600)
+}
+
+/// The digest that stands in for alerts a channel cannot take one by one.
+pub fn digest(alerts: usize, groups: usize, since: DateTime<Utc>) -> SlackMessage {
+    let noun = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let headline = format!(
+        "⚠ {} since {} in {}",
+        noun(alerts, "alert", "alerts"),
+        since.format("%H:%M UTC"),
+        noun(groups, "group", "groups")
+    );
+    let body = format!(
+        "*{}* arrived since {} in *{}*: more than this channel can take one by one. Every one is listed in this thread; each group's later changes are listed there too.",
+        noun(alerts, "alert", "alerts"),
+        slack_date(since),
+        noun(groups, "group", "groups")
+    );
+    SlackMessage {
+        text: headline.clone(),
+        blocks: json!([
+            {"type": "header", "text": {"type": "plain_text", "text": truncate(&headline, HEADER_MAX), "emoji": true}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&body, SECTION_MAX)}}
+        ]),
+    }
+}
+
+/// One message of a digest's thread: a run of its lines.
+pub fn digest_batch(lines: &[String]) -> SlackMessage {
+    let text = lines.join("\n");
+    SlackMessage { text: truncate(&text, 300), blocks: crate::blocks::sections(&text) }
+}

@@ -8,6 +8,12 @@
 //! dead letters, logged once with the incident id. An entry leaves the
 //! stream only once delivered, so a crash loses nothing: the next start
 //! (same replica name) or another replica (after `reclaim_after`) takes it.
+//!
+//! Alerts that arrive by themselves go through the [`storm`] guard: after
+//! people's work, within each channel's posting budget, rolled into a
+//! digest when a storm exceeds it.
+
+pub mod storm;
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
@@ -19,6 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use storm::{StormGuard, StormSettings};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +45,8 @@ pub struct WorkerSettings {
     pub backoff_max: Duration,
     /// How long an update waits for its incident's alert to be posted.
     pub alert_wait_limit: Duration,
+    /// How alerts are kept from flooding Slack.
+    pub storm: StormSettings,
 }
 
 impl WorkerSettings {
@@ -50,6 +59,7 @@ impl WorkerSettings {
             backoff_first: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             alert_wait_limit: Duration::from_secs(15 * 60),
+            storm: StormSettings::default(),
         }
     }
 }
@@ -84,6 +94,7 @@ struct Delivery {
     /// Entry ids handed to a lane and not yet settled, so a reclaim of our
     /// own slow entries does not deliver them twice.
     in_flight: Mutex<HashSet<String>>,
+    storm: Arc<StormGuard>,
 }
 
 struct Lane {
@@ -94,7 +105,15 @@ struct Lane {
 
 pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
     let Outbox { queue, subjects, slack, runbook, clock, metrics, settings } = outbox;
+    let storm = Arc::new(StormGuard::new(
+        queue.clone(),
+        slack.clone(),
+        clock.clone(),
+        settings.storm.clone(),
+        shutdown.clone(),
+    ));
     let delivery = Arc::new(Delivery {
+        storm,
         slack_calls: Semaphore::new(settings.concurrency),
         queue,
         subjects,
@@ -209,6 +228,13 @@ fn dispatch(
         return;
     }
     let key = entry.effect.lane();
+    if is_alert(&entry.effect) {
+        if let Effect::Refresh(message) = &entry.effect {
+            delivery.storm.edit_dispatched(edit_key(message), &entry.id);
+        }
+    } else {
+        delivery.storm.urgent_started();
+    }
     let lane = lanes.entry(key).or_insert_with(|| {
         let (tx, mut rx) = mpsc::unbounded_channel::<OutboxEntry>();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -231,13 +257,25 @@ fn dispatch(
                         _ = delivery.shutdown.cancelled() => break,
                         Some(entry) = rx.recv() => (entry, Instant::now()),
                         _ = tokio::time::sleep(delivery.settings.backoff_first) => {
-                            deferred.pop_front().expect("deferred is not empty")
+                            let (entry, since) = deferred.pop_front().expect("deferred is not empty");
+                            if !is_alert(&entry.effect) {
+                                delivery.storm.urgent_started();
+                            }
+                            (entry, since)
                         }
                     }
                 };
-                match delivery.deliver_until_settled(&entry, since).await {
+                let settlement = delivery.deliver_until_settled(&entry, since).await;
+                // A person's entry that waits (or stops) lets alerts go meanwhile.
+                if !is_alert(&entry.effect) {
+                    delivery.storm.urgent_settled();
+                }
+                match settlement {
                     Settlement::Settled => {
                         delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
+                        if let Effect::Refresh(message) = &entry.effect {
+                            delivery.storm.edit_settled(&edit_key(message), &entry.id);
+                        }
                         counter.fetch_sub(1, Ordering::AcqRel);
                     }
                     Settlement::Deferred => deferred.push_back((entry, since)),
@@ -251,8 +289,22 @@ fn dispatch(
     if let Err(unsent) = lane.tx.send(entry) {
         // Only happens while shutting down; the entry stays in the stream.
         lane.queued.fetch_sub(1, Ordering::AcqRel);
+        if !is_alert(&unsent.0.effect) {
+            delivery.storm.urgent_settled();
+        }
         delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&unsent.0.id);
     }
+}
+
+/// Whether an effect is about an alert group: delivered after people's
+/// work and within the channels' budgets.
+fn is_alert(effect: &Effect) -> bool {
+    matches!(effect.subject(), Some(Subject::Alert(_)))
+}
+
+/// Names a message across subjects, for coalescing its edits.
+fn edit_key(message: &Message) -> String {
+    format!("{} {}", message.subject(), message.key())
 }
 
 /// What became of one attempt to deliver an entry.
@@ -290,10 +342,26 @@ impl Delivery {
             if self.shutdown.is_cancelled() {
                 return Settlement::Stopped;
             }
+            if let Effect::Refresh(message) = &entry.effect {
+                if self.storm.edit_superseded(&edit_key(message), &entry.id) {
+                    // A later edit of the same message shows all of this.
+                    self.metrics.delivery("coalesced");
+                    self.settle(|| self.queue.done(&entry.id)).await;
+                    return Settlement::Settled;
+                }
+            }
+            let alert = is_alert(&entry.effect);
+            if alert {
+                self.storm.people_first().await;
+            }
             self.wait_out_rate_limit().await;
             attempt += 1;
             tracing::debug!(entry = %entry.id, effect = ?entry.effect, attempt, "delivering");
-            let result = {
+            let result = if alert {
+                // Alerts wait in their channel's digest or budget, not on
+                // the Slack calls people's work needs.
+                self.deliver_alert(&entry.effect).await
+            } else {
                 let _permit = self.slack_calls.acquire().await;
                 self.deliver(&entry.effect).await
             };
@@ -467,6 +535,55 @@ impl Delivery {
             Effect::Say { channel, thread_ts, text } => {
                 self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
             }
+        }
+    }
+
+    /// An alert group's effect, through the storm guard: its own message and
+    /// thread while its channel has posting slots, the channel's digest when
+    /// it has none or the group is in a digest already.
+    async fn deliver_alert(&self, effect: &Effect) -> Result<(), DeliveryError> {
+        let Some(subject) = effect.subject() else { return self.deliver(effect).await };
+        let state = self.state(subject).await?;
+        let delivery::State::Alert(group) = &state else { return self.deliver(effect).await };
+        let route = state.route(&self.runbook).to_owned();
+        let now = self.clock.now();
+        let posted = state.posted();
+        match effect {
+            Effect::Post(message) => {
+                if posted.get(message).is_some() {
+                    return Ok(()); // posted or digested before a crash
+                }
+                if self.storm.try_post_slot(&route).await? {
+                    return self.deliver(effect).await;
+                }
+                let line = opsbot_handlers::alert::render::digest_line(group, now);
+                let digest = self.storm.digest(&route, group.id, line).await?;
+                self.metrics.delivery("digested");
+                self.settle(|| self.subjects.record_digested(message, &digest, &route)).await;
+                Ok(())
+            }
+            Effect::Refresh(_) if posted.digested => {
+                let line = opsbot_handlers::alert::render::digest_line(group, now);
+                self.storm.digest(&route, group.id, line).await.map(drop)
+            }
+            Effect::Refresh(message) => {
+                if let Some(at) = posted.get(message) {
+                    self.storm.edit_gap(at).await;
+                }
+                self.deliver(effect).await
+            }
+            Effect::InThread { text, .. } => {
+                if !posted.digested && posted.anchor().is_some() && self.storm.try_post_slot(&route).await? {
+                    return self.deliver(effect).await;
+                }
+                if posted.anchor().is_none() {
+                    // Waits for the group's message like any thread reply.
+                    return self.deliver(effect).await;
+                }
+                let line = opsbot_handlers::alert::render::digest_note(group, text);
+                self.storm.digest(&route, group.id, line).await.map(drop)
+            }
+            _ => self.deliver(effect).await,
         }
     }
 
