@@ -887,4 +887,74 @@ mod tests {
         assert!(!rig.slack.thread(&alert.channel, &alert.ts).is_empty(), "its thread messages too");
         rig.stop().await;
     }
+
+    /// An Alertmanager group firing one alert, routed to the team channel.
+    fn warning_group(n: usize) -> opsbot_handlers::alert::signal::Signal {
+        let labels = |pairs: &[(&str, String)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let name = format!("DiskFull{n}");
+        opsbot_handlers::alert::signal::Signal::Alertmanager(opsbot_handlers::alert::signal::AlertmanagerGroup {
+            group_key: format!("{{}}:{{alertname=\"{name}\"}}"),
+            firing: true,
+            receiver: "opsbot".into(),
+            group_labels: labels(&[("alertname", name.clone())]),
+            common_labels: labels(&[("alertname", name.clone()), ("severity", "warning".into())]),
+            common_annotations: Default::default(),
+            external_url: String::new(),
+            alerts: vec![opsbot_handlers::alert::signal::AlertmanagerAlert {
+                fingerprint: format!("fp{n}"),
+                firing: true,
+                labels: labels(&[("alertname", name), ("instance", format!("host-{n}"))]),
+                annotations: Default::default(),
+                starts_at: None,
+                ends_at: None,
+                generator_url: String::new(),
+            }],
+        })
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_alerts_keeps_within_the_channel_budget_and_lists_every_alert_in_a_digest() {
+        let mut rig = Rig::new().await;
+        let groups = 40;
+        for n in 0..groups {
+            rig.engine.signal(warning_group(n)).await.unwrap();
+        }
+        let mut settings = settings("test");
+        settings.storm.post_every = Duration::from_millis(100);
+        settings.storm.burst = 2;
+        settings.storm.flush_after = Duration::from_millis(50);
+        settings.storm.lines_per_message = 10;
+        let started = std::time::Instant::now();
+        rig.start_worker(settings);
+
+        // Every group is visible: as its own message, or as a line of the digest.
+        let team = "#devops";
+        let all_visible = |slack: &FakeSlack| {
+            let text: String = slack.messages(team).iter().map(|m| format!("{} {}\n", m.text, m.blocks)).collect();
+            (1..=groups as u64)
+                .all(|id| text.contains(&format!("ALR-{id}*")) || text.contains(&format!("ALR-{id} ·")))
+                .then_some(())
+        };
+        rig.slack.wait_for(PATIENCE, all_visible).await.expect("every alert visible");
+        let elapsed = started.elapsed();
+        let posts = rig.slack.messages(team);
+        let top: Vec<_> = posts.iter().filter(|m| m.thread_ts.is_none()).collect();
+        let digests: Vec<_> = top.iter().filter(|m| m.text.starts_with("⚠")).collect();
+        assert_eq!(digests.len(), 1, "one digest for the storm: {:?}", top.iter().map(|m| &m.text).collect::<Vec<_>>());
+        assert!(top.len() < groups / 2, "most groups were rolled into the digest, not posted one by one");
+        let budget = 2 + (elapsed.as_millis() / 100) as usize + 1;
+        assert!(posts.len() <= budget, "{} posts in {elapsed:?}, budget {budget}", posts.len());
+        let thread = rig.slack.thread(team, &digests[0].ts);
+        assert!(thread.len() >= 2, "lines in batches of 10: {}", thread.len());
+        // Top-level: the digest, and the groups that had a posting slot.
+        let digested = groups - (top.len() - 1);
+        rig.slack
+            .wait_for(PATIENCE, |slack| {
+                let digest = slack.messages(team).into_iter().find(|m| m.text.starts_with("⚠"))?;
+                digest.text.contains(&format!("in {digested} groups")).then_some(())
+            })
+            .await
+            .expect("the digest counts the groups it holds");
+        rig.stop().await;
+    }
 }
