@@ -98,14 +98,25 @@ pub struct ViewState {
 
 #[derive(Debug, Deserialize)]
 pub struct InputValue {
+    /// What a plain-text input holds.
     #[serde(default)]
     pub value: Option<String>,
+    /// What a select has chosen.
+    #[serde(default)]
+    pub selected_option: Option<SelectedOption>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SelectedOption {
+    pub value: String,
 }
 
 impl SubmittedView {
-    /// The text typed into a plain-text input.
+    /// The text typed into a plain-text input, or the value of the option
+    /// chosen in a select.
     pub fn text(&self, block_id: &str, action_id: &str) -> Option<String> {
-        self.state.values.get(block_id)?.get(action_id)?.value.clone()
+        let input = self.state.values.get(block_id)?.get(action_id)?;
+        input.value.clone().or_else(|| input.selected_option.as_ref().map(|o| o.value.clone()))
     }
 }
 
