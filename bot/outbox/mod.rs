@@ -139,9 +139,14 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
     let d = &delivery;
 
     while !d.shutdown.is_cancelled() {
-        // Keep memory bounded when Slack is slow: stop reading until lanes drain.
+        // Keep memory bounded when Slack is slow: stop reading until lanes
+        // drain. Alerts wait behind people's work and in their channels'
+        // budgets, so they may fill more before reading stops: a person's
+        // entry behind a storm in the stream is still read soon. (Entries
+        // are a few hundred bytes; the cap is a few MB.)
         let queued: usize = lanes.values().map(|l| l.queued.load(Ordering::Acquire)).sum();
-        if queued > 4 * d.settings.batch {
+        let people = d.storm.urgent();
+        if people > 4 * d.settings.batch || queued > 32 * d.settings.batch {
             tokio::select! {
                 _ = d.shutdown.cancelled() => break,
                 _ = tokio::time::sleep(Duration::from_millis(5)) => continue,

@@ -125,6 +125,11 @@ impl StormGuard {
         self.urgent.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// People's entries dispatched and not yet settled.
+    pub fn urgent(&self) -> usize {
+        self.urgent.load(Ordering::Acquire)
+    }
+
     /// Waits until no person's entry is waiting in this replica.
     pub async fn people_first(&self) {
         while self.urgent.load(Ordering::Acquire) > 0 && !self.shutdown.is_cancelled() {
