@@ -119,6 +119,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
                 Need::Run(run::decide::slot_needs(checklist, *slot, runbook, now))
             }
             TimerKind::DeclareFromAlert { .. } => Need::Incident(I::NewId),
+            TimerKind::AlertDeclared { alert, .. } => Need::Alert(alert::decide::Need::One(*alert)),
         },
         Event::Mention { .. } => Need::Incident(I::Open),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
@@ -179,6 +180,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             (TimerKind::DeclareFromAlert { alert: from, declaration }, Loaded::Incident(I::NewId(id))) => {
                 incident(inc::declare_from_alert(id, *from, declaration, runbook, now))
             }
+            (
+                TimerKind::AlertDeclared { incident: id, severity, by, .. },
+                Loaded::Alert(alert::decide::Loaded::One(found)),
+            ) => alert(alert::decide::incident_declared(found, *id, *severity, by.clone(), now)),
             _ => Decision::reply(crate::replies::INTERNAL_ERROR),
         },
         (Event::Mention { text, channel, ts }, Loaded::Incident(I::Many(open))) => {

@@ -40,6 +40,11 @@ pub enum TimerKind {
     /// because a decision writes one subject, and this one writes a new
     /// incident; consumed in the incident's commit, so it declares once.
     DeclareFromAlert { alert: AlertId, declaration: Declaration },
+    /// Tell an alert group which incident was declared for it, so its
+    /// message shows it and its Declare button goes. Due at once, for the
+    /// same reason as [`TimerKind::DeclareFromAlert`]: the declare decision
+    /// writes the incident, this one the group.
+    AlertDeclared { alert: AlertId, incident: IncidentId, severity: Severity, by: Option<String> },
 }
 
 /// What to declare for an alert.
@@ -88,6 +93,7 @@ impl Timer {
             TimerKind::DeclareFromAlert { alert, declaration } => {
                 format!("{alert} declares a {} incident", declaration.severity)
             }
+            TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
         }
     }
 }

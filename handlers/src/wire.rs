@@ -167,12 +167,29 @@ enum TimerSubject {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "timer", rename_all = "snake_case")]
 enum Reason {
-    Escalate { level: usize },
-    ResolutionOverdue { round: u32 },
+    Escalate {
+        level: usize,
+    },
+    ResolutionOverdue {
+        round: u32,
+    },
     UpdateDue,
     RunOverdue,
-    ScheduledRun { slot: DateTime<Utc> },
-    Declare { severity: crate::Severity, title: String, details: String, announce: bool },
+    ScheduledRun {
+        slot: DateTime<Utc>,
+    },
+    Declare {
+        severity: crate::Severity,
+        title: String,
+        details: String,
+        announce: bool,
+    },
+    Declared {
+        incident: IncidentId,
+        severity: crate::Severity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -210,6 +227,9 @@ impl From<timer::Timer> for Timer {
                 0,
                 Reason::Declare { severity: d.severity, title: d.title, details: d.details, announce: d.announce },
             ),
+            TimerKind::AlertDeclared { alert, incident, severity, by } => {
+                (TimerSubject::Alert(alert), 0, Reason::Declared { incident, severity, by })
+            }
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -225,9 +245,10 @@ impl TryFrom<Timer> for timer::Timer {
                     Reason::Escalate { level } => IncidentReminder::Escalate { level },
                     Reason::ResolutionOverdue { round } => IncidentReminder::ResolutionOverdue { round },
                     Reason::UpdateDue => IncidentReminder::UpdateDue,
-                    Reason::RunOverdue | Reason::ScheduledRun { .. } | Reason::Declare { .. } => {
-                        return Err("a timer of another subject on an incident".to_owned())
-                    }
+                    Reason::RunOverdue
+                    | Reason::ScheduledRun { .. }
+                    | Reason::Declare { .. }
+                    | Reason::Declared { .. } => return Err("a timer of another subject on an incident".to_owned()),
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -240,6 +261,9 @@ impl TryFrom<Timer> for timer::Timer {
                     alert,
                     declaration: timer::Declaration { severity, title, details, announce },
                 }
+            }
+            (TimerSubject::Alert(alert), Reason::Declared { incident, severity, by }) => {
+                TimerKind::AlertDeclared { alert, incident, severity, by }
             }
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
@@ -383,6 +407,41 @@ mod tests {
         ] {
             assert_same(stored, typed);
         }
+    }
+
+    #[test]
+    fn alert_effects_and_timers_have_a_stored_form_of_their_own() {
+        use crate::subject::{AlertId, AlertMessage};
+        use crate::timer::{Declaration, TimerKind};
+        let group = Message::Alert(AlertId(4), AlertMessage::Group);
+        assert_same(r#"{"kind":"post_alert_group","alert":4}"#, Effect::Post(group));
+        assert_same(r#"{"kind":"refresh_alert_group","alert":4}"#, Effect::Refresh(group));
+        assert_same(
+            r#"{"kind":"post_in_alert_thread","alert":4,"text":"x"}"#,
+            Effect::InThread { subject: Subject::Alert(AlertId(4)), text: "x".into() },
+        );
+        let declaration = Declaration {
+            severity: crate::Severity::P1,
+            title: "Deploy failed".into(),
+            details: "d".into(),
+            announce: false,
+        };
+        assert_same(
+            r#"{"subject":{"alert":4},"due":"2026-11-27T09:05:00Z","timer":"declare","severity":"P1","title":"Deploy failed","details":"d","announce":false}"#,
+            Timer { due: at(9, 5), kind: TimerKind::DeclareFromAlert { alert: AlertId(4), declaration } },
+        );
+        assert_same(
+            r#"{"subject":{"alert":4},"due":"2026-11-27T09:05:00Z","timer":"declared","incident":9,"severity":"P1"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::AlertDeclared {
+                    alert: AlertId(4),
+                    incident: IncidentId(9),
+                    severity: crate::Severity::P1,
+                    by: None,
+                },
+            },
+        );
     }
 
     #[test]

@@ -318,7 +318,7 @@ fn deployment(
                 // The incident is the message: its alert, playbook and
                 // pages say everything a second post would.
                 group.quiet = true;
-                group.declared = Some(Declared { severity, by: None, at: now });
+                group.declared = Some(Declared { severity, incident: None, by: None, at: now });
                 let declaration = Declaration {
                     severity,
                     title: render::deployment_title(d),
@@ -397,7 +397,7 @@ fn alertmanager(
             group.quiet = route.is_some_and(|r| r.mute);
             let mut timers = Vec::new();
             if let Some(severity) = route.and_then(|r| r.declare) {
-                group.declared = Some(Declared { severity, by: None, at: now });
+                group.declared = Some(Declared { severity, incident: None, by: None, at: now });
                 let declaration = Declaration {
                     severity,
                     title: render::title(&group),
@@ -495,6 +495,25 @@ pub fn measure(kpi: &KpiAlert, figures: &Figures) -> f64 {
         Metric::SuccessRate => figures.success_rate(),
         Metric::AverageBuildTime => figures.average_seconds(),
     }
+}
+
+/// An incident was declared for the group (by a person from its form, or
+/// by a rule): its message shows which, and its Declare button goes.
+pub fn incident_declared(
+    found: Option<AlertGroup>,
+    incident: crate::subject::IncidentId,
+    severity: Severity,
+    by: Option<String>,
+    now: DateTime<Utc>,
+) -> AlertDecision {
+    let Some(mut group) = found else { return Decision::nothing() };
+    if group.declared.as_ref().is_some_and(|d| d.incident == Some(incident)) {
+        return Decision::nothing();
+    }
+    let at = group.declared.as_ref().map_or(now, |d| d.at);
+    group.declared = Some(Declared { severity, incident: Some(incident), by, at });
+    let effects = if group.posts() { vec![Effect::Refresh(group_message(group.id))] } else { Vec::new() };
+    written(group, None, None, effects)
 }
 
 /// A click on one of a group's buttons.
@@ -949,5 +968,19 @@ mod tests {
         runs.extend(kpi_runs(0, 5, 0));
         let f = figures(&runs, t(0) - TimeDelta::hours(24));
         assert_eq!((f.runs, f.failed, f.passed), (5, 0, 5));
+    }
+
+    #[test]
+    fn the_declared_incident_shows_on_the_group_and_its_declare_button_goes() {
+        let rb = runbook();
+        let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let id = crate::subject::IncidentId(7);
+        let d = incident_declared(Some(group), id, Severity::P2, Some("U0ALICE".into()), t(1));
+        let declared = group_of(&d);
+        assert_eq!(d.effects, vec![Effect::Refresh(group_message(declared.id))]);
+        let blocks = valid(&declared, &rb, t(1));
+        assert!(blocks.contains("*INC-7* (P2) was declared for this by <@U0ALICE>"), "{blocks}");
+        assert!(!blocks.contains("alert.declare") && blocks.contains("alert.mute"));
+        assert_eq!(incident_declared(Some(declared), id, Severity::P2, None, t(2)), Decision::nothing());
     }
 }

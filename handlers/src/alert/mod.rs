@@ -66,6 +66,10 @@ pub struct Mute {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Declared {
     pub severity: crate::Severity,
+    /// Known once the incident is committed (a rule's incident is declared
+    /// just after its group opens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<crate::subject::IncidentId>,
     /// Who declared it; `None` when a runbook rule did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,

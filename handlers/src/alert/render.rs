@@ -253,7 +253,10 @@ pub fn message(group: &AlertGroup, runbook: &Runbook, now: DateTime<Utc>) -> Sla
     }
     if let Some(declared) = &group.declared {
         let by = declared.by.as_ref().map_or("the runbook".to_owned(), |u| format!("<@{u}>"));
-        lines.push(format!("🚨 A {} incident was declared by {by}.", declared.severity));
+        match declared.incident {
+            Some(id) => lines.push(format!("🚨 *{id}* ({}) was declared for this by {by}.", declared.severity)),
+            None => lines.push(format!("🚨 A {} incident was declared by {by}.", declared.severity)),
+        }
     }
     let body = truncate(&lines.join("\n"), SECTION_MAX);
     let mut blocks = vec![

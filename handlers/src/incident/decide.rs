@@ -13,7 +13,7 @@ use crate::runbook::Runbook;
 use crate::severity::Severity;
 use crate::subject::{AlertId, ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, Subject};
 use crate::text::duration;
-use crate::timer::{Declaration, IncidentReminder, Timer};
+use crate::timer::{Declaration, IncidentReminder, Timer, TimerKind};
 use chrono::{DateTime, TimeDelta, Utc};
 use IncidentChecklist::Playbook;
 
@@ -158,6 +158,10 @@ pub fn declare_from_alert(
     if let Some(change) = decision.change.as_mut() {
         change.incident.origin = Some(Origin { alert, details: declaration.details.clone() });
     }
+    decision.timers.push(Timer {
+        due: now,
+        kind: TimerKind::AlertDeclared { alert, incident: id, severity: declaration.severity, by: None },
+    });
     decision.reply = Reply::text("");
     decision
 }
@@ -193,6 +197,10 @@ pub fn declare_submitted(
         let details = details.map_or_else(|| format!("Declared from {alert}."), str::to_owned);
         change.incident.origin = Some(Origin { alert, details });
     }
+    decision.timers.push(Timer {
+        due: now,
+        kind: TimerKind::AlertDeclared { alert, incident: id, severity, by: Some(who.user.clone()) },
+    });
     decision
 }
 
