@@ -17,6 +17,8 @@ use std::time::Duration;
 
 pub const SIGNING_SECRET: &str = "test-signing-secret-not-for-production";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const GITHUB_SECRET: &str = "test-github-webhook-secret";
+pub const ALERTMANAGER_TOKEN: &str = "test-alertmanager-token";
 pub const TEAM_DOMAIN: &str = "opsbot-sandbox";
 pub const ALICE: &str = "U0ALICE";
 pub const BOB: &str = "U0BOB";
@@ -71,6 +73,8 @@ pub async fn spawn_app() -> TestApp {
         redis_prefix: "opsbot-test".into(),
         replica: "test-replica".into(),
         runbook: opsbot_handlers::Runbook::seed(),
+        github_webhook_secret: Some(Secret::new(GITHUB_SECRET)),
+        alertmanager_token: Some(Secret::new(ALERTMANAGER_TOKEN)),
     };
     let clock = TestClock::new(test_start());
     let app = start(&config, &clock).await;
