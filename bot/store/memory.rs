@@ -5,9 +5,9 @@
 //! It mirrors the Redis backend command for command rather than keeping
 //! typed values: a state hash of string fields per incident or run, sorted
 //! sets ordered like Redis's (score, then member bytes), and streams with
-//! one consumer group each. Loads then decode with the same functions as Redis
-//! (`super::incident_from_fields` …), so both answer alike, JSON round trip
-//! included. All state sits behind one `std::sync::Mutex`, never held across
+//! one consumer group each. Loads then decode with the same functions as
+//! Redis (`super::incident_from_fields` …), so both answer alike, JSON
+//! round trip included. All state sits behind one `std::sync::Mutex`, never held across
 //! an `.await`: each method is one critical section, which is what makes a
 //! commit all-or-nothing, as the Lua script is in Redis.
 

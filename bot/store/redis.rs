@@ -621,7 +621,6 @@ impl RedisStore {
     /// XREADGROUP on `conn`, a connection of the reader's own: its pending
     /// entries after `own_pending_after`, else new ones, waiting up to
     /// `block` for some.
-    #[allow(clippy::too_many_arguments)]
     async fn read_group(
         mut conn: ConnectionManager,
         stream: String,
