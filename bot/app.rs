@@ -1,11 +1,13 @@
-//! Assembling and running the bot: the engine, the HTTP server, the outbox
-//! and timer workers and the scheduler, each given only what it uses, with
-//! graceful shutdown (stop accepting, finish in-flight requests, stop the
-//! workers after their current attempt).
+//! Assembling and running the bot: the engine, the HTTP server, the outbox,
+//! hook and timer workers and the scheduler, each given only what it uses,
+//! with graceful shutdown (stop accepting, finish in-flight requests, stop
+//! the workers after their current attempt).
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::hooks::worker::{HookSettings, HookWorker};
+use crate::hooks::HookSecrets;
 use crate::outbox::{self, Outbox, WorkerSettings};
 use crate::slack::client::SlackApi;
 use crate::state::AppState;
@@ -44,6 +46,7 @@ pub struct App {
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    hook_worker: JoinHandle<()>,
     timers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
 }
@@ -77,7 +80,11 @@ impl App {
             clock: options.clock.clone(),
             metrics: Arc::new(crate::metrics::Metrics::default()),
         });
-        let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone()));
+        let hooks = HookSecrets {
+            github: config.github_webhook_secret.clone(),
+            alertmanager: config.alertmanager_token.clone(),
+        };
+        let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), hooks));
         let shutdown = CancellationToken::new();
         let mut router = crate::routes::router(state.clone());
         if let Some(fake) = sandbox {
@@ -89,6 +96,13 @@ impl App {
         let server = tokio::spawn(async move {
             axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
+        let hook_worker = HookWorker {
+            inbox: store.inbox.clone(),
+            engine: engine.clone(),
+            metrics: engine.metrics.clone(),
+            settings: HookSettings::like(&options.worker),
+        };
+        let hook_worker = tokio::spawn(crate::hooks::worker::run(hook_worker, shutdown.clone()));
         let outbox = Outbox {
             queue: store.outbox.clone(),
             subjects: store.subjects.clone(),
@@ -102,10 +116,10 @@ impl App {
         let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, timers, scheduler })
+        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler })
     }
 
-    /// Stops accepting, lets in-flight requests finish, stops the worker.
+    /// Stops accepting, lets in-flight requests finish, stops the workers.
     pub async fn stop(self) {
         self.shutdown.cancel();
         match self.server.await {
@@ -115,6 +129,9 @@ impl App {
         }
         if let Err(e) = self.worker.await {
             tracing::error!(error = %e, "outbox worker failed");
+        }
+        if let Err(e) = self.hook_worker.await {
+            tracing::error!(error = %e, "hook worker failed");
         }
         if let Err(e) = self.timers.await {
             tracing::error!(error = %e, "timer worker failed");

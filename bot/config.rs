@@ -71,6 +71,12 @@ pub struct Config {
     pub replica: String,
     /// The embedded seed runbook, or the team's file (validated).
     pub runbook: opsbot_handlers::Runbook,
+    /// Verifies GitHub's webhook deliveries (`X-Hub-Signature-256`).
+    /// `None`: `/hooks/github` does not exist.
+    pub github_webhook_secret: Option<Secret>,
+    /// The bearer token Alertmanager sends. `None`: `/hooks/alertmanager`
+    /// does not exist.
+    pub alertmanager_token: Option<Secret>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -148,6 +154,8 @@ impl Config {
             redis_prefix: args.redis_prefix.clone(),
             replica,
             runbook,
+            github_webhook_secret: env("GITHUB_WEBHOOK_SECRET").map(Secret::new),
+            alertmanager_token: env("OPSBOT_ALERTMANAGER_TOKEN").map(Secret::new),
         })
     }
 }

@@ -33,6 +33,16 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
 }
 
+/// How a signal's decisions ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signalled {
+    /// Every decision it called for committed.
+    Decided,
+    /// Others kept changing the same group: at least one decision was not
+    /// written, and the signal should be decided again.
+    Contended,
+}
+
 /// How a load–decide–commit cycle ended.
 pub enum Settled {
     /// Committed: the decision that was.
@@ -130,8 +140,11 @@ impl Engine {
 
     /// A webhook's signal, decided against its group, then the KPI checks
     /// it calls for. Each decision is idempotent (a repeated signal changes
-    /// nothing), so a signal retried after a crash between them is safe.
-    pub async fn signal(&self, signal: Signal) -> StoreResult<()> {
+    /// nothing), so a signal retried after a crash between them is safe,
+    /// and so is retrying the whole signal when one of them stayed
+    /// contended.
+    pub async fn signal(&self, signal: Signal) -> StoreResult<Signalled> {
+        let mut outcome = Signalled::Decided;
         let mut pending = vec![Event::Signal(signal)];
         while let Some(event) = pending.pop() {
             match self.until_committed(&event, None).await? {
@@ -145,11 +158,14 @@ impl Engine {
                     }
                     pending.extend(event::follow_ups(&decision, &self.runbook));
                 }
-                Settled::Contended => tracing::warn!("an alert stayed contended; it is decided again on redelivery"),
+                Settled::Contended => {
+                    tracing::warn!("an alert stayed contended; it is decided again on redelivery");
+                    outcome = Signalled::Contended;
+                }
                 Settled::TimerGone => {}
             }
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// A note only `who` sees, outside any decision.

@@ -1,5 +1,6 @@
-//! opsbot's shell: configuration, the HTTP server Slack talks to, the Redis
-//! store, the Slack client and the outbox worker. Decisions are made by the
+//! opsbot's shell: configuration, the HTTP server Slack and the webhooks
+//! talk to, the Redis store, the Slack client, and the outbox and hook
+//! workers. Decisions are made by the
 //! pure core in `opsbot-handlers`; this crate loads, commits and delivers.
 
 pub mod app;
@@ -8,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod hooks;
 pub mod metrics;
 pub mod outbox;
 pub mod routes;

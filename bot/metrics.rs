@@ -1,6 +1,6 @@
-//! Prometheus metrics (`GET /metrics`): what came in from Slack, what
-//! went out, and how much is waiting — what an on-call engineer checks
-//! when the bot seems quiet.
+//! Prometheus metrics (`GET /metrics`): what came in from Slack and the
+//! webhooks, what went out, and how much is waiting — what an on-call
+//! engineer checks when the bot seems quiet.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,9 +10,17 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// `commands`, `interactions`, `events`
+    /// `commands`, `interactions`, `events`; for webhooks `github`, `alertmanager`
     pub endpoint: &'static str,
     /// `ok`, `unauthorized`, `bad_request`, `unavailable`
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabels {
+    /// `github`, `alertmanager`, or `unknown` for an entry that cannot be read
+    pub source: &'static str,
+    /// `decided`, `ignored`, `unreadable`
     pub outcome: &'static str,
 }
 
@@ -29,6 +37,10 @@ pub struct SeverityLabels {
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
+    /// Webhook requests by endpoint (`github`, `alertmanager`) and outcome.
+    pub hook_requests: Family<RequestLabels, Counter>,
+    /// Webhook deliveries the hook worker settled, by source and outcome.
+    pub hook_signals: Family<SignalLabels, Counter>,
     pub declared: Family<SeverityLabels, Counter>,
     /// `delivered`, `retried`, `dead`, `dropped`
     pub deliveries: Family<OutcomeLabels, Counter>,
@@ -37,15 +49,19 @@ pub struct Metrics {
     pub outbox_entries: Gauge,
     pub open_incidents: Gauge,
     pub timers_set: Gauge,
+    pub inbox_entries: Gauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let (requests, declared, deliveries) = (Family::default(), Family::default(), Family::default());
-        let (timers_acted, outbox_entries, open_incidents, timers_set) =
-            (Counter::default(), Gauge::default(), Gauge::default(), Gauge::default());
+        let (hook_requests, hook_signals) = (Family::default(), Family::default());
+        let (timers_acted, outbox_entries, open_incidents, timers_set, inbox_entries) =
+            (Counter::default(), Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
         let mut registry = Registry::with_prefix("opsbot");
         registry.register("slack_requests", "Requests from Slack by endpoint and outcome", requests.clone());
+        registry.register("hook_requests", "Webhook requests by endpoint and outcome", hook_requests.clone());
+        registry.register("hook_signals", "Webhook deliveries settled, by source and outcome", hook_signals.clone());
         registry.register("incidents_declared", "Incidents declared, by severity", declared.clone());
         registry.register("outbox_deliveries", "Outbox delivery attempts by outcome", deliveries.clone());
         registry.register(
@@ -56,7 +72,20 @@ impl Default for Metrics {
         registry.register("outbox_entries", "Entries not yet delivered to Slack", outbox_entries.clone());
         registry.register("open_incidents", "Incidents not resolved", open_incidents.clone());
         registry.register("timers_set", "Timers waiting to come due", timers_set.clone());
-        Metrics { registry, requests, declared, deliveries, timers_acted, outbox_entries, open_incidents, timers_set }
+        registry.register("inbox_entries", "Webhook deliveries not yet decided", inbox_entries.clone());
+        Metrics {
+            registry,
+            requests,
+            hook_requests,
+            hook_signals,
+            declared,
+            deliveries,
+            timers_acted,
+            outbox_entries,
+            open_incidents,
+            timers_set,
+            inbox_entries,
+        }
     }
 }
 
@@ -65,8 +94,27 @@ impl Metrics {
         self.requests.get_or_create(&RequestLabels { endpoint, outcome }).inc();
     }
 
+    pub fn hook_request(&self, endpoint: &'static str, outcome: &'static str) {
+        self.hook_requests.get_or_create(&RequestLabels { endpoint, outcome }).inc();
+    }
+
+    pub fn hook_signal(&self, source: &'static str, outcome: &'static str) {
+        self.hook_signals.get_or_create(&SignalLabels { source, outcome }).inc();
+    }
+
     pub fn delivery(&self, outcome: &'static str) {
         self.deliveries.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// A request's outcome label, from the status it was answered with.
+    pub fn outcome_of(status: http::StatusCode) -> &'static str {
+        match status.as_u16() {
+            200..=299 => "ok",
+            401 => "unauthorized",
+            503 => "unavailable",
+            400..=499 => "bad_request",
+            _ => "error",
+        }
     }
 
     /// The text exposition format.

@@ -33,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests));
     Router::new()
         .merge(slack)
+        .merge(crate::hooks::router(&state))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -155,14 +156,7 @@ async fn count_requests(
         _ => "other",
     };
     let response = next.run(request).await;
-    let outcome = match response.status().as_u16() {
-        200..=299 => "ok",
-        401 => "unauthorized",
-        503 => "unavailable",
-        400..=499 => "bad_request",
-        _ => "error",
-    };
-    app.metrics.request(endpoint, outcome);
+    app.metrics.request(endpoint, crate::metrics::Metrics::outcome_of(response.status()));
     response
 }
 
@@ -170,8 +164,12 @@ async fn count_requests(
 /// (left as they were if the store does not answer).
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let m = &app.metrics;
-    let (outbox, open, timers) =
-        tokio::join!(app.store.outbox.len(), app.store.subjects.open_incidents(), app.store.timers.count());
+    let (outbox, open, timers, inbox) = tokio::join!(
+        app.store.outbox.len(),
+        app.store.subjects.open_incidents(),
+        app.store.timers.count(),
+        app.store.inbox.len()
+    );
     if let Ok(n) = outbox {
         m.outbox_entries.set(n as i64);
     }
@@ -180,6 +178,9 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     }
     if let Ok(n) = timers {
         m.timers_set.set(n as i64);
+    }
+    if let Ok(n) = inbox {
+        m.inbox_entries.set(n as i64);
     }
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.encode())
         .into_response()

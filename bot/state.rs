@@ -1,10 +1,12 @@
 //! What the HTTP handlers share: the engine that decides, the store for
-//! the few reads that are not decisions (readiness, gauges, event
-//! de-duplication), the Slack client, and how requests are verified.
+//! the few reads and writes that are not decisions (readiness, gauges,
+//! event de-duplication, the webhook inbox), the Slack client, and how
+//! requests are verified.
 
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::engine::Engine;
+use crate::hooks::HookSecrets;
 use crate::metrics::Metrics;
 use crate::slack::client::SlackApi;
 use crate::store::Store;
@@ -20,13 +22,15 @@ pub struct AppState {
     pub store: Store,
     pub slack: SlackApi,
     pub signing_secret: Secret,
+    /// What webhook deliveries are checked against.
+    pub hooks: HookSecrets,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     slack_check: Mutex<Option<(Instant, Option<String>)>>,
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>, slack: SlackApi, signing_secret: Secret) -> AppState {
+    pub fn new(engine: Arc<Engine>, slack: SlackApi, signing_secret: Secret, hooks: HookSecrets) -> AppState {
         AppState {
             store: engine.store.clone(),
             clock: engine.clock.clone(),
@@ -34,6 +38,7 @@ impl AppState {
             engine,
             slack,
             signing_secret,
+            hooks,
             slack_check: Mutex::new(None),
         }
     }

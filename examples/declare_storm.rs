@@ -156,6 +156,8 @@ fn run() -> Result<bool> {
             // caller's shell must not change what runs.
             .env_remove("SLACK_APP_TOKEN")
             .env_remove("OPSBOT_RUNBOOK")
+            .env_remove("GITHUB_WEBHOOK_SECRET")
+            .env_remove("OPSBOT_ALERTMANAGER_TOKEN")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path)?)
             .spawn()

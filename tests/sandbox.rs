@@ -32,6 +32,8 @@ fn config(sandbox: bool) -> Config {
         redis_prefix: "opsbot-sandbox-test".into(),
         replica: "sandbox-test".into(),
         runbook: opsbot_handlers::Runbook::seed(),
+        github_webhook_secret: None,
+        alertmanager_token: None,
     }
 }
 

@@ -7,7 +7,9 @@
 //! every one as `memory::<name>` and `redis::<name>`.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use opsbot::store::{Commit, CommitOutcome, OutboxEntry, Store, Stored, OUTBOX_BLOCK};
+use opsbot::store::{
+    Accepted, Commit, CommitOutcome, Hook, HookSource, InboxEntry, OutboxEntry, Store, Stored, OUTBOX_BLOCK,
+};
 use opsbot_handlers::incident::Stamp;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::{ChecklistPart, IncidentChecklist, IncidentMessage, RunMessage};
@@ -610,6 +612,107 @@ async fn outbox_done_and_dead(store: Store) {
     assert_eq!(letters[999]["entry"], "6-0");
 }
 
+// --- The inbox -----------------------------------------------------------------
+
+/// GitHub lets people redeliver for 3 days.
+const DELIVERY_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+
+async fn github(store: &Store, dedupe: &str, body: &[u8]) -> Accepted {
+    store.inbox.accept(HookSource::Github, "workflow_run", Some(dedupe), body, DELIVERY_TTL).await.unwrap()
+}
+
+fn hooks(entries: &[InboxEntry]) -> Vec<Hook> {
+    entries.iter().map(|e| e.hook.clone().expect("readable")).collect()
+}
+
+fn bodies(entries: &[InboxEntry]) -> Vec<String> {
+    hooks(entries).into_iter().map(|h| String::from_utf8_lossy(&h.body).into_owned()).collect()
+}
+
+/// A delivery id is stored once; the same id from another hook, and
+/// deliveries without an id, are stored every time.
+async fn inbox_accept_then_duplicate(store: Store) {
+    store.inbox.prepare().await.unwrap();
+    assert_eq!(github(&store, "7:72d3162e", b"{}").await, Accepted::Stored);
+    assert_eq!(github(&store, "7:72d3162e", b"{}").await, Accepted::Duplicate);
+    assert_eq!(github(&store, "8:72d3162e", b"{}").await, Accepted::Stored, "another hook, the same delivery");
+    for _ in 0..2 {
+        let accepted = store.inbox.accept(HookSource::Alertmanager, "", None, b"{}", DELIVERY_TTL).await.unwrap();
+        assert_eq!(accepted, Accepted::Stored);
+    }
+    assert_eq!(store.inbox.len().await.unwrap(), 4);
+}
+
+/// What was accepted is read back as it came, byte for byte, in order;
+/// done entries leave the stream.
+async fn inbox_read_and_done(store: Store) {
+    store.inbox.prepare().await.unwrap();
+    let binary = [0u8, 159, 146, 150, b'{', b'}'];
+    github(&store, "1:a", b"first").await;
+    store.inbox.accept(HookSource::Alertmanager, "", None, &binary, DELIVERY_TTL).await.unwrap();
+    let read = store.inbox.read("a", 10, None).await.unwrap();
+    assert_eq!(
+        hooks(&read),
+        [
+            Hook { source: HookSource::Github, event: "workflow_run".into(), body: b"first".to_vec() },
+            Hook { source: HookSource::Alertmanager, event: String::new(), body: binary.to_vec() },
+        ]
+    );
+    assert!(stream_order(&read[0].id) < stream_order(&read[1].id));
+    assert_eq!(store.inbox.len().await.unwrap(), 2, "read is not done");
+    assert!(store.inbox.read("b", 10, None).await.unwrap().is_empty(), "each entry goes to one consumer");
+
+    store.inbox.done(&read[0].id).await.unwrap();
+    assert_eq!(store.inbox.len().await.unwrap(), 1);
+    let mine = store.inbox.read("a", 10, Some("0")).await.unwrap();
+    assert_eq!(mine.len(), 1, "the unfinished one is read back after a restart");
+    assert_eq!(mine[0].id, read[1].id);
+    store.inbox.done(&read[1].id).await.unwrap();
+    assert_eq!(store.inbox.len().await.unwrap(), 0);
+    assert!(store.inbox.read("a", 10, Some("0")).await.unwrap().is_empty());
+}
+
+/// The entries of a consumer that stopped are taken over once they have
+/// been idle for `min_idle`; keeping an entry resets its idle time.
+async fn inbox_claim_abandoned(store: Store) {
+    store.inbox.prepare().await.unwrap();
+    github(&store, "1:a", b"0").await;
+    github(&store, "1:b", b"1").await;
+    let given = store.inbox.read("stopped", 10, None).await.unwrap();
+    assert_eq!(bodies(&given), ["0", "1"]);
+    let idle = Duration::from_millis(400);
+    assert!(store.inbox.claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "not idle long enough");
+
+    tokio::time::sleep(idle + Duration::from_millis(100)).await;
+    store.inbox.keep("stopped", &given[1].id).await.unwrap();
+    let claimed = store.inbox.claim_abandoned("b", idle, 10).await.unwrap();
+    assert_eq!(bodies(&claimed), ["0"], "only the idle one");
+    assert_eq!(bodies(&store.inbox.read("b", 10, Some("0")).await.unwrap()), ["0"], "now b's");
+    assert_eq!(bodies(&store.inbox.read("stopped", 10, Some("0")).await.unwrap()), ["1"]);
+}
+
+/// A redelivery after the first was decided and done stores nothing, for
+/// as long as the mark lasts; after it, the id counts as new.
+async fn inbox_duplicate_not_stored(store: Store) {
+    store.inbox.prepare().await.unwrap();
+    let ttl = Duration::from_secs(1);
+    let accept = |body: &'static [u8]| {
+        let store = store.clone();
+        async move { store.inbox.accept(HookSource::Github, "workflow_run", Some("9:guid"), body, ttl).await.unwrap() }
+    };
+    assert_eq!(accept(b"first").await, Accepted::Stored);
+    let read = store.inbox.read("a", 10, None).await.unwrap();
+    store.inbox.done(&read[0].id).await.unwrap();
+
+    assert_eq!(accept(b"again").await, Accepted::Duplicate);
+    assert_eq!(store.inbox.len().await.unwrap(), 0);
+    assert!(store.inbox.read("a", 10, None).await.unwrap().is_empty(), "nothing new to read");
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(accept(b"later").await, Accepted::Stored, "new again after the TTL");
+    assert_eq!(bodies(&store.inbox.read("a", 10, None).await.unwrap()), ["later"]);
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -653,6 +756,10 @@ contracts!(
     outbox_claim_abandoned,
     outbox_keep_resets_idle,
     outbox_done_and_dead,
+    inbox_accept_then_duplicate,
+    inbox_read_and_done,
+    inbox_claim_abandoned,
+    inbox_duplicate_not_stored,
 );
 
 /// The one thing the backends are meant to differ in.

@@ -4,13 +4,14 @@
 //!
 //! It mirrors the Redis backend command for command rather than keeping
 //! typed values: a state hash of string fields per incident or run, sorted
-//! sets ordered like Redis's (score, then member bytes), and a stream with
-//! one consumer group. Loads then decode with the same functions as Redis
-//! (`super::incident_from_fields` …), so both answer alike, JSON round trip
-//! included. All state sits behind one `std::sync::Mutex`, never held across
+//! sets ordered like Redis's (score, then member bytes), and streams with
+//! one consumer group each. Loads then decode with the same functions as
+//! Redis (`super::incident_from_fields` …), so both answer alike, JSON
+//! round trip included. All state sits behind one `std::sync::Mutex`, never held across
 //! an `.await`: each method is one critical section, which is what makes a
 //! commit all-or-nothing, as the Lua script is in Redis.
 
+use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, INBOX_BLOCK};
 use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
 use super::subjects::{
     alert_from_fields, anchor_error, digested_fields, incident_from_fields, listed_anchor, listed_incident,
@@ -27,6 +28,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
+/// The streams' names in errors, as the Redis keys would name them.
+const OUTBOX: &str = "memory:outbox";
+const INBOX: &str = "memory:hooks";
+
 #[derive(Clone)]
 pub struct MemoryStore {
     shared: Arc<Shared>,
@@ -37,6 +42,8 @@ struct Shared {
     /// Woken on every append to the outbox, so a waiting reader gets new
     /// entries at once, as a blocked XREADGROUP does.
     outbox_appended: Notify,
+    /// The same for the inbox.
+    inbox_appended: Notify,
 }
 
 /// A state hash: an incident's or run's fields, as Redis keeps them.
@@ -107,11 +114,14 @@ struct State {
     last_slots: HashMap<String, i64>,
     /// A channel's theoretical arrival time for its next post (POST_SLOT_LUA).
     post_slots: HashMap<String, Instant>,
-    /// Slack event ids seen, until when they count as seen.
-    events: HashMap<String, Instant>,
-    /// Event count at which expired event ids are next swept out.
-    events_sweep_at: usize,
-    outbox: Stream,
+    /// Slack event ids seen.
+    events: Sightings,
+    /// Webhook delivery ids seen.
+    hook_deliveries: Sightings,
+    /// Effects' JSON.
+    outbox: Stream<String>,
+    /// Deliveries' fields, as [`hook_fields`] lists them.
+    inbox: Stream<HookFields>,
     /// Newest first, at most [`DEAD_LETTERS_KEPT`].
     dead_letters: VecDeque<serde_json::Value>,
 }
@@ -156,6 +166,39 @@ impl SortedSet {
     }
 }
 
+/// Keys set with NX and a TTL, each remembered until it expires.
+struct Sightings {
+    until: HashMap<String, Instant>,
+    /// Count at which expired keys are next swept out.
+    sweep_at: usize,
+}
+
+impl Default for Sightings {
+    fn default() -> Sightings {
+        Sightings { until: HashMap::new(), sweep_at: 1024 }
+    }
+}
+
+impl Sightings {
+    /// SET NX EX: whole seconds, at least one, as Redis is given them; true
+    /// when the key was not set.
+    fn first(&mut self, key: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        if self.until.len() >= self.sweep_at {
+            // Redis expires keys by itself; here expired keys are swept out
+            // whenever the map has doubled, so it stays bounded by the keys
+            // of one TTL at a cost that amortizes to nothing.
+            self.until.retain(|_, until| *until > now);
+            self.sweep_at = (self.until.len() * 2).max(1024);
+        }
+        if self.until.get(key).is_some_and(|until| *until > now) {
+            return false;
+        }
+        self.until.insert(key.to_owned(), now + Duration::from_secs(ttl.as_secs().max(1)));
+        true
+    }
+}
+
 /// A stream entry id, `<ms>-<seq>`, ordered as Redis orders them.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Debug)]
 struct EntryId {
@@ -164,12 +207,13 @@ struct EntryId {
 }
 
 impl EntryId {
-    /// Parses `<ms>-<seq>` or `<ms>` (sequence 0), as Redis accepts them.
-    fn parse(id: &str) -> StoreResult<EntryId> {
+    /// Parses `<ms>-<seq>` or `<ms>` (sequence 0), as Redis accepts them;
+    /// `stream` names the stream for the error.
+    fn parse(stream: &str, id: &str) -> StoreResult<EntryId> {
         let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
         match (ms.parse(), seq.parse()) {
             (Ok(ms), Ok(seq)) => Ok(EntryId { ms, seq }),
-            _ => Err(StoreError::Corrupt { key: "memory:outbox".into(), reason: format!("invalid stream id {id:?}") }),
+            _ => Err(StoreError::Corrupt { key: stream.to_owned(), reason: format!("invalid stream id {id:?}") }),
         }
     }
 }
@@ -180,11 +224,14 @@ impl fmt::Display for EntryId {
     }
 }
 
-/// The outbox: a Redis stream with one consumer group, created with it.
-#[derive(Default)]
-struct Stream {
-    /// Entries not yet deleted: their effect's JSON.
-    entries: BTreeMap<EntryId, String>,
+/// A delivery's stream fields: source, event, body.
+type HookFields = [Vec<u8>; 3];
+
+/// A Redis stream with one consumer group, created with it; `T` is what an
+/// entry holds.
+struct Stream<T> {
+    /// Entries not yet deleted.
+    entries: BTreeMap<EntryId, T>,
     /// The last id handed out, so ids never go back even when the wall
     /// clock does or entries were deleted.
     last_id: EntryId,
@@ -192,6 +239,17 @@ struct Stream {
     last_delivered: EntryId,
     /// The group's pending entries: given to a consumer, not yet acked.
     pending: BTreeMap<EntryId, Pending>,
+}
+
+impl<T> Default for Stream<T> {
+    fn default() -> Stream<T> {
+        Stream {
+            entries: BTreeMap::new(),
+            last_id: EntryId::default(),
+            last_delivered: EntryId::default(),
+            pending: BTreeMap::new(),
+        }
+    }
 }
 
 struct Pending {
@@ -202,10 +260,10 @@ struct Pending {
     deliveries: u64,
 }
 
-impl Stream {
+impl<T: Clone> Stream<T> {
     /// XADD `*`: the wall clock's millisecond, or the last id's with the
     /// next sequence number when the clock has not moved on.
-    fn append(&mut self, effect_json: String) {
+    fn append(&mut self, entry: T) {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let id = if now_ms > self.last_id.ms {
             EntryId { ms: now_ms, seq: 0 }
@@ -213,13 +271,98 @@ impl Stream {
             EntryId { ms: self.last_id.ms, seq: self.last_id.seq + 1 }
         };
         self.last_id = id;
-        self.entries.insert(id, effect_json);
+        self.entries.insert(id, entry);
     }
 
     /// XACK and XDEL.
     fn remove(&mut self, id: EntryId) {
         self.pending.remove(&id);
         self.entries.remove(&id);
+    }
+
+    /// XREADGROUP `>`: entries after the group's cursor, now pending on
+    /// `consumer`.
+    fn read_new(&mut self, consumer: &str, count: usize) -> Vec<(EntryId, T)> {
+        let after = self.last_delivered;
+        let fresh: Vec<(EntryId, T)> = self
+            .entries
+            .range(after..)
+            .filter(|(id, _)| **id > after)
+            .take(read_limit(count))
+            .map(|(id, entry)| (*id, entry.clone()))
+            .collect();
+        let now = Instant::now();
+        for (id, _) in &fresh {
+            self.last_delivered = *id;
+            self.pending.insert(*id, Pending { consumer: consumer.to_owned(), delivered_at: now, deliveries: 1 });
+        }
+        fresh
+    }
+
+    /// XREADGROUP with an id: `consumer`'s own pending entries after it,
+    /// each counted as delivered again (which resets its idle time).
+    fn read_own(&mut self, consumer: &str, after: EntryId, count: usize) -> Vec<(EntryId, T)> {
+        let now = Instant::now();
+        let mut mine = Vec::new();
+        for (id, pending) in self.pending.range_mut(after..) {
+            if mine.len() >= read_limit(count) {
+                break;
+            }
+            if *id <= after || pending.consumer != consumer {
+                continue;
+            }
+            // A pending entry deleted from the stream has nothing to read;
+            // it cannot happen here (ack and delete go together).
+            let Some(entry) = self.entries.get(id) else { continue };
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            mine.push((*id, entry.clone()));
+        }
+        mine
+    }
+
+    /// XAUTOCLAIM from `0`: pending entries idle at least `min_idle`, on any
+    /// consumer, become `consumer`'s. Like Redis it looks at no more than ten
+    /// times `count` pending entries per call.
+    fn claim_abandoned(&mut self, consumer: &str, min_idle: Duration, count: usize) -> Vec<(EntryId, T)> {
+        let now = Instant::now();
+        let mut attempts = count.saturating_mul(10);
+        let mut claimed = Vec::new();
+        let mut vanished = Vec::new();
+        for (id, pending) in self.pending.iter_mut() {
+            if attempts == 0 || claimed.len() >= count {
+                break;
+            }
+            attempts -= 1;
+            let Some(entry) = self.entries.get(id) else {
+                vanished.push(*id);
+                continue;
+            };
+            if now.duration_since(pending.delivered_at) < min_idle {
+                continue;
+            }
+            pending.consumer = consumer.to_owned();
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            claimed.push((*id, entry.clone()));
+        }
+        for id in vanished {
+            self.pending.remove(&id);
+        }
+        claimed
+    }
+
+    /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
+    /// idle from now.
+    fn keep(&mut self, consumer: &str, id: EntryId) {
+        if !self.entries.contains_key(&id) {
+            self.pending.remove(&id);
+            return;
+        }
+        if let Some(pending) = self.pending.get_mut(&id) {
+            pending.consumer = consumer.to_owned();
+            pending.delivered_at = Instant::now();
+        }
     }
 }
 
@@ -372,23 +515,6 @@ impl State {
         CommitOutcome::Committed
     }
 
-    /// SET NX EX: whole seconds, at least one, as Redis is given them.
-    fn first_sighting(&mut self, event_id: &str, ttl: Duration) -> bool {
-        let now = Instant::now();
-        if self.events.len() >= self.events_sweep_at {
-            // Redis expires keys by itself; here expired ids are swept out
-            // whenever the map has doubled, so it stays bounded by the events
-            // of one TTL at a cost that amortizes to nothing.
-            self.events.retain(|_, until| *until > now);
-            self.events_sweep_at = (self.events.len() * 2).max(1024);
-        }
-        if self.events.get(event_id).is_some_and(|until| *until > now) {
-            return false;
-        }
-        self.events.insert(event_id.to_owned(), now + Duration::from_secs(ttl.as_secs().max(1)));
-        true
-    }
-
     /// Decodes entries read from the outbox; one that cannot be read goes
     /// to the dead letters, as in Redis.
     fn decode(&mut self, raw: Vec<(EntryId, String)>) -> Vec<OutboxEntry> {
@@ -412,100 +538,44 @@ impl State {
         self.dead_letters.truncate(DEAD_LETTERS_KEPT);
     }
 
-    /// XREADGROUP `>`: entries after the group's cursor, now pending on
-    /// `consumer`.
+    /// The outbox's XREADGROUP `>`, decoded.
     fn read_new(&mut self, consumer: &str, count: usize) -> Vec<OutboxEntry> {
-        let stream = &mut self.outbox;
-        let after = stream.last_delivered;
-        let fresh: Vec<(EntryId, String)> = stream
-            .entries
-            .range(after..)
-            .filter(|(id, _)| **id > after)
-            .take(read_limit(count))
-            .map(|(id, json)| (*id, json.clone()))
-            .collect();
-        let now = Instant::now();
-        for (id, _) in &fresh {
-            stream.last_delivered = *id;
-            stream.pending.insert(*id, Pending { consumer: consumer.to_owned(), delivered_at: now, deliveries: 1 });
-        }
+        let fresh = self.outbox.read_new(consumer, count);
         self.decode(fresh)
     }
 
-    /// XREADGROUP with an id: `consumer`'s own pending entries after it,
-    /// each counted as delivered again (which resets its idle time).
+    /// The outbox's XREADGROUP with an id, decoded.
     fn read_own(&mut self, consumer: &str, after: EntryId, count: usize) -> Vec<OutboxEntry> {
-        let stream = &mut self.outbox;
-        let now = Instant::now();
-        let mut mine = Vec::new();
-        for (id, pending) in stream.pending.range_mut(after..) {
-            if mine.len() >= read_limit(count) {
-                break;
-            }
-            if *id <= after || pending.consumer != consumer {
-                continue;
-            }
-            // A pending entry deleted from the stream has nothing to read;
-            // it cannot happen here (ack and delete go together).
-            let Some(json) = stream.entries.get(id) else { continue };
-            pending.delivered_at = now;
-            pending.deliveries += 1;
-            mine.push((*id, json.clone()));
-        }
+        let mine = self.outbox.read_own(consumer, after, count);
         self.decode(mine)
     }
 
-    /// XAUTOCLAIM from `0`: pending entries idle at least `min_idle`, on any
-    /// consumer, become `consumer`'s. Like Redis it looks at no more than ten
-    /// times `count` pending entries per call.
+    /// The outbox's XAUTOCLAIM, decoded.
     fn claim_abandoned(&mut self, consumer: &str, min_idle: Duration, count: usize) -> Vec<OutboxEntry> {
-        let stream = &mut self.outbox;
-        let now = Instant::now();
-        let mut attempts = count.saturating_mul(10);
-        let mut claimed = Vec::new();
-        let mut vanished = Vec::new();
-        for (id, pending) in stream.pending.iter_mut() {
-            if attempts == 0 || claimed.len() >= count {
-                break;
-            }
-            attempts -= 1;
-            let Some(json) = stream.entries.get(id) else {
-                vanished.push(*id);
-                continue;
-            };
-            if now.duration_since(pending.delivered_at) < min_idle {
-                continue;
-            }
-            pending.consumer = consumer.to_owned();
-            pending.delivered_at = now;
-            pending.deliveries += 1;
-            claimed.push((*id, json.clone()));
-        }
-        for id in vanished {
-            stream.pending.remove(&id);
-        }
+        let claimed = self.outbox.claim_abandoned(consumer, min_idle, count);
         self.decode(claimed)
     }
+}
 
-    /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
-    /// idle from now.
-    fn keep(&mut self, consumer: &str, id: EntryId) {
-        let stream = &mut self.outbox;
-        if !stream.entries.contains_key(&id) {
-            stream.pending.remove(&id);
-            return;
-        }
-        if let Some(pending) = stream.pending.get_mut(&id) {
-            pending.consumer = consumer.to_owned();
-            pending.delivered_at = Instant::now();
-        }
-    }
+/// Inbox entries as Redis's backend decodes them, by the same function.
+fn inbox_entries(raw: Vec<(EntryId, HookFields)>) -> Vec<InboxEntry> {
+    raw.into_iter()
+        .map(|(id, [source, event, body])| InboxEntry {
+            id: id.to_string(),
+            hook: decode_hook(Some(source), Some(event), Some(body)),
+        })
+        .collect()
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
-        let state = State { events_sweep_at: 1024, ..State::default() };
-        MemoryStore { shared: Arc::new(Shared { state: Mutex::new(state), outbox_appended: Notify::new() }) }
+        MemoryStore {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                outbox_appended: Notify::new(),
+                inbox_appended: Notify::new(),
+            }),
+        }
     }
 
     /// The state, even after a panic elsewhere while it was held: every
@@ -650,7 +720,7 @@ impl MemoryStore {
     }
 
     pub fn first_sighting(&self, event_id: &str, ttl: Duration) -> StoreResult<bool> {
-        Ok(self.lock().first_sighting(event_id, ttl))
+        Ok(self.lock().events.first(event_id, ttl))
     }
 
     pub fn record_posted(&self, message: &Message, at: &MessageRef, route: Option<&str>) -> StoreResult<()> {
@@ -723,7 +793,7 @@ impl MemoryStore {
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
         if let Some(after) = own_pending_after {
-            let after = EntryId::parse(after)?;
+            let after = EntryId::parse(OUTBOX, after)?;
             return Ok(self.lock().read_own(consumer, after, count));
         }
         let deadline = tokio::time::Instant::now() + OUTBOX_BLOCK;
@@ -753,19 +823,19 @@ impl MemoryStore {
     }
 
     pub fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
-        let id = EntryId::parse(entry_id)?;
-        self.lock().keep(consumer, id);
+        let id = EntryId::parse(OUTBOX, entry_id)?;
+        self.lock().outbox.keep(consumer, id);
         Ok(())
     }
 
     pub fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
-        let id = EntryId::parse(entry_id)?;
+        let id = EntryId::parse(OUTBOX, entry_id)?;
         self.lock().outbox.remove(id);
         Ok(())
     }
 
     pub fn outbox_dead(&self, entry: &OutboxEntry, error: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
-        let id = EntryId::parse(&entry.id)?;
+        let id = EntryId::parse(OUTBOX, &entry.id)?;
         let letter = dead_letter(entry, error, at);
         let mut state = self.lock();
         state.bury(letter);
@@ -793,5 +863,83 @@ impl MemoryStore {
         }
         state.post_slots.insert(channel.to_owned(), tat + every);
         Ok(None)
+    }
+
+    pub fn inbox_accept(
+        &self,
+        source: HookSource,
+        event: &str,
+        dedupe: Option<&str>,
+        body: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Accepted> {
+        {
+            let mut state = self.lock();
+            if let Some(dedupe) = dedupe {
+                if !state.hook_deliveries.first(dedupe, ttl) {
+                    return Ok(Accepted::Duplicate);
+                }
+            }
+            state.inbox.append(hook_fields(source, event, body).map(|(_, value)| value.to_vec()));
+        }
+        self.shared.inbox_appended.notify_waiters();
+        Ok(Accepted::Stored)
+    }
+
+    /// The group exists from the start and memory never loses it.
+    pub fn inbox_prepare(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    pub async fn inbox_read(
+        &self,
+        consumer: &str,
+        count: usize,
+        own_pending_after: Option<&str>,
+    ) -> StoreResult<Vec<InboxEntry>> {
+        if let Some(after) = own_pending_after {
+            let after = EntryId::parse(INBOX, after)?;
+            return Ok(inbox_entries(self.lock().inbox.read_own(consumer, after, count)));
+        }
+        let deadline = tokio::time::Instant::now() + INBOX_BLOCK;
+        loop {
+            // Registered before looking, so an append between the look and
+            // the wait still wakes us.
+            let appended = self.shared.inbox_appended.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
+            let fresh = self.lock().inbox.read_new(consumer, count);
+            if !fresh.is_empty() {
+                return Ok(inbox_entries(fresh));
+            }
+            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    pub fn inbox_claim_abandoned(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> StoreResult<Vec<InboxEntry>> {
+        Ok(inbox_entries(self.lock().inbox.claim_abandoned(consumer, min_idle, count)))
+    }
+
+    pub fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        let id = EntryId::parse(INBOX, entry_id)?;
+        self.lock().inbox.keep(consumer, id);
+        Ok(())
+    }
+
+    pub fn inbox_done(&self, entry_id: &str) -> StoreResult<()> {
+        let id = EntryId::parse(INBOX, entry_id)?;
+        self.lock().inbox.remove(id);
+        Ok(())
+    }
+
+    pub fn inbox_len(&self) -> StoreResult<u64> {
+        Ok(self.lock().inbox.entries.len() as u64)
     }
 }

@@ -1,7 +1,8 @@
 //! The store, by concern: [`SubjectStore`] (incidents and runs, their
 //! timelines, indexes and where their messages are; the commit of a
 //! decision), [`OutboxStore`] (the delivery stream and dead letters),
-//! [`TimerStore`] and [`DedupeStore`] (Slack event ids). Each is a handle on
+//! [`InboxStore`] (webhook deliveries waiting to be decided), [`TimerStore`]
+//! and [`DedupeStore`] (Slack event ids). Each is a handle on
 //! the same backend; a worker is given only the handles it uses.
 //!
 //! Two backends behind it: Redis (`REDIS_URL` set; shared by replicas,
@@ -29,6 +30,7 @@ macro_rules! dispatch {
 }
 
 mod dedupe;
+mod inbox;
 mod memory;
 mod outbox;
 mod redis;
@@ -36,6 +38,7 @@ mod subjects;
 mod timers;
 
 pub use dedupe::DedupeStore;
+pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK};
 pub use outbox::{OutboxEntry, OutboxStore, OUTBOX_BLOCK};
 pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};
 pub use timers::TimerStore;
@@ -68,6 +71,7 @@ pub struct Versioned<T> {
 pub struct Store {
     pub subjects: SubjectStore,
     pub outbox: OutboxStore,
+    pub inbox: InboxStore,
     pub timers: TimerStore,
     pub dedupe: DedupeStore,
     backend: Backend,
@@ -84,6 +88,7 @@ impl Store {
         Store {
             subjects: SubjectStore { backend: backend.clone() },
             outbox: OutboxStore { backend: backend.clone() },
+            inbox: InboxStore { backend: backend.clone() },
             timers: TimerStore { backend: backend.clone() },
             dedupe: DedupeStore { backend: backend.clone() },
             backend,

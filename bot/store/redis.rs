@@ -1,10 +1,12 @@
 //! The Redis backend: incidents, their timelines, the open-incident index,
-//! the outbox stream and event de-duplication, all under one key prefix.
+//! the outbox and inbox streams and event de-duplication, all under one key
+//! prefix.
 //!
 //! Every decision commits in one Lua script (state, timeline, index, outbox),
 //! guarded by the version the handler saw, so concurrent clicks never
 //! overwrite each other: a conflict is retried from a fresh load.
 
+use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, INBOX_BLOCK};
 use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
 use super::subjects::{
     alert_from_fields, digested_fields, incident_from_fields, listed_anchor, listed_incident, posted_fields,
@@ -16,7 +18,7 @@ use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,6 +33,7 @@ impl From<redis::RedisError> for StoreError {
 
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 const OUTBOX_GROUP: &str = "delivery";
+const INBOX_GROUP: &str = "intake";
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -39,10 +42,14 @@ pub struct RedisStore {
     /// The outbox worker's blocking reads would stall everyone else's
     /// commands on the shared connection, so they get their own.
     blocking: ConnectionManager,
+    /// The hook worker's blocking reads, apart from the outbox's so neither
+    /// waits behind the other's.
+    inbox_blocking: ConnectionManager,
     keys: Keys,
     commit: Script,
     set_if_exists: Script,
     post_slot: Script,
+    accept_hook: Script,
 }
 
 #[derive(Clone)]
@@ -115,6 +122,12 @@ impl Keys {
     fn slack_event(&self, event_id: &str) -> String {
         format!("{}:slack-event:{}", self.prefix, event_id)
     }
+    fn hooks(&self) -> String {
+        format!("{}:hooks", self.prefix)
+    }
+    fn hook_delivery(&self, dedupe: &str) -> String {
+        format!("{}:hook-delivery:{}", self.prefix, dedupe)
+    }
 }
 
 /// KEYS: state hash, open index, timeline, outbox, timers, created index,
@@ -181,6 +194,15 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 "#;
 
+/// KEYS: the inbox stream, then the delivery's mark when it has an id.
+/// ARGV: source, event, body, the mark's TTL (s). Marks the delivery seen
+/// and stores it, or does neither: 1 stored, 0 seen before.
+const ACCEPT_HOOK_LUA: &str = r#"
+if KEYS[2] and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) then return 0 end
+redis.call('XADD', KEYS[1], '*', 'source', ARGV[1], 'event', ARGV[2], 'body', ARGV[3])
+return 1
+"#;
+
 fn connection(client: redis::Client, response_timeout: Duration) -> StoreResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
@@ -204,11 +226,13 @@ impl RedisStore {
         let client = redis::Client::open(url)?;
         Ok(RedisStore {
             conn: connection(client.clone(), OPERATION_TIMEOUT)?,
-            blocking: connection(client, OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
+            blocking: connection(client.clone(), OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
+            inbox_blocking: connection(client, INBOX_BLOCK + OPERATION_TIMEOUT)?,
             keys: Keys { prefix: prefix.to_owned() },
             commit: Script::new(COMMIT_LUA),
             set_if_exists: Script::new(SET_IF_EXISTS_LUA),
             post_slot: Script::new(POST_SLOT_LUA),
+            accept_hook: Script::new(ACCEPT_HOOK_LUA),
         })
     }
 
@@ -599,22 +623,103 @@ impl RedisStore {
         .map(drop)
     }
 
+    // --- Streams read through a consumer group (the outbox, the inbox) ------
+
+    /// Creates `group` on `stream` (and the stream) unless it exists.
+    async fn create_group(&self, stream: String, group: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let created =
+            tokio::time::timeout(OPERATION_TIMEOUT, conn.xgroup_create_mkstream::<_, _, _, ()>(stream, group, "0"))
+                .await
+                .map_err(|_| StoreError::Timeout { backend: "Redis", after: OPERATION_TIMEOUT })?;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// XREADGROUP on `conn`, a connection of the reader's own: its pending
+    /// entries after `own_pending_after`, else new ones, waiting up to
+    /// `block` for some.
+    async fn read_group(
+        mut conn: ConnectionManager,
+        stream: String,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        own_pending_after: Option<&str>,
+        block: Duration,
+    ) -> StoreResult<Vec<StreamId>> {
+        let mut options = StreamReadOptions::default().group(group, consumer).count(count);
+        if own_pending_after.is_none() {
+            options = options.block(block.as_millis() as usize);
+        }
+        let start = own_pending_after.unwrap_or(">");
+        let reply: Option<StreamReadReply> =
+            tokio::time::timeout(block + OPERATION_TIMEOUT, conn.xread_options(&[stream], &[start], &options))
+                .await
+                .map_err(|_| StoreError::Timeout { backend: "Redis", after: block + OPERATION_TIMEOUT })??;
+        Ok(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect())
+    }
+
+    /// XAUTOCLAIM from the start: entries idle at least `min_idle` become
+    /// `consumer`'s.
+    async fn claim_idle(
+        &self,
+        stream: String,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> StoreResult<Vec<StreamId>> {
+        let mut conn = self.conn.clone();
+        let reply: StreamAutoClaimReply = timed(
+            redis::cmd("XAUTOCLAIM")
+                .arg(stream)
+                .arg(group)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg("0")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(reply.claimed)
+    }
+
+    /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
+    /// idle from now.
+    async fn keep_entry(&self, stream: String, group: &str, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(
+            redis::cmd("XCLAIM")
+                .arg(stream)
+                .arg(group)
+                .arg(consumer)
+                .arg(0)
+                .arg(entry_id)
+                .arg("JUSTID")
+                .query_async::<redis::Value>(&mut conn),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// XACK and XDEL, together.
+    async fn settle_entry(&self, stream: String, group: &str, entry_id: &str) -> StoreResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().xack(&stream, group, &[entry_id]).ignore().xdel(&stream, &[entry_id]).ignore();
+        let mut conn = self.conn.clone();
+        timed(pipe.query_async::<()>(&mut conn)).await
+    }
+
     // --- Outbox ------------------------------------------------------------
 
     /// Creates the consumer group (and stream) unless it exists; needed at
     /// start and again after Redis lost its data.
     pub async fn outbox_prepare(&self) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
-        let created = tokio::time::timeout(
-            OPERATION_TIMEOUT,
-            conn.xgroup_create_mkstream::<_, _, _, ()>(self.keys.outbox(), OUTBOX_GROUP, "0"),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout { backend: "Redis", after: OPERATION_TIMEOUT })?;
-        match created {
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => Ok(other?),
-        }
+        self.create_group(self.keys.outbox(), OUTBOX_GROUP).await
     }
 
     /// Reads entries for `consumer`: with `own_pending_after`, the ones it
@@ -626,20 +731,10 @@ impl RedisStore {
         count: usize,
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        let mut options = StreamReadOptions::default().group(OUTBOX_GROUP, consumer).count(count);
-        if own_pending_after.is_none() {
-            options = options.block(OUTBOX_BLOCK.as_millis() as usize);
-        }
-        let start = own_pending_after.unwrap_or(">");
-        let mut conn = self.blocking.clone();
-        let reply: Option<StreamReadReply> = tokio::time::timeout(
-            OUTBOX_BLOCK + OPERATION_TIMEOUT,
-            conn.xread_options(&[self.keys.outbox()], &[start], &options),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout { backend: "Redis", after: OUTBOX_BLOCK + OPERATION_TIMEOUT })??;
-        let ids = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        Ok(self.decode_entries(ids).await)
+        let (conn, stream) = (self.blocking.clone(), self.keys.outbox());
+        let ids =
+            Self::read_group(conn, stream, OUTBOX_GROUP, consumer, count, own_pending_after, OUTBOX_BLOCK).await?;
+        Ok(self.decode_entries(ids.into_iter()).await)
     }
 
     /// Takes over entries another consumer was given but has not finished
@@ -650,49 +745,18 @@ impl RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        let mut conn = self.conn.clone();
-        let reply: StreamAutoClaimReply = timed(
-            redis::cmd("XAUTOCLAIM")
-                .arg(self.keys.outbox())
-                .arg(OUTBOX_GROUP)
-                .arg(consumer)
-                .arg(min_idle.as_millis() as u64)
-                .arg("0")
-                .arg("COUNT")
-                .arg(count)
-                .query_async(&mut conn),
-        )
-        .await?;
-        Ok(self.decode_entries(reply.claimed.into_iter()).await)
+        let claimed = self.claim_idle(self.keys.outbox(), OUTBOX_GROUP, consumer, min_idle, count).await?;
+        Ok(self.decode_entries(claimed.into_iter()).await)
     }
 
     /// Resets an entry's idle time while we keep retrying it, so another
     /// replica does not think we died and deliver it twice.
     pub async fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
-        timed(
-            redis::cmd("XCLAIM")
-                .arg(self.keys.outbox())
-                .arg(OUTBOX_GROUP)
-                .arg(consumer)
-                .arg(0)
-                .arg(entry_id)
-                .arg("JUSTID")
-                .query_async::<redis::Value>(&mut conn),
-        )
-        .await
-        .map(drop)
+        self.keep_entry(self.keys.outbox(), OUTBOX_GROUP, consumer, entry_id).await
     }
 
     pub async fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .xack(self.keys.outbox(), OUTBOX_GROUP, &[entry_id])
-            .ignore()
-            .xdel(self.keys.outbox(), &[entry_id])
-            .ignore();
-        let mut conn = self.conn.clone();
-        timed(pipe.query_async::<()>(&mut conn)).await
+        self.settle_entry(self.keys.outbox(), OUTBOX_GROUP, entry_id).await
     }
 
     /// Moves an entry Slack refused for good to the dead letters, with why.
@@ -772,4 +836,70 @@ impl RedisStore {
         }
         entries
     }
+    // --- Inbox -------------------------------------------------------------
+
+    /// Marks `dedupe` seen for `ttl` and stores the delivery, in one script:
+    /// both or neither.
+    pub async fn inbox_accept(
+        &self,
+        source: HookSource,
+        event: &str,
+        dedupe: Option<&str>,
+        body: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Accepted> {
+        let mut invocation = self.accept_hook.key(self.keys.hooks());
+        if let Some(dedupe) = dedupe {
+            invocation.key(self.keys.hook_delivery(dedupe));
+        }
+        for (_, value) in hook_fields(source, event, body) {
+            invocation.arg(value);
+        }
+        invocation.arg(ttl.as_secs().max(1));
+        let mut conn = self.conn.clone();
+        let stored: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(if stored == 1 { Accepted::Stored } else { Accepted::Duplicate })
+    }
+
+    pub async fn inbox_prepare(&self) -> StoreResult<()> {
+        self.create_group(self.keys.hooks(), INBOX_GROUP).await
+    }
+
+    pub async fn inbox_read(
+        &self,
+        consumer: &str,
+        count: usize,
+        own_pending_after: Option<&str>,
+    ) -> StoreResult<Vec<InboxEntry>> {
+        let (conn, stream) = (self.inbox_blocking.clone(), self.keys.hooks());
+        let ids = Self::read_group(conn, stream, INBOX_GROUP, consumer, count, own_pending_after, INBOX_BLOCK).await?;
+        Ok(ids.iter().map(inbox_entry).collect())
+    }
+
+    pub async fn inbox_claim_abandoned(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> StoreResult<Vec<InboxEntry>> {
+        let claimed = self.claim_idle(self.keys.hooks(), INBOX_GROUP, consumer, min_idle, count).await?;
+        Ok(claimed.iter().map(inbox_entry).collect())
+    }
+
+    pub async fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        self.keep_entry(self.keys.hooks(), INBOX_GROUP, consumer, entry_id).await
+    }
+
+    pub async fn inbox_done(&self, entry_id: &str) -> StoreResult<()> {
+        self.settle_entry(self.keys.hooks(), INBOX_GROUP, entry_id).await
+    }
+
+    pub async fn inbox_len(&self) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        timed(conn.xlen(self.keys.hooks())).await
+    }
+}
+
+fn inbox_entry(raw: &StreamId) -> InboxEntry {
+    InboxEntry { id: raw.id.clone(), hook: decode_hook(raw.get("source"), raw.get("event"), raw.get("body")) }
 }

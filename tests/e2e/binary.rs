@@ -13,6 +13,8 @@ fn opsbot() -> Command {
         "OPSBOT_RUNBOOK",
         "OPSBOT_BIND",
         "SLACK_API_URL",
+        "GITHUB_WEBHOOK_SECRET",
+        "OPSBOT_ALERTMANAGER_TOKEN",
     ] {
         cmd.env_remove(var);
     }

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real router and workers on a free port, a private
 //! redis-server, and the fake Slack Web API on 127.0.0.1.
 
+mod alert_flows;
+mod alerts;
 mod binary;
 mod delivery;
 mod events;

@@ -1,11 +1,12 @@
 //! The test harness: a private `redis-server` per test, the shared fake
 //! Slack, and the real app on a free port (`spawn_app`), driven by signed
-//! requests exactly as Slack sends them.
+//! requests exactly as Slack, GitHub and Alertmanager send them.
 
 use chrono::Utc;
 use opsbot::app::{App, AppOptions};
 use opsbot::clock::{Clock, TestClock};
 use opsbot::config::{Config, Secret};
+use opsbot::hooks::verify::github_signature;
 use opsbot::outbox::WorkerSettings;
 use opsbot::slack::signature::sign;
 use opsbot_fake_slack::{FakeSlack, Message, SpawnedFake};
@@ -17,6 +18,10 @@ use std::time::Duration;
 
 pub const SIGNING_SECRET: &str = "test-signing-secret-not-for-production";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const GITHUB_SECRET: &str = "test-github-webhook-secret";
+pub const ALERTMANAGER_TOKEN: &str = "test-alertmanager-token";
+/// The id GitHub gives the repository's webhook; every delivery names it.
+pub const GITHUB_HOOK_ID: &str = "292430182";
 pub const TEAM_DOMAIN: &str = "opsbot-sandbox";
 pub const ALICE: &str = "U0ALICE";
 pub const BOB: &str = "U0BOB";
@@ -53,15 +58,21 @@ pub fn worker_settings() -> WorkerSettings {
     settings
 }
 
-/// Starts the app with a private Redis and a fresh fake Slack.
+/// Starts the app with a private Redis and a fresh fake Slack, with both
+/// webhooks configured.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`], with the configuration changed by `configure` first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     opsbot::telemetry::init();
     let slack = FakeSlack::with_token(BOT_TOKEN);
     let slack_server = slack.spawn().await.expect("fake Slack starts");
     // Append-only, as a production Redis for opsbot must be, so a killed
     // and restarted server comes back with its data.
     let redis = RedisServer::start(Persistence::AppendOnly);
-    let config = Config {
+    let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         signing_secret: Secret::new(SIGNING_SECRET),
         bot_token: Secret::new(BOT_TOKEN),
@@ -71,7 +82,10 @@ pub async fn spawn_app() -> TestApp {
         redis_prefix: "opsbot-test".into(),
         replica: "test-replica".into(),
         runbook: opsbot_handlers::Runbook::seed(),
+        github_webhook_secret: Some(Secret::new(GITHUB_SECRET)),
+        alertmanager_token: Some(Secret::new(ALERTMANAGER_TOKEN)),
     };
+    configure(&mut config);
     let clock = TestClock::new(test_start());
     let app = start(&config, &clock).await;
     TestApp {
@@ -135,6 +149,81 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the app")
+    }
+
+    /// Posts `body` to `path` with these headers and nothing signed.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(body).send().await.expect("request reaches the app")
+    }
+
+    /// A GitHub webhook delivery of `event`, signed with `secret` as GitHub
+    /// signs it, with the headers GitHub sends.
+    pub async fn post_github_signed_with(
+        &self,
+        secret: &str,
+        event: &str,
+        body: &str,
+        delivery_id: &str,
+    ) -> reqwest::Response {
+        let signature = github_signature(secret.as_bytes(), body.as_bytes());
+        let headers = [
+            ("content-type", "application/json"),
+            ("user-agent", "GitHub-Hookshot/044aadd"),
+            ("x-github-event", event),
+            ("x-github-delivery", delivery_id),
+            ("x-github-hook-id", GITHUB_HOOK_ID),
+            ("x-github-hook-installation-target-type", "repository"),
+            ("x-hub-signature-256", signature.as_str()),
+        ];
+        self.post_raw("/hooks/github", &headers, body.to_owned()).await
+    }
+
+    /// A GitHub webhook delivery, signed with the configured secret.
+    pub async fn post_github(&self, event: &str, body: &str, delivery_id: &str) -> reqwest::Response {
+        self.post_github_signed_with(GITHUB_SECRET, event, body, delivery_id).await
+    }
+
+    /// An Alertmanager notification with the configured bearer token.
+    pub async fn post_alertmanager(&self, body: &str) -> reqwest::Response {
+        let authorization = format!("Bearer {ALERTMANAGER_TOKEN}");
+        let headers = [
+            ("content-type", "application/json"),
+            ("user-agent", "Alertmanager/0.28.1"),
+            ("authorization", authorization.as_str()),
+        ];
+        self.post_raw("/hooks/alertmanager", &headers, body.to_owned()).await
+    }
+
+    /// Waits until every stored webhook delivery is decided and everything
+    /// owed to Slack is delivered: after that, nothing more will show.
+    pub async fn wait_until_settled(&self) {
+        let store = &self.app().state.store;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (inbox, outbox) = (store.inbox.len().await, store.outbox.len().await);
+            if matches!((&inbox, &outbox), (Ok(0), Ok(0))) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never settled: inbox {inbox:?}, outbox {outbox:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A counter's value in `GET /metrics`, e.g.
+    /// `opsbot_hook_signals_total{source="github",outcome="decided"}`; 0
+    /// when it has not been counted yet.
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
     }
 
     pub fn slash_form(command: &str, text: &str, user: &str) -> String {
