@@ -927,6 +927,7 @@ mod tests {
         let mut settings = settings("test");
         settings.storm.post_every = Duration::from_millis(100);
         settings.storm.burst = 2;
+        settings.storm.digest_after = Duration::from_millis(300);
         settings.storm.flush_after = Duration::from_millis(50);
         settings.storm.lines_per_message = 10;
         let started = std::time::Instant::now();

@@ -37,6 +37,9 @@ pub struct StormSettings {
     pub post_every: Duration,
     /// …and this many at once after a quiet spell.
     pub burst: u32,
+    /// How long an alert post waits for a slot before it goes to the
+    /// digest: a few alerts at once are posted one by one, a storm is not.
+    pub digest_after: Duration,
     /// How long a digest collects before the next one starts.
     pub digest_window: Duration,
     /// How long a digest waits for more lines before it shows them.
@@ -52,6 +55,7 @@ impl Default for StormSettings {
         StormSettings {
             post_every: Duration::from_secs(1),
             burst: 3,
+            digest_after: Duration::from_secs(3),
             digest_window: Duration::from_secs(60),
             flush_after: Duration::from_millis(1000),
             lines_per_message: 25,
@@ -177,11 +181,20 @@ impl StormGuard {
         edited.insert(key, Instant::now());
     }
 
-    /// Takes a posting slot of `channel` now, if there is one.
+    /// Takes a posting slot of `channel` if one frees up within
+    /// `digest_after`; `false`: the post belongs in the digest.
     pub async fn try_post_slot(&self, channel: &str) -> Result<bool, DeliveryError> {
-        match self.queue.take_post_slot(channel, self.settings.post_every, self.settings.burst).await {
-            Ok(taken) => Ok(taken.is_none()),
-            Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
+        let give_up = Instant::now() + self.settings.digest_after;
+        loop {
+            match self.queue.take_post_slot(channel, self.settings.post_every, self.settings.burst).await {
+                Ok(None) => return Ok(true),
+                Ok(Some(wait)) if Instant::now() + wait <= give_up => tokio::select! {
+                    _ = self.shutdown.cancelled() => return Ok(false),
+                    _ = tokio::time::sleep(wait) => {}
+                },
+                Ok(Some(_)) => return Ok(false),
+                Err(e) => return Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
+            }
         }
     }
 

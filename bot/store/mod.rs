@@ -79,7 +79,9 @@ pub struct Store {
 
 #[derive(Clone)]
 enum Backend {
-    Redis(redis::RedisStore),
+    /// Boxed: its connections and scripts make it far bigger than memory's
+    /// one pointer, and the handles are cloned often.
+    Redis(Box<redis::RedisStore>),
     Memory(memory::MemoryStore),
 }
 
@@ -98,7 +100,7 @@ impl Store {
     /// Connects lazily: the bot starts while Redis is down and `/readyz`
     /// says so until it is back.
     pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
-        Ok(Store::on(Backend::Redis(redis::RedisStore::connect(url, prefix)?)))
+        Ok(Store::on(Backend::Redis(Box::new(redis::RedisStore::connect(url, prefix)?))))
     }
 
     /// A fresh, empty store in this process's memory: nothing persists, and

@@ -4,6 +4,7 @@
 //! storm that never floods a channel and survives a restart.
 
 use crate::support::*;
+use opsbot_fake_slack::Message;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -130,7 +131,8 @@ async fn an_alertmanager_group_fires_changes_and_resolves_in_one_message() {
     let changed = t.wait_until(&message, "the second alert", |m| blocks_text(m).contains("*2 firing*")).await;
     assert!(blocks_text(&changed).contains("HighLatency on api-2"));
 
-    accepted(t.post_alertmanager(&alertmanager("HighLatency", "critical", "resolved", &["api-1", "api-2"])).await).await;
+    accepted(t.post_alertmanager(&alertmanager("HighLatency", "critical", "resolved", &["api-1", "api-2"])).await)
+        .await;
     let resolved = t.wait_until(&message, "the resolution", |m| blocks_text(m).contains("Resolved")).await;
     assert!(!has_button(&resolved, "alert.declare"), "nothing to press once resolved");
     assert_eq!(top_level(&t, ALERTS).len(), 1, "every notification edited the same message");
