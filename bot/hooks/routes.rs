@@ -120,6 +120,10 @@ async fn github(
         tracing::info!(hook = hook_id.unwrap_or("-"), "GitHub pinged: its webhook reaches opsbot");
         return Ok(Json(json!({"ok": true})).into_response());
     }
+    if !opsbot_handlers::alert::github::is_used(event) {
+        tracing::debug!(event = %event.chars().filter(|c| !c.is_control()).take(64).collect::<String>(), "a GitHub event opsbot does not use; not stored");
+        return Ok(Json(json!({"ok": true, "ignored": true})).into_response());
+    }
     // A redelivery reuses the delivery's GUID; two hooks (a repository's and
     // its organisation's) send the same event under the same GUID, each to
     // be taken once.

@@ -23,6 +23,7 @@
 
 use crate::engine::{Engine, Signalled};
 use crate::metrics::Metrics;
+use crate::outbox::backoff;
 use crate::outbox::WorkerSettings;
 use crate::store::{Hook, HookSource, InboxEntry, InboxStore, StoreError};
 use opsbot_handlers::alert::github::Parsed;
@@ -231,15 +232,4 @@ impl HookWorker {
 /// An event name as it can go in a log line: printable and short.
 fn loggable(event: &str) -> String {
     event.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
-/// Exponential backoff from `first`, capped at `max`, with ±25 % random
-/// jitter so replicas that failed together do not retry together.
-fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
-    let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let mut random = [0u8; 2];
-    // Without randomness the wait is still correct, only not spread out.
-    let _ = getrandom::fill(&mut random);
-    let jitter = u16::from_le_bytes(random) as f64 / f64::from(u16::MAX);
-    exp.min(max).mul_f64(0.75 + jitter / 2.0)
 }

@@ -329,7 +329,7 @@ fn subject_of(effect: &Effect) -> String {
 
 /// Exponential backoff from `first`, capped at `max`, with ±25 % random
 /// jitter so replicas that failed together do not retry together.
-fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let mut random = [0u8; 2];
     // Without randomness the wait is still correct, only not spread out.

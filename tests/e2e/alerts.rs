@@ -350,3 +350,12 @@ async fn with_redis_down_a_hook_is_answered_503_and_taken_once_it_is_back() {
     t.wait_for_alert(DEVOPS, "CI failing on main").await;
     assert!(t.metric(r#"opsbot_hook_requests_total{endpoint="github",outcome="unavailable"}"#).await >= 1);
 }
+
+#[tokio::test]
+async fn a_github_event_opsbot_does_not_use_is_answered_and_not_stored() {
+    let t = spawn_app().await;
+    let response = t.post_github("push", r#"{"ref":"refs/heads/main"}"#, "push-1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"ok": true, "ignored": true}));
+    assert_eq!(inbox_len(&t).await, 0, "an unused event is not stored");
+}

@@ -36,6 +36,13 @@ pub enum PayloadError {
     Missing { event: &'static str, field: &'static str },
 }
 
+/// Whether opsbot reads `event` at all; a hook that sends more (say, a
+/// repository hook with "Send me everything") is answered at the door for
+/// the rest, without storing them.
+pub fn is_used(event: &str) -> bool {
+    matches!(event, "workflow_run" | "deployment_status")
+}
+
 /// Reads a delivery; `event` is its `X-GitHub-Event` header. The body of an
 /// event that is not used is not read at all, so it cannot fail.
 pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, PayloadError> {
