@@ -120,6 +120,31 @@ async fn a_failed_production_deployment_declares_one_p1_with_its_playbook_and_pa
 }
 
 #[tokio::test]
+async fn declare_on_a_failed_run_opens_a_prefilled_form_and_the_alert_names_the_incident() {
+    let t = spawn_app().await;
+    accepted(t.post_github("workflow_run", &workflow_run("CI", 5, "failure", 1, 4), "run-5").await).await;
+    let alert = t.wait_for_alert(DEVOPS, "CI failing on main").await;
+    assert_eq!(t.click(ALICE, &alert, "alert.declare").await, 200);
+    let view = t.slack.wait_for(PATIENCE, |s| s.views().into_iter().next()).await.expect("the form opens").view;
+    let form = view.to_string();
+    assert!(form.contains("CI failing on main in octo-org/octo-repo") && form.contains(r#""value":"P2""#), "{form}");
+
+    let values = json!({
+        "severity": {"severity": {"type": "static_select", "selected_option": {"value": "P1", "text": {"type": "plain_text", "text": "P1"}}}},
+        "title": {"title": {"type": "plain_text_input", "value": "CI broken on main"}},
+        "details": {"details": {"type": "plain_text_input", "value": null}},
+    });
+    let response = t.submit_values(ALICE, &view, values).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "", "the form closes");
+    let incident = t.wait_for_alert(ALERTS, "INC-1").await;
+    let blocks = blocks_text(&incident);
+    assert!(blocks.contains("P1 · INC-1 · CI broken on main") && blocks.contains("From ALR-1"), "{blocks}");
+    let named = t.wait_until(&alert, "the incident named", |m| blocks_text(m).contains("*INC-1* (P1)")).await;
+    assert!(!has_button(&named, "alert.declare"), "declared once from here");
+}
+
+#[tokio::test]
 async fn an_alertmanager_group_fires_changes_and_resolves_in_one_message() {
     let t = spawn_app().await;
     accepted(t.post_alertmanager(&alertmanager("HighLatency", "critical", "firing", &["api-1"])).await).await;

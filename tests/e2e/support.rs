@@ -283,6 +283,13 @@ impl TestApp {
     /// Submits a modal the bot opened, as Slack posts a view_submission,
     /// with `text` typed into the input `block_id`/`action_id`.
     pub async fn submit_view(&self, user: &str, view: &Value, field: &str, text: &str) -> reqwest::Response {
+        let values = serde_json::json!({field: {field: {"type": "plain_text_input", "value": text}}});
+        self.submit_values(user, view, values).await
+    }
+
+    /// Submits a modal the bot opened with its inputs' `state.values` as
+    /// given (block id → action id → the input's state, as Slack sends it).
+    pub async fn submit_values(&self, user: &str, view: &Value, values: Value) -> reqwest::Response {
         let payload = serde_json::json!({
             "type": "view_submission",
             "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
@@ -292,7 +299,7 @@ impl TestApp {
             "view": {
                 "id": view["id"], "type": "modal", "callback_id": view["callback_id"],
                 "private_metadata": view["private_metadata"], "blocks": view["blocks"],
-                "state": {"values": {field: {field: {"type": "plain_text_input", "value": text}}}}
+                "state": {"values": values}
             }
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
