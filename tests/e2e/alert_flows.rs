@@ -266,9 +266,10 @@ async fn a_storm_keeps_the_channel_within_its_budget_and_every_alert_ends_up_vis
     let digests: Vec<Message> = top_level(&t, DEVOPS).into_iter().filter(|m| m.text.starts_with("⚠")).collect();
     assert!(!digests.is_empty(), "the storm was rolled into a digest");
     // One post a second with a burst of three: never more than 3 + 10 in
-    // any 10 s, and the channel did not get a message per group.
+    // any 10 s (one more allowed for the time a post takes to reach the
+    // fake, which stamps it), and the channel did not get a message per group.
     let most = busiest(&t, DEVOPS, 10.0);
-    assert!(most <= 13, "{most} posts in 10 s");
+    assert!(most <= 14, "{most} posts in 10 s");
     assert!(top_level(&t, DEVOPS).len() < groups / 2);
 }
 
