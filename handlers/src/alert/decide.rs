@@ -432,7 +432,20 @@ fn merge(state: &mut AlertmanagerState, notified: &AlertmanagerGroup) {
         }
         state.alerts.insert(alert.fingerprint.clone(), alert);
     }
+    // A group of thousands of alerts must not make every notification load
+    // and store all of them: past the limit, resolved ones are forgotten
+    // (the count of firing ones is what the message leads with).
+    if state.alerts.len() > ALERTS_KEPT {
+        let resolved: Vec<String> =
+            state.alerts.values().filter(|a| !a.firing).map(|a| a.fingerprint.clone()).collect();
+        for fingerprint in resolved.into_iter().take(state.alerts.len() - ALERTS_KEPT) {
+            state.alerts.remove(&fingerprint);
+        }
+    }
 }
+
+/// Alerts of one Alertmanager group kept in its state.
+pub const ALERTS_KEPT: usize = 500;
 
 /// Re-checks a KPI alert against the runs in its window: it fires when its
 /// condition starts to hold, stays quiet while it holds, and recovers when
