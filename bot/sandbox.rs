@@ -617,7 +617,8 @@ fn find_button(blocks: &Value, action_id: &str) -> Option<(String, Value)> {
 struct SubmitRequest {
     user: String,
     view_id: String,
-    /// block id → action id → the text typed.
+    /// block id → action id → the text typed, or the value of the option
+    /// chosen in a select.
     #[serde(default)]
     values: HashMap<String, HashMap<String, String>>,
 }
@@ -644,17 +645,30 @@ async fn submit(State(sb): State<Arc<Sandbox>>, Json(req): Json<SubmitRequest>) 
         else {
             continue;
         };
+        let element = &block["element"];
         let typed = req.values.get(block_id).and_then(|a| a.get(action_id)).map(|t| t.trim()).unwrap_or("");
         if typed.is_empty() && block["optional"] != true {
             errors.insert(block_id.to_owned(), json!("Please complete this required field."));
         }
-        if let Some(max) = block["element"]["max_length"].as_u64() {
-            if typed.chars().count() as u64 > max {
-                errors.insert(block_id.to_owned(), json!(format!("Must be at most {max} characters.")));
+        let state = if element["type"] == "static_select" {
+            // Slack sends back the whole option chosen, and a select offers
+            // only the form's options, so anything else is not Slack's.
+            let chosen = match typed {
+                "" => Value::Null,
+                value => select_option(element, value)
+                    .ok_or_else(|| bad_request(format!("`{value}` is not an option of `{block_id}`")))?,
+            };
+            json!({"type": "static_select", "selected_option": chosen})
+        } else {
+            if let Some(max) = element["max_length"].as_u64() {
+                if typed.chars().count() as u64 > max {
+                    errors.insert(block_id.to_owned(), json!(format!("Must be at most {max} characters.")));
+                }
             }
-        }
-        let value = if typed.is_empty() { Value::Null } else { json!(typed) };
-        values.insert(block_id.to_owned(), json!({ action_id: {"type": block["element"]["type"], "value": value} }));
+            let value = if typed.is_empty() { Value::Null } else { json!(typed) };
+            json!({"type": element["type"], "value": value})
+        };
+        values.insert(block_id.to_owned(), json!({ action_id: state }));
     }
     if !errors.is_empty() {
         return Ok(Json(json!({"response_action": "errors", "errors": errors})));
@@ -690,6 +704,13 @@ async fn submit(State(sb): State<Arc<Sandbox>>, Json(req): Json<SubmitRequest>) 
     }
     close_view(&sb, &req.view_id);
     Ok(Json(json!({"ok": true})))
+}
+
+/// The option of a select (grouped or not) whose value is `value`.
+fn select_option(element: &Value, value: &str) -> Option<Value> {
+    let plain = element["options"].as_array().into_iter().flatten();
+    let grouped = element["option_groups"].as_array().into_iter().flatten().filter_map(|g| g["options"].as_array());
+    plain.chain(grouped.flatten()).find(|o| o["value"] == value).cloned()
 }
 
 fn close_view(sb: &Sandbox, view_id: &str) {
@@ -745,6 +766,20 @@ mod tests {
             encode_message("@opsbot status <b> & @bob in #devops, mail x@bob.io @nobody @here", &fake),
             "<@U0OPSBOT> status &lt;b&gt; &amp; <@U0BOB> in <#C0DEVOPS|devops>, mail x@bob.io @nobody <!here>"
         );
+    }
+
+    #[test]
+    fn a_select_sends_back_the_whole_option_chosen() {
+        let option =
+            |value: &str| json!({"text": {"type": "plain_text", "text": format!("🟠 {value}")}, "value": value});
+        let element = json!({
+            "type": "static_select", "options": [option("P1")],
+            "option_groups": [{"label": {"type": "plain_text", "text": "Low"}, "options": [option("P3")]}]
+        });
+        assert_eq!(select_option(&element, "P1"), Some(option("P1")));
+        assert_eq!(select_option(&element, "P3"), Some(option("P3")));
+        assert_eq!(select_option(&element, "P9"), None);
+        assert_eq!(select_option(&json!({"type": "static_select"}), "P1"), None);
     }
 
     #[test]
