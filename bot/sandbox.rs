@@ -14,7 +14,7 @@
 //! - `GET /sandbox/` the page, `GET /sandbox/state` a JSON snapshot,
 //!   `GET /sandbox/events` server-sent events;
 //! - `POST /sandbox/command`, `click`, `submit`, `close`, `clock`: the user's actions;
-//! - `POST /sandbox/alert`: plays an alert scenario (see [`alerts`]);
+//! - `POST /sandbox/alert`: plays an alert scenario (`sandbox/alerts.rs`);
 //! - `/sandbox/api/{method}`: the Slack Web API the bot talks to.
 //!
 //! The event stream is written by hand (`text/event-stream`) rather than
