@@ -14,15 +14,20 @@
 //! - `GET /sandbox/` the page, `GET /sandbox/state` a JSON snapshot,
 //!   `GET /sandbox/events` server-sent events;
 //! - `POST /sandbox/command`, `click`, `submit`, `close`, `clock`: the user's actions;
+//! - `POST /sandbox/alert`: plays an alert scenario (`sandbox/alerts.rs`);
 //! - `/sandbox/api/{method}`: the Slack Web API the bot talks to.
 //!
 //! The event stream is written by hand (`text/event-stream`) rather than
 //! with axum's `Sse`, which needs a `Stream` from a crate opsbot does not
 //! depend on.
 
+mod alerts;
+
 use crate::slack::signature::sign;
 use crate::state::AppState;
+use alerts::{Plays, Refused, Scenario};
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -80,6 +85,7 @@ pub fn router(slack: FakeSlack, app: Arc<AppState>, base: String, shutdown: Canc
         local: broadcast::channel(64).0,
         counter: AtomicU64::new(1),
         commands: manifest_commands(MANIFEST),
+        plays: tokio::sync::Mutex::new(Plays::default()),
     });
     tokio::spawn(remember_times(sandbox.clone()));
     Router::new()
@@ -92,6 +98,7 @@ pub fn router(slack: FakeSlack, app: Arc<AppState>, base: String, shutdown: Canc
         .route("/sandbox/submit", post(submit))
         .route("/sandbox/close", post(close))
         .route("/sandbox/clock", post(clock))
+        .route("/sandbox/alert", post(play_alert))
         .with_state(sandbox.clone())
         .nest("/sandbox/api", api)
 }
@@ -113,6 +120,9 @@ struct Sandbox {
     /// Makes trigger ids and event ids unique.
     counter: AtomicU64,
     commands: Vec<String>,
+    /// Where the alert scenarios' stories are. Held for a whole play, so
+    /// plays reach the engine in the order their run numbers say.
+    plays: tokio::sync::Mutex<Plays>,
 }
 
 #[derive(Clone)]
@@ -617,7 +627,8 @@ fn find_button(blocks: &Value, action_id: &str) -> Option<(String, Value)> {
 struct SubmitRequest {
     user: String,
     view_id: String,
-    /// block id → action id → the text typed.
+    /// block id → action id → the text typed, or the value of the option
+    /// chosen in a select.
     #[serde(default)]
     values: HashMap<String, HashMap<String, String>>,
 }
@@ -644,17 +655,30 @@ async fn submit(State(sb): State<Arc<Sandbox>>, Json(req): Json<SubmitRequest>) 
         else {
             continue;
         };
+        let element = &block["element"];
         let typed = req.values.get(block_id).and_then(|a| a.get(action_id)).map(|t| t.trim()).unwrap_or("");
         if typed.is_empty() && block["optional"] != true {
             errors.insert(block_id.to_owned(), json!("Please complete this required field."));
         }
-        if let Some(max) = block["element"]["max_length"].as_u64() {
-            if typed.chars().count() as u64 > max {
-                errors.insert(block_id.to_owned(), json!(format!("Must be at most {max} characters.")));
+        let state = if element["type"] == "static_select" {
+            // Slack sends back the whole option chosen, and a select offers
+            // only the form's options, so anything else is not Slack's.
+            let chosen = match typed {
+                "" => Value::Null,
+                value => select_option(element, value)
+                    .ok_or_else(|| bad_request(format!("`{value}` is not an option of `{block_id}`")))?,
+            };
+            json!({"type": "static_select", "selected_option": chosen})
+        } else {
+            if let Some(max) = element["max_length"].as_u64() {
+                if typed.chars().count() as u64 > max {
+                    errors.insert(block_id.to_owned(), json!(format!("Must be at most {max} characters.")));
+                }
             }
-        }
-        let value = if typed.is_empty() { Value::Null } else { json!(typed) };
-        values.insert(block_id.to_owned(), json!({ action_id: {"type": block["element"]["type"], "value": value} }));
+            let value = if typed.is_empty() { Value::Null } else { json!(typed) };
+            json!({"type": element["type"], "value": value})
+        };
+        values.insert(block_id.to_owned(), json!({ action_id: state }));
     }
     if !errors.is_empty() {
         return Ok(Json(json!({"response_action": "errors", "errors": errors})));
@@ -692,6 +716,13 @@ async fn submit(State(sb): State<Arc<Sandbox>>, Json(req): Json<SubmitRequest>) 
     Ok(Json(json!({"ok": true})))
 }
 
+/// The option of a select (grouped or not) whose value is `value`.
+fn select_option(element: &Value, value: &str) -> Option<Value> {
+    let plain = element["options"].as_array().into_iter().flatten();
+    let grouped = element["option_groups"].as_array().into_iter().flatten().filter_map(|g| g["options"].as_array());
+    plain.chain(grouped.flatten()).find(|o| o["value"] == value).cloned()
+}
+
 fn close_view(sb: &Sandbox, view_id: &str) {
     lock(&sb.open_views).retain(|o| o.id != view_id);
     sb.announce(json!({"kind": "view_closed", "id": view_id}));
@@ -727,6 +758,54 @@ async fn clock(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClockRequest>) ->
     Ok(Json(json!({"ok": true, "now": now.timestamp_millis(), "iso": now.to_rfc3339()})))
 }
 
+#[derive(Deserialize)]
+struct AlertRequest {
+    scenario: String,
+}
+
+/// "Play an alert": the scenario's webhook payloads, read by the webhook
+/// parsers and decided by the engine as real deliveries are.
+///
+/// They skip the webhook endpoints on purpose: those check GitHub's
+/// signature and Alertmanager's token, secrets a newcomer trying the
+/// sandbox has not set up, and what they pass on is the parsed signal this
+/// hands to the engine directly. Those checks are tested with the
+/// endpoints, not here.
+async fn play_alert(
+    State(sb): State<Arc<Sandbox>>,
+    request: Result<Json<AlertRequest>, JsonRejection>,
+) -> Result<Json<Value>, Failure> {
+    let Json(request) = request.map_err(|e| bad_request(e.body_text()))?;
+    let scenario = Scenario::parse(request.scenario.trim()).ok_or_else(|| {
+        let known: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        let asked: String = request.scenario.chars().filter(|c| !c.is_control()).take(64).collect();
+        bad_request(format!("no alert scenario `{asked}`; play one of: {}", known.join(", ")))
+    })?;
+    let mut plays = sb.plays.lock().await;
+    let script = plays.play(scenario, sb.app.clock.now(), &sb.app.engine.runbook).map_err(|refused| match refused {
+        Refused::NotNow(why) => Failure(StatusCode::CONFLICT, why),
+        Refused::Broken(why) => {
+            tracing::error!(scenario = scenario.name(), %why, "the sandbox could not make an alert payload");
+            Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the sandbox could not make the {} payload: {why}", scenario.name()),
+            )
+        }
+    })?;
+    for signal in script.signals {
+        if let Err(e) = sb.app.engine.signal(signal).await {
+            tracing::warn!(scenario = scenario.name(), error = %e, "a sandbox alert was not decided");
+            return Err(Failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("opsbot could not decide the alert ({e}); play it again"),
+            ));
+        }
+    }
+    *plays = script.next;
+    let channel = script.channel.and_then(|c| sb.channel_name(&c).ok()).map(|(id, _)| id);
+    Ok(Json(json!({"ok": true, "scenario": scenario.name(), "said": script.said, "channel": channel})))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,6 +824,20 @@ mod tests {
             encode_message("@opsbot status <b> & @bob in #devops, mail x@bob.io @nobody @here", &fake),
             "<@U0OPSBOT> status &lt;b&gt; &amp; <@U0BOB> in <#C0DEVOPS|devops>, mail x@bob.io @nobody <!here>"
         );
+    }
+
+    #[test]
+    fn a_select_sends_back_the_whole_option_chosen() {
+        let option =
+            |value: &str| json!({"text": {"type": "plain_text", "text": format!("🟠 {value}")}, "value": value});
+        let element = json!({
+            "type": "static_select", "options": [option("P1")],
+            "option_groups": [{"label": {"type": "plain_text", "text": "Low"}, "options": [option("P3")]}]
+        });
+        assert_eq!(select_option(&element, "P1"), Some(option("P1")));
+        assert_eq!(select_option(&element, "P3"), Some(option("P3")));
+        assert_eq!(select_option(&element, "P9"), None);
+        assert_eq!(select_option(&json!({"type": "static_select"}), "P1"), None);
     }
 
     #[test]

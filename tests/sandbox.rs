@@ -1,10 +1,11 @@
 //! The sandbox over HTTP: opsbot started in sandbox mode in-process, driven
-//! through `/sandbox/command`, `/click`, `/submit` and `/clock` as the page
-//! drives it, and checked through `/sandbox/state` and `/sandbox/events`.
-//! Every action reaches the bot as a signed Slack request over HTTP, so
-//! these tests cover the same path a browser does. The browser itself is
-//! driven by `tests/browser/sandbox.mjs` (ignored here: it needs Chromium
-//! and node; CI runs it with `--ignored`).
+//! through `/sandbox/command`, `/click`, `/submit`, `/clock` and `/alert` as
+//! the page drives it, and checked through `/sandbox/state` and
+//! `/sandbox/events`. Every action reaches the bot as a signed Slack request
+//! over HTTP (a played alert as a parsed webhook signal), so these tests
+//! cover the same path a browser does. The browser itself is driven by
+//! `tests/browser/sandbox.mjs` (ignored here: it needs Chromium and node;
+//! CI runs it with `--ignored`).
 
 use opsbot::app::{App, AppOptions};
 use opsbot::config::{Config, Secret, SANDBOX_TOKEN};
@@ -14,9 +15,12 @@ use std::time::{Duration, Instant};
 
 /// Long enough for a loaded CI machine; tests wait on conditions.
 const PATIENCE: Duration = Duration::from_secs(15);
+/// A storm is delivered at the channel's pace, one post a second.
+const STORM_PATIENCE: Duration = Duration::from_secs(90);
 const ALICE: &str = "U0ALICE";
 const BOB: &str = "U0BOB";
 const ALERTS: &str = "C0ALERTS";
+const DEVOPS: &str = "C0DEVOPS";
 const GENERAL: &str = "C0GENERAL";
 
 fn config(sandbox: bool) -> Config {
@@ -82,7 +86,17 @@ impl Sandbox {
 
     /// Polls the state as `user` sees it until `find` finds something.
     async fn wait_for<T>(&self, user: &str, what: &str, find: impl Fn(&Value) -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_within(PATIENCE, user, what, find).await
+    }
+
+    async fn wait_within<T>(
+        &self,
+        patience: Duration,
+        user: &str,
+        what: &str,
+        find: impl Fn(&Value) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + patience;
         loop {
             let state = self.state(Some(user)).await;
             if let Some(found) = find(&state) {
@@ -110,6 +124,19 @@ impl Sandbox {
                 .cloned()
         })
         .await
+    }
+
+    /// A top-level message in `channel` whose header names `needle`.
+    async fn message_in(&self, channel: &str, needle: &str) -> Value {
+        self.wait_for(ALICE, &format!("a message in {channel} for {needle}"), |s| {
+            top_level(s, channel).into_iter().find(|m| header(m).contains(needle)).cloned()
+        })
+        .await
+    }
+
+    /// Plays an alert scenario as the page's "Play an alert" menu does.
+    async fn play(&self, scenario: &str) -> Value {
+        self.ok("/sandbox/alert", json!({ "scenario": scenario })).await
     }
 
     /// The alert as it is now, once `holds`.
@@ -157,6 +184,15 @@ fn first_done(message: &Value) -> Option<String> {
 
 fn replies<'a>(state: &'a Value, parent: &Value) -> Vec<&'a Value> {
     messages(state).filter(|m| m["thread_ts"] == parent["ts"]).collect()
+}
+
+fn top_level<'a>(state: &'a Value, channel: &str) -> Vec<&'a Value> {
+    messages(state).filter(|m| m["channel"] == channel && m["thread_ts"].is_null()).collect()
+}
+
+/// What a message says, in its text and its blocks.
+fn said(message: &Value) -> String {
+    format!("{} {}", message["text"].as_str().unwrap_or_default(), message["blocks"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,12 +376,171 @@ async fn a_configured_bot_has_no_sandbox() {
     for path in ["/sandbox/", "/sandbox", "/sandbox/state", "/sandbox/events"] {
         assert_eq!(http.get(format!("{base}{path}")).send().await.unwrap().status(), 404, "GET {path}");
     }
-    for path in ["/sandbox/api/chat.postMessage", "/sandbox/command", "/sandbox/clock"] {
+    for path in ["/sandbox/api/chat.postMessage", "/sandbox/command", "/sandbox/clock", "/sandbox/alert"] {
         let res = http.post(format!("{base}{path}")).json(&json!({"channel": "#general", "text": "hi"})).send().await;
         assert_eq!(res.unwrap().status(), 404, "POST {path}");
     }
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_workflow_failing_twice_then_passing_is_one_message_in_devops_that_ends_recovered() {
+    let sb = Sandbox::start().await;
+    let played = sb.play("github-failure").await;
+    assert_eq!(played["channel"], DEVOPS, "the page is sent where the alert lands: {played}");
+    let alert = sb.message_in(DEVOPS, "CI failing on main in octo-org/octo-repo").await;
+    assert!(button_value(&alert, "alert.declare").is_some(), "{alert:#}");
+
+    let again = sb.play("github-failure").await;
+    assert!(again["said"].as_str().unwrap().contains("failed again"), "{again}");
+    sb.play("github-recovery").await;
+    let recovered = sb.alert_until(&alert, "the alert recovered", |m| said(m).contains("Recovered after 2 runs")).await;
+    assert!(header(&recovered).starts_with("✅"), "{recovered:#}");
+    assert_eq!(button_value(&recovered, "alert.declare"), None, "nothing to declare once it recovered");
+
+    // Each run after the first is a line of its thread.
+    sb.wait_for(ALICE, "the second failure and the recovery in the thread", |s| {
+        let thread: String = replies(s, &alert).into_iter().map(said).collect();
+        (thread.contains("Failure 2") && thread.contains("Recovered after 2 failures")).then_some(())
+    })
+    .await;
+    let state = sb.state(None).await;
+    let devops = top_level(&state, DEVOPS);
+    assert_eq!(devops.len(), 1, "one message for the whole episode: {devops:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_production_deployment_declares_a_p1_in_devops_alerts() {
+    let sb = Sandbox::start().await;
+    let played = sb.play("deployment-failure").await;
+    assert_eq!(played["channel"], ALERTS, "{played}");
+    let incident = sb.alert("Deployment to production failed in octo-org/octo-repo (main)").await;
+    assert!(header(&incident).contains("P1 · INC-1 · "), "{incident:#}");
+    // The full incident flow: its playbook is in the thread.
+    sb.wait_for(ALICE, "the P1's playbook", |s| {
+        replies(s, &incident).into_iter().find(|m| first_done(m).is_some()).cloned()
+    })
+    .await;
+
+    // Deploying and failing again declares nothing more.
+    let again = sb.play("deployment-failure").await;
+    assert!(again["said"].as_str().unwrap().contains("stands"), "{again}");
+    let state = sb.state(None).await;
+    let declared: Vec<_> = top_level(&state, ALERTS).into_iter().filter(|m| header(m).contains("INC-")).collect();
+    assert_eq!(declared.len(), 1, "{declared:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alertmanager_group_that_fires_grows_and_resolves_is_one_message() {
+    let sb = Sandbox::start().await;
+    let (status, refused) = sb.post("/sandbox/alert", json!({"scenario": "alertmanager-resolved"})).await;
+    assert_eq!((status, refused["ok"].clone()), (409, json!(false)), "nothing fires yet: {refused}");
+
+    let played = sb.play("alertmanager-firing").await;
+    assert_eq!(played["channel"], ALERTS, "critical goes to #devops-alerts: {played}");
+    let alert = sb.alert("HighErrorRate").await;
+    assert!(said(&alert).contains("*2 firing*"), "{alert:#}");
+    sb.play("alertmanager-firing").await;
+    sb.alert_until(&alert, "a third alert in the group", |m| said(m).contains("*3 firing*")).await;
+    sb.play("alertmanager-resolved").await;
+    let resolved = sb.alert_until(&alert, "the group resolved", |m| said(m).contains("Resolved")).await;
+    assert!(header(&resolved).starts_with("✅"), "{resolved:#}");
+    assert!(said(&resolved).contains("*0 firing*, 3 resolved"), "{resolved:#}");
+    let state = sb.state(None).await;
+    assert_eq!(top_level(&state, ALERTS).len(), 1, "{:#?}", top_level(&state, ALERTS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declare_incident_on_a_ci_alert_opens_the_form_prefilled_and_declares_it() {
+    let sb = Sandbox::start().await;
+    sb.play("github-failure").await;
+    let alert = sb.message_in(DEVOPS, "CI failing on main").await;
+
+    let opened = sb.click(ALICE, &alert, "alert.declare").await;
+    let view_id = opened["view_id"].as_str().expect("Declare incident opens the form").to_owned();
+    let view = sb.state(Some(ALICE)).await["views"][0]["view"].clone();
+    let element = |block: &str| {
+        let blocks = view["blocks"].as_array().expect("the form's blocks");
+        blocks.iter().find(|b| b["block_id"] == block).map(|b| b["element"].clone()).unwrap_or(Value::Null)
+    };
+    let severity = element("severity");
+    assert_eq!(severity["type"], "static_select", "{view:#}");
+    assert_eq!(severity["initial_option"]["value"], "P2", "a failing workflow suggests P2: {view:#}");
+    let title = element("title")["initial_value"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(title, "CI failing on main in octo-org/octo-repo");
+    let details = element("details")["initial_value"].as_str().unwrap_or_default().to_owned();
+    assert!(details.contains("run #164"), "{details}");
+
+    // A value that is not one of the select's options cannot come from Slack.
+    let bogus = json!({"user": ALICE, "view_id": view_id, "values": {
+        "severity": {"severity": "P9"}, "title": {"title": title}}});
+    let (status, answer) = sb.post("/sandbox/submit", bogus).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(sb.state(Some(ALICE)).await["views"][0]["id"], view_id, "the form stays open");
+
+    // Submitted as prefilled, as the page sends it.
+    let values = json!({
+        "severity": {"severity": "P2"}, "title": {"title": title}, "details": {"details": details}
+    });
+    let submitted = sb.ok("/sandbox/submit", json!({"user": ALICE, "view_id": view_id, "values": values})).await;
+    assert_eq!(submitted, json!({"ok": true}));
+    assert_eq!(sb.state(Some(ALICE)).await["views"], json!([]), "the form closed");
+    let incident = sb.message_in(DEVOPS, "P2 · INC-1 · CI failing on main in octo-org/octo-repo").await;
+    assert_eq!(incident["user"], "U0OPSBOT");
+    sb.wait_for(ALICE, "the alert's thread pointing at the incident", |s| {
+        replies(s, &alert).into_iter().find(|m| said(m).contains("<@U0ALICE> declared *INC-1* (P2)")).cloned()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_sixty_groups_leaves_a_digest_in_devops_that_lists_them_in_its_thread() {
+    let sb = Sandbox::start().await;
+    let played = sb.play("storm").await;
+    assert_eq!(played["channel"], DEVOPS, "{played}");
+    let hosts: Vec<String> = (1..=60).map(|n| format!("left on node-{n:03}")).collect();
+    // Every group is shown: as its own message while the channel had posting
+    // slots, else as a line in the digest's thread.
+    let (digest, own) = sb
+        .wait_within(STORM_PATIENCE, ALICE, "every group of the storm in #devops", |s| {
+            let top = top_level(s, DEVOPS);
+            let digest = top.iter().find(|m| m["text"].as_str().unwrap_or_default().starts_with("⚠"))?;
+            let own: Vec<&Value> = top.iter().copied().filter(|m| m["ts"] != digest["ts"]).collect();
+            let shown: String = own.iter().map(|m| header(m)).chain(replies(s, digest).into_iter().map(said)).collect();
+            hosts.iter().all(|h| shown.contains(h.as_str())).then(|| ((*digest).clone(), own.len()))
+        })
+        .await;
+    assert!(own < 30, "most groups were rolled into the digest, not posted one by one: {own}");
+    let listed = 60 - own;
+    sb.wait_within(STORM_PATIENCE, ALICE, "the digest counting the groups in its thread", |s| {
+        let now = messages(s).find(|m| m["ts"] == digest["ts"])?;
+        header(now).contains(&format!("in {listed} groups")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_scenario_that_is_not_one_is_refused_with_a_json_error() {
+    let sb = Sandbox::start().await;
+    for body in [json!({"scenario": "github"}), json!({"scenario": 7}), json!({})] {
+        let (status, answer) = sb.post("/sandbox/alert", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["ok"], false, "{body}: {answer}");
+        assert!(!answer["error"].as_str().unwrap_or_default().is_empty(), "{body}: {answer}");
+    }
+    let (_, unknown) = sb.post("/sandbox/alert", json!({"scenario": "github"})).await;
+    assert!(unknown["error"].as_str().unwrap().contains("github-failure"), "the scenarios are listed: {unknown}");
+    let garbled = sb
+        .http
+        .post(format!("{}/sandbox/alert", sb.base))
+        .header("content-type", "application/json")
+        .body("{\"scenario\":")
+        .send()
+        .await
+        .expect("sandbox answers");
+    assert_eq!(garbled.status(), 400);
+    assert_eq!(garbled.json::<Value>().await.unwrap()["ok"], false);
 }
 
 /// The browser test: `node tests/browser/sandbox.mjs` against the built

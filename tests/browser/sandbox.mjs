@@ -2,8 +2,9 @@
 // Slack configured (sandbox mode), opens /sandbox/ in headless Chromium
 // (Debian's /usr/bin/chromium, driven by playwright-core) and runs a P0 as
 // a new user would: declare it from the composer, find the alert, open its
-// thread, tick a playbook step, resolve through the modal. Saves
-// screenshots to target/sandbox.png (and target/sandbox-modal.png). Builds
+// thread, tick a playbook step, resolve through the modal; then plays a
+// failing CI run from the "Play an alert" menu. Saves screenshots to
+// target/sandbox.png (and target/sandbox-modal.png, sandbox-alert.png). Builds
 // nothing: `cargo test --test sandbox -- --ignored` builds the binary and
 // passes it as OPSBOT_BIN.
 //
@@ -20,6 +21,7 @@ const bin = process.env.OPSBOT_BIN || path.join(root, 'target', 'debug', 'opsbot
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const screenshot = path.join(root, 'target', 'sandbox.png');
 const modalShot = path.join(root, 'target', 'sandbox-modal.png');
+const alertShot = path.join(root, 'target', 'sandbox-alert.png');
 const failureShot = path.join(root, 'target', 'sandbox-failure.png');
 /** Long enough for a loaded CI machine; steps wait on conditions, not times. */
 const PATIENCE = 15_000;
@@ -173,6 +175,15 @@ async function main() {
   await step('a screenshot is saved', async () => {
     fs.mkdirSync(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
+  });
+
+  await step('"Play an alert" → "CI failed on main" posts the alert in #devops', async () => {
+    await page.locator('summary', { hasText: 'Play an alert' }).click();
+    await page.getByRole('button', { name: /^CI failed on main/ }).click();
+    await page.getByRole('heading', { level: 1, name: '# devops' }).waitFor();
+    const ci = page.locator('#messages .msg').filter({ has: page.getByRole('heading', { name: /CI failing on main in octo-org\/octo-repo/ }) });
+    await ci.getByRole('button', { name: 'Declare incident' }).waitFor();
+    await page.screenshot({ path: alertShot });
   });
 
   if (pageErrors.length) throw Object.assign(new Error(`the page reported errors:\n${pageErrors.join('\n')}`), { step: 'no page errors' });
