@@ -793,13 +793,16 @@ async fn play_alert(
         }
     })?;
     for signal in script.signals {
-        if let Err(e) = sb.app.engine.signal(signal).await {
-            tracing::warn!(scenario = scenario.name(), error = %e, "a sandbox alert was not decided");
-            return Err(Failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("opsbot could not decide the alert ({e}); play it again"),
-            ));
-        }
+        let why = match sb.app.engine.signal(signal).await {
+            Ok(crate::engine::Signalled::Decided) => continue,
+            Ok(crate::engine::Signalled::Contended) => "others kept changing the same alert".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(scenario = scenario.name(), %why, "a sandbox alert was not decided");
+        return Err(Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("opsbot could not decide the alert ({why}); play it again"),
+        ));
     }
     *plays = script.next;
     let channel = script.channel.and_then(|c| sb.channel_name(&c).ok()).map(|(id, _)| id);
