@@ -24,6 +24,30 @@ pub fn unescape(text: &str) -> String {
     text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
+/// mrkdwn as a person would type it in a plain-text box: links become
+/// `label (url)`, entities their characters. What the box then holds is
+/// escaped again when it is shown, and Slack links the bare URLs.
+pub fn plain(mrkdwn: &str) -> String {
+    let mut out = String::with_capacity(mrkdwn.len());
+    let mut rest = mrkdwn;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        match after[..close].split_once('|') {
+            Some((url, label)) => out.push_str(&format!("{label} ({url})")),
+            None => out.push_str(&after[..close]),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    unescape(&out)
+}
+
 /// Cuts `text` to at most `max` characters (Block Kit counts characters),
 /// ending with an ellipsis when it had to cut.
 pub fn truncate(text: &str, max: usize) -> String {
@@ -88,6 +112,12 @@ mod tests {
     fn truncates_by_characters_not_bytes() {
         assert_eq!(truncate("ééééé", 3), "éé…");
         assert_eq!(truncate("abc", 3), "abc");
+    }
+
+    #[test]
+    fn links_read_as_people_would_type_them() {
+        assert_eq!(plain("<https://x.io/1|run #5> by A &amp; B"), "run #5 (https://x.io/1) by A & B");
+        assert_eq!(plain("see <https://x.io> or <broken"), "see https://x.io or <broken");
     }
 
     #[test]

@@ -309,7 +309,7 @@ pub fn declare_modal(group: &AlertGroup, severity: Severity) -> Value {
                          "initial_value": truncate(&title(group), 150)}},
             {"type": "input", "block_id": DETAILS_FIELD, "optional": true, "label": {"type": "plain_text", "text": "What fired"},
              "element": {"type": "plain_text_input", "action_id": DETAILS_FIELD, "multiline": true, "max_length": 2000,
-                         "initial_value": truncate(&details(group), 2000)}}
+                         "initial_value": truncate(&crate::text::plain(&details(group)), 2000)}}
         ]
     })
 }

@@ -194,7 +194,8 @@ pub fn declare_submitted(
     let note = format!("🚨 <@{}> declared *{id}* ({severity}) for this; it is in {channel}.", who.user);
     decision.effects.push(Effect::InThread { subject: Subject::Alert(alert), text: note });
     if let Some(change) = decision.change.as_mut() {
-        let details = details.map_or_else(|| format!("Declared from {alert}."), str::to_owned);
+        // Typed in a plain-text box: shown as typed, never as markup.
+        let details = details.map_or_else(|| format!("Declared from {alert}."), crate::text::escape);
         change.incident.origin = Some(Origin { alert, details });
     }
     decision.timers.push(Timer {
