@@ -5,9 +5,9 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::config::HookSecrets;
 use crate::engine::Engine;
 use crate::hooks::worker::{HookSettings, HookWorker};
-use crate::hooks::HookSecrets;
 use crate::outbox::{self, Outbox, WorkerSettings};
 use crate::slack::client::SlackApi;
 use crate::state::AppState;

@@ -26,6 +26,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What the webhook routes check deliveries against; a route whose secret
+/// is not set does not exist.
+#[derive(Clone, Debug, Default)]
+pub struct HookSecrets {
+    /// GitHub's webhook secret (`GITHUB_WEBHOOK_SECRET`).
+    pub github: Option<Secret>,
+    /// The bearer token Alertmanager sends (`OPSBOT_ALERTMANAGER_TOKEN`).
+    pub alertmanager: Option<Secret>,
+}
+
 /// A setting that stops start-up; its message names the variable and says
 /// what is expected, without the value when the value may be secret.
 #[derive(Debug, thiserror::Error)]

@@ -4,9 +4,9 @@
 //! requests are verified.
 
 use crate::clock::Clock;
+use crate::config::HookSecrets;
 use crate::config::Secret;
 use crate::engine::Engine;
-use crate::hooks::HookSecrets;
 use crate::metrics::Metrics;
 use crate::slack::client::SlackApi;
 use crate::store::Store;

@@ -8,16 +8,4 @@ pub mod routes;
 pub mod verify;
 pub mod worker;
 
-use crate::config::Secret;
-
-/// What the webhook routes check deliveries against; a route whose secret
-/// is not set does not exist.
-#[derive(Clone, Debug, Default)]
-pub struct HookSecrets {
-    /// GitHub's webhook secret (`GITHUB_WEBHOOK_SECRET`).
-    pub github: Option<Secret>,
-    /// The bearer token Alertmanager sends (`OPSBOT_ALERTMANAGER_TOKEN`).
-    pub alertmanager: Option<Secret>,
-}
-
 pub use routes::router;
