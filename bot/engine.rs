@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::{Commit, CommitOutcome, OpeningGroup, StoreResult, Stored, Versioned};
-use opsbot_handlers::alert::decide::{Loaded as AlertLoaded, Need as AlertNeed};
+use opsbot_handlers::alert::decide::{kpi_crosses, Loaded as AlertLoaded, Need as AlertNeed};
 use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::codec::{Button, Submission};
 use opsbot_handlers::command::{self, SlashCommand};
@@ -247,10 +247,11 @@ impl Engine {
                         let version = if new_id.is_some() { 0 } else { version };
                         (AlertLoaded::Current { current, new_id }, version)
                     }
-                    AlertNeed::Kpi { key, since } => {
+                    AlertNeed::Kpi { alert, key, since } => {
                         let (current, version) = split(store.subjects.current_alert(&key).await?);
                         let runs = store.subjects.run_samples_since(since).await?;
-                        let new_id = self.alert_id_if_opening(true, current.as_ref()).await?;
+                        let opens = kpi_crosses(&alert, current.as_ref(), &runs, &self.runbook, now);
+                        let new_id = self.alert_id_if_opening(opens, current.as_ref()).await?;
                         let version = if new_id.is_some() { 0 } else { version };
                         (AlertLoaded::Kpi { current, new_id, runs }, version)
                     }

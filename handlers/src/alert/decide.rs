@@ -34,8 +34,10 @@ pub enum Need {
         may_open: bool,
     },
     One(AlertId),
-    /// A KPI alert's current group and the finished runs since `since`.
+    /// A KPI alert's current group and the finished runs since `since`;
+    /// a fresh number only if [`kpi_crosses`] says the check opens a group.
     Kpi {
+        alert: String,
         key: String,
         since: DateTime<Utc>,
     },
@@ -99,7 +101,7 @@ pub fn kpi_checks(change: &AlertChange, runbook: &Runbook) -> Vec<String> {
 /// What a KPI check needs: its group, and the runs of its window.
 pub fn kpi_needs(alert: &str, runbook: &Runbook, now: DateTime<Utc>) -> Need {
     match runbook.alerts.kpi_alerts.iter().find(|a| a.id == alert) {
-        Some(kpi) => Need::Kpi { key: kpi.key(), since: now - kpi.window },
+        Some(kpi) => Need::Kpi { alert: kpi.id.clone(), key: kpi.key(), since: now - kpi.window },
         None => Need::Nothing,
     }
 }
@@ -446,6 +448,21 @@ fn merge(state: &mut AlertmanagerState, notified: &AlertmanagerGroup) {
 
 /// Alerts of one Alertmanager group kept in its state.
 pub const ALERTS_KEPT: usize = 500;
+
+/// Whether checking KPI alert `alert` now opens a group (its condition
+/// holds and no group of it fires): the loader takes a fresh number only
+/// then, so the checks after every run cost no number each.
+pub fn kpi_crosses(
+    alert: &str,
+    current: Option<&AlertGroup>,
+    runs: &[RunSample],
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(kpi) = runbook.alerts.kpi_alerts.iter().find(|a| a.id == alert) else { return false };
+    let figures = figures(runs, now - kpi.window);
+    figures.runs >= kpi.min_runs && kpi.condition.holds(measure(kpi, &figures)) && !current.is_some_and(|g| g.firing)
+}
 
 /// Re-checks a KPI alert against the runs in its window: it fires when its
 /// condition starts to hold, stays quiet while it holds, and recovers when
@@ -950,8 +967,11 @@ mod tests {
         let id = "high-build-failure-rate";
         assert_eq!(kpi(id, None, kpi_runs(1, 3, 0), t(0)), Decision::nothing(), "too few runs to say");
         assert_eq!(kpi(id, None, kpi_runs(1, 19, 0), t(0)), Decision::nothing(), "5 % is within bounds");
+        assert!(!kpi_crosses(id, None, &kpi_runs(1, 19, 0), &rb, t(0)), "no number taken while within bounds");
+        assert!(kpi_crosses(id, None, &kpi_runs(3, 7, 0), &rb, t(0)));
         let d = kpi(id, None, kpi_runs(3, 7, 0), t(0));
         let fired = group_of(&d);
+        assert!(!kpi_crosses(id, Some(&fired), &kpi_runs(3, 7, 0), &rb, t(0)), "no number taken while it fires");
         assert_eq!(d.effects, vec![Effect::Post(group_message(AlertId(99)))]);
         let blocks = valid(&fired, &rb, t(0));
         assert!(
