@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use storm::{StormGuard, StormSettings};
+use storm::{Priority, StormGuard, StormSettings};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -145,7 +145,7 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         // entry behind a storm in the stream is still read soon. (Entries
         // are a few hundred bytes; the cap is a few MB.)
         let queued: usize = lanes.values().map(|l| l.queued.load(Ordering::Acquire)).sum();
-        let people = d.storm.urgent();
+        let people = d.storm.people();
         if people > 4 * d.settings.batch || queued > 32 * d.settings.batch {
             tokio::select! {
                 _ = d.shutdown.cancelled() => break,
@@ -237,9 +237,8 @@ fn dispatch(
         if let Effect::Refresh(message) = &entry.effect {
             delivery.storm.edit_dispatched(edit_key(message), &entry.id);
         }
-    } else {
-        delivery.storm.urgent_started();
     }
+    delivery.storm.dispatched(Priority::of(&entry.effect));
     let lane = lanes.entry(key).or_insert_with(|| {
         let (tx, mut rx) = mpsc::unbounded_channel::<OutboxEntry>();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -263,18 +262,14 @@ fn dispatch(
                         Some(entry) = rx.recv() => (entry, Instant::now()),
                         _ = tokio::time::sleep(delivery.settings.backoff_first) => {
                             let (entry, since) = deferred.pop_front().expect("deferred is not empty");
-                            if !is_alert(&entry.effect) {
-                                delivery.storm.urgent_started();
-                            }
+                            delivery.storm.dispatched(Priority::of(&entry.effect));
                             (entry, since)
                         }
                     }
                 };
                 let settlement = delivery.deliver_until_settled(&entry, since).await;
-                // A person's entry that waits (or stops) lets alerts go meanwhile.
-                if !is_alert(&entry.effect) {
-                    delivery.storm.urgent_settled();
-                }
+                // An entry that waits (or stops) lets lower classes go meanwhile.
+                delivery.storm.settled(Priority::of(&entry.effect));
                 match settlement {
                     Settlement::Settled => {
                         delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
@@ -294,9 +289,7 @@ fn dispatch(
     if let Err(unsent) = lane.tx.send(entry) {
         // Only happens while shutting down; the entry stays in the stream.
         lane.queued.fetch_sub(1, Ordering::AcqRel);
-        if !is_alert(&unsent.0.effect) {
-            delivery.storm.urgent_settled();
-        }
+        delivery.storm.settled(Priority::of(&unsent.0.effect));
         delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&unsent.0.id);
     }
 }
@@ -355,21 +348,23 @@ impl Delivery {
                     return Settlement::Settled;
                 }
             }
-            let alert = is_alert(&entry.effect);
-            if alert {
-                self.storm.people_first().await;
-            }
+            let priority = Priority::of(&entry.effect);
             self.wait_out_rate_limit().await;
             attempt += 1;
             tracing::debug!(entry = %entry.id, effect = ?entry.effect, attempt, "delivering");
-            let result = if alert {
-                // Alerts wait in their channel's digest or budget, not on
-                // the Slack calls people's work needs.
-                self.deliver_alert(&entry.effect).await
-            } else {
-                let _permit = self.slack_calls.acquire().await;
-                self.deliver(&entry.effect).await
-            };
+            let result = self
+                .storm
+                .in_turn(priority, async {
+                    if priority == Priority::Alert {
+                        // Alerts wait in their channel's digest or budget,
+                        // not on the Slack calls people's work needs.
+                        self.deliver_alert(&entry.effect).await
+                    } else {
+                        let _permit = self.slack_calls.acquire().await;
+                        self.deliver(&entry.effect).await
+                    }
+                })
+                .await;
             let result = match result {
                 Err(DeliveryError::Waiting { reason }) if since.elapsed() > self.settings.alert_wait_limit => {
                     Err(DeliveryError::Permanent {
@@ -961,6 +956,41 @@ mod tests {
             })
             .await
             .expect("the digest counts the groups it holds");
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_incident_declared_behind_a_storm_of_alerts_is_posted_before_them() {
+        let mut rig = Rig::new().await;
+        for n in 0..30 {
+            rig.engine.signal(warning_group(n)).await.unwrap();
+        }
+        rig.incident("p1 API down").await;
+        let mut settings = settings("test");
+        settings.storm.post_every = Duration::from_millis(50);
+        settings.storm.digest_after = Duration::from_millis(100);
+        settings.storm.flush_after = Duration::from_millis(50);
+        rig.start_worker(settings);
+
+        let incident = rig.wait_for_alert("API down").await;
+        let first_alert_post = rig
+            .slack
+            .wait_for(PATIENCE, |slack| {
+                let posts = slack.messages("#devops");
+                let all = (1..=30u64)
+                    .all(|id| posts.iter().any(|m| format!("{} {}", m.text, m.blocks).contains(&format!("ALR-{id}"))));
+                all.then(|| {
+                    posts
+                        .iter()
+                        .map(|m| m.ts.clone())
+                        .min_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse().unwrap()))
+                })
+            })
+            .await
+            .flatten()
+            .expect("every alert visible");
+        let ts = |t: &str| t.parse::<f64>().unwrap();
+        assert!(ts(&incident.ts) < ts(&first_alert_post), "the incident went ahead of the alerts queued before it");
         rig.stop().await;
     }
 }

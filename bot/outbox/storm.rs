@@ -1,9 +1,13 @@
 //! The storm guard: alerts that arrive by themselves never flood Slack, and
 //! never get ahead of what people asked for.
 //!
-//! - Priority: an alert is delivered only while no entry of a person's
-//!   (commands, clicks, incidents' pages and escalations, checklists) waits
-//!   in this replica.
+//! - Priority, in this replica: people's actions and pages first (answers,
+//!   new incidents and checklists, notes and pages in their threads), then
+//!   updates of incidents' and runs' messages, then alerts. An alert waits
+//!   while any entry of people's is dispatched and not settled (alerts have
+//!   lanes of their own, so none is ever behind it); an update waits while
+//!   an action is being delivered (not merely queued: an action may be
+//!   queued behind that very update in its incident's lane).
 //! - Budget: every alert post (a group's message, a line in its thread)
 //!   takes one of its channel's posting slots, shared by all replicas
 //!   through the store; Slack allows about one `chat.postMessage` per
@@ -64,6 +68,29 @@ impl Default for StormSettings {
     }
 }
 
+/// The order in which entries go to Slack when several wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// What people asked for and pages: answers, new incidents and runs,
+    /// notes and pages in their threads.
+    Action,
+    /// An incident's or run's message edited to show its state.
+    Update,
+    /// Anything of an alert group.
+    Alert,
+}
+
+impl Priority {
+    pub fn of(effect: &opsbot_handlers::Effect) -> Priority {
+        use opsbot_handlers::{Effect, Subject};
+        match effect {
+            _ if matches!(effect.subject(), Some(Subject::Alert(_))) => Priority::Alert,
+            Effect::Refresh(_) => Priority::Update,
+            _ => Priority::Action,
+        }
+    }
+}
+
 /// What the guard shares between lanes.
 pub struct StormGuard {
     queue: OutboxStore,
@@ -71,8 +98,10 @@ pub struct StormGuard {
     clock: Arc<dyn Clock>,
     settings: StormSettings,
     shutdown: CancellationToken,
-    /// Entries of people's work dispatched and not yet settled.
-    urgent: AtomicUsize,
+    /// People's entries (actions and updates) dispatched and not settled.
+    people: AtomicUsize,
+    /// Actions being delivered right now.
+    delivering_actions: AtomicUsize,
     /// The current digest of each channel.
     digests: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Digest>>>>,
     /// Per message (channel and ts): the newest edit dispatched, by entry id.
@@ -113,32 +142,52 @@ impl StormGuard {
             clock,
             settings,
             shutdown,
-            urgent: AtomicUsize::new(0),
+            people: AtomicUsize::new(0),
+            delivering_actions: AtomicUsize::new(0),
             digests: Mutex::new(HashMap::new()),
             latest_edit: Mutex::new(HashMap::new()),
             edited: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A person's entry was dispatched; alerts wait until it settles.
-    pub fn urgent_started(&self) {
-        self.urgent.fetch_add(1, Ordering::AcqRel);
+    /// An entry was dispatched (or is tried again after waiting); alerts
+    /// wait until people's settle.
+    pub fn dispatched(&self, priority: Priority) {
+        if priority != Priority::Alert {
+            self.people.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
-    pub fn urgent_settled(&self) {
-        self.urgent.fetch_sub(1, Ordering::AcqRel);
+    /// It settled, waits for something later, or stopped.
+    pub fn settled(&self, priority: Priority) {
+        if priority != Priority::Alert {
+            self.people.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
-    /// People's entries dispatched and not yet settled.
-    pub fn urgent(&self) -> usize {
-        self.urgent.load(Ordering::Acquire)
+    /// People's entries dispatched and not settled.
+    pub fn people(&self) -> usize {
+        self.people.load(Ordering::Acquire)
     }
 
-    /// Waits until no person's entry is waiting in this replica.
-    pub async fn people_first(&self) {
-        while self.urgent.load(Ordering::Acquire) > 0 && !self.shutdown.is_cancelled() {
+    /// Waits until nothing of a higher class is ahead, then runs `deliver`
+    /// (counted as an action being delivered when it is one).
+    pub async fn in_turn<T>(&self, priority: Priority, deliver: impl std::future::Future<Output = T>) -> T {
+        let ahead = |s: &Self| match priority {
+            Priority::Action => 0,
+            Priority::Update => s.delivering_actions.load(Ordering::Acquire),
+            Priority::Alert => s.people(),
+        };
+        while ahead(self) > 0 && !self.shutdown.is_cancelled() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        if priority != Priority::Action {
+            return deliver.await;
+        }
+        self.delivering_actions.fetch_add(1, Ordering::AcqRel);
+        let result = deliver.await;
+        self.delivering_actions.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 
     /// Remembers `entry` as the newest edit of `message_key`.
