@@ -1,0 +1,223 @@
+//! GitHub's JSON shapes for the fake's data: users, repositories, workflows,
+//! runs, jobs and deployments, with every field octocrab's models require
+//! and the ones opsbot reads, shaped like the REST API and the webhook
+//! payloads (see `handlers/tests/fixtures/github/`). URLs point at
+//! api.github.com and github.com as the real ones do; clients only follow the
+//! `Link` header, which points at the fake.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use crate::state::{Deployment, Job, Repo, Workflow, WorkflowRun};
+
+pub(crate) const API: &str = "https://api.github.com";
+pub(crate) const WEB: &str = "https://github.com";
+
+/// GitHub writes times as `2020-10-05T16:33:24Z`: whole seconds, `Z`.
+pub(crate) fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A stable, GitHub-looking numeric id for a login, so the same user always
+/// has the same id.
+fn user_id(login: &str) -> u64 {
+    login.bytes().fold(1_000_003u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 90_000_000 + 10_000_000
+}
+
+/// A base64-looking GraphQL node id, good enough for clients that only
+/// carry it around.
+fn node_id(prefix: &str, id: u64) -> String {
+    format!("{prefix}_kwDO{id:X}")
+}
+
+pub(crate) fn user(login: &str) -> Value {
+    let id = user_id(login);
+    let api = format!("{API}/users/{login}");
+    let is_bot = login.ends_with("[bot]");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": node_id("U", id),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": api,
+        "html_url": format!("{WEB}/{login}"),
+        "followers_url": format!("{api}/followers"),
+        "following_url": format!("{api}/following{{/other_user}}"),
+        "gists_url": format!("{api}/gists{{/gist_id}}"),
+        "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{api}/subscriptions"),
+        "organizations_url": format!("{api}/orgs"),
+        "repos_url": format!("{api}/repos"),
+        "events_url": format!("{api}/events{{/privacy}}"),
+        "received_events_url": format!("{api}/received_events"),
+        "type": if is_bot { "Bot" } else { "User" },
+        "user_view_type": "public",
+        "site_admin": false,
+    })
+}
+
+/// The repository as run payloads and webhooks embed it.
+pub(crate) fn repository(repo: &Repo) -> Value {
+    let full = repo.full_name();
+    let api = format!("{API}/repos/{full}");
+    let mut owner = user(&repo.owner);
+    owner["type"] = json!("Organization");
+    json!({
+        "id": repo.id,
+        "node_id": node_id("R", repo.id),
+        "name": repo.name,
+        "full_name": full,
+        "private": true,
+        "owner": owner,
+        "html_url": format!("{WEB}/{full}"),
+        "description": null,
+        "fork": false,
+        "url": api,
+        "default_branch": repo.default_branch,
+        "archive_url": format!("{api}/{{archive_format}}{{/ref}}"),
+        "branches_url": format!("{api}/branches{{/branch}}"),
+        "commits_url": format!("{api}/commits{{/sha}}"),
+        "compare_url": format!("{api}/compare/{{base}}...{{head}}"),
+        "deployments_url": format!("{api}/deployments"),
+        "events_url": format!("{api}/events"),
+        "hooks_url": format!("{api}/hooks"),
+        "issues_url": format!("{api}/issues{{/number}}"),
+        "pulls_url": format!("{api}/pulls{{/number}}"),
+        "statuses_url": format!("{api}/statuses/{{sha}}"),
+        "clone_url": format!("{WEB}/{full}.git"),
+        "visibility": "private",
+        "archived": false,
+        "disabled": false,
+    })
+}
+
+pub(crate) fn workflow(w: &Workflow) -> Value {
+    let api = format!("{API}/repos/{}/actions/workflows/{}", w.repo, w.id);
+    json!({
+        "id": w.id,
+        "node_id": node_id("W", w.id),
+        "name": w.name,
+        "path": w.path,
+        "state": w.state,
+        "created_at": time(w.created_at),
+        "updated_at": time(w.created_at),
+        "url": api,
+        "html_url": format!("{WEB}/{}/blob/main/{}", w.repo, w.path),
+        "badge_url": format!("{WEB}/{}/workflows/{}/badge.svg", w.repo, urlencode_path(&w.name)),
+    })
+}
+
+fn urlencode_path(s: &str) -> String {
+    s.replace('%', "%25").replace(' ', "%20")
+}
+
+pub(crate) fn run(r: &WorkflowRun, repo: &Repo, workflow_path: &str) -> Value {
+    let full = &r.repo;
+    let api = format!("{API}/repos/{full}/actions/runs/{}", r.id);
+    let check_suite_id = r.id + 11_000_000_000;
+    let repository = repository(repo);
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "node_id": node_id("WFR", r.id),
+        "head_branch": r.head_branch,
+        "head_sha": r.head_sha,
+        "path": workflow_path,
+        "display_title": r.display_title,
+        "run_number": r.run_number,
+        "event": r.event,
+        "status": r.status.as_str(),
+        "conclusion": r.conclusion.map(|c| c.as_str()),
+        "workflow_id": r.workflow_id,
+        "check_suite_id": check_suite_id,
+        "check_suite_node_id": node_id("CS", check_suite_id),
+        "url": api,
+        "html_url": format!("{WEB}/{full}/actions/runs/{}", r.id),
+        "pull_requests": [],
+        "created_at": time(r.created_at),
+        "updated_at": time(r.updated_at),
+        "actor": user(&r.actor),
+        "run_attempt": r.run_attempt,
+        "referenced_workflows": [],
+        "run_started_at": time(r.run_started_at),
+        "triggering_actor": user(&r.triggering_actor),
+        "jobs_url": format!("{api}/jobs"),
+        "logs_url": format!("{api}/logs"),
+        "check_suite_url": format!("{API}/repos/{full}/check-suites/{check_suite_id}"),
+        "artifacts_url": format!("{api}/artifacts"),
+        "cancel_url": format!("{api}/cancel"),
+        "rerun_url": format!("{api}/rerun"),
+        "previous_attempt_url": (r.run_attempt > 1).then(|| format!("{api}/attempts/{}", r.run_attempt - 1)),
+        "workflow_url": format!("{API}/repos/{full}/actions/workflows/{}", r.workflow_id),
+        "head_commit": {
+            "id": r.head_sha,
+            "tree_id": tree_id(&r.head_sha),
+            "message": r.display_title,
+            "timestamp": time(r.created_at),
+            "author": {"name": r.actor, "email": format!("{}@users.noreply.github.com", r.actor)},
+            "committer": {"name": "GitHub", "email": "noreply@github.com"},
+        },
+        "repository": repository,
+        "head_repository": repository,
+    })
+}
+
+/// A tree id that differs from the commit id but follows from it.
+fn tree_id(sha: &str) -> String {
+    sha.chars().rev().collect()
+}
+
+pub(crate) fn job(j: &Job, r: &WorkflowRun) -> Value {
+    let full = &r.repo;
+    let api = format!("{API}/repos/{full}/actions/jobs/{}", j.id);
+    json!({
+        "id": j.id,
+        "run_id": j.run_id,
+        "workflow_name": r.name,
+        "head_branch": r.head_branch,
+        "run_url": format!("{API}/repos/{full}/actions/runs/{}", r.id),
+        "run_attempt": j.run_attempt,
+        "node_id": node_id("CR", j.id),
+        "head_sha": r.head_sha,
+        "url": api,
+        "html_url": format!("{WEB}/{full}/actions/runs/{}/job/{}", r.id, j.id),
+        "status": j.status.as_str(),
+        "conclusion": j.conclusion.map(|c| c.as_str()),
+        "created_at": time(j.started_at),
+        "started_at": time(j.started_at),
+        "completed_at": j.completed_at.map(time),
+        "name": j.name,
+        "steps": [],
+        "check_run_url": format!("{API}/repos/{full}/check-runs/{}", j.id),
+        "labels": ["ubuntu-latest"],
+        "runner_id": null,
+        "runner_name": null,
+        "runner_group_id": null,
+        "runner_group_name": null,
+    })
+}
+
+pub(crate) fn deployment(d: &Deployment) -> Value {
+    let api = format!("{API}/repos/{}/deployments/{}", d.repo, d.id);
+    let updated = d.created_at;
+    json!({
+        "url": api,
+        "id": d.id,
+        "node_id": node_id("DE", d.id),
+        "sha": d.sha,
+        "ref": d.git_ref,
+        "task": "deploy",
+        "payload": {},
+        "original_environment": d.environment,
+        "environment": d.environment,
+        "description": null,
+        "creator": user(&d.creator),
+        "created_at": time(d.created_at),
+        "updated_at": time(updated),
+        "statuses_url": format!("{api}/statuses"),
+        "repository_url": format!("{API}/repos/{}", d.repo),
+        "transient_environment": false,
+        "production_environment": d.environment == "production",
+    })
+}

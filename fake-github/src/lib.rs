@@ -1,0 +1,433 @@
+//! An in-process fake of GitHub's REST API (Actions workflows, runs, jobs,
+//! deployments, rate limits) and of its `workflow_run` webhooks, for
+//! opsbot's end-to-end tests, load benchmark and browser sandbox.
+//!
+//! It serves `/repos/{owner}/{repo}/actions/...`, `/repos/{owner}/{repo}/deployments`
+//! and `/rate_limit` the way `https://api.github.com` does for the calls the
+//! `/pipeline` command makes: JSON shaped so octocrab's models deserialize it,
+//! filters and `Link` pagination, GitHub's error bodies, the `x-ratelimit-*`
+//! headers on every answer and a primary budget that runs out. Tests seed it
+//! with a clock of their own, script failures, count calls per endpoint and
+//! wait for webhook deliveries:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::time::Duration;
+//! use opsbot_fake_github::{Conclusion, FakeGitHub, RunSpec};
+//!
+//! let github = FakeGitHub::new();
+//! github.add_repo("octo-org/shop", "main");
+//! let ci = github.add_workflow("octo-org/shop", "CI", ".github/workflows/ci.yml");
+//! let started = "2024-05-01T09:00:00Z".parse().unwrap();
+//! let run = github.add_run("octo-org/shop", ci, RunSpec::in_progress("main", started));
+//! let server = github.spawn().await?; // point octocrab's base_uri at server.api_url
+//! github.deliver_to("http://127.0.0.1:3000/github/webhook", "webhook-secret");
+//! github.complete_run(run, Conclusion::Failure); // POSTs a signed workflow_run "completed"
+//! # drop(server); Ok(()) }
+//! ```
+
+mod api;
+mod json;
+mod state;
+mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, oneshot, Notify};
+
+use state::State;
+pub use state::{
+    Change, Conclusion, Delivery, Deployment, DeploymentSpec, Failure, Job, RunSpec, Status, Workflow, WorkflowRun,
+};
+pub use webhook::signature;
+
+/// The token [`FakeGitHub::new`] accepts.
+pub const DEFAULT_TOKEN: &str = "ghp_fake_opsbot_token";
+
+/// The login the token belongs to: the actor of runs the API creates.
+pub const TOKEN_LOGIN: &str = "opsbot[bot]";
+
+/// Names for [`FakeGitHub::calls`] and [`FakeGitHub::fail_next`]: GitHub's own
+/// operation ids from its OpenAPI description, so they match the docs.
+pub mod endpoint {
+    pub const LIST_REPO_RUNS: &str = "actions/list-workflow-runs-for-repo";
+    pub const LIST_WORKFLOW_RUNS: &str = "actions/list-workflow-runs";
+    pub const GET_RUN: &str = "actions/get-workflow-run";
+    pub const LIST_RUN_JOBS: &str = "actions/list-jobs-for-workflow-run";
+    pub const LIST_WORKFLOWS: &str = "actions/list-repo-workflows";
+    pub const GET_WORKFLOW: &str = "actions/get-workflow";
+    pub const RERUN_FAILED_JOBS: &str = "actions/re-run-workflow-failed-jobs";
+    pub const DISPATCH: &str = "actions/create-workflow-dispatch";
+    pub const LIST_DEPLOYMENTS: &str = "repos/list-deployments";
+    pub const RATE_LIMIT: &str = "rate-limit/get";
+    /// Any path the fake does not serve.
+    pub const UNKNOWN: &str = "unknown";
+}
+
+/// A fake GitHub. Cheap to clone; clones share state, so a test can keep one
+/// handle while the server holds another.
+#[derive(Clone, Debug)]
+pub struct FakeGitHub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    token: String,
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+    /// Where completed runs are reported, and the secret that signs them.
+    webhook: Mutex<Option<webhook::Target>>,
+    /// Signalled on every change so `wait_for` need not poll.
+    changed: Notify,
+    changes: broadcast::Sender<Change>,
+}
+
+/// How many changes a slow subscriber may fall behind before it is told it
+/// lagged (and should look at everything again).
+const CHANGE_BUFFER: usize = 256;
+
+impl Inner {
+    /// A test that panicked while holding the lock must not take every later
+    /// assertion down with it, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_unavailable(&self) -> bool {
+        self.unavailable.load(Ordering::Relaxed)
+    }
+
+    /// Tells waiters and subscribers; call it after the lock is released.
+    fn emit(&self, change: Change) {
+        // No subscriber is the usual case in tests, not an error.
+        let _ = self.changes.send(change);
+        self.changed.notify_waiters();
+    }
+}
+
+impl Default for FakeGitHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeGitHub {
+    /// An empty GitHub accepting [`DEFAULT_TOKEN`].
+    pub fn new() -> Self {
+        Self::with_token(DEFAULT_TOKEN)
+    }
+
+    /// An empty GitHub accepting `token` (as `Bearer` or `token`).
+    pub fn with_token(token: &str) -> Self {
+        FakeGitHub {
+            inner: Arc::new(Inner {
+                token: token.to_owned(),
+                state: Mutex::new(State::new()),
+                unavailable: AtomicBool::new(false),
+                webhook: Mutex::new(None),
+                changed: Notify::new(),
+                changes: broadcast::channel(CHANGE_BUFFER).0,
+            }),
+        }
+    }
+
+    /// Routes `/repos/...` and `/rate_limit`; nest it where the API should
+    /// live. `Link` headers follow the prefix it is nested under.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Serves the API at the root of `127.0.0.1` on an ephemeral port, as
+    /// api.github.com serves it at its root, until the handle is dropped.
+    pub async fn spawn(&self) -> std::io::Result<SpawnedFake> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let app = self.router();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                // A dropped sender means the same as an explicit stop.
+                let _ = rx.await;
+            };
+            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        });
+        Ok(SpawnedFake { addr, api_url: format!("http://{addr}"), shutdown: Some(tx) })
+    }
+
+    // --- Seeding -----------------------------------------------------------
+
+    /// Adds `owner/repo` with its default branch (which exists from the
+    /// start). Adding it again changes nothing.
+    pub fn add_repo(&self, owner_repo: &str, default_branch: &str) {
+        self.inner.lock().add_repo(owner_repo, default_branch);
+    }
+
+    /// Makes `branch` exist in `repo` with a fresh head commit and returns its
+    /// sha, so dispatches on it are accepted. Panics on an unknown repository.
+    pub fn add_branch(&self, repo: &str, branch: &str) -> String {
+        let mut state = self.inner.lock();
+        let sha = state.mint_sha(&format!("{repo}@{branch}"));
+        let repo = state.repo_mut(repo).unwrap_or_else(|| panic!("add_branch: unknown repository {repo}"));
+        repo.heads.insert(branch.to_owned(), sha.clone());
+        sha
+    }
+
+    /// Adds an active workflow that has a `workflow_dispatch` trigger without
+    /// inputs and one job, `build`. Returns its id. Panics on an unknown
+    /// repository: seeding mistakes should fail loudly.
+    pub fn add_workflow(&self, repo: &str, name: &str, path: &str) -> u64 {
+        self.inner
+            .lock()
+            .add_workflow(repo, name, path)
+            .unwrap_or_else(|| panic!("add_workflow: unknown repository {repo}"))
+    }
+
+    /// Declares the `workflow_dispatch` inputs `workflow` accepts; dispatches
+    /// with any other input are refused with 422, as GitHub does.
+    pub fn declare_inputs(&self, workflow: u64, inputs: &[&str]) {
+        self.with_workflow(workflow, |w| w.inputs = inputs.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    /// Removes (or restores) the workflow's `workflow_dispatch` trigger.
+    pub fn set_dispatchable(&self, workflow: u64, dispatchable: bool) {
+        self.with_workflow(workflow, |w| w.dispatchable = dispatchable);
+    }
+
+    /// The jobs a dispatched run of `workflow` gets (default: `build`).
+    pub fn set_jobs(&self, workflow: u64, jobs: &[&str]) {
+        self.with_workflow(workflow, |w| w.jobs = jobs.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    fn with_workflow(&self, id: u64, f: impl FnOnce(&mut Workflow)) {
+        let mut state = self.inner.lock();
+        f(state.workflow_by_id_mut(id).unwrap_or_else(|| panic!("unknown workflow {id}")));
+    }
+
+    /// Adds a run of `workflow` (an id from [`FakeGitHub::add_workflow`]) in
+    /// `repo`, completed or in progress as `spec` says, and returns its id.
+    /// Seeded runs are history: no webhook is sent for them.
+    pub fn add_run(&self, repo: &str, workflow: u64, spec: RunSpec) -> u64 {
+        let id = {
+            let mut state = self.inner.lock();
+            let known = state.workflows.iter().any(|w| w.id == workflow && w.repo.eq_ignore_ascii_case(repo));
+            assert!(known, "add_run: no workflow {workflow} in {repo}");
+            state.add_run(workflow, spec).expect("workflow checked above")
+        };
+        self.inner.emit(Change::RunCreated { run_id: id });
+        id
+    }
+
+    /// Adds a deployment with its statuses and returns its id. Panics on an
+    /// unknown repository.
+    pub fn add_deployment(&self, repo: &str, spec: DeploymentSpec) -> u64 {
+        self.inner
+            .lock()
+            .add_deployment(repo, spec)
+            .unwrap_or_else(|| panic!("add_deployment: unknown repository {repo}"))
+    }
+
+    // --- The clock and the life of a run ------------------------------------
+
+    /// Freezes the fake's clock at `now`: dispatches, re-runs and completions
+    /// are stamped with it. Until this is called the system clock is used.
+    pub fn set_now(&self, now: DateTime<Utc>) {
+        self.inner.lock().clock = Some(now);
+    }
+
+    /// Moves the test clock forward (starting from the system time if it was
+    /// never set).
+    pub fn advance(&self, by: Duration) {
+        let mut state = self.inner.lock();
+        let now = state.now();
+        state.clock = Some(now + by);
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.lock().now()
+    }
+
+    /// Moves a queued run (from a dispatch) to in progress, as a runner
+    /// picking it up does. Returns false for an unknown or non-queued run.
+    pub fn start_run(&self, run_id: u64) -> bool {
+        let mut state = self.inner.lock();
+        let now = state.now();
+        let Some(run) = state.run_mut(run_id) else { return false };
+        if run.status != Status::Queued {
+            return false;
+        }
+        run.status = Status::InProgress;
+        run.run_started_at = now;
+        run.updated_at = now;
+        let attempt = run.run_attempt;
+        for job in run.jobs.iter_mut().filter(|j| j.run_attempt == attempt && j.status == Status::Queued) {
+            job.status = Status::InProgress;
+            job.started_at = now;
+        }
+        true
+    }
+
+    /// Completes a queued or in-progress run at the fake's clock: its
+    /// unfinished jobs end with `conclusion` too. Sends the `workflow_run`
+    /// `completed` webhook when [`FakeGitHub::deliver_to`] configured one.
+    /// Returns false for an unknown or already completed run.
+    pub fn complete_run(&self, run_id: u64, conclusion: Conclusion) -> bool {
+        let payload = {
+            let mut state = self.inner.lock();
+            let now = state.now();
+            let Some(run) = state.run_mut(run_id) else { return false };
+            if run.status == Status::Completed {
+                return false;
+            }
+            run.status = Status::Completed;
+            run.conclusion = Some(conclusion);
+            run.updated_at = now.max(run.run_started_at);
+            for job in run.jobs.iter_mut().filter(|j| j.status != Status::Completed) {
+                job.status = Status::Completed;
+                job.conclusion = Some(conclusion);
+                job.completed_at = Some(now.max(job.started_at));
+            }
+            webhook::workflow_run_payload(&state, run_id, "completed")
+        };
+        self.inner.emit(Change::RunCompleted { run_id });
+        if let Some(payload) = payload {
+            self.deliver("workflow_run", "completed", run_id, payload);
+        }
+        true
+    }
+
+    /// A copy of the run as it is now.
+    pub fn run(&self, run_id: u64) -> Option<WorkflowRun> {
+        self.inner.lock().run(run_id).cloned()
+    }
+
+    /// The repository's runs, newest first (as the API lists them).
+    pub fn runs(&self, repo: &str) -> Vec<WorkflowRun> {
+        let state = self.inner.lock();
+        let mut runs: Vec<WorkflowRun> =
+            state.runs.iter().filter(|r| r.repo.eq_ignore_ascii_case(repo)).cloned().collect();
+        runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+        runs
+    }
+
+    // --- Webhooks ---------------------------------------------------------
+
+    /// From now on, POSTs `workflow_run` deliveries to `url`, signed with
+    /// `secret` in `X-Hub-Signature-256` as GitHub signs them.
+    pub fn deliver_to(&self, url: &str, secret: &str) {
+        *self.inner.webhook.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(webhook::Target { url: url.to_owned(), secret: secret.to_owned() });
+    }
+
+    /// Deliveries made so far (answered or failed), in the order they were
+    /// answered.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.inner.lock().deliveries.clone()
+    }
+
+    fn deliver(&self, event: &str, action: &str, run_id: u64, payload: serde_json::Value) {
+        let target = self.inner.webhook.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(target) = target {
+            webhook::send(self.clone(), target, event, action, run_id, payload);
+        }
+    }
+
+    fn record_delivery(&self, delivery: Delivery) {
+        let id = delivery.id.clone();
+        self.inner.lock().deliveries.push(delivery);
+        self.inner.emit(Change::Delivered { delivery: id });
+    }
+
+    // --- Test controls ------------------------------------------------------
+
+    /// Requests received for an [`endpoint`], including failed and rejected
+    /// ones.
+    pub fn calls(&self, endpoint: &str) -> usize {
+        self.inner.lock().calls.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// Queues a failure for the next call of an [`endpoint`]. Queued failures
+    /// are consumed first-in first-out, one per call, before auth and the
+    /// rate limit.
+    pub fn fail_next(&self, endpoint: &str, failure: Failure) {
+        self.inner.lock().failures.entry(endpoint.to_owned()).or_default().push_back(failure);
+    }
+
+    /// While set, every endpoint answers HTTP 503 (calls are still counted,
+    /// queued failures are left for later).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.inner.unavailable.store(unavailable, Ordering::Relaxed);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Sets the primary rate limit (5000 by default, as for a personal access
+    /// token) and starts a fresh window with nothing used. Once `limit`
+    /// requests have been made, every endpoint but `/rate_limit` answers 403
+    /// with `x-ratelimit-remaining: 0` until the next call of this.
+    pub fn set_rate_limit(&self, limit: u64) {
+        let mut state = self.inner.lock();
+        let reset = state.now().timestamp() + 3600;
+        state.rate = state::RateBudget { limit, used: 0, reset };
+    }
+
+    /// What `x-ratelimit-remaining` would say now.
+    pub fn rate_limit_remaining(&self) -> u64 {
+        let rate = self.inner.lock().rate;
+        rate.limit.saturating_sub(rate.used)
+    }
+
+    /// Forgets call counters, queued failures, deliveries and the used rate
+    /// budget, and ends an outage; repositories, workflows and runs stay.
+    pub fn reset(&self) {
+        self.inner.lock().clear_recorded();
+        self.inner.unavailable.store(false, Ordering::Relaxed);
+        self.inner.emit(Change::Reset);
+    }
+
+    /// Every change from now on. A receiver that falls more than a few
+    /// hundred changes behind gets `RecvError::Lagged` and should look at the
+    /// whole state again.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Re-evaluates `f` after every change to the fake until it returns `Some`
+    /// or `timeout` elapses (then `f` gets one last look).
+    pub async fn wait_for<T>(&self, timeout: Duration, mut f: impl FnMut(&FakeGitHub) -> Option<T>) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            // Registering before looking means a change made between the look
+            // and the await still wakes us.
+            notified.as_mut().enable();
+            if let Some(found) = f(self) {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return f(self);
+            }
+        }
+    }
+}
+
+/// A running fake server; dropping it stops the server.
+#[derive(Debug)]
+pub struct SpawnedFake {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`, the value for octocrab's `base_uri`.
+    pub api_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for SpawnedFake {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

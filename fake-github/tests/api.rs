@@ -1,0 +1,482 @@
+//! Drives the spawned fake over plain HTTP, checking it answers like
+//! GitHub's REST API: auth, filters, pagination, state changes from
+//! dispatches and re-runs, error bodies, rate-limit headers, the test
+//! controls, and signed webhook deliveries.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use opsbot_fake_github::{
+    endpoint, Change, Conclusion, Failure, FakeGitHub, RunSpec, SpawnedFake, Status, DEFAULT_TOKEN,
+};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const REPO: &str = "octo-org/shop";
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("test time")
+}
+
+struct Harness {
+    github: FakeGitHub,
+    server: SpawnedFake,
+    http: reqwest::Client,
+    ci: u64,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let github = FakeGitHub::new();
+        github.set_now(at("2024-05-02T12:00:00Z"));
+        github.add_repo(REPO, "main");
+        let ci = github.add_workflow(REPO, "CI", ".github/workflows/ci.yml");
+        let server = github.spawn().await.expect("spawn fake");
+        Harness { github, server, http: reqwest::Client::new(), ci }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/repos/{REPO}{path}", self.server.api_url)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).bearer_auth(DEFAULT_TOKEN).send().await.expect("request")
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        res.json().await.expect("json body")
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(DEFAULT_TOKEN).json(&body).send().await.expect("request")
+    }
+
+    fn completed(&self, branch: &str, conclusion: Conclusion, started: &str) -> u64 {
+        self.github.add_run(REPO, self.ci, RunSpec::completed(branch, conclusion, at(started), Duration::from_secs(90)))
+    }
+}
+
+async fn message(res: reqwest::Response) -> String {
+    let body: Value = res.json().await.expect("json error body");
+    body["message"].as_str().expect("message").to_owned()
+}
+
+#[tokio::test]
+async fn auth_takes_bearer_and_token_and_refuses_anything_else() {
+    let h = Harness::new().await;
+    let url = h.url("/actions/runs");
+    let bearer = h.http.get(&url).bearer_auth(DEFAULT_TOKEN).send().await.unwrap();
+    assert_eq!(bearer.status(), StatusCode::OK);
+    let token = h.http.get(&url).header("authorization", format!("token {DEFAULT_TOKEN}")).send().await.unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+
+    let wrong = h.http.get(&url).bearer_auth("ghp_wrong").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["message"], "Bad credentials");
+    assert_eq!(body["documentation_url"], "https://docs.github.com/rest");
+    assert_eq!(body["status"], "401");
+
+    let missing = h.http.get(&url).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(message(missing).await, "Requires authentication");
+    assert_eq!(h.github.calls(endpoint::LIST_REPO_RUNS), 4);
+}
+
+#[tokio::test]
+async fn unknown_repositories_runs_and_paths_are_not_found() {
+    let h = Harness::new().await;
+    let res = h.http.get(format!("{}/repos/octo-org/nope/actions/runs", h.server.api_url));
+    let res = res.bearer_auth(DEFAULT_TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(message(res).await, "Not Found");
+    assert_eq!(h.get("/actions/runs/42").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.get("/actions/workflows/nope.yml").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.get("/pulls").await.status(), StatusCode::NOT_FOUND);
+    // Owner and repository names are case-insensitive.
+    let upper = h.http.get(format!("{}/repos/Octo-Org/Shop/actions/runs", h.server.api_url));
+    assert_eq!(upper.bearer_auth(DEFAULT_TOKEN).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn run_json_has_githubs_shape() {
+    let h = Harness::new().await;
+    let id = h.github.add_run(
+        REPO,
+        h.ci,
+        RunSpec::completed("main", Conclusion::Failure, at("2024-05-01T09:00:00Z"), Duration::from_secs(300))
+            .actor("alice")
+            .title("Fix checkout rounding")
+            .sha("3484a3fb816e0859fd6e1cea078d76385ff50625"),
+    );
+    let run = h.get_json(&format!("/actions/runs/{id}")).await;
+    assert_eq!(run["id"], id);
+    assert_eq!(run["name"], "CI");
+    assert_eq!(run["path"], ".github/workflows/ci.yml");
+    assert_eq!(run["display_title"], "Fix checkout rounding");
+    assert_eq!(run["head_sha"], "3484a3fb816e0859fd6e1cea078d76385ff50625");
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["conclusion"], "failure");
+    assert_eq!(run["run_number"], 1);
+    assert_eq!(run["run_attempt"], 1);
+    assert_eq!(run["event"], "push");
+    assert_eq!(run["created_at"], "2024-05-01T09:00:00Z");
+    assert_eq!(run["run_started_at"], "2024-05-01T09:00:00Z");
+    assert_eq!(run["updated_at"], "2024-05-01T09:05:00Z");
+    assert_eq!(run["actor"]["login"], "alice");
+    assert_eq!(run["html_url"], format!("https://github.com/{REPO}/actions/runs/{id}"));
+    assert_eq!(run["repository"]["full_name"], REPO);
+    assert_eq!(run["repository"]["default_branch"], "main");
+    assert_eq!(run["previous_attempt_url"], Value::Null);
+}
+
+#[tokio::test]
+async fn runs_filter_by_branch_status_event_and_created() {
+    let h = Harness::new().await;
+    h.completed("main", Conclusion::Success, "2024-04-28T10:00:00Z");
+    let failed = h.completed("main", Conclusion::Failure, "2024-04-30T10:00:00Z");
+    h.completed("feature/x", Conclusion::Failure, "2024-05-01T10:00:00Z");
+    let running = h.github.add_run(REPO, h.ci, RunSpec::in_progress("main", at("2024-05-02T10:00:00Z")));
+
+    let ids = |body: &Value| -> Vec<u64> {
+        body["workflow_runs"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect()
+    };
+    let main_failures = h.get_json("/actions/runs?branch=main&status=failure").await;
+    assert_eq!(main_failures["total_count"], 1);
+    assert_eq!(ids(&main_failures), [failed]);
+    let in_progress = h.get_json("/actions/runs?status=in_progress").await;
+    assert_eq!(ids(&in_progress), [running]);
+    let recent = h.get_json("/actions/runs?created=%3E%3D2024-04-30").await;
+    assert_eq!(recent["total_count"], 3);
+    let range = h.get_json("/actions/runs?created=2024-04-28..2024-04-30").await;
+    assert_eq!(range["total_count"], 2);
+    assert_eq!(h.get_json("/actions/runs?event=workflow_dispatch").await["total_count"], 0);
+    assert_eq!(h.get("/actions/runs?created=yesterday").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn pagination_sends_githubs_link_header() {
+    let h = Harness::new().await;
+    for day in 1..=5 {
+        h.completed("main", Conclusion::Success, &format!("2024-04-0{day}T10:00:00Z"));
+    }
+    let res = h.get("/actions/runs?per_page=2").await;
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    let base = h.url("/actions/runs");
+    assert_eq!(link, format!(r#"<{base}?per_page=2&page=2>; rel="next", <{base}?per_page=2&page=3>; rel="last""#));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["total_count"], 5);
+    assert_eq!(body["workflow_runs"].as_array().unwrap().len(), 2);
+
+    let middle = h.get("/actions/runs?per_page=2&page=2").await;
+    let link = middle.headers()["link"].to_str().unwrap();
+    assert!(link.contains(r#"page=1>; rel="prev""#), "{link}");
+    assert!(link.contains(r#"page=3>; rel="next""#), "{link}");
+    assert!(link.contains(r#"rel="first""#), "{link}");
+
+    let last: Value = h.get_json("/actions/runs?per_page=2&page=3").await;
+    assert_eq!(last["workflow_runs"].as_array().unwrap().len(), 1);
+    let single = h.get("/actions/runs").await;
+    assert!(single.headers().get("link").is_none(), "one page needs no Link");
+}
+
+#[tokio::test]
+async fn dispatch_creates_a_queued_run_and_validates_like_github() {
+    let h = Harness::new().await;
+    let deploy = h.github.add_workflow(REPO, "Deploy", ".github/workflows/deploy.yml");
+    h.github.declare_inputs(deploy, &["environment"]);
+    h.github.set_jobs(deploy, &["deploy", "smoke"]);
+    let release = h.github.add_branch(REPO, "release/1.4");
+
+    let ok = h
+        .post(
+            "/actions/workflows/deploy.yml/dispatches",
+            json!({"ref": "release/1.4", "inputs": {"environment": "staging"}}),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    let run = &h.github.runs(REPO)[0];
+    assert_eq!(run.status, Status::Queued);
+    assert_eq!(run.event, "workflow_dispatch");
+    assert_eq!(run.head_branch, "release/1.4");
+    assert_eq!(run.head_sha, release);
+    assert_eq!(run.actor, opsbot_fake_github::TOKEN_LOGIN);
+    assert_eq!(run.created_at, at("2024-05-02T12:00:00Z"), "stamped by the test clock");
+    let jobs = h.get_json(&format!("/actions/runs/{}/jobs", run.id)).await;
+    assert_eq!(jobs["jobs"][1]["name"], "smoke");
+    assert_eq!(jobs["jobs"][1]["status"], "queued");
+
+    let by_id = h.post(&format!("/actions/workflows/{deploy}/dispatches"), json!({"ref": "refs/heads/main"})).await;
+    assert_eq!(by_id.status(), StatusCode::NO_CONTENT);
+
+    let cases = [
+        (json!({"ref": "nope"}), "No ref found for: nope"),
+        (json!({"inputs": {}}), "Invalid request.\n\n\"ref\" wasn't supplied."),
+        (
+            json!({"ref": "main", "inputs": {"version": "1", "force": true}}),
+            r#"Unexpected inputs provided: ["force","version"]"#,
+        ),
+    ];
+    for (body, expected) in cases {
+        let res = h.post("/actions/workflows/deploy.yml/dispatches", body).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(message(res).await, expected);
+    }
+    h.github.set_dispatchable(deploy, false);
+    let res = h.post("/actions/workflows/deploy.yml/dispatches", json!({"ref": "main"})).await;
+    assert_eq!(message(res).await, "Workflow does not have 'workflow_dispatch' trigger");
+    let res = h.post("/actions/workflows/nope.yml/dispatches", json!({"ref": "main"})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.github.runs(REPO).len(), 2);
+    assert_eq!(h.github.calls(endpoint::DISPATCH), 7);
+}
+
+#[tokio::test]
+async fn rerun_failed_jobs_starts_a_new_attempt_of_the_failed_jobs_only() {
+    let h = Harness::new().await;
+    let id = h.github.add_run(
+        REPO,
+        h.ci,
+        RunSpec::completed("main", Conclusion::Failure, at("2024-05-01T09:00:00Z"), Duration::from_secs(300))
+            .job("build", Some(Conclusion::Success))
+            .job("test", Some(Conclusion::Failure))
+            .job("lint", Some(Conclusion::Cancelled)),
+    );
+    let mut changes = h.github.subscribe();
+    let res = h.post(&format!("/actions/runs/{id}/rerun-failed-jobs"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(changes.recv().await.unwrap(), Change::RunRerun { run_id: id, attempt: 2 });
+
+    let run = h.get_json(&format!("/actions/runs/{id}")).await;
+    assert_eq!(run["run_attempt"], 2);
+    assert_eq!(run["status"], "in_progress");
+    assert_eq!(run["conclusion"], Value::Null);
+    assert_eq!(run["run_started_at"], "2024-05-02T12:00:00Z");
+    assert_eq!(
+        run["previous_attempt_url"],
+        format!("https://api.github.com/repos/{REPO}/actions/runs/{id}/attempts/1")
+    );
+    let latest = h.get_json(&format!("/actions/runs/{id}/jobs")).await;
+    let summary: Vec<(String, u64, String)> = latest["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap().to_owned(),
+                j["run_attempt"].as_u64().unwrap(),
+                j["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("build".into(), 1, "completed".into()),
+            ("test".into(), 2, "in_progress".into()),
+            ("lint".into(), 2, "in_progress".into())
+        ]
+    );
+    assert_eq!(h.get_json(&format!("/actions/runs/{id}/jobs?filter=all")).await["total_count"], 5);
+
+    let again = h.post(&format!("/actions/runs/{id}/rerun-failed-jobs"), json!({})).await;
+    assert_eq!(again.status(), StatusCode::FORBIDDEN);
+    assert_eq!(message(again).await, "This workflow is already running");
+
+    h.github.advance(Duration::from_secs(120));
+    assert!(h.github.complete_run(id, Conclusion::Success));
+    assert!(!h.github.complete_run(id, Conclusion::Success), "already completed");
+    let run = h.github.run(id).unwrap();
+    assert_eq!(run.updated_at, at("2024-05-02T12:02:00Z"));
+    let green = h.completed("main", Conclusion::Success, "2024-05-01T10:00:00Z");
+    let nothing = h.post(&format!("/actions/runs/{green}/rerun-failed-jobs"), json!({})).await;
+    assert_eq!(nothing.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_answer_carries_rate_limit_headers_and_the_budget_runs_out() {
+    let h = Harness::new().await;
+    h.github.set_rate_limit(3);
+    let first = h.get("/actions/workflows").await;
+    let headers = first.headers();
+    assert_eq!(headers["x-ratelimit-limit"], "3");
+    assert_eq!(headers["x-ratelimit-remaining"], "2");
+    assert_eq!(headers["x-ratelimit-used"], "1");
+    assert_eq!(headers["x-ratelimit-resource"], "core");
+    let reset: i64 = headers["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+    assert_eq!(reset, at("2024-05-02T13:00:00Z").timestamp());
+
+    assert_eq!(h.get("/actions/workflows/ci.yml").await.status(), StatusCode::OK);
+    let not_found = h.get("/actions/runs/1").await;
+    assert_eq!(not_found.status(), StatusCode::NOT_FOUND, "errors spend the budget too");
+    assert_eq!(not_found.headers()["x-ratelimit-remaining"], "0");
+
+    let exhausted = h.get("/actions/workflows").await;
+    assert_eq!(exhausted.status(), StatusCode::FORBIDDEN);
+    assert_eq!(exhausted.headers()["x-ratelimit-remaining"], "0");
+    assert!(message(exhausted).await.starts_with("API rate limit exceeded for user ID"));
+
+    // /rate_limit is free and still answers.
+    let limits =
+        h.http.get(format!("{}/rate_limit", h.server.api_url)).bearer_auth(DEFAULT_TOKEN).send().await.unwrap();
+    assert_eq!(limits.status(), StatusCode::OK);
+    let body: Value = limits.json().await.unwrap();
+    assert_eq!(body["resources"]["core"]["remaining"], 0);
+    assert_eq!(body["rate"]["used"], 3);
+
+    h.github.reset();
+    assert_eq!(h.github.rate_limit_remaining(), 3);
+    assert_eq!(h.get("/actions/workflows").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn scripted_failures_and_outages_look_like_githubs() {
+    let h = Harness::new().await;
+    h.github.fail_next(endpoint::LIST_WORKFLOWS, Failure::SecondaryRateLimit { retry_after_secs: 60 });
+    h.github.fail_next(endpoint::LIST_WORKFLOWS, Failure::ServerError);
+    h.github.fail_next(endpoint::LIST_WORKFLOWS, Failure::NotFound);
+    h.github.fail_next(endpoint::LIST_WORKFLOWS, Failure::HttpStatus(502));
+
+    let secondary = h.get("/actions/workflows").await;
+    assert_eq!(secondary.status(), StatusCode::FORBIDDEN);
+    assert_eq!(secondary.headers()["retry-after"], "60");
+    assert_eq!(secondary.headers()["x-ratelimit-remaining"], "5000", "the primary budget is not the problem");
+    assert!(message(secondary).await.starts_with("You have exceeded a secondary rate limit."));
+    let server_error = h.get("/actions/workflows").await;
+    assert_eq!(server_error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(message(server_error).await, "Server Error");
+    assert_eq!(h.get("/actions/workflows").await.status(), StatusCode::NOT_FOUND);
+    let proxy = h.get("/actions/workflows").await;
+    assert_eq!(proxy.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(proxy.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(h.get("/actions/workflows").await.status(), StatusCode::OK);
+
+    h.github.fail_next(endpoint::LIST_WORKFLOWS, Failure::ServerError);
+    h.github.set_unavailable(true);
+    assert_eq!(h.get("/actions/workflows").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    h.github.set_unavailable(false);
+    assert_eq!(h.get("/actions/workflows").await.status(), StatusCode::INTERNAL_SERVER_ERROR, "kept for later");
+    assert_eq!(h.github.calls(endpoint::LIST_WORKFLOWS), 7);
+}
+
+#[tokio::test]
+async fn the_router_nests_under_a_prefix_and_links_follow_it() {
+    let github = FakeGitHub::new();
+    github.add_repo(REPO, "main");
+    let ci = github.add_workflow(REPO, "CI", ".github/workflows/ci.yml");
+    for hour in 0..3 {
+        let started = at("2024-05-01T00:00:00Z") + chrono::TimeDelta::hours(hour);
+        github.add_run(REPO, ci, RunSpec::completed("main", Conclusion::Success, started, Duration::from_secs(60)));
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().nest("/sandbox/github", github.router());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{addr}/sandbox/github/repos/{REPO}/actions/runs?per_page=1");
+    let res = reqwest::Client::new().get(&url).bearer_auth(DEFAULT_TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let link = res.headers()["link"].to_str().unwrap();
+    assert!(link.starts_with(&format!("<http://{addr}/sandbox/github/repos/{REPO}/actions/runs?")), "{link}");
+}
+
+/// What the webhook receiver in the test got.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(HeaderMap, Bytes)>>>);
+
+async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/github/webhook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let store = store.clone();
+            async move {
+                store.0.lock().unwrap().push((headers, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/github/webhook"), received)
+}
+
+#[tokio::test]
+async fn completing_a_run_delivers_a_signed_workflow_run_event() {
+    let h = Harness::new().await;
+    let (url, received) = receiver().await;
+    let secret = "It's a Secret to Everybody";
+    h.github.deliver_to(&url, secret);
+    let seeded = h.completed("main", Conclusion::Success, "2024-05-01T09:00:00Z");
+    let run = h.github.add_run(REPO, h.ci, RunSpec::in_progress("main", at("2024-05-02T11:58:00Z")).actor("bob"));
+    assert!(h.github.complete_run(run, Conclusion::Failure));
+
+    let delivery =
+        h.github.wait_for(Duration::from_secs(5), |g| g.deliveries().into_iter().next()).await.expect("a delivery");
+    assert_eq!(delivery.status, Some(204), "{delivery:?}");
+    assert_eq!(
+        (delivery.event.as_str(), delivery.action.as_str(), delivery.run_id),
+        ("workflow_run", "completed", run)
+    );
+
+    let got = received.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "seeded history sends nothing, run {seeded}");
+    let (headers, body) = &got[0];
+    assert_eq!(headers["x-github-event"], "workflow_run");
+    assert_eq!(headers["x-github-delivery"], delivery.id.as_str());
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(headers["user-agent"].to_str().unwrap().starts_with("GitHub-Hookshot/"));
+    assert!(headers.contains_key("x-github-hook-id"));
+    let id = delivery.id.as_str();
+    assert_eq!(id.len(), 36);
+    assert_eq!(id.split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["x-hub-signature-256"], expected.as_str());
+
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["action"], "completed");
+    assert_eq!(payload["workflow_run"]["id"], run);
+    assert_eq!(payload["workflow_run"]["conclusion"], "failure");
+    assert_eq!(payload["workflow_run"]["status"], "completed");
+    assert_eq!(payload["workflow_run"]["updated_at"], "2024-05-02T12:00:00Z");
+    assert_eq!(payload["workflow_run"]["actor"]["login"], "bob");
+    assert_eq!(payload["workflow"]["path"], ".github/workflows/ci.yml");
+    assert_eq!(payload["repository"]["full_name"], REPO);
+    assert_eq!(payload["repository"]["default_branch"], "main");
+    assert_eq!(payload["sender"]["login"], "bob");
+}
+
+#[test]
+fn signature_matches_githubs_test_vector() {
+    // From GitHub's "Validating webhook deliveries" docs
+    // (/work/shared/fixtures/github/signature_test_vector.json).
+    assert_eq!(
+        opsbot_fake_github::signature("It's a Secret to Everybody", b"Hello, World!"),
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_receiver_is_recorded_not_retried() {
+    let h = Harness::new().await;
+    // A port nothing listens on: bind, note it, close it.
+    let addr = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap().local_addr().unwrap();
+    h.github.deliver_to(&format!("http://{addr}/hook"), "s");
+    let run = h.github.add_run(REPO, h.ci, RunSpec::in_progress("main", at("2024-05-02T11:00:00Z")));
+    h.github.complete_run(run, Conclusion::Success);
+    let delivery =
+        h.github.wait_for(Duration::from_secs(5), |g| g.deliveries().into_iter().next()).await.expect("recorded");
+    assert_eq!(delivery.status, None);
+    assert!(delivery.error.is_some());
+}

@@ -1,0 +1,220 @@
+//! Talks to the fake through octocrab, configured as `/pipeline` will be
+//! (rustls with ring, retries, timeouts), so a response shape the real
+//! client cannot decode fails here rather than in the bot's end-to-end tests.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use octocrab::models::workflows::{Conclusion as JobConclusion, Status as JobStatus};
+use octocrab::models::RunId;
+use octocrab::params::workflows::Filter;
+use octocrab::Octocrab;
+use opsbot_fake_github::{
+    endpoint, Conclusion, DeploymentSpec, Failure, FakeGitHub, RunSpec, SpawnedFake, DEFAULT_TOKEN,
+};
+
+const REPO: &str = "octo-org/shop";
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("test time")
+}
+
+struct Setup {
+    github: FakeGitHub,
+    _server: SpawnedFake,
+    client: Octocrab,
+    ci: u64,
+    deploy: u64,
+}
+
+async fn setup() -> Setup {
+    let github = FakeGitHub::new();
+    github.set_now(at("2024-05-02T12:00:00Z"));
+    github.add_repo(REPO, "main");
+    let ci = github.add_workflow(REPO, "CI", ".github/workflows/ci.yml");
+    let deploy = github.add_workflow(REPO, "Deploy", ".github/workflows/deploy.yml");
+    github.declare_inputs(deploy, &["environment", "version"]);
+    let server = github.spawn().await.expect("spawn fake");
+    let client = Octocrab::builder()
+        .base_uri(server.api_url.as_str())
+        .expect("base uri")
+        .personal_token(DEFAULT_TOKEN.to_owned())
+        .build()
+        .expect("octocrab");
+    Setup { github, _server: server, client, ci, deploy }
+}
+
+#[tokio::test]
+async fn lists_and_gets_runs_and_jobs() {
+    let s = setup().await;
+    let spec = RunSpec::completed("main", Conclusion::Failure, at("2024-05-01T09:00:00Z"), Duration::from_secs(300))
+        .actor("alice")
+        .title("Fix checkout rounding")
+        .job("build", Some(Conclusion::Success))
+        .job("test", Some(Conclusion::Failure));
+    let failed = s.github.add_run(REPO, s.ci, spec);
+    let green = s.github.add_run(
+        REPO,
+        s.ci,
+        RunSpec::completed("main", Conclusion::Success, at("2024-05-01T10:00:00Z"), Duration::from_secs(240)),
+    );
+    s.github.add_run(REPO, s.ci, RunSpec::in_progress("feature/x", at("2024-05-01T11:00:00Z")));
+
+    let page = s.client.workflows("octo-org", "shop").list_all_runs().branch("main").send().await.expect("list runs");
+    assert_eq!(page.total_count, Some(2));
+    let ids: Vec<u64> = page.items.iter().map(|r| r.id.0).collect();
+    assert_eq!(ids, [green, failed], "newest first");
+    let first = &page.items[1];
+    assert_eq!(first.conclusion.as_deref(), Some("failure"));
+    assert_eq!(first.status, "completed");
+    assert_eq!(first.head_branch, "main");
+    assert_eq!(first.name, "CI");
+    assert_eq!(first.head_commit.message, "Fix checkout rounding");
+    assert_eq!(first.created_at, at("2024-05-01T09:00:00Z"));
+    assert_eq!(first.updated_at, at("2024-05-01T09:05:00Z"));
+
+    let by_file = s.client.workflows("octo-org", "shop").list_runs("ci.yml").send().await.expect("runs of ci.yml");
+    assert_eq!(by_file.total_count, Some(3));
+
+    let run = s.client.workflows("octo-org", "shop").get(RunId(failed)).await.expect("get run");
+    assert_eq!(run.run_number, 1);
+    assert_eq!(run.workflow_id.0, s.ci);
+
+    let jobs = s.client.workflows("octo-org", "shop").list_jobs(RunId(failed)).send().await.expect("jobs");
+    let summary: Vec<(String, Option<JobConclusion>)> =
+        jobs.items.iter().map(|j| (j.name.clone(), j.conclusion.clone())).collect();
+    assert_eq!(
+        summary,
+        [("build".to_owned(), Some(JobConclusion::Success)), ("test".to_owned(), Some(JobConclusion::Failure))]
+    );
+
+    let workflows = s.client.workflows("octo-org", "shop").list().send().await.expect("workflows");
+    let names: Vec<&str> = workflows.items.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["CI", "Deploy"]);
+}
+
+#[tokio::test]
+async fn follows_link_pagination() {
+    let s = setup().await;
+    for hour in 0..5 {
+        let started = at("2024-05-01T00:00:00Z") + chrono::TimeDelta::hours(hour);
+        s.github.add_run(REPO, s.ci, RunSpec::completed("main", Conclusion::Success, started, Duration::from_secs(60)));
+    }
+    let first = s.client.workflows("octo-org", "shop").list_all_runs().per_page(2u8).send().await.expect("page 1");
+    assert_eq!(first.items.len(), 2);
+    assert!(first.next.is_some());
+    let all = s.client.all_pages(first).await.expect("all pages");
+    assert_eq!(all.len(), 5);
+    assert_eq!(s.github.calls(endpoint::LIST_REPO_RUNS), 3);
+}
+
+#[tokio::test]
+async fn reruns_failed_jobs_as_a_new_attempt() {
+    let s = setup().await;
+    let spec = RunSpec::completed("main", Conclusion::Failure, at("2024-05-01T09:00:00Z"), Duration::from_secs(300))
+        .job("build", Some(Conclusion::Success))
+        .job("test", Some(Conclusion::Failure));
+    let run = s.github.add_run(REPO, s.ci, spec);
+
+    s.client.workflows("octo-org", "shop").rerun_failed_jobs(RunId(run)).await.expect("rerun");
+    let again = s.client.workflows("octo-org", "shop").get(RunId(run)).await.expect("get run");
+    assert_eq!(again.status, "in_progress");
+    assert_eq!(again.conclusion, None);
+
+    let jobs = s.client.workflows("octo-org", "shop").list_jobs(RunId(run)).send().await.expect("jobs");
+    let test = jobs.items.iter().find(|j| j.name == "test").expect("test job");
+    assert_eq!(test.run_attempt, 2);
+    assert_eq!(test.status, JobStatus::InProgress);
+    let all =
+        s.client.workflows("octo-org", "shop").list_jobs(RunId(run)).filter(Filter::All).send().await.expect("all");
+    assert_eq!(all.items.len(), 3);
+
+    // A second re-run while the first is going is refused.
+    let err = s.client.workflows("octo-org", "shop").rerun_failed_jobs(RunId(run)).await.expect_err("running");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 403);
+    assert_eq!(source.message, "This workflow is already running");
+
+    assert!(s.github.complete_run(run, Conclusion::Success));
+    let done = s.client.workflows("octo-org", "shop").get(RunId(run)).await.expect("get run");
+    assert_eq!(done.conclusion.as_deref(), Some("success"));
+}
+
+#[tokio::test]
+async fn dispatches_a_workflow() {
+    let s = setup().await;
+    s.client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "deploy.yml", "main")
+        .inputs(serde_json::json!({"environment": "production", "version": "1.4.2"}))
+        .send()
+        .await
+        .expect("dispatch");
+    let runs = s.github.runs(REPO);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].event, "workflow_dispatch");
+    assert_eq!(runs[0].inputs["environment"], "production");
+
+    let page = s
+        .client
+        .workflows("octo-org", "shop")
+        .list_runs(s.deploy.to_string())
+        .event("workflow_dispatch")
+        .status("queued")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].head_branch, "main");
+
+    let err = s
+        .client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "deploy.yml", "main")
+        .inputs(serde_json::json!({"force": "true"}))
+        .send()
+        .await
+        .expect_err("undeclared input");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 422);
+    assert_eq!(source.message, r#"Unexpected inputs provided: ["force"]"#);
+}
+
+#[tokio::test]
+async fn retries_a_server_error_and_reads_rate_limits_and_deployments() {
+    let s = setup().await;
+    let run = s.github.add_run(REPO, s.ci, RunSpec::in_progress("main", at("2024-05-01T09:00:00Z")));
+    s.github.fail_next(endpoint::GET_RUN, Failure::ServerError);
+    let got = s.client.workflows("octo-org", "shop").get(RunId(run)).await.expect("retried");
+    assert_eq!(got.id.0, run);
+    assert_eq!(s.github.calls(endpoint::GET_RUN), 2, "octocrab retried once");
+
+    s.github.add_deployment(
+        REPO,
+        DeploymentSpec {
+            environment: "production".into(),
+            git_ref: "v1.4.1".into(),
+            sha: "a".repeat(40),
+            creator: "alice".into(),
+            created_at: at("2024-04-30T08:00:00Z"),
+            statuses: vec!["success".into()],
+        },
+    );
+    let deployments = s
+        .client
+        .repos("octo-org", "shop")
+        .deployments()
+        .list()
+        .environment("production")
+        .send()
+        .await
+        .expect("deployments");
+    assert_eq!(deployments.items.len(), 1);
+    assert_eq!(deployments.items[0].ref_field, "v1.4.1");
+
+    let limits = s.client.ratelimit().get().await.expect("rate limit");
+    assert_eq!(limits.rate.limit, 5000);
+    // The scripted 500 was answered before the budget; /rate_limit is free.
+    assert_eq!(limits.rate.used, 2);
+    assert_eq!(limits.resources.core.remaining, 4998);
+}
