@@ -93,7 +93,19 @@ pub fn free_port() -> Result<u16> {
 pub fn build_bot() -> Result<PathBuf> {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // `cargo run` hands the example its package's variables
+    // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …). ring's build script asks to
+    // rerun when those change, so passing them on rebuilds ring and all
+    // above it (minutes) here, and again at the next build from a shell.
+    const FROM_CARGO_RUN: [&str; 5] =
+        ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"];
+    for (name, _) in std::env::vars_os() {
+        if FROM_CARGO_RUN.iter().any(|prefix| name.to_string_lossy().starts_with(prefix)) {
+            command.env_remove(name);
+        }
+    }
+    let status = command
         .args(["build", "--release", "--bin", "opsbot"])
         .current_dir(manifest_dir)
         .status()
