@@ -32,21 +32,25 @@
 //! Everything shares one machine, so on few cores the parties compete for
 //! CPU: read the throughput together with the CPU line.
 
+mod bench_support;
+
+use bench_support::{
+    bot_command, build_bot, connect, cpu_model, fake_calls, free_port, mib, percentiles, print_bot_log, proc_status_kb,
+    redis_pid, redis_summary, ts_micros, unix_micros, wait_until_ready, BotSetup, CpuTimes, Guard, Result, RssSampler,
+    FAKE_METHODS,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{header, Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use opsbot::slack::signature::sign;
 use opsbot_fake_slack::FakeSlack;
 use opsbot_test_redis::{Persistence, RedisServer};
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 const SIGNING_SECRET: &str = "declare-storm-bench-signing-secret";
 const BOT_TOKEN: &str = "xoxb-bench-token";
@@ -59,21 +63,6 @@ const TITLE_PREFIX: &str = "storm-";
 /// accepted and the drain is the real, complete one.
 const USERS: [&str; 4] = ["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"];
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
-/// Every method the fake serves, for the call count.
-const FAKE_METHODS: [&str; 9] = [
-    "chat.postMessage",
-    "chat.postEphemeral",
-    "chat.update",
-    "views.open",
-    "auth.test",
-    "users.info",
-    "users.list",
-    "conversations.list",
-    "conversations.info",
-];
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 struct Args {
     seconds: u64,
@@ -141,29 +130,18 @@ fn run() -> Result<bool> {
 
     let bot_port = free_port()?;
     let log_path = std::env::temp_dir().join(format!("opsbot-declare-storm-{}.log", std::process::id()));
-    let bot = Guard::new(
-        "opsbot",
-        Command::new(&binary)
-            .arg("serve")
-            .env("OPSBOT_BIND", format!("127.0.0.1:{bot_port}"))
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-            .env("SLACK_API_URL", &fake_server.api_url)
-            .env("REDIS_URL", &redis_url)
-            .env("OPSBOT_REDIS_PREFIX", REDIS_PREFIX)
-            .env("RUST_LOG", "warn")
-            // The bench measures the embedded runbook; settings from the
-            // caller's shell must not change what runs.
-            .env_remove("SLACK_APP_TOKEN")
-            .env_remove("OPSBOT_RUNBOOK")
-            .env_remove("GITHUB_WEBHOOK_SECRET")
-            .env_remove("OPSBOT_ALERTMANAGER_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path)?)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?,
-        true,
-    );
+    // The bench measures the embedded runbook, without the webhook routes.
+    let setup = BotSetup {
+        port: bot_port,
+        signing_secret: SIGNING_SECRET,
+        bot_token: BOT_TOKEN,
+        slack_api_url: &fake_server.api_url,
+        redis_url: &redis_url,
+        redis_prefix: REDIS_PREFIX,
+        log_path: &log_path,
+    };
+    let child = bot_command(&binary, &setup)?.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let bot = Guard::new("opsbot", child, true);
 
     let load_rt = tokio::runtime::Builder::new_multi_thread().thread_name("load-gen").enable_all().build()?;
     let addr: SocketAddr = ([127, 0, 0, 1], bot_port).into();
@@ -288,133 +266,17 @@ async fn storm(
     );
     println!("CPU during load  (cores busy, of {cores}): {}", cpu_load.per_sec(secs));
     println!("CPU during drain (cores busy, of {cores}): {}", cpu_drain.per_sec(drain_secs));
-    println!("redis: peak memory {redis_peak}; {}", redis_summary(&commandstats, totals.ok));
+    println!("redis: peak memory {redis_peak}; {}", redis_summary(&commandstats, totals.ok, "declare"));
     match stop_took {
         Some(d) => println!("bot stopped {:.2} s after SIGTERM", d.as_secs_f64()),
         None => println!("bot did NOT stop within 10 s of SIGTERM; killed"),
     }
-    let log = std::fs::read_to_string(log_path).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    if !lines.is_empty() {
-        println!("bot log (RUST_LOG=warn): {} lines, first ones:", lines.len());
-        for line in lines.iter().take(5) {
-            println!("  {}", strip_ansi(line));
-        }
-    }
+    print_bot_log(log_path);
     Ok(totals.ok > 0
         && alerts.top_level as u64 == totals.ok
         && alerts.missing == 0
         && alerts.duplicates == 0
         && alerts.strangers == 0)
-}
-
-// --- Processes ----------------------------------------------------------------
-
-/// A child process stopped when dropped: SIGTERM first for the bot (it
-/// should shut down gracefully), a plain kill otherwise.
-struct Guard {
-    name: &'static str,
-    child: Child,
-    graceful: bool,
-    stopped: bool,
-}
-
-impl Guard {
-    fn new(name: &'static str, child: Child, graceful: bool) -> Guard {
-        Guard { name, child, graceful, stopped: false }
-    }
-
-    /// Stops the process: how long a graceful stop took, `None` if it had
-    /// to be killed.
-    fn stop(&mut self) -> Option<Duration> {
-        if self.stopped {
-            return Some(Duration::ZERO);
-        }
-        self.stopped = true;
-        let started = Instant::now();
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return Some(Duration::ZERO);
-        }
-        if self.graceful {
-            // `kill` rather than libc: no extra dependency for one signal.
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-            while started.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return Some(started.elapsed());
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            eprintln!("declare_storm: {} ignored SIGTERM for 10 s; killing it", self.name);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        (!self.graceful).then(|| started.elapsed())
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `cargo build --release --bin opsbot` (a no-op when it is up to date),
-/// then the path of the binary.
-fn build_bot() -> Result<PathBuf> {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--bin", "opsbot"])
-        .current_dir(manifest_dir)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build --release --bin opsbot failed: {status}").into());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { manifest_dir.join(t) })
-        .unwrap_or_else(|| manifest_dir.join("target"));
-    let binary = target.join("release").join("opsbot");
-    if !binary.is_file() {
-        return Err(format!("{} is missing after the build", binary.display()).into());
-    }
-    Ok(binary)
-}
-
-async fn redis_pid(redis: &mut redis::aio::MultiplexedConnection) -> Result<u32> {
-    let info: String = redis::cmd("INFO").arg("server").query_async(redis).await?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| "redis INFO has no process_id".into())
-}
-
-/// Polls `GET /readyz` until it answers 200 (Redis reachable, fake Slack
-/// accepted the token), or gives up with the bot's log.
-async fn wait_until_ready(addr: SocketAddr, bot: &mut Guard, log_path: &Path) -> Result<()> {
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}/readyz");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = bot.child.try_wait() {
-            let log = std::fs::read_to_string(log_path).unwrap_or_default();
-            return Err(format!("opsbot exited at start-up ({status}):\n{log}").into());
-        }
-        let last = match client.get(&url).send().await {
-            Ok(r) if r.status() == StatusCode::OK => return Ok(()),
-            Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() > deadline {
-            return Err(format!("opsbot not ready within 30 s: {last}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // --- The load -----------------------------------------------------------------
@@ -449,17 +311,6 @@ impl WorkerResult {
     }
 }
 
-/// One keep-alive HTTP/1.1 connection, as a Slack edge node would hold,
-/// on plain hyper so the generator takes as little CPU as possible from
-/// the bot it shares the machine with.
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
 /// The form Slack posts for a slash command.
 fn slash_form(user: &str, text: &str) -> String {
     serde_urlencoded::to_string([
@@ -476,10 +327,6 @@ fn slash_form(user: &str, text: &str) -> String {
         ("trigger_id", "1.2.3"),
     ])
     .expect("a form of strings encodes")
-}
-
-fn unix_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Sends declares back to back on one connection until `deadline`; a
@@ -623,212 +470,4 @@ fn check_alerts(fake: &FakeSlack, declared: &[(String, u64)]) -> AlertCheck {
     check.missing = sent_at.len() - seen.len();
     check.duplicates = seen.values().map(|n| n - 1).sum();
     check
-}
-
-/// A Slack ts, "seconds.micros", as unix µs.
-fn ts_micros(ts: &str) -> Option<u64> {
-    let (secs, micros) = ts.split_once('.')?;
-    Some(secs.parse::<u64>().ok()? * 1_000_000 + micros.parse::<u64>().ok()?)
-}
-
-// --- Measuring ----------------------------------------------------------------
-
-fn fake_calls(fake: &FakeSlack) -> usize {
-    FAKE_METHODS.iter().map(|m| fake.calls(m)).sum()
-}
-
-/// A `kB` line of `/proc/<pid>/status`, e.g. `VmRSS:`.
-fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix(field))?.split_whitespace().next()?.parse().ok()
-}
-
-/// Samples the bot's `VmRSS` every 100 ms on a plain thread, off the
-/// runtimes being measured.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
-}
-
-impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("rss-sampler".into())
-            .spawn(move || {
-                let mut peak = 0;
-                while !flag.load(Ordering::Relaxed) {
-                    peak = peak.max(proc_status_kb(pid, "VmRSS:").unwrap_or(0));
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                peak
-            })
-            .expect("a thread starts");
-        RssSampler { stop, thread }
-    }
-
-    /// The peak VmRSS seen, in kB.
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or(0)
-    }
-}
-
-/// CPU seconds (user + system) used so far, per party, and by the whole
-/// machine: what others ran meanwhile (a build, a test) and what the
-/// hypervisor took (steal) skew the figures, so the report shows both.
-#[derive(Default)]
-struct CpuTimes {
-    bot: f64,
-    redis: f64,
-    load: f64,
-    fake: f64,
-    machine: f64,
-    steal: f64,
-}
-
-impl CpuTimes {
-    fn take(bot_pid: u32, redis_pid: u32) -> CpuTimes {
-        let mut times = CpuTimes {
-            bot: stat_cpu(&format!("/proc/{bot_pid}/stat")).map_or(0.0, |(_, s)| s),
-            redis: stat_cpu(&format!("/proc/{redis_pid}/stat")).map_or(0.0, |(_, s)| s),
-            ..CpuTimes::default()
-        };
-        if let Some((busy, steal)) = machine_cpu() {
-            (times.machine, times.steal) = (busy, steal);
-        }
-        // This process's threads, told apart by their runtime's name.
-        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-            let Some((name, secs)) = stat_cpu(&task.path().join("stat").to_string_lossy()) else { continue };
-            if name.starts_with("fake-slack") {
-                times.fake += secs;
-            } else if name.starts_with("load-gen") {
-                times.load += secs;
-            }
-        }
-        times
-    }
-
-    fn since(&self, before: &CpuTimes) -> CpuTimes {
-        CpuTimes {
-            bot: self.bot - before.bot,
-            redis: self.redis - before.redis,
-            load: self.load - before.load,
-            fake: self.fake - before.fake,
-            machine: self.machine - before.machine,
-            steal: self.steal - before.steal,
-        }
-    }
-
-    fn per_sec(&self, secs: f64) -> String {
-        let ours = self.bot + self.redis + self.load + self.fake;
-        format!(
-            "bot {:.2}, redis {:.2}, load generator {:.2}, fake Slack {:.2}; machine {:.2} (others {:.2}), steal {:.2}",
-            self.bot / secs,
-            self.redis / secs,
-            self.load / secs,
-            self.fake / secs,
-            self.machine / secs,
-            ((self.machine - ours) / secs).max(0.0),
-            self.steal / secs
-        )
-    }
-}
-
-/// A `stat` file's command name and user + system CPU seconds.
-fn stat_cpu(path: &str) -> Option<(String, f64)> {
-    let stat = std::fs::read_to_string(path).ok()?;
-    // The name is in parentheses and may contain spaces; fields follow it.
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    // utime and stime are fields 14 and 15; `fields` starts at field 3.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some((stat[open + 1..close].to_owned(), ticks as f64 / clock_ticks_per_sec()))
-}
-
-/// The machine's busy and stolen CPU seconds so far, from `/proc/stat`.
-fn machine_cpu() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let ticks: Vec<u64> =
-        stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal …
-    let busy = ticks.first()? + ticks.get(1)? + ticks.get(2)? + ticks.get(5)? + ticks.get(6)?;
-    let steal = *ticks.get(7)?;
-    Some((busy as f64 / clock_ticks_per_sec(), steal as f64 / clock_ticks_per_sec()))
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-/// The busiest Redis commands of the storm and its drain, per declare.
-fn redis_summary(commandstats: &str, declares: u64) -> String {
-    let mut stats: Vec<(&str, u64, f64)> = commandstats
-        .lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let field = |key: &str| rest.split(',').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='));
-            Some((name, field("calls")?.parse().ok()?, field("usec_per_call")?.parse().ok()?))
-        })
-        .collect();
-    stats.sort_by_key(|s| std::cmp::Reverse(s.1));
-    let total: u64 = stats.iter().map(|s| s.1).sum();
-    let per = |n: u64| n as f64 / declares.max(1) as f64;
-    let top: Vec<String> =
-        stats.iter().take(10).map(|(name, calls, us)| format!("{name} {:.2} ({us:.1} µs)", per(*calls))).collect();
-    format!("{total} commands, {:.1} per declare: {}", per(total), top.join(", "))
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
-}
-
-fn percentiles(sorted_us: &[u64]) -> String {
-    let Some(max) = sorted_us.last() else { return "none".to_owned() };
-    let at = |q: f64| ms(sorted_us[((sorted_us.len() - 1) as f64 * q).round() as usize]);
-    format!("p50 {}, p90 {}, p99 {}, p99.9 {}, max {}", at(0.5), at(0.9), at(0.99), at(0.999), ms(*max))
-}
-
-fn ms(us: u64) -> String {
-    match us {
-        0..10_000 => format!("{:.2} ms", us as f64 / 1e3),
-        10_000..10_000_000 => format!("{:.1} ms", us as f64 / 1e3),
-        _ => format!("{:.2} s", us as f64 / 1e6),
-    }
-}
-
-/// The bot's log colours even a file; the report shows plain text.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // Skip "ESC [ … letter".
-            chars.by_ref().find(|c| c.is_ascii_alphabetic());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn mib(kb: u64) -> String {
-    format!("{:.1} MiB", kb as f64 / 1024.0)
 }
