@@ -996,7 +996,7 @@ struct ChannelSeen {
     /// Every message's ts (µs), top-level and in threads, sorted.
     posts_us: Vec<u64>,
     group_messages: usize,
-    /// The digests' headlines, e.g. "⚠ 812 alerts since 10:00 UTC in 96 groups".
+    /// The digests' headlines, e.g. "⚠ 812 alert updates since 10:00 UTC in 96 groups".
     digests: Vec<String>,
     digest_batches: usize,
     /// Lines in the digests' threads: each takes a 25th of a post.

@@ -573,7 +573,8 @@ impl Delivery {
                 self.deliver(effect).await
             }
             Effect::InThread { text, .. } => {
-                if !posted.digested && posted.anchor().is_some() && self.storm.try_post_slot(&route).await? {
+                let own_thread = !posted.digested && posted.anchor().is_some() && !self.storm.storming(&route);
+                if own_thread && self.storm.try_post_slot(&route).await? {
                     return self.deliver(effect).await;
                 }
                 if posted.anchor().is_none() {

@@ -307,6 +307,13 @@ impl StormGuard {
         }
     }
 
+    /// Whether `channel` has a digest collecting now: a storm is on, so a
+    /// thread note goes there at once rather than spend a post of its own.
+    pub fn storming(&self, channel: &str) -> bool {
+        let window = self.settings.digest_window;
+        lock(&self.digests).get(channel).is_some_and(|d| d.try_lock().map_or(true, |d| d.started.elapsed() < window))
+    }
+
     /// The channel's digest for this window, a new one when the last is
     /// over.
     fn current_digest(&self, channel: &str) -> Arc<tokio::sync::Mutex<Digest>> {

@@ -479,7 +479,12 @@ pub fn kpi_check(alert: &str, loaded: Loaded, runbook: &Runbook, now: DateTime<U
         (true, Some(group)) if group.firing => Decision::nothing(),
         (true, previous) => {
             let Some(id) = new_id else { return Decision::nothing() };
-            let detail = Detail::Kpi(KpiBreach { alert: kpi.id.clone(), crossed: figures, latest: figures });
+            let detail = Detail::Kpi(KpiBreach {
+                alert: kpi.id.clone(),
+                name: Some(kpi.name.clone()),
+                crossed: figures,
+                latest: figures,
+            });
             let (group, opening) = open(id, kpi.key(), &kpi.channel, detail, previous.as_ref(), now);
             let effects = first_message(&group);
             written(group, Some(opening), None, effects)

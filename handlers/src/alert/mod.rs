@@ -145,6 +145,9 @@ impl AlertmanagerState {
 pub struct KpiBreach {
     /// The runbook's KPI alert id.
     pub alert: String,
+    /// Its name when it crossed, e.g. `High Build Failure Rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The figures when it crossed.
     pub crossed: Figures,
     /// The figures now (when it recovered, the ones that ended it).

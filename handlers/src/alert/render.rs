@@ -40,7 +40,7 @@ pub fn title(group: &AlertGroup) -> String {
                 None => name,
             }
         }
-        Detail::Kpi(breach) => breach.alert.replace('-', " "),
+        Detail::Kpi(breach) => breach.name.clone().unwrap_or_else(|| breach.alert.replace('-', " ")),
     }
 }
 
