@@ -342,17 +342,19 @@ pub fn digest_note(group: &AlertGroup, note: &str) -> String {
 }
 
 /// The digest that stands in for alerts a channel cannot take one by one.
+/// It counts its lines: each is an alert group opening, changing or a note
+/// of one, so "updates" rather than alerts.
 pub fn digest(alerts: usize, groups: usize, since: DateTime<Utc>) -> SlackMessage {
     let noun = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let headline = format!(
         "⚠ {} since {} in {}",
-        noun(alerts, "alert", "alerts"),
+        noun(alerts, "alert update", "alert updates"),
         since.format("%H:%M UTC"),
         noun(groups, "group", "groups")
     );
     let body = format!(
         "*{}* arrived since {} in *{}*: more than this channel can take one by one. Every one is listed in this thread; each group's later changes are listed there too.",
-        noun(alerts, "alert", "alerts"),
+        noun(alerts, "alert update", "alert updates"),
         slack_date(since),
         noun(groups, "group", "groups")
     );
