@@ -778,7 +778,7 @@ async fn play_alert(
     let Json(request) = request.map_err(|e| bad_request(e.body_text()))?;
     let scenario = Scenario::parse(request.scenario.trim()).ok_or_else(|| {
         let known: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        let asked: String = request.scenario.chars().filter(|c| !c.is_control()).take(64).collect();
+        let asked = opsbot_handlers::text::loggable(&request.scenario);
         bad_request(format!("no alert scenario `{asked}`; play one of: {}", known.join(", ")))
     })?;
     let mut plays = sb.plays.lock().await;

@@ -121,7 +121,7 @@ async fn github(
         return Ok(Json(json!({"ok": true})).into_response());
     }
     if !opsbot_handlers::alert::github::is_used(event) {
-        tracing::debug!(event = %event.chars().filter(|c| !c.is_control()).take(64).collect::<String>(), "a GitHub event opsbot does not use; not stored");
+        tracing::debug!(event = %opsbot_handlers::text::loggable(event), "a GitHub event opsbot does not use; not stored");
         return Ok(Json(json!({"ok": true, "ignored": true})).into_response());
     }
     // A redelivery reuses the delivery's GUID; two hooks (a repository's and

@@ -29,6 +29,7 @@ use crate::store::{Hook, HookSource, InboxEntry, InboxStore, StoreError};
 use opsbot_handlers::alert::github::Parsed;
 use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::alert::{alertmanager, github};
+use opsbot_handlers::text::loggable;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -227,9 +228,4 @@ impl HookWorker {
             Signalled::Contended => Err(Stall::Contended),
         }
     }
-}
-
-/// An event name as it can go in a log line: printable and short.
-fn loggable(event: &str) -> String {
-    event.chars().filter(|c| !c.is_control()).take(64).collect()
 }

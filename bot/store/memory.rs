@@ -856,9 +856,8 @@ impl MemoryStore {
         let now = Instant::now();
         let mut state = self.lock();
         let tat = state.post_slots.get(channel).copied().unwrap_or(now).max(now);
-        let ahead = every * (burst.max(1) - 1);
-        let wait = (tat - now).saturating_sub(ahead);
-        if !wait.is_zero() && tat - now > ahead {
+        let wait = (tat - now).saturating_sub(every * (burst.max(1) - 1));
+        if !wait.is_zero() {
             return Ok(Some(wait));
         }
         state.post_slots.insert(channel.to_owned(), tat + every);

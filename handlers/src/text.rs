@@ -68,6 +68,12 @@ pub fn split_word(text: &str) -> (&str, &str) {
     }
 }
 
+/// A value from outside (a header, an event name) as it can go in a log
+/// line or an answer: printable and short.
+pub fn loggable(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
 /// Echoing a user's word back is friendly; echoing a megabyte is not.
 pub fn truncate_word(word: &str) -> String {
     truncate(word, 40)

@@ -1,6 +1,7 @@
 //! Alertmanager webhook notifications (format version 4) read into an
 //! [`AlertmanagerGroup`].
 
+use super::brief;
 use super::signal::{AlertmanagerAlert, AlertmanagerGroup};
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
@@ -92,21 +93,6 @@ fn time(raw: Option<String>, index: usize, field: &'static str) -> Result<Option
         .map_err(|e| PayloadError::BadTime { index, field, reason: e.to_string() })?
         .with_timezone(&Utc);
     Ok((at.year() > 1).then_some(at))
-}
-
-/// serde_json's message, unless it quotes so much of a misplaced value that
-/// it would flood the log.
-fn brief(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    if full.len() <= 200 {
-        return full;
-    }
-    let what = match e.classify() {
-        serde_json::error::Category::Data => "a value of the wrong type",
-        serde_json::error::Category::Eof => "unexpected end",
-        _ => "invalid JSON",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 // The notification, as far as it is read. Every field is optional so that a

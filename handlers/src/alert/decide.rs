@@ -267,9 +267,7 @@ fn workflow_run(
                 run.run_number,
                 render::link(&run.url, "the run")
             );
-            group.firing = false;
-            group.resolved = Some(now);
-            group.updated = now;
+            group.resolve(now);
             let effects = tell(&group, now, Some(note));
             written(group, None, sample, effects)
         }
@@ -343,9 +341,7 @@ fn deployment(
                 crate::text::duration(now - group.opened),
                 render::link(&d.url, "the deployment")
             );
-            group.firing = false;
-            group.resolved = Some(now);
-            group.updated = now;
+            group.resolve(now);
             let effects = tell(&group, now, Some(note));
             written(group, None, None, effects)
         }
@@ -376,8 +372,7 @@ fn alertmanager(
             group.updated = now;
             let note = resolved.then(|| format!("✅ Resolved after {}.", crate::text::duration(now - group.opened)));
             if resolved {
-                group.firing = false;
-                group.resolved = Some(now);
+                group.resolve(now);
             }
             let effects = tell(&group, now, note);
             written(group, None, None, effects)
@@ -492,9 +487,7 @@ pub fn kpi_check(alert: &str, loaded: Loaded, runbook: &Runbook, now: DateTime<U
         (false, Some(mut group)) if group.firing => {
             let Detail::Kpi(breach) = &mut group.detail else { return Decision::nothing() };
             breach.latest = figures;
-            group.firing = false;
-            group.resolved = Some(now);
-            group.updated = now;
+            group.resolve(now);
             let note = format!(
                 "✅ Back within bounds after {}: {}.",
                 crate::text::duration(now - group.opened),

@@ -1,7 +1,9 @@
 //! GitHub webhook deliveries read into [`Signal`]s: completed workflow runs
 //! and deployment statuses. Pings are recognised; every other event is ignored.
 
+use super::brief;
 use super::signal::{DeploymentStatus, Signal, WorkflowRun};
+use crate::text::loggable;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -167,26 +169,6 @@ fn read<T: DeserializeOwned>(event: &'static str, body: &[u8]) -> Result<T, Payl
         serde_json::error::Category::Data => PayloadError::WrongShape { event, detail: brief(&e) },
         _ => PayloadError::NotJson(brief(&e)),
     })
-}
-
-/// serde_json's message, unless it quotes so much of a misplaced value that
-/// it would flood the log.
-fn brief(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    if full.len() <= 200 {
-        return full;
-    }
-    let what = match e.classify() {
-        serde_json::error::Category::Data => "a value of the wrong type",
-        serde_json::error::Category::Eof => "unexpected end",
-        _ => "invalid JSON",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
-}
-
-/// The header's value as it can go in a log line: printable and short.
-fn loggable(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 fn nonempty(value: Option<String>) -> Option<String> {

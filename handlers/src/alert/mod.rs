@@ -207,6 +207,21 @@ pub const SAMPLES_KEPT_FOR: TimeDelta = TimeDelta::days(7);
 /// And at most this many, so a storm cannot grow it without bound.
 pub const SAMPLES_KEPT: usize = 5000;
 
+/// A payload parser's view of serde_json's message, unless it quotes so much of a misplaced value that
+/// it would flood the log.
+pub(crate) fn brief(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    if full.len() <= 200 {
+        return full;
+    }
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "a value of the wrong type",
+        serde_json::error::Category::Eof => "unexpected end",
+        _ => "invalid JSON",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
 /// What an alert decision writes: the group it opens or changes, and the
 /// finished run it adds to the KPI window.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,6 +248,13 @@ pub struct Opening {
 impl AlertGroup {
     pub fn is_open(&self) -> bool {
         self.firing
+    }
+
+    /// The episode ends: it recovered or resolved.
+    pub fn resolve(&mut self, now: DateTime<Utc>) {
+        self.firing = false;
+        self.resolved = Some(now);
+        self.updated = now;
     }
 
     pub fn is_muted(&self, now: DateTime<Utc>) -> bool {
