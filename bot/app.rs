@@ -79,6 +79,7 @@ impl App {
             runbook: Arc::new(config.runbook.clone()),
             clock: options.clock.clone(),
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            github: crate::github::GitHub::new(&config.github, options.clock.clone()).context("GitHub")?,
         });
         let hooks = HookSecrets {
             github: config.github_webhook_secret.clone(),
@@ -107,6 +108,7 @@ impl App {
             queue: store.outbox.clone(),
             subjects: store.subjects.clone(),
             slack,
+            github: engine.github.clone(),
             runbook: engine.runbook.clone(),
             clock: options.clock,
             metrics: engine.metrics.clone(),

@@ -87,6 +87,9 @@ pub struct Config {
     /// The bearer token Alertmanager sends. `None`: `/hooks/alertmanager`
     /// does not exist.
     pub alertmanager_token: Option<Secret>,
+    /// How `/pipeline` reaches GitHub (`GITHUB_TOKEN` or a GitHub App,
+    /// `GITHUB_REPOSITORY`, `GITHUB_API_URL`).
+    pub github: crate::github::GitHubSettings,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -166,8 +169,66 @@ impl Config {
             runbook,
             github_webhook_secret: env("GITHUB_WEBHOOK_SECRET").map(Secret::new),
             alertmanager_token: env("OPSBOT_ALERTMANAGER_TOKEN").map(Secret::new),
+            github: github_settings()?,
         })
     }
+}
+
+/// GitHub's settings; every mistake names its variable, never a secret.
+fn github_settings() -> Result<crate::github::GitHubSettings, ConfigError> {
+    use crate::github::{Auth, GitHubSettings};
+    let api_url = env("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned());
+    if url::Url::parse(&api_url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).is_none()
+    {
+        return Err(ConfigError(format!(
+            "GITHUB_API_URL: `{api_url}` is not an http(s) URL like https://api.github.com"
+        )));
+    }
+    let repository = match env("GITHUB_REPOSITORY") {
+        None => None,
+        Some(text) => Some(opsbot_handlers::github::Repo::parse(&text).ok_or_else(|| {
+            ConfigError(format!("GITHUB_REPOSITORY: `{text}` is not a repository like octo-org/shop"))
+        })?),
+    };
+    let auth = match (env("GITHUB_TOKEN"), env("GITHUB_APP_ID"), env("GITHUB_APP_PRIVATE_KEY")) {
+        (Some(_), Some(_), _) => {
+            return Err(ConfigError("GITHUB_TOKEN and GITHUB_APP_ID are both set: choose a token or an App".into()))
+        }
+        (Some(token), None, _) => Some(Auth::Token(Secret::new(token))),
+        (None, Some(id), key) => {
+            let id = id
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("GITHUB_APP_ID: `{id}` is not the App's numeric id")))?;
+            let key = key.ok_or_else(|| {
+                ConfigError("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY is not: give the App's private key (PEM) or the path of its .pem file".into())
+            })?;
+            Some(Auth::App { id, private_key: Secret::new(app_private_key(&key)?) })
+        }
+        (None, None, Some(_)) => {
+            return Err(ConfigError("GITHUB_APP_PRIVATE_KEY is set but GITHUB_APP_ID is not".into()))
+        }
+        (None, None, None) => None,
+    };
+    Ok(GitHubSettings { auth, repository, api_url })
+}
+
+/// GitHub's REST API; GitHub Enterprise Server's is `https://HOST/api/v3`.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+/// `GITHUB_APP_PRIVATE_KEY` holds the PEM itself or the path of the `.pem`
+/// file GitHub let the admin download.
+fn app_private_key(value: &str) -> Result<String, ConfigError> {
+    if value.contains("-----BEGIN") {
+        // Environment files often carry the key on one line with `\n`.
+        return Ok(value.replace("\\n", "\n"));
+    }
+    std::fs::read_to_string(value.trim()).map_err(|e| {
+        ConfigError(format!(
+            "GITHUB_APP_PRIVATE_KEY: it is not a PEM key, and `{}` cannot be read as a file: {e}",
+            value.trim()
+        ))
+    })
 }
 
 /// The bot token the sandbox's own Slack accepts.

@@ -16,6 +16,7 @@ use opsbot_handlers::decision::{FieldError, Modal};
 use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
+use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
 use opsbot_handlers::timer::TimerKind;
 use opsbot_handlers::{replies, Decision, Effect, Invocation, Reply, Runbook, Timer};
@@ -31,6 +32,8 @@ pub struct Engine {
     pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// How `/pipeline` reaches GitHub (what it is connected to).
+    pub github: crate::github::GitHub,
 }
 
 /// How a signal's decisions ended.
@@ -258,6 +261,7 @@ impl Engine {
                 };
                 (Loaded::Alert(loaded), version)
             }
+            Need::Pipeline(PipelineNeed::Setup) => (Loaded::Pipeline(PipelineLoaded::Setup(self.github.setup())), 0),
         })
     }
 
@@ -356,15 +360,16 @@ mod tests {
             runbook: Arc::new(Runbook::seed()),
             clock: Arc::new(clock.clone()),
             metrics: Arc::new(Metrics::default()),
+            github: crate::github::GitHub::disconnected(None),
         }
     }
 
     fn alice() -> Invocation {
-        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None }
+        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
     }
 
     fn bob() -> Invocation {
-        Invocation { user: "U0BOB".into(), channel: "C0GENERAL".into(), team_domain: None }
+        Invocation { user: "U0BOB".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
     }
 
     /// Every effect waiting in the outbox, read by a consumer no worker uses.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod github;
 pub mod hooks;
 pub mod metrics;
 pub mod outbox;

@@ -52,7 +52,12 @@ async fn slack_commands(
     State(app): State<Arc<AppState>>,
     Verified(form): Verified<SlashCommandForm>,
 ) -> Result<Response, AppError> {
-    let who = Invocation { user: form.user_id, channel: form.channel_id, team_domain: form.team_domain };
+    let who = Invocation {
+        user: form.user_id,
+        channel: form.channel_id,
+        team_domain: form.team_domain,
+        response_url: form.response_url,
+    };
     Ok(ephemeral(app.engine.command(&form.command, &form.text, &who).await))
 }
 
@@ -65,7 +70,8 @@ async fn slack_interactions(
             let Some(channel) = Interaction::channel_of(&channel, &container) else {
                 return Err(AppError::BadRequest("block_actions without a channel".into()));
             };
-            let who = Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain) };
+            let who =
+                Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain), response_url: None };
             for action in actions {
                 let Some(button) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or("")) else {
                     tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
@@ -86,7 +92,7 @@ async fn slack_interactions(
                 return Ok(StatusCode::OK.into_response());
             };
             // A modal has no channel; notes go to the subject's thread.
-            let who = Invocation { user: user.id, channel: String::new(), team_domain: None };
+            let who = Invocation { user: user.id, channel: String::new(), team_domain: None, response_url: None };
             match app.engine.submission(submission, &who).await? {
                 None => Ok(StatusCode::OK.into_response()),
                 Some(refused) => Ok(modal_error(refused.field, &refused.text)),

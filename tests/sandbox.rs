@@ -38,6 +38,7 @@ fn config(sandbox: bool) -> Config {
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: None,
         alertmanager_token: None,
+        github: opsbot::github::GitHubSettings { auth: None, repository: None, api_url: "http://127.0.0.1:9".into() },
     }
 }
 

@@ -20,7 +20,7 @@ use crate::slack::client::{DeliveryError, SlackApi};
 use crate::store::{OutboxEntry, OutboxStore, StoreError, SubjectStore};
 use opsbot_handlers::blocks::SlackMessage;
 use opsbot_handlers::delivery::{self, State};
-use opsbot_handlers::{Effect, Message, MessageRef, Runbook, Subject};
+use opsbot_handlers::{Effect, Message, MessageRef, Reply, Runbook, Subject};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +72,8 @@ pub struct Outbox {
     /// The incidents and runs they render, and where their messages landed.
     pub subjects: SubjectStore,
     pub slack: SlackApi,
+    /// Answers `/pipeline`'s lookups.
+    pub github: crate::github::GitHub,
     pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -83,6 +85,7 @@ struct Delivery {
     queue: OutboxStore,
     subjects: SubjectStore,
     slack: SlackApi,
+    github: crate::github::GitHub,
     runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -104,7 +107,7 @@ struct Lane {
 }
 
 pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
-    let Outbox { queue, subjects, slack, runbook, clock, metrics, settings } = outbox;
+    let Outbox { queue, subjects, slack, github, runbook, clock, metrics, settings } = outbox;
     let storm = Arc::new(StormGuard::new(
         queue.clone(),
         slack.clone(),
@@ -118,6 +121,7 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         queue,
         subjects,
         slack,
+        github,
         runbook,
         clock,
         metrics,
@@ -529,13 +533,39 @@ impl Delivery {
                 let state = self.state(Subject::Incident(*incident)).await?;
                 let inc = Self::incident_of(&state)?;
                 let alert = self.anchor_of(&state).await?;
-                self.slack.post_ephemeral(channel, user, &delivery::alert_link(inc, &alert)).await
+                self.slack.post_ephemeral(channel, user, &delivery::alert_link(inc, &alert), None).await
             }
-            Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text).await,
+            Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text, None).await,
             Effect::Say { channel, thread_ts, text } => {
                 self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
             }
+            Effect::Lookup { lookup, to } => {
+                // Asked again on a retry: the answer is cached, so a Slack
+                // hiccup does not cost a second GitHub call.
+                let found = self.github.lookup(lookup).await;
+                if let Err(why) = &found {
+                    tracing::info!(repo = %lookup.repo(), reason = ?why, "GitHub could not answer a lookup");
+                }
+                let reply = opsbot_handlers::pipeline::answer(lookup, &found, &self.runbook, self.clock.now());
+                self.answer(to, &reply).await
+            }
         }
+    }
+
+    /// A later answer to a person: through the command's `response_url`,
+    /// replacing the acknowledgement, else (no URL, expired, or used up) as
+    /// an ephemeral message in the channel.
+    async fn answer(&self, to: &opsbot_handlers::decision::AnswerTo, reply: &Reply) -> Result<(), DeliveryError> {
+        if let Some(url) = &to.response_url {
+            match self.slack.respond(url, &reply.text, reply.blocks.as_ref()).await {
+                Ok(()) => return Ok(()),
+                Err(e @ (DeliveryError::Transient { .. } | DeliveryError::Waiting { .. })) => return Err(e),
+                Err(DeliveryError::Permanent { code }) => {
+                    tracing::info!(%code, "the response_url refused the answer; sending it as an ephemeral message")
+                }
+            }
+        }
+        self.slack.post_ephemeral(&to.channel, &to.user, &reply.text, reply.blocks.as_ref()).await
     }
 
     /// An alert group's effect, through the storm guard: its own message and
@@ -676,6 +706,7 @@ mod tests {
                 runbook: Arc::new(Runbook::seed()),
                 clock: Arc::new(TestClock::new(start)),
                 metrics: Arc::new(crate::metrics::Metrics::default()),
+                github: crate::github::GitHub::disconnected(None),
             };
             Rig {
                 slack,
@@ -692,6 +723,7 @@ mod tests {
                 queue: self.engine.store.outbox.clone(),
                 subjects: self.engine.store.subjects.clone(),
                 slack: SlackApi::new(&self.api_url, &Secret::new(opsbot_fake_slack::DEFAULT_TOKEN)).unwrap(),
+                github: self.engine.github.clone(),
                 runbook: self.engine.runbook.clone(),
                 clock: self.engine.clock.clone(),
                 metrics: self.engine.metrics.clone(),
@@ -701,7 +733,12 @@ mod tests {
         }
 
         async fn incident(&self, text: &str) {
-            let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+            let who = Invocation {
+                user: "U0ALICE".into(),
+                channel: "C0GENERAL".into(),
+                team_domain: None,
+                response_url: None,
+            };
             let reply = self.engine.command("/incident", text, &who).await;
             assert!(reply.text.contains("INC-"), "{text}: {}", reply.text);
         }
@@ -754,7 +791,8 @@ mod tests {
     async fn effects_of_one_incident_arrive_in_order() {
         let mut rig = Rig::new().await;
         rig.incident("p0 API down").await;
-        let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+        let who =
+            Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None };
         for n in 1..=5 {
             rig.engine.command("/incident", &format!("update 1 update number {n}"), &who).await;
         }
@@ -817,7 +855,8 @@ mod tests {
         // Decide a declare, but commit it with a thread note as its only
         // effect, and queue the alert after it: the order a takeover from a
         // stopped replica can produce.
-        let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+        let who =
+            Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None };
         let command = opsbot_handlers::command::parse("/incident", "p0 API down").unwrap();
         let declare = Event::Command { command, who };
         let now = rig.engine.clock.now();
@@ -853,7 +892,8 @@ mod tests {
         let mut rig = Rig::new().await;
         rig.slack.fail_next("chat.postMessage", Failure::Error("channel_not_found".into()));
         rig.incident("p0 API down").await;
-        let who = Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None };
+        let who =
+            Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None };
         rig.engine.command("/incident", "update 1 rolled back", &who).await;
         rig.start_worker(settings("test"));
 

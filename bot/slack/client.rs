@@ -93,6 +93,9 @@ fn short_reason(err: &SlackClientError) -> String {
 pub struct SlackApi {
     client: Arc<SlackHyperClient>,
     token: SlackApiToken,
+    /// The Web API's origin: a `response_url` there (the fake, the
+    /// sandbox) is trusted like Slack's own `hooks.slack.com`.
+    api_origin: Option<url::Origin>,
 }
 
 impl SlackApi {
@@ -105,6 +108,7 @@ impl SlackApi {
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_owned())),
+            api_origin: url::Url::parse(api_url).ok().map(|u| u.origin()),
         })
     }
 
@@ -151,10 +155,37 @@ impl SlackApi {
         session.chat_update(&request).await.map(drop).map_err(classify)
     }
 
-    pub async fn post_ephemeral(&self, channel: &str, user: &str, text: &str) -> Result<(), DeliveryError> {
-        let request = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), Self::content(text, None)?);
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        blocks: Option<&serde_json::Value>,
+    ) -> Result<(), DeliveryError> {
+        let request = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), Self::content(text, blocks)?);
         let session = self.client.open_session(&self.token);
         session.chat_post_ephemeral(&request).await.map(drop).map_err(classify)
+    }
+
+    /// Answers through a command's `response_url`, replacing the
+    /// acknowledgement shown to the person. Only Slack's own URLs are
+    /// posted to (a `response_url` is Slack's to give): anything else is
+    /// refused for good, and the caller falls back to an ephemeral message.
+    pub async fn respond(
+        &self,
+        response_url: &str,
+        text: &str,
+        blocks: Option<&serde_json::Value>,
+    ) -> Result<(), DeliveryError> {
+        let url = url::Url::parse(response_url)
+            .ok()
+            .filter(|u| {
+                (u.scheme() == "https" && u.host_str() == Some("hooks.slack.com"))
+                    || self.api_origin.as_ref() == Some(&u.origin())
+            })
+            .ok_or_else(|| DeliveryError::Permanent { code: "untrusted_response_url".into() })?;
+        let request = SlackApiPostWebhookMessageRequest::new(Self::content(text, blocks)?).with_replace_original(true);
+        self.client.respond_to_event(&url.into(), &request).await.map(drop).map_err(classify)
     }
 
     /// Opens a modal for the user who clicked (`trigger_id` lives 3 s).

@@ -13,6 +13,9 @@ pub struct SlashCommandForm {
     pub channel_id: String,
     #[serde(default)]
     pub team_domain: Option<String>,
+    /// Where a later answer to this command goes.
+    #[serde(default)]
+    pub response_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

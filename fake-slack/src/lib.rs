@@ -21,6 +21,7 @@
 
 mod api;
 pub mod blockkit;
+mod responses;
 mod state;
 
 use std::net::SocketAddr;
@@ -131,7 +132,7 @@ impl FakeSlack {
     pub async fn spawn(&self) -> std::io::Result<SpawnedFake> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let app = axum::Router::new().nest("/api", self.router());
+        let app = axum::Router::new().nest("/api", self.router()).nest("/responses", self.responses_router());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
@@ -140,7 +141,31 @@ impl FakeSlack {
             };
             let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         });
-        Ok(SpawnedFake { addr, api_url: format!("http://{addr}/api"), shutdown: Some(tx) })
+        Ok(SpawnedFake {
+            addr,
+            api_url: format!("http://{addr}/api"),
+            responses_url: format!("http://{addr}/responses"),
+            shutdown: Some(tx),
+        })
+    }
+
+    /// The `response_url`s [`FakeSlack::response_url`] mints, to be served
+    /// at the `base` given there (`/responses` of [`FakeSlack::spawn`]).
+    pub fn responses_router(&self) -> axum::Router {
+        responses::router(self.clone())
+    }
+
+    /// A `response_url` for a slash command or click by `user` in
+    /// `channel`, as Slack puts in the payload: what the app posts there is
+    /// recorded as an ephemeral message to that user ([`FakeSlack::ephemerals`]).
+    /// `None` for an unknown channel or user.
+    pub fn response_url(&self, base: &str, channel: &str, user: &str) -> Option<String> {
+        let channel = self.inner.workspace.resolve_channel(channel)?.id.clone();
+        let user = self.inner.workspace.user(user)?.id.clone();
+        let mut rec = self.inner.lock();
+        let key = format!("T0OPSBOT-{}", rec.responses.len() + 1);
+        rec.responses.insert(key.clone(), responses::Target { channel, user, uses: 0 });
+        Some(format!("{}/{key}", base.trim_end_matches('/')))
     }
 
     /// Messages in a channel (id, `#name` or `name`), top-level posts and
@@ -309,6 +334,9 @@ pub struct SpawnedFake {
     pub addr: SocketAddr,
     /// `http://127.0.0.1:PORT/api`, the value for `SLACK_API_URL`.
     pub api_url: String,
+    /// Where [`FakeSlack::responses_router`] is served: the base for
+    /// [`FakeSlack::response_url`].
+    pub responses_url: String,
     shutdown: Option<oneshot::Sender<()>>,
 }
 

@@ -210,6 +210,8 @@ pub(crate) struct Recorded {
     pub ephemerals: Vec<Ephemeral>,
     pub views: Vec<OpenedView>,
     pub used_triggers: HashSet<String>,
+    /// Minted `response_url`s by id.
+    pub responses: HashMap<String, crate::responses::Target>,
     pub calls: HashMap<String, usize>,
     pub failures: HashMap<String, VecDeque<Failure>>,
     /// Survives `reset` so a ts is never handed out twice by one fake.
@@ -224,6 +226,7 @@ impl Recorded {
         self.ephemerals.clear();
         self.views.clear();
         self.used_triggers.clear();
+        self.responses.clear();
         self.calls.clear();
         self.failures.clear();
     }

@@ -3,13 +3,14 @@
 //! command's name, and says so plainly for commands not built yet.
 
 use crate::decision::UsageError;
-use crate::{incident, run};
+use crate::{incident, pipeline, run};
 
 /// A parsed slash command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlashCommand {
     Incident(incident::command::Command),
     Runbook(run::command::Command),
+    Pipeline(pipeline::command::Command),
     /// A command from the manifest that this version does not do yet; the
     /// person is told so plainly instead of being shown a fake answer.
     NotBuiltYet {
@@ -23,7 +24,7 @@ pub fn parse(command: &str, text: &str) -> Result<SlashCommand, UsageError> {
         "/incident" => incident::command::parse(text).map(SlashCommand::Incident),
         "/runbook" => run::command::parse(text).map(SlashCommand::Runbook),
         "/oncall" => Ok(SlashCommand::NotBuiltYet { command: "/oncall" }),
-        "/pipeline" => Ok(SlashCommand::NotBuiltYet { command: "/pipeline" }),
+        "/pipeline" => pipeline::command::parse(text).map(SlashCommand::Pipeline),
         other => Err(UsageError {
             message: format!("opsbot does not handle `{}`.", crate::text::truncate_word(other)),
             usage: "opsbot's commands are `/incident`, `/runbook`, `/oncall` and `/pipeline`.",
@@ -34,7 +35,7 @@ pub fn parse(command: &str, text: &str) -> Result<SlashCommand, UsageError> {
 /// The answer to a command this version does not do yet.
 pub fn not_built_yet(command: &str) -> String {
     format!(
-        "`{command}` is not built yet in this version of opsbot. `/incident` and `/runbook` work today: `/incident help`."
+        "`{command}` is not built yet in this version of opsbot. `/incident`, `/runbook` and `/pipeline` work today: `/incident help`."
     )
 }
 

@@ -6,6 +6,7 @@
 //! changes, so an incident's decision cannot write a run, and the features
 //! depend on this module, never the other way round.
 
+use crate::github::Lookup;
 use crate::subject::{IncidentId, Message, Subject};
 use crate::timer::Timer;
 
@@ -16,6 +17,30 @@ pub struct Invocation {
     /// The channel it came from; empty for a modal submission, which has none.
     pub channel: String,
     pub team_domain: Option<String>,
+    /// Slack's `response_url` for a slash command: where a later answer
+    /// goes (a secret of sorts, never logged).
+    pub response_url: Option<String>,
+}
+
+/// Whom a later answer is for, and how to reach them: the command's
+/// `response_url` when Slack gave one, else an ephemeral in the channel.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AnswerTo {
+    pub channel: String,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_url: Option<String>,
+}
+
+/// The `response_url` is a credential for 30 minutes: never printed.
+impl std::fmt::Debug for AnswerTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerTo")
+            .field("channel", &self.channel)
+            .field("user", &self.user)
+            .field("response_url", &self.response_url.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// The answer shown only to the person who typed the command.
@@ -90,6 +115,9 @@ pub enum Effect {
     Ephemeral { channel: String, user: String, text: String },
     /// A plain message in a channel, e.g. an answer to a mention in its thread.
     Say { channel: String, thread_ts: Option<String>, text: String },
+    /// Ask GitHub, then answer the person with what it said (or why it
+    /// could not).
+    Lookup { lookup: Lookup, to: AnswerTo },
 }
 
 impl Effect {
@@ -101,7 +129,7 @@ impl Effect {
             Effect::MoveAlert { incident } | Effect::SendAlertLink { incident, .. } => {
                 Some(Subject::Incident(*incident))
             }
-            Effect::Ephemeral { .. } | Effect::Say { .. } => None,
+            Effect::Ephemeral { .. } | Effect::Say { .. } | Effect::Lookup { .. } => None,
         }
     }
 
@@ -112,6 +140,8 @@ impl Effect {
             (_, Some(Subject::Run(id))) => format!("run:{}", id.0),
             (_, Some(Subject::Alert(id))) => format!("alert:{}", id.0),
             (Effect::Ephemeral { channel, .. } | Effect::Say { channel, .. }, None) => format!("channel:{channel}"),
+            // One person's questions are answered in the order asked.
+            (Effect::Lookup { to, .. }, None) => format!("lookup:{}", to.user),
             _ => "misc".to_owned(),
         }
     }

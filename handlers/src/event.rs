@@ -12,6 +12,7 @@ use crate::codec::{Button, Submission};
 use crate::command::SlashCommand;
 use crate::decision::{Decision, Invocation};
 use crate::incident::{self, IncidentChange};
+use crate::pipeline;
 use crate::run::{self, Run};
 use crate::runbook::Runbook;
 use crate::subject::Subject;
@@ -55,6 +56,7 @@ pub enum Need {
     Incident(incident::decide::Need),
     Run(run::decide::Need),
     Alert(alert::decide::Need),
+    Pipeline(pipeline::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -64,6 +66,7 @@ pub enum Loaded {
     Incident(incident::decide::Loaded),
     Run(run::decide::Loaded),
     Alert(alert::decide::Loaded),
+    Pipeline(pipeline::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -105,6 +108,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
     match event {
         Event::Command { command: SlashCommand::Incident(cmd), .. } => Need::Incident(incident::decide::needs(cmd)),
         Event::Command { command: SlashCommand::Runbook(cmd), .. } => Need::Run(run::decide::needs(cmd, runbook)),
+        Event::Command { command: SlashCommand::Pipeline(cmd), .. } => Need::Pipeline(pipeline::needs(cmd)),
         Event::Command { command: SlashCommand::NotBuiltYet { .. }, .. } => Need::Nothing,
         Event::Click { button: Button::Incident(id, _), .. } => Need::Incident(I::One(*id)),
         Event::Click { button: Button::Run(id, _), .. } => Need::Run(R::One(*id)),
@@ -140,6 +144,9 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         }
         (Event::Command { command: SlashCommand::Runbook(cmd), who }, Loaded::Run(l)) => {
             run(rn::command(cmd, l, who, runbook, now))
+        }
+        (Event::Command { command: SlashCommand::Pipeline(cmd), who }, Loaded::Pipeline(l)) => {
+            pipeline::command(cmd, l, who).map(|never| match never {})
         }
         (Event::Command { command: SlashCommand::NotBuiltYet { command }, .. }, _) => {
             Decision::reply(crate::command::not_built_yet(command))

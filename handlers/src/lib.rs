@@ -8,7 +8,8 @@
 //!   [`timer`], [`codec`], [`wire`], [`replies`].
 //! - Shared mechanisms: [`checklist`], [`blocks`], [`text`], [`severity`],
 //!   the [`runbook`] model with its [`schedule`]s.
-//! - Features, one module each: [`incident`], [`run`].
+//! - Features, one module each: [`incident`], [`run`], [`alert`],
+//!   [`pipeline`] (with GitHub's data as [`github`] describes it).
 //! - Routing, the one place that names every feature: [`command`],
 //!   [`event`], [`delivery`].
 
@@ -20,7 +21,9 @@ pub mod command;
 pub mod decision;
 pub mod delivery;
 pub mod event;
+pub mod github;
 pub mod incident;
+pub mod pipeline;
 pub mod replies;
 pub mod run;
 pub mod runbook;

@@ -73,6 +73,7 @@ pub enum Effect {
     PostAlertGroup { alert: AlertId },
     RefreshAlertGroup { alert: AlertId },
     PostInAlertThread { alert: AlertId, text: String },
+    AnswerLookup { lookup: crate::github::Lookup, to: decision::AnswerTo },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -121,6 +122,7 @@ impl From<decision::Effect> for Effect {
             }
             decision::Effect::Ephemeral { channel, user, text } => Effect::Ephemeral { channel, user, text },
             decision::Effect::Say { channel, thread_ts, text } => Effect::Post { channel, thread_ts, text },
+            decision::Effect::Lookup { lookup, to } => Effect::AnswerLookup { lookup, to },
         }
     }
 }
@@ -150,6 +152,7 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostAlertGroup { alert } => E::Post(Message::Alert(alert, AlertMessage::Group)),
             Effect::RefreshAlertGroup { alert } => E::Refresh(Message::Alert(alert, AlertMessage::Group)),
             Effect::PostInAlertThread { alert, text } => E::InThread { subject: Subject::Alert(alert), text },
+            Effect::AnswerLookup { lookup, to } => E::Lookup { lookup, to },
         })
     }
 }

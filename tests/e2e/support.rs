@@ -9,6 +9,7 @@ use opsbot::config::{Config, Secret};
 use opsbot::hooks::verify::github_signature;
 use opsbot::outbox::WorkerSettings;
 use opsbot::slack::signature::sign;
+use opsbot_fake_github::FakeGitHub;
 use opsbot_fake_slack::{FakeSlack, Message, SpawnedFake};
 use opsbot_test_redis::{Persistence, RedisServer};
 use serde_json::Value;
@@ -30,6 +31,16 @@ pub const ALERTS: &str = "C0ALERTS";
 pub const DEVOPS: &str = "C0DEVOPS";
 /// Long enough for any delivery on a loaded CI machine; tests wait on
 /// conditions, never for fixed times.
+/// The repository the fake GitHub holds and [`with_github`] configures.
+pub const REPOSITORY: &str = "octo-org/shop";
+
+/// Connects the app to the test's fake GitHub with its token, looking at
+/// [`REPOSITORY`].
+pub fn with_github(config: &mut Config) {
+    config.github.auth = Some(opsbot::github::Auth::Token(Secret::new(opsbot_fake_github::DEFAULT_TOKEN)));
+    config.github.repository = opsbot_handlers::github::Repo::parse(REPOSITORY);
+}
+
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub struct TestApp {
@@ -39,6 +50,10 @@ pub struct TestApp {
     pub redis: RedisServer,
     pub clock: TestClock,
     pub config: Config,
+    /// A fake GitHub, always running; the app uses it once a test calls
+    /// [`with_github`] in its configuration.
+    pub github: FakeGitHub,
+    _github_server: opsbot_fake_github::SpawnedFake,
     _slack_server: SpawnedFake,
     http: reqwest::Client,
 }
@@ -72,6 +87,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     // Append-only, as a production Redis for opsbot must be, so a killed
     // and restarted server comes back with its data.
     let redis = RedisServer::start(Persistence::AppendOnly);
+    let github = FakeGitHub::new();
+    github.add_repo(REPOSITORY, "main");
+    let github_server = github.spawn().await.expect("fake GitHub starts");
     let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         signing_secret: Secret::new(SIGNING_SECRET),
@@ -84,6 +102,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: Some(Secret::new(GITHUB_SECRET)),
         alertmanager_token: Some(Secret::new(ALERTMANAGER_TOKEN)),
+        github: opsbot::github::GitHubSettings { auth: None, repository: None, api_url: github_server.api_url.clone() },
     };
     configure(&mut config);
     let clock = TestClock::new(test_start());
@@ -95,6 +114,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         redis,
         clock,
         config,
+        github,
+        _github_server: github_server,
         _slack_server: slack_server,
         http: reqwest::Client::new(),
     }
@@ -227,6 +248,10 @@ impl TestApp {
     }
 
     pub fn slash_form(command: &str, text: &str, user: &str) -> String {
+        Self::slash_form_with(command, text, user, "https://hooks.slack.com/commands/T0OPSBOT/1/x")
+    }
+
+    pub fn slash_form_with(command: &str, text: &str, user: &str, response_url: &str) -> String {
         serde_urlencoded::to_string([
             ("token", "deprecated-verification-token"),
             ("team_id", "T0OPSBOT"),
@@ -237,10 +262,24 @@ impl TestApp {
             ("user_name", "someone"),
             ("command", command),
             ("text", text),
-            ("response_url", "https://hooks.slack.com/commands/T0OPSBOT/1/x"),
+            ("response_url", response_url),
             ("trigger_id", "1.2.3"),
         ])
         .unwrap()
+    }
+
+    /// `command text` typed by `user` in #general, carrying a `response_url`
+    /// of the fake Slack as Slack's would: a later answer there shows in
+    /// [`FakeSlack::ephemerals`]. Returns the immediate answer.
+    pub async fn slash(&self, command: &str, text: &str, user: &str) -> Value {
+        let response_url = self
+            .slack
+            .response_url(&self._slack_server.responses_url, GENERAL, user)
+            .expect("the user and #general exist in the fake");
+        let form = Self::slash_form_with(command, text, user, &response_url);
+        let response = self.post_signed("/slack/commands", "application/x-www-form-urlencoded", form).await;
+        assert_eq!(response.status(), 200, "slash commands are answered 200");
+        response.json().await.expect("the answer is JSON")
     }
 
     /// `/incident <text>` typed by `user`; returns Slack's view of the answer.

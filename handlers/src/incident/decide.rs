@@ -147,7 +147,8 @@ pub fn declare_from_alert(
     now: DateTime<Utc>,
 ) -> IncidentDecision {
     let channel = runbook.channel_for(declaration.severity).to_owned();
-    let by_rule = Invocation { user: super::BY_RULE.to_owned(), channel: channel.clone(), team_domain: None };
+    let by_rule =
+        Invocation { user: super::BY_RULE.to_owned(), channel: channel.clone(), team_domain: None, response_url: None };
     let mut decision = declare(id, declaration.severity, &declaration.title, &by_rule, runbook, now);
     // Nobody typed a command, so nobody waits for the link.
     decision.effects.retain(|e| !matches!(e, Effect::SendAlertLink { .. }));
@@ -187,8 +188,12 @@ pub fn declare_submitted(
     let Loaded::NewId(id) = loaded else { return Decision::reply(crate::replies::INTERNAL_ERROR) };
     // A form has no channel; follow-up notes go where the incident is.
     let channel = runbook.channel_for(severity).to_owned();
-    let declarer =
-        Invocation { user: who.user.clone(), channel: channel.clone(), team_domain: who.team_domain.clone() };
+    let declarer = Invocation {
+        user: who.user.clone(),
+        channel: channel.clone(),
+        team_domain: who.team_domain.clone(),
+        response_url: None,
+    };
     let mut decision = declare(id, severity, title.trim(), &declarer, runbook, now);
     decision.effects.retain(|e| !matches!(e, Effect::SendAlertLink { .. }));
     let note = format!("🚨 <@{}> declared *{id}* ({severity}) for this; it is in {channel}.", who.user);
@@ -592,7 +597,12 @@ mod tests {
     }
 
     fn alice() -> Invocation {
-        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: Some("acme".into()) }
+        Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: Some("acme".into()),
+            response_url: None,
+        }
     }
 
     fn runbook() -> Runbook {

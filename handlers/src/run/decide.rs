@@ -341,7 +341,7 @@ mod tests {
     }
 
     fn alice() -> Invocation {
-        Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None }
+        Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None, response_url: None }
     }
 
     fn morning(rb: &Runbook) -> &Checklist {
