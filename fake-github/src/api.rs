@@ -1,7 +1,9 @@
 //! The HTTP face of the fake: axum routes for the endpoints `/pipeline`
-//! needs. Every request first passes [`gate`], which applies outages,
-//! scripted failures, auth and the primary rate limit the way GitHub's edge
-//! does; every answer after that carries the `x-ratelimit-*` headers.
+//! needs, and the Actions handlers (the repository and App ones live in
+//! `repos.rs` and `apps.rs`). Every request first passes [`serve`], which
+//! applies outages, scripted failures, auth and the primary rate limit the
+//! way GitHub's edge does; every answer after that carries the
+//! `x-ratelimit-*` headers.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -14,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::endpoint;
 use crate::json;
+use crate::repos;
 use crate::state::{Change, Failure, Job, Status, WorkflowRun};
 use crate::{FakeGitHub, TOKEN_LOGIN};
 
@@ -31,6 +34,9 @@ const MAX_PER_PAGE: usize = 100;
 pub(crate) fn router(fake: FakeGitHub) -> Router {
     Router::new()
         .route("/rate_limit", get(rate_limit))
+        .route("/repos/{owner}/{repo}", get(repos::get_repo))
+        .route("/repos/{owner}/{repo}/commits/{*reference}", get(repos::get_commit))
+        .route("/repos/{owner}/{repo}/compare/{*basehead}", get(repos::compare))
         .route("/repos/{owner}/{repo}/actions/runs", get(list_repo_runs))
         .route("/repos/{owner}/{repo}/actions/runs/{run_id}", get(get_run))
         .route("/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", get(list_jobs))
@@ -46,17 +52,17 @@ pub(crate) fn router(fake: FakeGitHub) -> Router {
 
 /// An error answer in GitHub's shape: `message`, `documentation_url` and,
 /// as GitHub has added lately, the status as a string.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     documentation_url: &'static str,
 }
 
-fn error(status: StatusCode, message: impl Into<String>, documentation_url: &'static str) -> ApiError {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>, documentation_url: &'static str) -> ApiError {
     ApiError { status, message: message.into(), documentation_url }
 }
 
-fn not_found() -> ApiError {
+pub(crate) fn not_found() -> ApiError {
     error(StatusCode::NOT_FOUND, "Not Found", DOCS)
 }
 
@@ -73,17 +79,33 @@ impl ApiError {
 
 /// A success: a status, a JSON body unless 204, and a `Link` header when
 /// the list has more than one page.
-struct Reply {
-    status: StatusCode,
-    body: Option<Value>,
-    link: Option<String>,
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub link: Option<String>,
 }
 
-fn ok(body: Value) -> Reply {
+pub(crate) fn ok(body: Value) -> Reply {
     Reply { status: StatusCode::OK, body: Some(body), link: None }
 }
 
-type Outcome = Result<Reply, ApiError>;
+pub(crate) type Outcome = Result<Reply, ApiError>;
+
+/// Who made a request, as its credentials say.
+#[derive(Clone, Debug)]
+pub(crate) enum Caller {
+    /// The personal access token the fake was made with.
+    Token,
+}
+
+impl Caller {
+    /// The login actions taken by this caller are attributed to.
+    pub fn login(&self) -> String {
+        match self {
+            Caller::Token => TOKEN_LOGIN.to_owned(),
+        }
+    }
+}
 
 fn json_response(status: StatusCode, body: Option<&Value>) -> Response {
     let mut res = match body {
@@ -109,16 +131,16 @@ fn plain(status: StatusCode) -> Response {
 
 /// What every request goes through before its handler: the call is counted;
 /// an outage answers 503; a queued failure answers as scripted; a wrong or
-/// missing token answers 401; an exhausted budget answers 403. Otherwise the
-/// request spends one unit of the budget (unless `free`, as `/rate_limit`
-/// is on GitHub) and `handler` decides.
-fn serve(
+/// missing credential answers 401; an exhausted budget answers 403.
+/// Otherwise the request spends one unit of the budget (except
+/// `/rate_limit`, which is free on GitHub) and `handler` decides.
+pub(crate) fn serve(
     fake: &FakeGitHub,
     name: &str,
     headers: &HeaderMap,
-    free: bool,
-    handler: impl FnOnce() -> Outcome,
+    handler: impl FnOnce(&Caller) -> Outcome,
 ) -> Response {
+    let free = name == endpoint::RATE_LIMIT;
     let inner = &fake.inner;
     let unavailable = inner.is_unavailable();
     let failure = {
@@ -151,7 +173,7 @@ fn serve(
         Some(Failure::NotFound) => not_found().into_response(),
         None => match check_auth(&inner.token, headers) {
             Err(e) => return e.into_response(),
-            Ok(()) => {
+            Ok(caller) => {
                 let exhausted = {
                     let mut state = inner.lock();
                     let exhausted = state.rate.used >= state.rate.limit;
@@ -168,7 +190,7 @@ fn serve(
                     );
                     error(StatusCode::FORBIDDEN, message, RATE_DOCS).into_response()
                 } else {
-                    match handler() {
+                    match handler(&caller) {
                         Ok(reply) => {
                             let mut res = json_response(reply.status, reply.body.as_ref());
                             if let Some(link) = reply.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -197,7 +219,7 @@ fn add_rate_headers(fake: &FakeGitHub, headers: &mut HeaderMap) {
 }
 
 /// GitHub takes `Bearer <token>` and the older `token <token>`.
-fn check_auth(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_auth(token: &str, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -207,30 +229,30 @@ fn check_auth(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
         // The fake's repositories are private, and every endpoint here needs
         // a token; GitHub says so in these words.
         None => Err(error(StatusCode::UNAUTHORIZED, "Requires authentication", DOCS)),
-        Some(t) if t == token => Ok(()),
+        Some(t) if t == token => Ok(Caller::Token),
         Some(_) => Err(error(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS)),
     }
 }
 
-type Query = Vec<(String, String)>;
+pub(crate) type Query = Vec<(String, String)>;
 
-fn parse_query(raw: Option<&str>) -> Query {
+pub(crate) fn parse_query(raw: Option<&str>) -> Query {
     raw.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default()
 }
 
-fn param<'a>(q: &'a Query, key: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(q: &'a Query, key: &str) -> Option<&'a str> {
     q.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
 /// The request as the client addressed it, to build `Link` URLs that lead
 /// back here even when the router is nested under a prefix.
-struct Here {
+pub(crate) struct Here {
     base: String,
-    query: Query,
+    pub query: Query,
 }
 
 impl Here {
-    fn new(headers: &HeaderMap, uri: &OriginalUri, query: Query) -> Self {
+    pub fn new(headers: &HeaderMap, uri: &OriginalUri, query: Query) -> Self {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         Here { base: format!("http://{host}{}", uri.0.path()), query }
     }
@@ -243,7 +265,7 @@ impl Here {
 }
 
 /// Cuts one page out of `items` and builds GitHub's `Link` header for it.
-fn paginate<T>(items: Vec<T>, here: &Here) -> (Vec<T>, Option<String>) {
+pub(crate) fn paginate<T>(items: Vec<T>, here: &Here) -> (Vec<T>, Option<String>) {
     let per_page =
         param(&here.query, "per_page").and_then(|p| p.parse().ok()).unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = param(&here.query, "page").and_then(|p| p.parse().ok()).unwrap_or(1usize).max(1);
@@ -276,9 +298,8 @@ async fn list_repo_runs(
     headers: HeaderMap,
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_REPO_RUNS, &headers, false, || {
-        list_runs(&fake, &format!("{owner}/{repo}"), None, &here)
-    })
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::LIST_REPO_RUNS, &headers, |_| list_runs(&fake, &full, None, &here))
 }
 
 async fn list_workflow_runs(
@@ -289,9 +310,8 @@ async fn list_workflow_runs(
     headers: HeaderMap,
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_WORKFLOW_RUNS, &headers, false, || {
-        list_runs(&fake, &format!("{owner}/{repo}"), Some(&workflow), &here)
-    })
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::LIST_WORKFLOW_RUNS, &headers, |_| list_runs(&fake, &full, Some(&workflow), &here))
 }
 
 fn list_runs(fake: &FakeGitHub, repo: &str, workflow: Option<&str>, here: &Here) -> Outcome {
@@ -386,9 +406,10 @@ async fn get_run(
     Path((owner, repo, run_id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    serve(&fake, endpoint::GET_RUN, &headers, false, || {
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::GET_RUN, &headers, |_| {
         let state = fake.inner.lock();
-        let run = find_run(&state, &format!("{owner}/{repo}"), &run_id)?;
+        let run = find_run(&state, &full, &run_id)?;
         Ok(ok(run_json(&state, run)))
     })
 }
@@ -407,9 +428,10 @@ async fn list_jobs(
     headers: HeaderMap,
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_RUN_JOBS, &headers, false, || {
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::LIST_RUN_JOBS, &headers, |_| {
         let state = fake.inner.lock();
-        let run = find_run(&state, &format!("{owner}/{repo}"), &run_id)?;
+        let run = find_run(&state, &full, &run_id)?;
         let jobs: Vec<&Job> = match param(&here.query, "filter").unwrap_or("latest") {
             "latest" => run.latest_jobs(),
             "all" => run.jobs.iter().collect(),
@@ -431,9 +453,10 @@ async fn rerun_failed_jobs(
     headers: HeaderMap,
 ) -> Response {
     let mut change = None;
-    let res = serve(&fake, endpoint::RERUN_FAILED_JOBS, &headers, false, || {
+    let full = format!("{owner}/{repo}");
+    let res = serve(&fake, endpoint::RERUN_FAILED_JOBS, &headers, |_| {
         let mut state = fake.inner.lock();
-        let id = find_run(&state, &format!("{owner}/{repo}"), &run_id)?.id;
+        let id = find_run(&state, &full, &run_id)?.id;
         let now = state.now();
         let run = state.run(id).expect("found above");
         if run.status != Status::Completed {
@@ -490,9 +513,10 @@ async fn list_workflows(
     headers: HeaderMap,
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_WORKFLOWS, &headers, false, || {
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::LIST_WORKFLOWS, &headers, |_| {
         let state = fake.inner.lock();
-        let repo = state.repo(&format!("{owner}/{repo}")).ok_or_else(not_found)?.full_name();
+        let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
         let workflows: Vec<_> = state.workflows.iter().filter(|w| w.repo == repo).collect();
         let total = workflows.len();
         let (page, link) = paginate(workflows, &here);
@@ -506,9 +530,10 @@ async fn get_workflow(
     Path((owner, repo, workflow)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    serve(&fake, endpoint::GET_WORKFLOW, &headers, false, || {
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::GET_WORKFLOW, &headers, |_| {
         let state = fake.inner.lock();
-        let w = state.workflow(&format!("{owner}/{repo}"), &workflow).ok_or_else(not_found)?;
+        let w = state.workflow(&full, &workflow).ok_or_else(not_found)?;
         Ok(ok(json::workflow(w)))
     })
 }
@@ -520,8 +545,9 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let mut created = None;
-    let res = serve(&fake, endpoint::DISPATCH, &headers, false, || {
-        let id = create_dispatch(&fake, &format!("{owner}/{repo}"), &workflow, &body)?;
+    let full = format!("{owner}/{repo}");
+    let res = serve(&fake, endpoint::DISPATCH, &headers, |caller| {
+        let id = create_dispatch(&fake, &full, &workflow, &body, &caller.login())?;
         created = Some(id);
         Ok(Reply { status: StatusCode::NO_CONTENT, body: None, link: None })
     });
@@ -537,7 +563,7 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
 
 /// Validates a dispatch as GitHub does (workflow, trigger, `ref`, inputs)
 /// and queues a `workflow_dispatch` run on the ref's head commit.
-fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8]) -> Result<u64, ApiError> {
+fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], actor: &str) -> Result<u64, ApiError> {
     let mut state = fake.inner.lock();
     let workflow = state.workflow(repo, workflow).ok_or_else(not_found)?.clone();
     let body: Value = serde_json::from_slice(body)
@@ -567,7 +593,8 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8]) -
     match body.get("inputs") {
         None | Some(Value::Null) => {}
         Some(Value::Object(given)) => {
-            let unexpected: Vec<&String> = given.keys().filter(|k| !workflow.inputs.contains(k)).collect();
+            let unexpected: Vec<&String> =
+                given.keys().filter(|k| !workflow.inputs.iter().any(|i| &i.name == *k)).collect();
             if !unexpected.is_empty() {
                 let list = serde_json::to_string(&unexpected).unwrap_or_default();
                 return Err(unprocessable(format!("Unexpected inputs provided: {list}")));
@@ -587,7 +614,7 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8]) -
         }
     }
     let now = state.now();
-    let mut spec = crate::RunSpec::in_progress(&branch, now).actor(TOKEN_LOGIN).event("workflow_dispatch").sha(&sha);
+    let mut spec = crate::RunSpec::in_progress(&branch, now).actor(actor).event("workflow_dispatch").sha(&sha);
     // A dispatched run is titled after its workflow unless `run-name` says
     // otherwise, which the fake does not model.
     spec.title.clone_from(&workflow.name);
@@ -612,9 +639,10 @@ async fn list_deployments(
     headers: HeaderMap,
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_DEPLOYMENTS, &headers, false, || {
+    let full = format!("{owner}/{repo}");
+    serve(&fake, endpoint::LIST_DEPLOYMENTS, &headers, |_| {
         let state = fake.inner.lock();
-        let repo = state.repo(&format!("{owner}/{repo}")).ok_or_else(not_found)?.full_name();
+        let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
         let q = &here.query;
         let mut deployments: Vec<_> = state
             .deployments
@@ -633,7 +661,7 @@ async fn list_deployments(
 }
 
 async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
-    serve(&fake, endpoint::RATE_LIMIT, &headers, true, || {
+    serve(&fake, endpoint::RATE_LIMIT, &headers, |_| {
         let rate = fake.inner.lock().rate;
         let core = json!({
             "limit": rate.limit,
@@ -658,5 +686,5 @@ async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Respo
 }
 
 async fn unknown(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
-    serve(&fake, endpoint::UNKNOWN, &headers, false, || Err(not_found()))
+    serve(&fake, endpoint::UNKNOWN, &headers, |_| Err(not_found()))
 }

@@ -1,5 +1,6 @@
-//! GitHub's JSON shapes for the fake's data: users, repositories, workflows,
-//! runs, jobs and deployments, with every field octocrab's models require
+//! GitHub's JSON shapes for the fake's data: users, repositories, commits
+//! and comparisons, workflows, runs, jobs, deployments and their statuses,
+//! with every field octocrab's models require
 //! and the ones opsbot reads, shaped like the REST API and the webhook
 //! payloads (see `handlers/tests/fixtures/github/`). URLs point at
 //! api.github.com and github.com as the real ones do; clients only follow the
@@ -8,7 +9,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::state::{Deployment, Job, Repo, Workflow, WorkflowRun};
+use crate::history::Comparison;
+use crate::state::{Commit, Deployment, Job, Repo, Workflow, WorkflowRun};
 
 pub(crate) const API: &str = "https://api.github.com";
 pub(crate) const WEB: &str = "https://github.com";
@@ -89,6 +91,133 @@ pub(crate) fn repository(repo: &Repo) -> Value {
         "visibility": "private",
         "archived": false,
         "disabled": false,
+    })
+}
+
+/// The repository as `GET /repos/{owner}/{repo}` answers it: the embedded
+/// shape plus the counts, dates and the caller's permissions.
+pub(crate) fn full_repository(repo: &Repo, pushed_at: DateTime<Utc>) -> Value {
+    let mut value = repository(repo);
+    let extra = json!({
+        "created_at": time(repo.created_at),
+        "updated_at": time(pushed_at),
+        "pushed_at": time(pushed_at),
+        "git_url": format!("git://github.com/{}.git", repo.full_name()),
+        "ssh_url": format!("git@github.com:{}.git", repo.full_name()),
+        "svn_url": format!("{WEB}/{}", repo.full_name()),
+        "homepage": null,
+        "size": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "language": null,
+        "has_issues": true,
+        "has_projects": true,
+        "has_downloads": true,
+        "has_wiki": false,
+        "has_pages": false,
+        "forks_count": 0,
+        "mirror_url": null,
+        "open_issues_count": 0,
+        "is_template": false,
+        "topics": [],
+        "allow_forking": false,
+        "web_commit_signoff_required": false,
+        "forks": 0,
+        "open_issues": 0,
+        "watchers": 0,
+        "permissions": {"admin": false, "maintain": false, "push": true, "triage": true, "pull": true},
+        "network_count": 0,
+        "subscribers_count": 0,
+    });
+    if let (Some(target), Value::Object(extra)) = (value.as_object_mut(), extra) {
+        target.extend(extra);
+    }
+    value
+}
+
+/// A commit in the REST API's `commit` shape (as compare lists them).
+/// The author is a GitHub user; the committer is GitHub's `web-flow`, as
+/// for commits made through the web and merges.
+pub(crate) fn commit(c: &Commit) -> Value {
+    let api = format!("{API}/repos/{}", c.repo);
+    let git_author = json!({
+        "name": c.author,
+        "email": format!("{}@users.noreply.github.com", c.author),
+        "date": time(c.date),
+    });
+    let git_committer = json!({"name": "GitHub", "email": "noreply@github.com", "date": time(c.date)});
+    let parents: Vec<Value> = c
+        .parents
+        .iter()
+        .map(|p| {
+            json!({
+                "sha": p,
+                "url": format!("{api}/commits/{p}"),
+                "html_url": format!("{WEB}/{}/commit/{p}", c.repo),
+            })
+        })
+        .collect();
+    json!({
+        "sha": c.sha,
+        "node_id": format!("C_kwDO{}", &c.sha[..c.sha.len().min(16)]),
+        "commit": {
+            "author": git_author,
+            "committer": git_committer,
+            "message": c.message,
+            "tree": {"sha": tree_id(&c.sha), "url": format!("{api}/git/trees/{}", tree_id(&c.sha))},
+            "url": format!("{api}/git/commits/{}", c.sha),
+            "comment_count": 0,
+            "verification": {
+                "verified": false,
+                "reason": "unsigned",
+                "signature": null,
+                "payload": null,
+                "verified_at": null,
+            },
+        },
+        "url": format!("{api}/commits/{}", c.sha),
+        "html_url": format!("{WEB}/{}/commit/{}", c.repo, c.sha),
+        "comments_url": format!("{api}/commits/{}/comments", c.sha),
+        "author": user(&c.author),
+        "committer": user("web-flow"),
+        "parents": parents,
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}`: the commit with its stats
+/// and files. The fake has no trees, so both are empty.
+pub(crate) fn commit_detail(c: &Commit) -> Value {
+    let mut value = commit(c);
+    value["stats"] = json!({"total": 0, "additions": 0, "deletions": 0});
+    value["files"] = json!([]);
+    value
+}
+
+/// `GET /repos/{owner}/{repo}/compare/{basehead}`, with the commits of the
+/// requested page; URLs name the refs as the client gave them.
+pub(crate) fn comparison(repo: &Repo, basehead: &str, cmp: &Comparison<'_>, page: &[&Commit]) -> Value {
+    let full = repo.full_name();
+    let short = |sha: &str| sha[..sha.len().min(7)].to_owned();
+    let html = format!("{WEB}/{full}/compare/{basehead}");
+    json!({
+        "url": format!("{API}/repos/{full}/compare/{basehead}"),
+        "html_url": html,
+        "permalink_url": format!(
+            "{WEB}/{full}/compare/{owner}:{}...{owner}:{}",
+            short(&cmp.base.sha),
+            short(&cmp.head.sha),
+            owner = repo.owner,
+        ),
+        "diff_url": format!("{html}.diff"),
+        "patch_url": format!("{html}.patch"),
+        "base_commit": commit(cmp.base),
+        "merge_base_commit": commit(cmp.merge_base),
+        "status": cmp.status(),
+        "ahead_by": cmp.ahead.len(),
+        "behind_by": cmp.behind_by,
+        "total_commits": cmp.ahead.len(),
+        "commits": page.iter().map(|c| commit(c)).collect::<Vec<_>>(),
+        "files": [],
     })
 }
 

@@ -27,7 +27,9 @@
 //! ```
 
 mod api;
+mod history;
 mod json;
+mod repos;
 mod state;
 mod webhook;
 
@@ -41,7 +43,8 @@ use tokio::sync::{broadcast, oneshot, Notify};
 
 use state::State;
 pub use state::{
-    Change, Conclusion, Delivery, Deployment, DeploymentSpec, Failure, Job, RunSpec, Status, Workflow, WorkflowRun,
+    Change, Commit, Conclusion, Delivery, Deployment, DeploymentSpec, DeploymentStatus, Failure, Input, Job, RunSpec,
+    Status, Workflow, WorkflowRun, DEPLOYMENT_STATES,
 };
 pub use webhook::signature;
 
@@ -54,6 +57,9 @@ pub const TOKEN_LOGIN: &str = "opsbot[bot]";
 /// Names for [`FakeGitHub::calls`] and [`FakeGitHub::fail_next`]: GitHub's own
 /// operation ids from its OpenAPI description, so they match the docs.
 pub mod endpoint {
+    pub const GET_REPO: &str = "repos/get";
+    pub const GET_COMMIT: &str = "repos/get-commit";
+    pub const COMPARE: &str = "repos/compare-commits";
     pub const LIST_REPO_RUNS: &str = "actions/list-workflow-runs-for-repo";
     pub const LIST_WORKFLOW_RUNS: &str = "actions/list-workflow-runs";
     pub const GET_RUN: &str = "actions/get-workflow-run";
@@ -167,14 +173,42 @@ impl FakeGitHub {
         self.inner.lock().add_repo(owner_repo, default_branch);
     }
 
-    /// Makes `branch` exist in `repo` with a fresh head commit and returns its
-    /// sha, so dispatches on it are accepted. Panics on an unknown repository.
+    /// Makes `branch` exist in `repo`, pointing at the default branch's head
+    /// as a branch just created from it does, and returns that sha. An
+    /// existing branch is left where it is. Panics on an unknown repository.
     pub fn add_branch(&self, repo: &str, branch: &str) -> String {
         let mut state = self.inner.lock();
-        let sha = state.mint_sha(&format!("{repo}@{branch}"));
-        let repo = state.repo_mut(repo).unwrap_or_else(|| panic!("add_branch: unknown repository {repo}"));
-        repo.heads.insert(branch.to_owned(), sha.clone());
+        let entry = state.repo_mut(repo).unwrap_or_else(|| panic!("add_branch: unknown repository {repo}"));
+        let from = entry.heads[&entry.default_branch].clone();
+        entry.heads.entry(branch.to_owned()).or_insert(from).clone()
+    }
+
+    /// Commits on top of `branch` (creating it from the default branch if
+    /// new), authored by `author` (a login) at the fake's clock, and returns
+    /// the new sha. Panics on an unknown repository.
+    pub fn add_commit(&self, repo: &str, branch: &str, message: &str, author: &str) -> String {
+        let mut state = self.inner.lock();
+        let now = state.now();
+        state
+            .commit(repo, branch, message, author, now, None)
+            .unwrap_or_else(|| panic!("add_commit: unknown repository {repo}"))
+    }
+
+    /// Tags the commit `reference` (a branch, tag or sha) resolves to and
+    /// returns its sha. Panics on an unknown repository or ref.
+    pub fn add_tag(&self, repo: &str, tag: &str, reference: &str) -> String {
+        let mut state = self.inner.lock();
+        let sha = history::resolve(&state, repo, reference)
+            .unwrap_or_else(|| panic!("add_tag: no {reference} in {repo}"))
+            .sha
+            .clone();
+        state.repo_mut(repo).expect("resolved above").tags.insert(tag.to_owned(), sha.clone());
         sha
+    }
+
+    /// The commit `reference` (a branch, tag or sha) names in `repo`.
+    pub fn commit(&self, repo: &str, reference: &str) -> Option<Commit> {
+        history::resolve(&self.inner.lock(), repo, reference).cloned()
     }
 
     /// Adds an active workflow that has a `workflow_dispatch` trigger without
@@ -190,7 +224,7 @@ impl FakeGitHub {
     /// Declares the `workflow_dispatch` inputs `workflow` accepts; dispatches
     /// with any other input are refused with 422, as GitHub does.
     pub fn declare_inputs(&self, workflow: u64, inputs: &[&str]) {
-        self.with_workflow(workflow, |w| w.inputs = inputs.iter().map(|s| (*s).to_owned()).collect());
+        self.with_workflow(workflow, |w| w.inputs = inputs.iter().map(|s| Input::optional(s)).collect());
     }
 
     /// Removes (or restores) the workflow's `workflow_dispatch` trigger.

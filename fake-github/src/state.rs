@@ -1,8 +1,9 @@
-//! The fake's GitHub: repositories, workflows, workflow runs and their jobs,
-//! deployments, plus what the fake has recorded (call counters, queued
-//! failures, the rate-limit budget, webhook deliveries). Pure data and the
-//! rules for minting GitHub-looking ids and shas; JSON shapes live in
-//! `json.rs`, the HTTP layer in `api.rs`.
+//! The fake's GitHub: repositories and their commit history, workflows,
+//! workflow runs and their jobs, deployments, plus what the fake has recorded
+//! (call counters, queued failures, the rate-limit budget, webhook
+//! deliveries). Pure data and the rules for minting GitHub-looking ids and
+//! shas; walking the history lives in `history.rs`, JSON shapes in `json.rs`,
+//! the HTTP layer in `api.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -18,6 +19,7 @@ const FIRST_WORKFLOW_ID: u64 = 60_000_001;
 const FIRST_RUN_ID: u64 = 9_000_000_001;
 const FIRST_JOB_ID: u64 = 25_000_000_001;
 const FIRST_DEPLOYMENT_ID: u64 = 1_500_000_001;
+const FIRST_DEPLOYMENT_STATUS_ID: u64 = 2_100_000_001;
 
 /// `status` of a workflow run or job, as GitHub spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -167,11 +169,58 @@ pub(crate) struct Repo {
     /// Branch -> head sha. Dispatches are only accepted on a known branch
     /// (or a sha of one of these heads), as GitHub resolves `ref`.
     pub heads: BTreeMap<String, String>,
+    /// Tag -> sha.
+    pub tags: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl Repo {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+}
+
+/// A commit in a repository's history. Every branch head, tag and run head
+/// is one of these, so refs resolve and comparisons can walk parents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Commit {
+    pub sha: String,
+    /// `owner/repo`.
+    pub repo: String,
+    pub message: String,
+    /// Login of the author (and committer); the git name is the login too.
+    pub author: String,
+    pub date: DateTime<Utc>,
+    /// Empty for a repository's first commit.
+    pub parents: Vec<String>,
+    /// Order of creation within the fake: parents always come first, so it
+    /// sorts a history oldest first.
+    #[serde(skip)]
+    pub(crate) seq: u64,
+}
+
+/// A `workflow_dispatch` input as a workflow file declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Input {
+    pub name: String,
+    /// A dispatch without it (and without a default) is refused with 422.
+    pub required: bool,
+    /// Used when a dispatch does not give the input.
+    pub default: Option<String>,
+}
+
+impl Input {
+    pub fn optional(name: &str) -> Self {
+        Input { name: name.to_owned(), required: false, default: None }
+    }
+
+    pub fn required(name: &str) -> Self {
+        Input { required: true, ..Input::optional(name) }
+    }
+
+    pub fn default(mut self, value: &str) -> Self {
+        self.default = Some(value.to_owned());
+        self
     }
 }
 
@@ -189,7 +238,11 @@ pub struct Workflow {
     /// Whether the workflow has an `on: workflow_dispatch` trigger.
     pub dispatchable: bool,
     /// The `workflow_dispatch` inputs it declares; anything else is refused.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<Input>,
+    /// The file's `run-name`, with `{input}` where `${{ inputs.input }}`
+    /// would be: a dispatched run's `display_title`. `None` titles dispatched
+    /// runs after the workflow, as GitHub does.
+    pub run_name: Option<String>,
     /// Jobs a dispatched run of this workflow gets.
     pub jobs: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -199,6 +252,30 @@ impl Workflow {
     /// The file name, which the API accepts in place of the id.
     pub fn file_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// `run-name` with the inputs filled in; an input without a value reads
+    /// as empty, as a missing `inputs.x` does in an expression.
+    pub fn title_for(&self, inputs: &BTreeMap<String, String>) -> String {
+        let Some(template) = &self.run_name else { return self.name.clone() };
+        let mut title = String::with_capacity(template.len());
+        let mut rest = template.as_str();
+        while let Some(open) = rest.find('{') {
+            title.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) => {
+                    title.push_str(inputs.get(&after[..close]).map(String::as_str).unwrap_or(""));
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    title.push_str(&rest[open..]);
+                    rest = "";
+                }
+            }
+        }
+        title.push_str(rest);
+        title
     }
 }
 
@@ -265,12 +342,49 @@ impl WorkflowRun {
 pub struct Deployment {
     pub id: u64,
     pub repo: String,
+    /// Where it goes now: a status may move it.
     pub environment: String,
+    /// Where it was first created for.
+    pub original_environment: String,
     pub git_ref: String,
     pub sha: String,
+    /// `deploy` unless the creator said otherwise.
+    pub task: String,
+    pub description: Option<String>,
+    pub payload: serde_json::Value,
+    pub transient_environment: bool,
+    pub production_environment: bool,
     pub creator: String,
     pub created_at: DateTime<Utc>,
-    pub statuses: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+    /// Oldest first; the last one is the deployment's state.
+    pub statuses: Vec<DeploymentStatus>,
+}
+
+impl Deployment {
+    /// The latest status's state, as GitHub's UI shows the deployment.
+    pub fn state(&self) -> Option<&str> {
+        self.statuses.last().map(|s| s.state.as_str())
+    }
+}
+
+/// The states GitHub accepts for a deployment status.
+pub const DEPLOYMENT_STATES: [&str; 7] =
+    ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+
+/// One status of a deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeploymentStatus {
+    pub id: u64,
+    /// One of [`DEPLOYMENT_STATES`].
+    pub state: String,
+    pub description: String,
+    pub environment: String,
+    /// `log_url`, which GitHub also reports as `target_url`.
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub creator: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A scripted failure for the next call of one endpoint (see
@@ -336,6 +450,9 @@ pub(crate) struct State {
     pub workflows: Vec<Workflow>,
     pub runs: Vec<WorkflowRun>,
     pub deployments: Vec<Deployment>,
+    /// Keyed by repository (lower case, as names are case-insensitive) and
+    /// sha: a sha a test supplies may appear in two repositories.
+    pub commits: HashMap<(String, String), Commit>,
     /// The test clock; `None` means the system clock.
     pub clock: Option<DateTime<Utc>>,
     pub calls: HashMap<String, usize>,
@@ -347,7 +464,8 @@ pub(crate) struct State {
     next_run: u64,
     next_job: u64,
     next_deployment: u64,
-    /// Makes every minted sha distinct within one fake.
+    next_deployment_status: u64,
+    /// Makes every minted sha distinct within one fake, and orders commits.
     sha_counter: u64,
 }
 
@@ -370,6 +488,7 @@ impl State {
             workflows: Vec::new(),
             runs: Vec::new(),
             deployments: Vec::new(),
+            commits: HashMap::new(),
             clock: None,
             calls: HashMap::new(),
             failures: HashMap::new(),
@@ -380,6 +499,7 @@ impl State {
             next_run: FIRST_RUN_ID,
             next_job: FIRST_JOB_ID,
             next_deployment: FIRST_DEPLOYMENT_ID,
+            next_deployment_status: FIRST_DEPLOYMENT_STATUS_ID,
             sha_counter: 0,
         }
     }
@@ -410,15 +530,62 @@ impl State {
         }
         let id = self.next_repo;
         self.next_repo += 1;
-        let sha = self.mint_sha(owner_repo);
+        let created_at = self.now();
         self.repos.push(Repo {
             id,
             owner: owner.to_owned(),
             name: name.to_owned(),
             default_branch: default_branch.to_owned(),
-            heads: BTreeMap::from([(default_branch.to_owned(), sha)]),
+            heads: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            created_at,
         });
+        let full = format!("{owner}/{name}");
+        self.commit(&full, default_branch, "Initial commit", "octocat", created_at, None);
         id
+    }
+
+    /// Adds a commit on top of `branch` (created from the default branch's
+    /// head if new) and moves the branch to it. `sha` is minted unless given;
+    /// a given sha already in the history just becomes the branch's head.
+    /// `None` for an unknown repository.
+    pub fn commit(
+        &mut self,
+        repo: &str,
+        branch: &str,
+        message: &str,
+        author: &str,
+        date: DateTime<Utc>,
+        sha: Option<String>,
+    ) -> Option<String> {
+        let entry = self.repo(repo)?;
+        let full = entry.full_name();
+        let parent = entry.heads.get(branch).or_else(|| entry.heads.get(&entry.default_branch)).cloned();
+        let sha = match sha {
+            Some(sha) if self.commit_by_sha(&full, &sha).is_some() => {
+                self.repo_mut(&full)?.heads.insert(branch.to_owned(), sha.clone());
+                return Some(sha);
+            }
+            Some(sha) => sha,
+            None => self.mint_sha(&format!("{full}@{branch}")),
+        };
+        self.sha_counter += 1;
+        let commit = Commit {
+            sha: sha.clone(),
+            repo: full.clone(),
+            message: message.to_owned(),
+            author: author.to_owned(),
+            date,
+            parents: parent.into_iter().collect(),
+            seq: self.sha_counter,
+        };
+        self.commits.insert((full.to_ascii_lowercase(), sha.clone()), commit);
+        self.repo_mut(&full)?.heads.insert(branch.to_owned(), sha.clone());
+        Some(sha)
+    }
+
+    pub fn commit_by_sha(&self, repo: &str, sha: &str) -> Option<&Commit> {
+        self.commits.get(&(repo.to_ascii_lowercase(), sha.to_owned()))
     }
 
     /// Owner and repository names are case-insensitive on GitHub.
@@ -443,6 +610,7 @@ impl State {
             state: "active".to_owned(),
             dispatchable: true,
             inputs: Vec::new(),
+            run_name: None,
             jobs: vec!["build".to_owned()],
             created_at,
         });
@@ -479,12 +647,16 @@ impl State {
     /// workflow exists.
     pub fn add_run(&mut self, workflow_id: u64, spec: RunSpec) -> Option<u64> {
         let workflow = self.workflows.iter().find(|w| w.id == workflow_id)?.clone();
+        // A run on a branch means the branch exists and that commit is its
+        // head, so a later dispatch on it finds both and a comparison can
+        // walk back from it. A push run brings its own commit.
         let sha = match spec.sha {
             Some(sha) => sha,
-            None => self.mint_sha(&format!("{}@{}", workflow.repo, spec.branch)),
+            None => self.commit(&workflow.repo, &spec.branch, &spec.title, &spec.actor, spec.started, None)?,
         };
-        // A run on a branch means the branch exists and that commit is its
-        // head, so a later dispatch on it finds both.
+        if self.commit_by_sha(&workflow.repo, &sha).is_none() {
+            self.commit(&workflow.repo, &spec.branch, &spec.title, &spec.actor, spec.started, Some(sha.clone()))?;
+        }
         self.repo_mut(&workflow.repo)?.heads.insert(spec.branch.clone(), sha.clone());
         let id = self.next_run;
         self.next_run += 1;
@@ -536,17 +708,67 @@ impl State {
         let repo = self.repo(repo)?.full_name();
         let id = self.next_deployment;
         self.next_deployment += 1;
+        let production = spec.environment == "production";
         self.deployments.push(Deployment {
             id,
             repo,
-            environment: spec.environment,
+            environment: spec.environment.clone(),
+            original_environment: spec.environment.clone(),
             git_ref: spec.git_ref,
             sha: spec.sha,
-            creator: spec.creator,
+            task: "deploy".to_owned(),
+            description: None,
+            payload: serde_json::json!({}),
+            transient_environment: false,
+            production_environment: production,
+            creator: spec.creator.clone(),
             created_at: spec.created_at,
-            statuses: spec.statuses,
+            updated_at: spec.created_at,
+            statuses: Vec::new(),
         });
+        for state in spec.statuses {
+            let status = self.new_deployment_status(id, &state, "", &spec.creator, spec.created_at);
+            self.push_deployment_status(id, status);
+        }
         Some(id)
+    }
+
+    pub fn deployment_mut(&mut self, id: u64) -> Option<&mut Deployment> {
+        self.deployments.iter_mut().find(|d| d.id == id)
+    }
+
+    /// A status for `deployment` in its current environment, not yet added.
+    pub fn new_deployment_status(
+        &mut self,
+        deployment: u64,
+        state: &str,
+        description: &str,
+        creator: &str,
+        at: DateTime<Utc>,
+    ) -> DeploymentStatus {
+        let id = self.next_deployment_status;
+        self.next_deployment_status += 1;
+        let environment =
+            self.deployments.iter().find(|d| d.id == deployment).map(|d| d.environment.clone()).unwrap_or_default();
+        DeploymentStatus {
+            id,
+            state: state.to_owned(),
+            description: description.to_owned(),
+            environment,
+            log_url: None,
+            environment_url: None,
+            creator: creator.to_owned(),
+            created_at: at,
+        }
+    }
+
+    /// Appends `status` (which may move the deployment to its environment).
+    pub fn push_deployment_status(&mut self, deployment: u64, status: DeploymentStatus) {
+        if let Some(d) = self.deployment_mut(deployment) {
+            d.environment.clone_from(&status.environment);
+            d.updated_at = status.created_at.max(d.updated_at);
+            d.statuses.push(status);
+        }
     }
 
     /// Forgets what was recorded about calls; the seeded data stays.

@@ -480,3 +480,95 @@ async fn an_unreachable_receiver_is_recorded_not_retried() {
     assert_eq!(delivery.status, None);
     assert!(delivery.error.is_some());
 }
+
+#[tokio::test]
+async fn compare_walks_the_history_of_branches_tags_and_shas() {
+    let h = Harness::new().await;
+    let root = h.github.commit(REPO, "main").expect("the first commit").sha;
+    let release = h.github.add_branch(REPO, "release/1.4");
+    assert_eq!(release, root, "a new branch starts at the default branch's head");
+    let fix = h.github.add_commit(REPO, "release/1.4", "Hotfix totals", "alice");
+    let feature = h.github.add_commit(REPO, "main", "Add wishlists", "bob");
+    h.github.add_tag(REPO, "v1.4.0", &root);
+
+    let diverged = h.get_json("/compare/release/1.4...main").await;
+    assert_eq!(diverged["status"], "diverged");
+    assert_eq!((diverged["ahead_by"].as_u64(), diverged["behind_by"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(diverged["commits"][0]["sha"], feature.as_str());
+    assert_eq!(diverged["merge_base_commit"]["sha"], root.as_str());
+    assert_eq!(diverged["base_commit"]["sha"], fix.as_str());
+
+    let identical = h.get_json(&format!("/compare/refs/tags/v1.4.0...{root}")).await;
+    assert_eq!(identical["status"], "identical");
+    assert_eq!(identical["total_commits"], 0);
+    let own_owner = h.get_json("/compare/octo-org:v1.4.0...octo-org:refs/heads/main").await;
+    assert_eq!(own_owner["status"], "ahead");
+
+    for missing in ["/compare/v1.4.0...nope", "/compare/v1.4.0..main", "/compare/someone-else:main...main"] {
+        let res = h.get(missing).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(message(res).await, "Not Found");
+    }
+
+    let commit = h.get_json(&format!("/commits/{}", &fix[..10])).await;
+    assert_eq!(commit["sha"], fix.as_str());
+    assert_eq!(commit["commit"]["message"], "Hotfix totals");
+    assert_eq!(commit["commit"]["author"]["date"], "2024-05-02T12:00:00Z");
+    assert_eq!(commit["author"]["login"], "alice");
+    assert_eq!(commit["parents"][0]["sha"], root.as_str());
+    assert_eq!(commit["stats"]["total"], 0);
+    assert_eq!(h.get_json("/commits/refs/heads/release/1.4").await["sha"], fix.as_str());
+
+    // An unknown ref is a validation error on this endpoint, not a 404.
+    let unknown = h.get("/commits/deadbeefcafe").await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(message(unknown).await, "No commit found for SHA: deadbeefcafe");
+    let nope = h.http.get(format!("{}/repos/octo-org/nope/commits/main", h.server.api_url));
+    assert_eq!(nope.bearer_auth(DEFAULT_TOKEN).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn compare_pages_its_commits_and_caps_an_unpaged_list_at_250() {
+    let h = Harness::new().await;
+    let base = h.github.add_commit(REPO, "main", "Release 1.0", "alice");
+    let shas: Vec<String> =
+        (0..251).map(|i| h.github.add_commit(REPO, "main", &format!("Change {i}"), "bob")).collect();
+
+    let unpaged = h.get_json(&format!("/compare/{base}...main")).await;
+    assert_eq!(unpaged["total_commits"], 251);
+    let listed = unpaged["commits"].as_array().unwrap();
+    assert_eq!(listed.len(), 250);
+    assert_eq!(listed[0]["sha"], shas[1].as_str(), "the newest 250, oldest first");
+    assert_eq!(listed[249]["sha"], shas[250].as_str());
+
+    let res = h.get(&format!("/compare/{base}...main?per_page=100&page=3")).await;
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains(r#"page=2>; rel="prev""#), "{link}");
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page["commits"].as_array().unwrap().len(), 51);
+    assert_eq!(page["commits"][0]["sha"], shas[200].as_str());
+    assert_eq!(page["ahead_by"], 251);
+}
+
+#[tokio::test]
+async fn the_repository_answers_in_full() {
+    let h = Harness::new().await;
+    let repo = h.get_json("").await;
+    assert_eq!(repo["full_name"], REPO);
+    assert_eq!(repo["default_branch"], "main");
+    assert_eq!(repo["html_url"], format!("https://github.com/{REPO}"));
+    assert_eq!(repo["owner"]["login"], "octo-org");
+    assert_eq!(repo["private"], true);
+    assert_eq!(repo["permissions"]["push"], true);
+    h.github.fail_next(endpoint::GET_REPO, Failure::SecondaryRateLimit { retry_after_secs: 30 });
+    h.github.fail_next(endpoint::COMPARE, Failure::HttpStatus(502));
+    h.github.fail_next(endpoint::GET_COMMIT, Failure::ServerError);
+    assert_eq!(h.get("").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(h.get("/compare/main...main").await.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(h.get("/commits/main").await.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(h.get("/compare/main...main").await.status(), StatusCode::OK);
+    assert_eq!(
+        (h.github.calls(endpoint::GET_REPO), h.github.calls(endpoint::COMPARE), h.github.calls(endpoint::GET_COMMIT)),
+        (2, 2, 1)
+    );
+}

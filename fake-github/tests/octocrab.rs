@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use octocrab::models::commits::GithubCommitStatus;
 use octocrab::models::workflows::{Conclusion as JobConclusion, Status as JobStatus};
 use octocrab::models::RunId;
 use octocrab::params::workflows::Filter;
@@ -217,4 +218,54 @@ async fn retries_a_server_error_and_reads_rate_limits_and_deployments() {
     // The scripted 500 was answered before the budget; /rate_limit is free.
     assert_eq!(limits.rate.used, 2);
     assert_eq!(limits.resources.core.remaining, 4998);
+}
+
+#[tokio::test]
+async fn reads_the_repository_commits_and_comparisons() {
+    let s = setup().await;
+    let repo = s.client.repos("octo-org", "shop").get().await.expect("repository");
+    assert_eq!(repo.default_branch.as_deref(), Some("main"));
+    assert_eq!(repo.full_name.as_deref(), Some(REPO));
+    assert_eq!(repo.html_url.as_ref().map(|u| u.as_str()), Some("https://github.com/octo-org/shop"));
+
+    let deployed = s.github.add_commit(REPO, "main", "Fix checkout rounding", "alice");
+    s.github.add_tag(REPO, "v1.4.1", &deployed);
+    s.github.advance(Duration::from_secs(60));
+    let first = s.github.add_commit(REPO, "main", "Add gift cards\n\nBehind a flag.", "bob");
+    s.github.advance(Duration::from_secs(60));
+    let second = s.github.add_commit(REPO, "main", "Bump serde", "dependabot[bot]");
+
+    let cmp = s.client.commits("octo-org", "shop").compare("v1.4.1", "main").send().await.expect("compare");
+    assert!(matches!(cmp.status, GithubCommitStatus::Ahead), "{:?}", cmp.status);
+    assert_eq!((cmp.ahead_by, cmp.behind_by, cmp.total_commits), (2, 0, 2));
+    let shas: Vec<&str> = cmp.commits.iter().map(|c| c.sha.as_str()).collect();
+    assert_eq!(shas, [first.as_str(), second.as_str()], "oldest first");
+    let gift = &cmp.commits[0];
+    assert_eq!(gift.commit.message, "Add gift cards\n\nBehind a flag.");
+    assert_eq!(gift.commit.author.as_ref().and_then(|a| a.name.as_deref()), Some("bob"));
+    assert_eq!(gift.commit.author.as_ref().and_then(|a| a.date.as_deref()), Some("2024-05-02T12:01:00Z"));
+    assert_eq!(gift.author.as_ref().map(|a| a.login.as_str()), Some("bob"));
+    assert_eq!(gift.html_url.as_str(), format!("https://github.com/{REPO}/commit/{first}"));
+    assert_eq!(cmp.base_commit.sha, deployed);
+    assert_eq!(cmp.merge_base_commit.sha, deployed);
+    assert_eq!(cmp.html_url, format!("https://github.com/{REPO}/compare/v1.4.1...main"));
+
+    let back = s.client.commits("octo-org", "shop").compare("main", &deployed[..7]).send().await.expect("behind");
+    assert!(matches!(back.status, GithubCommitStatus::Behind));
+    assert_eq!((back.ahead_by, back.behind_by), (0, 2));
+    assert!(back.commits.is_empty());
+
+    let one = s.client.commits("octo-org", "shop").get(&first).await.expect("one commit");
+    assert_eq!(one.commit.message, "Add gift cards\n\nBehind a flag.");
+    assert_eq!(one.parents.len(), 1);
+    assert_eq!(one.parents[0].sha.as_deref(), Some(deployed.as_str()));
+    let by_branch = s.client.commits("octo-org", "shop").get("main").await.expect("main's head");
+    assert_eq!(by_branch.sha, second);
+
+    let err = s.client.commits("octo-org", "shop").compare("v1.4.1", "nope").send().await.expect_err("unknown ref");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 404);
+    assert_eq!(s.github.calls(endpoint::COMPARE), 3);
+    assert_eq!(s.github.calls(endpoint::GET_COMMIT), 2);
+    assert_eq!(s.github.calls(endpoint::GET_REPO), 1);
 }
