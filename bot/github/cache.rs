@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex};
 const MAX_KEYS: usize = 256;
 
 type Slot<V> = Arc<tokio::sync::Mutex<Option<(DateTime<Utc>, V)>>>;
+/// Each question's slot, with when it was last asked.
+type Slots<K, V> = HashMap<K, (DateTime<Utc>, Slot<V>)>;
 
 pub struct Cache<K, V> {
     ttl: TimeDelta,
-    slots: Mutex<HashMap<K, (DateTime<Utc>, Slot<V>)>>,
+    slots: Mutex<Slots<K, V>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {

@@ -553,16 +553,14 @@ impl Delivery {
     }
 
     /// A later answer to a person: through the command's `response_url`,
-    /// replacing the acknowledgement, else (no URL, expired, or used up) as
-    /// an ephemeral message in the channel.
+    /// replacing the acknowledgement, else (no URL, not Slack's, expired,
+    /// used up, or not answering) at once as an ephemeral message in the
+    /// channel: the person is waiting, and a `response_url` lives 30 min.
     async fn answer(&self, to: &opsbot_handlers::decision::AnswerTo, reply: &Reply) -> Result<(), DeliveryError> {
         if let Some(url) = &to.response_url {
             match self.slack.respond(url, &reply.text, reply.blocks.as_ref()).await {
                 Ok(()) => return Ok(()),
-                Err(e @ (DeliveryError::Transient { .. } | DeliveryError::Waiting { .. })) => return Err(e),
-                Err(DeliveryError::Permanent { code }) => {
-                    tracing::info!(%code, "the response_url refused the answer; sending it as an ephemeral message")
-                }
+                Err(e) => tracing::info!(reason = %e, "the response_url took no answer; sending an ephemeral message"),
             }
         }
         self.slack.post_ephemeral(&to.channel, &to.user, &reply.text, reply.blocks.as_ref()).await

@@ -393,6 +393,21 @@ mod tests {
                 r#"{"kind":"post","channel":"C1","thread_ts":null,"text":"hi"}"#,
                 Effect::Say { channel: "C1".into(), thread_ts: None, text: "hi".into() },
             ),
+            (
+                r#"{"kind":"answer_lookup","lookup":{"kind":"runs","repo":"octo-org/shop","branch":"main"},"to":{"channel":"C1","user":"U1","response_url":"https://hooks.slack.com/commands/T1/2/3"}}"#,
+                Effect::Lookup {
+                    lookup: crate::github::Lookup::Runs {
+                        repo: crate::github::Repo::parse("octo-org/shop").unwrap(),
+                        workflow: None,
+                        branch: Some("main".into()),
+                    },
+                    to: crate::decision::AnswerTo {
+                        channel: "C1".into(),
+                        user: "U1".into(),
+                        response_url: Some("https://hooks.slack.com/commands/T1/2/3".into()),
+                    },
+                },
+            ),
             (r#"{"kind":"post_run_header","run":2}"#, Effect::Post(run(RunMessage::Header))),
             (r#"{"kind":"refresh_run_header","run":2}"#, Effect::Refresh(run(RunMessage::Header))),
             (

@@ -15,6 +15,11 @@ fn opsbot() -> Command {
         "SLACK_API_URL",
         "GITHUB_WEBHOOK_SECRET",
         "OPSBOT_ALERTMANAGER_TOKEN",
+        "GITHUB_TOKEN",
+        "GITHUB_REPOSITORY",
+        "GITHUB_API_URL",
+        "GITHUB_APP_ID",
+        "GITHUB_APP_PRIVATE_KEY",
     ] {
         cmd.env_remove(var);
     }
@@ -62,6 +67,35 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
                 ("SLACK_API_URL", "ftp://x"),
             ],
             "SLACK_API_URL",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+                ("GITHUB_TOKEN", "hunter2"),
+                ("GITHUB_REPOSITORY", "just-a-name"),
+            ],
+            "GITHUB_REPOSITORY",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+                ("GITHUB_TOKEN", "hunter2"),
+                ("GITHUB_APP_ID", "12345"),
+            ],
+            "choose a token or an App",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+                ("GITHUB_APP_ID", "12345"),
+            ],
+            "GITHUB_APP_PRIVATE_KEY",
         ),
     ];
     for (env, expected) in cases {
@@ -125,5 +159,83 @@ fn a_bad_runbook_stops_start_up_with_every_mistake_located() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let located = format!("{}:", file.display());
     assert!(stderr.lines().any(|l| l.starts_with(&located) && l.contains("soon")), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real binary, connected to a fake GitHub and a fake Slack, logging
+/// at debug: whatever GitHub answers (a refused token, a rate limit, an
+/// outage), the token shows neither in the log nor in an answer.
+#[tokio::test]
+async fn the_github_token_never_appears_in_logs_or_answers() {
+    use opsbot_fake_github::{endpoint, Failure, FakeGitHub};
+    use opsbot_fake_slack::FakeSlack;
+
+    const TOKEN: &str = "github_pat_11AAAA_never-shown-anywhere";
+    const SIGNING: &str = "binary-test-signing-secret";
+    let slack = FakeSlack::with_token("xoxb-binary-test");
+    let slack_server = slack.spawn().await.unwrap();
+    let github = FakeGitHub::with_token(TOKEN);
+    github.add_repo("octo-org/shop", "main");
+    let github_server = github.spawn().await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("opsbot-token-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("opsbot.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsbot"))
+        .arg("serve")
+        .envs([
+            ("SLACK_SIGNING_SECRET", SIGNING),
+            ("SLACK_BOT_TOKEN", "xoxb-binary-test"),
+            ("SLACK_API_URL", slack_server.api_url.as_str()),
+            ("OPSBOT_BIND", &format!("127.0.0.1:{port}")),
+            ("GITHUB_TOKEN", TOKEN),
+            ("GITHUB_REPOSITORY", "octo-org/shop"),
+            ("GITHUB_API_URL", github_server.api_url.as_str()),
+            ("RUST_LOG", "debug"),
+        ])
+        .env_remove("REDIS_URL")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the binary never listened");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let ask = |n: usize| {
+        let response_url = slack.response_url(&slack_server.responses_url, "C0GENERAL", "U0ALICE").unwrap();
+        let body = crate::support::TestApp::slash_form_with("/pipeline", "status", "U0ALICE", &response_url);
+        let ts = chrono::Utc::now().timestamp();
+        let signature = opsbot::slack::signature::sign(SIGNING.as_bytes(), ts, body.as_bytes());
+        let request = http
+            .post(format!("{base}/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", signature)
+            .body(body);
+        let slack = slack.clone();
+        async move {
+            let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(answer.to_string().contains("Asking GitHub"), "{answer}");
+            let seen = slack.wait_for(crate::support::PATIENCE, |s| (s.ephemerals().len() >= n).then_some(())).await;
+            assert!(seen.is_some(), "answer {n} never came");
+        }
+    };
+    // A server error, then a secondary rate limit.
+    github.fail_next(endpoint::GET_REPO, Failure::ServerError);
+    ask(1).await;
+    github.fail_next(endpoint::GET_REPO, Failure::SecondaryRateLimit { retry_after_secs: 1 });
+    ask(2).await;
+    child.kill().await.unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(dir.join("stderr.log")).unwrap();
+    assert!(logs.contains("GitHub could not answer"), "the failures were logged: {logs}");
+    assert!(!logs.contains(TOKEN), "the token was logged");
+    for answer in slack.ephemerals() {
+        assert!(!answer.text.contains(TOKEN) && !answer.blocks.to_string().contains(TOKEN), "{answer:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

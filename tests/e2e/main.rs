@@ -8,6 +8,7 @@ mod delivery;
 mod events;
 mod incidents;
 mod manifest;
+mod pipeline;
 mod requests;
 mod resilience;
 mod response;

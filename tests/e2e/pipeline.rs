@@ -1,0 +1,218 @@
+//! `/pipeline` against the fake GitHub: the status against the runbook's
+//! KPIs, the latest runs, and GitHub's bad days (down, rate limited, not
+//! connected) told in words; ten people asking cost one call; the token is
+//! never shown.
+
+use crate::support::*;
+use chrono::TimeDelta;
+use opsbot_fake_github::{endpoint, Conclusion, Failure, RunSpec};
+use opsbot_fake_slack::Ephemeral;
+use std::time::Duration;
+
+/// A minute.
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+async fn connected() -> TestApp {
+    let app = spawn_app_with(with_github).await;
+    app.github.set_now(test_start());
+    app
+}
+
+/// The answer `user` got after the acknowledgement: the one ephemeral
+/// message whose text or blocks contain `needle`.
+async fn answer_to(app: &TestApp, user: &str, needle: &str) -> Ephemeral {
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.ephemerals()
+                .into_iter()
+                .find(|e| e.user == user && (e.text.contains(needle) || e.blocks.to_string().contains(needle)))
+        })
+        .await
+        .unwrap_or_else(|| panic!("no answer containing {needle:?}: {:?}", app.slack.ephemerals()))
+}
+
+/// A day of the shop's CI: 18 green runs of CI on main, 2 red runs of
+/// Deploy, one run still going.
+fn a_day_with_failures(app: &TestApp) {
+    let ci = app.github.add_workflow(REPOSITORY, "CI", ".github/workflows/ci.yml");
+    let deploy = app.github.add_workflow(REPOSITORY, "Deploy", ".github/workflows/deploy.yml");
+    let day_start = test_start() - TimeDelta::hours(20);
+    for i in 0..18 {
+        let started = day_start + TimeDelta::minutes(30 * i);
+        app.github.add_run(REPOSITORY, ci, RunSpec::completed("main", Conclusion::Success, started, minutes(3)));
+    }
+    for i in 0..2 {
+        let started = day_start + TimeDelta::hours(12 + i);
+        let spec = RunSpec::completed("main", Conclusion::Failure, started, minutes(12)).title("Bump the cache");
+        app.github.add_run(REPOSITORY, deploy, spec);
+    }
+    app.github.add_run(REPOSITORY, ci, RunSpec::in_progress("feature/cart", test_start() - TimeDelta::minutes(2)));
+    // Older than the window: must not count.
+    app.github.add_run(
+        REPOSITORY,
+        deploy,
+        RunSpec::completed("main", Conclusion::Failure, test_start() - TimeDelta::hours(30), minutes(1)),
+    );
+}
+
+#[tokio::test]
+async fn status_shows_the_last_day_against_the_runbook_kpis_after_a_quick_acknowledgement() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+
+    let ack = app.slash("/pipeline", "status", ALICE).await;
+    assert_eq!(ack["response_type"], "ephemeral");
+    assert!(ack["text"].as_str().unwrap().contains("Asking GitHub"), "{ack}");
+
+    let answer = answer_to(&app, ALICE, "Build Success Rate").await;
+    let blocks = answer.blocks.to_string();
+    assert!(blocks.contains("Pipeline of octo-org/shop, last 24 h"), "{blocks}");
+    // 18 of 20 finished runs passed: 90 %, under the seed's > 95 %.
+    assert!(blocks.contains("⚠️ *Build Success Rate*: 90.0% (target &gt; 95%)"), "{blocks}");
+    assert!(blocks.contains("*Runs*: 21 (18 passed, 2 failed), success rate 90.0%"), "{blocks}");
+    assert!(blocks.contains("Deploy #"), "{blocks}");
+    assert!(blocks.contains("2 failures"), "{blocks}");
+    assert!(blocks.contains("1 running, 0 queued"), "{blocks}");
+    assert_eq!(answer.channel, GENERAL);
+}
+
+#[tokio::test]
+async fn a_healthy_pipeline_shows_every_kpi_met() {
+    let app = connected().await;
+    let ci = app.github.add_workflow(REPOSITORY, "CI", ".github/workflows/ci.yml");
+    for i in 0..10 {
+        let started = test_start() - TimeDelta::hours(10) + TimeDelta::minutes(40 * i);
+        app.github.add_run(REPOSITORY, ci, RunSpec::completed("main", Conclusion::Success, started, minutes(4)));
+    }
+    app.slash("/pipeline", "status", ALICE).await;
+    let blocks = answer_to(&app, ALICE, "Build Success Rate").await.blocks.to_string();
+    assert!(blocks.contains("✅ *Build Success Rate*: 100.0%"), "{blocks}");
+    assert!(blocks.contains("✅ *Average Build Time*: 4m"), "{blocks}");
+    assert!(!blocks.contains("⚠️"), "{blocks}");
+    assert!(!blocks.contains("Failures by workflow"), "{blocks}");
+}
+
+#[tokio::test]
+async fn ten_people_asking_at_once_cost_github_one_call() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    let people = ["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"];
+    let asks = (0..10).map(|i| app.slash("/pipeline", "status", people[i % people.len()]));
+    futures::future::join_all(asks).await;
+    app.wait_until_settled().await;
+    for person in people {
+        answer_to(&app, person, "Build Success Rate").await;
+    }
+    assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), 1, "one call for ten answers");
+}
+
+#[tokio::test]
+async fn github_down_is_told_in_words_and_the_next_ask_tries_again() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    app.github.set_unavailable(true);
+    app.slash("/pipeline", "status", ALICE).await;
+    let answer = answer_to(&app, ALICE, "GitHub did not answer").await;
+    assert!(answer.text.contains("githubstatus.com"), "{}", answer.text);
+
+    app.github.set_unavailable(false);
+    app.slash("/pipeline", "status", ALICE).await;
+    answer_to(&app, ALICE, "Build Success Rate").await;
+}
+
+#[tokio::test]
+async fn a_spent_rate_limit_says_when_it_resets_and_github_is_not_asked_until_then() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    app.github.set_rate_limit(1); // the repository lookup spends it
+    app.slash("/pipeline", "status", ALICE).await;
+    let answer = answer_to(&app, ALICE, "rate limit").await;
+    let resets = test_start() + TimeDelta::hours(1);
+    assert!(answer.text.contains(&resets.format("%H:%M UTC").to_string()), "{}", answer.text);
+
+    let calls = app.github.calls(endpoint::LIST_REPO_RUNS);
+    app.slash("/pipeline", "status", BOB).await;
+    answer_to(&app, BOB, "rate limit").await;
+    assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), calls, "nothing is sent while the limit is spent");
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_waits_as_long_as_github_asks() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    app.github.fail_next(endpoint::LIST_REPO_RUNS, Failure::SecondaryRateLimit { retry_after_secs: 120 });
+    app.slash("/pipeline", "status", ALICE).await;
+    let answer = answer_to(&app, ALICE, "rate limit").await;
+    let resets = test_start() + TimeDelta::minutes(2);
+    assert!(answer.text.contains(&resets.format("%H:%M UTC").to_string()), "{}", answer.text);
+
+    // Two minutes later GitHub is asked again and answers.
+    app.clock.advance(TimeDelta::minutes(2));
+    app.github.set_now(test_start() + TimeDelta::minutes(2));
+    app.slash("/pipeline", "status", ALICE).await;
+    answer_to(&app, ALICE, "Build Success Rate").await;
+}
+
+#[tokio::test]
+async fn without_github_pipeline_says_how_to_connect_it() {
+    let app = spawn_app().await;
+    let answer = app.slash("/pipeline", "status", ALICE).await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("not connected to GitHub") && text.contains("GITHUB_TOKEN"), "{text}");
+    assert!(!text.contains("not built yet"), "{text}");
+    assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), 0);
+}
+
+#[tokio::test]
+async fn runs_lists_one_workflow_on_one_branch_newest_first() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    let lint = app.github.add_workflow(REPOSITORY, "Lint", ".github/workflows/lint.yml");
+    app.github.add_run(
+        REPOSITORY,
+        lint,
+        RunSpec::completed("main", Conclusion::Success, test_start() - TimeDelta::minutes(5), minutes(1)),
+    );
+
+    app.slash("/pipeline", "runs deploy.yml main", ALICE).await;
+    let answer = answer_to(&app, ALICE, "Latest runs of octo-org/shop, deploy.yml on main").await;
+    let blocks = answer.blocks.to_string();
+    assert_eq!(blocks.matches("❌").count(), 3, "the three Deploy failures: {blocks}");
+    assert!(!blocks.contains("Lint") && !blocks.contains("CI #"), "{blocks}");
+    assert!(blocks.contains("Bump the cache"), "{blocks}");
+}
+
+#[tokio::test]
+async fn an_unknown_workflow_is_answered_with_the_ones_that_exist() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    app.slash("/pipeline", "runs nightly", ALICE).await;
+    let answer = answer_to(&app, ALICE, "a workflow `nightly`").await;
+    assert!(answer.text.contains("`CI`") && answer.text.contains("`Deploy`"), "{}", answer.text);
+}
+
+#[tokio::test]
+async fn an_answer_goes_only_to_slacks_own_response_url_else_as_an_ephemeral_message() {
+    let app = connected().await;
+    a_day_with_failures(&app);
+    let form = TestApp::slash_form_with("/pipeline", "status", ALICE, "https://evil.example/collect");
+    let response = app.post_signed("/slack/commands", "application/x-www-form-urlencoded", form).await;
+    assert_eq!(response.status(), 200);
+    let answer = answer_to(&app, ALICE, "Build Success Rate").await;
+    assert_eq!(answer.channel, GENERAL);
+    assert_eq!(app.slack.calls("response_url"), 0);
+    assert_eq!(app.slack.calls("chat.postEphemeral"), 1);
+}
+
+#[tokio::test]
+async fn typos_get_the_usage_and_deploys_say_plainly_they_are_not_built_yet() {
+    let app = connected().await;
+    let answer = app.slash("/pipeline", "stats", ALICE).await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("Unknown subcommand `stats`") && text.contains("/pipeline status"), "{text}");
+    let answer = app.slash("/pipeline", "deploy production", ALICE).await;
+    assert!(answer["text"].as_str().unwrap().contains("not built yet"), "{answer}");
+    assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), 0);
+}
