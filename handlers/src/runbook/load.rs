@@ -3184,6 +3184,20 @@ pipeline:
     }
 
     #[test]
+    fn the_seeds_pipeline_section_is_the_seed_defaults_and_is_read_not_defaulted() {
+        let rb = Runbook::seed();
+        assert_eq!(rb.pipeline, Pipeline::seed_defaults(&rb.channels));
+        for environment in &rb.pipeline.environments {
+            for role in &environment.may {
+                let Deployer::Role(id) = role else { panic!("{role:?}") };
+                assert!(rb.role(id).is_some(), "{} names {id}", environment.name);
+            }
+        }
+        let changed = parse(&Runbook::SEED_YAML.replacen("      # ref: main", "      ref: main", 1)).unwrap();
+        assert_eq!(changed.pipeline.environments[0].default_ref.as_deref(), Some("main"));
+    }
+
+    #[test]
     fn pipeline_mistakes_are_reported_with_their_place_and_a_hint() {
         for (from, to, error) in [
             (
@@ -3354,6 +3368,50 @@ pipeline:
         let rb = parse(&text).unwrap();
         let step = &rb.checklists[0].sections[0].steps[0];
         assert_eq!((step.command.as_deref(), step.check), (None, Some(Figure::QueuedRuns)));
+    }
+
+    #[test]
+    fn the_seeds_routines_show_the_figures_their_steps_are_about() {
+        let rb = Runbook::seed();
+        let checks = |id: &str| {
+            let checklist = rb.checklists.iter().find(|c| c.id == id).unwrap();
+            checklist
+                .sections
+                .iter()
+                .flat_map(|s| &s.steps)
+                .filter_map(|s| s.check.map(|c| (s.text.as_str(), c)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            checks("morning-health-check"),
+            [
+                ("Check last 24 hours of workflow runs", Figure::SuccessRate24h),
+                ("Count failures", Figure::FailedRuns24h),
+                ("Check average build times", Figure::BuildTime24h),
+                ("Monitor runner queue times", Figure::QueuedRuns),
+                ("Update team on pipeline status", Figure::DefaultBranchStatus),
+            ]
+        );
+        assert_eq!(
+            checks("pipeline-performance-review"),
+            [
+                ("Generate weekly performance report", Figure::SuccessRate7d),
+                ("Analyze trends", Figure::KpiTrend4w),
+                ("Optimize workflow efficiency", Figure::SlowestWorkflows7d),
+            ]
+        );
+        assert_eq!(
+            checks("comprehensive-pipeline-assessment"),
+            [
+                ("Review build time trends", Figure::KpiTrend4w),
+                ("Review deployment frequency and success rates", Figure::Deployments7d),
+                ("Identify workflow optimization opportunities", Figure::SlowestWorkflows7d),
+            ]
+        );
+        // Every figure is shown somewhere in the seed.
+        let shown: HashSet<Figure> =
+            rb.checklists.iter().flat_map(|c| &c.sections).flat_map(|s| &s.steps).filter_map(|s| s.check).collect();
+        assert_eq!(shown.len(), Figure::ALL.len());
     }
 
     #[test]
