@@ -233,7 +233,7 @@ mod tests {
     fn phases(steps: usize) -> Vec<PhaseRun> {
         let phase = Phase {
             name: "Checks".into(),
-            steps: (0..steps).map(|i| Step { text: format!("step {i}"), command: None }).collect(),
+            steps: (0..steps).map(|i| Step { text: format!("step {i}"), command: None, check: None }).collect(),
         };
         start_checklist(&[phase])
     }

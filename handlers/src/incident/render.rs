@@ -382,7 +382,11 @@ mod tests {
         let phase = Phase {
             name: "A phase with a very long name ".repeat(20),
             steps: (0..47)
-                .map(|i| Step { text: format!("step {i} {long}"), command: Some(format!("run --step {i} {long}")) })
+                .map(|i| Step {
+                    text: format!("step {i} {long}"),
+                    command: Some(format!("run --step {i} {long}")),
+                    check: None,
+                })
                 .collect(),
         };
         let mut inc = incident("Long playbook");

@@ -6,15 +6,17 @@
 //! structural problem (bad YAML, an unknown key, a list where a map belongs),
 //! so those come back one at a time. Everything else — missing keys, empty
 //! lists, bad durations, mentions, cron expressions, time zones, undefined
-//! roles, duplicate ids, alert conditions, channels — is checked here, on
-//! the raw structs, and *all* of it is reported at once, sorted by place in
-//! the file. Only a file without a single mistake becomes a [`Runbook`].
+//! roles, duplicate ids, alert conditions, channels, workflows and their
+//! inputs — is checked here, on the raw structs, and *all* of it is
+//! reported at once, sorted by place in the file. Only a file without a
+//! single mistake becomes a [`Runbook`].
 
 use super::alerts::{
     AlertmanagerRoute, BranchRule, Comparison, Condition, DeploymentRule, GithubRules, Kpi, KpiAction, KpiAlert,
     Metric, Quantity,
 };
-use super::{AlertRules, Channels, Checklist, Mention, Phase, Role, Runbook, SeverityPolicy, Step, Targets};
+use super::pipeline::{is_git_ref, is_repository, Action, Deployer, Dispatch, Environment, Figure, Template, Workflow};
+use super::{AlertRules, Channels, Checklist, Mention, Phase, Pipeline, Role, Runbook, SeverityPolicy, Step, Targets};
 use crate::schedule::Schedule;
 use crate::severity::Severity;
 use chrono::TimeDelta;
@@ -157,14 +159,7 @@ pub fn parse_mention(text: &str) -> Result<Mention, String> {
             return Ok(Mention::UserGroup(text.to_owned()));
         }
     }
-    // Slack's own mrkdwn forms are what people copy from messages; point at
-    // the bare id inside rather than just refusing.
-    let inner = text
-        .strip_prefix("<@")
-        .or_else(|| text.strip_prefix("<!subteam^"))
-        .and_then(|s| s.strip_suffix('>'))
-        .map(|s| s.split('|').next().unwrap_or(s));
-    let hint = match inner {
+    let hint = match mrkdwn_id(text) {
         Some(id) => format!(" (write the bare id `{id}`)"),
         None => String::new(),
     };
@@ -172,6 +167,45 @@ pub fn parse_mention(text: &str) -> Result<Mention, String> {
         "bad mention `{text}`: write a Slack user id (`U…` or `W…`), a user group id (`S…`), \
          `@here` or `@channel`{hint}"
     ))
+}
+
+/// The id inside Slack's mrkdwn for a mention (`<@U012AB3CD>`,
+/// `<!subteam^S0G8|ops>`): what people copy from messages. Messages point
+/// at the bare id rather than just refusing.
+fn mrkdwn_id(text: &str) -> Option<&str> {
+    text.strip_prefix("<@")
+        .or_else(|| text.strip_prefix("<!subteam^"))
+        .and_then(|s| s.strip_suffix('>'))
+        .map(|s| s.split('|').next().unwrap_or(s))
+}
+
+/// Parses a workflow as `pipeline` names it: a file in `.github/workflows`
+/// by its name (`deploy.yml`), or GitHub's numeric workflow id. A path or
+/// a workflow's display name is refused: GitHub's dispatch takes neither.
+pub fn parse_workflow(text: &str) -> Result<Workflow, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<u64>() {
+            Ok(id) if id > 0 => Ok(Workflow::Id(id)),
+            _ => Err(format!("bad workflow id `{text}`: a workflow id is a whole number above zero")),
+        };
+    }
+    let is_file = |name: &str| name.ends_with(".yml") || name.ends_with(".yaml");
+    if let Some((_, file)) = text.rsplit_once('/') {
+        let hint =
+            if is_file(file) { format!("write the file name alone: `{file}`") } else { how_to_name_a_workflow() };
+        return Err(format!("bad workflow `{text}`: {hint} (opsbot looks in .github/workflows)"));
+    }
+    let stem = text.trim_end_matches(".yaml").trim_end_matches(".yml");
+    let name_ok = !stem.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    if is_file(text) && name_ok {
+        return Ok(Workflow::File(text.to_owned()));
+    }
+    Err(format!("bad workflow `{text}`: {}", how_to_name_a_workflow()))
+}
+
+fn how_to_name_a_workflow() -> String {
+    "write a file in .github/workflows such as `deploy.yml`, or the workflow's numeric id".to_owned()
 }
 
 /// Parses a schedule the way opsbot runs it: five-field cron (minute hour
@@ -391,6 +425,8 @@ struct RawRunbook {
     alerts: Key<List<RawKpiAlert>>,
     #[serde(default, deserialize_with = "key")]
     webhooks: Key<RawWebhooks>,
+    #[serde(default, deserialize_with = "key")]
+    pipeline: Key<RawPipeline>,
 }
 
 #[derive(Deserialize)]
@@ -439,11 +475,14 @@ struct RawPhase {
     steps: Key<List<RawStep>>,
 }
 
-/// A step is either a bare line of text or `{ text, command }`: most
-/// checklist items have no command, and a bare line keeps those short.
+/// A step is either a bare line of text or `{ text, command, check }`: most
+/// checklist items have neither a command nor a figure, and a bare line
+/// keeps those short.
 enum RawStep {
     Text(String),
-    Full(RawStepMap),
+    /// Boxed: a map holds several spanned keys, a line only its text, and
+    /// most steps are lines.
+    Full(Box<RawStepMap>),
 }
 
 #[derive(Deserialize)]
@@ -453,6 +492,8 @@ struct RawStepMap {
     text: Key<String>,
     #[serde(default, deserialize_with = "key")]
     command: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    check: Key<String>,
 }
 
 impl<'de> Deserialize<'de> for RawStep {
@@ -461,7 +502,7 @@ impl<'de> Deserialize<'de> for RawStep {
         impl<'de> serde::de::Visitor<'de> for StepVisitor {
             type Value = RawStep;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a step: a line of text, or a map with `text` and `command`")
+                f.write_str("a step: a line of text, or a map with `text` and `command` or `check`")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawStep, E> {
                 Ok(RawStep::Text(v.to_owned()))
@@ -482,8 +523,10 @@ impl<'de> Deserialize<'de> for RawStep {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawStep, A::Error> {
                 // Hand the map back to serde so `deny_unknown_fields` and the
-                // spans of `text` and `command` work as everywhere else.
-                RawStepMap::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawStep::Full)
+                // spans of `text`, `command` and `check` work as everywhere
+                // else.
+                RawStepMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|map| RawStep::Full(Box::new(map)))
             }
         }
         deserializer.deserialize_any(StepVisitor)
@@ -574,6 +617,42 @@ struct RawDeployment {
     declare: Key<String>,
     #[serde(default, deserialize_with = "key")]
     channel: Key<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    #[serde(default, deserialize_with = "key")]
+    environments: Key<Map<RawEnvironment>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    #[serde(default, deserialize_with = "key")]
+    repository: Key<String>,
+    #[serde(rename = "ref", default, deserialize_with = "key")]
+    default_ref: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    may: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    channel: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    deploy: Key<RawDispatch>,
+    #[serde(default, deserialize_with = "key")]
+    rollback: Key<RawDispatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    /// Text, parsed by the check: `deploy.yml` or a numeric id.
+    #[serde(default, deserialize_with = "key")]
+    workflow: Key<String>,
+    /// Each value is text, whatever it looks like (`dry_run: false`): a
+    /// workflow's inputs arrive as strings.
+    #[serde(default, deserialize_with = "key")]
+    inputs: Key<Map<String>>,
 }
 
 #[derive(Deserialize)]
@@ -804,6 +883,7 @@ impl Check {
         }
 
         let alerts = self.alert_rules(doc, channels.as_ref());
+        let pipeline = self.pipeline(&doc.pipeline, channels.as_ref(), &role_ids);
 
         Some(Runbook {
             name: name?,
@@ -814,6 +894,7 @@ impl Check {
             severities: severities?,
             post_incident: post_incident?,
             checklists: checklists?,
+            pipeline: pipeline?,
         })
     }
 
@@ -1105,7 +1186,7 @@ impl Check {
                     self.error(&item.referenced, empty);
                     return None;
                 }
-                Some(Step { text: text.to_owned(), command: None })
+                Some(Step { text: text.to_owned(), command: None, check: None })
             }
             Some(RawStep::Full(map)) => {
                 let text = match &map.text {
@@ -1132,7 +1213,26 @@ impl Check {
                         Some(c.to_owned())
                     }
                 };
-                Some(Step { text: text?, command })
+                let check = match &map.check {
+                    None | Some(Spanned { value: None, .. }) => Some(None),
+                    Some(Spanned { value: Some(name), referenced, .. }) => {
+                        let name = name.trim();
+                        let figure = Figure::parse(name);
+                        if figure.is_none() {
+                            let names = Figure::ALL.map(Figure::as_str);
+                            let hint = match closest(name, names.iter().copied()) {
+                                Some(near) => format!("did you mean `{near}`?"),
+                                None => format!("expected one of: {}", names.join(", ")),
+                            };
+                            self.error(
+                                referenced,
+                                format!("unknown check `{name}` in a step of {phase} in {whose} ({hint})"),
+                            );
+                        }
+                        figure.map(Some)
+                    }
+                };
+                Some(Step { text: text?, command, check: check? })
             }
         }
     }
@@ -1771,6 +1871,274 @@ impl Check {
     }
 }
 
+/// The `pipeline` section. Left out, or written with nothing under it, the
+/// seed's environments apply, so a runbook written before the section
+/// existed gets them too.
+impl Check {
+    fn pipeline(
+        &mut self,
+        key: &Key<RawPipeline>,
+        channels: Option<&Channels>,
+        roles: &HashSet<String>,
+    ) -> Option<Pipeline> {
+        // The seed posts to the runbook's team channel; with `channels`
+        // broken (already reported) there is no seed, and no runbook.
+        let seed = || channels.map(Pipeline::seed_defaults);
+        let Some(raw) = key.as_ref().and_then(|k| k.value.as_ref()) else {
+            return seed();
+        };
+        let environments = self.replacing(
+            &raw.environments,
+            "`environments`",
+            "leave it out to keep the seed's `production` and `staging`, or write `environments: {}` for none",
+            || seed().map(|s| s.environments),
+            |check, map| check.environments(map, channels, roles),
+        );
+        Some(Pipeline { environments: environments? })
+    }
+
+    fn environments(
+        &mut self,
+        map: &Map<RawEnvironment>,
+        channels: Option<&Channels>,
+        roles: &HashSet<String>,
+    ) -> Option<Vec<Environment>> {
+        // By name, lowercased: `/pipeline deploy` finds them ignoring case.
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut environments = Some(Vec::new());
+        for (name, raw) in in_file_order(map) {
+            let environment = self.environment(name, raw, channels, roles, &mut seen);
+            match (environment, environments.as_mut()) {
+                (Some(e), Some(all)) => all.push(e),
+                _ => environments = None,
+            }
+        }
+        environments
+    }
+
+    fn environment(
+        &mut self,
+        name: &Spanned<String>,
+        raw: &Spanned<Option<RawEnvironment>>,
+        channels: Option<&Channels>,
+        roles: &HashSet<String>,
+        seen: &mut HashMap<String, Location>,
+    ) -> Option<Environment> {
+        let at = &name.referenced;
+        let label = name.value.trim();
+        // The name is typed as one word of `/pipeline deploy <environment>`.
+        let name_ok = if label.is_empty() || label.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.error(
+                at,
+                format!(
+                    "bad environment name `{}`: one word, since it is typed in `/pipeline deploy <environment>`",
+                    name.value.escape_debug()
+                ),
+            );
+            false
+        } else if let Some(first) = seen.get(&label.to_lowercase()) {
+            let line = first.line();
+            self.error(
+                at,
+                format!(
+                    "duplicate environment `{label}` (first used on line {line}; environments are matched \
+                     ignoring case)"
+                ),
+            );
+            false
+        } else {
+            seen.insert(label.to_lowercase(), *at);
+            true
+        };
+        let Some(environment) = &raw.value else {
+            self.error(
+                at,
+                format!("environment `{label}` is empty (expected `deploy` and `rollback`, each with a `workflow`)"),
+            );
+            return None;
+        };
+        let whose = format!("of environment `{label}`");
+        let repository = match &environment.repository {
+            None | Some(Spanned { value: None, .. }) => Some(None),
+            Some(Spanned { value: Some(text), referenced, .. }) => {
+                let text = text.trim();
+                if is_repository(text) {
+                    Some(Some(text.to_owned()))
+                } else {
+                    let hint = text
+                        .strip_prefix("https://github.com/")
+                        .map(|rest| rest.trim_end_matches('/').trim_end_matches(".git"))
+                        .filter(|rest| is_repository(rest))
+                        .map(|rest| format!("write `{rest}`"))
+                        .unwrap_or_else(|| "write `owner/name`, e.g. `octo-org/shop`".to_owned());
+                    self.error(referenced, format!("bad repository `{text}` {whose} ({hint})"));
+                    None
+                }
+            }
+        };
+        let default_ref = match &environment.default_ref {
+            None | Some(Spanned { value: None, .. }) => Some(None),
+            Some(Spanned { value: Some(text), referenced, .. }) => {
+                let text = text.trim();
+                if is_git_ref(text) {
+                    Some(Some(text.to_owned()))
+                } else {
+                    self.error(
+                        referenced,
+                        format!(
+                            "bad ref `{}` {whose}: a branch, tag or commit, in letters, digits and `.`, `_`, `-`, \
+                             `/`, `+`, `@` (or leave it out for the repository's default branch)",
+                            text.escape_debug()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let may = match &environment.may {
+            Some(Spanned { value: Some(list), .. }) => self.names(list, &format!("`may` {whose}")).and_then(|names| {
+                let mut may = Some(Vec::new());
+                for (entry, entry_at) in names {
+                    let deployer = self.deployer(&entry, &entry_at, roles, &whose);
+                    match (deployer, may.as_mut()) {
+                        (Some(d), Some(all)) => all.push(d),
+                        _ => may = None,
+                    }
+                }
+                may
+            }),
+            _ => Some(Vec::new()),
+        };
+        let channel = self.channel_ref(&environment.channel, "team", channels, &format!("`channel` {whose}"));
+        let deploy = self.dispatch(&environment.deploy, at, label, Action::Deploy);
+        let rollback = self.dispatch(&environment.rollback, at, label, Action::Rollback);
+        name_ok.then_some(())?;
+        Some(Environment {
+            name: label.to_owned(),
+            repository: repository?,
+            default_ref: default_ref?,
+            may: may?,
+            channel: channel?,
+            deploy: deploy?,
+            rollback: rollback?,
+        })
+    }
+
+    /// An entry of `may`: a Slack user or user group id, or a role id of
+    /// `roles`. `@here` and `@channel` are refused: leaving `may` out says
+    /// "everyone" plainly.
+    fn deployer(&mut self, entry: &str, at: &Location, roles: &HashSet<String>, whose: &str) -> Option<Deployer> {
+        match parse_mention(entry) {
+            Ok(Mention::User(id)) => return Some(Deployer::User(id)),
+            Ok(Mention::UserGroup(id)) => return Some(Deployer::UserGroup(id)),
+            Ok(Mention::Here | Mention::Channel) => {
+                self.error(
+                    at,
+                    format!(
+                        "`{entry}` in `may` {whose}: leave `may` out to let everyone deploy, or list roles and \
+                         Slack ids"
+                    ),
+                );
+                return None;
+            }
+            Err(_) if roles.contains(entry) => return Some(Deployer::Role(entry.to_owned())),
+            Err(_) => {}
+        }
+        let mut defined: Vec<&str> = roles.iter().map(String::as_str).collect();
+        defined.sort_unstable();
+        let hint = if let Some(id) = mrkdwn_id(entry) {
+            format!("write the bare id `{id}`")
+        } else if let Some(near) = closest(entry, defined.iter().copied()) {
+            format!("did you mean `{near}`?")
+        } else if defined.is_empty() {
+            "write a user id `U…`/`W…` or a user group id `S…`".to_owned()
+        } else {
+            format!("defined roles: {}; or a user id `U…`/`W…` or a user group id `S…`", defined.join(", "))
+        };
+        self.error(
+            at,
+            format!(
+                "`may` {whose} names `{entry}`, which is neither a role nor a Slack user or user group id ({hint})"
+            ),
+        );
+        None
+    }
+
+    /// `deploy` or `rollback` of an environment: a workflow and its inputs.
+    fn dispatch(
+        &mut self,
+        key: &Key<RawDispatch>,
+        parent: &Location,
+        environment: &str,
+        action: Action,
+    ) -> Option<Dispatch> {
+        let what = format!("`{}` of environment `{environment}`", action.as_str());
+        let (raw, at) = self.required(key, parent, &what, " (the `workflow` opsbot dispatches, and its `inputs`)")?;
+        let workflow = self
+            .text(
+                &raw.workflow,
+                at,
+                &format!("`workflow` in {what}"),
+                " (a file in .github/workflows such as `deploy.yml`, or a numeric workflow id)",
+            )
+            .and_then(|text| {
+                let workflow_at = raw.workflow.as_ref().map_or(at, |k| &k.referenced);
+                parse_workflow(&text).map_err(|message| self.error(workflow_at, message)).ok()
+            });
+        let inputs = match &raw.inputs {
+            Some(Spanned { value: Some(map), .. }) => {
+                let mut inputs = Some(Vec::new());
+                for (input, value) in in_file_order(map) {
+                    let input = self.input(input, value, &what);
+                    match (input, inputs.as_mut()) {
+                        (Some(i), Some(all)) => all.push(i),
+                        _ => inputs = None,
+                    }
+                }
+                inputs
+            }
+            // A workflow may take no inputs.
+            _ => Some(Vec::new()),
+        };
+        Some(Dispatch { workflow: workflow?, inputs: inputs? })
+    }
+
+    /// One of a dispatch's inputs: a name as GitHub allows it, and a value
+    /// template.
+    fn input(
+        &mut self,
+        name: &Spanned<String>,
+        value: &Spanned<Option<String>>,
+        what: &str,
+    ) -> Option<(String, Template)> {
+        let input = &name.value;
+        // GitHub's rule for an input's id in `workflow_dispatch`.
+        let name_ok = input.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            self.error(
+                &name.referenced,
+                format!(
+                    "bad input name `{}` in {what} (letters, digits, `_` and `-`, starting with a letter or `_`)",
+                    input.escape_debug()
+                ),
+            );
+        }
+        let Some(text) = &value.value else {
+            self.error(
+                &value.referenced,
+                format!("input `{input}` in {what} has no value (write `\"\"` for an empty one)"),
+            );
+            return None;
+        };
+        let template = Template::parse_for(text, &format!(" in input `{input}` of {what}"))
+            .map_err(|message| self.error(&value.referenced, message))
+            .ok();
+        name_ok.then_some(())?;
+        Some((input.clone(), template?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1901,7 +2269,7 @@ webhooks:
         );
         assert_eq!(rb.severities[1].label, "High", "the label defaults to the severity's");
         assert_eq!(rb.severities[1].update_every, None);
-        assert_eq!(rb.severities[1].playbook[0].steps[0], Step { text: "Look".into(), command: None });
+        assert_eq!(rb.severities[1].playbook[0].steps[0], Step { text: "Look".into(), command: None, check: None });
         assert_eq!(rb.post_incident.id, "post-incident");
         let schedule = rb.checklists[0].schedule.as_ref().unwrap();
         assert_eq!(schedule.expression(), "0 9 * * *");
@@ -2095,9 +2463,9 @@ webhooks:
             ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
-        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks)");
+        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline)");
         let text = MINI.replace("            command:", "            comand:");
-        assert!(errors(&text)[0].starts_with("22:13: unknown key `comand` (expected one of: text, command)"));
+        assert_eq!(errors(&text), ["22:13: unknown key `comand` (expected one of: text, command, check)"]);
     }
 
     #[test]
@@ -2731,6 +3099,319 @@ webhooks:
             .replacen("      mute: true", "      mute: yes", 1);
         let places: Vec<String> = errors(&text).iter().map(|e| e.split(": ").next().unwrap().to_owned()).collect();
         assert_eq!(places, ["52:90", "56:16", "62:15", "71:18", "82:13"]);
+    }
+
+    /// A `pipeline` section for [`MINI`]. Appended to `mini()`, its first
+    /// line is line 51.
+    const PIPELINE: &str = "\
+pipeline:
+  environments:
+    production:
+      repository: octo-org/shop
+      ref: release
+      may: [on-call, U0ALICE, S0RELEASE]
+      channel: alerts
+      deploy:
+        workflow: deploy.yml
+        inputs: { environment: \"{environment}\", ref: \"{ref}\", requested_by: \"{by}\", opsbot_id: \"{id}\" }
+      rollback:
+        workflow: 161335
+        inputs:
+          to_ref: \"{ref}\"
+          note: \"rollback of {environment} by <@{by}> ({id}) {{opsbot}}\"
+          dry_run: false
+    staging:
+      deploy: { workflow: deploy.yaml }
+      rollback: { workflow: deploy.yaml }
+";
+
+    /// [`mini`] with [`PIPELINE`], after `from` is replaced by `to` in it
+    /// (once; it must be there).
+    fn with_pipeline(from: &str, to: &str) -> String {
+        assert!(PIPELINE.contains(from), "{from:?} is not in PIPELINE");
+        format!("{}{}", mini(), PIPELINE.replacen(from, to, 1))
+    }
+
+    #[test]
+    fn the_pipeline_section_is_read_with_its_defaults_and_channel_words() {
+        let rb = parse(&with_pipeline("", "")).unwrap();
+        let [production, staging] = &rb.pipeline.environments[..] else { panic!("{:?}", rb.pipeline) };
+        assert_eq!(production.name, "production");
+        assert_eq!(production.repository.as_deref(), Some("octo-org/shop"));
+        assert_eq!(production.default_ref.as_deref(), Some("release"));
+        assert_eq!(
+            production.may,
+            [
+                Deployer::Role("on-call".into()),
+                Deployer::User("U0ALICE".into()),
+                Deployer::UserGroup("S0RELEASE".into())
+            ]
+        );
+        assert_eq!(production.channel, "#mini-alerts", "`alerts` is the runbook's alerts channel");
+        assert_eq!(production.deploy.workflow, Workflow::File("deploy.yml".into()));
+        assert_eq!(production.rollback.workflow, Workflow::Id(161335));
+        assert_eq!(
+            production.inputs(Action::Rollback, "v1.2.3", "U0BOB", "DEP-7"),
+            [
+                ("to_ref".to_owned(), "v1.2.3".to_owned()),
+                ("note".to_owned(), "rollback of production by <@U0BOB> (DEP-7) {opsbot}".to_owned()),
+                ("dry_run".to_owned(), "false".to_owned()),
+            ],
+            "inputs keep the file's order, and a value is text whatever it looks like"
+        );
+
+        assert_eq!(staging.name, "staging");
+        assert_eq!((&staging.repository, &staging.default_ref), (&None, &None));
+        assert!(staging.may.is_empty(), "no `may`: everyone");
+        assert_eq!(staging.channel, "#mini", "`channel` defaults to `team`");
+        assert!(staging.deploy.inputs.is_empty() && !staging.deploy.carries_id(), "a workflow may take no inputs");
+        assert_eq!(rb.pipeline.environment("STAGING").map(|e| e.name.as_str()), Some("staging"));
+    }
+
+    #[test]
+    fn a_pipeline_left_out_or_written_empty_keeps_the_seeds_environments() {
+        for text in [mini(), format!("{}pipeline:\n", mini()), format!("{}pipeline: {{}}\n", mini())] {
+            let rb = parse(&text).unwrap();
+            assert_eq!(rb.pipeline, Pipeline::seed_defaults(&rb.channels), "{text}");
+            assert_eq!(rb.pipeline.environments[0].channel, "#mini");
+        }
+        let rb = parse(&format!("{}pipeline: {{environments: {{}}}}\n", mini())).unwrap();
+        assert!(rb.pipeline.environments.is_empty(), "written empty on purpose: none");
+        assert_eq!(
+            errors(&format!("{}pipeline:\n  environments:\n", mini())),
+            ["52:15: `environments` is empty (leave it out to keep the seed's `production` and `staging`, or write `environments: {}` for none)"]
+        );
+    }
+
+    #[test]
+    fn the_seeds_pipeline_section_is_the_seed_defaults_and_is_read_not_defaulted() {
+        let rb = Runbook::seed();
+        assert_eq!(rb.pipeline, Pipeline::seed_defaults(&rb.channels));
+        for environment in &rb.pipeline.environments {
+            for role in &environment.may {
+                let Deployer::Role(id) = role else { panic!("{role:?}") };
+                assert!(rb.role(id).is_some(), "{} names {id}", environment.name);
+            }
+        }
+        let changed = parse(&Runbook::SEED_YAML.replacen("      # ref: main", "      ref: main", 1)).unwrap();
+        assert_eq!(changed.pipeline.environments[0].default_ref.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn pipeline_mistakes_are_reported_with_their_place_and_a_hint() {
+        for (from, to, error) in [
+            (
+                "ref: \"{ref}\"",
+                "ref: \"{reff}\"",
+                "60:54: unknown placeholder `{reff}` in input `ref` of `deploy` of environment `production` (did you mean `{ref}`?)",
+            ),
+            (
+                "to_ref: \"{ref}\"",
+                "to_ref: \"{ref\"",
+                "64:19: unclosed `{` in input `to_ref` of `rollback` of environment `production` (close the placeholder, e.g. `{ref}`, or write `{{` for a brace)",
+            ),
+            (
+                "{{opsbot}}",
+                "{opsbot}}",
+                "65:17: unknown placeholder `{opsbot}` in input `note` of `rollback` of environment `production` (expected one of: `{environment}`, `{ref}`, `{by}`, `{id}`)",
+            ),
+            (
+                "        workflow: deploy.yml",
+                "        workflow: \"\"",
+                "59:19: `workflow` in `deploy` of environment `production` is empty (a file in .github/workflows such as `deploy.yml`, or a numeric workflow id)",
+            ),
+            (
+                "        workflow: deploy.yml",
+                "        workflow: .github/workflows/deploy.yml",
+                "59:19: bad workflow `.github/workflows/deploy.yml`: write the file name alone: `deploy.yml` (opsbot looks in .github/workflows)",
+            ),
+            (
+                "        workflow: deploy.yml",
+                "        workflow: Deploy",
+                "59:19: bad workflow `Deploy`: write a file in .github/workflows such as `deploy.yml`, or the workflow's numeric id",
+            ),
+            (
+                "    staging:",
+                "    Production:",
+                "67:5: duplicate environment `Production` (first used on line 53; environments are matched ignoring case)",
+            ),
+            (
+                "    staging:",
+                "    \"pre prod\":",
+                "67:5: bad environment name `pre prod`: one word, since it is typed in `/pipeline deploy <environment>`",
+            ),
+            (
+                "may: [on-call,",
+                "may: [on-cal,",
+                "56:13: `may` of environment `production` names `on-cal`, which is neither a role nor a Slack user or user group id (did you mean `on-call`?)",
+            ),
+            (
+                "may: [on-call,",
+                "may: [release-managers,",
+                "56:13: `may` of environment `production` names `release-managers`, which is neither a role nor a Slack user or user group id (defined roles: lead, on-call; or a user id `U…`/`W…` or a user group id `S…`)",
+            ),
+            (
+                "U0ALICE,",
+                "\"<@U0ALICE>\",",
+                "56:22: `may` of environment `production` names `<@U0ALICE>`, which is neither a role nor a Slack user or user group id (write the bare id `U0ALICE`)",
+            ),
+            (
+                "U0ALICE,",
+                "\"@here\",",
+                "56:22: `@here` in `may` of environment `production`: leave `may` out to let everyone deploy, or list roles and Slack ids",
+            ),
+            ("U0ALICE,", "\"\",", "56:22: empty entry in `may` of environment `production`"),
+            (
+                "repository: octo-org/shop",
+                "repository: https://github.com/octo-org/shop.git",
+                "54:19: bad repository `https://github.com/octo-org/shop.git` of environment `production` (write `octo-org/shop`)",
+            ),
+            (
+                "repository: octo-org/shop",
+                "repository: shop",
+                "54:19: bad repository `shop` of environment `production` (write `owner/name`, e.g. `octo-org/shop`)",
+            ),
+            (
+                "ref: release",
+                "ref: \"release; rm -rf /\"",
+                "55:12: bad ref `release; rm -rf /` of environment `production`: a branch, tag or commit, in letters, digits and `.`, `_`, `-`, `/`, `+`, `@` (or leave it out for the repository's default branch)",
+            ),
+            (
+                "      channel: alerts",
+                "      channel: alert",
+                "57:16: bad channel `alert` for `channel` of environment `production` (did you mean `alerts`?)",
+            ),
+            (
+                "      rollback: { workflow: deploy.yaml }\n",
+                "",
+                "67:5: missing `rollback` of environment `staging` (the `workflow` opsbot dispatches, and its `inputs`)",
+            ),
+            (
+                "      deploy: { workflow: deploy.yaml }",
+                "      deploy:",
+                "68:13: `deploy` of environment `staging` is empty (the `workflow` opsbot dispatches, and its `inputs`)",
+            ),
+            (
+                "          dry_run: false",
+                "          dry run: false",
+                "66:11: bad input name `dry run` in `rollback` of environment `production` (letters, digits, `_` and `-`, starting with a letter or `_`)",
+            ),
+            (
+                "          dry_run: false",
+                "          dry_run:",
+                "66:18: input `dry_run` in `rollback` of environment `production` has no value (write `\"\"` for an empty one)",
+            ),
+            (
+                "        workflow: 161335",
+                "        workflow: 0",
+                "62:19: bad workflow id `0`: a workflow id is a whole number above zero",
+            ),
+            (
+                "      ref: release",
+                "      branch: release",
+                "55:7: unknown key `branch` (expected one of: repository, ref, may, channel, deploy, rollback)",
+            ),
+            (
+                "      rollback: { workflow: deploy.yaml }",
+                "      rollback: { workflows: deploy.yaml }",
+                "69:19: unknown key `workflows` (expected one of: workflow, inputs)",
+            ),
+            ("  environments:", "  environment:", "52:3: unknown key `environment` (expected one of: environments)"),
+        ] {
+            assert_eq!(errors(&with_pipeline(from, to)), [error], "{to}");
+        }
+        // An unquoted `{ref}` is a YAML map, not text; serde says where.
+        assert!(errors(&with_pipeline("ref: \"{ref}\"", "ref: {ref}"))[0].starts_with("60:"));
+        // An environment with nothing under it.
+        assert_eq!(
+            errors(&format!("{}pipeline:\n  environments:\n    production:\n", mini())),
+            ["53:5: environment `production` is empty (expected `deploy` and `rollback`, each with a `workflow`)"]
+        );
+    }
+
+    #[test]
+    fn several_pipeline_mistakes_are_all_reported_in_file_order() {
+        let text = with_pipeline("", "")
+            .replacen("ref: release", "ref: \"a..b\"", 1)
+            .replacen("may: [on-call,", "may: [oncall,", 1)
+            .replacen("ref: \"{ref}\"", "ref: \"{rev}\"", 1)
+            .replacen("        workflow: 161335", "        workflow: rollback", 1)
+            .replacen("    staging:", "    STAGING:", 1)
+            .replacen("      rollback: { workflow: deploy.yaml }", "      rollback: { workflow: \"\" }", 1);
+        let places: Vec<String> = errors(&text).iter().map(|e| e.split(": ").next().unwrap().to_owned()).collect();
+        assert_eq!(places, ["55:12", "56:13", "60:54", "62:19", "69:29"]);
+    }
+
+    #[test]
+    fn a_step_may_name_a_check_and_an_unknown_one_gets_a_suggestion() {
+        let with_check = |check: &str| {
+            MINI.replace(
+                "            command: curl -f https://example.com/health\n",
+                &format!("            command: curl -f https://example.com/health\n            check: {check}\n"),
+            )
+        };
+        let rb = parse(&with_check("default_branch_status")).unwrap();
+        let step = &rb.policy(Severity::P0).playbook[0].steps[0];
+        assert_eq!(step.check, Some(Figure::DefaultBranchStatus));
+        assert_eq!(step.command.as_deref(), Some("curl -f https://example.com/health"));
+        assert_eq!(
+            errors(&with_check("failed_run_24h")),
+            ["23:20: unknown check `failed_run_24h` in a step of Act in P0 playbook (did you mean `failed_runs_24h`?)"]
+        );
+        assert_eq!(
+            errors(&with_check("uptime")),
+            ["23:20: unknown check `uptime` in a step of Act in P0 playbook (expected one of: failed_runs_24h, success_rate_24h, success_rate_7d, build_time_24h, slowest_workflows_7d, queued_runs, default_branch_status, deployments_7d, kpi_trend_4w)"]
+        );
+        // A step with a check and no command.
+        let text =
+            MINI.replace("        steps: [Look around]", "        steps: [{text: Look around, check: queued_runs}]");
+        let rb = parse(&text).unwrap();
+        let step = &rb.checklists[0].sections[0].steps[0];
+        assert_eq!((step.command.as_deref(), step.check), (None, Some(Figure::QueuedRuns)));
+    }
+
+    #[test]
+    fn the_seeds_routines_show_the_figures_their_steps_are_about() {
+        let rb = Runbook::seed();
+        let checks = |id: &str| {
+            let checklist = rb.checklists.iter().find(|c| c.id == id).unwrap();
+            checklist
+                .sections
+                .iter()
+                .flat_map(|s| &s.steps)
+                .filter_map(|s| s.check.map(|c| (s.text.as_str(), c)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            checks("morning-health-check"),
+            [
+                ("Check last 24 hours of workflow runs", Figure::SuccessRate24h),
+                ("Count failures", Figure::FailedRuns24h),
+                ("Check average build times", Figure::BuildTime24h),
+                ("Monitor runner queue times", Figure::QueuedRuns),
+                ("Update team on pipeline status", Figure::DefaultBranchStatus),
+            ]
+        );
+        assert_eq!(
+            checks("pipeline-performance-review"),
+            [
+                ("Generate weekly performance report", Figure::SuccessRate7d),
+                ("Analyze trends", Figure::KpiTrend4w),
+                ("Optimize workflow efficiency", Figure::SlowestWorkflows7d),
+            ]
+        );
+        assert_eq!(
+            checks("comprehensive-pipeline-assessment"),
+            [
+                ("Review build time trends", Figure::KpiTrend4w),
+                ("Review deployment frequency and success rates", Figure::Deployments7d),
+                ("Identify workflow optimization opportunities", Figure::SlowestWorkflows7d),
+            ]
+        );
+        // Every figure is shown somewhere in the seed.
+        let shown: HashSet<Figure> =
+            rb.checklists.iter().flat_map(|c| &c.sections).flat_map(|s| &s.steps).filter_map(|s| s.check).collect();
+        assert_eq!(shown.len(), Figure::ALL.len());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The runbook as data: channels, roles and who fills them, severities with
-//! their targets, escalation matrix and playbooks, and the checklists.
+//! their targets, escalation matrix and playbooks, the checklists, the
+//! alert rules ([`alerts`]) and the deployable environments ([`pipeline`]).
 //!
 //! The seed runbook ships embedded (`runbook.default.yml`); a team's own
 //! file replaces it. [`load`] turns YAML into this model and reports every
@@ -7,6 +8,7 @@
 
 pub mod alerts;
 pub mod load;
+pub mod pipeline;
 pub mod schedule;
 
 use crate::schedule::Schedule;
@@ -14,6 +16,7 @@ use crate::severity::Severity;
 pub use alerts::AlertRules;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
+pub use pipeline::Pipeline;
 
 pub use load::{parse, RunbookError};
 
@@ -35,6 +38,8 @@ pub struct Runbook {
     pub checklists: Vec<Checklist>,
     /// KPIs, KPI alerts and webhook routing.
     pub alerts: AlertRules,
+    /// The environments `/pipeline deploy` and `/pipeline rollback` act on.
+    pub pipeline: Pipeline,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,11 +117,15 @@ pub struct Phase {
     pub steps: Vec<Step>,
 }
 
-/// One thing to do, with the command to run when the runbook gives one.
+/// One thing to do, with the command to run when the runbook gives one,
+/// and the live figure to show beside it when the runbook asks for one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub text: String,
     pub command: Option<String>,
+    /// The step's `check`: a figure opsbot fetches from GitHub when the
+    /// checklist is posted, e.g. the failed runs of the last 24 hours.
+    pub check: Option<pipeline::Figure>,
 }
 
 /// One of the runbook's checklists: scheduled (a routine the team runs
