@@ -14,6 +14,8 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::{json, Value};
 
+use std::collections::BTreeMap;
+
 use crate::endpoint;
 use crate::json;
 use crate::repos;
@@ -511,6 +513,11 @@ async fn rerun_failed_jobs(
         if run.status != Status::Completed {
             return Err(error(StatusCode::FORBIDDEN, "This workflow is already running", RERUN_DOCS));
         }
+        // Re-runs are allowed for 30 days after the run was created.
+        if now - run.created_at > TimeDelta::days(30) {
+            let message = "Unable to retry this workflow run because it was created over a month ago";
+            return Err(error(StatusCode::FORBIDDEN, message, RERUN_DOCS));
+        }
         let failed: Vec<String> = run
             .latest_jobs()
             .into_iter()
@@ -524,10 +531,10 @@ async fn rerun_failed_jobs(
         }
         let job_ids: Vec<u64> = failed.iter().map(|_| state.next_job_id()).collect();
         let run = state.run_mut(id).expect("found above");
+        // The new attempt waits for a runner, as a dispatched run does:
+        // `start_run` and `complete_run` move it on.
         run.run_attempt += 1;
-        // GitHub queues the attempt for a moment; the fake goes straight to
-        // in progress, which is what a client polling a second later sees.
-        run.status = Status::InProgress;
+        run.status = Status::Queued;
         run.conclusion = None;
         run.run_started_at = now;
         run.updated_at = now;
@@ -537,7 +544,7 @@ async fn rerun_failed_jobs(
                 run_id: id,
                 run_attempt: run.run_attempt,
                 name,
-                status: Status::InProgress,
+                status: Status::Queued,
                 conclusion: None,
                 started_at: now,
                 completed_at: None,
@@ -596,9 +603,20 @@ async fn dispatch(
     let mut created = None;
     let full = format!("{owner}/{repo}");
     let res = serve(&fake, endpoint::DISPATCH, &headers, |caller| {
+        let body = json_body(&body, DISPATCH_DOCS)?;
+        let details = optional_bool(&body, "return_run_details", DISPATCH_DOCS)?.unwrap_or(false);
         let id = create_dispatch(&fake, &full, &workflow, &body, &caller.login())?;
         created = Some(id);
-        Ok(Reply { status: StatusCode::NO_CONTENT, body: None, link: None })
+        if !details {
+            return Ok(Reply { status: StatusCode::NO_CONTENT, body: None, link: None });
+        }
+        // What GitHub answers since it can name the run a dispatch creates.
+        let repo = fake.inner.lock().repo(&full).map(|r| r.full_name()).unwrap_or(full.clone());
+        Ok(ok(json!({
+            "workflow_run_id": id,
+            "run_url": format!("{}/repos/{repo}/actions/runs/{id}", json::API),
+            "html_url": format!("{}/{repo}/actions/runs/{id}", json::WEB),
+        })))
     });
     if let Some(run_id) = created {
         fake.inner.emit(Change::RunCreated { run_id });
@@ -611,27 +629,31 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
 }
 
 /// Validates a dispatch as GitHub does (workflow, trigger, `ref`, inputs)
-/// and queues a `workflow_dispatch` run on the ref's head commit.
-fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], actor: &str) -> Result<u64, ApiError> {
+/// and queues a `workflow_dispatch` run on the ref's head commit, titled by
+/// the workflow's `run-name`.
+fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &Value, actor: &str) -> Result<u64, ApiError> {
     let mut state = fake.inner.lock();
     let workflow = state.workflow(repo, workflow).ok_or_else(not_found)?.clone();
-    let body = json_body(body, DISPATCH_DOCS)?;
     if !workflow.dispatchable {
         return Err(unprocessable("Workflow does not have 'workflow_dispatch' trigger"));
     }
-    let git_ref = required_string(&body, "ref", DISPATCH_DOCS)?;
+    let git_ref = required_string(body, "ref", DISPATCH_DOCS)?;
     let repo_entry = state.repo(repo).expect("the workflow's repository exists");
-    let short = git_ref.strip_prefix("refs/heads/").unwrap_or(&git_ref);
-    let (branch, sha) = match repo_entry.heads.get(short) {
-        Some(sha) => (short.to_owned(), sha.clone()),
-        None => repo_entry
+    let branch_name = git_ref.strip_prefix("refs/heads/").unwrap_or(&git_ref);
+    let tag_name = git_ref.strip_prefix("refs/tags/").unwrap_or(&git_ref);
+    // A branch or a tag, as the docs say; a branch head's sha works too.
+    // A run on a tag has the tag as its `head_branch`.
+    let (branch, sha) = match (repo_entry.heads.get(branch_name), repo_entry.tags.get(tag_name)) {
+        (Some(sha), _) => (branch_name.to_owned(), sha.clone()),
+        (None, Some(sha)) => (tag_name.to_owned(), sha.clone()),
+        (None, None) => repo_entry
             .heads
             .iter()
             .find(|(_, sha)| **sha == git_ref)
             .map(|(b, sha)| (b.clone(), sha.clone()))
             .ok_or_else(|| unprocessable(format!("No ref found for: {git_ref}")))?,
     };
-    let mut inputs = std::collections::BTreeMap::new();
+    let mut inputs = BTreeMap::new();
     match body.get("inputs") {
         None | Some(Value::Null) => {}
         Some(Value::Object(given)) => {
@@ -655,15 +677,28 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], a
             )))
         }
     }
+    // The workflow sees its defaults for what was not given.
+    let mut effective = inputs.clone();
+    for input in &workflow.inputs {
+        if effective.contains_key(&input.name) {
+            continue;
+        }
+        match (&input.default, input.required) {
+            (Some(default), _) => {
+                effective.insert(input.name.clone(), default.clone());
+            }
+            (None, true) => return Err(unprocessable(format!("Required input '{}' not provided", input.name))),
+            (None, false) => {}
+        }
+    }
     let now = state.now();
     let mut spec = crate::RunSpec::in_progress(&branch, now).actor(actor).event("workflow_dispatch").sha(&sha);
-    // A dispatched run is titled after its workflow unless `run-name` says
-    // otherwise, which the fake does not model.
-    spec.title.clone_from(&workflow.name);
+    spec.title = workflow.title_for(&effective);
     spec.jobs = workflow.jobs.iter().map(|j| (j.clone(), None)).collect();
     let id = state.add_run(workflow.id, spec).expect("workflow exists");
     let run = state.run_mut(id).expect("just added");
     run.status = Status::Queued;
+    // As sent, so a test sees exactly what the client dispatched.
     run.inputs = inputs;
     for job in &mut run.jobs {
         job.status = Status::Queued;

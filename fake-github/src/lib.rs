@@ -225,10 +225,24 @@ impl FakeGitHub {
             .unwrap_or_else(|| panic!("add_workflow: unknown repository {repo}"))
     }
 
-    /// Declares the `workflow_dispatch` inputs `workflow` accepts; dispatches
-    /// with any other input are refused with 422, as GitHub does.
+    /// Declares the optional `workflow_dispatch` inputs `workflow` accepts;
+    /// dispatches with any other input are refused with 422, as GitHub does.
     pub fn declare_inputs(&self, workflow: u64, inputs: &[&str]) {
         self.with_workflow(workflow, |w| w.inputs = inputs.iter().map(|s| Input::optional(s)).collect());
+    }
+
+    /// Declares `workflow`'s inputs with their `required` flags and defaults,
+    /// replacing earlier ones: a dispatch missing a required input without a
+    /// default is refused with 422, as GitHub does.
+    pub fn set_inputs(&self, workflow: u64, inputs: Vec<Input>) {
+        self.with_workflow(workflow, |w| w.inputs = inputs);
+    }
+
+    /// Gives `workflow` a `run-name`, which titles its dispatched runs
+    /// (`display_title`): `"Deploy ${{ inputs.opsbot_id }}"` or the
+    /// shorthand `"Deploy {opsbot_id}"`.
+    pub fn set_run_name(&self, workflow: u64, template: &str) {
+        self.with_workflow(workflow, |w| w.run_name = Some(template.to_owned()));
     }
 
     /// Removes (or restores) the workflow's `workflow_dispatch` trigger.

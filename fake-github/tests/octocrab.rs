@@ -12,7 +12,7 @@ use octocrab::models::RunId;
 use octocrab::params::workflows::Filter;
 use octocrab::Octocrab;
 use opsbot_fake_github::{
-    endpoint, Conclusion, DeploymentSpec, Failure, FakeGitHub, RunSpec, SpawnedFake, DEFAULT_TOKEN,
+    endpoint, Conclusion, DeploymentSpec, Failure, FakeGitHub, Input, RunSpec, SpawnedFake, DEFAULT_TOKEN,
 };
 
 const REPO: &str = "octo-org/shop";
@@ -120,13 +120,13 @@ async fn reruns_failed_jobs_as_a_new_attempt() {
 
     s.client.workflows("octo-org", "shop").rerun_failed_jobs(RunId(run)).await.expect("rerun");
     let again = s.client.workflows("octo-org", "shop").get(RunId(run)).await.expect("get run");
-    assert_eq!(again.status, "in_progress");
+    assert_eq!(again.status, "queued");
     assert_eq!(again.conclusion, None);
 
     let jobs = s.client.workflows("octo-org", "shop").list_jobs(RunId(run)).send().await.expect("jobs");
     let test = jobs.items.iter().find(|j| j.name == "test").expect("test job");
     assert_eq!(test.run_attempt, 2);
-    assert_eq!(test.status, JobStatus::InProgress);
+    assert_eq!(test.status, JobStatus::Queued);
     let all =
         s.client.workflows("octo-org", "shop").list_jobs(RunId(run)).filter(Filter::All).send().await.expect("all");
     assert_eq!(all.items.len(), 3);
@@ -327,4 +327,59 @@ async fn follows_a_deployment_through_its_statuses() {
     assert_eq!(status.target_url.as_deref(), Some("https://ci.example/runs/1"));
     assert_eq!(s.github.calls(endpoint::CREATE_DEPLOYMENT_STATUS), 1);
     assert_eq!(s.github.calls(endpoint::LIST_DEPLOYMENT_STATUSES), 2);
+}
+
+#[tokio::test]
+async fn a_dispatched_run_is_titled_by_its_run_name() {
+    let s = setup().await;
+    s.github.set_inputs(
+        s.deploy,
+        vec![
+            Input::required("opsbot_id"),
+            Input::optional("environment").default("staging"),
+            Input::optional("version"),
+        ],
+    );
+    s.github.set_run_name(s.deploy, "Deploy ${{ inputs.opsbot_id }} to ${{ inputs.environment }}");
+    s.client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "deploy.yml", "main")
+        .inputs(serde_json::json!({"opsbot_id": "DEP-3"}))
+        .send()
+        .await
+        .expect("dispatch");
+
+    // octocrab's Run model has no display_title (nor run_attempt): a client
+    // that matches runs by title reads the JSON itself.
+    let route = format!("/repos/{REPO}/actions/workflows/deploy.yml/runs?event=workflow_dispatch");
+    let page: serde_json::Value = s.client.get(route, None::<&()>).await.expect("runs as JSON");
+    let run = &page["workflow_runs"][0];
+    assert_eq!(run["display_title"], "Deploy DEP-3 to staging");
+    assert_eq!(run["name"], "Deploy", "name stays the workflow's");
+    assert_eq!(run["status"], "queued");
+    let id = run["id"].as_u64().expect("run id");
+    assert_eq!(s.github.run(id).expect("run").inputs.get("opsbot_id").map(String::as_str), Some("DEP-3"));
+
+    let err = s
+        .client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "deploy.yml", "main")
+        .inputs(serde_json::json!({"version": "1.4.2"}))
+        .send()
+        .await
+        .expect_err("required input missing");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 422);
+    assert_eq!(source.message, "Required input 'opsbot_id' not provided");
+
+    let err = s
+        .client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "nope.yml", "main")
+        .send()
+        .await
+        .expect_err("unknown workflow");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 404);
+    assert_eq!(s.github.calls(endpoint::DISPATCH), 3);
 }
