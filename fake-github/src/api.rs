@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use std::collections::BTreeMap;
 
+use crate::apps;
 use crate::endpoint;
 use crate::json;
 use crate::repos;
@@ -36,6 +37,9 @@ const MAX_PER_PAGE: usize = 100;
 pub(crate) fn router(fake: FakeGitHub) -> Router {
     Router::new()
         .route("/rate_limit", get(rate_limit))
+        .route("/app/installations/{installation}", get(apps::get_installation))
+        .route("/app/installations/{installation}/access_tokens", post(apps::create_installation_token))
+        .route("/repos/{owner}/{repo}/installation", get(apps::get_repo_installation))
         .route("/repos/{owner}/{repo}", get(repos::get_repo))
         .route("/repos/{owner}/{repo}/commits/{*reference}", get(repos::get_commit))
         .route("/repos/{owner}/{repo}/compare/{*basehead}", get(repos::compare))
@@ -98,11 +102,27 @@ pub(crate) fn ok(body: Value) -> Reply {
 
 pub(crate) type Outcome = Result<Reply, ApiError>;
 
+/// Who a request may come from, by what it touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access<'a> {
+    /// Anything about `owner/repo`: a token that may see it.
+    Repo(&'a str),
+    /// The `/app` endpoints and a repository's installation: an App's JWT.
+    App,
+    /// Any valid credential (`/rate_limit`, unknown paths).
+    Any,
+}
+
 /// Who made a request, as its credentials say.
 #[derive(Clone, Debug)]
 pub(crate) enum Caller {
     /// The personal access token the fake was made with.
     Token,
+    /// An installation access token, good for `account`'s repositories
+    /// (or only `repos`, full names).
+    Installation { account: String, repos: Option<Vec<String>>, bot: String },
+    /// An App's JWT.
+    App { app_id: u64 },
 }
 
 impl Caller {
@@ -110,6 +130,21 @@ impl Caller {
     pub fn login(&self) -> String {
         match self {
             Caller::Token => TOKEN_LOGIN.to_owned(),
+            Caller::Installation { bot, .. } => bot.clone(),
+            Caller::App { app_id } => format!("app-{app_id}[bot]"),
+        }
+    }
+
+    /// Whether the caller may see `repo`; GitHub answers 404 when not, so
+    /// as not to confirm that a private repository exists.
+    fn may_see(&self, repo: &str) -> bool {
+        match self {
+            Caller::Token | Caller::App { .. } => true,
+            Caller::Installation { account, repos, .. } => {
+                let owner = repo.split('/').next().unwrap_or_default();
+                owner.eq_ignore_ascii_case(account)
+                    && repos.as_ref().is_none_or(|list| list.iter().any(|r| r.eq_ignore_ascii_case(repo)))
+            }
         }
     }
 }
@@ -145,6 +180,7 @@ pub(crate) fn serve(
     fake: &FakeGitHub,
     name: &str,
     headers: &HeaderMap,
+    access: Access<'_>,
     handler: impl FnOnce(&Caller) -> Outcome,
 ) -> Response {
     let free = name == endpoint::RATE_LIMIT;
@@ -178,7 +214,7 @@ pub(crate) fn serve(
         }
         Some(Failure::ServerError) => error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error", DOCS).into_response(),
         Some(Failure::NotFound) => not_found().into_response(),
-        None => match check_auth(&inner.token, headers) {
+        None => match check_auth(fake, headers, access) {
             Err(e) => return e.into_response(),
             Ok(caller) => {
                 let exhausted = {
@@ -197,7 +233,12 @@ pub(crate) fn serve(
                     );
                     error(StatusCode::FORBIDDEN, message, RATE_DOCS).into_response()
                 } else {
-                    match handler(&caller) {
+                    let visible = match access {
+                        Access::Repo(repo) => caller.may_see(repo),
+                        Access::App | Access::Any => true,
+                    };
+                    let outcome = if visible { handler(&caller) } else { Err(not_found()) };
+                    match outcome {
                         Ok(reply) => {
                             let mut res = json_response(reply.status, reply.body.as_ref());
                             if let Some(link) = reply.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -225,20 +266,39 @@ fn add_rate_headers(fake: &FakeGitHub, headers: &mut HeaderMap) {
     headers.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
 }
 
-/// GitHub takes `Bearer <token>` and the older `token <token>`.
-fn check_auth(token: &str, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// GitHub takes `Bearer <token>` and the older `token <token>`: the
+/// personal token, an installation token or, where `access` wants an App,
+/// the App's JWT.
+fn check_auth(fake: &FakeGitHub, headers: &HeaderMap, access: Access<'_>) -> Result<Caller, ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
         .map(str::trim);
-    match given {
-        // The fake's repositories are private, and every endpoint here needs
-        // a token; GitHub says so in these words.
-        None => Err(error(StatusCode::UNAUTHORIZED, "Requires authentication", DOCS)),
-        Some(t) if t == token => Ok(Caller::Token),
-        Some(_) => Err(error(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS)),
+    // The fake's repositories are private, and every endpoint here needs
+    // a credential; GitHub says so in these words.
+    let Some(given) = given else { return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication", DOCS)) };
+    let state = fake.inner.lock();
+    if access == Access::App {
+        // Anything but a good JWT fails to decode as one.
+        return state.apps.verify_jwt(given);
     }
+    if given == fake.inner.token {
+        return Ok(Caller::Token);
+    }
+    if let Some(installation) = state.apps.installation_caller(given) {
+        return installation;
+    }
+    if given.starts_with("eyJ") && given.matches('.').count() == 2 {
+        let app = state.apps.verify_jwt(given)?;
+        if matches!(access, Access::Repo(_)) {
+            // GitHub's words for an App credential without access; not
+            // checked for a bare JWT on these endpoints.
+            return Err(error(StatusCode::FORBIDDEN, "Resource not accessible by integration", DOCS));
+        }
+        return Ok(app);
+    }
+    Err(error(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS))
 }
 
 pub(crate) type Query = Vec<(String, String)>;
@@ -350,7 +410,7 @@ async fn list_repo_runs(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_REPO_RUNS, &headers, |_| list_runs(&fake, &full, None, &here))
+    serve(&fake, endpoint::LIST_REPO_RUNS, &headers, Access::Repo(&full), |_| list_runs(&fake, &full, None, &here))
 }
 
 async fn list_workflow_runs(
@@ -362,7 +422,9 @@ async fn list_workflow_runs(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_WORKFLOW_RUNS, &headers, |_| list_runs(&fake, &full, Some(&workflow), &here))
+    serve(&fake, endpoint::LIST_WORKFLOW_RUNS, &headers, Access::Repo(&full), |_| {
+        list_runs(&fake, &full, Some(&workflow), &here)
+    })
 }
 
 fn list_runs(fake: &FakeGitHub, repo: &str, workflow: Option<&str>, here: &Here) -> Outcome {
@@ -458,7 +520,7 @@ async fn get_run(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_RUN, &headers, |_| {
+    serve(&fake, endpoint::GET_RUN, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let run = find_run(&state, &full, &run_id)?;
         Ok(ok(run_json(&state, run)))
@@ -480,7 +542,7 @@ async fn list_jobs(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_RUN_JOBS, &headers, |_| {
+    serve(&fake, endpoint::LIST_RUN_JOBS, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let run = find_run(&state, &full, &run_id)?;
         let jobs: Vec<&Job> = match param(&here.query, "filter").unwrap_or("latest") {
@@ -505,7 +567,7 @@ async fn rerun_failed_jobs(
 ) -> Response {
     let mut change = None;
     let full = format!("{owner}/{repo}");
-    let res = serve(&fake, endpoint::RERUN_FAILED_JOBS, &headers, |_| {
+    let res = serve(&fake, endpoint::RERUN_FAILED_JOBS, &headers, Access::Repo(&full), |_| {
         let mut state = fake.inner.lock();
         let id = find_run(&state, &full, &run_id)?.id;
         let now = state.now();
@@ -570,7 +632,7 @@ async fn list_workflows(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_WORKFLOWS, &headers, |_| {
+    serve(&fake, endpoint::LIST_WORKFLOWS, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
         let workflows: Vec<_> = state.workflows.iter().filter(|w| w.repo == repo).collect();
@@ -587,7 +649,7 @@ async fn get_workflow(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_WORKFLOW, &headers, |_| {
+    serve(&fake, endpoint::GET_WORKFLOW, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let w = state.workflow(&full, &workflow).ok_or_else(not_found)?;
         Ok(ok(json::workflow(w)))
@@ -602,7 +664,7 @@ async fn dispatch(
 ) -> Response {
     let mut created = None;
     let full = format!("{owner}/{repo}");
-    let res = serve(&fake, endpoint::DISPATCH, &headers, |caller| {
+    let res = serve(&fake, endpoint::DISPATCH, &headers, Access::Repo(&full), |caller| {
         let body = json_body(&body, DISPATCH_DOCS)?;
         let details = optional_bool(&body, "return_run_details", DISPATCH_DOCS)?.unwrap_or(false);
         let id = create_dispatch(&fake, &full, &workflow, &body, &caller.login())?;
@@ -709,7 +771,7 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &Value, 
 // --- The rest ------------------------------------------------------------------
 
 async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
-    serve(&fake, endpoint::RATE_LIMIT, &headers, |_| {
+    serve(&fake, endpoint::RATE_LIMIT, &headers, Access::Any, |_| {
         let rate = fake.inner.lock().rate;
         let core = json!({
             "limit": rate.limit,
@@ -734,5 +796,5 @@ async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Respo
 }
 
 async fn unknown(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
-    serve(&fake, endpoint::UNKNOWN, &headers, |_| Err(not_found()))
+    serve(&fake, endpoint::UNKNOWN, &headers, Access::Any, |_| Err(not_found()))
 }

@@ -27,6 +27,7 @@
 //! ```
 
 mod api;
+mod apps;
 mod history;
 mod json;
 mod repos;
@@ -74,6 +75,9 @@ pub mod endpoint {
     pub const LIST_DEPLOYMENT_STATUSES: &str = "repos/list-deployment-statuses";
     pub const CREATE_DEPLOYMENT_STATUS: &str = "repos/create-deployment-status";
     pub const RATE_LIMIT: &str = "rate-limit/get";
+    pub const GET_REPO_INSTALLATION: &str = "apps/get-repo-installation";
+    pub const GET_INSTALLATION: &str = "apps/get-installation";
+    pub const CREATE_INSTALLATION_TOKEN: &str = "apps/create-installation-access-token";
     /// Any path the fake does not serve.
     pub const UNKNOWN: &str = "unknown";
 }
@@ -314,6 +318,48 @@ impl FakeGitHub {
             state.deployments.iter().filter(|d| d.repo.eq_ignore_ascii_case(repo)).cloned().collect();
         list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         list
+    }
+
+    // --- GitHub Apps ------------------------------------------------------------
+
+    /// Registers a GitHub App: `app_id` is what its JWTs carry as `iss`,
+    /// `public_key_pem` (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`) checks
+    /// their RS256 signatures, and runs it dispatches are by `{slug}[bot]`.
+    /// Panics on a key that does not parse.
+    pub fn add_app(&self, app_id: u64, slug: &str, public_key_pem: &str) {
+        self.inner.lock().apps.add_app(app_id, slug, public_key_pem).unwrap_or_else(|e| panic!("add_app: {e}"));
+    }
+
+    /// Installs the App on every repository of `account` and returns the
+    /// installation id. Panics on an unknown App, or one already installed
+    /// there (GitHub has one installation per App and account).
+    pub fn install_app(&self, app_id: u64, account: &str) -> u64 {
+        let mut state = self.inner.lock();
+        assert!(state.apps.apps.iter().any(|a| a.id == app_id), "install_app: unknown app {app_id}");
+        state.apps.install(app_id, account, None).unwrap_or_else(|e| panic!("install_app: {e}"))
+    }
+
+    /// Installs the App on some repositories (`owner/name`, one owner) and
+    /// returns the installation id. Panics on an unknown App or repository,
+    /// or an App already installed on that owner.
+    pub fn install_app_on(&self, app_id: u64, repos: &[&str]) -> u64 {
+        let mut state = self.inner.lock();
+        assert!(state.apps.apps.iter().any(|a| a.id == app_id), "install_app_on: unknown app {app_id}");
+        let names: Vec<String> = repos
+            .iter()
+            .map(|r| state.repo(r).unwrap_or_else(|| panic!("install_app_on: unknown repository {r}")).full_name())
+            .collect();
+        let owner =
+            names.first().and_then(|n| n.split('/').next()).expect("install_app_on: no repositories").to_owned();
+        assert!(names.iter().all(|n| n.starts_with(&format!("{owner}/"))), "install_app_on: one owner only");
+        state.apps.install(app_id, &owner, Some(names)).unwrap_or_else(|e| panic!("install_app_on: {e}"))
+    }
+
+    /// Makes every installation token minted so far expired, as an hour
+    /// passing would: using one answers 401 "Bad credentials" until the App
+    /// mints another.
+    pub fn expire_installation_tokens(&self) {
+        self.inner.lock().apps.expire_tokens();
     }
 
     // --- The clock and the life of a run ------------------------------------

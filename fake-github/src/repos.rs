@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::api::{
     error, json_body, not_found, ok, optional_bool, optional_string, paginate, param, parse_query, required_string,
-    serve, ApiError, Here, Reply,
+    serve, Access, ApiError, Here, Reply,
 };
 use crate::endpoint;
 use crate::history;
@@ -29,7 +29,7 @@ pub(crate) async fn get_repo(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_REPO, &headers, |_| {
+    serve(&fake, endpoint::GET_REPO, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let repo = state.repo(&full).ok_or_else(not_found)?;
         let name = repo.full_name();
@@ -44,7 +44,7 @@ pub(crate) async fn get_commit(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_COMMIT, &headers, |_| {
+    serve(&fake, endpoint::GET_COMMIT, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         state.repo(&full).ok_or_else(not_found)?;
         // GitHub answers an unknown ref here with 422, not 404.
@@ -64,7 +64,7 @@ pub(crate) async fn compare(
 ) -> Response {
     let full = format!("{owner}/{repo}");
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::COMPARE, &headers, |_| {
+    serve(&fake, endpoint::COMPARE, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let entry = state.repo(&full).ok_or_else(not_found)?;
         let (base, head) = basehead.split_once("...").ok_or_else(not_found)?;
@@ -102,7 +102,7 @@ pub(crate) async fn list_deployments(
 ) -> Response {
     let full = format!("{owner}/{repo}");
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_DEPLOYMENTS, &headers, |_| {
+    serve(&fake, endpoint::LIST_DEPLOYMENTS, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
         let q = &here.query;
@@ -136,7 +136,7 @@ pub(crate) async fn get_deployment(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_DEPLOYMENT, &headers, |_| {
+    serve(&fake, endpoint::GET_DEPLOYMENT, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         Ok(ok(json::deployment(find_deployment(&state, &full, &deployment)?)))
     })
@@ -150,7 +150,7 @@ pub(crate) async fn create_deployment(
 ) -> Response {
     let full = format!("{owner}/{repo}");
     let mut created = None;
-    let res = serve(&fake, endpoint::CREATE_DEPLOYMENT, &headers, |caller| {
+    let res = serve(&fake, endpoint::CREATE_DEPLOYMENT, &headers, Access::Repo(&full), |caller| {
         let docs = CREATE_DEPLOYMENT_DOCS;
         let mut state = fake.inner.lock();
         state.repo(&full).ok_or_else(not_found)?;
@@ -206,7 +206,7 @@ pub(crate) async fn list_deployment_statuses(
 ) -> Response {
     let full = format!("{owner}/{repo}");
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    serve(&fake, endpoint::LIST_DEPLOYMENT_STATUSES, &headers, |_| {
+    serve(&fake, endpoint::LIST_DEPLOYMENT_STATUSES, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let deployment = find_deployment(&state, &full, &deployment)?;
         // Newest first, so the first entry is the deployment's state.
@@ -225,7 +225,7 @@ pub(crate) async fn create_deployment_status(
 ) -> Response {
     let full = format!("{owner}/{repo}");
     let mut changes = Vec::new();
-    let res = serve(&fake, endpoint::CREATE_DEPLOYMENT_STATUS, &headers, |caller| {
+    let res = serve(&fake, endpoint::CREATE_DEPLOYMENT_STATUS, &headers, Access::Repo(&full), |caller| {
         let docs = CREATE_STATUS_DOCS;
         let mut state = fake.inner.lock();
         let id = find_deployment(&state, &full, &deployment)?.id;

@@ -476,6 +476,7 @@ pub(crate) struct State {
     /// Keyed by repository (lower case, as names are case-insensitive) and
     /// sha: a sha a test supplies may appear in two repositories.
     pub commits: HashMap<(String, String), Commit>,
+    pub apps: crate::apps::Apps,
     /// The test clock; `None` means the system clock.
     pub clock: Option<DateTime<Utc>>,
     pub calls: HashMap<String, usize>,
@@ -512,6 +513,7 @@ impl State {
             runs: Vec::new(),
             deployments: Vec::new(),
             commits: HashMap::new(),
+            apps: crate::apps::Apps::default(),
             clock: None,
             calls: HashMap::new(),
             failures: HashMap::new(),
