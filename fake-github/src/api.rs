@@ -120,7 +120,7 @@ pub(crate) enum Caller {
     Token,
     /// An installation access token, good for `account`'s repositories
     /// (or only `repos`, full names).
-    Installation { account: String, repos: Option<Vec<String>>, bot: String },
+    Installation { installation: u64, account: String, repos: Option<Vec<String>>, bot: String },
     /// An App's JWT.
     App { app_id: u64 },
 }
@@ -226,10 +226,13 @@ pub(crate) fn serve(
                     exhausted
                 };
                 if exhausted && !free {
+                    let who = match &caller {
+                        Caller::Installation { installation, .. } => format!("installation ID {installation}"),
+                        _ => format!("user ID {}", json::user(TOKEN_LOGIN)["id"]),
+                    };
                     let message = format!(
-                        "API rate limit exceeded for user ID {}. If you reach out to GitHub Support for help, \
-                         please include the request ID FAKE:0002.",
-                        json::user(TOKEN_LOGIN)["id"]
+                        "API rate limit exceeded for {who}. If you reach out to GitHub Support for help, \
+                         please include the request ID FAKE:0002."
                     );
                     error(StatusCode::FORBIDDEN, message, RATE_DOCS).into_response()
                 } else {

@@ -148,6 +148,7 @@ impl Apps {
         }
         let installation = self.installations.iter().find(|i| i.id == issued.installation)?;
         Some(Ok(Caller::Installation {
+            installation: installation.id,
             account: installation.account.clone(),
             repos: issued.repos.clone().or_else(|| installation.repos.clone()),
             bot: format!("{}[bot]", self.slug(installation.app_id)),

@@ -705,3 +705,73 @@ async fn dispatch_can_name_its_run_and_takes_tags() {
     );
     assert_eq!(h.github.runs(REPO).len(), 2);
 }
+
+/// Every endpoint added for `/pipeline`, as (method, path, endpoint name);
+/// paths starting with `/app` are absolute, the others under the repository.
+fn pipeline_endpoints(deployment: u64) -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("GET", String::new(), endpoint::GET_REPO),
+        ("GET", "/commits/main".into(), endpoint::GET_COMMIT),
+        ("GET", "/compare/main...main".into(), endpoint::COMPARE),
+        ("GET", format!("/deployments/{deployment}"), endpoint::GET_DEPLOYMENT),
+        ("POST", "/deployments".into(), endpoint::CREATE_DEPLOYMENT),
+        ("GET", format!("/deployments/{deployment}/statuses"), endpoint::LIST_DEPLOYMENT_STATUSES),
+        ("POST", format!("/deployments/{deployment}/statuses"), endpoint::CREATE_DEPLOYMENT_STATUS),
+        ("GET", "/installation".into(), endpoint::GET_REPO_INSTALLATION),
+        ("GET", "/app/installations/1".into(), endpoint::GET_INSTALLATION),
+        ("POST", "/app/installations/1/access_tokens".into(), endpoint::CREATE_INSTALLATION_TOKEN),
+    ]
+}
+
+#[tokio::test]
+async fn scripted_failures_and_the_rate_limit_apply_to_every_new_endpoint() {
+    let h = Harness::new().await;
+    let deployment = h.github.add_deployment(
+        REPO,
+        opsbot_fake_github::DeploymentSpec {
+            environment: "production".into(),
+            git_ref: "main".into(),
+            sha: h.github.commit(REPO, "main").unwrap().sha,
+            creator: "alice".into(),
+            created_at: at("2024-05-02T11:00:00Z"),
+            statuses: vec!["success".into()],
+        },
+    );
+    let send = |method: &str, path: &str| {
+        let url = if path.starts_with("/app") { format!("{}{path}", h.server.api_url) } else { h.url(path) };
+        let request = if method == "POST" {
+            h.http.post(url).json(&json!({"ref": "main", "state": "success"}))
+        } else {
+            h.http.get(url)
+        };
+        request.bearer_auth(DEFAULT_TOKEN).send()
+    };
+    for (method, path, name) in pipeline_endpoints(deployment) {
+        h.github.fail_next(name, Failure::SecondaryRateLimit { retry_after_secs: 7 });
+        h.github.fail_next(name, Failure::ServerError);
+        h.github.fail_next(name, Failure::NotFound);
+        h.github.fail_next(name, Failure::HttpStatus(503));
+        let secondary = send(method, &path).await.unwrap();
+        assert_eq!(secondary.status(), StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(secondary.headers()["retry-after"], "7", "{name}");
+        assert_eq!(send(method, &path).await.unwrap().status(), StatusCode::INTERNAL_SERVER_ERROR, "{name}");
+        assert_eq!(send(method, &path).await.unwrap().status(), StatusCode::NOT_FOUND, "{name}");
+        assert_eq!(send(method, &path).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+        assert_eq!(h.github.calls(name), 4, "{name}");
+    }
+
+    // The primary budget runs out for all of them (the App endpoints refuse
+    // a personal token before it counts; see the App tests).
+    h.github.set_rate_limit(0);
+    let repository_endpoints = pipeline_endpoints(deployment)
+        .into_iter()
+        .filter(|(_, path, name)| *name != endpoint::GET_REPO_INSTALLATION && !path.starts_with("/app"));
+    for (method, path, name) in repository_endpoints {
+        let res = send(method, &path).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "0", "{name}");
+        let reset: i64 = res.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+        assert_eq!(reset, at("2024-05-02T13:00:00Z").timestamp(), "{name}");
+        assert!(message(res).await.starts_with("API rate limit exceeded for user ID"), "{name}");
+    }
+}

@@ -207,3 +207,34 @@ async fn jwts_github_would_refuse_are_refused_in_its_words() {
     assert_eq!(found.id.0, h.installation);
     assert_eq!(h.github.calls(endpoint::GET_REPO_INSTALLATION), 2);
 }
+
+#[tokio::test]
+async fn the_primary_budget_runs_out_for_apps_and_installations_too() {
+    let h = harness().await;
+    let http = reqwest::Client::new();
+    let api = &h.server.api_url;
+    let claims = json!({"iat": now() - 60, "exp": now() + 540, "iss": APP_ID});
+    let minted: Value = http
+        .post(format!("{api}/app/installations/{}/access_tokens", h.installation))
+        .bearer_auth(jwt(claims.clone()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["token"].as_str().unwrap();
+
+    h.github.set_rate_limit(0);
+    let repo = http.get(format!("{api}/repos/{REPO}")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(repo.status(), StatusCode::FORBIDDEN);
+    assert_eq!(repo.headers()["x-ratelimit-remaining"], "0");
+    assert!(repo.headers().contains_key("x-ratelimit-reset"));
+    let expected = format!("API rate limit exceeded for installation ID {}.", h.installation);
+    assert!(message(repo).await.starts_with(&expected));
+    for url in [format!("{api}/repos/{REPO}/installation"), format!("{api}/app/installations/{}", h.installation)] {
+        let res = http.get(&url).bearer_auth(jwt(claims.clone())).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{url}");
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "0", "{url}");
+    }
+}
