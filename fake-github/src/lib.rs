@@ -1,30 +1,57 @@
-//! An in-process fake of GitHub's REST API (Actions workflows, runs, jobs,
-//! deployments, rate limits) and of its `workflow_run` webhooks, for
-//! opsbot's end-to-end tests, load benchmark and browser sandbox.
+//! An in-process fake of GitHub's REST API, for opsbot's end-to-end tests,
+//! load benchmark and browser sandbox: what the `/pipeline` command reads and
+//! does through octocrab, answered the way `https://api.github.com` answers.
 //!
-//! It serves `/repos/{owner}/{repo}/actions/...`, `/repos/{owner}/{repo}/deployments`
-//! and `/rate_limit` the way `https://api.github.com` does for the calls the
-//! `/pipeline` command makes: JSON shaped so octocrab's models deserialize it,
-//! filters and `Link` pagination, GitHub's error bodies, the `x-ratelimit-*`
-//! headers on every answer and a primary budget that runs out. Tests seed it
-//! with a clock of their own, script failures, count calls per endpoint and
-//! wait for webhook deliveries:
+//! It serves, under `/repos/{owner}/{repo}`: the repository itself; its
+//! commit history (`commits/{ref}`, `compare/{base}...{head}` with status,
+//! ahead/behind counts and commits oldest first); Actions workflows, runs,
+//! jobs, `rerun-failed-jobs` and `dispatches`; deployments and their
+//! statuses. Also `/rate_limit`, and GitHub App authentication: a
+//! repository's `installation` and `/app/installations/{id}/access_tokens`
+//! for an App's RS256 JWT, whose installation tokens then work like the
+//! personal token until they expire. JSON is shaped so octocrab's models
+//! deserialize it; lists filter and page with `Link`; errors carry GitHub's
+//! status codes and messages; every answer has the `x-ratelimit-*` headers
+//! and a primary budget runs out. Completed runs are reported to the bot as
+//! signed `workflow_run` webhooks.
+//!
+//! Tests seed it, drive runs and deployments, script failures, count calls
+//! per endpoint (named by GitHub's operation ids, see [`endpoint`]) and wait
+//! for webhook deliveries:
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use std::time::Duration;
-//! use opsbot_fake_github::{Conclusion, FakeGitHub, RunSpec};
+//! use opsbot_fake_github::{Conclusion, FakeGitHub, Input};
 //!
 //! let github = FakeGitHub::new();
 //! github.add_repo("octo-org/shop", "main");
-//! let ci = github.add_workflow("octo-org/shop", "CI", ".github/workflows/ci.yml");
-//! let started = "2024-05-01T09:00:00Z".parse().unwrap();
-//! let run = github.add_run("octo-org/shop", ci, RunSpec::in_progress("main", started));
+//! let shipped = github.add_commit("octo-org/shop", "main", "Fix checkout rounding", "alice");
+//! github.add_tag("octo-org/shop", "v1.4.1", &shipped);
+//! github.add_commit("octo-org/shop", "main", "Add gift cards", "bob"); // v1.4.1...main: 1 ahead
+//! let deploy = github.add_workflow("octo-org/shop", "Deploy", ".github/workflows/deploy.yml");
+//! github.set_inputs(deploy, vec![Input::required("opsbot_id")]);
+//! github.set_run_name(deploy, "Deploy ${{ inputs.opsbot_id }}");
 //! let server = github.spawn().await?; // point octocrab's base_uri at server.api_url
 //! github.deliver_to("http://127.0.0.1:3000/github/webhook", "webhook-secret");
+//! // ... the bot dispatches deploy.yml with opsbot_id DEP-3: a queued run
+//! // titled "Deploy DEP-3" ...
+//! let run = github.runs("octo-org/shop")[0].id;
+//! github.start_run(run);
 //! github.complete_run(run, Conclusion::Failure); // POSTs a signed workflow_run "completed"
 //! # drop(server); Ok(()) }
 //! ```
+//!
+//! For App authentication a test generates an RSA key pair, gives octocrab
+//! the private key (`Octocrab::builder().app(id, key)`, which needs
+//! octocrab's `jwt-rust-crypto` feature without aws-lc) and the fake the
+//! public one with [`FakeGitHub::add_app`], then installs the App with
+//! [`FakeGitHub::install_app`].
+//!
+//! Two clocks: runs, commits and deployments are stamped with the fake's
+//! clock, which a test may freeze and move ([`FakeGitHub::set_now`]); JWTs
+//! and installation tokens are checked against the wall clock, as clients
+//! stamp JWTs with it ([`FakeGitHub::expire_installation_tokens`] ends
+//! tokens early).
 
 mod api;
 mod apps;
@@ -512,7 +539,8 @@ impl FakeGitHub {
     }
 
     /// Forgets call counters, queued failures, deliveries and the used rate
-    /// budget, and ends an outage; repositories, workflows and runs stay.
+    /// budget, and ends an outage; repositories, history, workflows, runs,
+    /// deployments, Apps and their tokens stay.
     pub fn reset(&self) {
         self.inner.lock().clear_recorded();
         self.inner.unavailable.store(false, Ordering::Relaxed);
