@@ -5,6 +5,8 @@
 //! way GitHub's edge does; every answer after that carries the
 //! `x-ratelimit-*` headers.
 
+use std::collections::BTreeMap;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,8 +15,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::{json, Value};
-
-use std::collections::BTreeMap;
 
 use crate::apps;
 use crate::endpoint;
@@ -140,11 +140,7 @@ impl Caller {
     fn may_see(&self, repo: &str) -> bool {
         match self {
             Caller::Token | Caller::App { .. } => true,
-            Caller::Installation { account, repos, .. } => {
-                let owner = repo.split('/').next().unwrap_or_default();
-                owner.eq_ignore_ascii_case(account)
-                    && repos.as_ref().is_none_or(|list| list.iter().any(|r| r.eq_ignore_ascii_case(repo)))
-            }
+            Caller::Installation { account, repos, .. } => apps::in_scope(account, repos.as_deref(), repo),
         }
     }
 }

@@ -69,10 +69,15 @@ pub(crate) struct Installation {
 
 impl Installation {
     fn covers(&self, repo: &str) -> bool {
-        let owner = repo.split('/').next().unwrap_or_default();
-        owner.eq_ignore_ascii_case(&self.account)
-            && self.repos.as_ref().is_none_or(|list| list.iter().any(|r| r.eq_ignore_ascii_case(repo)))
+        in_scope(&self.account, self.repos.as_deref(), repo)
     }
+}
+
+/// Whether `repo` (`owner/name`) is `account`'s and, when `repos` narrows
+/// the scope, one of them.
+pub(crate) fn in_scope(account: &str, repos: Option<&[String]>, repo: &str) -> bool {
+    let owner = repo.split('/').next().unwrap_or_default();
+    owner.eq_ignore_ascii_case(account) && repos.is_none_or(|list| list.iter().any(|r| r.eq_ignore_ascii_case(repo)))
 }
 
 /// An installation access token as minted.

@@ -159,7 +159,7 @@ pub(crate) fn commit(c: &Commit) -> Value {
         .collect();
     json!({
         "sha": c.sha,
-        "node_id": format!("C_kwDO{}", &c.sha[..c.sha.len().min(16)]),
+        "node_id": format!("C_kwDO{}", c.sha.chars().take(16).collect::<String>()),
         "commit": {
             "author": git_author,
             "committer": git_committer,
@@ -197,7 +197,7 @@ pub(crate) fn commit_detail(c: &Commit) -> Value {
 /// requested page; URLs name the refs as the client gave them.
 pub(crate) fn comparison(repo: &Repo, basehead: &str, cmp: &Comparison<'_>, page: &[&Commit]) -> Value {
     let full = repo.full_name();
-    let short = |sha: &str| sha[..sha.len().min(7)].to_owned();
+    let short = |sha: &str| sha.chars().take(7).collect::<String>();
     let html = format!("{WEB}/{full}/compare/{basehead}");
     json!({
         "url": format!("{API}/repos/{full}/compare/{basehead}"),
