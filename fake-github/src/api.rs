@@ -5,6 +5,8 @@
 //! way GitHub's edge does; every answer after that carries the
 //! `x-ratelimit-*` headers.
 
+use std::collections::BTreeMap;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -14,6 +16,7 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::{json, Value};
 
+use crate::apps;
 use crate::endpoint;
 use crate::json;
 use crate::repos;
@@ -34,6 +37,9 @@ const MAX_PER_PAGE: usize = 100;
 pub(crate) fn router(fake: FakeGitHub) -> Router {
     Router::new()
         .route("/rate_limit", get(rate_limit))
+        .route("/app/installations/{installation}", get(apps::get_installation))
+        .route("/app/installations/{installation}/access_tokens", post(apps::create_installation_token))
+        .route("/repos/{owner}/{repo}/installation", get(apps::get_repo_installation))
         .route("/repos/{owner}/{repo}", get(repos::get_repo))
         .route("/repos/{owner}/{repo}/commits/{*reference}", get(repos::get_commit))
         .route("/repos/{owner}/{repo}/compare/{*basehead}", get(repos::compare))
@@ -45,7 +51,12 @@ pub(crate) fn router(fake: FakeGitHub) -> Router {
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}", get(get_workflow))
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}/runs", get(list_workflow_runs))
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches", post(dispatch))
-        .route("/repos/{owner}/{repo}/deployments", get(list_deployments))
+        .route("/repos/{owner}/{repo}/deployments", get(repos::list_deployments).post(repos::create_deployment))
+        .route("/repos/{owner}/{repo}/deployments/{deployment}", get(repos::get_deployment))
+        .route(
+            "/repos/{owner}/{repo}/deployments/{deployment}/statuses",
+            get(repos::list_deployment_statuses).post(repos::create_deployment_status),
+        )
         .fallback(unknown)
         .with_state(fake)
 }
@@ -91,11 +102,27 @@ pub(crate) fn ok(body: Value) -> Reply {
 
 pub(crate) type Outcome = Result<Reply, ApiError>;
 
+/// Who a request may come from, by what it touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access<'a> {
+    /// Anything about `owner/repo`: a token that may see it.
+    Repo(&'a str),
+    /// The `/app` endpoints and a repository's installation: an App's JWT.
+    App,
+    /// Any valid credential (`/rate_limit`, unknown paths).
+    Any,
+}
+
 /// Who made a request, as its credentials say.
 #[derive(Clone, Debug)]
 pub(crate) enum Caller {
     /// The personal access token the fake was made with.
     Token,
+    /// An installation access token, good for `account`'s repositories
+    /// (or only `repos`, full names).
+    Installation { installation: u64, account: String, repos: Option<Vec<String>>, bot: String },
+    /// An App's JWT.
+    App { app_id: u64 },
 }
 
 impl Caller {
@@ -103,6 +130,17 @@ impl Caller {
     pub fn login(&self) -> String {
         match self {
             Caller::Token => TOKEN_LOGIN.to_owned(),
+            Caller::Installation { bot, .. } => bot.clone(),
+            Caller::App { app_id } => format!("app-{app_id}[bot]"),
+        }
+    }
+
+    /// Whether the caller may see `repo`; GitHub answers 404 when not, so
+    /// as not to confirm that a private repository exists.
+    fn may_see(&self, repo: &str) -> bool {
+        match self {
+            Caller::Token | Caller::App { .. } => true,
+            Caller::Installation { account, repos, .. } => apps::in_scope(account, repos.as_deref(), repo),
         }
     }
 }
@@ -138,6 +176,7 @@ pub(crate) fn serve(
     fake: &FakeGitHub,
     name: &str,
     headers: &HeaderMap,
+    access: Access<'_>,
     handler: impl FnOnce(&Caller) -> Outcome,
 ) -> Response {
     let free = name == endpoint::RATE_LIMIT;
@@ -171,7 +210,7 @@ pub(crate) fn serve(
         }
         Some(Failure::ServerError) => error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error", DOCS).into_response(),
         Some(Failure::NotFound) => not_found().into_response(),
-        None => match check_auth(&inner.token, headers) {
+        None => match check_auth(fake, headers, access) {
             Err(e) => return e.into_response(),
             Ok(caller) => {
                 let exhausted = {
@@ -183,14 +222,22 @@ pub(crate) fn serve(
                     exhausted
                 };
                 if exhausted && !free {
+                    let who = match &caller {
+                        Caller::Installation { installation, .. } => format!("installation ID {installation}"),
+                        _ => format!("user ID {}", json::user(TOKEN_LOGIN)["id"]),
+                    };
                     let message = format!(
-                        "API rate limit exceeded for user ID {}. If you reach out to GitHub Support for help, \
-                         please include the request ID FAKE:0002.",
-                        json::user(TOKEN_LOGIN)["id"]
+                        "API rate limit exceeded for {who}. If you reach out to GitHub Support for help, \
+                         please include the request ID FAKE:0002."
                     );
                     error(StatusCode::FORBIDDEN, message, RATE_DOCS).into_response()
                 } else {
-                    match handler(&caller) {
+                    let visible = match access {
+                        Access::Repo(repo) => caller.may_see(repo),
+                        Access::App | Access::Any => true,
+                    };
+                    let outcome = if visible { handler(&caller) } else { Err(not_found()) };
+                    match outcome {
                         Ok(reply) => {
                             let mut res = json_response(reply.status, reply.body.as_ref());
                             if let Some(link) = reply.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -218,23 +265,86 @@ fn add_rate_headers(fake: &FakeGitHub, headers: &mut HeaderMap) {
     headers.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
 }
 
-/// GitHub takes `Bearer <token>` and the older `token <token>`.
-fn check_auth(token: &str, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// GitHub takes `Bearer <token>` and the older `token <token>`: the
+/// personal token, an installation token or, where `access` wants an App,
+/// the App's JWT.
+fn check_auth(fake: &FakeGitHub, headers: &HeaderMap, access: Access<'_>) -> Result<Caller, ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
         .map(str::trim);
-    match given {
-        // The fake's repositories are private, and every endpoint here needs
-        // a token; GitHub says so in these words.
-        None => Err(error(StatusCode::UNAUTHORIZED, "Requires authentication", DOCS)),
-        Some(t) if t == token => Ok(Caller::Token),
-        Some(_) => Err(error(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS)),
+    // The fake's repositories are private, and every endpoint here needs
+    // a credential; GitHub says so in these words.
+    let Some(given) = given else { return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication", DOCS)) };
+    let state = fake.inner.lock();
+    if access == Access::App {
+        // Anything but a good JWT fails to decode as one.
+        return state.apps.verify_jwt(given);
     }
+    if given == fake.inner.token {
+        return Ok(Caller::Token);
+    }
+    if let Some(installation) = state.apps.installation_caller(given) {
+        return installation;
+    }
+    if given.starts_with("eyJ") && given.matches('.').count() == 2 {
+        let app = state.apps.verify_jwt(given)?;
+        if matches!(access, Access::Repo(_)) {
+            // GitHub's words for an App credential without access; not
+            // checked for a bare JWT on these endpoints.
+            return Err(error(StatusCode::FORBIDDEN, "Resource not accessible by integration", DOCS));
+        }
+        return Ok(app);
+    }
+    Err(error(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS))
 }
 
 pub(crate) type Query = Vec<(String, String)>;
+
+/// A request body, or GitHub's 400 for one that is not JSON.
+pub(crate) fn json_body(body: &[u8], docs: &'static str) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|_| error(StatusCode::BAD_REQUEST, "Problems parsing JSON", docs))
+}
+
+/// A required string property, refused in the words of GitHub's schema
+/// validation when missing or of another type.
+pub(crate) fn required_string(body: &Value, key: &str, docs: &'static str) -> Result<String, ApiError> {
+    match body.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request.\n\nFor 'properties/{key}', {other} is not a string."),
+            docs,
+        )),
+        None => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request.\n\n\"{key}\" wasn't supplied."),
+            docs,
+        )),
+    }
+}
+
+/// An optional string property; `null` counts as absent.
+pub(crate) fn optional_string(body: &Value, key: &str, docs: &'static str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => required_string(body, key, docs).map(Some),
+    }
+}
+
+/// An optional boolean property; `null` counts as absent.
+pub(crate) fn optional_bool(body: &Value, key: &str, docs: &'static str) -> Result<Option<bool>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request.\n\nFor 'properties/{key}', {other} is not a boolean."),
+            docs,
+        )),
+    }
+}
 
 pub(crate) fn parse_query(raw: Option<&str>) -> Query {
     raw.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default()
@@ -299,7 +409,7 @@ async fn list_repo_runs(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_REPO_RUNS, &headers, |_| list_runs(&fake, &full, None, &here))
+    serve(&fake, endpoint::LIST_REPO_RUNS, &headers, Access::Repo(&full), |_| list_runs(&fake, &full, None, &here))
 }
 
 async fn list_workflow_runs(
@@ -311,7 +421,9 @@ async fn list_workflow_runs(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_WORKFLOW_RUNS, &headers, |_| list_runs(&fake, &full, Some(&workflow), &here))
+    serve(&fake, endpoint::LIST_WORKFLOW_RUNS, &headers, Access::Repo(&full), |_| {
+        list_runs(&fake, &full, Some(&workflow), &here)
+    })
 }
 
 fn list_runs(fake: &FakeGitHub, repo: &str, workflow: Option<&str>, here: &Here) -> Outcome {
@@ -407,7 +519,7 @@ async fn get_run(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_RUN, &headers, |_| {
+    serve(&fake, endpoint::GET_RUN, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let run = find_run(&state, &full, &run_id)?;
         Ok(ok(run_json(&state, run)))
@@ -429,7 +541,7 @@ async fn list_jobs(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_RUN_JOBS, &headers, |_| {
+    serve(&fake, endpoint::LIST_RUN_JOBS, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let run = find_run(&state, &full, &run_id)?;
         let jobs: Vec<&Job> = match param(&here.query, "filter").unwrap_or("latest") {
@@ -454,13 +566,18 @@ async fn rerun_failed_jobs(
 ) -> Response {
     let mut change = None;
     let full = format!("{owner}/{repo}");
-    let res = serve(&fake, endpoint::RERUN_FAILED_JOBS, &headers, |_| {
+    let res = serve(&fake, endpoint::RERUN_FAILED_JOBS, &headers, Access::Repo(&full), |_| {
         let mut state = fake.inner.lock();
         let id = find_run(&state, &full, &run_id)?.id;
         let now = state.now();
         let run = state.run(id).expect("found above");
         if run.status != Status::Completed {
             return Err(error(StatusCode::FORBIDDEN, "This workflow is already running", RERUN_DOCS));
+        }
+        // Re-runs are allowed for 30 days after the run was created.
+        if now - run.created_at > TimeDelta::days(30) {
+            let message = "Unable to retry this workflow run because it was created over a month ago";
+            return Err(error(StatusCode::FORBIDDEN, message, RERUN_DOCS));
         }
         let failed: Vec<String> = run
             .latest_jobs()
@@ -475,10 +592,10 @@ async fn rerun_failed_jobs(
         }
         let job_ids: Vec<u64> = failed.iter().map(|_| state.next_job_id()).collect();
         let run = state.run_mut(id).expect("found above");
+        // The new attempt waits for a runner, as a dispatched run does:
+        // `start_run` and `complete_run` move it on.
         run.run_attempt += 1;
-        // GitHub queues the attempt for a moment; the fake goes straight to
-        // in progress, which is what a client polling a second later sees.
-        run.status = Status::InProgress;
+        run.status = Status::Queued;
         run.conclusion = None;
         run.run_started_at = now;
         run.updated_at = now;
@@ -488,7 +605,7 @@ async fn rerun_failed_jobs(
                 run_id: id,
                 run_attempt: run.run_attempt,
                 name,
-                status: Status::InProgress,
+                status: Status::Queued,
                 conclusion: None,
                 started_at: now,
                 completed_at: None,
@@ -514,7 +631,7 @@ async fn list_workflows(
 ) -> Response {
     let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_WORKFLOWS, &headers, |_| {
+    serve(&fake, endpoint::LIST_WORKFLOWS, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
         let workflows: Vec<_> = state.workflows.iter().filter(|w| w.repo == repo).collect();
@@ -531,7 +648,7 @@ async fn get_workflow(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::GET_WORKFLOW, &headers, |_| {
+    serve(&fake, endpoint::GET_WORKFLOW, &headers, Access::Repo(&full), |_| {
         let state = fake.inner.lock();
         let w = state.workflow(&full, &workflow).ok_or_else(not_found)?;
         Ok(ok(json::workflow(w)))
@@ -546,10 +663,21 @@ async fn dispatch(
 ) -> Response {
     let mut created = None;
     let full = format!("{owner}/{repo}");
-    let res = serve(&fake, endpoint::DISPATCH, &headers, |caller| {
+    let res = serve(&fake, endpoint::DISPATCH, &headers, Access::Repo(&full), |caller| {
+        let body = json_body(&body, DISPATCH_DOCS)?;
+        let details = optional_bool(&body, "return_run_details", DISPATCH_DOCS)?.unwrap_or(false);
         let id = create_dispatch(&fake, &full, &workflow, &body, &caller.login())?;
         created = Some(id);
-        Ok(Reply { status: StatusCode::NO_CONTENT, body: None, link: None })
+        if !details {
+            return Ok(Reply { status: StatusCode::NO_CONTENT, body: None, link: None });
+        }
+        // What GitHub answers since it can name the run a dispatch creates.
+        let repo = fake.inner.lock().repo(&full).map(|r| r.full_name()).unwrap_or(full.clone());
+        Ok(ok(json!({
+            "workflow_run_id": id,
+            "run_url": format!("{}/repos/{repo}/actions/runs/{id}", json::API),
+            "html_url": format!("{}/{repo}/actions/runs/{id}", json::WEB),
+        })))
     });
     if let Some(run_id) = created {
         fake.inner.emit(Change::RunCreated { run_id });
@@ -562,34 +690,31 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
 }
 
 /// Validates a dispatch as GitHub does (workflow, trigger, `ref`, inputs)
-/// and queues a `workflow_dispatch` run on the ref's head commit.
-fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], actor: &str) -> Result<u64, ApiError> {
+/// and queues a `workflow_dispatch` run on the ref's head commit, titled by
+/// the workflow's `run-name`.
+fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &Value, actor: &str) -> Result<u64, ApiError> {
     let mut state = fake.inner.lock();
     let workflow = state.workflow(repo, workflow).ok_or_else(not_found)?.clone();
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "Problems parsing JSON", DISPATCH_DOCS))?;
     if !workflow.dispatchable {
         return Err(unprocessable("Workflow does not have 'workflow_dispatch' trigger"));
     }
-    let git_ref = match body.get("ref") {
-        Some(Value::String(r)) => r.clone(),
-        Some(other) => {
-            return Err(unprocessable(format!("Invalid request.\n\nFor 'properties/ref', {other} is not a string.")))
-        }
-        None => return Err(unprocessable("Invalid request.\n\n\"ref\" wasn't supplied.")),
-    };
+    let git_ref = required_string(body, "ref", DISPATCH_DOCS)?;
     let repo_entry = state.repo(repo).expect("the workflow's repository exists");
-    let short = git_ref.strip_prefix("refs/heads/").unwrap_or(&git_ref);
-    let (branch, sha) = match repo_entry.heads.get(short) {
-        Some(sha) => (short.to_owned(), sha.clone()),
-        None => repo_entry
+    let branch_name = git_ref.strip_prefix("refs/heads/").unwrap_or(&git_ref);
+    let tag_name = git_ref.strip_prefix("refs/tags/").unwrap_or(&git_ref);
+    // A branch or a tag, as the docs say; a branch head's sha works too.
+    // A run on a tag has the tag as its `head_branch`.
+    let (branch, sha) = match (repo_entry.heads.get(branch_name), repo_entry.tags.get(tag_name)) {
+        (Some(sha), _) => (branch_name.to_owned(), sha.clone()),
+        (None, Some(sha)) => (tag_name.to_owned(), sha.clone()),
+        (None, None) => repo_entry
             .heads
             .iter()
             .find(|(_, sha)| **sha == git_ref)
             .map(|(b, sha)| (b.clone(), sha.clone()))
             .ok_or_else(|| unprocessable(format!("No ref found for: {git_ref}")))?,
     };
-    let mut inputs = std::collections::BTreeMap::new();
+    let mut inputs = BTreeMap::new();
     match body.get("inputs") {
         None | Some(Value::Null) => {}
         Some(Value::Object(given)) => {
@@ -613,15 +738,28 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], a
             )))
         }
     }
+    // The workflow sees its defaults for what was not given.
+    let mut effective = inputs.clone();
+    for input in &workflow.inputs {
+        if effective.contains_key(&input.name) {
+            continue;
+        }
+        match (&input.default, input.required) {
+            (Some(default), _) => {
+                effective.insert(input.name.clone(), default.clone());
+            }
+            (None, true) => return Err(unprocessable(format!("Required input '{}' not provided", input.name))),
+            (None, false) => {}
+        }
+    }
     let now = state.now();
     let mut spec = crate::RunSpec::in_progress(&branch, now).actor(actor).event("workflow_dispatch").sha(&sha);
-    // A dispatched run is titled after its workflow unless `run-name` says
-    // otherwise, which the fake does not model.
-    spec.title.clone_from(&workflow.name);
+    spec.title = workflow.title_for(&effective);
     spec.jobs = workflow.jobs.iter().map(|j| (j.clone(), None)).collect();
     let id = state.add_run(workflow.id, spec).expect("workflow exists");
     let run = state.run_mut(id).expect("just added");
     run.status = Status::Queued;
+    // As sent, so a test sees exactly what the client dispatched.
     run.inputs = inputs;
     for job in &mut run.jobs {
         job.status = Status::Queued;
@@ -629,39 +767,10 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], a
     Ok(id)
 }
 
-// --- Deployments and the rest ------------------------------------------------
-
-async fn list_deployments(
-    State(fake): State<FakeGitHub>,
-    Path((owner, repo)): Path<(String, String)>,
-    uri: OriginalUri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_DEPLOYMENTS, &headers, |_| {
-        let state = fake.inner.lock();
-        let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
-        let q = &here.query;
-        let mut deployments: Vec<_> = state
-            .deployments
-            .iter()
-            .filter(|d| d.repo == repo)
-            .filter(|d| param(q, "environment").is_none_or(|e| d.environment == e))
-            .filter(|d| param(q, "ref").is_none_or(|r| d.git_ref == r))
-            .filter(|d| param(q, "sha").is_none_or(|s| d.sha == s))
-            .filter(|_| param(q, "task").is_none_or(|t| t == "deploy"))
-            .collect();
-        deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        // This endpoint answers a bare array, unlike the Actions lists.
-        let (page, link) = paginate(deployments, &here);
-        Ok(Reply { link, ..ok(Value::Array(page.into_iter().map(json::deployment).collect())) })
-    })
-}
+// --- The rest ------------------------------------------------------------------
 
 async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
-    serve(&fake, endpoint::RATE_LIMIT, &headers, |_| {
+    serve(&fake, endpoint::RATE_LIMIT, &headers, Access::Any, |_| {
         let rate = fake.inner.lock().rate;
         let core = json!({
             "limit": rate.limit,
@@ -686,5 +795,5 @@ async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Respo
 }
 
 async fn unknown(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
-    serve(&fake, endpoint::UNKNOWN, &headers, |_| Err(not_found()))
+    serve(&fake, endpoint::UNKNOWN, &headers, Access::Any, |_| Err(not_found()))
 }

@@ -1,32 +1,60 @@
-//! An in-process fake of GitHub's REST API (Actions workflows, runs, jobs,
-//! deployments, rate limits) and of its `workflow_run` webhooks, for
-//! opsbot's end-to-end tests, load benchmark and browser sandbox.
+//! An in-process fake of GitHub's REST API, for opsbot's end-to-end tests,
+//! load benchmark and browser sandbox: what the `/pipeline` command reads and
+//! does through octocrab, answered the way `https://api.github.com` answers.
 //!
-//! It serves `/repos/{owner}/{repo}/actions/...`, `/repos/{owner}/{repo}/deployments`
-//! and `/rate_limit` the way `https://api.github.com` does for the calls the
-//! `/pipeline` command makes: JSON shaped so octocrab's models deserialize it,
-//! filters and `Link` pagination, GitHub's error bodies, the `x-ratelimit-*`
-//! headers on every answer and a primary budget that runs out. Tests seed it
-//! with a clock of their own, script failures, count calls per endpoint and
-//! wait for webhook deliveries:
+//! It serves, under `/repos/{owner}/{repo}`: the repository itself; its
+//! commit history (`commits/{ref}`, `compare/{base}...{head}` with status,
+//! ahead/behind counts and commits oldest first); Actions workflows, runs,
+//! jobs, `rerun-failed-jobs` and `dispatches`; deployments and their
+//! statuses. Also `/rate_limit`, and GitHub App authentication: a
+//! repository's `installation` and `/app/installations/{id}/access_tokens`
+//! for an App's RS256 JWT, whose installation tokens then work like the
+//! personal token until they expire. JSON is shaped so octocrab's models
+//! deserialize it; lists filter and page with `Link`; errors carry GitHub's
+//! status codes and messages; every answer has the `x-ratelimit-*` headers
+//! and a primary budget runs out. Completed runs are reported to the bot as
+//! signed `workflow_run` webhooks.
+//!
+//! Tests seed it, drive runs and deployments, script failures, count calls
+//! per endpoint (named by GitHub's operation ids, see [`endpoint`]) and wait
+//! for webhook deliveries:
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use std::time::Duration;
-//! use opsbot_fake_github::{Conclusion, FakeGitHub, RunSpec};
+//! use opsbot_fake_github::{Conclusion, FakeGitHub, Input};
 //!
 //! let github = FakeGitHub::new();
 //! github.add_repo("octo-org/shop", "main");
-//! let ci = github.add_workflow("octo-org/shop", "CI", ".github/workflows/ci.yml");
-//! let started = "2024-05-01T09:00:00Z".parse().unwrap();
-//! let run = github.add_run("octo-org/shop", ci, RunSpec::in_progress("main", started));
+//! let shipped = github.add_commit("octo-org/shop", "main", "Fix checkout rounding", "alice");
+//! github.add_tag("octo-org/shop", "v1.4.1", &shipped);
+//! github.add_commit("octo-org/shop", "main", "Add gift cards", "bob"); // v1.4.1...main: 1 ahead
+//! let deploy = github.add_workflow("octo-org/shop", "Deploy", ".github/workflows/deploy.yml");
+//! github.set_inputs(deploy, vec![Input::required("opsbot_id")]);
+//! github.set_run_name(deploy, "Deploy ${{ inputs.opsbot_id }}");
 //! let server = github.spawn().await?; // point octocrab's base_uri at server.api_url
 //! github.deliver_to("http://127.0.0.1:3000/github/webhook", "webhook-secret");
+//! // ... the bot dispatches deploy.yml with opsbot_id DEP-3: a queued run
+//! // titled "Deploy DEP-3" ...
+//! let run = github.runs("octo-org/shop")[0].id;
+//! github.start_run(run);
 //! github.complete_run(run, Conclusion::Failure); // POSTs a signed workflow_run "completed"
 //! # drop(server); Ok(()) }
 //! ```
+//!
+//! For App authentication a test generates an RSA key pair, gives octocrab
+//! the private key (`Octocrab::builder().app(id, key)`, which needs
+//! octocrab's `jwt-rust-crypto` feature without aws-lc) and the fake the
+//! public one with [`FakeGitHub::add_app`], then installs the App with
+//! [`FakeGitHub::install_app`].
+//!
+//! Two clocks: runs, commits and deployments are stamped with the fake's
+//! clock, which a test may freeze and move ([`FakeGitHub::set_now`]); JWTs
+//! and installation tokens are checked against the wall clock, as clients
+//! stamp JWTs with it ([`FakeGitHub::expire_installation_tokens`] ends
+//! tokens early).
 
 mod api;
+mod apps;
 mod history;
 mod json;
 mod repos;
@@ -69,7 +97,14 @@ pub mod endpoint {
     pub const RERUN_FAILED_JOBS: &str = "actions/re-run-workflow-failed-jobs";
     pub const DISPATCH: &str = "actions/create-workflow-dispatch";
     pub const LIST_DEPLOYMENTS: &str = "repos/list-deployments";
+    pub const GET_DEPLOYMENT: &str = "repos/get-deployment";
+    pub const CREATE_DEPLOYMENT: &str = "repos/create-deployment";
+    pub const LIST_DEPLOYMENT_STATUSES: &str = "repos/list-deployment-statuses";
+    pub const CREATE_DEPLOYMENT_STATUS: &str = "repos/create-deployment-status";
     pub const RATE_LIMIT: &str = "rate-limit/get";
+    pub const GET_REPO_INSTALLATION: &str = "apps/get-repo-installation";
+    pub const GET_INSTALLATION: &str = "apps/get-installation";
+    pub const CREATE_INSTALLATION_TOKEN: &str = "apps/create-installation-access-token";
     /// Any path the fake does not serve.
     pub const UNKNOWN: &str = "unknown";
 }
@@ -221,10 +256,24 @@ impl FakeGitHub {
             .unwrap_or_else(|| panic!("add_workflow: unknown repository {repo}"))
     }
 
-    /// Declares the `workflow_dispatch` inputs `workflow` accepts; dispatches
-    /// with any other input are refused with 422, as GitHub does.
+    /// Declares the optional `workflow_dispatch` inputs `workflow` accepts;
+    /// dispatches with any other input are refused with 422, as GitHub does.
     pub fn declare_inputs(&self, workflow: u64, inputs: &[&str]) {
         self.with_workflow(workflow, |w| w.inputs = inputs.iter().map(|s| Input::optional(s)).collect());
+    }
+
+    /// Declares `workflow`'s inputs with their `required` flags and defaults,
+    /// replacing earlier ones: a dispatch missing a required input without a
+    /// default is refused with 422, as GitHub does.
+    pub fn set_inputs(&self, workflow: u64, inputs: Vec<Input>) {
+        self.with_workflow(workflow, |w| w.inputs = inputs);
+    }
+
+    /// Gives `workflow` a `run-name`, which titles its dispatched runs
+    /// (`display_title`): `"Deploy ${{ inputs.opsbot_id }}"` or the
+    /// shorthand `"Deploy {opsbot_id}"`.
+    pub fn set_run_name(&self, workflow: u64, template: &str) {
+        self.with_workflow(workflow, |w| w.run_name = Some(template.to_owned()));
     }
 
     /// Removes (or restores) the workflow's `workflow_dispatch` trigger.
@@ -263,6 +312,81 @@ impl FakeGitHub {
             .lock()
             .add_deployment(repo, spec)
             .unwrap_or_else(|| panic!("add_deployment: unknown repository {repo}"))
+    }
+
+    /// Gives a deployment a new status at the fake's clock, as the workflow
+    /// deploying it would (`failure` makes it fail), and returns the status
+    /// id. Panics on an unknown deployment or a state GitHub does not have
+    /// (see [`DEPLOYMENT_STATES`]).
+    pub fn add_deployment_status(&self, deployment: u64, state: &str, description: &str) -> u64 {
+        assert!(DEPLOYMENT_STATES.contains(&state), "add_deployment_status: no state {state:?} on GitHub");
+        let id = {
+            let mut fake = self.inner.lock();
+            assert!(fake.deployments.iter().any(|d| d.id == deployment), "unknown deployment {deployment}");
+            let now = fake.now();
+            let status = fake.new_deployment_status(deployment, state, description, "github-actions[bot]", now);
+            let id = status.id;
+            fake.push_deployment_status(deployment, status);
+            id
+        };
+        self.inner.emit(Change::DeploymentStatus { deployment_id: deployment, state: state.to_owned() });
+        id
+    }
+
+    /// A copy of the deployment with its statuses (oldest first).
+    pub fn deployment(&self, id: u64) -> Option<Deployment> {
+        self.inner.lock().deployments.iter().find(|d| d.id == id).cloned()
+    }
+
+    /// The repository's deployments, newest first (as the API lists them).
+    pub fn deployments(&self, repo: &str) -> Vec<Deployment> {
+        let state = self.inner.lock();
+        let mut list: Vec<Deployment> =
+            state.deployments.iter().filter(|d| d.repo.eq_ignore_ascii_case(repo)).cloned().collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        list
+    }
+
+    // --- GitHub Apps ------------------------------------------------------------
+
+    /// Registers a GitHub App: `app_id` is what its JWTs carry as `iss`,
+    /// `public_key_pem` (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`) checks
+    /// their RS256 signatures, and runs it dispatches are by `{slug}[bot]`.
+    /// Panics on a key that does not parse.
+    pub fn add_app(&self, app_id: u64, slug: &str, public_key_pem: &str) {
+        self.inner.lock().apps.add_app(app_id, slug, public_key_pem).unwrap_or_else(|e| panic!("add_app: {e}"));
+    }
+
+    /// Installs the App on every repository of `account` and returns the
+    /// installation id. Panics on an unknown App, or one already installed
+    /// there (GitHub has one installation per App and account).
+    pub fn install_app(&self, app_id: u64, account: &str) -> u64 {
+        let mut state = self.inner.lock();
+        assert!(state.apps.apps.iter().any(|a| a.id == app_id), "install_app: unknown app {app_id}");
+        state.apps.install(app_id, account, None).unwrap_or_else(|e| panic!("install_app: {e}"))
+    }
+
+    /// Installs the App on some repositories (`owner/name`, one owner) and
+    /// returns the installation id. Panics on an unknown App or repository,
+    /// or an App already installed on that owner.
+    pub fn install_app_on(&self, app_id: u64, repos: &[&str]) -> u64 {
+        let mut state = self.inner.lock();
+        assert!(state.apps.apps.iter().any(|a| a.id == app_id), "install_app_on: unknown app {app_id}");
+        let names: Vec<String> = repos
+            .iter()
+            .map(|r| state.repo(r).unwrap_or_else(|| panic!("install_app_on: unknown repository {r}")).full_name())
+            .collect();
+        let owner =
+            names.first().and_then(|n| n.split('/').next()).expect("install_app_on: no repositories").to_owned();
+        assert!(names.iter().all(|n| n.starts_with(&format!("{owner}/"))), "install_app_on: one owner only");
+        state.apps.install(app_id, &owner, Some(names)).unwrap_or_else(|e| panic!("install_app_on: {e}"))
+    }
+
+    /// Makes every installation token minted so far expired, as an hour
+    /// passing would: using one answers 401 "Bad credentials" until the App
+    /// mints another.
+    pub fn expire_installation_tokens(&self) {
+        self.inner.lock().apps.expire_tokens();
     }
 
     // --- The clock and the life of a run ------------------------------------
@@ -415,7 +539,8 @@ impl FakeGitHub {
     }
 
     /// Forgets call counters, queued failures, deliveries and the used rate
-    /// budget, and ends an outage; repositories, workflows and runs stay.
+    /// budget, and ends an outage; repositories, history, workflows, runs,
+    /// deployments, Apps and their tokens stay.
     pub fn reset(&self) {
         self.inner.lock().clear_recorded();
         self.inner.unavailable.store(false, Ordering::Relaxed);

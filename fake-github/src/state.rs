@@ -254,24 +254,38 @@ impl Workflow {
         self.path.rsplit('/').next().unwrap_or(&self.path)
     }
 
-    /// `run-name` with the inputs filled in; an input without a value reads
-    /// as empty, as a missing `inputs.x` does in an expression.
+    /// `run-name` with the inputs filled in: `${{ inputs.x }}` (also
+    /// `github.event.inputs.x`) or the shorthand `{x}`. An input without a
+    /// value, and any other expression, reads as empty, as a missing value
+    /// does in an expression.
     pub fn title_for(&self, inputs: &BTreeMap<String, String>) -> String {
         let Some(template) = &self.run_name else { return self.name.clone() };
+        let input = |name: &str| inputs.get(name.trim()).cloned().unwrap_or_default();
         let mut title = String::with_capacity(template.len());
         let mut rest = template.as_str();
-        while let Some(open) = rest.find('{') {
-            title.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    title.push_str(inputs.get(&after[..close]).map(String::as_str).unwrap_or(""));
-                    rest = &after[close + 1..];
-                }
-                None => {
-                    title.push_str(&rest[open..]);
-                    rest = "";
-                }
+        loop {
+            let expression = rest.find("${{");
+            let shorthand = rest.find('{').filter(|&at| expression.is_none_or(|e| at < e));
+            match (expression, shorthand) {
+                (_, Some(open)) => match rest[open + 1..].find('}') {
+                    Some(len) => {
+                        title.push_str(&rest[..open]);
+                        title.push_str(&input(&rest[open + 1..open + 1 + len]));
+                        rest = &rest[open + 2 + len..];
+                    }
+                    None => break,
+                },
+                (Some(open), None) => match rest[open + 3..].find("}}") {
+                    Some(len) => {
+                        title.push_str(&rest[..open]);
+                        let inner = rest[open + 3..open + 3 + len].trim();
+                        let name = inner.strip_prefix("inputs.").or_else(|| inner.strip_prefix("github.event.inputs."));
+                        title.push_str(&name.map(input).unwrap_or_default());
+                        rest = &rest[open + 5 + len..];
+                    }
+                    None => break,
+                },
+                (None, None) => break,
             }
         }
         title.push_str(rest);
@@ -419,6 +433,15 @@ pub enum Change {
     RunCompleted {
         run_id: u64,
     },
+    /// A deployment was created through the API.
+    DeploymentCreated {
+        deployment_id: u64,
+    },
+    /// A deployment got a new status.
+    DeploymentStatus {
+        deployment_id: u64,
+        state: String,
+    },
     /// A webhook delivery was answered (or failed to connect).
     Delivered {
         delivery: String,
@@ -453,6 +476,7 @@ pub(crate) struct State {
     /// Keyed by repository (lower case, as names are case-insensitive) and
     /// sha: a sha a test supplies may appear in two repositories.
     pub commits: HashMap<(String, String), Commit>,
+    pub apps: crate::apps::Apps,
     /// The test clock; `None` means the system clock.
     pub clock: Option<DateTime<Utc>>,
     pub calls: HashMap<String, usize>,
@@ -489,6 +513,7 @@ impl State {
             runs: Vec::new(),
             deployments: Vec::new(),
             commits: HashMap::new(),
+            apps: crate::apps::Apps::default(),
             clock: None,
             calls: HashMap::new(),
             failures: HashMap::new(),

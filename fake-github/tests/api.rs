@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use opsbot_fake_github::{
-    endpoint, Change, Conclusion, Failure, FakeGitHub, RunSpec, SpawnedFake, Status, DEFAULT_TOKEN,
+    endpoint, Change, Conclusion, Failure, FakeGitHub, Input, RunSpec, SpawnedFake, Status, DEFAULT_TOKEN,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -256,7 +256,7 @@ async fn rerun_failed_jobs_starts_a_new_attempt_of_the_failed_jobs_only() {
 
     let run = h.get_json(&format!("/actions/runs/{id}")).await;
     assert_eq!(run["run_attempt"], 2);
-    assert_eq!(run["status"], "in_progress");
+    assert_eq!(run["status"], "queued", "the new attempt waits for a runner");
     assert_eq!(run["conclusion"], Value::Null);
     assert_eq!(run["run_started_at"], "2024-05-02T12:00:00Z");
     assert_eq!(
@@ -280,15 +280,21 @@ async fn rerun_failed_jobs_starts_a_new_attempt_of_the_failed_jobs_only() {
         summary,
         [
             ("build".into(), 1, "completed".into()),
-            ("test".into(), 2, "in_progress".into()),
-            ("lint".into(), 2, "in_progress".into())
+            ("test".into(), 2, "queued".into()),
+            ("lint".into(), 2, "queued".into())
         ]
     );
     assert_eq!(h.get_json(&format!("/actions/runs/{id}/jobs?filter=all")).await["total_count"], 5);
 
+    // Neither a queued nor a running attempt can be re-run.
     let again = h.post(&format!("/actions/runs/{id}/rerun-failed-jobs"), json!({})).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
     assert_eq!(message(again).await, "This workflow is already running");
+    assert!(h.github.start_run(id));
+    assert_eq!(h.get_json(&format!("/actions/runs/{id}")).await["status"], "in_progress");
+    let running = h.post(&format!("/actions/runs/{id}/rerun-failed-jobs"), json!({})).await;
+    assert_eq!(running.status(), StatusCode::FORBIDDEN);
+    assert_eq!(message(running).await, "This workflow is already running");
 
     h.github.advance(Duration::from_secs(120));
     assert!(h.github.complete_run(id, Conclusion::Success));
@@ -298,6 +304,38 @@ async fn rerun_failed_jobs_starts_a_new_attempt_of_the_failed_jobs_only() {
     let green = h.completed("main", Conclusion::Success, "2024-05-01T10:00:00Z");
     let nothing = h.post(&format!("/actions/runs/{green}/rerun-failed-jobs"), json!({})).await;
     assert_eq!(nothing.status(), StatusCode::FORBIDDEN);
+    let old = h.completed("main", Conclusion::Failure, "2024-04-01T10:00:00Z");
+    let too_old = h.post(&format!("/actions/runs/{old}/rerun-failed-jobs"), json!({})).await;
+    assert_eq!(too_old.status(), StatusCode::FORBIDDEN);
+    assert_eq!(message(too_old).await, "Unable to retry this workflow run because it was created over a month ago");
+}
+
+#[tokio::test]
+async fn a_completed_re_run_is_reported_with_its_attempt() {
+    let h = Harness::new().await;
+    let (url, received) = receiver().await;
+    h.github.deliver_to(&url, "s3cret");
+    let spec = RunSpec::completed("main", Conclusion::Failure, at("2024-05-02T11:00:00Z"), Duration::from_secs(300))
+        .job("build", Some(Conclusion::Success))
+        .job("test", Some(Conclusion::Failure));
+    let id = h.github.add_run(REPO, h.ci, spec);
+    assert_eq!(h.post(&format!("/actions/runs/{id}/rerun-failed-jobs"), json!({})).await.status(), StatusCode::CREATED);
+    assert!(h.github.start_run(id));
+    h.github.advance(Duration::from_secs(90));
+    assert!(h.github.complete_run(id, Conclusion::Success));
+
+    let delivery = h.github.wait_for(Duration::from_secs(5), |g| g.deliveries().into_iter().next()).await;
+    assert_eq!(delivery.expect("delivered").status, Some(204));
+    let (headers, body) = received.0.lock().unwrap()[0].clone();
+    assert_eq!(headers["x-hub-signature-256"], opsbot_fake_github::signature("s3cret", &body).as_str());
+    let payload: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(payload["workflow_run"]["run_attempt"], 2);
+    assert_eq!(payload["workflow_run"]["conclusion"], "success");
+    assert_eq!(payload["workflow_run"]["run_started_at"], "2024-05-02T12:00:00Z");
+    assert_eq!(payload["workflow_run"]["updated_at"], "2024-05-02T12:01:30Z");
+    let jobs = h.get_json(&format!("/actions/runs/{id}/jobs")).await;
+    assert_eq!(jobs["jobs"][1]["conclusion"], "success");
+    assert_eq!(jobs["jobs"][0]["run_attempt"], 1, "the passing job was not re-run");
 }
 
 #[tokio::test]
@@ -571,4 +609,169 @@ async fn the_repository_answers_in_full() {
         (h.github.calls(endpoint::GET_REPO), h.github.calls(endpoint::COMPARE), h.github.calls(endpoint::GET_COMMIT)),
         (2, 2, 1)
     );
+}
+
+#[tokio::test]
+async fn deployment_statuses_validate_move_environments_and_retire_older_deploys() {
+    let h = Harness::new().await;
+    let mut changes = h.github.subscribe();
+    let create = |environment: &str| json!({"ref": "main", "environment": environment, "payload": "{\"id\": 7}"});
+    let first = h.post("/deployments", create("review-app")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["payload"]["id"], 7, "a string payload is JSON");
+    assert_eq!(first["task"], "deploy");
+    assert_eq!(first["original_environment"], "review-app");
+    let first_id = first["id"].as_u64().unwrap();
+    assert_eq!(changes.recv().await.unwrap(), Change::DeploymentCreated { deployment_id: first_id });
+
+    let statuses = |id: u64| format!("/deployments/{id}/statuses");
+    let ok = h.post(&statuses(first_id), json!({"state": "success"})).await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let second: Value = h.post("/deployments", create("review-app")).await.json().await.unwrap();
+    let second_id = second["id"].as_u64().unwrap();
+    assert_eq!(h.post(&statuses(second_id), json!({"state": "success"})).await.status(), StatusCode::CREATED);
+    // auto_inactive: the older successful deploy to that environment retires.
+    let older = h.get_json(&statuses(first_id)).await;
+    assert_eq!(older[0]["state"], "inactive");
+    assert_eq!(older[1]["state"], "success");
+
+    // A status may move the deployment to another environment.
+    let moved = h.post(&statuses(second_id), json!({"state": "in_progress", "environment": "qa"})).await;
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    let deployment = h.get_json(&format!("/deployments/{second_id}")).await;
+    assert_eq!(
+        (deployment["environment"].as_str(), deployment["original_environment"].as_str()),
+        (Some("qa"), Some("review-app"))
+    );
+    let qa: Value = h.get_json("/deployments?environment=qa").await;
+    assert_eq!(qa.as_array().unwrap().len(), 1);
+
+    let bad = h.post(&statuses(second_id), json!({"state": "done"})).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(bad).await.contains(r#""done" is not a member of"#));
+    let missing = h.post(&statuses(second_id), json!({})).await;
+    assert_eq!(message(missing).await, "Invalid request.\n\n\"state\" wasn't supplied.");
+    assert_eq!(h.post(&statuses(42), json!({"state": "success"})).await.status(), StatusCode::NOT_FOUND);
+    let no_ref = h.post("/deployments", json!({"ref": "nope"})).await;
+    assert_eq!(no_ref.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(message(no_ref).await, "No ref found for: nope");
+
+    // Another repository's deployment is not found through this one.
+    h.github.add_repo("octo-org/other", "main");
+    let other = h.http.get(format!("{}/repos/octo-org/other/deployments/{first_id}", h.server.api_url));
+    assert_eq!(other.bearer_auth(DEFAULT_TOKEN).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    h.github.fail_next(endpoint::CREATE_DEPLOYMENT, Failure::ServerError);
+    h.github.fail_next(endpoint::GET_DEPLOYMENT, Failure::NotFound);
+    assert_eq!(h.post("/deployments", create("x")).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(h.get(&format!("/deployments/{first_id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.github.deployments(REPO).len(), 2);
+}
+
+#[tokio::test]
+async fn dispatch_can_name_its_run_and_takes_tags() {
+    let h = Harness::new().await;
+    let deploy = h.github.add_workflow(REPO, "Deploy", ".github/workflows/deploy.yml");
+    h.github.set_inputs(deploy, vec![Input::required("opsbot_id"), Input::required("environment").default("staging")]);
+    h.github.set_run_name(deploy, "Deploy {opsbot_id} ({environment})");
+    let tagged = h.github.add_commit(REPO, "main", "Release 1.4.2", "alice");
+    h.github.add_tag(REPO, "v1.4.2", "main");
+    h.github.add_commit(REPO, "main", "Next", "bob");
+
+    let res = h
+        .post(
+            "/actions/workflows/deploy.yml/dispatches",
+            json!({"ref": "refs/tags/v1.4.2", "inputs": {"opsbot_id": "DEP-9"}, "return_run_details": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "return_run_details asks for a body");
+    let details: Value = res.json().await.unwrap();
+    let id = details["workflow_run_id"].as_u64().expect("run id");
+    assert_eq!(details["run_url"], format!("https://api.github.com/repos/{REPO}/actions/runs/{id}"));
+    assert_eq!(details["html_url"], format!("https://github.com/{REPO}/actions/runs/{id}"));
+    let run = h.github.run(id).unwrap();
+    assert_eq!(run.display_title, "Deploy DEP-9 (staging)", "the default fills the title");
+    assert_eq!((run.head_branch.as_str(), run.head_sha.as_str()), ("v1.4.2", tagged.as_str()));
+    assert_eq!(run.inputs.len(), 1, "inputs are kept as sent");
+
+    let plain =
+        h.post("/actions/workflows/deploy.yml/dispatches", json!({"ref": "main", "inputs": {"opsbot_id": "x"}}));
+    assert_eq!(plain.await.status(), StatusCode::NO_CONTENT);
+    let bad = h.post("/actions/workflows/deploy.yml/dispatches", json!({"ref": "main", "return_run_details": "yes"}));
+    assert_eq!(
+        message(bad.await).await,
+        "Invalid request.\n\nFor 'properties/return_run_details', \"yes\" is not a boolean."
+    );
+    assert_eq!(h.github.runs(REPO).len(), 2);
+}
+
+/// Every endpoint added for `/pipeline`, as (method, path, endpoint name);
+/// paths starting with `/app` are absolute, the others under the repository.
+fn pipeline_endpoints(deployment: u64) -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("GET", String::new(), endpoint::GET_REPO),
+        ("GET", "/commits/main".into(), endpoint::GET_COMMIT),
+        ("GET", "/compare/main...main".into(), endpoint::COMPARE),
+        ("GET", format!("/deployments/{deployment}"), endpoint::GET_DEPLOYMENT),
+        ("POST", "/deployments".into(), endpoint::CREATE_DEPLOYMENT),
+        ("GET", format!("/deployments/{deployment}/statuses"), endpoint::LIST_DEPLOYMENT_STATUSES),
+        ("POST", format!("/deployments/{deployment}/statuses"), endpoint::CREATE_DEPLOYMENT_STATUS),
+        ("GET", "/installation".into(), endpoint::GET_REPO_INSTALLATION),
+        ("GET", "/app/installations/1".into(), endpoint::GET_INSTALLATION),
+        ("POST", "/app/installations/1/access_tokens".into(), endpoint::CREATE_INSTALLATION_TOKEN),
+    ]
+}
+
+#[tokio::test]
+async fn scripted_failures_and_the_rate_limit_apply_to_every_new_endpoint() {
+    let h = Harness::new().await;
+    let deployment = h.github.add_deployment(
+        REPO,
+        opsbot_fake_github::DeploymentSpec {
+            environment: "production".into(),
+            git_ref: "main".into(),
+            sha: h.github.commit(REPO, "main").unwrap().sha,
+            creator: "alice".into(),
+            created_at: at("2024-05-02T11:00:00Z"),
+            statuses: vec!["success".into()],
+        },
+    );
+    let send = |method: &str, path: &str| {
+        let url = if path.starts_with("/app") { format!("{}{path}", h.server.api_url) } else { h.url(path) };
+        let request = if method == "POST" {
+            h.http.post(url).json(&json!({"ref": "main", "state": "success"}))
+        } else {
+            h.http.get(url)
+        };
+        request.bearer_auth(DEFAULT_TOKEN).send()
+    };
+    for (method, path, name) in pipeline_endpoints(deployment) {
+        h.github.fail_next(name, Failure::SecondaryRateLimit { retry_after_secs: 7 });
+        h.github.fail_next(name, Failure::ServerError);
+        h.github.fail_next(name, Failure::NotFound);
+        h.github.fail_next(name, Failure::HttpStatus(503));
+        let secondary = send(method, &path).await.unwrap();
+        assert_eq!(secondary.status(), StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(secondary.headers()["retry-after"], "7", "{name}");
+        assert_eq!(send(method, &path).await.unwrap().status(), StatusCode::INTERNAL_SERVER_ERROR, "{name}");
+        assert_eq!(send(method, &path).await.unwrap().status(), StatusCode::NOT_FOUND, "{name}");
+        assert_eq!(send(method, &path).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+        assert_eq!(h.github.calls(name), 4, "{name}");
+    }
+
+    // The primary budget runs out for all of them (the App endpoints refuse
+    // a personal token before it counts; see the App tests).
+    h.github.set_rate_limit(0);
+    let repository_endpoints = pipeline_endpoints(deployment)
+        .into_iter()
+        .filter(|(_, path, name)| *name != endpoint::GET_REPO_INSTALLATION && !path.starts_with("/app"));
+    for (method, path, name) in repository_endpoints {
+        let res = send(method, &path).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "0", "{name}");
+        let reset: i64 = res.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+        assert_eq!(reset, at("2024-05-02T13:00:00Z").timestamp(), "{name}");
+        assert!(message(res).await.starts_with("API rate limit exceeded for user ID"), "{name}");
+    }
 }

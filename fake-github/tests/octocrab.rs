@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use octocrab::models::commits::GithubCommitStatus;
+use octocrab::models::repos::DeploymentStatusState;
 use octocrab::models::workflows::{Conclusion as JobConclusion, Status as JobStatus};
 use octocrab::models::RunId;
 use octocrab::params::workflows::Filter;
 use octocrab::Octocrab;
 use opsbot_fake_github::{
-    endpoint, Conclusion, DeploymentSpec, Failure, FakeGitHub, RunSpec, SpawnedFake, DEFAULT_TOKEN,
+    endpoint, Conclusion, DeploymentSpec, Failure, FakeGitHub, Input, RunSpec, SpawnedFake, DEFAULT_TOKEN,
 };
 
 const REPO: &str = "octo-org/shop";
@@ -119,13 +120,13 @@ async fn reruns_failed_jobs_as_a_new_attempt() {
 
     s.client.workflows("octo-org", "shop").rerun_failed_jobs(RunId(run)).await.expect("rerun");
     let again = s.client.workflows("octo-org", "shop").get(RunId(run)).await.expect("get run");
-    assert_eq!(again.status, "in_progress");
+    assert_eq!(again.status, "queued");
     assert_eq!(again.conclusion, None);
 
     let jobs = s.client.workflows("octo-org", "shop").list_jobs(RunId(run)).send().await.expect("jobs");
     let test = jobs.items.iter().find(|j| j.name == "test").expect("test job");
     assert_eq!(test.run_attempt, 2);
-    assert_eq!(test.status, JobStatus::InProgress);
+    assert_eq!(test.status, JobStatus::Queued);
     let all =
         s.client.workflows("octo-org", "shop").list_jobs(RunId(run)).filter(Filter::All).send().await.expect("all");
     assert_eq!(all.items.len(), 3);
@@ -268,4 +269,117 @@ async fn reads_the_repository_commits_and_comparisons() {
     assert_eq!(s.github.calls(endpoint::COMPARE), 3);
     assert_eq!(s.github.calls(endpoint::GET_COMMIT), 2);
     assert_eq!(s.github.calls(endpoint::GET_REPO), 1);
+}
+
+#[tokio::test]
+async fn follows_a_deployment_through_its_statuses() {
+    let s = setup().await;
+    let sha = s.github.add_commit(REPO, "main", "Release 1.4.2", "alice");
+    let seeded = s.github.add_deployment(
+        REPO,
+        DeploymentSpec {
+            environment: "production".into(),
+            git_ref: "main".into(),
+            sha: sha.clone(),
+            creator: "github-actions[bot]".into(),
+            created_at: at("2024-05-02T11:00:00Z"),
+            statuses: vec!["queued".into(), "in_progress".into()],
+        },
+    );
+    let repo = s.client.repos("octo-org", "shop");
+    let deployments = repo.deployments();
+    let got = deployments.get(seeded).await.expect("get deployment");
+    assert_eq!((got.sha.as_str(), got.environment.as_str()), (sha.as_str(), "production"));
+
+    let statuses = deployments.statuses(seeded).list().send().await.expect("statuses");
+    let states: Vec<DeploymentStatusState> = statuses.items.iter().map(|st| st.state).collect();
+    assert_eq!(states, [DeploymentStatusState::InProgress, DeploymentStatusState::Queued], "newest first");
+
+    // The deploy fails, as a test makes it...
+    s.github.add_deployment_status(seeded, "failure", "smoke tests failed");
+    let latest = &deployments.statuses(seeded).list().send().await.expect("statuses").items[0];
+    assert_eq!(latest.state, DeploymentStatusState::Failure);
+    assert_eq!(latest.description.as_deref(), Some("smoke tests failed"));
+    assert_eq!(s.github.deployment(seeded).and_then(|d| d.state().map(str::to_owned)).as_deref(), Some("failure"));
+
+    // ...and a client can create one and report on it.
+    let created = deployments
+        .create("main")
+        .environment("staging")
+        .description("opsbot DEP-7")
+        .payload(serde_json::json!({"opsbot_id": "DEP-7"}))
+        .send()
+        .await
+        .expect("create deployment");
+    assert_eq!(created.sha, sha);
+    assert_eq!(created.production_environment, Some(false));
+    assert_eq!(created.payload["opsbot_id"], "DEP-7");
+    assert_eq!(created.creator.as_ref().map(|c| c.login.as_str()), Some(opsbot_fake_github::TOKEN_LOGIN));
+    let status = deployments
+        .statuses(created.id)
+        .create(DeploymentStatusState::Success)
+        .log_url("https://ci.example/runs/1")
+        .send()
+        .await
+        .expect("create status");
+    assert_eq!(status.state, DeploymentStatusState::Success);
+    assert_eq!(status.environment.as_deref(), Some("staging"));
+    assert_eq!(status.target_url.as_deref(), Some("https://ci.example/runs/1"));
+    assert_eq!(s.github.calls(endpoint::CREATE_DEPLOYMENT_STATUS), 1);
+    assert_eq!(s.github.calls(endpoint::LIST_DEPLOYMENT_STATUSES), 2);
+}
+
+#[tokio::test]
+async fn a_dispatched_run_is_titled_by_its_run_name() {
+    let s = setup().await;
+    s.github.set_inputs(
+        s.deploy,
+        vec![
+            Input::required("opsbot_id"),
+            Input::optional("environment").default("staging"),
+            Input::optional("version"),
+        ],
+    );
+    s.github.set_run_name(s.deploy, "Deploy ${{ inputs.opsbot_id }} to ${{ inputs.environment }}");
+    s.client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "deploy.yml", "main")
+        .inputs(serde_json::json!({"opsbot_id": "DEP-3"}))
+        .send()
+        .await
+        .expect("dispatch");
+
+    // octocrab's Run model has no display_title (nor run_attempt): a client
+    // that matches runs by title reads the JSON itself.
+    let route = format!("/repos/{REPO}/actions/workflows/deploy.yml/runs?event=workflow_dispatch");
+    let page: serde_json::Value = s.client.get(route, None::<&()>).await.expect("runs as JSON");
+    let run = &page["workflow_runs"][0];
+    assert_eq!(run["display_title"], "Deploy DEP-3 to staging");
+    assert_eq!(run["name"], "Deploy", "name stays the workflow's");
+    assert_eq!(run["status"], "queued");
+    let id = run["id"].as_u64().expect("run id");
+    assert_eq!(s.github.run(id).expect("run").inputs.get("opsbot_id").map(String::as_str), Some("DEP-3"));
+
+    let err = s
+        .client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "deploy.yml", "main")
+        .inputs(serde_json::json!({"version": "1.4.2"}))
+        .send()
+        .await
+        .expect_err("required input missing");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 422);
+    assert_eq!(source.message, "Required input 'opsbot_id' not provided");
+
+    let err = s
+        .client
+        .actions()
+        .create_workflow_dispatch("octo-org", "shop", "nope.yml", "main")
+        .send()
+        .await
+        .expect_err("unknown workflow");
+    let octocrab::Error::GitHub { source, .. } = err else { panic!("not a GitHub error: {err:?}") };
+    assert_eq!(source.status_code, 404);
+    assert_eq!(s.github.calls(endpoint::DISPATCH), 3);
 }
