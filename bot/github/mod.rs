@@ -73,12 +73,14 @@ struct Connected {
 }
 
 enum SignedIn {
-    Token(Octocrab),
+    Token(Arc<Octocrab>),
     /// The App's own client (JWT) and one installation client per
-    /// repository, each renewing its installation token by itself.
+    /// repository, each renewing its installation token by itself. Shared
+    /// behind an `Arc`: a cloned octocrab client copies its token cache,
+    /// so the clone would mint a token of its own.
     App {
         app: Octocrab,
-        installations: tokio::sync::Mutex<HashMap<Repo, Octocrab>>,
+        installations: tokio::sync::Mutex<HashMap<Repo, Arc<Octocrab>>>,
     },
 }
 
@@ -100,12 +102,12 @@ impl GitHub {
             // A rate limit is told to the person, never slept through.
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
         let signed_in = match auth {
-            Auth::Token(token) => SignedIn::Token(
+            Auth::Token(token) => SignedIn::Token(Arc::new(
                 builder
                     .personal_token(token.expose().to_owned())
                     .build()
                     .map_err(|_| anyhow::anyhow!("could not set up the GitHub client"))?,
-            ),
+            )),
             Auth::App { id, private_key } => {
                 let key = octocrab::EncodingKey::from_rsa_pem(private_key.expose().as_bytes())
                     .map_err(|_| anyhow::anyhow!("GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM"))?;
@@ -253,7 +255,7 @@ impl Connected {
     }
 
     /// The client for `repo`: the token's, or the App's installation on it.
-    async fn client(&self, repo: &Repo) -> Result<Octocrab, Unavailable> {
+    async fn client(&self, repo: &Repo) -> Result<Arc<Octocrab>, Unavailable> {
         match &self.signed_in {
             SignedIn::Token(client) => Ok(client.clone()),
             SignedIn::App { app, installations } => {
@@ -267,9 +269,10 @@ impl Connected {
                 }
                 let path = format!("/repos/{repo}/installation");
                 let found: InstallationJson = self.send(app, &path, "opsbot's App installation").await?;
-                let client = app
-                    .installation(octocrab::models::InstallationId(found.id))
-                    .map_err(|e| Unavailable::Down { why: short(&e.to_string()) })?;
+                let client = Arc::new(
+                    app.installation(octocrab::models::InstallationId(found.id))
+                        .map_err(|e| Unavailable::Down { why: short(&e.to_string()) })?,
+                );
                 known.insert(repo.clone(), client.clone());
                 Ok(client)
             }

@@ -216,3 +216,30 @@ async fn typos_get_the_usage_and_deploys_say_plainly_they_are_not_built_yet() {
     assert!(answer["text"].as_str().unwrap().contains("not built yet"), "{answer}");
     assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), 0);
 }
+
+#[tokio::test]
+async fn a_github_app_installation_answers_like_a_token() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    const APP_ID: u64 = 1_200_001;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key");
+    let private = key.to_pkcs1_pem(LineEnding::LF).unwrap().to_string();
+    let public = key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+    let app = spawn_app_with(|config| {
+        with_github(config);
+        config.github.auth =
+            Some(opsbot::github::Auth::App { id: APP_ID, private_key: opsbot::config::Secret::new(private) });
+    })
+    .await;
+    app.github.set_now(test_start());
+    app.github.add_app(APP_ID, "opsbot", &public);
+    app.github.install_app(APP_ID, "octo-org");
+    a_day_with_failures(&app);
+
+    app.slash("/pipeline", "status", ALICE).await;
+    answer_to(&app, ALICE, "Build Success Rate").await;
+    app.slash("/pipeline", "runs", BOB).await;
+    answer_to(&app, BOB, "Latest runs of octo-org/shop").await;
+    assert_eq!(app.github.calls(endpoint::GET_REPO_INSTALLATION), 1, "the installation is looked up once");
+    assert_eq!(app.github.calls(endpoint::CREATE_INSTALLATION_TOKEN), 1, "its token is reused until it expires");
+}
