@@ -109,6 +109,7 @@ impl App {
             subjects: store.subjects.clone(),
             slack,
             github: engine.github.clone(),
+            timers: store.timers.clone(),
             runbook: engine.runbook.clone(),
             clock: options.clock,
             metrics: engine.metrics.clone(),

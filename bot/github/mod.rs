@@ -12,8 +12,9 @@ use crate::config::Secret;
 use cache::Cache;
 use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
+use hyper::body::Bytes;
 use octocrab::Octocrab;
-use opsbot_handlers::github::{Activity, Lookup, Repo, RunRecord, RunState, Unavailable};
+use opsbot_handlers::github::{Activity, Call, Lookup, Repo, RunRecord, RunState, Unavailable};
 use opsbot_handlers::pipeline::Setup;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -134,6 +135,21 @@ impl GitHub {
     /// What the core needs to know to decide `/pipeline`.
     pub fn setup(&self) -> Setup {
         Setup { connected: self.connected.is_some(), repository: self.repository.clone() }
+    }
+
+    /// Does what a decision asked of GitHub. Never cached, never retried
+    /// here: the outbox decides what a failure means.
+    pub async fn call(&self, call: &Call) -> Result<(), Unavailable> {
+        let Some(c) = &self.connected else {
+            return Err(Unavailable::NotConnected);
+        };
+        match call {
+            Call::RerunFailedJobs { repo, run_id } => {
+                let client = c.client(repo).await?;
+                let path = format!("/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs");
+                c.request(&client, Verb::Post, &path, &format!("run {run_id}")).await.map(drop)
+            }
+        }
     }
 
     /// Answers `lookup`, from the cache when someone asked the same a
@@ -284,16 +300,31 @@ impl Connected {
         self.send(&client, path, what).await
     }
 
-    /// One GET, with GitHub's rate limits kept: nothing is sent while a
-    /// limit is spent, and a limit GitHub reports stops the next calls.
+    /// One GET, its answer read as `T`.
     async fn send<T: DeserializeOwned>(&self, client: &Octocrab, path: &str, what: &str) -> Result<T, Unavailable> {
+        let body = self.request(client, Verb::Get, path, what).await?;
+        serde_json::from_slice(&body).map_err(|e| Unavailable::Down {
+            why: format!("GitHub's answer was not understood ({})", short(&e.to_string())),
+        })
+    }
+
+    /// One request, with GitHub's rate limits kept: nothing is sent while a
+    /// limit is spent, and a limit GitHub reports stops the next calls.
+    /// The body of a 2xx answer, or why there is none.
+    async fn request(&self, client: &Octocrab, verb: Verb, path: &str, what: &str) -> Result<Bytes, Unavailable> {
         let now = self.clock.now();
         if let Some(resets) = *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()) {
             if resets > now {
                 return Err(Unavailable::RateLimited { resets });
             }
         }
-        let response = tokio::time::timeout(CALL_TIMEOUT, client._get(path))
+        let sent = async {
+            match verb {
+                Verb::Get => client._get(path).await,
+                Verb::Post => client._post(path, None::<&()>).await,
+            }
+        };
+        let response = tokio::time::timeout(CALL_TIMEOUT, sent)
             .await
             .map_err(|_| Unavailable::Down { why: format!("no answer within {} s", CALL_TIMEOUT.as_secs()) })?
             .map_err(|e| Unavailable::Down { why: short(&e.to_string()) })?;
@@ -313,14 +344,18 @@ impl Connected {
             }
         }
         match status.as_u16() {
-            200..=299 => serde_json::from_slice(&body).map_err(|e| Unavailable::Down {
-                why: format!("GitHub's answer was not understood ({})", short(&e.to_string())),
-            }),
+            200..=299 => Ok(body),
             404 => Err(Unavailable::NotFound { what: what.to_owned() }),
             code @ (401 | 403 | 409 | 422) => Err(Unavailable::Refused { status: code, message: message_of(&body) }),
             code => Err(Unavailable::Down { why: format!("HTTP {code}") }),
         }
     }
+}
+
+#[derive(Copy, Clone)]
+enum Verb {
+    Get,
+    Post,
 }
 
 /// The rate-limit headers GitHub sends with every answer.

@@ -17,9 +17,12 @@ pub mod storm;
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
-use crate::store::{OutboxEntry, OutboxStore, StoreError, SubjectStore};
+use crate::store::{OutboxEntry, OutboxStore, StoreError, SubjectStore, TimerStore};
 use opsbot_handlers::blocks::SlackMessage;
 use opsbot_handlers::delivery::{self, State};
+use opsbot_handlers::github::{Call, Unavailable};
+use opsbot_handlers::subject::AlertId;
+use opsbot_handlers::timer::TimerKind;
 use opsbot_handlers::{Effect, Message, MessageRef, Reply, Runbook, Subject};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,8 +75,10 @@ pub struct Outbox {
     /// The incidents and runs they render, and where their messages landed.
     pub subjects: SubjectStore,
     pub slack: SlackApi,
-    /// Answers `/pipeline`'s lookups.
+    /// Answers `/pipeline`'s lookups and carries out GitHub calls.
     pub github: crate::github::GitHub,
+    /// Where a call GitHub refused is reported back, as a timer due at once.
+    pub timers: TimerStore,
     pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -86,6 +91,7 @@ struct Delivery {
     subjects: SubjectStore,
     slack: SlackApi,
     github: crate::github::GitHub,
+    timers: TimerStore,
     runbook: Arc<Runbook>,
     clock: Arc<dyn Clock>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -107,7 +113,7 @@ struct Lane {
 }
 
 pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
-    let Outbox { queue, subjects, slack, github, runbook, clock, metrics, settings } = outbox;
+    let Outbox { queue, subjects, slack, github, timers, runbook, clock, metrics, settings } = outbox;
     let storm = Arc::new(StormGuard::new(
         queue.clone(),
         slack.clone(),
@@ -122,6 +128,7 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         subjects,
         slack,
         github,
+        timers,
         runbook,
         clock,
         metrics,
@@ -549,6 +556,36 @@ impl Delivery {
                 let reply = opsbot_handlers::pipeline::answer(lookup, &found, &self.runbook, self.clock.now());
                 self.answer(to, &reply).await
             }
+            Effect::Call { call, alert } => self.call_github(call, *alert).await,
+        }
+    }
+
+    /// Asks GitHub to do what a decision asked. An outage or a rate limit
+    /// is retried like Slack's (a rate limit no sooner than it resets); a
+    /// refusal goes back to the alert group as a timer due at once, so the
+    /// core decides what the group shows.
+    async fn call_github(&self, call: &Call, alert: AlertId) -> Result<(), DeliveryError> {
+        let now = self.clock.now();
+        match self.github.call(call).await {
+            Ok(()) => {
+                tracing::info!(%alert, call = %call.describe(), "GitHub did what was asked");
+                Ok(())
+            }
+            Err(Unavailable::Down { why }) => {
+                Err(DeliveryError::Transient { reason: format!("GitHub: {why}"), retry_after: None })
+            }
+            Err(Unavailable::RateLimited { resets }) => Err(DeliveryError::Transient {
+                reason: "GitHub's rate limit is spent".into(),
+                retry_after: (resets - now).to_std().ok(),
+            }),
+            Err(refused) => {
+                tracing::info!(%alert, call = %call.describe(), reason = ?refused, "GitHub refused a call");
+                let kind = TimerKind::GitHubRefused { alert, call: call.clone(), why: refused.in_words() };
+                self.timers
+                    .set(&opsbot_handlers::Timer { due: now, kind })
+                    .await
+                    .map_err(|e| DeliveryError::Transient { reason: e.to_string(), retry_after: None })
+            }
         }
     }
 
@@ -722,6 +759,7 @@ mod tests {
                 subjects: self.engine.store.subjects.clone(),
                 slack: SlackApi::new(&self.api_url, &Secret::new(opsbot_fake_slack::DEFAULT_TOKEN)).unwrap(),
                 github: self.engine.github.clone(),
+                timers: self.engine.store.timers.clone(),
                 runbook: self.engine.runbook.clone(),
                 clock: self.engine.clock.clone(),
                 metrics: self.engine.metrics.clone(),

@@ -23,6 +23,8 @@ pub enum AlertButton {
     Mute,
     /// Ends a mute early.
     Unmute,
+    /// Asks GitHub to re-run the failed jobs of the group's latest run.
+    Rerun,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +65,7 @@ const STEP_FLAG: &str = "step.flag";
 const ALERT_DECLARE: &str = "alert.declare";
 const ALERT_MUTE: &str = "alert.mute";
 const ALERT_UNMUTE: &str = "alert.unmute";
+const ALERT_RERUN: &str = "alert.rerun";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -91,6 +94,7 @@ impl Button {
             Button::Alert(_, AlertButton::Declare) => ALERT_DECLARE.to_owned(),
             Button::Alert(_, AlertButton::Mute) => ALERT_MUTE.to_owned(),
             Button::Alert(_, AlertButton::Unmute) => ALERT_UNMUTE.to_owned(),
+            Button::Alert(_, AlertButton::Rerun) => ALERT_RERUN.to_owned(),
         }
     }
 
@@ -118,11 +122,12 @@ impl Button {
             ACK => incident(IncidentButton::Acknowledge),
             RESOLVE => incident(IncidentButton::Resolve),
             TAKE_COMMAND => incident(IncidentButton::TakeCommand),
-            ALERT_DECLARE | ALERT_MUTE | ALERT_UNMUTE => {
+            ALERT_DECLARE | ALERT_MUTE | ALERT_UNMUTE | ALERT_RERUN => {
                 let id = AlertId(value.parse().ok()?);
                 let button = match verb {
                     ALERT_DECLARE => AlertButton::Declare,
                     ALERT_MUTE => AlertButton::Mute,
+                    ALERT_RERUN => AlertButton::Rerun,
                     _ => AlertButton::Unmute,
                 };
                 Some(Button::Alert(id, button))

@@ -6,7 +6,7 @@
 //! changes, so an incident's decision cannot write a run, and the features
 //! depend on this module, never the other way round.
 
-use crate::github::Lookup;
+use crate::github::{Call, Lookup};
 use crate::subject::{IncidentId, Message, Subject};
 use crate::timer::Timer;
 
@@ -118,6 +118,9 @@ pub enum Effect {
     /// Ask GitHub, then answer the person with what it said (or why it
     /// could not).
     Lookup { lookup: Lookup, to: AnswerTo },
+    /// Ask GitHub to do something for an alert group (a re-run); a
+    /// refusal comes back to the group as a timer.
+    Call { call: Call, alert: crate::subject::AlertId },
 }
 
 impl Effect {
@@ -126,6 +129,7 @@ impl Effect {
         match self {
             Effect::Post(message) | Effect::Refresh(message) => Some(message.subject()),
             Effect::InThread { subject, .. } => Some(*subject),
+            Effect::Call { alert, .. } => Some(Subject::Alert(*alert)),
             Effect::MoveAlert { incident } | Effect::SendAlertLink { incident, .. } => {
                 Some(Subject::Incident(*incident))
             }

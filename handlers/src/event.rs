@@ -123,7 +123,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
                 Need::Run(run::decide::slot_needs(checklist, *slot, runbook, now))
             }
             TimerKind::DeclareFromAlert { .. } => Need::Incident(I::NewId),
-            TimerKind::AlertDeclared { alert, .. } => Need::Alert(alert::decide::Need::One(*alert)),
+            TimerKind::AlertDeclared { alert, .. } | TimerKind::GitHubRefused { alert, .. } => {
+                Need::Alert(alert::decide::Need::One(*alert))
+            }
         },
         Event::Mention { .. } => Need::Incident(I::Open),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
@@ -191,6 +193,9 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
                 TimerKind::AlertDeclared { incident: id, severity, by, .. },
                 Loaded::Alert(alert::decide::Loaded::One(found)),
             ) => alert(alert::decide::incident_declared(found, *id, *severity, by.clone(), now)),
+            (TimerKind::GitHubRefused { call, why, .. }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
+                alert(alert::decide::github_refused(found, call, why, now))
+            }
             _ => Decision::reply(crate::replies::INTERNAL_ERROR),
         },
         (Event::Mention { text, channel, ts }, Loaded::Incident(I::Many(open))) => {

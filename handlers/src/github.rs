@@ -195,3 +195,43 @@ pub enum Unavailable {
     /// GitHub did not answer, or answered with a server error.
     Down { why: String },
 }
+
+/// Something opsbot asks GitHub to do on someone's behalf. Made by a
+/// decision, carried out by the outbox; a refusal comes back to the
+/// subject as a timer due at once (see `TimerKind::GitHubRefused`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Call {
+    /// `POST /repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs`.
+    RerunFailedJobs { repo: Repo, run_id: u64 },
+}
+
+impl Call {
+    pub fn repo(&self) -> &Repo {
+        match self {
+            Call::RerunFailedJobs { repo, .. } => repo,
+        }
+    }
+
+    /// For logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Call::RerunFailedJobs { repo, run_id } => format!("re-run the failed jobs of {repo} run {run_id}"),
+        }
+    }
+}
+
+impl Unavailable {
+    /// GitHub's refusal in one line, for a thread note.
+    pub fn in_words(&self) -> String {
+        match self {
+            Unavailable::NotConnected => "opsbot is not connected to GitHub".to_owned(),
+            Unavailable::RateLimited { resets } => {
+                format!("GitHub's rate limit is spent until {}", crate::text::slack_date(*resets))
+            }
+            Unavailable::NotFound { what } => format!("GitHub does not know {what}, or opsbot's token cannot see it"),
+            Unavailable::Refused { status, message } => format!("GitHub said \"{message}\" ({status})"),
+            Unavailable::Down { why } => format!("GitHub did not answer ({why})"),
+        }
+    }
+}

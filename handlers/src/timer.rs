@@ -11,6 +11,7 @@
 //! nothing ever needs cancelling. Stored as the `wire` module describes,
 //! which implements its serde.
 
+use crate::github::Call;
 use crate::severity::Severity;
 use crate::subject::{AlertId, IncidentId, RunId};
 use chrono::{DateTime, Utc};
@@ -45,6 +46,10 @@ pub enum TimerKind {
     /// same reason as [`TimerKind::DeclareFromAlert`]: the declare decision
     /// writes the incident, this one the group.
     AlertDeclared { alert: AlertId, incident: IncidentId, severity: Severity, by: Option<String> },
+    /// GitHub refused a [`Call`] an alert group's decision made (a re-run
+    /// of a run already running, a token without the permission): the
+    /// group says so. Set by the outbox, due at once.
+    GitHubRefused { alert: AlertId, call: Call, why: String },
 }
 
 /// What to declare for an alert.
@@ -94,6 +99,7 @@ impl Timer {
                 format!("{alert} declares a {} incident", declaration.severity)
             }
             TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
+            TimerKind::GitHubRefused { alert, call, .. } => format!("{alert}: GitHub refused to {}", call.describe()),
         }
     }
 }

@@ -74,6 +74,7 @@ pub enum Effect {
     RefreshAlertGroup { alert: AlertId },
     PostInAlertThread { alert: AlertId, text: String },
     AnswerLookup { lookup: crate::github::Lookup, to: decision::AnswerTo },
+    CallGithub { call: crate::github::Call, alert: AlertId },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -123,6 +124,7 @@ impl From<decision::Effect> for Effect {
             decision::Effect::Ephemeral { channel, user, text } => Effect::Ephemeral { channel, user, text },
             decision::Effect::Say { channel, thread_ts, text } => Effect::Post { channel, thread_ts, text },
             decision::Effect::Lookup { lookup, to } => Effect::AnswerLookup { lookup, to },
+            decision::Effect::Call { call, alert } => Effect::CallGithub { call, alert },
         }
     }
 }
@@ -153,6 +155,7 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::RefreshAlertGroup { alert } => E::Refresh(Message::Alert(alert, AlertMessage::Group)),
             Effect::PostInAlertThread { alert, text } => E::InThread { subject: Subject::Alert(alert), text },
             Effect::AnswerLookup { lookup, to } => E::Lookup { lookup, to },
+            Effect::CallGithub { call, alert } => E::Call { call, alert },
         })
     }
 }
@@ -192,6 +195,10 @@ enum Reason {
         severity: crate::Severity,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+    },
+    GithubRefused {
+        call: crate::github::Call,
+        why: String,
     },
 }
 
@@ -233,6 +240,9 @@ impl From<timer::Timer> for Timer {
             TimerKind::AlertDeclared { alert, incident, severity, by } => {
                 (TimerSubject::Alert(alert), 0, Reason::Declared { incident, severity, by })
             }
+            TimerKind::GitHubRefused { alert, call, why } => {
+                (TimerSubject::Alert(alert), 0, Reason::GithubRefused { call, why })
+            }
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -251,7 +261,10 @@ impl TryFrom<Timer> for timer::Timer {
                     Reason::RunOverdue
                     | Reason::ScheduledRun { .. }
                     | Reason::Declare { .. }
-                    | Reason::Declared { .. } => return Err("a timer of another subject on an incident".to_owned()),
+                    | Reason::Declared { .. }
+                    | Reason::GithubRefused { .. } => {
+                        return Err("a timer of another subject on an incident".to_owned())
+                    }
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -267,6 +280,9 @@ impl TryFrom<Timer> for timer::Timer {
             }
             (TimerSubject::Alert(alert), Reason::Declared { incident, severity, by }) => {
                 TimerKind::AlertDeclared { alert, incident, severity, by }
+            }
+            (TimerSubject::Alert(alert), Reason::GithubRefused { call, why }) => {
+                TimerKind::GitHubRefused { alert, call, why }
             }
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };

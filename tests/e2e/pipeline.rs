@@ -243,3 +243,98 @@ async fn a_github_app_installation_answers_like_a_token() {
     assert_eq!(app.github.calls(endpoint::GET_REPO_INSTALLATION), 1, "the installation is looked up once");
     assert_eq!(app.github.calls(endpoint::CREATE_INSTALLATION_TOKEN), 1, "its token is reused until it expires");
 }
+
+/// The shop's CI failing on main, delivered by the fake GitHub's signed
+/// webhook: the alert group's message in #devops, and the run's id.
+async fn ci_failing_on_main(app: &TestApp) -> (opsbot_fake_slack::Message, u64) {
+    app.github.deliver_to(&app.url("/hooks/github"), GITHUB_SECRET);
+    let ci = app.github.add_workflow(REPOSITORY, "CI", ".github/workflows/ci.yml");
+    let run = app.github.add_run(REPOSITORY, ci, RunSpec::in_progress("main", test_start() - TimeDelta::minutes(6)));
+    assert!(app.github.complete_run(run, Conclusion::Failure));
+    let alert = app.wait_for_alert(DEVOPS, "CI").await;
+    assert!(has_button(&alert, "alert.rerun"), "{}", blocks_text(&alert));
+    (alert, run)
+}
+
+/// Waits until GitHub has `attempt` of `run` (the outbox asked for it).
+async fn attempt_queued(app: &TestApp, run: u64, attempt: u32) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app.github.run(run).is_none_or(|r| r.run_attempt < attempt) {
+        assert!(tokio::time::Instant::now() < deadline, "GitHub never queued attempt {attempt}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn re_run_failed_jobs_asks_github_and_the_message_follows_the_new_attempt_to_recovery() {
+    let app = connected().await;
+    let (alert, run) = ci_failing_on_main(&app).await;
+
+    assert_eq!(app.click(BOB, &alert, "alert.rerun").await, 200);
+    let asked = app
+        .wait_until(&alert, "who asked for the re-run", |m| blocks_text(m).contains("<@U0BOB> asked for a re-run"))
+        .await;
+    assert!(!has_button(&asked, "alert.rerun"), "one re-run at a time: {}", blocks_text(&asked));
+    attempt_queued(&app, run, 2).await;
+    assert_eq!(app.github.calls(endpoint::RERUN_FAILED_JOBS), 1);
+
+    assert!(app.github.complete_run(run, Conclusion::Success));
+    let recovered = app.wait_until(&alert, "the recovery", |m| blocks_text(m).contains("Recovered")).await;
+    assert!(!has_button(&recovered, "alert.rerun"), "{}", blocks_text(&recovered));
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &alert.ts);
+    assert!(thread.iter().any(|m| m.text.contains("<@U0BOB> asked GitHub to re-run the failed jobs")), "{thread:#?}");
+    assert!(thread.iter().any(|m| m.text.contains("the re-run <@U0BOB> asked for")), "{thread:#?}");
+}
+
+#[tokio::test]
+async fn a_re_run_that_fails_again_says_so_and_offers_another_try() {
+    let app = connected().await;
+    let (alert, run) = ci_failing_on_main(&app).await;
+    app.click(ALICE, &alert, "alert.rerun").await;
+    attempt_queued(&app, run, 2).await;
+    assert!(app.github.complete_run(run, Conclusion::Failure));
+    let again = app.wait_until(&alert, "the button back", |m| has_button(m, "alert.rerun")).await;
+    assert!(!blocks_text(&again).contains("asked for a re-run"), "{}", blocks_text(&again));
+    let thread = app
+        .slack
+        .wait_for(PATIENCE, |s| {
+            let thread = s.thread(DEVOPS, &alert.ts);
+            thread.iter().any(|m| m.text.contains("The re-run <@U0ALICE> asked for failed again")).then_some(thread)
+        })
+        .await;
+    assert!(thread.is_some(), "{:#?}", app.slack.thread(DEVOPS, &alert.ts));
+}
+
+#[tokio::test]
+async fn a_run_already_running_is_not_re_run_and_the_message_says_why() {
+    let app = connected().await;
+    let (alert, run) = ci_failing_on_main(&app).await;
+    // Someone re-ran it from GitHub's own page a moment ago.
+    let url = format!("{}/repos/{REPOSITORY}/actions/runs/{run}/rerun-failed-jobs", app.config.github.api_url);
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(opsbot_fake_github::DEFAULT_TOKEN)
+        .send()
+        .await
+        .expect("the fake answers");
+    assert_eq!(answer.status(), 201);
+
+    app.click(BOB, &alert, "alert.rerun").await;
+    let refused =
+        app.wait_until(&alert, "GitHub's refusal", |m| blocks_text(m).contains("GitHub would not re-run")).await;
+    assert!(blocks_text(&refused).contains("already running"), "{}", blocks_text(&refused));
+    assert!(has_button(&refused, "alert.rerun"), "another try is possible: {}", blocks_text(&refused));
+}
+
+#[tokio::test]
+async fn without_github_a_re_run_is_refused_in_words_and_nothing_else_changes() {
+    // Webhooks arrive, but no token is configured.
+    let app = spawn_app().await;
+    app.github.set_now(test_start());
+    let (alert, _) = ci_failing_on_main(&app).await;
+    app.click(BOB, &alert, "alert.rerun").await;
+    let refused = app.wait_until(&alert, "the refusal", |m| blocks_text(m).contains("not connected to GitHub")).await;
+    assert!(has_button(&refused, "alert.rerun"));
+    assert_eq!(app.github.calls(endpoint::RERUN_FAILED_JOBS), 0);
+}

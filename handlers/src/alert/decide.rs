@@ -10,10 +10,11 @@ use super::render;
 use super::signal::{AlertmanagerGroup, Conclusion, DeploymentStatus, Signal, WorkflowRun};
 use super::{
     AlertChange, AlertGroup, AlertmanagerState, Declared, DeploymentFailures, Detail, Figures, GroupWrite, KpiBreach,
-    Mute, Opening, RunSample, WorkflowFailures, MUTE_FOR, RUNS_KEPT,
+    Mute, Opening, Rerun, RunSample, WorkflowFailures, MUTE_FOR, RUNS_KEPT,
 };
 use crate::codec::AlertButton;
 use crate::decision::{Decision, Effect, Invocation, Modal};
+use crate::github::Call;
 use crate::runbook::alerts::{KpiAlert, Metric};
 use crate::runbook::Runbook;
 use crate::severity::Severity;
@@ -221,7 +222,12 @@ fn workflow_run(
                 Some(i) if failures.runs[i].attempt >= run.attempt => return sample_only(sample),
                 Some(i) => {
                     failures.runs[i] = run.clone();
-                    render::run_line("❌ Re-run failed again", run)
+                    match take_rerun(failures, run) {
+                        Some(asked) => {
+                            render::run_line(&format!("❌ The re-run <@{}> asked for failed again", asked.by), run)
+                        }
+                        None => render::run_line("❌ Re-run failed again", run),
+                    }
                 }
                 None => {
                     failures.failures += 1;
@@ -246,6 +252,7 @@ fn workflow_run(
                 failures: 1,
                 runs: vec![run.clone()],
                 recovered_by: None,
+                rerun: None,
             });
             let (group, opening) = open(id, key, &runbook.alerts.github.channel, detail, previous, now);
             let effects = first_message(&group);
@@ -260,11 +267,13 @@ fn workflow_run(
                 return sample_only(sample);
             }
             failures.recovered_by = Some(Box::new(run.clone()));
+            let asked = take_rerun(failures, run).map(|r| format!(", the re-run <@{}> asked for", r.by));
             let note = format!(
-                "✅ Recovered after {} ({}), by run #{}: {}",
+                "✅ Recovered after {} ({}), by run #{}{}: {}",
                 plural(failures.failures, "failure", "failures"),
                 crate::text::duration(now - group.opened),
                 run.run_number,
+                asked.unwrap_or_default(),
                 render::link(&run.url, "the run")
             );
             group.resolve(now);
@@ -273,6 +282,72 @@ fn workflow_run(
         }
         _ => sample_only(sample),
     }
+}
+
+/// The re-run someone asked for, when `run` is its new attempt: it has
+/// its answer, so the group stops waiting for it.
+fn take_rerun(failures: &mut WorkflowFailures, run: &WorkflowRun) -> Option<Rerun> {
+    let asked = failures.rerun.as_ref()?;
+    (asked.run_id == run.run_id && run.attempt > asked.attempt).then(|| failures.rerun.take()).flatten()
+}
+
+/// A person pressed **Re-run failed jobs**: GitHub is asked (by the
+/// outbox), the message shows who asked and waits for the new attempt.
+fn rerun(mut group: AlertGroup, who: &Invocation, now: DateTime<Utc>) -> AlertDecision {
+    let title = render::title(&group);
+    let Detail::Workflow(failures) = &mut group.detail else {
+        return refuse(who, format!("{title} is not a workflow run: there is nothing to re-run."));
+    };
+    if !group.firing {
+        return refuse(who, format!("{title} has recovered: there is nothing to re-run."));
+    }
+    if let Some(asked) = failures.rerun.as_ref().filter(|r| r.is_pending()) {
+        return refuse(
+            who,
+            format!("<@{}> asked for a re-run {}; it is on its way.", asked.by, crate::text::slack_date(asked.at)),
+        );
+    }
+    let Some(latest) = failures.latest() else {
+        return refuse(who, format!("{title} has no run to re-run."));
+    };
+    let Some(repo) = crate::github::Repo::parse(&failures.repo) else {
+        return refuse(who, format!("`{}` is not a repository opsbot can ask GitHub about.", failures.repo));
+    };
+    let call = crate::github::Call::RerunFailedJobs { repo, run_id: latest.run_id };
+    let note = format!(
+        "🔁 <@{}> asked GitHub to re-run the failed jobs of run #{} (attempt {}).",
+        who.user,
+        latest.run_number,
+        latest.attempt + 1
+    );
+    failures.rerun = Some(Rerun {
+        by: who.user.clone(),
+        at: now,
+        run_id: latest.run_id,
+        run_number: latest.run_number,
+        attempt: latest.attempt,
+        refused: None,
+    });
+    group.updated = now;
+    let mut effects = vec![Effect::Call { call, alert: group.id }, Effect::Refresh(group_message(group.id))];
+    effects.push(in_thread(group.id, note));
+    written(group, None, None, effects)
+}
+
+/// GitHub refused a call the group made: the message and the thread say
+/// why, and the button is back for another try.
+pub fn github_refused(found: Option<AlertGroup>, call: &Call, why: &str, now: DateTime<Utc>) -> AlertDecision {
+    let Some(mut group) = found else { return Decision::nothing() };
+    let Call::RerunFailedJobs { run_id, .. } = call;
+    let Detail::Workflow(failures) = &mut group.detail else { return Decision::nothing() };
+    let Some(asked) = failures.rerun.as_mut().filter(|r| r.run_id == *run_id && r.is_pending()) else {
+        return Decision::nothing(); // answered meanwhile, or another re-run since
+    };
+    asked.refused = Some(why.to_owned());
+    let note = format!("⚠️ GitHub would not re-run run #{} for <@{}>: {why}.", asked.run_number, asked.by);
+    group.updated = now;
+    let effects = vec![Effect::Refresh(group_message(group.id)), in_thread(group.id, note)];
+    written(group, None, None, effects)
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {
@@ -582,6 +657,7 @@ pub fn click(
             effects.push(in_thread(group.id, note));
             written(group, None, None, effects)
         }
+        AlertButton::Rerun => rerun(group, who, now),
         AlertButton::Unmute => {
             if !group.is_muted(now) {
                 return refuse(who, format!("{} is not muted.", render::title(&group)));

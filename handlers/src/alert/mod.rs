@@ -100,6 +100,32 @@ pub struct WorkflowFailures {
     /// The run that passed and ended the episode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered_by: Option<Box<WorkflowRun>>,
+    /// The latest re-run someone asked for from the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<Rerun>,
+}
+
+/// A re-run of a failed run's failed jobs, asked for with the message's
+/// button, until GitHub reports the new attempt or refuses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rerun {
+    /// The Slack user who asked.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub run_id: u64,
+    pub run_number: u64,
+    /// The attempt that failed; the re-run is the next one.
+    pub attempt: u32,
+    /// Why GitHub would not, once it said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl Rerun {
+    /// Asked, and GitHub has neither refused nor reported the new attempt.
+    pub fn is_pending(&self) -> bool {
+        self.refused.is_none()
+    }
 }
 
 impl WorkflowFailures {

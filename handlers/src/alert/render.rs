@@ -248,6 +248,23 @@ pub fn message(group: &AlertGroup, runbook: &Runbook, now: DateTime<Utc>) -> Sla
             }
         }
     }
+    if let Detail::Workflow(failures) = &group.detail {
+        match failures.rerun.as_ref().filter(|_| group.firing) {
+            Some(asked) if asked.is_pending() => lines.push(format!(
+                "🔁 <@{}> asked for a re-run of the failed jobs {}; waiting for attempt {}.",
+                asked.by,
+                slack_date(asked.at),
+                asked.attempt + 1
+            )),
+            Some(asked) => lines.push(format!(
+                "⚠️ GitHub would not re-run run #{} for <@{}>: {}",
+                asked.run_number,
+                asked.by,
+                escape(&truncate(asked.refused.as_deref().unwrap_or(""), 300))
+            )),
+            None => {}
+        }
+    }
     if let Some(mute) = group.muted.as_ref().filter(|m| m.until > now) {
         lines.push(format!("🔕 Muted by <@{}> until {}", mute.by, slack_date(mute.until)));
     }
@@ -267,6 +284,11 @@ pub fn message(group: &AlertGroup, runbook: &Runbook, now: DateTime<Utc>) -> Sla
         let mut actions = Vec::new();
         if group.declared.is_none() {
             actions.push(button(Button::Alert(group.id, AlertButton::Declare), "Declare incident", Some("danger")));
+        }
+        if let Detail::Workflow(failures) = &group.detail {
+            if !failures.rerun.as_ref().is_some_and(|r| r.is_pending()) {
+                actions.push(button(Button::Alert(group.id, AlertButton::Rerun), "Re-run failed jobs", None));
+            }
         }
         actions.push(if group.is_muted(now) {
             button(Button::Alert(group.id, AlertButton::Unmute), "Unmute", None)

@@ -226,7 +226,7 @@ fn median(values: &[TimeDelta]) -> Option<TimeDelta> {
     let mut sorted = values.to_vec();
     sorted.sort();
     let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 0 { (sorted[mid - 1] + sorted[mid]) / 2 } else { sorted[mid] })
+    Some(if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2 } else { sorted[mid] })
 }
 
 #[cfg(test)]
