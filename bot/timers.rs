@@ -21,7 +21,7 @@ pub async fn run(engine: Arc<Engine>, tick: Duration, shutdown: CancellationToke
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 60 == 0 {
+                if failures == 1 || failures.is_multiple_of(60) {
                     tracing::warn!(error = %e, "timers cannot reach Redis; retrying");
                 }
             }

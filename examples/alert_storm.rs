@@ -544,7 +544,7 @@ fn workflow_name(workflow: usize) -> String {
 /// Even groups are critical, odd ones warnings, so both channels get
 /// their half of the storm at the same time.
 fn severity(group: usize) -> &'static str {
-    if group % 2 == 0 {
+    if group.is_multiple_of(2) {
         "critical"
     } else {
         "warning"

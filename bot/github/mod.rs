@@ -80,7 +80,7 @@ enum SignedIn {
     /// behind an `Arc`: a cloned octocrab client copies its token cache,
     /// so the clone would mint a token of its own.
     App {
-        app: Octocrab,
+        app: Box<Octocrab>,
         installations: tokio::sync::Mutex<HashMap<Repo, Arc<Octocrab>>>,
     },
 }
@@ -116,7 +116,7 @@ impl GitHub {
                     .app(octocrab::models::AppId(*id), key)
                     .build()
                     .map_err(|_| anyhow::anyhow!("could not set up the GitHub App client"))?;
-                SignedIn::App { app, installations: tokio::sync::Mutex::new(HashMap::new()) }
+                SignedIn::App { app: Box::new(app), installations: tokio::sync::Mutex::new(HashMap::new()) }
             }
         };
         Ok(GitHub {

@@ -158,7 +158,7 @@ pub async fn run(worker: HookWorker, shutdown: CancellationToken) {
             Ok(()) => failures = 0,
             Err(stall) => {
                 failures += 1;
-                if failures == 1 || failures % 30 == 0 || tracing::enabled!(tracing::Level::DEBUG) {
+                if failures == 1 || failures.is_multiple_of(30) || tracing::enabled!(tracing::Level::DEBUG) {
                     tracing::warn!(reason = %stall, "webhook deliveries wait; retrying");
                 }
                 // What was not settled is pending on us: read it again first,

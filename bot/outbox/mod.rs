@@ -217,7 +217,7 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
             Err(e) => {
                 failures += 1;
                 prepared = false;
-                if failures == 1 || failures % 30 == 0 || tracing::enabled!(tracing::Level::DEBUG) {
+                if failures == 1 || failures.is_multiple_of(30) || tracing::enabled!(tracing::Level::DEBUG) {
                     tracing::warn!(error = %e, "outbox cannot read from Redis; retrying");
                 }
                 let pause = backoff(d.settings.backoff_first, d.settings.backoff_max, failures);
@@ -425,7 +425,7 @@ impl Delivery {
                         }
                         None => backoff(self.settings.backoff_first, self.settings.backoff_max, attempt),
                     };
-                    if attempt == 1 || attempt % 10 == 0 {
+                    if attempt == 1 || attempt.is_multiple_of(10) {
                         tracing::warn!(subject = %subject_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.

@@ -373,7 +373,7 @@ impl StormGuard {
                 }
                 Err(e) => {
                     attempt += 1;
-                    if attempt == 1 || attempt % 10 == 0 {
+                    if attempt == 1 || attempt.is_multiple_of(10) {
                         tracing::warn!(channel = %d.channel, error = %e, attempt, "alert digest not shown yet; will retry");
                     }
                     let wait = e.retry_after().unwrap_or(Duration::from_millis(200 * u64::from(attempt.min(50))));
