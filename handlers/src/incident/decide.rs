@@ -22,9 +22,22 @@ pub type IncidentDecision = Decision<IncidentChange>;
 
 /// How far back `/incident stats` looks.
 pub const STATS_WINDOW: TimeDelta = TimeDelta::days(30);
-/// The seed runbook's KPI "Mean Time to Recovery < 30 minutes". It moves
-/// into the runbook file with the other KPIs when `/pipeline` is built.
+/// The seed runbook's KPI "Mean Time to Recovery < 30 minutes", for a
+/// runbook file whose `kpis` leave it out.
 pub const MTTR_TARGET: TimeDelta = TimeDelta::minutes(30);
+/// The KPI `/incident stats` holds recoveries against.
+pub const MTTR_KPI: &str = "mean-time-to-recovery";
+
+/// The runbook's mean-time-to-recovery target (its `kpis`), else the seed's.
+pub fn mttr_target(runbook: &Runbook) -> TimeDelta {
+    runbook
+        .alerts
+        .kpis
+        .iter()
+        .find(|k| k.id == MTTR_KPI)
+        .and_then(|k| crate::runbook::load::duration_target(&k.target))
+        .unwrap_or(MTTR_TARGET)
+}
 
 /// What an incident decision needs loaded first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,9 +325,12 @@ pub fn command(
             }
             None => unknown(*id),
         },
-        (Command::Stats, Loaded::Many(recent)) => {
-            Decision::answer(Reply::text(super::report::stats(&recent, runbook, MTTR_TARGET, STATS_WINDOW.num_days())))
-        }
+        (Command::Stats, Loaded::Many(recent)) => Decision::answer(Reply::text(super::report::stats(
+            &recent,
+            runbook,
+            mttr_target(runbook),
+            STATS_WINDOW.num_days(),
+        ))),
         (Command::ChangeSeverity { id, severity }, Loaded::One(found)) => {
             change_severity(*id, *severity, found, who, runbook, now)
         }
@@ -587,6 +603,16 @@ fn transition(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stats_hold_recoveries_against_the_runbooks_own_mttr_target() {
+        let mut runbook = Runbook::seed();
+        assert_eq!(mttr_target(&runbook), TimeDelta::minutes(30));
+        runbook.alerts.kpis.iter_mut().find(|k| k.id == MTTR_KPI).unwrap().target = "< 1 hour".into();
+        assert_eq!(mttr_target(&runbook), TimeDelta::hours(1));
+        runbook.alerts.kpis.retain(|k| k.id != MTTR_KPI);
+        assert_eq!(mttr_target(&runbook), MTTR_TARGET);
+    }
     use super::*;
     use crate::severity::Severity;
     use crate::timer::TimerKind;

@@ -258,6 +258,15 @@ pub fn parse_target(metric: Metric, target: &str) -> Result<Condition, String> {
     })
 }
 
+/// A KPI target that is a duration, `< 30 minutes`, as the duration; `None`
+/// for any other target (a percent, a count, no comparison).
+pub fn duration_target(target: &str) -> Option<TimeDelta> {
+    match comparison_and_threshold(Metric::AverageBuildTime, target, target) {
+        Ok((_, Quantity::Duration(d))) => Some(d),
+        _ => None,
+    }
+}
+
 /// The metric a condition or a KPI's `measure` names.
 fn metric_named(word: &str) -> Result<Metric, String> {
     Metric::parse(word).ok_or_else(|| {
