@@ -36,6 +36,24 @@ pub struct HookSecrets {
     pub alertmanager: Option<Secret>,
 }
 
+/// How opsbot signs in to GitHub.
+#[derive(Clone, Debug)]
+pub enum GitHubAuth {
+    /// `GITHUB_TOKEN`: a fine-grained (or classic) personal access token.
+    Token(Secret),
+    /// `GITHUB_APP_ID` and `GITHUB_APP_PRIVATE_KEY`: the App's installation
+    /// on each repository is looked up when first needed.
+    App { id: u64, private_key: Secret },
+}
+
+/// What `serve` was configured with.
+#[derive(Clone, Debug)]
+pub struct GitHubSettings {
+    pub auth: Option<GitHubAuth>,
+    pub repository: Option<opsbot_handlers::github::Repo>,
+    pub api_url: String,
+}
+
 /// A setting that stops start-up; its message names the variable and says
 /// what is expected, without the value when the value may be secret.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +107,7 @@ pub struct Config {
     pub alertmanager_token: Option<Secret>,
     /// How `/pipeline` reaches GitHub (`GITHUB_TOKEN` or a GitHub App,
     /// `GITHUB_REPOSITORY`, `GITHUB_API_URL`).
-    pub github: crate::github::GitHubSettings,
+    pub github: GitHubSettings,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -175,8 +193,8 @@ impl Config {
 }
 
 /// GitHub's settings; every mistake names its variable, never a secret.
-fn github_settings() -> Result<crate::github::GitHubSettings, ConfigError> {
-    use crate::github::{Auth, GitHubSettings};
+fn github_settings() -> Result<GitHubSettings, ConfigError> {
+    use GitHubAuth as Auth;
     let api_url = env("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned());
     if url::Url::parse(&api_url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).is_none()
     {

@@ -8,7 +8,6 @@
 pub mod cache;
 
 use crate::clock::Clock;
-use crate::config::Secret;
 use cache::Cache;
 use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
@@ -38,23 +37,9 @@ const MAX_PAGES: usize = 5;
 /// docs ask for at least a minute.
 const SECONDARY_WAIT: TimeDelta = TimeDelta::seconds(60);
 
-/// How opsbot signs in to GitHub.
-#[derive(Clone, Debug)]
-pub enum Auth {
-    /// `GITHUB_TOKEN`: a fine-grained (or classic) personal access token.
-    Token(Secret),
-    /// `GITHUB_APP_ID` and `GITHUB_APP_PRIVATE_KEY`: the App's installation
-    /// on each repository is looked up when first needed.
-    App { id: u64, private_key: Secret },
-}
-
-/// What `serve` was configured with.
-#[derive(Clone, Debug)]
-pub struct GitHubSettings {
-    pub auth: Option<Auth>,
-    pub repository: Option<Repo>,
-    pub api_url: String,
-}
+// The settings live with the rest of the configuration; named here too,
+// where they are used.
+pub use crate::config::{GitHubAuth as Auth, GitHubSettings};
 
 /// The client. Cheap to clone; clones share the cache and the limits.
 #[derive(Clone)]
