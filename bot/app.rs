@@ -74,12 +74,14 @@ impl App {
             None => config.slack_api_url.clone(),
         };
         let slack = SlackApi::new(&api_url, &config.bot_token)?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let github = crate::github::GitHub::new(&config.github, options.clock.clone(), metrics.clone());
         let engine = Arc::new(Engine {
             store: store.clone(),
             runbook: Arc::new(config.runbook.clone()),
             clock: options.clock.clone(),
-            metrics: Arc::new(crate::metrics::Metrics::default()),
-            github: crate::github::GitHub::new(&config.github, options.clock.clone()).context("GitHub")?,
+            metrics,
+            github: github.context("GitHub")?,
         });
         let hooks = HookSecrets {
             github: config.github_webhook_secret.clone(),

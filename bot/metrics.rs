@@ -45,6 +45,9 @@ pub struct Metrics {
     /// `delivered`, `retried`, `dead`, `dropped`
     pub deliveries: Family<OutcomeLabels, Counter>,
     pub timers_acted: Counter,
+    /// Requests to GitHub's API by outcome (`ok`, `not_found`, `refused`,
+    /// `rate_limited`, `down`, `held`: not sent, a rate limit was spent).
+    pub github_requests: Family<OutcomeLabels, Counter>,
     /// Sampled at scrape time from the store.
     pub outbox_entries: Gauge,
     pub open_incidents: Gauge,
@@ -55,7 +58,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let (requests, declared, deliveries) = (Family::default(), Family::default(), Family::default());
-        let (hook_requests, hook_signals) = (Family::default(), Family::default());
+        let (hook_requests, hook_signals, github_requests) = (Family::default(), Family::default(), Family::default());
         let (timers_acted, outbox_entries, open_incidents, timers_set, inbox_entries) =
             (Counter::default(), Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
         let mut registry = Registry::with_prefix("opsbot");
@@ -69,6 +72,7 @@ impl Default for Metrics {
             "Timers (escalations, reminders, schedule slots) that acted",
             timers_acted.clone(),
         );
+        registry.register("github_requests", "Requests to GitHub's API by outcome", github_requests.clone());
         registry.register("outbox_entries", "Entries not yet delivered to Slack", outbox_entries.clone());
         registry.register("open_incidents", "Incidents not resolved", open_incidents.clone());
         registry.register("timers_set", "Timers waiting to come due", timers_set.clone());
@@ -81,6 +85,7 @@ impl Default for Metrics {
             declared,
             deliveries,
             timers_acted,
+            github_requests,
             outbox_entries,
             open_incidents,
             timers_set,
@@ -100,6 +105,10 @@ impl Metrics {
 
     pub fn hook_signal(&self, source: &'static str, outcome: &'static str) {
         self.hook_signals.get_or_create(&SignalLabels { source, outcome }).inc();
+    }
+
+    pub fn github_request(&self, outcome: &'static str) {
+        self.github_requests.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn delivery(&self, outcome: &'static str) {

@@ -8,6 +8,7 @@
 pub mod cache;
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use cache::Cache;
 use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
@@ -51,6 +52,7 @@ pub struct GitHub {
 struct Connected {
     signed_in: SignedIn,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     /// GitHub told us to stop until then.
     blocked_until: Mutex<Option<DateTime<Utc>>>,
     answers: Cache<Lookup, Activity>,
@@ -76,7 +78,7 @@ impl GitHub {
         GitHub { repository, connected: None }
     }
 
-    pub fn new(settings: &GitHubSettings, clock: Arc<dyn Clock>) -> anyhow::Result<GitHub> {
+    pub fn new(settings: &GitHubSettings, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> anyhow::Result<GitHub> {
         let Some(auth) = &settings.auth else {
             return Ok(GitHub::disconnected(settings.repository.clone()));
         };
@@ -109,6 +111,7 @@ impl GitHub {
             connected: Some(Arc::new(Connected {
                 signed_in,
                 clock,
+                metrics,
                 blocked_until: Mutex::new(None),
                 answers: Cache::new(ANSWER_TTL),
                 default_branches: Cache::new(SHAPE_TTL),
@@ -300,9 +303,30 @@ impl Connected {
         let now = self.clock.now();
         if let Some(resets) = *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()) {
             if resets > now {
+                self.metrics.github_request("held");
                 return Err(Unavailable::RateLimited { resets });
             }
         }
+        let answer = self.send_once(client, verb, path, what, now).await;
+        self.metrics.github_request(match &answer {
+            Ok(_) => "ok",
+            Err(Unavailable::NotFound { .. }) => "not_found",
+            Err(Unavailable::Refused { .. } | Unavailable::NotConnected) => "refused",
+            Err(Unavailable::RateLimited { .. }) => "rate_limited",
+            Err(Unavailable::Down { .. }) => "down",
+        });
+        answer
+    }
+
+    /// One request sent, its answer sorted.
+    async fn send_once(
+        &self,
+        client: &Octocrab,
+        verb: Verb,
+        path: &str,
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Bytes, Unavailable> {
         let sent = async {
             match verb {
                 Verb::Get => client._get(path).await,

@@ -136,6 +136,10 @@ async fn a_spent_rate_limit_says_when_it_resets_and_github_is_not_asked_until_th
     app.slash("/pipeline", "status", BOB).await;
     answer_to(&app, BOB, "rate limit").await;
     assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), calls, "nothing is sent while the limit is spent");
+    // The repository's answer spent the budget (and said so in its
+    // headers); both listings were held back rather than sent.
+    assert_eq!(app.metric("opsbot_github_requests_total{outcome=\"ok\"}").await, 1);
+    assert_eq!(app.metric("opsbot_github_requests_total{outcome=\"held\"}").await, 2);
 }
 
 #[tokio::test]
