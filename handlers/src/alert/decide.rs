@@ -1012,6 +1012,53 @@ mod tests {
         assert_eq!(notes(&d).len(), 1, "the mute is over after an hour");
     }
 
+    fn bob() -> Invocation {
+        Invocation { user: "U0BOB".into(), channel: "C0DEVOPS".into(), team_domain: None, response_url: None }
+    }
+
+    #[test]
+    fn a_re_run_asks_github_once_and_the_new_attempt_settles_it() {
+        let rb = runbook();
+        let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let d = click(AlertButton::Rerun, group.id, Some(group.clone()), &bob(), t(1));
+        let asked = group_of(&d);
+        let repo = crate::github::Repo::parse("octo-org/octo-repo").unwrap();
+        assert!(d
+            .effects
+            .contains(&Effect::Call { call: Call::RerunFailedJobs { repo, run_id: 1005 }, alert: group.id }));
+        assert!(notes(&d)[0].contains("<@U0BOB> asked GitHub to re-run the failed jobs of run #5 (attempt 2)"));
+        let shown = valid(&asked, &rb, t(1));
+        assert!(shown.contains("waiting for attempt 2") && !shown.contains("alert.rerun"), "{shown}");
+
+        let again = click(AlertButton::Rerun, asked.id, Some(asked.clone()), &bob(), t(2));
+        assert!(again.change.is_none(), "one re-run at a time");
+        assert!(matches!(&again.effects[..], [Effect::Ephemeral { text, .. }] if text.contains("on its way")));
+
+        let mut second = run(5, "failure", 9);
+        second.attempt = 2;
+        let d = decide(&Signal::WorkflowRun(second), Some(&asked), 2, &rb, t(9));
+        assert!(notes(&d)[0].contains("The re-run <@U0BOB> asked for failed again"), "{:?}", notes(&d));
+        assert!(valid(&group_of(&d), &rb, t(9)).contains("alert.rerun"), "the button is back");
+    }
+
+    #[test]
+    fn a_refused_re_run_is_shown_with_githubs_reason_and_can_be_tried_again() {
+        let rb = runbook();
+        let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
+        let asked = group_of(&click(AlertButton::Rerun, group.id, Some(group), &bob(), t(1)));
+        let repo = crate::github::Repo::parse("octo-org/octo-repo").unwrap();
+        let call = Call::RerunFailedJobs { repo: repo.clone(), run_id: 1005 };
+        let why = "GitHub said \"This workflow is already running\" (403)";
+        let d = github_refused(Some(asked.clone()), &call, why, t(2));
+        let refused = group_of(&d);
+        assert!(notes(&d)[0].contains("would not re-run run #5 for <@U0BOB>"), "{:?}", notes(&d));
+        let shown = valid(&refused, &rb, t(2));
+        assert!(shown.contains("already running") && shown.contains("alert.rerun"), "{shown}");
+        // A refusal of an older call, once answered, changes nothing.
+        let stale = Call::RerunFailedJobs { repo, run_id: 999 };
+        assert!(github_refused(Some(refused), &stale, why, t(3)).change.is_none());
+    }
+
     #[test]
     fn the_declare_button_opens_a_valid_form_prefilled_from_the_alert() {
         let rb = runbook();
