@@ -45,7 +45,12 @@ pub(crate) fn router(fake: FakeGitHub) -> Router {
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}", get(get_workflow))
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}/runs", get(list_workflow_runs))
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches", post(dispatch))
-        .route("/repos/{owner}/{repo}/deployments", get(list_deployments))
+        .route("/repos/{owner}/{repo}/deployments", get(repos::list_deployments).post(repos::create_deployment))
+        .route("/repos/{owner}/{repo}/deployments/{deployment}", get(repos::get_deployment))
+        .route(
+            "/repos/{owner}/{repo}/deployments/{deployment}/statuses",
+            get(repos::list_deployment_statuses).post(repos::create_deployment_status),
+        )
         .fallback(unknown)
         .with_state(fake)
 }
@@ -235,6 +240,50 @@ fn check_auth(token: &str, headers: &HeaderMap) -> Result<Caller, ApiError> {
 }
 
 pub(crate) type Query = Vec<(String, String)>;
+
+/// A request body, or GitHub's 400 for one that is not JSON.
+pub(crate) fn json_body(body: &[u8], docs: &'static str) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|_| error(StatusCode::BAD_REQUEST, "Problems parsing JSON", docs))
+}
+
+/// A required string property, refused in the words of GitHub's schema
+/// validation when missing or of another type.
+pub(crate) fn required_string(body: &Value, key: &str, docs: &'static str) -> Result<String, ApiError> {
+    match body.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request.\n\nFor 'properties/{key}', {other} is not a string."),
+            docs,
+        )),
+        None => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request.\n\n\"{key}\" wasn't supplied."),
+            docs,
+        )),
+    }
+}
+
+/// An optional string property; `null` counts as absent.
+pub(crate) fn optional_string(body: &Value, key: &str, docs: &'static str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => required_string(body, key, docs).map(Some),
+    }
+}
+
+/// An optional boolean property; `null` counts as absent.
+pub(crate) fn optional_bool(body: &Value, key: &str, docs: &'static str) -> Result<Option<bool>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request.\n\nFor 'properties/{key}', {other} is not a boolean."),
+            docs,
+        )),
+    }
+}
 
 pub(crate) fn parse_query(raw: Option<&str>) -> Query {
     raw.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default()
@@ -566,18 +615,11 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
 fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], actor: &str) -> Result<u64, ApiError> {
     let mut state = fake.inner.lock();
     let workflow = state.workflow(repo, workflow).ok_or_else(not_found)?.clone();
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "Problems parsing JSON", DISPATCH_DOCS))?;
+    let body = json_body(body, DISPATCH_DOCS)?;
     if !workflow.dispatchable {
         return Err(unprocessable("Workflow does not have 'workflow_dispatch' trigger"));
     }
-    let git_ref = match body.get("ref") {
-        Some(Value::String(r)) => r.clone(),
-        Some(other) => {
-            return Err(unprocessable(format!("Invalid request.\n\nFor 'properties/ref', {other} is not a string.")))
-        }
-        None => return Err(unprocessable("Invalid request.\n\n\"ref\" wasn't supplied.")),
-    };
+    let git_ref = required_string(&body, "ref", DISPATCH_DOCS)?;
     let repo_entry = state.repo(repo).expect("the workflow's repository exists");
     let short = git_ref.strip_prefix("refs/heads/").unwrap_or(&git_ref);
     let (branch, sha) = match repo_entry.heads.get(short) {
@@ -629,36 +671,7 @@ fn create_dispatch(fake: &FakeGitHub, repo: &str, workflow: &str, body: &[u8], a
     Ok(id)
 }
 
-// --- Deployments and the rest ------------------------------------------------
-
-async fn list_deployments(
-    State(fake): State<FakeGitHub>,
-    Path((owner, repo)): Path<(String, String)>,
-    uri: OriginalUri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let here = Here::new(&headers, &uri, parse_query(query.as_deref()));
-    let full = format!("{owner}/{repo}");
-    serve(&fake, endpoint::LIST_DEPLOYMENTS, &headers, |_| {
-        let state = fake.inner.lock();
-        let repo = state.repo(&full).ok_or_else(not_found)?.full_name();
-        let q = &here.query;
-        let mut deployments: Vec<_> = state
-            .deployments
-            .iter()
-            .filter(|d| d.repo == repo)
-            .filter(|d| param(q, "environment").is_none_or(|e| d.environment == e))
-            .filter(|d| param(q, "ref").is_none_or(|r| d.git_ref == r))
-            .filter(|d| param(q, "sha").is_none_or(|s| d.sha == s))
-            .filter(|_| param(q, "task").is_none_or(|t| t == "deploy"))
-            .collect();
-        deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        // This endpoint answers a bare array, unlike the Actions lists.
-        let (page, link) = paginate(deployments, &here);
-        Ok(Reply { link, ..ok(Value::Array(page.into_iter().map(json::deployment).collect())) })
-    })
-}
+// --- The rest ------------------------------------------------------------------
 
 async fn rate_limit(State(fake): State<FakeGitHub>, headers: HeaderMap) -> Response {
     serve(&fake, endpoint::RATE_LIMIT, &headers, |_| {

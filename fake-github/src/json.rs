@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::history::Comparison;
-use crate::state::{Commit, Deployment, Job, Repo, Workflow, WorkflowRun};
+use crate::state::{Commit, Deployment, DeploymentStatus, Job, Repo, Workflow, WorkflowRun};
 
 pub(crate) const API: &str = "https://api.github.com";
 pub(crate) const WEB: &str = "https://github.com";
@@ -329,24 +329,45 @@ pub(crate) fn job(j: &Job, r: &WorkflowRun) -> Value {
 
 pub(crate) fn deployment(d: &Deployment) -> Value {
     let api = format!("{API}/repos/{}/deployments/{}", d.repo, d.id);
-    let updated = d.created_at;
     json!({
         "url": api,
         "id": d.id,
         "node_id": node_id("DE", d.id),
         "sha": d.sha,
         "ref": d.git_ref,
-        "task": "deploy",
-        "payload": {},
-        "original_environment": d.environment,
+        "task": d.task,
+        "payload": d.payload,
+        "original_environment": d.original_environment,
         "environment": d.environment,
-        "description": null,
+        "description": d.description,
         "creator": user(&d.creator),
         "created_at": time(d.created_at),
-        "updated_at": time(updated),
+        "updated_at": time(d.updated_at),
         "statuses_url": format!("{api}/statuses"),
         "repository_url": format!("{API}/repos/{}", d.repo),
-        "transient_environment": false,
-        "production_environment": d.environment == "production",
+        "transient_environment": d.transient_environment,
+        "production_environment": d.production_environment,
+        "performed_via_github_app": null,
+    })
+}
+
+pub(crate) fn deployment_status(s: &DeploymentStatus, d: &Deployment) -> Value {
+    let deployment_url = format!("{API}/repos/{}/deployments/{}", d.repo, d.id);
+    json!({
+        "url": format!("{deployment_url}/statuses/{}", s.id),
+        "id": s.id,
+        "node_id": node_id("DES", s.id),
+        "state": s.state,
+        "creator": user(&s.creator),
+        "description": s.description,
+        "environment": s.environment,
+        "target_url": s.log_url.clone().unwrap_or_default(),
+        "log_url": s.log_url.clone().unwrap_or_default(),
+        "environment_url": s.environment_url.clone().unwrap_or_default(),
+        "created_at": time(s.created_at),
+        "updated_at": time(s.created_at),
+        "deployment_url": deployment_url,
+        "repository_url": format!("{API}/repos/{}", d.repo),
+        "performed_via_github_app": null,
     })
 }

@@ -69,6 +69,10 @@ pub mod endpoint {
     pub const RERUN_FAILED_JOBS: &str = "actions/re-run-workflow-failed-jobs";
     pub const DISPATCH: &str = "actions/create-workflow-dispatch";
     pub const LIST_DEPLOYMENTS: &str = "repos/list-deployments";
+    pub const GET_DEPLOYMENT: &str = "repos/get-deployment";
+    pub const CREATE_DEPLOYMENT: &str = "repos/create-deployment";
+    pub const LIST_DEPLOYMENT_STATUSES: &str = "repos/list-deployment-statuses";
+    pub const CREATE_DEPLOYMENT_STATUS: &str = "repos/create-deployment-status";
     pub const RATE_LIMIT: &str = "rate-limit/get";
     /// Any path the fake does not serve.
     pub const UNKNOWN: &str = "unknown";
@@ -263,6 +267,39 @@ impl FakeGitHub {
             .lock()
             .add_deployment(repo, spec)
             .unwrap_or_else(|| panic!("add_deployment: unknown repository {repo}"))
+    }
+
+    /// Gives a deployment a new status at the fake's clock, as the workflow
+    /// deploying it would (`failure` makes it fail), and returns the status
+    /// id. Panics on an unknown deployment or a state GitHub does not have
+    /// (see [`DEPLOYMENT_STATES`]).
+    pub fn add_deployment_status(&self, deployment: u64, state: &str, description: &str) -> u64 {
+        assert!(DEPLOYMENT_STATES.contains(&state), "add_deployment_status: no state {state:?} on GitHub");
+        let id = {
+            let mut fake = self.inner.lock();
+            assert!(fake.deployments.iter().any(|d| d.id == deployment), "unknown deployment {deployment}");
+            let now = fake.now();
+            let status = fake.new_deployment_status(deployment, state, description, "github-actions[bot]", now);
+            let id = status.id;
+            fake.push_deployment_status(deployment, status);
+            id
+        };
+        self.inner.emit(Change::DeploymentStatus { deployment_id: deployment, state: state.to_owned() });
+        id
+    }
+
+    /// A copy of the deployment with its statuses (oldest first).
+    pub fn deployment(&self, id: u64) -> Option<Deployment> {
+        self.inner.lock().deployments.iter().find(|d| d.id == id).cloned()
+    }
+
+    /// The repository's deployments, newest first (as the API lists them).
+    pub fn deployments(&self, repo: &str) -> Vec<Deployment> {
+        let state = self.inner.lock();
+        let mut list: Vec<Deployment> =
+            state.deployments.iter().filter(|d| d.repo.eq_ignore_ascii_case(repo)).cloned().collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        list
     }
 
     // --- The clock and the life of a run ------------------------------------

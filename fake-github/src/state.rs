@@ -419,6 +419,15 @@ pub enum Change {
     RunCompleted {
         run_id: u64,
     },
+    /// A deployment was created through the API.
+    DeploymentCreated {
+        deployment_id: u64,
+    },
+    /// A deployment got a new status.
+    DeploymentStatus {
+        deployment_id: u64,
+        state: String,
+    },
     /// A webhook delivery was answered (or failed to connect).
     Delivered {
         delivery: String,

@@ -572,3 +572,61 @@ async fn the_repository_answers_in_full() {
         (2, 2, 1)
     );
 }
+
+#[tokio::test]
+async fn deployment_statuses_validate_move_environments_and_retire_older_deploys() {
+    let h = Harness::new().await;
+    let mut changes = h.github.subscribe();
+    let create = |environment: &str| json!({"ref": "main", "environment": environment, "payload": "{\"id\": 7}"});
+    let first = h.post("/deployments", create("review-app")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["payload"]["id"], 7, "a string payload is JSON");
+    assert_eq!(first["task"], "deploy");
+    assert_eq!(first["original_environment"], "review-app");
+    let first_id = first["id"].as_u64().unwrap();
+    assert_eq!(changes.recv().await.unwrap(), Change::DeploymentCreated { deployment_id: first_id });
+
+    let statuses = |id: u64| format!("/deployments/{id}/statuses");
+    let ok = h.post(&statuses(first_id), json!({"state": "success"})).await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let second: Value = h.post("/deployments", create("review-app")).await.json().await.unwrap();
+    let second_id = second["id"].as_u64().unwrap();
+    assert_eq!(h.post(&statuses(second_id), json!({"state": "success"})).await.status(), StatusCode::CREATED);
+    // auto_inactive: the older successful deploy to that environment retires.
+    let older = h.get_json(&statuses(first_id)).await;
+    assert_eq!(older[0]["state"], "inactive");
+    assert_eq!(older[1]["state"], "success");
+
+    // A status may move the deployment to another environment.
+    let moved = h.post(&statuses(second_id), json!({"state": "in_progress", "environment": "qa"})).await;
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    let deployment = h.get_json(&format!("/deployments/{second_id}")).await;
+    assert_eq!(
+        (deployment["environment"].as_str(), deployment["original_environment"].as_str()),
+        (Some("qa"), Some("review-app"))
+    );
+    let qa: Value = h.get_json("/deployments?environment=qa").await;
+    assert_eq!(qa.as_array().unwrap().len(), 1);
+
+    let bad = h.post(&statuses(second_id), json!({"state": "done"})).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(bad).await.contains(r#""done" is not a member of"#));
+    let missing = h.post(&statuses(second_id), json!({})).await;
+    assert_eq!(message(missing).await, "Invalid request.\n\n\"state\" wasn't supplied.");
+    assert_eq!(h.post(&statuses(42), json!({"state": "success"})).await.status(), StatusCode::NOT_FOUND);
+    let no_ref = h.post("/deployments", json!({"ref": "nope"})).await;
+    assert_eq!(no_ref.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(message(no_ref).await, "No ref found for: nope");
+
+    // Another repository's deployment is not found through this one.
+    h.github.add_repo("octo-org/other", "main");
+    let other = h.http.get(format!("{}/repos/octo-org/other/deployments/{first_id}", h.server.api_url));
+    assert_eq!(other.bearer_auth(DEFAULT_TOKEN).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    h.github.fail_next(endpoint::CREATE_DEPLOYMENT, Failure::ServerError);
+    h.github.fail_next(endpoint::GET_DEPLOYMENT, Failure::NotFound);
+    assert_eq!(h.post("/deployments", create("x")).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(h.get(&format!("/deployments/{first_id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.github.deployments(REPO).len(), 2);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use octocrab::models::commits::GithubCommitStatus;
+use octocrab::models::repos::DeploymentStatusState;
 use octocrab::models::workflows::{Conclusion as JobConclusion, Status as JobStatus};
 use octocrab::models::RunId;
 use octocrab::params::workflows::Filter;
@@ -268,4 +269,62 @@ async fn reads_the_repository_commits_and_comparisons() {
     assert_eq!(s.github.calls(endpoint::COMPARE), 3);
     assert_eq!(s.github.calls(endpoint::GET_COMMIT), 2);
     assert_eq!(s.github.calls(endpoint::GET_REPO), 1);
+}
+
+#[tokio::test]
+async fn follows_a_deployment_through_its_statuses() {
+    let s = setup().await;
+    let sha = s.github.add_commit(REPO, "main", "Release 1.4.2", "alice");
+    let seeded = s.github.add_deployment(
+        REPO,
+        DeploymentSpec {
+            environment: "production".into(),
+            git_ref: "main".into(),
+            sha: sha.clone(),
+            creator: "github-actions[bot]".into(),
+            created_at: at("2024-05-02T11:00:00Z"),
+            statuses: vec!["queued".into(), "in_progress".into()],
+        },
+    );
+    let repo = s.client.repos("octo-org", "shop");
+    let deployments = repo.deployments();
+    let got = deployments.get(seeded).await.expect("get deployment");
+    assert_eq!((got.sha.as_str(), got.environment.as_str()), (sha.as_str(), "production"));
+
+    let statuses = deployments.statuses(seeded).list().send().await.expect("statuses");
+    let states: Vec<DeploymentStatusState> = statuses.items.iter().map(|st| st.state).collect();
+    assert_eq!(states, [DeploymentStatusState::InProgress, DeploymentStatusState::Queued], "newest first");
+
+    // The deploy fails, as a test makes it...
+    s.github.add_deployment_status(seeded, "failure", "smoke tests failed");
+    let latest = &deployments.statuses(seeded).list().send().await.expect("statuses").items[0];
+    assert_eq!(latest.state, DeploymentStatusState::Failure);
+    assert_eq!(latest.description.as_deref(), Some("smoke tests failed"));
+    assert_eq!(s.github.deployment(seeded).and_then(|d| d.state().map(str::to_owned)).as_deref(), Some("failure"));
+
+    // ...and a client can create one and report on it.
+    let created = deployments
+        .create("main")
+        .environment("staging")
+        .description("opsbot DEP-7")
+        .payload(serde_json::json!({"opsbot_id": "DEP-7"}))
+        .send()
+        .await
+        .expect("create deployment");
+    assert_eq!(created.sha, sha);
+    assert_eq!(created.production_environment, Some(false));
+    assert_eq!(created.payload["opsbot_id"], "DEP-7");
+    assert_eq!(created.creator.as_ref().map(|c| c.login.as_str()), Some(opsbot_fake_github::TOKEN_LOGIN));
+    let status = deployments
+        .statuses(created.id)
+        .create(DeploymentStatusState::Success)
+        .log_url("https://ci.example/runs/1")
+        .send()
+        .await
+        .expect("create status");
+    assert_eq!(status.state, DeploymentStatusState::Success);
+    assert_eq!(status.environment.as_deref(), Some("staging"));
+    assert_eq!(status.target_url.as_deref(), Some("https://ci.example/runs/1"));
+    assert_eq!(s.github.calls(endpoint::CREATE_DEPLOYMENT_STATUS), 1);
+    assert_eq!(s.github.calls(endpoint::LIST_DEPLOYMENT_STATUSES), 2);
 }
