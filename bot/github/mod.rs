@@ -6,6 +6,7 @@
 //! answers repeated questions from a short cache.
 
 pub mod cache;
+pub mod checks;
 
 use crate::clock::Clock;
 use crate::config::Secret;
@@ -13,7 +14,7 @@ use cache::Cache;
 use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
-use opsbot_handlers::github::{Activity, Lookup, Repo, RunRecord, RunState, Unavailable};
+use opsbot_handlers::github::{Activity, Deployments, Lookup, Repo, RunRecord, RunState, Unavailable};
 use opsbot_handlers::pipeline::Setup;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -70,6 +71,8 @@ struct Connected {
     answers: Cache<Lookup, Activity>,
     default_branches: Cache<Repo, String>,
     workflows: Cache<Repo, Vec<WorkflowJson>>,
+    /// A repository's deployments over a window of hours.
+    deployments: Cache<(Repo, u32), Deployments>,
 }
 
 enum SignedIn {
@@ -125,6 +128,7 @@ impl GitHub {
                 answers: Cache::new(ANSWER_TTL),
                 default_branches: Cache::new(SHAPE_TTL),
                 workflows: Cache::new(SHAPE_TTL),
+                deployments: Cache::new(ANSWER_TTL),
             })),
         })
     }
