@@ -16,6 +16,10 @@ use tokio::task::JoinSet;
 
 /// How long a posting waits for GitHub before it goes out without figures.
 pub const CHECKS_WAIT: Duration = Duration::from_secs(3);
+/// How long postings wait while an earlier fetch is still on its way (for
+/// up to a call's timeout): a checklist of several messages is held up by
+/// a slow GitHub once, not once per message.
+const CHECKS_WAIT_WHILE_SLOW: Duration = Duration::from_millis(250);
 /// Pages of deployments read for one window: 300 deployments in a week is
 /// a busy repository; beyond that the figures are over the newest ones.
 const DEPLOYMENT_PAGES: usize = 3;
@@ -56,6 +60,11 @@ impl GitHub {
                 }
             });
         }
+        let slow_until = *connected.checks_slow_until.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = match slow_until {
+            Some(until) if until > tokio::time::Instant::now() => wait.min(CHECKS_WAIT_WHILE_SLOW),
+            _ => wait,
+        };
         let deadline = tokio::time::Instant::now() + wait;
         while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, asking.join_next()).await {
             match answer {
@@ -68,6 +77,10 @@ impl GitHub {
                 // A fetch that panicked reads as GitHub not answering, below.
                 Err(e) => tracing::warn!(error = %e, "a GitHub fetch for a checklist's checks failed"),
             }
+        }
+        if !asking.is_empty() {
+            let until = tokio::time::Instant::now() + super::CALL_TIMEOUT;
+            *connected.checks_slow_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
         }
         asking.detach_all();
         let late = || Unavailable::Down { why: format!("no answer within {} s", wait.as_secs_f32()) };
@@ -188,7 +201,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_github_that_never_answers_costs_a_checklist_the_bounded_wait_and_no_more() {
+    async fn a_github_that_never_answers_costs_a_checklist_the_bounded_wait_once() {
         // Accepts connections and never answers them.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let settings = GitHubSettings {
@@ -204,6 +217,12 @@ mod tests {
         let Fetched::Asked(answers) = fetched else { panic!("{fetched:?}") };
         assert!(matches!(answers.runs.get(&24), Some(Err(Unavailable::Down { .. }))), "{answers:?}");
         assert!(matches!(answers.deployments.get(&168), Some(Err(Unavailable::Down { .. }))), "{answers:?}");
+
+        // The next message of the same checklist does not wait that long again.
+        let started = std::time::Instant::now();
+        let fetched = github.fetch_checks(&sources, CHECKS_WAIT).await;
+        assert!(started.elapsed() < Duration::from_secs(1), "waited {:?}", started.elapsed());
+        assert!(matches!(fetched, Fetched::Asked(a) if a.runs.get(&24).is_some_and(|r| r.is_err())));
         drop(silent);
     }
 

@@ -73,6 +73,9 @@ struct Connected {
     workflows: Cache<Repo, Vec<WorkflowJson>>,
     /// A repository's deployments over a window of hours.
     deployments: Cache<(Repo, u32), Deployments>,
+    /// A fetch for a checklist's checks outlasted its wait: until then,
+    /// the next ones wait only briefly.
+    checks_slow_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 enum SignedIn {
@@ -129,6 +132,7 @@ impl GitHub {
                 default_branches: Cache::new(SHAPE_TTL),
                 workflows: Cache::new(SHAPE_TTL),
                 deployments: Cache::new(ANSWER_TTL),
+                checks_slow_until: Mutex::new(None),
             })),
         })
     }
