@@ -6,6 +6,7 @@
 //! answers repeated questions from a short cache.
 
 pub mod cache;
+pub mod checks;
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -14,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use octocrab::Octocrab;
-use opsbot_handlers::github::{Activity, Call, Lookup, Repo, RunRecord, RunState, Unavailable};
+use opsbot_handlers::github::{Activity, Call, Deployments, Lookup, Repo, RunRecord, RunState, Unavailable};
 use opsbot_handlers::pipeline::Setup;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -58,6 +59,11 @@ struct Connected {
     answers: Cache<Lookup, Activity>,
     default_branches: Cache<Repo, String>,
     workflows: Cache<Repo, Vec<WorkflowJson>>,
+    /// A repository's deployments over a window of hours.
+    deployments: Cache<(Repo, u32), Deployments>,
+    /// A fetch for a checklist's checks outlasted its wait: until then,
+    /// the next ones wait only briefly.
+    checks_slow_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 enum SignedIn {
@@ -116,6 +122,8 @@ impl GitHub {
                 answers: Cache::new(ANSWER_TTL),
                 default_branches: Cache::new(SHAPE_TTL),
                 workflows: Cache::new(SHAPE_TTL),
+                deployments: Cache::new(ANSWER_TTL),
+                checks_slow_until: Mutex::new(None),
             })),
         })
     }

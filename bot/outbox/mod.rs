@@ -75,7 +75,8 @@ pub struct Outbox {
     /// The incidents and runs they render, and where their messages landed.
     pub subjects: SubjectStore,
     pub slack: SlackApi,
-    /// Answers `/pipeline`'s lookups and carries out GitHub calls.
+    /// Answers `/pipeline`'s lookups, carries out GitHub calls, and
+    /// fetches the figures of the checks a checklist's steps show.
     pub github: crate::github::GitHub,
     /// Where a call GitHub refused is reported back, as a timer due at once.
     pub timers: TimerStore,
@@ -483,7 +484,7 @@ impl Delivery {
                     // Delivered before a crash, bookkeeping finished: do not post twice.
                     return Ok(());
                 }
-                let msg = self.render(&state, message)?;
+                let msg = self.render_checked(&state, message).await?;
                 if message.is_anchor() {
                     let route = state.route(&self.runbook);
                     let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
@@ -504,7 +505,7 @@ impl Delivery {
                         reason: format!("the message {} of {} is not posted yet", message.key(), state.subject()),
                     });
                 };
-                let msg = self.render(&state, message)?;
+                let msg = self.render_checked(&state, message).await?;
                 self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
             }
             Effect::InThread { subject, text } => {
@@ -673,6 +674,20 @@ impl Delivery {
     fn render(&self, state: &State, message: &Message) -> Result<SlackMessage, DeliveryError> {
         state.render(message, &self.runbook, self.clock.now()).ok_or_else(|| DeliveryError::Permanent {
             code: format!("{} has no message {}", state.subject(), message.key()),
+        })
+    }
+
+    /// [`Self::render`], with the figures of the message's live checks
+    /// fetched from GitHub first: each window once, within a bounded wait.
+    async fn render_checked(&self, state: &State, message: &Message) -> Result<SlackMessage, DeliveryError> {
+        let checks = state.checks(message);
+        if checks.is_empty() {
+            return self.render(state, message);
+        }
+        let sources = opsbot_handlers::pipeline::checks::sources(checks);
+        let fetched = self.github.fetch_checks(&sources, crate::github::checks::CHECKS_WAIT).await;
+        state.render_checked(message, &self.runbook, self.clock.now(), Some(&fetched)).ok_or_else(|| {
+            DeliveryError::Permanent { code: format!("{} has no message {}", state.subject(), message.key()) }
         })
     }
 

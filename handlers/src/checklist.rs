@@ -5,6 +5,7 @@
 
 use crate::blocks::{SlackMessage, SECTION_MAX};
 use crate::codec::Button;
+use crate::runbook::pipeline::Figure;
 use crate::subject::ChecklistPart;
 use crate::text::{escape, slack_date, truncate};
 use chrono::{DateTime, Utc};
@@ -45,6 +46,17 @@ pub struct StepRun {
     /// failures or anomalies"); a flagged step can still be done or skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<Flag>,
+    /// The live figure the runbook shows beside the step, copied when the
+    /// checklist started. Runs stored before steps had checks have none.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "known_figure")]
+    pub check: Option<Figure>,
+}
+
+/// A check this version does not know (stored by a newer one) reads as
+/// none: the run still loads, and the step shows no figure.
+fn known_figure<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Figure>, D::Error> {
+    let name: Option<String> = Option::deserialize(deserializer)?;
+    Ok(name.as_deref().and_then(Figure::parse))
 }
 
 /// Who flagged a step, when, and why.
@@ -72,7 +84,13 @@ pub fn start_checklist(phases: &[crate::runbook::Phase]) -> Vec<PhaseRun> {
             steps: p
                 .steps
                 .iter()
-                .map(|s| StepRun { text: s.text.clone(), command: s.command.clone(), outcome: None, flag: None })
+                .map(|s| StepRun {
+                    text: s.text.clone(),
+                    command: s.command.clone(),
+                    outcome: None,
+                    flag: None,
+                    check: s.check,
+                })
                 .collect(),
         })
         .collect()
@@ -161,7 +179,17 @@ pub struct ChecklistView<'a> {
     pub settle: &'a dyn Fn(usize, usize, bool) -> Button,
     /// The Flag button of a step, for checklists whose steps can be flagged.
     pub flag: Option<&'a dyn Fn(usize, usize) -> Button>,
+    /// What a step shows beside it, below its text: the live figure of its
+    /// `check`, for checklists that fetch them.
+    pub beside: Option<&'a Beside<'a>>,
 }
+
+/// The text a checklist shows below a step, if any.
+pub type Beside<'a> = dyn Fn(&StepRun) -> Option<String> + 'a;
+
+/// Longest text shown beside a step; the step's own text gives way to it,
+/// so the section stays within 3000 characters either way.
+pub const BESIDE_MAX: usize = 1000;
 
 /// One message of a checklist in a thread: the phase's name, and each step
 /// with `Done`/`Skip` (and `Flag`) buttons, or who settled it and when.
@@ -203,6 +231,12 @@ pub fn message(view: &ChecklistView) -> SlackMessage {
         }
         if let Some(f) = &step.flag {
             text.push_str(&format!("\n🚩 <@{}>: {}", f.by, escape(&truncate(&f.note, 500))));
+        }
+        if let Some(beside) = view.beside.and_then(|beside| beside(step)) {
+            let beside = truncate(&beside, BESIDE_MAX);
+            text = truncate(&text, SECTION_MAX - 1 - beside.chars().count());
+            text.push('\n');
+            text.push_str(&beside);
         }
         blocks.push(json!({"type": "section", "block_id": format!("step:{}:{}", part.phase, index), "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}));
         if step.outcome.is_none() && view.open {

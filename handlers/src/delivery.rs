@@ -6,9 +6,11 @@
 use crate::alert::{render as alert_render, AlertGroup};
 use crate::blocks::SlackMessage;
 use crate::incident::{render as incident_render, Incident};
+use crate::pipeline::checks::Fetched;
 use crate::run::{render as run_render, Run};
+use crate::runbook::pipeline::Figure;
 use crate::runbook::Runbook;
-use crate::subject::{Message, MessageRef, Posted, Subject};
+use crate::subject::{Message, MessageRef, Posted, RunMessage, Subject};
 use chrono::{DateTime, Utc};
 
 /// A subject as stored, with where its messages are.
@@ -56,12 +58,32 @@ impl State {
     /// `message` as the subject is now; `None` when the message is not
     /// this subject's.
     pub fn render(&self, message: &Message, runbook: &Runbook, now: DateTime<Utc>) -> Option<SlackMessage> {
+        self.render_checked(message, runbook, now, None)
+    }
+
+    /// The live checks `message` shows beside its steps: the shell fetches
+    /// their figures ([`sources`](crate::pipeline::checks::sources)) before it renders the message.
+    pub fn checks(&self, message: &Message) -> Vec<Figure> {
+        match (self, message) {
+            (State::Run(run), Message::Run(id, RunMessage::Steps(part))) if *id == run.id => run.checks(*part),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`State::render`], with the figures fetched for the message's checks.
+    pub fn render_checked(
+        &self,
+        message: &Message,
+        runbook: &Runbook,
+        now: DateTime<Utc>,
+        checks: Option<&Fetched>,
+    ) -> Option<SlackMessage> {
         match (self, message) {
             (State::Incident(inc), Message::Incident(id, which)) if *id == inc.id => {
                 Some(incident_render::message(inc, *which, runbook))
             }
             (State::Run(run), Message::Run(id, which)) if *id == run.id => {
-                Some(run_render::message(run, *which, runbook, now))
+                Some(run_render::message(run, *which, runbook, now, checks))
             }
             (State::Alert(group), Message::Alert(id, _)) if *id == group.id => {
                 Some(alert_render::message(group, runbook, now))

@@ -178,6 +178,54 @@ pub struct Activity {
     pub fetched: DateTime<Utc>,
 }
 
+/// Where a deployment is, from its latest status.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    /// `success`, or `inactive`: it went out (and a later one replaced it).
+    Succeeded,
+    /// `failure` or `error`.
+    Failed,
+    /// `queued`, `pending`, `in_progress`, or no status yet.
+    Pending,
+}
+
+impl DeploymentState {
+    /// The `state` of a deployment's latest status; `None` when it has none.
+    pub fn parse(latest: Option<&str>) -> DeploymentState {
+        match latest {
+            Some("success" | "inactive") => DeploymentState::Succeeded,
+            Some("failure" | "error") => DeploymentState::Failed,
+            _ => DeploymentState::Pending,
+        }
+    }
+}
+
+/// One deployment, with where its latest status left it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: u64,
+    pub environment: String,
+    /// The branch, tag or sha deployed.
+    pub git_ref: String,
+    pub created: DateTime<Utc>,
+    pub state: DeploymentState,
+    /// The latest status's log, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The deployments GitHub listed for a window, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployments {
+    pub repo: Repo,
+    pub deployments: Vec<DeploymentRecord>,
+    /// More deployments were in the window than opsbot reads for one
+    /// answer; the figures are over the newest ones.
+    pub truncated: bool,
+    pub fetched: DateTime<Utc>,
+}
+
 /// Why GitHub could not answer; each is told to the person in words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

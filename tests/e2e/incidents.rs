@@ -156,6 +156,7 @@ async fn typos_get_usage_help_and_change_nothing() {
 #[tokio::test]
 async fn commands_not_built_yet_say_so_plainly() {
     let t = spawn_app().await;
+    // `/pipeline` is built now: tests/e2e/pipeline.rs.
     for command in ["/oncall"] {
         let response = t
             .post_signed(

@@ -7,6 +7,7 @@ mod binary;
 mod delivery;
 mod events;
 mod incidents;
+mod live_checks;
 mod manifest;
 mod pipeline;
 mod requests;

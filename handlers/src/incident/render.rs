@@ -114,6 +114,7 @@ pub fn checklist_part(inc: &Incident, which: IncidentChecklist, part: ChecklistP
         open,
         settle: &settle,
         flag: None,
+        beside: None,
     })
 }
 
@@ -385,7 +386,7 @@ mod tests {
                 .map(|i| Step {
                     text: format!("step {i} {long}"),
                     command: Some(format!("run --step {i} {long}")),
-                    check: None,
+                    check: Some(crate::runbook::pipeline::Figure::ALL[i % crate::runbook::pipeline::Figure::ALL.len()]),
                 })
                 .collect(),
         };
@@ -414,8 +415,14 @@ mod tests {
             reminded: false,
             posted: Default::default(),
         };
+        // Every step carries a check, each figure over a busy month.
+        let busy = crate::pipeline::checks::tests::busy();
+        let runbook = Runbook::seed();
         for part in crate::checklist::parts(&run.sections) {
-            assert_valid(&crate::run::render::steps(&run, part).blocks);
+            assert_valid(&crate::run::render::steps(&run, part, None).blocks);
+            let checked = crate::run::render::steps(&run, part, Some((&busy, &runbook, now())));
+            assert_valid(&checked.blocks);
+            assert!(checked.blocks.to_string().contains("📊"), "the figures are shown");
         }
         assert_valid(&crate::run::render::header(&run, &Runbook::seed(), now()).blocks);
     }

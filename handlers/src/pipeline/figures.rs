@@ -78,6 +78,41 @@ pub fn of(activity: &Activity) -> Figures<'_> {
     f
 }
 
+/// One workflow's run times in the window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowTime<'a> {
+    pub workflow: &'a str,
+    /// Its runs that passed or failed.
+    pub runs: usize,
+    pub median: TimeDelta,
+    /// The newest of those runs, for its link.
+    pub latest: &'a RunRecord,
+}
+
+/// The workflows by the median time of their runs that passed or failed
+/// (as the build times count them), slowest first.
+pub fn slowest(activity: &Activity) -> Vec<WorkflowTime<'_>> {
+    let mut by: BTreeMap<&str, (Vec<TimeDelta>, &RunRecord)> = BTreeMap::new();
+    for run in &activity.runs {
+        if !matches!(run.state, RunState::Completed(RunConclusion::Success | RunConclusion::Failure)) {
+            continue;
+        }
+        if let Some(took) = run.duration() {
+            // Runs come newest first: the first one seen is the latest.
+            by.entry(run.workflow.as_str()).or_insert_with(|| (Vec::new(), run)).0.push(took);
+        }
+    }
+    let mut slowest: Vec<WorkflowTime<'_>> = by
+        .into_iter()
+        .filter_map(|(workflow, (mut times, latest))| {
+            times.sort();
+            Some(WorkflowTime { workflow, runs: times.len(), median: percentile(&times, 50)?, latest })
+        })
+        .collect();
+    slowest.sort_by(|a, b| b.median.cmp(&a.median).then(a.workflow.cmp(b.workflow)));
+    slowest
+}
+
 /// The nearest-rank percentile of sorted values.
 fn percentile(sorted: &[TimeDelta], p: usize) -> Option<TimeDelta> {
     if sorted.is_empty() {
@@ -184,6 +219,22 @@ pub(crate) mod tests {
         assert_eq!(f.p95, Some(TimeDelta::minutes(19)));
         assert_eq!(f.mean, Some(TimeDelta::seconds(630)));
         assert_eq!(of(&activity(vec![])).median, None);
+    }
+
+    #[test]
+    fn the_slowest_workflows_are_ranked_by_their_median_finished_run() {
+        let a = activity(vec![
+            run(1, "CI", "main", PASS, 4),
+            run(2, "CI", "main", FAIL, 8),
+            run(3, "CI", "main", PASS, 6),
+            run(4, "Deploy", "main", PASS, 12),
+            run(5, "Deploy", "main", RunState::Completed(RunConclusion::Cancelled), 90),
+            run(6, "Lint", "main", RunState::InProgress, 0),
+        ]);
+        let slowest = slowest(&a);
+        let ranked: Vec<(&str, usize, i64, u64)> =
+            slowest.iter().map(|w| (w.workflow, w.runs, w.median.num_minutes(), w.latest.id)).collect();
+        assert_eq!(ranked, vec![("Deploy", 1, 12, 4), ("CI", 3, 6, 1)], "cancelled and running runs do not count");
     }
 
     #[test]

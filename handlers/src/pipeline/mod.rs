@@ -4,6 +4,7 @@
 //! GitHub and hands the answer to [`answer`] to be rendered: Slack's 3 s
 //! never wait on GitHub.
 
+pub mod checks;
 pub mod command;
 pub mod figures;
 pub mod render;

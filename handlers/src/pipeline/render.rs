@@ -81,7 +81,7 @@ fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", duration(now - at))
 }
 
-fn icon(state: RunState) -> &'static str {
+pub(crate) fn icon(state: RunState) -> &'static str {
     match state {
         RunState::Queued => "⏸️",
         RunState::InProgress => "🔄",
@@ -92,7 +92,7 @@ fn icon(state: RunState) -> &'static str {
     }
 }
 
-fn run_link(run: &RunRecord) -> String {
+pub(crate) fn run_link(run: &RunRecord) -> String {
     format!("<{}|{} #{}>", run.url, escape(&run.workflow), run.number)
 }
 

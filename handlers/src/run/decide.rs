@@ -352,6 +352,57 @@ mod tests {
     }
 
     #[test]
+    fn a_started_run_keeps_each_steps_check_and_runs_stored_before_checks_still_load() {
+        use crate::runbook::pipeline::Figure;
+        let rb = Runbook::seed();
+        let run = start(morning(&rb), RunId(1), "U0ALICE", None, &rb, now()).change.unwrap();
+        let first = ChecklistPart { phase: 0, part: 0 };
+        assert_eq!(run.checks(first), [Figure::SuccessRate24h, Figure::FailedRuns24h]);
+        assert_eq!(run.checks(ChecklistPart { phase: 2, part: 0 }), [], "the security steps carry none");
+
+        let stored = serde_json::to_value(&run).unwrap();
+        assert_eq!(stored["sections"][0]["steps"][1]["check"], "failed_runs_24h");
+        assert_eq!(serde_json::from_value::<Run>(stored.clone()).unwrap(), run, "it reads back as it was");
+
+        // As the previous version stored it: no step has a `check`.
+        let mut before = stored.clone();
+        for phase in before["sections"].as_array_mut().unwrap() {
+            for step in phase["steps"].as_array_mut().unwrap() {
+                step.as_object_mut().unwrap().remove("check");
+            }
+        }
+        let old: Run = serde_json::from_value(before).expect("a run stored before checks loads");
+        assert_eq!(old.checks(first), []);
+        assert_eq!(old.sections.iter().map(|p| p.steps.len()).sum::<usize>(), 12);
+
+        // A check a later version added reads as none rather than failing the run.
+        let mut later = stored;
+        later["sections"][0]["steps"][0]["check"] = "lead_time_30d".into();
+        let read: Run = serde_json::from_value(later).expect("an unknown check does not fail the run");
+        assert_eq!(read.checks(first), [Figure::FailedRuns24h]);
+    }
+
+    #[test]
+    fn a_steps_figure_is_shown_beside_that_step_and_only_when_fetched() {
+        use crate::pipeline::checks::Fetched;
+        let rb = Runbook::seed();
+        let run = start(morning(&rb), RunId(1), "U0ALICE", None, &rb, now()).change.unwrap();
+        let section = |message: &crate::blocks::SlackMessage, id: &str| -> String {
+            let blocks = message.blocks.as_array().unwrap();
+            let block = blocks.iter().find(|b| b["block_id"] == id).unwrap_or_else(|| panic!("no {id}"));
+            block["text"]["text"].as_str().unwrap().to_owned()
+        };
+        let part = ChecklistPart { phase: 3, part: 0 };
+        let checked = render::steps(&run, part, Some((&Fetched::NotConnected, &rb, now())));
+        assert!(!section(&checked, "step:3:0").contains("📊"), "GitHub usage carries no check");
+        let queue = section(&checked, "step:3:1");
+        assert!(queue.starts_with("⬜ Monitor runner queue times"), "{queue}");
+        assert!(queue.ends_with("\n📊 GitHub not connected: `/pipeline` says how"), "{queue}");
+        let unchecked = render::steps(&run, part, None);
+        assert!(!unchecked.blocks.to_string().contains("📊"), "nothing fetched, nothing shown");
+    }
+
+    #[test]
     fn a_run_completes_on_its_last_step_and_says_how_long_it_took() {
         let rb = Runbook::seed();
         let checklist = morning(&rb);

@@ -75,6 +75,14 @@ impl Run {
         Ok(text)
     }
 
+    /// The checks of the steps that the message `part` shows: what the
+    /// shell fetches from GitHub before it posts or edits that message.
+    pub fn checks(&self, part: crate::subject::ChecklistPart) -> Vec<crate::runbook::pipeline::Figure> {
+        let Some(phase) = self.sections.get(part.phase) else { return Vec::new() };
+        let range = part.steps();
+        phase.steps.iter().skip(range.start).take(range.len()).filter_map(|s| s.check).collect()
+    }
+
     /// Flagged steps: (phase name, step text, flag).
     pub fn flags(&self) -> Vec<(&str, &str, &checklist::Flag)> {
         self.sections

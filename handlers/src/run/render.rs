@@ -3,20 +3,29 @@
 
 use super::Run;
 use crate::blocks::{SlackMessage, HEADER_MAX};
-use crate::checklist::{progress, ChecklistView};
+use crate::checklist::{progress, ChecklistView, StepRun};
 use crate::codec::{Button, RunButton};
 use crate::decision::Modal;
+use crate::pipeline::checks::Fetched;
 use crate::runbook::Runbook;
 use crate::subject::{ChecklistPart, RunMessage};
 use crate::text::{duration, escape, slack_date, truncate};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// The message `which` of a run, as it is now.
-pub fn message(run: &Run, which: RunMessage, runbook: &Runbook, now: DateTime<Utc>) -> SlackMessage {
+/// The message `which` of a run, as it is now. Steps with a check show
+/// the figure the shell fetched for it (`checks`), or nothing when it was
+/// not asked to fetch any.
+pub fn message(
+    run: &Run,
+    which: RunMessage,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+    checks: Option<&Fetched>,
+) -> SlackMessage {
     match which {
         RunMessage::Header => header(run, runbook, now),
-        RunMessage::Steps(part) => steps(run, part),
+        RunMessage::Steps(part) => steps(run, part, checks.map(|fetched| (fetched, runbook, now))),
     }
 }
 
@@ -113,10 +122,15 @@ pub fn header(run: &Run, runbook: &Runbook, now: DateTime<Utc>) -> SlackMessage 
     }
 }
 
-/// One message of a run's steps, in the header's thread.
-pub fn steps(run: &Run, part: ChecklistPart) -> SlackMessage {
+/// One message of a run's steps, in the header's thread, with each check's
+/// figure beside its step when they were fetched.
+pub fn steps(run: &Run, part: ChecklistPart, checks: Option<(&Fetched, &Runbook, DateTime<Utc>)>) -> SlackMessage {
     let settle = |phase, step, done| Button::Run(run.id, RunButton::Step { phase, step, done });
     let flag = |phase, step| Button::Run(run.id, RunButton::Flag { phase, step });
+    let beside = |step: &StepRun| {
+        let (fetched, runbook, now) = checks?;
+        Some(crate::pipeline::checks::line(step.check?, fetched, runbook, now))
+    };
     crate::checklist::message(&ChecklistView {
         phases: &run.sections,
         part,
@@ -125,6 +139,7 @@ pub fn steps(run: &Run, part: ChecklistPart) -> SlackMessage {
         open: run.is_open(),
         settle: &settle,
         flag: Some(&flag),
+        beside: Some(&beside),
     })
 }
 

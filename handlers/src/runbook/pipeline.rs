@@ -614,6 +614,13 @@ impl fmt::Display for Figure {
     }
 }
 
+/// Stored by its runbook name, as a run keeps its steps' checks.
+impl serde::Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
