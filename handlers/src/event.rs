@@ -109,7 +109,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Command { command: SlashCommand::Incident(cmd), .. } => Need::Incident(incident::decide::needs(cmd)),
         Event::Command { command: SlashCommand::Runbook(cmd), .. } => Need::Run(run::decide::needs(cmd, runbook)),
         Event::Command { command: SlashCommand::Pipeline(cmd), .. } => Need::Pipeline(pipeline::needs(cmd)),
-        Event::Command { command: SlashCommand::NotBuiltYet { .. }, .. } => Need::Nothing,
+        Event::Command { command: SlashCommand::OnCall(_), .. } => Need::Nothing,
         Event::Click { button: Button::Incident(id, _), .. } => Need::Incident(I::One(*id)),
         Event::Click { button: Button::Run(id, _), .. } => Need::Run(R::One(*id)),
         Event::Click { button: Button::Alert(id, _), .. } => Need::Alert(alert::decide::Need::One(*id)),
@@ -150,8 +150,8 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         (Event::Command { command: SlashCommand::Pipeline(cmd), who }, Loaded::Pipeline(l)) => {
             pipeline::command(cmd, l, who).map(|never| match never {})
         }
-        (Event::Command { command: SlashCommand::NotBuiltYet { command }, .. }, _) => {
-            Decision::reply(crate::command::not_built_yet(command))
+        (Event::Command { command: SlashCommand::OnCall(cmd), .. }, _) => {
+            crate::oncall::command(cmd, runbook, now).map(|never| match never {})
         }
         (Event::Click { button: Button::Incident(id, b), who }, Loaded::Incident(I::One(found))) => {
             incident(inc::click(*b, *id, found, who, runbook, now))

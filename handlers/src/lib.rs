@@ -9,7 +9,7 @@
 //! - Shared mechanisms: [`checklist`], [`blocks`], [`text`], [`severity`],
 //!   the [`runbook`] model with its [`schedule`]s.
 //! - Features, one module each: [`incident`], [`run`], [`alert`],
-//!   [`pipeline`] (with GitHub's data as [`github`] describes it).
+//!   [`pipeline`] (with GitHub's data as [`github`] describes it), [`oncall`].
 //! - Routing, the one place that names every feature: [`command`],
 //!   [`event`], [`delivery`].
 
@@ -23,6 +23,7 @@ pub mod delivery;
 pub mod event;
 pub mod github;
 pub mod incident;
+pub mod oncall;
 pub mod pipeline;
 pub mod replies;
 pub mod run;

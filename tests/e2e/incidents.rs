@@ -154,24 +154,6 @@ async fn typos_get_usage_help_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn commands_not_built_yet_say_so_plainly() {
-    let t = spawn_app().await;
-    // `/pipeline` is built now: tests/e2e/pipeline.rs.
-    for command in ["/oncall"] {
-        let response = t
-            .post_signed(
-                "/slack/commands",
-                "application/x-www-form-urlencoded",
-                TestApp::slash_form(command, "list", ALICE),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        let reply: serde_json::Value = response.json().await.unwrap();
-        assert!(reply_text(&reply).contains("not built yet"), "{command}: {reply}");
-    }
-}
-
-#[tokio::test]
 async fn concurrent_acks_record_one_responder_and_tell_the_other() {
     let t = spawn_app().await;
     t.incident("p0 Everything is on fire").await;

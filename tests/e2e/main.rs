@@ -9,6 +9,7 @@ mod events;
 mod incidents;
 mod live_checks;
 mod manifest;
+mod oncall;
 mod pipeline;
 mod requests;
 mod resilience;

@@ -84,10 +84,14 @@ fn changed(reply: Reply, incident: Incident, entry: TimelineEntry, effects: Vec<
 }
 
 /// Mentions of the role at `level` of the severity's escalation matrix,
-/// with its name: `("DevOps team lead", "<@U1> <!subteam^S2>")`.
-fn escalation_audience(runbook: &Runbook, inc: &Incident, level: usize) -> (String, String) {
+/// with its name: `("DevOps team lead", "<@U1> <!subteam^S2>")`. A role
+/// with an on-call rotation is paged as whoever is on call at `now`.
+fn escalation_audience(runbook: &Runbook, inc: &Incident, level: usize, now: DateTime<Utc>) -> (String, String) {
     match runbook.escalation_role(inc.severity, level) {
-        Some(role) => (role.name.clone(), role.people.iter().map(|p| p.to_mrkdwn()).collect::<Vec<_>>().join(" ")),
+        Some(role) => {
+            let mentions: Vec<String> = runbook.paged(role, now).iter().map(|p| p.to_mrkdwn()).collect();
+            (role.name.clone(), mentions.join(" "))
+        }
         None => ("responders".to_owned(), "<!here>".to_owned()),
     }
 }
@@ -120,7 +124,7 @@ fn declare(
     let reply = Reply::text(format!(
         "🚨 *{id}* declared ({severity}). Posting the alert to {channel}; I'll send you the link as soon as it is up."
     ));
-    let (first, mentions) = escalation_audience(runbook, &incident, 0);
+    let (first, mentions) = escalation_audience(runbook, &incident, 0, now);
     let next = runbook
         .policy(severity)
         .escalation
@@ -393,7 +397,7 @@ fn change_severity(
             now + policy.targets.respond,
             IncidentReminder::Escalate { level: inc.escalation_level + 1 },
         ));
-        let (role, mentions) = escalation_audience(runbook, &inc, inc.escalation_level);
+        let (role, mentions) = escalation_audience(runbook, &inc, inc.escalation_level, now);
         note.push_str(&format!(
             " Paging the {role}: {mentions}. Acknowledge within {}.",
             duration(policy.targets.respond)
@@ -499,7 +503,7 @@ pub fn timer(
     let elapsed = duration(now - inc.declared.at);
     match reminder {
         IncidentReminder::Escalate { level } => {
-            let (role, mentions) = escalation_audience(runbook, &inc, level);
+            let (role, mentions) = escalation_audience(runbook, &inc, level, now);
             let Some(entry) = inc.escalate(level, &role, now) else { return nothing() };
             let last = policy.escalation.len().saturating_sub(1);
             let text = if level <= last {
@@ -525,7 +529,7 @@ pub fn timer(
             decision
         }
         IncidentReminder::ResolutionOverdue { round } => {
-            let (_, mentions) = escalation_audience(runbook, &inc, inc.escalation_level);
+            let (_, mentions) = escalation_audience(runbook, &inc, inc.escalation_level, now);
             let commander = inc.commander.as_ref().map(|c| format!("<@{c}> ")).unwrap_or_default();
             let text = format!(
                 "⏰ *{}* is past its resolution target of {} (open for {elapsed}). {commander}{mentions}: what is the plan?",
@@ -550,7 +554,7 @@ pub fn timer(
             }
             let who = match &inc.commander {
                 Some(c) => format!("<@{c}>"),
-                None => escalation_audience(runbook, &inc, inc.escalation_level).1,
+                None => escalation_audience(runbook, &inc, inc.escalation_level, now).1,
             };
             let text = format!(
                 "📝 {who}: no status update on *{}* for {}. Post one with `/incident update {} <what changed>`.",

@@ -244,7 +244,7 @@ pub fn overdue(run: Option<Run>, runbook: &Runbook, now: DateTime<Utc>) -> RunDe
         .responsible
         .as_deref()
         .and_then(|r| runbook.role(r))
-        .map(|r| r.people.iter().map(|p| p.to_mrkdwn()).collect::<Vec<_>>().join(" "))
+        .map(|r| runbook.paged(r, now).iter().map(|p| p.to_mrkdwn()).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| format!("<@{}>", run.started.user));
     let planned = run.due.map(|d| duration(d - run.started.at)).unwrap_or_default();
     let text = format!(

@@ -15,6 +15,7 @@ use super::alerts::{
     AlertmanagerRoute, BranchRule, Comparison, Condition, DeploymentRule, GithubRules, Kpi, KpiAction, KpiAlert,
     Metric, Quantity,
 };
+use super::oncall::{OnCall, Rotation, ShiftLength};
 use super::pipeline::{is_git_ref, is_repository, Action, Deployer, Dispatch, Environment, Figure, Template, Workflow};
 use super::{AlertRules, Channels, Checklist, Mention, Phase, Pipeline, Role, Runbook, SeverityPolicy, Step, Targets};
 use crate::schedule::Schedule;
@@ -436,6 +437,26 @@ struct RawRunbook {
     webhooks: Key<RawWebhooks>,
     #[serde(default, deserialize_with = "key")]
     pipeline: Key<RawPipeline>,
+    #[serde(default, deserialize_with = "key")]
+    oncall: Key<RawOnCall>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOnCall {
+    #[serde(default, deserialize_with = "key")]
+    rotations: Key<Map<RawRotation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRotation {
+    #[serde(default, deserialize_with = "key")]
+    members: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    shift: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    handoff: Key<String>,
 }
 
 #[derive(Deserialize)]
@@ -893,6 +914,7 @@ impl Check {
 
         let alerts = self.alert_rules(doc, channels.as_ref());
         let pipeline = self.pipeline(&doc.pipeline, channels.as_ref(), &role_ids);
+        let oncall = self.oncall(&doc.oncall, &role_ids);
 
         Some(Runbook {
             name: name?,
@@ -904,7 +926,108 @@ impl Check {
             post_incident: post_incident?,
             checklists: checklists?,
             pipeline: pipeline?,
+            oncall: oncall?,
         })
+    }
+
+    /// The `oncall` section: optional; without it every role pages its
+    /// `people`.
+    fn oncall(&mut self, key: &Key<RawOnCall>, roles: &HashSet<String>) -> Option<OnCall> {
+        let Some(raw) = key.as_ref().and_then(|k| k.value.as_ref()) else {
+            return Some(OnCall::default());
+        };
+        let Some(Spanned { value: Some(map), .. }) = &raw.rotations else {
+            return Some(OnCall::default());
+        };
+        let mut rotations = Some(Vec::new());
+        for (role, raw) in in_file_order(map) {
+            let rotation = self.rotation(role, raw, roles);
+            match (rotation, rotations.as_mut()) {
+                (Some(r), Some(all)) => all.push(r),
+                _ => rotations = None,
+            }
+        }
+        Some(OnCall { rotations: rotations? })
+    }
+
+    fn rotation(
+        &mut self,
+        role: &Spanned<String>,
+        raw: &Spanned<Option<RawRotation>>,
+        roles: &HashSet<String>,
+    ) -> Option<Rotation> {
+        let at = &role.referenced;
+        let id = role.value.trim();
+        self.role_ref(id, at, roles, "a rotation");
+        let whose = format!("the `{id}` rotation");
+        let Some(raw) = &raw.value else {
+            self.error(at, format!("{whose} is empty (expected `members`, `shift` and `handoff`)"));
+            return None;
+        };
+        let members =
+            match self.required(&raw.members, at, "`members`", &format!(" of {whose} (Slack user ids, in turn)")) {
+                Some((list, list_at)) => {
+                    let mut members = Some(Vec::new());
+                    for item in list {
+                        let member = item.value.as_deref().map(str::trim).unwrap_or("");
+                        if matches!(parse_mention(member), Ok(Mention::User(_))) {
+                            if let Some(all) = members.as_mut() {
+                                all.push(member.to_owned());
+                            }
+                        } else {
+                            self.error(
+                                &item.referenced,
+                                format!(
+                                    "bad member `{member}` of {whose}: a Slack user id such as `U0123ABCD` \
+                                 (profile → ⋮ → Copy member ID)"
+                                ),
+                            );
+                            members = None;
+                        }
+                    }
+                    if members.as_ref().is_some_and(Vec::is_empty) {
+                        self.error(list_at, format!("`members` of {whose} is empty: a rotation needs someone"));
+                        members = None;
+                    }
+                    members
+                }
+                None => None,
+            };
+        let shift = match self.required(&raw.shift, at, "`shift`", &format!(" of {whose} (e.g. `1w`, `1d` or `12h`)")) {
+            Some((text, shift_at)) => match ShiftLength::parse(text) {
+                Ok(shift) => Some(shift),
+                Err(why) => {
+                    self.error(shift_at, format!("bad `shift` of {whose}: {why}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let handoff = match self.required(
+            &raw.handoff,
+            at,
+            "`handoff`",
+            &format!(" of {whose} (when its first shift starts, e.g. `2026-11-30 09:00`)"),
+        ) {
+            Some((text, handoff_at)) => {
+                let text = text.trim();
+                let parsed = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+                    .iter()
+                    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok());
+                if parsed.is_none() {
+                    self.error(
+                        handoff_at,
+                        format!(
+                            "bad `handoff` `{text}` of {whose}: a local date and time in the runbook's time zone, \
+                             such as `2026-11-30 09:00`"
+                        ),
+                    );
+                }
+                parsed
+            }
+            None => None,
+        };
+        Some(Rotation { role: id.to_owned(), members: members?, shift: shift?, handoff: handoff? })
     }
 
     fn timezone(&mut self, key: &Key<String>, top: &Location) -> Option<Tz> {
@@ -2472,7 +2595,7 @@ webhooks:
             ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
-        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline)");
+        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall)");
         let text = MINI.replace("            command:", "            comand:");
         assert_eq!(errors(&text), ["22:13: unknown key `comand` (expected one of: text, command, check)"]);
     }
@@ -3108,6 +3231,42 @@ webhooks:
             .replacen("      mute: true", "      mute: yes", 1);
         let places: Vec<String> = errors(&text).iter().map(|e| e.split(": ").next().unwrap().to_owned()).collect();
         assert_eq!(places, ["52:90", "56:16", "62:15", "71:18", "82:13"]);
+    }
+
+    #[test]
+    fn rotations_are_read_in_the_runbooks_zone() {
+        let text = format!(
+            "{}oncall:\n  rotations:\n    on-call:\n      members: [U0ALICE, W0BOB]\n      shift: 1w\n      handoff: 2026-11-30 09:00\n",
+            mini()
+        );
+        let rb = parse(&text).unwrap();
+        let [rotation] = &rb.oncall.rotations[..] else { panic!("{:?}", rb.oncall) };
+        assert_eq!(rotation.members, ["U0ALICE", "W0BOB"]);
+        assert_eq!(rotation.shift, ShiftLength::Days(7));
+        let on_call = rb.role("on-call").unwrap();
+        let monday = "2026-11-30T08:00:00Z".parse().unwrap(); // 09:00 in Berlin
+        assert_eq!(rb.paged(on_call, monday), vec![Mention::User("U0ALICE".into())]);
+        assert_eq!(parse(&mini()).unwrap().oncall, OnCall::default(), "no section, no rotations");
+    }
+
+    #[test]
+    fn rotation_mistakes_are_reported_where_they_are() {
+        let text = format!(
+            "{}oncall:\n  rotations:\n    on-cal:\n      members: [alice]\n      shift: 1 fortnight\n      handoff: next monday\n    lead:\n      members: []\n      shift: 1d\n",
+            mini()
+        );
+        let found = errors(&text);
+        let base = mini().lines().count();
+        let at = |line: usize, col: usize, starts: &str| {
+            let expected = format!("{}:{col}: {starts}", base + line);
+            assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
+        };
+        at(3, 5, "a rotation names role `on-cal`, which is not defined (did you mean `on-call`?)");
+        at(4, 17, "bad member `alice` of the `on-cal` rotation");
+        at(5, 14, "bad `shift` of the `on-cal` rotation");
+        at(6, 16, "bad `handoff` `next monday` of the `on-cal` rotation");
+        at(8, 16, "`members` of the `lead` rotation is empty");
+        at(7, 5, "missing `handoff` of the `lead` rotation");
     }
 
     /// A `pipeline` section for [`MINI`]. Appended to `mini()`, its first

@@ -1,6 +1,7 @@
 //! The runbook as data: channels, roles and who fills them, severities with
 //! their targets, escalation matrix and playbooks, the checklists, the
-//! alert rules ([`alerts`]) and the deployable environments ([`pipeline`]).
+//! alert rules ([`alerts`]), the deployable environments ([`pipeline`])
+//! and the on-call rotations ([`oncall`]).
 //!
 //! The seed runbook ships embedded (`runbook.default.yml`); a team's own
 //! file replaces it. [`load`] turns YAML into this model and reports every
@@ -8,6 +9,7 @@
 
 pub mod alerts;
 pub mod load;
+pub mod oncall;
 pub mod pipeline;
 pub mod schedule;
 
@@ -16,6 +18,7 @@ use crate::severity::Severity;
 pub use alerts::AlertRules;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
+pub use oncall::OnCall;
 pub use pipeline::Pipeline;
 
 pub use load::{parse, RunbookError};
@@ -40,6 +43,8 @@ pub struct Runbook {
     pub alerts: AlertRules,
     /// The environments `/pipeline deploy` and `/pipeline rollback` act on.
     pub pipeline: Pipeline,
+    /// Who is on call for the roles that have a rotation.
+    pub oncall: OnCall,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +183,12 @@ impl Runbook {
 
     pub fn role(&self, id: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.id == id)
+    }
+
+    /// Who to page for `role` at `at`: whoever is on call when the role
+    /// has a rotation, else its `people`.
+    pub fn paged(&self, role: &Role, at: chrono::DateTime<chrono::Utc>) -> Vec<Mention> {
+        oncall::paged(role, &self.oncall, self.timezone, at)
     }
 
     /// The role at escalation `level` (0: the first responder) for a

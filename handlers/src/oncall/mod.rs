@@ -1,0 +1,205 @@
+//! `/oncall`: who is on call for each rotation of the runbook, until when,
+//! and who is next; or one role's next shifts. Times are Slack date tokens,
+//! so each reader sees them in their own time zone. Handoffs, overrides and
+//! swaps are not built yet, and the command says so plainly.
+
+use crate::decision::{Decision, UsageError};
+use crate::runbook::oncall::Rotation;
+use crate::runbook::{Role, Runbook};
+use crate::text::{escape, slack_date};
+use chrono::{DateTime, Utc};
+use std::convert::Infallible;
+
+pub const USAGE: &str = "\
+*Usage*
+`/oncall` who is on call now for each rotation, until when, and who is next
+`/oncall <role>` one rotation's next shifts, e.g. `/oncall on-call engineer`
+Rotations are the runbook's `oncall` section; handoffs, overrides and swaps are not built yet.";
+
+/// How many shifts `/oncall <role>` lists.
+pub const SHIFTS_SHOWN: usize = 6;
+
+/// `/oncall …`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    /// Every rotation now.
+    Now,
+    /// One role's next shifts, by the words typed.
+    Role(String),
+    /// `handoff`, `override`, `swap`: planned, not built.
+    NotBuiltYet(&'static str),
+}
+
+pub fn parse(text: &str) -> Result<Command, UsageError> {
+    let text = crate::text::unescape(text.trim());
+    let (word, _) = crate::text::split_word(&text);
+    Ok(match word.to_ascii_lowercase().as_str() {
+        "" => Command::Now,
+        "help" => Command::Help,
+        "handoff" => Command::NotBuiltYet("handoff"),
+        "override" => Command::NotBuiltYet("override"),
+        "swap" => Command::NotBuiltYet("swap"),
+        _ => Command::Role(text),
+    })
+}
+
+/// `/oncall` stores nothing: its answers are worked out from the runbook
+/// and the time.
+pub type OnCallDecision = Decision<Infallible>;
+
+pub fn command(command: &Command, runbook: &Runbook, now: DateTime<Utc>) -> OnCallDecision {
+    match command {
+        Command::Help => Decision::reply(USAGE),
+        Command::NotBuiltYet(what) => Decision::reply(format!(
+            "`/oncall {what}` is not built yet in this version of opsbot. `/oncall` and `/oncall <role>` work today."
+        )),
+        Command::Now => Decision::reply(now_text(runbook, now)),
+        Command::Role(query) => match find(runbook, query) {
+            Ok(role) => Decision::reply(role_text(runbook, role, now)),
+            Err(why) => Decision::reply(why),
+        },
+    }
+}
+
+fn now_text(runbook: &Runbook, now: DateTime<Utc>) -> String {
+    if runbook.oncall.rotations.is_empty() {
+        return "There are no on-call rotations in the runbook yet, so each role is paged as its `people` say \
+(the seed's are all `@here`). Add a rotation under `oncall:` in the runbook file; the README's \"On call\" section \
+says how."
+            .to_owned();
+    }
+    let mut lines = vec!["*On call now*".to_owned()];
+    for rotation in &runbook.oncall.rotations {
+        let [now_shift, next] =
+            [0, 1].map(|i| rotation.shift(runbook.timezone, rotation.shift_at(runbook.timezone, now).index + i));
+        lines.push(format!(
+            "• *{}*: <@{}> until {}, then <@{}>",
+            escape(&role_name(runbook, rotation)),
+            now_shift.member,
+            slack_date(now_shift.ends),
+            next.member
+        ));
+    }
+    let others = runbook.roles.iter().filter(|r| runbook.oncall.rotation(&r.id).is_none()).count();
+    if others > 0 {
+        lines.push(format!(
+            "The other {others} roles have no rotation and are paged as their `people` say. `/oncall <role>` lists a rotation's next shifts."
+        ));
+    }
+    lines.join("\n")
+}
+
+fn role_text(runbook: &Runbook, role: &Role, now: DateTime<Utc>) -> String {
+    let Some(rotation) = runbook.oncall.rotation(&role.id) else {
+        let people: Vec<String> = role.people.iter().map(|p| p.to_mrkdwn()).collect();
+        return format!(
+            "*{}* has no rotation: it is paged as {}. Add one under `oncall:` in the runbook.",
+            escape(&role.name),
+            people.join(" ")
+        );
+    };
+    let mut lines = vec![format!("*{}*, shifts of {}", escape(&role.name), describe(rotation))];
+    for (i, shift) in rotation.shifts_from(runbook.timezone, now, SHIFTS_SHOWN).iter().enumerate() {
+        let mark = if i == 0 { " (now)" } else { "" };
+        lines.push(format!("• <@{}> {} → {}{mark}", shift.member, slack_date(shift.starts), slack_date(shift.ends)));
+    }
+    lines.join("\n")
+}
+
+fn describe(rotation: &Rotation) -> String {
+    use crate::runbook::oncall::ShiftLength;
+    match rotation.shift {
+        ShiftLength::Hours(h) => format!("{h} hours"),
+        ShiftLength::Days(d) if d % 7 == 0 && d > 7 => format!("{} weeks", d / 7),
+        ShiftLength::Days(7) => "a week".to_owned(),
+        ShiftLength::Days(1) => "a day".to_owned(),
+        ShiftLength::Days(d) => format!("{d} days"),
+    }
+}
+
+fn role_name(runbook: &Runbook, rotation: &Rotation) -> String {
+    runbook.role(&rotation.role).map_or_else(|| rotation.role.clone(), |r| r.name.clone())
+}
+
+/// The role a person means: its id or name, any case, spaces or dashes, or
+/// a unique prefix; else why not, with a "did you mean".
+fn find<'a>(runbook: &'a Runbook, query: &str) -> Result<&'a Role, String> {
+    let norm = |s: &str| s.to_lowercase().replace(['-', '_'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let q = norm(query);
+    if let Some(role) = runbook.roles.iter().find(|r| norm(&r.id) == q || norm(&r.name) == q) {
+        return Ok(role);
+    }
+    let prefixed: Vec<&Role> =
+        runbook.roles.iter().filter(|r| norm(&r.id).starts_with(&q) || norm(&r.name).starts_with(&q)).collect();
+    if let [one] = prefixed[..] {
+        return Ok(one);
+    }
+    if prefixed.len() > 1 {
+        let names: Vec<String> = prefixed.iter().map(|r| format!("*{}*", escape(&r.name))).collect();
+        return Err(format!("`{}` could be {}. Which one?", escape(query), names.join(", ")));
+    }
+    let names = runbook.roles.iter().map(|r| r.name.as_str());
+    let hint = match crate::runbook::load::closest(&q, names) {
+        Some(near) => format!(" Did you mean *{}*?", escape(near)),
+        None => " `/oncall` lists the rotations.".to_owned(),
+    };
+    Err(format!("There is no role `{}`.{hint}", escape(&crate::text::truncate(query, 60))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::oncall::{Rotation, ShiftLength};
+
+    fn with_rotation() -> Runbook {
+        let mut runbook = Runbook::seed();
+        runbook.oncall.rotations.push(Rotation {
+            role: "on-call-engineer".into(),
+            members: vec!["U0ALICE".into(), "U0BOB".into()],
+            shift: ShiftLength::Days(7),
+            handoff: chrono::NaiveDateTime::parse_from_str("2026-11-30 09:00", "%Y-%m-%d %H:%M").unwrap(),
+        });
+        runbook
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn oncall_shows_who_has_each_rotation_until_when_and_who_is_next() {
+        let d = command(&parse("").unwrap(), &with_rotation(), at("2026-12-01T12:00:00Z"));
+        let text = d.reply.text;
+        assert!(text.contains("*On-call engineer*: <@U0ALICE> until <!date^"), "{text}");
+        assert!(text.contains("2026-12-07 09:00 UTC"), "{text}");
+        assert!(
+            text.ends_with("`/oncall <role>` lists a rotation's next shifts.") && text.contains(", then <@U0BOB>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn oncall_for_a_role_lists_its_next_shifts_and_finds_it_by_name() {
+        let d = command(&parse("On-call Engineer").unwrap(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let text = d.reply.text;
+        assert_eq!(text.lines().count(), 1 + SHIFTS_SHOWN, "{text}");
+        assert!(text.lines().nth(1).unwrap().starts_with("• <@U0BOB>") && text.contains("(now)"), "{text}");
+        let d = command(&parse("on-cal engineer").unwrap(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        assert!(d.reply.text.contains("Did you mean *On-call engineer*?"), "{}", d.reply.text);
+        let d = command(&parse("devops team lead").unwrap(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        assert!(d.reply.text.contains("has no rotation: it is paged as <!here>"), "{}", d.reply.text);
+    }
+
+    #[test]
+    fn without_rotations_oncall_says_how_roles_are_paged_and_how_to_add_one() {
+        let d = command(&Command::Now, &Runbook::seed(), at("2026-12-01T12:00:00Z"));
+        assert!(d.reply.text.contains("no on-call rotations"), "{}", d.reply.text);
+        let d = command(
+            &parse("override on-call-engineer <@U0BOB> 2h").unwrap(),
+            &Runbook::seed(),
+            at("2026-12-01T12:00:00Z"),
+        );
+        assert!(d.reply.text.contains("`/oncall override` is not built yet"), "{}", d.reply.text);
+    }
+}

@@ -1,0 +1,279 @@
+//! On-call rotations, from the runbook's `oncall` section: members take a
+//! role in turn, one shift each, and the arithmetic that says who has it at
+//! any instant. Shifts counted in days or weeks change hands at the same
+//! local time whatever daylight saving does; shifts counted in hours are
+//! exact hours (a 12-hour follow-the-sun rotation).
+
+use super::{Mention, Role};
+use chrono::{DateTime, Days, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Every rotation the runbook defines; a role has at most one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OnCall {
+    pub rotations: Vec<Rotation>,
+}
+
+impl OnCall {
+    pub fn rotation(&self, role: &str) -> Option<&Rotation> {
+        self.rotations.iter().find(|r| r.role == role)
+    }
+}
+
+/// A role's rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// The role it fills (an id of `roles`).
+    pub role: String,
+    /// Slack user ids, in turn; the first has the shift that starts at
+    /// `handoff`.
+    pub members: Vec<String>,
+    pub shift: ShiftLength,
+    /// The first shift's start, in the runbook's time zone; shifts before
+    /// it count backwards in the same order.
+    pub handoff: NaiveDateTime,
+}
+
+/// How long each shift lasts.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ShiftLength {
+    /// Exact hours (`12h`): a day in which the clocks change still has two
+    /// 12-hour shifts, so the local handoff time moves by the hour gained
+    /// or lost.
+    Hours(u32),
+    /// Calendar days (`1d`, `1w` = 7 days): the handoff stays at the same
+    /// local time, so a shift across a change is an hour longer or shorter.
+    Days(u32),
+}
+
+impl ShiftLength {
+    /// `12h`, `1d`, `3d`, `1w`, `2w`: a positive whole number and a unit.
+    /// At most 8 weeks: a longer "shift" is not a rotation.
+    pub fn parse(text: &str) -> Result<ShiftLength, String> {
+        let text = text.trim();
+        let unit = text.chars().last().ok_or("empty")?;
+        let number: u32 = text[..text.len() - unit.len_utf8()]
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not a shift length like `12h`, `1d` or `1w`"))?;
+        let length = match unit {
+            'h' => ShiftLength::Hours(number),
+            'd' => ShiftLength::Days(number),
+            'w' => ShiftLength::Days(number.saturating_mul(7)),
+            _ => return Err(format!("`{text}`: the unit is `h` (hours), `d` (days) or `w` (weeks)")),
+        };
+        match length {
+            ShiftLength::Hours(0) | ShiftLength::Days(0) => Err(format!("`{text}`: a shift cannot be empty")),
+            ShiftLength::Hours(h) if h > 56 * 24 => Err(format!("`{text}` is longer than 8 weeks")),
+            ShiftLength::Days(d) if d > 56 => Err(format!("`{text}` is longer than 8 weeks")),
+            ok => Ok(ok),
+        }
+    }
+
+    /// About how long, for the first guess of which shift an instant is in.
+    fn approximately(self) -> TimeDelta {
+        match self {
+            ShiftLength::Hours(h) => TimeDelta::hours(i64::from(h)),
+            ShiftLength::Days(d) => TimeDelta::days(i64::from(d)),
+        }
+    }
+}
+
+/// One shift of a rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shift {
+    /// Its number: 0 starts at the rotation's `handoff`, negative before.
+    pub index: i64,
+    /// Who has it (a Slack user id).
+    pub member: String,
+    pub starts: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+}
+
+impl Rotation {
+    /// The shift `at` falls in.
+    pub fn shift_at(&self, zone: Tz, at: DateTime<Utc>) -> Shift {
+        let first = self.start_of(zone, 0);
+        let guess = (at - first).num_seconds().div_euclid(self.shift.approximately().num_seconds().max(1));
+        // Daylight saving moves a calendar shift's bounds by an hour at
+        // most, so the guess is off by one at most: step until it fits.
+        let mut index = guess;
+        while self.start_of(zone, index) > at {
+            index -= 1;
+        }
+        while self.start_of(zone, index + 1) <= at {
+            index += 1;
+        }
+        self.shift(zone, index)
+    }
+
+    /// The shift `at` falls in and the `count - 1` after it.
+    pub fn shifts_from(&self, zone: Tz, at: DateTime<Utc>, count: usize) -> Vec<Shift> {
+        let now = self.shift_at(zone, at).index;
+        (0..count as i64).map(|i| self.shift(zone, now + i)).collect()
+    }
+
+    /// Shift number `index`.
+    pub fn shift(&self, zone: Tz, index: i64) -> Shift {
+        let turns = self.members.len().max(1) as i64;
+        Shift {
+            index,
+            member: self.members.get(index.rem_euclid(turns) as usize).cloned().unwrap_or_default(),
+            starts: self.start_of(zone, index),
+            ends: self.start_of(zone, index + 1),
+        }
+    }
+
+    /// When shift `index` starts.
+    fn start_of(&self, zone: Tz, index: i64) -> DateTime<Utc> {
+        match self.shift {
+            ShiftLength::Hours(h) => local(zone, self.handoff) + TimeDelta::hours(i64::from(h) * index),
+            ShiftLength::Days(d) => {
+                let days = i64::from(d) * index;
+                let date = if days >= 0 {
+                    self.handoff.date().checked_add_days(Days::new(days as u64))
+                } else {
+                    self.handoff.date().checked_sub_days(Days::new(days.unsigned_abs()))
+                };
+                // Out of chrono's range only for absurd instants; the
+                // exact-hours step is then as good an answer as any.
+                match date {
+                    Some(date) => local(zone, date.and_time(self.handoff.time())),
+                    None => local(zone, self.handoff) + TimeDelta::days(days),
+                }
+            }
+        }
+    }
+}
+
+/// A local time in `zone` as an instant. A time the clocks skip (02:30 on
+/// the night they spring forward) is read as the hour after; a time that
+/// happens twice, as its first.
+fn local(zone: Tz, at: NaiveDateTime) -> DateTime<Utc> {
+    zone.from_local_datetime(&at)
+        .earliest()
+        .or_else(|| zone.from_local_datetime(&(at + TimeDelta::hours(1))).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&at))
+}
+
+/// Who to page for `role` at `at`: the member on call when the role has a
+/// rotation, else the role's `people`.
+pub fn paged(role: &Role, oncall: &OnCall, zone: Tz, at: DateTime<Utc>) -> Vec<Mention> {
+    match oncall.rotation(&role.id) {
+        Some(rotation) => vec![Mention::User(rotation.shift_at(zone, at).member)],
+        None => role.people.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn rotation(shift: &str, handoff: &str) -> Rotation {
+        Rotation {
+            role: "on-call-engineer".into(),
+            members: vec!["U0ALICE".into(), "U0BOB".into(), "U0CAROL".into()],
+            shift: ShiftLength::parse(shift).unwrap(),
+            handoff: naive(handoff),
+        }
+    }
+
+    #[test]
+    fn a_weekly_rotation_goes_round_its_members_and_backwards_before_its_start() {
+        let r = rotation("1w", "2026-11-30 09:00");
+        let zone = Tz::UTC;
+        assert_eq!(r.shift_at(zone, utc("2026-11-30T09:00:00Z")).member, "U0ALICE");
+        assert_eq!(r.shift_at(zone, utc("2026-12-07T08:59:59Z")).member, "U0ALICE");
+        assert_eq!(r.shift_at(zone, utc("2026-12-07T09:00:00Z")).member, "U0BOB");
+        assert_eq!(r.shift_at(zone, utc("2026-12-21T10:00:00Z")).member, "U0ALICE", "round again");
+        let before = r.shift_at(zone, utc("2026-11-29T12:00:00Z"));
+        assert_eq!((before.index, before.member.as_str()), (-1, "U0CAROL"));
+        assert_eq!(before.ends, utc("2026-11-30T09:00:00Z"));
+    }
+
+    #[test]
+    fn calendar_shifts_hand_over_at_the_same_local_time_across_daylight_saving() {
+        // Europe/Berlin goes from CEST to CET on 2026-10-25.
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let r = rotation("1d", "2026-10-20 09:00");
+        let before = r.shift_at(berlin, utc("2026-10-24T12:00:00Z"));
+        assert_eq!(before.starts, utc("2026-10-24T07:00:00Z"), "09:00 CEST");
+        let after = r.shift_at(berlin, utc("2026-10-26T12:00:00Z"));
+        assert_eq!(after.starts, utc("2026-10-26T08:00:00Z"), "09:00 CET");
+        let across = r.shift_at(berlin, utc("2026-10-25T03:00:00Z"));
+        assert_eq!(across.ends - across.starts, TimeDelta::hours(25), "the night the clocks go back");
+        // New York springs forward on 2026-03-08; Sydney on 2026-10-04.
+        for (zone, change) in [("America/New_York", "2026-03-08"), ("Australia/Sydney", "2026-10-04")] {
+            let zone: Tz = zone.parse().unwrap();
+            let r = rotation("1w", "2026-02-02 09:00");
+            for shift in r.shifts_from(zone, utc(&format!("{change}T00:00:00Z")) - TimeDelta::days(14), 6) {
+                let local = shift.starts.with_timezone(&zone);
+                assert_eq!(local.format("%a %H:%M").to_string(), "Mon 09:00", "{zone}: {shift:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hour_shifts_are_exact_hours_even_when_the_clocks_change() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let r = rotation("12h", "2026-10-24 08:00");
+        let shifts = r.shifts_from(berlin, utc("2026-10-24T06:00:00Z"), 4);
+        for pair in shifts.windows(2) {
+            assert_eq!(pair[0].ends, pair[1].starts);
+            assert_eq!(pair[0].ends - pair[0].starts, TimeDelta::hours(12));
+        }
+        let names: Vec<&str> = shifts.iter().map(|s| s.member.as_str()).collect();
+        assert_eq!(names, ["U0ALICE", "U0BOB", "U0CAROL", "U0ALICE"]);
+    }
+
+    #[test]
+    fn shifts_that_do_not_divide_a_week_still_tile_time() {
+        let r = rotation("3d", "2026-01-01 18:30");
+        let zone: Tz = "America/New_York".parse().unwrap();
+        let mut at = utc("2026-02-20T00:00:00Z");
+        for _ in 0..200 {
+            let shift = r.shift_at(zone, at);
+            assert!(shift.starts <= at && at < shift.ends, "{at}: {shift:?}");
+            at += TimeDelta::hours(7);
+        }
+    }
+
+    #[test]
+    fn a_skipped_local_handoff_time_is_read_as_the_hour_after() {
+        // 02:30 does not happen in Berlin on 2026-03-29.
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let r = rotation("1d", "2026-03-01 02:30");
+        let shift = r.shift_at(berlin, utc("2026-03-29T12:00:00Z"));
+        assert_eq!(shift.starts, utc("2026-03-29T01:30:00Z"), "03:30 CEST");
+    }
+
+    #[test]
+    fn shift_lengths_are_read_with_their_units() {
+        assert_eq!(ShiftLength::parse("12h"), Ok(ShiftLength::Hours(12)));
+        assert_eq!(ShiftLength::parse("2w"), Ok(ShiftLength::Days(14)));
+        assert!(ShiftLength::parse("0d").is_err());
+        assert!(ShiftLength::parse("1 fortnight").is_err());
+        assert!(ShiftLength::parse("9w").is_err());
+        assert!(ShiftLength::parse("").is_err());
+    }
+
+    #[test]
+    fn a_role_with_a_rotation_pages_whoever_is_on_call_and_others_their_people() {
+        let oncall = OnCall { rotations: vec![rotation("1w", "2026-11-30 09:00")] };
+        let engineer =
+            Role { id: "on-call-engineer".into(), name: "On-call engineer".into(), people: vec![Mention::Here] };
+        let lead = Role { id: "devops-team-lead".into(), name: "DevOps team lead".into(), people: vec![Mention::Here] };
+        let at = utc("2026-12-08T03:00:00Z");
+        assert_eq!(paged(&engineer, &oncall, Tz::UTC, at), vec![Mention::User("U0BOB".into())]);
+        assert_eq!(paged(&lead, &oncall, Tz::UTC, at), vec![Mention::Here]);
+    }
+}
