@@ -109,7 +109,13 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Command { command: SlashCommand::Incident(cmd), .. } => Need::Incident(incident::decide::needs(cmd)),
         Event::Command { command: SlashCommand::Runbook(cmd), .. } => Need::Run(run::decide::needs(cmd, runbook)),
         Event::Command { command: SlashCommand::Pipeline(cmd), .. } => Need::Pipeline(pipeline::needs(cmd)),
-        Event::Command { command: SlashCommand::OnCall(_), .. } => Need::Nothing,
+        Event::Command { command: SlashCommand::OnCall(cmd), .. } => {
+            if crate::oncall::needs_open_incidents(cmd) {
+                Need::Incident(I::Open)
+            } else {
+                Need::Nothing
+            }
+        }
         Event::Click { button: Button::Incident(id, _), .. } => Need::Incident(I::One(*id)),
         Event::Click { button: Button::Run(id, _), .. } => Need::Run(R::One(*id)),
         Event::Click { button: Button::Alert(id, _), .. } => Need::Alert(alert::decide::Need::One(*id)),
@@ -126,6 +132,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             TimerKind::AlertDeclared { alert, .. } | TimerKind::GitHubRefused { alert, .. } => {
                 Need::Alert(alert::decide::Need::One(*alert))
             }
+            TimerKind::Handoff { .. } => Need::Incident(I::Open),
         },
         Event::Mention { .. } => Need::Incident(I::Open),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
@@ -150,8 +157,12 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         (Event::Command { command: SlashCommand::Pipeline(cmd), who }, Loaded::Pipeline(l)) => {
             pipeline::command(cmd, l, who).map(|never| match never {})
         }
-        (Event::Command { command: SlashCommand::OnCall(cmd), .. }, _) => {
-            crate::oncall::command(cmd, runbook, now).map(|never| match never {})
+        (Event::Command { command: SlashCommand::OnCall(cmd), who }, loaded) => {
+            let open = match loaded {
+                Loaded::Incident(I::Many(open)) => open,
+                _ => Vec::new(),
+            };
+            crate::oncall::command(cmd, &open, who, runbook, now).map(|never| match never {})
         }
         (Event::Click { button: Button::Incident(id, b), who }, Loaded::Incident(I::One(found))) => {
             incident(inc::click(*b, *id, found, who, runbook, now))
@@ -195,6 +206,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             ) => alert(alert::decide::incident_declared(found, *id, *severity, by.clone(), now)),
             (TimerKind::GitHubRefused { call, why, .. }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
                 alert(alert::decide::github_refused(found, call, why, now))
+            }
+            (TimerKind::Handoff { role, shift }, Loaded::Incident(I::Many(open))) => {
+                crate::oncall::handoff::handoff(role, *shift, timer.due, &open, runbook, now)
+                    .map(|never| match never {})
             }
             _ => Decision::reply(crate::replies::INTERNAL_ERROR),
         },

@@ -50,6 +50,9 @@ pub enum TimerKind {
     /// of a run already running, a token without the permission): the
     /// group says so. Set by the outbox, due at once.
     GitHubRefused { alert: AlertId, call: Call, why: String },
+    /// A rotation's shift `shift` starts: post the handoff. Due at the
+    /// shift change; see `oncall::handoff`.
+    Handoff { role: String, shift: i64 },
 }
 
 /// What to declare for an alert.
@@ -100,6 +103,7 @@ impl Timer {
             }
             TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
             TimerKind::GitHubRefused { alert, call, .. } => format!("{alert}: GitHub refused to {}", call.describe()),
+            TimerKind::Handoff { role, shift } => format!("{role} handoff to shift {shift}"),
         }
     }
 }

@@ -168,6 +168,8 @@ enum TimerSubject {
     /// A scheduled checklist, by id (stored as `routine`, the old name).
     Routine(String),
     Alert(AlertId),
+    /// A role's on-call rotation, by role id.
+    Rotation(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -199,6 +201,9 @@ enum Reason {
     GithubRefused {
         call: crate::github::Call,
         why: String,
+    },
+    Handoff {
+        shift: i64,
     },
 }
 
@@ -243,6 +248,7 @@ impl From<timer::Timer> for Timer {
             TimerKind::GitHubRefused { alert, call, why } => {
                 (TimerSubject::Alert(alert), 0, Reason::GithubRefused { call, why })
             }
+            TimerKind::Handoff { role, shift } => (TimerSubject::Rotation(role), 0, Reason::Handoff { shift }),
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -262,9 +268,8 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::ScheduledRun { .. }
                     | Reason::Declare { .. }
                     | Reason::Declared { .. }
-                    | Reason::GithubRefused { .. } => {
-                        return Err("a timer of another subject on an incident".to_owned())
-                    }
+                    | Reason::GithubRefused { .. }
+                    | Reason::Handoff { .. } => return Err("a timer of another subject on an incident".to_owned()),
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -284,6 +289,7 @@ impl TryFrom<Timer> for timer::Timer {
             (TimerSubject::Alert(alert), Reason::GithubRefused { call, why }) => {
                 TimerKind::GitHubRefused { alert, call, why }
             }
+            (TimerSubject::Rotation(role), Reason::Handoff { shift }) => TimerKind::Handoff { role, shift },
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
         Ok(timer::Timer { due: w.due, kind })

@@ -58,12 +58,75 @@ async fn a_p0_pages_whoever_is_on_call_and_the_next_shift_pages_the_next_person(
 }
 
 #[tokio::test]
-async fn oncall_without_rotations_says_how_roles_are_paged_and_handoffs_are_not_built_yet() {
+async fn oncall_without_rotations_says_how_roles_are_paged_and_swaps_are_not_built_yet() {
     let app = spawn_app().await;
     let answer = reply_text(&app.slash("/oncall", "", ALICE).await);
     assert!(answer.contains("no on-call rotations in the runbook"), "{answer}");
-    let answer = reply_text(&app.slash("/oncall", "handoff", ALICE).await);
-    assert!(answer.contains("`/oncall handoff` is not built yet"), "{answer}");
+    let answer = reply_text(&app.slash("/oncall", "swap", ALICE).await);
+    assert!(answer.contains("`/oncall swap` is not built yet"), "{answer}");
     let answer = reply_text(&app.slash("/oncall", "devops tem lead", ALICE).await);
     assert!(answer.contains("Did you mean *DevOps team lead*?"), "{answer}");
+}
+
+#[tokio::test]
+async fn at_the_shift_change_the_handoff_is_posted_once_with_whats_open_and_the_incoming_person_is_told() {
+    let mut app = spawn_app_with(with_rotation).await;
+    let second = app.spawn_replica("second-replica").await;
+    app.incident("p2 Builds are slow").await;
+    app.wait_for_alert(DEVOPS, "INC-1").await;
+
+    // Monday 2026-11-30 09:00 UTC: Bob hands over to Carol.
+    app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(6));
+    let handoff = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(DEVOPS).into_iter().find(|m| m.text.contains("On-call handoff")))
+        .await
+        .expect("the handoff is posted in #devops");
+    assert!(handoff.text.contains("<@U0BOB> hands over to <@U0CAROL>"), "{}", handoff.text);
+    assert!(handoff.text.contains("*1 open incident*") && handoff.text.contains("INC-1"), "{}", handoff.text);
+    let dm = app
+        .slack
+        .wait_for(PATIENCE, |s| s.all_messages().into_iter().find(|m| m.text.contains("You are on call as")))
+        .await
+        .expect("Carol gets a DM");
+    assert!(dm.text.contains("taking over from <@U0BOB>"), "{}", dm.text);
+
+    app.wait_until_settled().await;
+    let posted = app.slack.messages(DEVOPS).iter().filter(|m| m.text.contains("On-call handoff")).count();
+    assert_eq!(posted, 1, "two replicas, one handoff");
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_handoff_missed_while_opsbot_was_down_is_posted_once_when_it_is_back_and_says_it_is_late() {
+    let mut app = spawn_app_with(with_rotation).await;
+    app.stop().await;
+    // Down across Monday's 09:00 handoff, back at 10:30.
+    app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(7) + TimeDelta::minutes(30));
+    app.start_again().await;
+    let handoff = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(DEVOPS).into_iter().find(|m| m.text.contains("On-call handoff")))
+        .await
+        .expect("the missed handoff is posted");
+    assert!(handoff.text.contains("Posted 1 h 30 min late"), "{}", handoff.text);
+    app.wait_until_settled().await;
+    assert_eq!(app.slack.messages(DEVOPS).iter().filter(|m| m.text.contains("On-call handoff")).count(), 1);
+}
+
+#[tokio::test]
+async fn oncall_handoff_posts_the_handoff_now_with_the_notes_and_whats_open() {
+    let app = spawn_app_with(with_rotation).await;
+    app.incident("p1 Payments slow").await;
+    let answer = reply_text(&app.slash("/oncall", "handoff swapped with Carol for Friday", BOB).await);
+    assert!(answer.contains("Posted the handoff in #devops"), "{answer}");
+    let posted = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(DEVOPS).into_iter().find(|m| m.text.contains("On-call handoff")))
+        .await
+        .expect("the handoff is posted");
+    assert!(posted.text.contains("posted by <@U0BOB>"), "{}", posted.text);
+    assert!(posted.text.contains("*Notes:* swapped with Carol for Friday"), "{}", posted.text);
+    assert!(posted.text.contains("INC-1"), "{}", posted.text);
 }

@@ -145,7 +145,7 @@ fn time_against_target(label: &str, took: Option<chrono::TimeDelta>, target: chr
     }
 }
 
-fn list_row(inc: &Incident, now: DateTime<Utc>) -> String {
+pub(crate) fn list_row(inc: &Incident, now: DateTime<Utc>) -> String {
     format!(
         "{} *{}* · {} · {} · {} ago · {}",
         inc.severity.emoji(),

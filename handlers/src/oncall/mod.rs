@@ -3,6 +3,8 @@
 //! so each reader sees them in their own time zone. Handoffs, overrides and
 //! swaps are not built yet, and the command says so plainly.
 
+pub mod handoff;
+
 use crate::decision::{Decision, UsageError};
 use crate::runbook::oncall::Rotation;
 use crate::runbook::{Role, Runbook};
@@ -14,7 +16,8 @@ pub const USAGE: &str = "\
 *Usage*
 `/oncall` who is on call now for each rotation, until when, and who is next
 `/oncall <role>` one rotation's next shifts, e.g. `/oncall on-call engineer`
-Rotations are the runbook's `oncall` section; handoffs, overrides and swaps are not built yet.";
+`/oncall handoff [notes]` post the handoff now, with what is open (a swap, a hand-over mid-shift)
+Rotations are the runbook's `oncall` section; overrides and swaps are not built yet.";
 
 /// How many shifts `/oncall <role>` lists.
 pub const SHIFTS_SHOWN: usize = 6;
@@ -27,17 +30,21 @@ pub enum Command {
     Now,
     /// One role's next shifts, by the words typed.
     Role(String),
-    /// `handoff`, `override`, `swap`: planned, not built.
+    /// Post the handoff now, with the person's notes.
+    Handoff {
+        notes: String,
+    },
+    /// `override`, `swap`: planned, not built.
     NotBuiltYet(&'static str),
 }
 
 pub fn parse(text: &str) -> Result<Command, UsageError> {
     let text = crate::text::unescape(text.trim());
-    let (word, _) = crate::text::split_word(&text);
+    let (word, rest) = crate::text::split_word(&text);
     Ok(match word.to_ascii_lowercase().as_str() {
         "" => Command::Now,
         "help" => Command::Help,
-        "handoff" => Command::NotBuiltYet("handoff"),
+        "handoff" => Command::Handoff { notes: rest.to_owned() },
         "override" => Command::NotBuiltYet("override"),
         "swap" => Command::NotBuiltYet("swap"),
         _ => Command::Role(text),
@@ -48,8 +55,20 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
 /// and the time.
 pub type OnCallDecision = Decision<Infallible>;
 
-pub fn command(command: &Command, runbook: &Runbook, now: DateTime<Utc>) -> OnCallDecision {
+/// What a command needs loaded: the open incidents for a handoff.
+pub fn needs_open_incidents(command: &Command) -> bool {
+    matches!(command, Command::Handoff { .. })
+}
+
+pub fn command(
+    command: &Command,
+    open: &[crate::incident::Incident],
+    who: &crate::decision::Invocation,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> OnCallDecision {
     match command {
+        Command::Handoff { notes } => handoff::on_demand(notes, open, who, runbook, now),
         Command::Help => Decision::reply(USAGE),
         Command::NotBuiltYet(what) => Decision::reply(format!(
             "`/oncall {what}` is not built yet in this version of opsbot. `/oncall` and `/oncall <role>` work today."
@@ -150,6 +169,7 @@ fn find<'a>(runbook: &'a Runbook, query: &str) -> Result<&'a Role, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::Effect;
     use crate::runbook::oncall::{Rotation, ShiftLength};
 
     fn with_rotation() -> Runbook {
@@ -163,13 +183,22 @@ mod tests {
         runbook
     }
 
+    fn alice() -> crate::decision::Invocation {
+        crate::decision::Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0DEVOPS".into(),
+            team_domain: None,
+            response_url: None,
+        }
+    }
+
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
     }
 
     #[test]
     fn oncall_shows_who_has_each_rotation_until_when_and_who_is_next() {
-        let d = command(&parse("").unwrap(), &with_rotation(), at("2026-12-01T12:00:00Z"));
+        let d = command(&parse("").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-01T12:00:00Z"));
         let text = d.reply.text;
         assert!(text.contains("*On-call engineer*: <@U0ALICE> until <!date^"), "{text}");
         assert!(text.contains("2026-12-07 09:00 UTC"), "{text}");
@@ -181,25 +210,38 @@ mod tests {
 
     #[test]
     fn oncall_for_a_role_lists_its_next_shifts_and_finds_it_by_name() {
-        let d = command(&parse("On-call Engineer").unwrap(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let d =
+            command(&parse("On-call Engineer").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-08T12:00:00Z"));
         let text = d.reply.text;
         assert_eq!(text.lines().count(), 1 + SHIFTS_SHOWN, "{text}");
         assert!(text.lines().nth(1).unwrap().starts_with("• <@U0BOB>") && text.contains("(now)"), "{text}");
-        let d = command(&parse("on-cal engineer").unwrap(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let d =
+            command(&parse("on-cal engineer").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-08T12:00:00Z"));
         assert!(d.reply.text.contains("Did you mean *On-call engineer*?"), "{}", d.reply.text);
-        let d = command(&parse("devops team lead").unwrap(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let d =
+            command(&parse("devops team lead").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-08T12:00:00Z"));
         assert!(d.reply.text.contains("has no rotation: it is paged as <!here>"), "{}", d.reply.text);
     }
 
     #[test]
     fn without_rotations_oncall_says_how_roles_are_paged_and_how_to_add_one() {
-        let d = command(&Command::Now, &Runbook::seed(), at("2026-12-01T12:00:00Z"));
+        let d = command(&Command::Now, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
         assert!(d.reply.text.contains("no on-call rotations"), "{}", d.reply.text);
-        let d = command(
-            &parse("override on-call-engineer <@U0BOB> 2h").unwrap(),
-            &Runbook::seed(),
-            at("2026-12-01T12:00:00Z"),
-        );
+        let overriding = parse("override on-call-engineer <@U0BOB> 2h").unwrap();
+        let d = command(&overriding, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
         assert!(d.reply.text.contains("`/oncall override` is not built yet"), "{}", d.reply.text);
+    }
+
+    #[test]
+    fn a_handoff_on_demand_posts_the_persons_rotations_with_their_notes() {
+        let handoff = parse("handoff all quiet, watch the cache").unwrap();
+        let d = command(&handoff, &[], &alice(), &with_rotation(), at("2026-12-01T12:00:00Z"));
+        let [Effect::Say { channel, text, .. }] = &d.effects[..] else { panic!("{:?}", d.effects) };
+        assert_eq!(channel, "#devops");
+        assert!(
+            text.contains("posted by <@U0ALICE>") && text.contains("*Notes:* all quiet, watch the cache"),
+            "{text}"
+        );
+        assert!(text.contains("*On-call engineer*: <@U0ALICE> until") && text.contains("No open incidents."), "{text}");
     }
 }
