@@ -245,7 +245,7 @@ try {
   await main();
   clearTimeout(watchdog);
   await cleanUp();
-  console.log('PASSED: a P0 ran from declaration to resolution in the sandbox');
+  console.log('PASSED: a P0 ran from declaration to resolution, and a failing CI run was re-run to recovery, in the sandbox');
 } catch (e) {
   clearTimeout(watchdog);
   console.error(`FAILED${e.step ? ` at "${e.step}"` : ''}: ${e.message}`);
