@@ -66,16 +66,23 @@ impl App {
                 "REDIS_URL is not set: using the embedded in-memory store. NOTHING PERSISTS across restarts, and only ONE replica may run. Set REDIS_URL for production."
             );
         }
-        // The sandbox is this server's own Slack; a configured bot talks to
-        // the Slack it was given.
-        let sandbox = config.sandbox.then(|| opsbot_fake_slack::FakeSlack::with_token(crate::config::SANDBOX_TOKEN));
-        let api_url = match &sandbox {
-            Some(_) => format!("http://127.0.0.1:{}/sandbox/api", addr.port()),
-            None => config.slack_api_url.clone(),
+        // The sandbox is this server's own Slack and GitHub; a configured
+        // bot talks to the ones it was given.
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let sandbox = config.sandbox.then(|| crate::sandbox::Fakes::new(options.clock.as_ref()));
+        let (api_url, github, github_webhook_secret) = match &sandbox {
+            Some(fakes) => {
+                if config.github.auth.is_some() || config.github_webhook_secret.is_some() {
+                    tracing::warn!("sandbox mode: the GITHUB_* settings are ignored; /pipeline and the GitHub webhook use the sandbox's own GitHub");
+                }
+                let secret = fakes.github.webhook_secret().clone();
+                (format!("{base}/sandbox/api"), fakes.github.settings(&base), Some(secret))
+            }
+            None => (config.slack_api_url.clone(), config.github.clone(), config.github_webhook_secret.clone()),
         };
         let slack = SlackApi::new(&api_url, &config.bot_token)?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let github = crate::github::GitHub::new(&config.github, options.clock.clone(), metrics.clone());
+        let github = crate::github::GitHub::new(&github, options.clock.clone(), metrics.clone());
         let engine = Arc::new(Engine {
             store: store.clone(),
             runbook: Arc::new(config.runbook.clone()),
@@ -83,16 +90,12 @@ impl App {
             metrics,
             github: github.context("GitHub")?,
         });
-        let hooks = HookSecrets {
-            github: config.github_webhook_secret.clone(),
-            alertmanager: config.alertmanager_token.clone(),
-        };
+        let hooks = HookSecrets { github: github_webhook_secret, alertmanager: config.alertmanager_token.clone() };
         let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), hooks));
         let shutdown = CancellationToken::new();
         let mut router = crate::routes::router(state.clone());
-        if let Some(fake) = sandbox {
-            let base = format!("http://127.0.0.1:{}", addr.port());
-            router = router.merge(crate::sandbox::router(fake, state.clone(), base, shutdown.clone()));
+        if let Some(fakes) = sandbox {
+            router = router.merge(crate::sandbox::router(fakes, state.clone(), base, shutdown.clone()));
             tracing::warn!("no Slack is configured: sandbox mode. Open http://127.0.0.1:{}/sandbox/ to try opsbot in a local Slack.", addr.port());
         }
         let stop = shutdown.clone();

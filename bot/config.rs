@@ -252,9 +252,10 @@ fn app_private_key(value: &str) -> Result<String, ConfigError> {
 /// The bot token the sandbox's own Slack accepts.
 pub const SANDBOX_TOKEN: &str = "xoxb-sandbox";
 
-/// A signing secret for the sandbox, new at every start: only the sandbox
-/// signs with it, so it never needs to leave the process.
-fn random_secret() -> String {
+/// A secret for the sandbox (Slack's signing secret, its GitHub's webhook
+/// secret), new at every start: only the sandbox signs with it, so it never
+/// needs to leave the process.
+pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     // Without an entropy source the sandbox still works; its requests stay
     // on this machine.

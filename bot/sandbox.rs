@@ -14,15 +14,21 @@
 //! - `GET /sandbox/` the page, `GET /sandbox/state` a JSON snapshot,
 //!   `GET /sandbox/events` server-sent events;
 //! - `POST /sandbox/command`, `click`, `submit`, `close`, `clock`: the user's actions;
-//! - `POST /sandbox/alert`: plays an alert scenario (`sandbox/alerts.rs`);
-//! - `/sandbox/api/{method}`: the Slack Web API the bot talks to.
+//! - `POST /sandbox/alert`: plays an alert scenario (`sandbox/alerts.rs`)
+//!   or a pipeline scenario (`sandbox/pipeline.rs`);
+//! - `/sandbox/api/{method}`: the Slack Web API the bot talks to, and
+//!   `/sandbox/responses/{id}`: the `response_url`s of its commands and clicks;
+//! - `/sandbox/github/…`: the GitHub REST API the bot reads (`sandbox/pipeline.rs`).
 //!
 //! The event stream is written by hand (`text/event-stream`) rather than
 //! with axum's `Sse`, which needs a `Stream` from a crate opsbot does not
 //! depend on.
 
 mod alerts;
+pub mod pipeline;
 
+use crate::clock::Clock;
+use crate::config::Secret;
 use crate::slack::signature::sign;
 use crate::state::AppState;
 use alerts::{Plays, Refused, Scenario};
@@ -38,6 +44,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use opsbot_fake_slack::{Change, FakeSlack, Message, WorkspaceUser};
+use pipeline::{PipelineScenario, SandboxGitHub};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -67,15 +74,41 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The clock control moves at most a week at a time.
 const MAX_ADVANCE_MINUTES: i64 = 7 * 24 * 60;
 
+/// What the sandbox stands in for, in this process: Slack, and GitHub
+/// with a repository that has a day of runs behind it.
+pub struct Fakes {
+    pub slack: FakeSlack,
+    pub github: SandboxGitHub,
+}
+
+impl Fakes {
+    /// Both fakes; GitHub's clock runs with `clock`, and its webhooks are
+    /// signed with a secret new at every start, which only the sandbox and
+    /// the bot's `/hooks/github` know.
+    pub fn new(clock: &dyn Clock) -> Fakes {
+        Fakes {
+            slack: FakeSlack::with_token(crate::config::SANDBOX_TOKEN),
+            github: SandboxGitHub::new(clock, Secret::new(crate::config::random_secret())),
+        }
+    }
+}
+
 /// The routes under `/sandbox` (merged into the app's router, since a
 /// nested router cannot serve `/sandbox/` itself): the page, its JSON and
-/// events, the actions that play Slack, and the Slack Web API at
-/// `/sandbox/api/…`. Long-lived event streams end when `shutdown` fires,
-/// so a graceful shutdown does not wait for open browser tabs.
-pub fn router(slack: FakeSlack, app: Arc<AppState>, base: String, shutdown: CancellationToken) -> Router {
+/// events, the actions that play Slack, the Slack Web API at
+/// `/sandbox/api/…` with its `response_url`s at `/sandbox/responses/…`,
+/// and GitHub's REST API at `/sandbox/github/…`, whose webhooks go to
+/// `{base}/hooks/github`. Long-lived event streams end when `shutdown`
+/// fires, so a graceful shutdown does not wait for open browser tabs.
+pub fn router(fakes: Fakes, app: Arc<AppState>, base: String, shutdown: CancellationToken) -> Router {
+    let Fakes { slack, github } = fakes;
     let api = slack.router();
+    let responses = slack.responses_router();
+    let github_api = github.router();
+    github.deliver_to(&base);
     let sandbox = Arc::new(Sandbox {
         fake: slack,
+        github,
         app,
         base,
         http: Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
@@ -101,10 +134,13 @@ pub fn router(slack: FakeSlack, app: Arc<AppState>, base: String, shutdown: Canc
         .route("/sandbox/alert", post(play_alert))
         .with_state(sandbox.clone())
         .nest("/sandbox/api", api)
+        .nest("/sandbox/responses", responses)
+        .nest("/sandbox/github", github_api)
 }
 
 struct Sandbox {
     fake: FakeSlack,
+    github: SandboxGitHub,
     app: Arc<AppState>,
     /// `http://127.0.0.1:<port>`: the bot's own public endpoints.
     base: String,
@@ -233,6 +269,15 @@ impl Sandbox {
             Ok((status, body))
         };
         tokio::time::timeout(SLACK_PATIENCE, exchange).await.map_err(|_| "operation_timeout".to_owned())?
+    }
+
+    /// A `response_url` the sandbox's Slack serves, for what `user` did in
+    /// `channel`: the bot's later answers through it are shown to that
+    /// user only, as Slack shows them.
+    fn response_url(&self, channel: &str, user: &str) -> Result<String, Failure> {
+        self.fake
+            .response_url(&format!("{}/sandbox/responses", self.base), channel, user)
+            .ok_or_else(|| bad_request(format!("no channel `{channel}` or user `{user}` in the sandbox")))
     }
 
     fn message(&self, channel: &str, ts: &str) -> Option<Message> {
@@ -429,7 +474,7 @@ async fn slash_command(
         ("text", args),
         ("api_app_id", APP_ID),
         ("is_enterprise_install", "false"),
-        ("response_url", &format!("https://hooks.slack.com/commands/{TEAM_ID}/{}/sandbox", sb.next())),
+        ("response_url", &sb.response_url(channel, user)?),
         ("trigger_id", &sb.trigger_id()),
     ])
     .map_err(|e| bad_request(e.to_string()))?;
@@ -585,7 +630,7 @@ async fn click(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClickRequest>) ->
         "channel": {"id": channel, "name": channel_name},
         "message": shown,
         "state": {"values": {}},
-        "response_url": format!("https://hooks.slack.com/actions/{TEAM_ID}/{}/sandbox", sb.next()),
+        "response_url": sb.response_url(&channel, &user)?,
         "actions": [action],
     });
     let body =
@@ -750,9 +795,11 @@ async fn clock(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClockRequest>) ->
     if !(1..=MAX_ADVANCE_MINUTES).contains(&req.minutes) {
         return Err(bad_request(format!("the clock moves forward by 1 to {MAX_ADVANCE_MINUTES} minutes")));
     }
-    if !sb.app.clock.advance(TimeDelta::minutes(req.minutes)) {
+    let by = TimeDelta::minutes(req.minutes);
+    if !sb.app.clock.advance(by) {
         return Err(Failure(StatusCode::CONFLICT, "this clock cannot be moved".into()));
     }
+    sb.github.advance(by);
     let now = sb.app.clock.now();
     sb.announce(json!({"kind": "clock", "now": now.timestamp_millis()}));
     Ok(Json(json!({"ok": true, "now": now.timestamp_millis(), "iso": now.to_rfc3339()})))
@@ -770,14 +817,20 @@ struct AlertRequest {
 /// signature and Alertmanager's token, secrets a newcomer trying the
 /// sandbox has not set up, and what they pass on is the parsed signal this
 /// hands to the engine directly. Those checks are tested with the
-/// endpoints, not here.
+/// endpoints, not here. A pipeline scenario is another matter: the
+/// sandbox's GitHub holds the secret, so its webhook takes the endpoint
+/// ([`play_pipeline`]).
 async fn play_alert(
     State(sb): State<Arc<Sandbox>>,
     request: Result<Json<AlertRequest>, JsonRejection>,
 ) -> Result<Json<Value>, Failure> {
     let Json(request) = request.map_err(|e| bad_request(e.body_text()))?;
+    if let Some(scenario) = PipelineScenario::parse(request.scenario.trim()) {
+        return play_pipeline(&sb, scenario).await;
+    }
     let scenario = Scenario::parse(request.scenario.trim()).ok_or_else(|| {
-        let known: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        let alerts = Scenario::ALL.iter().map(|s| s.name());
+        let known: Vec<&str> = alerts.chain(PipelineScenario::ALL.iter().map(|s| s.name())).collect();
         let asked = opsbot_handlers::text::loggable(&request.scenario);
         bad_request(format!("no alert scenario `{asked}`; play one of: {}", known.join(", ")))
     })?;
@@ -807,6 +860,20 @@ async fn play_alert(
     *plays = script.next;
     let channel = script.channel.and_then(|c| sb.channel_name(&c).ok()).map(|(id, _)| id);
     Ok(Json(json!({"ok": true, "scenario": scenario.name(), "said": script.said, "channel": channel})))
+}
+
+/// A pipeline scenario: the sandbox's GitHub completes a run, and its
+/// signed webhook reaches the bot's `/hooks/github` as GitHub's would.
+async fn play_pipeline(sb: &Sandbox, scenario: PipelineScenario) -> Result<Json<Value>, Failure> {
+    let played = sb.github.play(scenario, &sb.app.engine.runbook).await.map_err(|refused| match refused {
+        pipeline::Refused::NotNow(why) => Failure(StatusCode::CONFLICT, why),
+        pipeline::Refused::Undelivered(why) => {
+            tracing::warn!(scenario = scenario.name(), %why, "the sandbox's GitHub could not deliver its webhook");
+            Failure(StatusCode::BAD_GATEWAY, why)
+        }
+    })?;
+    let channel = sb.channel_name(&played.channel).ok().map(|(id, _)| id);
+    Ok(Json(json!({"ok": true, "scenario": scenario.name(), "said": played.said, "channel": channel})))
 }
 
 #[cfg(test)]

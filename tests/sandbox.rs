@@ -2,8 +2,9 @@
 //! through `/sandbox/command`, `/click`, `/submit`, `/clock` and `/alert` as
 //! the page drives it, and checked through `/sandbox/state` and
 //! `/sandbox/events`. Every action reaches the bot as a signed Slack request
-//! over HTTP (a played alert as a parsed webhook signal), so these tests
-//! cover the same path a browser does. The browser itself is driven by
+//! over HTTP (a played alert as a parsed webhook signal; a pipeline
+//! scenario through the sandbox's own GitHub and its signed webhook), so
+//! these tests cover the same path a browser does. The browser itself is driven by
 //! `tests/browser/sandbox.mjs` (ignored here: it needs Chromium and node;
 //! CI runs it with `--ignored`).
 
@@ -376,10 +377,20 @@ async fn a_configured_bot_has_no_sandbox() {
     let app = start_app(config(false)).await;
     let http = reqwest::Client::new();
     let base = format!("http://{}", app.addr);
-    for path in ["/sandbox/", "/sandbox", "/sandbox/state", "/sandbox/events"] {
+    for path in
+        ["/sandbox/", "/sandbox", "/sandbox/state", "/sandbox/events", "/sandbox/github/repos/opsbot-sandbox/shop"]
+    {
         assert_eq!(http.get(format!("{base}{path}")).send().await.unwrap().status(), 404, "GET {path}");
     }
-    for path in ["/sandbox/api/chat.postMessage", "/sandbox/command", "/sandbox/clock", "/sandbox/alert"] {
+    // No GitHub webhook either: it is the sandbox's GitHub that has a secret.
+    for path in [
+        "/sandbox/api/chat.postMessage",
+        "/sandbox/responses/T0OPSBOT-1",
+        "/sandbox/command",
+        "/sandbox/clock",
+        "/sandbox/alert",
+        "/hooks/github",
+    ] {
         let res = http.post(format!("{base}{path}")).json(&json!({"channel": "#general", "text": "hi"})).send().await;
         assert_eq!(res.unwrap().status(), 404, "POST {path}");
     }
@@ -544,6 +555,113 @@ async fn an_alert_scenario_that_is_not_one_is_refused_with_a_json_error() {
         .expect("sandbox answers");
     assert_eq!(garbled.status(), 400);
     assert_eq!(garbled.json::<Value>().await.unwrap()["ok"], false);
+}
+
+/// The answer only `user` sees whose text or blocks hold `needle`.
+async fn answer_to(sb: &Sandbox, user: &str, needle: &str) -> Value {
+    sb.wait_for(user, &format!("an answer to {user} with {needle:?}"), |s| {
+        s["ephemerals"].as_array()?.iter().find(|e| e["user"] == user && said(e).contains(needle)).cloned()
+    })
+    .await
+}
+
+/// Plays a pipeline scenario once the sandbox's GitHub lets it: a re-run
+/// is asked for by the outbox, a moment after the click.
+async fn play_when_ready(sb: &Sandbox, scenario: &str) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, answer) = sb.post("/sandbox/alert", json!({ "scenario": scenario })).await;
+        if status == 200 {
+            return answer;
+        }
+        assert_eq!(status, 409, "{scenario}: {answer}");
+        assert!(Instant::now() < deadline, "{scenario} never became playable: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_status_answers_with_the_kpis_of_the_sandboxs_github_through_the_response_url() {
+    let sb = Sandbox::start().await;
+    let ack = sb.command(ALICE, GENERAL, "/pipeline status").await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let answer = answer_to(&sb, ALICE, "Build Success Rate").await;
+    let shown = said(&answer);
+    assert_eq!(answer["channel"], GENERAL);
+    assert!(shown.contains("Pipeline of opsbot-sandbox/shop, last 24 h"), "{shown}");
+    assert!(shown.contains("✅ *Build Success Rate*"), "a mostly green day: {shown}");
+    assert!(shown.contains("2 failed"), "{shown}");
+    assert!(shown.contains("1 running"), "{shown}");
+    assert_eq!(sb.state(Some(BOB)).await["ephemerals"], json!([]), "bob sees none of alice's answers");
+
+    sb.command(BOB, GENERAL, "/pipeline runs").await;
+    let runs = answer_to(&sb, BOB, "Latest runs of opsbot-sandbox/shop").await;
+    assert!(said(&runs).contains("feature/gift-cards"), "{runs:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_failing_on_the_sandboxs_github_alerts_in_devops_and_the_re_run_that_passes_recovers_it() {
+    let sb = Sandbox::start().await;
+    // The webhook route exists, and takes only what the sandbox's GitHub signs.
+    let forged = sb
+        .http
+        .post(format!("{}/hooks/github", sb.base))
+        .header("x-github-event", "workflow_run")
+        .header("x-hub-signature-256", "sha256=00")
+        .body("{}")
+        .send()
+        .await
+        .expect("the bot answers");
+    assert_eq!(forged.status(), 401);
+    let (status, refused) = sb.post("/sandbox/alert", json!({"scenario": "pipeline-rerun-passes"})).await;
+    assert_eq!(status, 409, "no re-run is waiting yet: {refused}");
+    assert!(refused["error"].as_str().unwrap().contains("Re-run failed jobs"), "{refused}");
+
+    let played = sb.play("pipeline-ci-fails").await;
+    assert_eq!(played["channel"], DEVOPS, "{played}");
+    assert!(played["said"].as_str().unwrap().contains("signed webhook"), "the bot took the webhook: {played}");
+    let alert = sb.message_in(DEVOPS, "CI failing on main in opsbot-sandbox/shop").await;
+    assert!(button_value(&alert, "alert.rerun").is_some(), "{alert:#}");
+
+    sb.click(BOB, &alert, "alert.rerun").await;
+    sb.alert_until(&alert, "who asked for the re-run", |m| said(m).contains("<@U0BOB> asked for a re-run")).await;
+    let passed = play_when_ready(&sb, "pipeline-rerun-passes").await;
+    assert!(passed["said"].as_str().unwrap().contains("attempt 2) passed"), "{passed}");
+    let recovered = sb.alert_until(&alert, "the alert recovered", |m| said(m).contains("Recovered")).await;
+    assert!(header(&recovered).starts_with("✅"), "{recovered:#}");
+    assert_eq!(button_value(&recovered, "alert.rerun"), None, "{recovered:#}");
+    let state = sb.state(None).await;
+    assert_eq!(top_level(&state, DEVOPS).len(), 1, "{:#?}", top_level(&state, DEVOPS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_run_that_fails_again_brings_the_re_run_button_back() {
+    let sb = Sandbox::start().await;
+    sb.play("pipeline-ci-fails").await;
+    let alert = sb.message_in(DEVOPS, "CI failing on main in opsbot-sandbox/shop").await;
+    sb.click(ALICE, &alert, "alert.rerun").await;
+    let failed = play_when_ready(&sb, "pipeline-rerun-fails").await;
+    assert!(failed["said"].as_str().unwrap().contains("failed again"), "{failed}");
+    sb.wait_for(ALICE, "the failed re-run in the thread", |s| {
+        let thread: String = replies(s, &alert).into_iter().map(said).collect();
+        thread.contains("The re-run <@U0ALICE> asked for failed again").then_some(())
+    })
+    .await;
+    let again = sb.alert_until(&alert, "the button back", |m| button_value(m, "alert.rerun").is_some()).await;
+    assert!(!said(&again).contains("Recovered"), "{again:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandboxs_github_keeps_time_with_the_clock_control() {
+    let sb = Sandbox::start().await;
+    sb.ok("/sandbox/clock", json!({"minutes": 60})).await;
+    sb.play("pipeline-ci-fails").await;
+    sb.command(ALICE, GENERAL, "/pipeline runs ci.yml main").await;
+    let runs = answer_to(&sb, ALICE, "Latest runs of opsbot-sandbox/shop, ci.yml on main").await;
+    let newest = runs["blocks"][1]["text"]["text"].as_str().unwrap_or_default().to_owned();
+    // Pushed 3 min before the failure, on the moved clock; a GitHub left
+    // behind would say "1 h 3 min ago".
+    assert!(newest.starts_with("❌") && newest.contains(", 3 min ago"), "{newest}");
 }
 
 /// The browser test: `node tests/browser/sandbox.mjs` against the built

@@ -48,10 +48,11 @@
 //! [`FakeGitHub::install_app`].
 //!
 //! Two clocks: runs, commits and deployments are stamped with the fake's
-//! clock, which a test may freeze and move ([`FakeGitHub::set_now`]); JWTs
-//! and installation tokens are checked against the wall clock, as clients
-//! stamp JWTs with it ([`FakeGitHub::expire_installation_tokens`] ends
-//! tokens early).
+//! clock, which a test may freeze and move ([`FakeGitHub::set_now`]) and
+//! the sandbox keeps ahead of the wall clock in step with its own
+//! ([`FakeGitHub::run_ahead`]); JWTs and installation tokens are checked
+//! against the wall clock, as clients stamp JWTs with it
+//! ([`FakeGitHub::expire_installation_tokens`] ends tokens early).
 
 mod api;
 mod apps;
@@ -66,14 +67,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{broadcast, oneshot, Notify};
 
-use state::State;
 pub use state::{
     Change, Commit, Conclusion, Delivery, Deployment, DeploymentSpec, DeploymentStatus, Failure, Input, Job, RunSpec,
     Status, Workflow, WorkflowRun, DEPLOYMENT_STATES,
 };
+use state::{FakeClock, State};
 pub use webhook::signature;
 
 /// The token [`FakeGitHub::new`] accepts.
@@ -392,17 +393,29 @@ impl FakeGitHub {
     // --- The clock and the life of a run ------------------------------------
 
     /// Freezes the fake's clock at `now`: dispatches, re-runs and completions
-    /// are stamped with it. Until this is called the system clock is used.
+    /// are stamped with it. Until this (or [`FakeGitHub::run_ahead`]) is
+    /// called the system clock is used.
     pub fn set_now(&self, now: DateTime<Utc>) {
-        self.inner.lock().clock = Some(now);
+        self.inner.lock().clock = FakeClock::Frozen(now);
     }
 
-    /// Moves the test clock forward (starting from the system time if it was
-    /// never set).
+    /// Makes the fake's clock the system clock moved `by` ahead: time
+    /// passes on its own, as it does on the sandbox's clock, and
+    /// [`FakeGitHub::advance`] pushes it further.
+    pub fn run_ahead(&self, by: TimeDelta) {
+        self.inner.lock().clock = FakeClock::Ahead(by);
+    }
+
+    /// Moves the clock forward: a frozen clock (or the system clock, which
+    /// it then freezes) stands still at the new time, a clock running
+    /// ahead runs on from there.
     pub fn advance(&self, by: Duration) {
         let mut state = self.inner.lock();
-        let now = state.now();
-        state.clock = Some(now + by);
+        let by = TimeDelta::from_std(by).expect("advance: a duration a clock can move by");
+        state.clock = match state.clock {
+            FakeClock::Ahead(ahead) => FakeClock::Ahead(ahead + by),
+            FakeClock::System | FakeClock::Frozen(_) => FakeClock::Frozen(state.now() + by),
+        };
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -477,8 +477,7 @@ pub(crate) struct State {
     /// sha: a sha a test supplies may appear in two repositories.
     pub commits: HashMap<(String, String), Commit>,
     pub apps: crate::apps::Apps,
-    /// The test clock; `None` means the system clock.
-    pub clock: Option<DateTime<Utc>>,
+    pub clock: FakeClock,
     pub calls: HashMap<String, usize>,
     pub failures: HashMap<String, VecDeque<Failure>>,
     pub rate: RateBudget,
@@ -491,6 +490,18 @@ pub(crate) struct State {
     next_deployment_status: u64,
     /// Makes every minted sha distinct within one fake, and orders commits.
     sha_counter: u64,
+}
+
+/// What the fake stamps runs, commits and deployments with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FakeClock {
+    /// The system clock, until a test sets or moves the time.
+    System,
+    /// A test's clock: stands still until moved.
+    Frozen(DateTime<Utc>),
+    /// The system clock moved ahead, as the sandbox's clock is: time
+    /// passes, and jumps when the sandbox's user pushes it.
+    Ahead(chrono::TimeDelta),
 }
 
 /// The primary rate limit of the one token the fake knows.
@@ -514,7 +525,7 @@ impl State {
             deployments: Vec::new(),
             commits: HashMap::new(),
             apps: crate::apps::Apps::default(),
-            clock: None,
+            clock: FakeClock::System,
             calls: HashMap::new(),
             failures: HashMap::new(),
             rate: RateBudget { limit: DEFAULT_RATE_LIMIT, used: 0, reset: Utc::now().timestamp() + 3600 },
@@ -530,7 +541,11 @@ impl State {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.unwrap_or_else(Utc::now)
+        match self.clock {
+            FakeClock::System => Utc::now(),
+            FakeClock::Frozen(at) => at,
+            FakeClock::Ahead(by) => Utc::now() + by,
+        }
     }
 
     pub fn count_call(&mut self, endpoint: &str) {

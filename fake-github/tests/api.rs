@@ -519,6 +519,25 @@ async fn an_unreachable_receiver_is_recorded_not_retried() {
     assert!(delivery.error.is_some());
 }
 
+#[test]
+fn a_clock_running_ahead_keeps_running_and_moves_further_when_pushed() {
+    let github = FakeGitHub::new();
+    github.run_ahead(chrono::TimeDelta::hours(2));
+    let ahead = github.now() - Utc::now();
+    assert!((chrono::TimeDelta::minutes(119)..=chrono::TimeDelta::hours(2)).contains(&ahead), "{ahead}");
+    let before = github.now();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(github.now() > before, "time passes on a clock running ahead");
+
+    github.advance(Duration::from_secs(30 * 60));
+    let ahead = github.now() - Utc::now();
+    assert!((chrono::TimeDelta::minutes(149)..=chrono::TimeDelta::minutes(150)).contains(&ahead), "{ahead}");
+
+    github.set_now(at("2024-05-02T12:00:00Z"));
+    github.advance(Duration::from_secs(60));
+    assert_eq!(github.now(), at("2024-05-02T12:01:00Z"), "a frozen clock stays frozen");
+}
+
 #[tokio::test]
 async fn compare_walks_the_history_of_branches_tags_and_shas() {
     let h = Harness::new().await;

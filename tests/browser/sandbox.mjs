@@ -3,8 +3,10 @@
 // (Debian's /usr/bin/chromium, driven by playwright-core) and runs a P0 as
 // a new user would: declare it from the composer, find the alert, open its
 // thread, tick a playbook step, resolve through the modal; then plays a
-// failing CI run from the "Play an alert" menu. Saves screenshots to
-// target/sandbox.png (and target/sandbox-modal.png, sandbox-alert.png). Builds
+// failing CI run from the "Play an alert" menu; then asks `/pipeline status`
+// of the sandbox's GitHub, fails CI there, re-runs it from the alert and
+// plays the re-run passing. Saves screenshots to target/sandbox.png (and
+// target/sandbox-modal.png, sandbox-alert.png, sandbox-pipeline.png). Builds
 // nothing: `cargo test --test sandbox -- --ignored` builds the binary and
 // passes it as OPSBOT_BIN.
 //
@@ -22,6 +24,7 @@ const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const screenshot = path.join(root, 'target', 'sandbox.png');
 const modalShot = path.join(root, 'target', 'sandbox-modal.png');
 const alertShot = path.join(root, 'target', 'sandbox-alert.png');
+const pipelineShot = path.join(root, 'target', 'sandbox-pipeline.png');
 const failureShot = path.join(root, 'target', 'sandbox-failure.png');
 /** Long enough for a loaded CI machine; steps wait on conditions, not times. */
 const PATIENCE = 15_000;
@@ -186,6 +189,49 @@ async function main() {
     await page.screenshot({ path: alertShot });
   });
 
+  await step('/pipeline status answers with the KPIs of the sandbox\'s GitHub', async () => {
+    await composer.fill('/pipeline status');
+    await composer.press('Enter');
+    const answer = page.locator('#messages .msg.ephemeral').filter({ hasText: 'Pipeline of opsbot-sandbox/shop' });
+    await answer.filter({ hasText: 'Build Success Rate' }).waitFor();
+  });
+
+  /** Plays a scenario from the menu; the toast says what happened. */
+  async function play(name) {
+    await page.locator('#toast').evaluate((t) => { t.textContent = ''; });
+    // A scenario that was refused leaves the menu open.
+    if (!(await page.locator('#play').evaluate((menu) => menu.open))) {
+      await page.locator('summary', { hasText: 'Play an alert' }).click();
+    }
+    await page.getByRole('button', { name }).click();
+    await page.locator('#toast').filter({ hasText: /\S/ }).waitFor();
+    return page.locator('#toast').innerText();
+  }
+
+  const failing = page.locator('#messages .msg').filter({ has: page.getByRole('heading', { name: /CI failing on main in opsbot-sandbox\/shop/ }) });
+  await step('"CI fails on main" brings the alert with Re-run failed jobs through GitHub\'s webhook', async () => {
+    const said = await play(/^CI fails on main/);
+    if (!said.startsWith('Played')) throw new Error(`the scenario was not played: ${said}`);
+    await page.getByRole('heading', { level: 1, name: '# devops' }).waitFor();
+    await failing.getByRole('button', { name: 'Re-run failed jobs' }).waitFor();
+  });
+
+  await step('Re-run failed jobs, then "The re-run passes", recovers the alert', async () => {
+    await failing.getByRole('button', { name: 'Re-run failed jobs' }).click();
+    await failing.filter({ hasText: `@${USER} asked for a re-run` }).waitFor();
+    // GitHub is asked a moment after the click; until then the scenario
+    // says no re-run is waiting.
+    const deadline = Date.now() + PATIENCE;
+    for (;;) {
+      const said = await play(/^The re-run passes/);
+      if (said.startsWith('Played')) break;
+      if (!said.includes('No re-run is waiting') || Date.now() > deadline) throw new Error(`the re-run was not played: ${said}`);
+      await sleep(200);
+    }
+    await failing.filter({ hasText: 'Recovered' }).waitFor();
+    await page.screenshot({ path: pipelineShot });
+  });
+
   if (pageErrors.length) throw Object.assign(new Error(`the page reported errors:\n${pageErrors.join('\n')}`), { step: 'no page errors' });
   console.log(`# screenshot: ${path.relative(process.cwd(), screenshot)}`);
 }
@@ -199,7 +245,7 @@ try {
   await main();
   clearTimeout(watchdog);
   await cleanUp();
-  console.log('PASSED: a P0 ran from declaration to resolution in the sandbox');
+  console.log('PASSED: a P0 ran from declaration to resolution, and a failing CI run was re-run to recovery, in the sandbox');
 } catch (e) {
   clearTimeout(watchdog);
   console.error(`FAILED${e.step ? ` at "${e.step}"` : ''}: ${e.message}`);
