@@ -100,6 +100,8 @@ pub struct StormGuard {
     shutdown: CancellationToken,
     /// People's entries (actions and updates) dispatched and not settled.
     people: AtomicUsize,
+    /// Alert entries dispatched and not settled.
+    alerts: AtomicUsize,
     /// Actions being delivered right now.
     delivering_actions: AtomicUsize,
     /// The current digest of each channel.
@@ -143,6 +145,7 @@ impl StormGuard {
             settings,
             shutdown,
             people: AtomicUsize::new(0),
+            alerts: AtomicUsize::new(0),
             delivering_actions: AtomicUsize::new(0),
             digests: Mutex::new(HashMap::new()),
             latest_edit: Mutex::new(HashMap::new()),
@@ -153,21 +156,29 @@ impl StormGuard {
     /// An entry was dispatched (or is tried again after waiting); alerts
     /// wait until people's settle.
     pub fn dispatched(&self, priority: Priority) {
-        if priority != Priority::Alert {
-            self.people.fetch_add(1, Ordering::AcqRel);
-        }
+        self.counter(priority).fetch_add(1, Ordering::AcqRel);
     }
 
     /// It settled, waits for something later, or stopped.
     pub fn settled(&self, priority: Priority) {
-        if priority != Priority::Alert {
-            self.people.fetch_sub(1, Ordering::AcqRel);
+        self.counter(priority).fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn counter(&self, priority: Priority) -> &AtomicUsize {
+        match priority {
+            Priority::Alert => &self.alerts,
+            Priority::Action | Priority::Update => &self.people,
         }
     }
 
     /// People's entries dispatched and not settled.
     pub fn people(&self) -> usize {
         self.people.load(Ordering::Acquire)
+    }
+
+    /// Alert entries dispatched and not settled.
+    pub fn alerts(&self) -> usize {
+        self.alerts.load(Ordering::Acquire)
     }
 
     /// Waits until nothing of a higher class is ahead, then runs `deliver`
