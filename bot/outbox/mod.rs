@@ -330,6 +330,15 @@ fn edit_key(message: &Message) -> String {
     format!("{} {}", message.subject(), message.key())
 }
 
+/// What a delivery that succeeded did.
+enum Delivered {
+    /// Slack was called (or had it already, before a crash).
+    Sent,
+    /// Slack shows it already: the message was last shown at the subject's
+    /// current version.
+    Shown,
+}
+
 /// What became of one attempt to deliver an entry.
 enum Settlement {
     /// Delivered, dropped or dead-lettered: it leaves the lane.
@@ -399,7 +408,7 @@ impl Delivery {
                         self.deliver_alert(&entry.effect).await
                     } else {
                         let _permit = self.slack_calls.acquire().await;
-                        self.deliver(&entry.effect).await
+                        self.deliver(&entry.effect).await.map(|()| Delivered::Sent)
                     }
                 })
                 .await;
@@ -412,8 +421,11 @@ impl Delivery {
                 other => other,
             };
             match result {
-                Ok(()) => {
-                    self.metrics.delivery("delivered");
+                Ok(delivered) => {
+                    self.metrics.delivery(match delivered {
+                        Delivered::Sent => "delivered",
+                        Delivered::Shown => "coalesced",
+                    });
                     self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
                     return Settlement::Settled;
                 }
@@ -578,58 +590,76 @@ impl Delivery {
 
     /// An alert group's effect, through the storm guard: its own message and
     /// thread while its channel has posting slots, the channel's digest when
-    /// it has none or the group is in a digest already.
-    async fn deliver_alert(&self, effect: &Effect) -> Result<(), DeliveryError> {
-        let Some(subject) = effect.subject() else { return self.deliver(effect).await };
-        let state = self.state(subject).await?;
-        let delivery::State::Alert(group) = &state else { return self.deliver(effect).await };
+    /// it has none or the group is in a digest already. An edit of a message
+    /// that shows the group's current version already is skipped: during a
+    /// storm alerts are read late, so by then a group's later changes are
+    /// usually in, and its first delivery showed them all.
+    async fn deliver_alert(&self, effect: &Effect) -> Result<Delivered, DeliveryError> {
+        let sent = |r: Result<(), DeliveryError>| r.map(|()| Delivered::Sent);
+        let Some(subject) = effect.subject() else { return sent(self.deliver(effect).await) };
+        let (state, version) = self.versioned_state(subject).await?;
+        let delivery::State::Alert(group) = &state else { return sent(self.deliver(effect).await) };
         let route = state.route(&self.runbook).to_owned();
         let now = self.clock.now();
         let posted = state.posted();
         match effect {
             Effect::Post(message) => {
                 if posted.get(message).is_some() {
-                    return Ok(()); // posted or digested before a crash
+                    return Ok(Delivered::Sent); // posted or digested before a crash
                 }
                 if self.storm.try_post_slot(&route).await? {
-                    return self.deliver(effect).await;
+                    self.deliver(effect).await?;
+                } else {
+                    let line = opsbot_handlers::alert::render::digest_line(group, now);
+                    let digest = self.storm.digest(&route, group.id, line).await?;
+                    self.metrics.delivery("digested");
+                    self.settle(|| self.subjects.record_digested(message, &digest, &route)).await;
                 }
-                let line = opsbot_handlers::alert::render::digest_line(group, now);
-                let digest = self.storm.digest(&route, group.id, line).await?;
-                self.metrics.delivery("digested");
-                self.settle(|| self.subjects.record_digested(message, &digest, &route)).await;
-                Ok(())
+                self.storm.shown(edit_key(message), version);
+                Ok(Delivered::Sent)
             }
-            Effect::Refresh(_) if posted.digested => {
+            Effect::Refresh(message) if self.storm.shows(&edit_key(message), version) => Ok(Delivered::Shown),
+            Effect::Refresh(message) if posted.digested => {
                 let line = opsbot_handlers::alert::render::digest_line(group, now);
-                self.storm.digest(&route, group.id, line).await.map(drop)
+                self.storm.digest(&route, group.id, line).await?;
+                self.storm.shown(edit_key(message), version);
+                Ok(Delivered::Sent)
             }
             Effect::Refresh(message) => {
                 if let Some(at) = posted.get(message) {
                     self.storm.edit_gap(at).await;
                 }
-                self.deliver(effect).await
+                // Renders the group as it is after the gap: this version or
+                // a later one.
+                self.deliver(effect).await?;
+                self.storm.shown(edit_key(message), version);
+                Ok(Delivered::Sent)
             }
             Effect::InThread { text, .. } => {
                 let own_thread = !posted.digested && posted.anchor().is_some() && !self.storm.storming(&route);
                 if own_thread && self.storm.try_post_slot(&route).await? {
-                    return self.deliver(effect).await;
+                    return sent(self.deliver(effect).await);
                 }
                 if posted.anchor().is_none() {
                     // Waits for the group's message like any thread reply.
-                    return self.deliver(effect).await;
+                    return sent(self.deliver(effect).await);
                 }
                 let line = opsbot_handlers::alert::render::digest_note(group, text);
-                self.storm.digest(&route, group.id, line).await.map(drop)
+                sent(self.storm.digest(&route, group.id, line).await.map(drop))
             }
-            _ => self.deliver(effect).await,
+            _ => sent(self.deliver(effect).await),
         }
     }
 
     /// The subject as stored now.
     async fn state(&self, subject: Subject) -> Result<State, DeliveryError> {
+        self.versioned_state(subject).await.map(|(state, _)| state)
+    }
+
+    /// The subject as stored now, with its version.
+    async fn versioned_state(&self, subject: Subject) -> Result<(State, u64), DeliveryError> {
         match self.subjects.load(subject).await {
-            Ok(Some(v)) => Ok(v.value),
+            Ok(Some(v)) => Ok((v.value, v.version)),
             Ok(None) => Err(DeliveryError::Permanent { code: format!("{subject} does not exist") }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
@@ -1072,6 +1102,34 @@ mod tests {
             .await
             .expect("every alert visible");
         rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_alert_edit_that_would_show_nothing_new_is_skipped() {
+        let mut rig = Rig::new().await;
+        // A group that changed four times before its message was posted.
+        for alerts in 1..=5 {
+            rig.engine.signal(warning_group_firing(7, alerts)).await.unwrap();
+        }
+        let store = rig.engine.store.clone();
+        assert_eq!(store.outbox.len_of(OutboxStream::Alerts).await.unwrap(), 5, "a post and four edits");
+        let mut settings = settings("test");
+        // One at a time: no edit is superseded by a later one in the worker.
+        settings.alerts_held = 1;
+        rig.start_worker(settings);
+
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        let posted = rig.slack.messages("#devops");
+        assert_eq!(posted.len(), 1, "{posted:#?}");
+        assert!(posted[0].text.contains("DiskFull7") || posted[0].blocks.to_string().contains("DiskFull7"));
+        assert!(posted[0].blocks.to_string().contains("host-7-4"), "it shows all five alerts: {}", posted[0].blocks);
+        assert_eq!(rig.slack.calls("chat.update"), 0, "the message showed the latest version when it was posted");
+
+        // A change after it is shown is an edit as before.
+        rig.engine.signal(warning_group_firing(7, 6)).await.unwrap();
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        assert_eq!(rig.slack.calls("chat.update"), 1);
         rig.stop().await;
     }
 }

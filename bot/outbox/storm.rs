@@ -18,8 +18,11 @@
 //!   nothing is dropped and the channel still sees one post a second.
 //! - Coalescing: an edit superseded by a later edit of the same message is
 //!   skipped (delivery renders the subject as it is when it sends, so the
-//!   later edit shows everything), and an alert's message is edited at most
-//!   once per `refresh_gap`.
+//!   later edit shows everything), so is an edit of a message that shows
+//!   its group's current version already (alerts wait in their stream
+//!   during a storm, so the first of a group's entries to be delivered
+//!   usually shows all its changes), and an alert's message is edited at
+//!   most once per `refresh_gap`.
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
@@ -110,6 +113,9 @@ pub struct StormGuard {
     latest_edit: Mutex<HashMap<String, String>>,
     /// Per alert message: when it was last edited.
     edited: Mutex<HashMap<String, Instant>>,
+    /// Per alert message (as `latest_edit` names it): the group's version
+    /// it shows, and since when.
+    shown: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
 /// One channel's digest for one window.
@@ -150,6 +156,7 @@ impl StormGuard {
             digests: Mutex::new(HashMap::new()),
             latest_edit: Mutex::new(HashMap::new()),
             edited: Mutex::new(HashMap::new()),
+            shown: Mutex::new(HashMap::new()),
         }
     }
 
@@ -216,6 +223,27 @@ impl StormGuard {
         if latest.get(message_key).is_some_and(|l| l == entry) {
             latest.remove(message_key);
         }
+    }
+
+    /// Whether the alert message `message_key` shows its group's `version`
+    /// (or a later one) already.
+    pub fn shows(&self, message_key: &str, version: u64) -> bool {
+        lock(&self.shown).get(message_key).is_some_and(|(shown, _)| *shown >= version)
+    }
+
+    /// The alert message `message_key` shows its group at `version` (or
+    /// later) now.
+    pub fn shown(&self, message_key: String, version: u64) {
+        let mut shown = lock(&self.shown);
+        // Forgetting one only costs an edit that changes nothing; keep the
+        // map to the messages of the last few minutes.
+        if shown.len() > 10_000 {
+            if let Some(horizon) = Instant::now().checked_sub(self.settings.digest_window) {
+                shown.retain(|_, (_, at)| *at > horizon);
+            }
+        }
+        let entry = shown.entry(message_key).or_insert((version, Instant::now()));
+        *entry = (entry.0.max(version), Instant::now());
     }
 
     /// Waits out the gap since an alert message's last edit, then counts
