@@ -12,8 +12,9 @@
 //!   takes one of its channel's posting slots, shared by all replicas
 //!   through the store; Slack allows about one `chat.postMessage` per
 //!   channel per second.
-//! - Digest: an alert post that finds no slot is rolled into the channel's
-//!   digest instead — one message per channel and window, edited in place
+//! - Digest: an alert post that finds no slot (or comes while the channel's
+//!   digest collects: the storm is on) is rolled into the channel's digest
+//!   instead — one message per channel and window, edited in place
 //!   with the count, every alert listed in its thread in batches — so
 //!   nothing is dropped and the channel still sees one post a second.
 //! - Coalescing: an edit superseded by a later edit of the same message is
@@ -347,7 +348,8 @@ impl StormGuard {
     }
 
     /// Whether `channel` has a digest collecting now: a storm is on, so a
-    /// thread note goes there at once rather than spend a post of its own.
+    /// new group or a thread note goes there at once rather than wait for
+    /// a post of its own.
     pub fn storming(&self, channel: &str) -> bool {
         let window = self.settings.digest_window;
         lock(&self.digests).get(channel).is_some_and(|d| d.try_lock().map_or(true, |d| d.started.elapsed() < window))
