@@ -372,10 +372,19 @@ mod tests {
         Invocation { user: "U0BOB".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
     }
 
-    /// Every effect waiting in the outbox, read by a consumer no worker uses.
+    /// Every effect waiting in the outbox, people's then alerts', read by a
+    /// consumer no worker uses.
     async fn queued_effects(store: &Store) -> Vec<Effect> {
         store.outbox.prepare().await.unwrap();
-        store.outbox.read("probe", 10_000, None).await.unwrap().into_iter().map(|e| e.effect).collect()
+        let mut effects = Vec::new();
+        for stream in crate::store::OutboxStream::ALL {
+            // An empty stream's read would wait for an entry.
+            if store.outbox.len_of(stream).await.unwrap() > 0 {
+                let entries = store.outbox.read(stream, "probe", 10_000, None).await.unwrap();
+                effects.extend(entries.into_iter().map(|e| e.effect));
+            }
+        }
+        effects
     }
 
     #[tokio::test]

@@ -58,8 +58,9 @@
 //!
 //! What it measures: ack latency (sending a request to having its whole
 //! response), when every group and then everything was visible, the inbox
-//! (`<prefix>:hooks`) and outbox (`<prefix>:outbox`) backlogs, the bot's
-//! peak RSS, the CPU of each party, and what Redis was asked per webhook.
+//! (`<prefix>:hooks`) and outbox (`<prefix>:outbox`, and the alerts' own
+//! `<prefix>:outbox:alerts`) backlogs, the bot's peak RSS, the CPU of each
+//! party, and what Redis was asked per webhook.
 //!
 //! Exit code 1 when something was lost (a webhook not answered 2xx, a
 //! group, alert or failure never visible), shown twice, or over the
@@ -450,8 +451,10 @@ async fn storm(
         sent.stored as f64 / backlog.inbox_empty.map_or(f64::NAN, |at| (at - started).as_secs_f64())
     );
     println!(
-        "outbox: peaked at {} entries, {}; {}",
+        "outbox: peaked at {} entries (people's stream {}, alerts' {}), {}; {}",
         backlog.outbox_peak,
+        backlog.people_peak,
+        backlog.alerts_peak,
         match settled {
             Some(at) => format!("empty {:.1} s after the last ack", after_ack(at)),
             None => format!("NOT empty {drain_secs:.0} s after the last ack"),
@@ -858,26 +861,31 @@ async fn watch(fake: FakeSlack, stop: Arc<AtomicBool>, complete: Arc<OnceLock<In
 struct Backlog {
     at: Instant,
     inbox: u64,
+    /// People's outbox stream.
     outbox: u64,
+    /// The alerts' outbox stream.
+    alerts: u64,
 }
 
-async fn stream_lengths(redis: &mut redis::aio::MultiplexedConnection) -> Result<(u64, u64)> {
+async fn stream_lengths(redis: &mut redis::aio::MultiplexedConnection) -> Result<(u64, u64, u64)> {
     Ok(redis::pipe()
         .cmd("XLEN")
         .arg(format!("{REDIS_PREFIX}:hooks"))
         .cmd("XLEN")
         .arg(format!("{REDIS_PREFIX}:outbox"))
+        .cmd("XLEN")
+        .arg(format!("{REDIS_PREFIX}:outbox:alerts"))
         .query_async(redis)
         .await?)
 }
 
-/// The inbox (deliveries not yet decided) and the outbox (Slack calls not
-/// yet made), every 100 ms until `stop`.
+/// The inbox (deliveries not yet decided) and the outbox streams (Slack
+/// calls not yet made), every 100 ms until `stop`.
 async fn sample_backlog(mut redis: redis::aio::MultiplexedConnection, stop: Arc<AtomicBool>) -> Result<Vec<Backlog>> {
     let mut samples = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let (inbox, outbox) = stream_lengths(&mut redis).await?;
-        samples.push(Backlog { at: Instant::now(), inbox, outbox });
+        let (inbox, outbox, alerts) = stream_lengths(&mut redis).await?;
+        samples.push(Backlog { at: Instant::now(), inbox, outbox, alerts });
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(samples)
@@ -885,22 +893,28 @@ async fn sample_backlog(mut redis: redis::aio::MultiplexedConnection, stop: Arc<
 
 struct Backlogs {
     inbox_peak: u64,
+    /// Both outbox streams together, and each apart.
     outbox_peak: u64,
+    people_peak: u64,
+    alerts_peak: u64,
     /// The first sample after the last ack with the inbox empty.
     inbox_empty: Option<Instant>,
 }
 
 impl Backlogs {
     fn of(samples: &[Backlog], last_ack: Instant) -> Backlogs {
+        let peak = |f: &dyn Fn(&Backlog) -> u64| samples.iter().map(f).max().unwrap_or(0);
         Backlogs {
-            inbox_peak: samples.iter().map(|s| s.inbox).max().unwrap_or(0),
-            outbox_peak: samples.iter().map(|s| s.outbox).max().unwrap_or(0),
+            inbox_peak: peak(&|s| s.inbox),
+            outbox_peak: peak(&|s| s.outbox + s.alerts),
+            people_peak: peak(&|s| s.outbox),
+            alerts_peak: peak(&|s| s.alerts),
             inbox_empty: samples.iter().find(|s| s.at >= last_ack && s.inbox == 0).map(|s| s.at),
         }
     }
 }
 
-/// Waits until both streams are empty and everything is visible in Slack,
+/// Waits until every stream is empty and everything is visible in Slack,
 /// up to [`DRAIN_LIMIT`] after the last ack; when that was.
 async fn drain(
     redis: &mut redis::aio::MultiplexedConnection,
@@ -908,8 +922,8 @@ async fn drain(
     last_ack: Instant,
 ) -> Result<Option<Instant>> {
     loop {
-        let (inbox, outbox) = stream_lengths(redis).await?;
-        if inbox == 0 && outbox == 0 && complete.get().is_some() {
+        let (inbox, outbox, alerts) = stream_lengths(redis).await?;
+        if inbox == 0 && outbox == 0 && alerts == 0 && complete.get().is_some() {
             return Ok(Some(Instant::now()));
         }
         if last_ack.elapsed() > DRAIN_LIMIT {

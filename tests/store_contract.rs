@@ -8,16 +8,18 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use opsbot::store::{
-    Accepted, Commit, CommitOutcome, Hook, HookSource, InboxEntry, OutboxEntry, Store, Stored, OUTBOX_BLOCK,
+    Accepted, Commit, CommitOutcome, Hook, HookSource, InboxEntry, OutboxEntry, OutboxStream, Store, Stored,
+    OUTBOX_BLOCK,
 };
 use opsbot_handlers::incident::Stamp;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{ChecklistPart, IncidentChecklist, IncidentMessage, RunMessage};
+use opsbot_handlers::subject::{AlertId, AlertMessage, ChecklistPart, IncidentChecklist, IncidentMessage, RunMessage};
 use opsbot_handlers::timer::IncidentReminder;
 use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, Severity, TimelineEntry, TimelineEvent, Timer};
 use opsbot_handlers::{Message, Subject};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use OutboxStream::{Alerts, People};
 
 // --- The Redis side ----------------------------------------------------------
 
@@ -123,10 +125,16 @@ fn texts(entries: &[OutboxEntry]) -> Vec<String> {
     entries
         .iter()
         .map(|e| match &e.effect {
-            Effect::Say { text, .. } => text.clone(),
+            Effect::Say { text, .. } | Effect::InThread { text, .. } => text.clone(),
             other => panic!("not a test note: {other:?}"),
         })
         .collect()
+}
+
+/// A note in alert group `id`'s thread: an alert effect, for the alerts'
+/// stream.
+fn alert_note(id: u64, text: &str) -> Effect {
+    Effect::InThread { subject: Subject::Alert(AlertId(id)), text: text.into() }
 }
 
 /// A stream id as Redis orders them: milliseconds, then sequence.
@@ -309,7 +317,7 @@ async fn commit_without_subject(store: Store) {
     assert!(store.subjects.incidents_declared_since(t0() - minutes(600)).await.unwrap().is_empty());
 
     store.outbox.prepare().await.unwrap();
-    let read = store.outbox.read("a", 10, None).await.unwrap();
+    let read = store.outbox.read(People, "a", 10, None).await.unwrap();
     assert_eq!(texts(&read), ["one", "two"], "effects keep their order");
 }
 
@@ -475,7 +483,7 @@ async fn outbox_ids_sort(store: Store) {
         store.subjects.commit(&change).await.unwrap();
     }
     assert_eq!(store.outbox.len().await.unwrap(), 10);
-    let read = store.outbox.read("a", 100, None).await.unwrap();
+    let read = store.outbox.read(People, "a", 100, None).await.unwrap();
     assert_eq!(texts(&read), ["0", "c0", "1", "c1", "2", "c2", "3", "c3", "4", "c4"]);
     let order: Vec<_> = read.iter().map(|e| stream_order(&e.id)).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "ids ascend: {order:?}");
@@ -487,11 +495,11 @@ async fn outbox_delivered_once(store: Store) {
     store.outbox.prepare().await.unwrap();
     let effects: Vec<Effect> = (0..6).map(|n| note(&n.to_string())).collect();
     store.outbox.enqueue(&effects[..3]).await.unwrap();
-    let (a, b) = tokio::join!(store.outbox.read("a", 2, None), store.outbox.read("b", 2, None));
+    let (a, b) = tokio::join!(store.outbox.read(People, "a", 2, None), store.outbox.read(People, "b", 2, None));
     let (mut a, mut b) = (texts(&a.unwrap()), texts(&b.unwrap()));
     store.outbox.enqueue(&effects[3..]).await.unwrap();
-    a.extend(texts(&store.outbox.read("a", 10, None).await.unwrap()));
-    b.extend(texts(&store.outbox.read("b", 10, None).await.unwrap()));
+    a.extend(texts(&store.outbox.read(People, "a", 10, None).await.unwrap()));
+    b.extend(texts(&store.outbox.read(People, "b", 10, None).await.unwrap()));
     let all: BTreeSet<_> = a.iter().chain(&b).cloned().collect();
     assert_eq!(a.len() + b.len(), 6, "each once: a {a:?}, b {b:?}");
     assert_eq!(all.len(), 6);
@@ -502,7 +510,7 @@ async fn outbox_delivered_once(store: Store) {
 async fn outbox_read_waits(store: Store) {
     store.outbox.prepare().await.unwrap();
     let started = Instant::now();
-    assert!(store.outbox.read("a", 10, None).await.unwrap().is_empty());
+    assert!(store.outbox.read(People, "a", 10, None).await.unwrap().is_empty());
     assert!(started.elapsed() >= OUTBOX_BLOCK - Duration::from_millis(50), "waited {:?}", started.elapsed());
 
     let writer = store.clone();
@@ -512,7 +520,7 @@ async fn outbox_read_waits(store: Store) {
         writer.subjects.commit(&change).await.unwrap();
     };
     let started = Instant::now();
-    let (read, ()) = tokio::join!(store.outbox.read("a", 10, None), write);
+    let (read, ()) = tokio::join!(store.outbox.read(People, "a", 10, None), write);
     assert_eq!(texts(&read.unwrap()), ["woken"]);
     assert!(started.elapsed() < OUTBOX_BLOCK - Duration::from_millis(300), "woke after {:?}", started.elapsed());
 }
@@ -523,21 +531,21 @@ async fn outbox_own_pending(store: Store) {
     store.outbox.prepare().await.unwrap();
     let effects: Vec<Effect> = (0..4).map(|n| note(&n.to_string())).collect();
     store.outbox.enqueue(&effects).await.unwrap();
-    let given = store.outbox.read("a", 3, None).await.unwrap();
+    let given = store.outbox.read(People, "a", 3, None).await.unwrap();
     assert_eq!(texts(&given), ["0", "1", "2"]);
-    assert_eq!(texts(&store.outbox.read("b", 3, None).await.unwrap()), ["3"]);
-    store.outbox.done(&given[1].id).await.unwrap();
+    assert_eq!(texts(&store.outbox.read(People, "b", 3, None).await.unwrap()), ["3"]);
+    store.outbox.done(People, &given[1].id).await.unwrap();
 
     // "a" restarts: a new handle, the same consumer name.
     let restarted = store.clone();
-    let mine = restarted.outbox.read("a", 10, Some("0")).await.unwrap();
+    let mine = restarted.outbox.read(People, "a", 10, Some("0")).await.unwrap();
     assert_eq!(texts(&mine), ["0", "2"]);
     assert_eq!(mine[0].id, given[0].id);
-    assert_eq!(texts(&restarted.outbox.read("a", 1, Some("0")).await.unwrap()), ["0"], "count applies");
-    assert_eq!(texts(&restarted.outbox.read("a", 10, Some(&given[0].id)).await.unwrap()), ["2"]);
-    assert!(restarted.outbox.read("a", 10, Some(&given[2].id)).await.unwrap().is_empty(), "caught up");
-    assert_eq!(texts(&restarted.outbox.read("b", 10, Some("0")).await.unwrap()), ["3"]);
-    assert!(restarted.outbox.read("c", 10, Some("0")).await.unwrap().is_empty());
+    assert_eq!(texts(&restarted.outbox.read(People, "a", 1, Some("0")).await.unwrap()), ["0"], "count applies");
+    assert_eq!(texts(&restarted.outbox.read(People, "a", 10, Some(&given[0].id)).await.unwrap()), ["2"]);
+    assert!(restarted.outbox.read(People, "a", 10, Some(&given[2].id)).await.unwrap().is_empty(), "caught up");
+    assert_eq!(texts(&restarted.outbox.read(People, "b", 10, Some("0")).await.unwrap()), ["3"]);
+    assert!(restarted.outbox.read(People, "c", 10, Some("0")).await.unwrap().is_empty());
     assert_eq!(store.outbox.len().await.unwrap(), 3);
 }
 
@@ -546,21 +554,21 @@ async fn outbox_own_pending(store: Store) {
 async fn outbox_claim_abandoned(store: Store) {
     store.outbox.prepare().await.unwrap();
     store.outbox.enqueue(&[note("0"), note("1")]).await.unwrap();
-    assert_eq!(store.outbox.read("a", 10, None).await.unwrap().len(), 2);
+    assert_eq!(store.outbox.read(People, "a", 10, None).await.unwrap().len(), 2);
     let idle = Duration::from_millis(400);
-    assert!(store.outbox.claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "not idle long enough");
+    assert!(store.outbox.claim_abandoned(People, "b", idle, 10).await.unwrap().is_empty(), "not idle long enough");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
     store.outbox.enqueue(&[note("2")]).await.unwrap();
-    assert_eq!(texts(&store.outbox.read("a", 10, None).await.unwrap()), ["2"]);
-    let claimed = store.outbox.claim_abandoned("b", idle, 10).await.unwrap();
+    assert_eq!(texts(&store.outbox.read(People, "a", 10, None).await.unwrap()), ["2"]);
+    let claimed = store.outbox.claim_abandoned(People, "b", idle, 10).await.unwrap();
     assert_eq!(texts(&claimed), ["0", "1"], "only the idle ones");
-    assert_eq!(texts(&store.outbox.read("b", 10, Some("0")).await.unwrap()), ["0", "1"], "now b's");
-    assert_eq!(texts(&store.outbox.read("a", 10, Some("0")).await.unwrap()), ["2"], "no longer a's");
-    assert!(store.outbox.claim_abandoned("c", idle, 10).await.unwrap().is_empty(), "claiming resets idle");
+    assert_eq!(texts(&store.outbox.read(People, "b", 10, Some("0")).await.unwrap()), ["0", "1"], "now b's");
+    assert_eq!(texts(&store.outbox.read(People, "a", 10, Some("0")).await.unwrap()), ["2"], "no longer a's");
+    assert!(store.outbox.claim_abandoned(People, "c", idle, 10).await.unwrap().is_empty(), "claiming resets idle");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    assert_eq!(store.outbox.claim_abandoned("c", idle, 1).await.unwrap().len(), 1, "count applies");
+    assert_eq!(store.outbox.claim_abandoned(People, "c", idle, 1).await.unwrap().len(), 1, "count applies");
 }
 
 /// Keeping an entry resets its idle time, so no one takes it over while
@@ -568,17 +576,20 @@ async fn outbox_claim_abandoned(store: Store) {
 async fn outbox_keep_resets_idle(store: Store) {
     store.outbox.prepare().await.unwrap();
     store.outbox.enqueue(&[note("slow")]).await.unwrap();
-    let given = store.outbox.read("a", 10, None).await.unwrap();
+    let given = store.outbox.read(People, "a", 10, None).await.unwrap();
     let idle = Duration::from_millis(400);
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    store.outbox.keep("a", &given[0].id).await.unwrap();
-    assert!(store.outbox.claim_abandoned("b", idle, 10).await.unwrap().is_empty(), "kept");
+    store.outbox.keep(People, "a", &given[0].id).await.unwrap();
+    assert!(store.outbox.claim_abandoned(People, "b", idle, 10).await.unwrap().is_empty(), "kept");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    assert_eq!(texts(&store.outbox.claim_abandoned("b", idle, 10).await.unwrap()), ["slow"]);
-    store.outbox.done(&given[0].id).await.unwrap();
-    store.outbox.keep("b", &given[0].id).await.unwrap();
-    assert!(store.outbox.read("b", 10, Some("0")).await.unwrap().is_empty(), "keeping a done entry revives nothing");
+    assert_eq!(texts(&store.outbox.claim_abandoned(People, "b", idle, 10).await.unwrap()), ["slow"]);
+    store.outbox.done(People, &given[0].id).await.unwrap();
+    store.outbox.keep(People, "b", &given[0].id).await.unwrap();
+    assert!(
+        store.outbox.read(People, "b", 10, Some("0")).await.unwrap().is_empty(),
+        "keeping a done entry revives nothing"
+    );
     assert_eq!(store.outbox.len().await.unwrap(), 0);
 }
 
@@ -587,13 +598,13 @@ async fn outbox_keep_resets_idle(store: Store) {
 async fn outbox_done_and_dead(store: Store) {
     store.outbox.prepare().await.unwrap();
     store.outbox.enqueue(&[note("ok"), note("refused")]).await.unwrap();
-    let given = store.outbox.read("a", 10, None).await.unwrap();
+    let given = store.outbox.read(People, "a", 10, None).await.unwrap();
     assert_eq!(store.outbox.len().await.unwrap(), 2);
-    store.outbox.done(&given[0].id).await.unwrap();
+    store.outbox.done(People, &given[0].id).await.unwrap();
     assert_eq!(store.outbox.len().await.unwrap(), 1);
     store.outbox.dead(&given[1], "channel_not_found", t0()).await.unwrap();
     assert_eq!(store.outbox.len().await.unwrap(), 0);
-    assert!(store.outbox.read("a", 10, Some("0")).await.unwrap().is_empty());
+    assert!(store.outbox.read(People, "a", 10, Some("0")).await.unwrap().is_empty());
 
     let letters = store.outbox.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1);
@@ -603,7 +614,7 @@ async fn outbox_done_and_dead(store: Store) {
     assert_eq!(serde_json::from_value::<DateTime<Utc>>(letters[0]["at"].clone()).unwrap(), t0());
 
     for n in 0..1005u64 {
-        let entry = OutboxEntry { id: format!("{}-0", n + 1), effect: note(&n.to_string()) };
+        let entry = OutboxEntry { stream: People, id: format!("{}-0", n + 1), effect: note(&n.to_string()) };
         store.outbox.dead(&entry, "refused", t0()).await.unwrap();
     }
     let letters = store.outbox.dead_letters().await.unwrap();
@@ -713,6 +724,110 @@ async fn inbox_duplicate_not_stored(store: Store) {
     assert_eq!(bodies(&store.inbox.read("a", 10, None).await.unwrap()), ["later"]);
 }
 
+// --- The alerts' outbox stream -----------------------------------------------
+
+/// An alert group's effects go to a stream of their own, in the same commit
+/// as the rest: people's reader never reads them, and they keep their
+/// order; a refused commit writes to neither stream.
+async fn alert_effects_wait_in_their_own_stream(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    let group = Message::Alert(AlertId(1), AlertMessage::Group);
+    let effects = [
+        Effect::Post(group),
+        note("people's"),
+        alert_note(1, "a failure"),
+        Effect::Post(Message::Incident(IncidentId(1), IncidentMessage::Alert)),
+        Effect::Refresh(group),
+    ];
+    let change = Commit { effects: &effects, ..empty() };
+    assert_eq!(store.subjects.commit(&change).await.unwrap(), CommitOutcome::Committed);
+    store.outbox.enqueue(&[alert_note(2, "enqueued"), note("also people's")]).await.unwrap();
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 3);
+    assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 4);
+    assert_eq!(store.outbox.len().await.unwrap(), 7, "both streams count");
+
+    let people = store.outbox.read(People, "a", 100, None).await.unwrap();
+    let effects_of = |entries: &[OutboxEntry]| entries.iter().map(|e| e.effect.clone()).collect::<Vec<_>>();
+    assert_eq!(effects_of(&people), [effects[1].clone(), effects[3].clone(), note("also people's")]);
+    assert!(people.iter().all(|e| e.stream == People));
+    let alerts = store.outbox.read(Alerts, "a", 100, None).await.unwrap();
+    assert_eq!(
+        effects_of(&alerts),
+        [effects[0].clone(), effects[2].clone(), effects[4].clone(), alert_note(2, "enqueued")],
+        "in the order they were committed"
+    );
+    assert!(alerts.iter().all(|e| e.stream == Alerts));
+
+    // Each entry leaves its own stream only.
+    store.outbox.done(Alerts, &alerts[0].id).await.unwrap();
+    store.outbox.dead(&alerts[1], "channel_not_found", t0()).await.unwrap();
+    assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 2);
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 3);
+    assert_eq!(store.outbox.dead_letters().await.unwrap()[0]["effect"], serde_json::to_value(&effects[2]).unwrap());
+    store.outbox.done(People, &people[0].id).await.unwrap();
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 2);
+    assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 2);
+
+    // Refused, the commit writes to neither.
+    let inc = incident(1, t0());
+    assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
+    let stale = Commit { subject: Some(Stored::Incident(&inc, 0)), effects: &effects, ..empty() };
+    assert_eq!(store.subjects.commit(&stale).await.unwrap(), CommitOutcome::Conflict);
+    assert_eq!(store.outbox.len().await.unwrap(), 4);
+}
+
+/// A blocked read of the alerts' stream wakes for an alert, not for
+/// people's entries, and the other way round.
+async fn each_stream_wakes_its_own_reader(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    let writer = store.clone();
+    let write = async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writer.subjects.commit(&Commit { effects: &[note("people's")], ..empty() }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        writer.subjects.commit(&Commit { effects: &[alert_note(1, "alert")], ..empty() }).await.unwrap();
+    };
+    let started = Instant::now();
+    let (alerts, ()) = tokio::join!(store.outbox.read(Alerts, "a", 10, None), write);
+    assert_eq!(texts(&alerts.unwrap()), ["alert"]);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(250), "woken by people's entry after {waited:?}");
+    assert!(waited < OUTBOX_BLOCK - Duration::from_millis(200), "woke after {waited:?}");
+    assert_eq!(texts(&store.outbox.read(People, "a", 10, None).await.unwrap()), ["people's"]);
+}
+
+/// A stopped replica's alert entries are taken over from the alerts'
+/// stream, kept, read back after a restart and settled there, as people's
+/// are from theirs.
+async fn alert_entries_of_a_stopped_replica_are_taken_over(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    store.outbox.enqueue(&[alert_note(1, "0"), alert_note(2, "1"), note("people's")]).await.unwrap();
+    assert_eq!(store.outbox.read(Alerts, "a", 10, None).await.unwrap().len(), 2);
+    assert_eq!(store.outbox.read(People, "a", 10, None).await.unwrap().len(), 1);
+    let idle = Duration::from_millis(400);
+    tokio::time::sleep(idle + Duration::from_millis(100)).await;
+
+    let claimed = store.outbox.claim_abandoned(Alerts, "b", idle, 10).await.unwrap();
+    assert_eq!(texts(&claimed), ["0", "1"]);
+    assert!(claimed.iter().all(|e| e.stream == Alerts));
+    assert_eq!(texts(&store.outbox.read(Alerts, "b", 10, Some("0")).await.unwrap()), ["0", "1"], "now b's");
+    assert!(store.outbox.read(Alerts, "a", 10, Some("0")).await.unwrap().is_empty(), "no longer a's");
+    assert_eq!(
+        texts(&store.outbox.read(People, "a", 10, Some("0")).await.unwrap()),
+        ["people's"],
+        "people's stream is apart"
+    );
+
+    tokio::time::sleep(idle + Duration::from_millis(100)).await;
+    store.outbox.keep(Alerts, "b", &claimed[0].id).await.unwrap();
+    let taken = store.outbox.claim_abandoned(Alerts, "c", idle, 10).await.unwrap();
+    assert_eq!(texts(&taken), ["1"], "the kept one stays b's");
+    store.outbox.done(Alerts, &claimed[0].id).await.unwrap();
+    store.outbox.done(Alerts, &taken[0].id).await.unwrap();
+    assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 0);
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 1);
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -756,6 +871,9 @@ contracts!(
     outbox_claim_abandoned,
     outbox_keep_resets_idle,
     outbox_done_and_dead,
+    alert_effects_wait_in_their_own_stream,
+    each_stream_wakes_its_own_reader,
+    alert_entries_of_a_stopped_replica_are_taken_over,
     inbox_accept_then_duplicate,
     inbox_read_and_done,
     inbox_claim_abandoned,

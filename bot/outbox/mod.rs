@@ -1,8 +1,13 @@
 //! The outbox worker: delivers what decisions promised to Slack.
 //!
-//! Entries come from a Redis stream read through a consumer group, so
-//! replicas share the work and an entry is handed to one of them. Entries of
-//! one incident go through one lane, in order; lanes run concurrently.
+//! Entries come from two Redis streams, each read through a consumer group,
+//! so replicas share the work and an entry is handed to one of them: people's
+//! (incidents, runs, answers) and alert groups' (see
+//! [`OutboxStream`]). Each stream has a reader of its own, so people's
+//! entries are never behind an alert storm in a stream, and alerts are read
+//! only as fast as they are delivered: a storm's backlog waits in the store,
+//! not in this process. Entries of one subject go through one lane, in
+//! order; lanes run concurrently.
 //! Transient failures are retried with backoff (a 429's `Retry-After` pauses
 //! every lane, as Slack's limit is per app); permanent refusals go to the
 //! dead letters, logged once with the incident id. An entry leaves the
@@ -17,7 +22,7 @@ pub mod storm;
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
-use crate::store::{OutboxEntry, OutboxStore, StoreError, SubjectStore, TimerStore};
+use crate::store::{OutboxEntry, OutboxStore, OutboxStream, StoreError, SubjectStore, TimerStore};
 use opsbot_handlers::blocks::SlackMessage;
 use opsbot_handlers::delivery::{self, State};
 use opsbot_handlers::github::{Call, Unavailable};
@@ -40,6 +45,11 @@ pub struct WorkerSettings {
     pub consumer: String,
     /// Entries read per batch.
     pub batch: usize,
+    /// Alert entries in lanes at once (dispatched and not settled): the
+    /// alerts' stream is read only while fewer are, so the rest of a storm
+    /// waits in the store. Enough to keep every channel's posting slots
+    /// and digest busy; each settled entry lets the next be read.
+    pub alerts_held: usize,
     /// Slack calls in flight at once.
     pub concurrency: usize,
     /// Entries another replica has held this long are taken over.
@@ -57,6 +67,7 @@ impl WorkerSettings {
         WorkerSettings {
             consumer: consumer.into(),
             batch: 128,
+            alerts_held: 256,
             concurrency: 32,
             reclaim_after: Duration::from_secs(120),
             backoff_first: Duration::from_millis(200),
@@ -101,9 +112,9 @@ struct Delivery {
     paused_until: Mutex<Option<Instant>>,
     slack_calls: Semaphore,
     shutdown: CancellationToken,
-    /// Entry ids handed to a lane and not yet settled, so a reclaim of our
-    /// own slow entries does not deliver them twice.
-    in_flight: Mutex<HashSet<String>>,
+    /// Entries (stream, id) handed to a lane and not yet settled, so a
+    /// reclaim of our own slow entries does not deliver them twice.
+    in_flight: Mutex<HashSet<(OutboxStream, String)>>,
     storm: Arc<StormGuard>,
 }
 
@@ -138,6 +149,17 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         shutdown,
         in_flight: Mutex::new(HashSet::new()),
     });
+    // One reader per stream, each with its own lanes: a subject's effects
+    // are all in one stream, so its lane is in one reader.
+    tokio::join!(read(&delivery, OutboxStream::People), read(&delivery, OutboxStream::Alerts));
+}
+
+/// Reads `stream` into lanes until shutdown: first this replica's own
+/// unfinished entries (after a restart), then new ones, and every quarter
+/// of `reclaim_after` what a stopped replica left. Reads only as much as
+/// [`Delivery::room`] allows.
+async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
+    let d = delivery;
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     // Replaying our own unfinished entries from an earlier run: the id after
@@ -148,22 +170,16 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
     let mut prepared = false;
     let mut next_reclaim = Instant::now();
     let mut failures = 0u32;
-    let d = &delivery;
 
     while !d.shutdown.is_cancelled() {
-        // Keep memory bounded when Slack is slow: stop reading until lanes
-        // drain. Alerts wait behind people's work and in their channels'
-        // budgets, so they may fill more before reading stops: a person's
-        // entry behind a storm in the stream is still read soon. (Entries
-        // are a few hundred bytes; the cap is a few MB.)
-        let queued: usize = lanes.values().map(|l| l.queued.load(Ordering::Acquire)).sum();
-        let people = d.storm.people();
-        if people > 4 * d.settings.batch || queued > 32 * d.settings.batch {
+        let room = d.room(stream);
+        if room == 0 {
             tokio::select! {
                 _ = d.shutdown.cancelled() => break,
                 _ = tokio::time::sleep(Duration::from_millis(5)) => continue,
             }
         }
+        let count = room.min(d.settings.batch);
         lanes.retain(|_, lane| lane.queued.load(Ordering::Acquire) > 0);
         while tasks.try_join_next().is_some() {}
 
@@ -174,27 +190,32 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         if reclaim_now {
             next_reclaim = Instant::now() + d.settings.reclaim_after / 4;
         }
+        let consumer = &d.settings.consumer;
         let read = async {
             if !prepared {
                 d.queue.prepare().await?;
             }
             if let Some(after) = &own_cursor {
-                let mine = d.queue.read(&d.settings.consumer, d.settings.batch, Some(after)).await?;
+                let mine = d.queue.read(stream, consumer, count, Some(after)).await?;
                 return Ok::<_, StoreError>((mine, true));
             }
             if reclaim_now {
-                let held: Vec<String> = d.in_flight.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+                let held: Vec<String> =
+                    lock(&d.in_flight).iter().filter(|(s, _)| *s == stream).map(|(_, id)| id.clone()).collect();
                 for id in &held {
-                    d.queue.keep(&d.settings.consumer, id).await?;
+                    d.queue.keep(stream, consumer, id).await?;
                 }
-                let claimed =
-                    d.queue.claim_abandoned(&d.settings.consumer, d.settings.reclaim_after, d.settings.batch).await?;
+                let claimed = d.queue.claim_abandoned(stream, consumer, d.settings.reclaim_after, count).await?;
                 if !claimed.is_empty() {
-                    tracing::info!(entries = claimed.len(), "took over outbox entries from a replica that stopped");
+                    tracing::info!(
+                        entries = claimed.len(),
+                        stream = stream.name(),
+                        "took over outbox entries from a replica that stopped"
+                    );
                     return Ok((claimed, false));
                 }
             }
-            Ok((d.queue.read(&d.settings.consumer, d.settings.batch, None).await?, false))
+            Ok((d.queue.read(stream, consumer, count, None).await?, false))
         };
         let result = tokio::select! {
             _ = d.shutdown.cancelled() => break,
@@ -205,21 +226,21 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
                 failures = 0;
                 prepared = true;
                 if !entries.is_empty() {
-                    tracing::debug!(entries = entries.len(), reading_own, "outbox read");
+                    tracing::debug!(entries = entries.len(), reading_own, stream = stream.name(), "outbox read");
                 }
                 if reading_own {
                     // An empty answer means we are caught up with our own.
                     own_cursor = entries.last().map(|e| e.id.clone());
                 }
                 for entry in entries {
-                    dispatch(&delivery, &mut lanes, &mut tasks, entry);
+                    dispatch(delivery, &mut lanes, &mut tasks, entry);
                 }
             }
             Err(e) => {
                 failures += 1;
                 prepared = false;
                 if failures == 1 || failures.is_multiple_of(30) || tracing::enabled!(tracing::Level::DEBUG) {
-                    tracing::warn!(error = %e, "outbox cannot read from Redis; retrying");
+                    tracing::warn!(error = %e, stream = stream.name(), "outbox cannot read from Redis; retrying");
                 }
                 let pause = backoff(d.settings.backoff_first, d.settings.backoff_max, failures);
                 tokio::select! {
@@ -240,7 +261,7 @@ fn dispatch(
     tasks: &mut tokio::task::JoinSet<()>,
     entry: OutboxEntry,
 ) {
-    let fresh = delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(entry.id.clone());
+    let fresh = lock(&delivery.in_flight).insert((entry.stream, entry.id.clone()));
     if !fresh {
         return;
     }
@@ -284,7 +305,7 @@ fn dispatch(
                 delivery.storm.settled(Priority::of(&entry.effect));
                 match settlement {
                     Settlement::Settled => {
-                        delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
+                        lock(&delivery.in_flight).remove(&(entry.stream, entry.id.clone()));
                         if let Effect::Refresh(message) = &entry.effect {
                             delivery.storm.edit_settled(&edit_key(message), &entry.id);
                         }
@@ -302,7 +323,7 @@ fn dispatch(
         // Only happens while shutting down; the entry stays in the stream.
         lane.queued.fetch_sub(1, Ordering::AcqRel);
         delivery.storm.settled(Priority::of(&unsent.0.effect));
-        delivery.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&unsent.0.id);
+        lock(&delivery.in_flight).remove(&(unsent.0.stream, unsent.0.id.clone()));
     }
 }
 
@@ -312,9 +333,22 @@ fn is_alert(effect: &Effect) -> bool {
     matches!(effect.subject(), Some(Subject::Alert(_)))
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Names a message across subjects, for coalescing its edits.
 fn edit_key(message: &Message) -> String {
     format!("{} {}", message.subject(), message.key())
+}
+
+/// What a delivery that succeeded did.
+enum Delivered {
+    /// Slack was called (or had it already, before a crash).
+    Sent,
+    /// Slack shows it already: the message was last shown at the subject's
+    /// current version.
+    Shown,
 }
 
 /// What became of one attempt to deliver an entry.
@@ -344,6 +378,19 @@ pub(crate) fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration 
 }
 
 impl Delivery {
+    /// How many more entries of `stream` may be read now. People's: while
+    /// fewer than four batches are dispatched and not settled (a slow Slack
+    /// stops reading). Alerts': up to `alerts_held`, so they are read as
+    /// fast as they are delivered. Entries that wait for something later
+    /// in their lane are not counted, so they never stop the reading that
+    /// would bring it.
+    fn room(&self, stream: OutboxStream) -> usize {
+        match stream {
+            OutboxStream::People => (4 * self.settings.batch).saturating_sub(self.storm.people()),
+            OutboxStream::Alerts => self.settings.alerts_held.saturating_sub(self.storm.alerts()),
+        }
+    }
+
     /// Delivers one entry, retrying until it is delivered, refused for good,
     /// or the worker shuts down (then it stays in the stream for next time).
     async fn deliver_until_settled(&self, entry: &OutboxEntry, since: Instant) -> Settlement {
@@ -356,7 +403,7 @@ impl Delivery {
                 if self.storm.edit_superseded(&edit_key(message), &entry.id) {
                     // A later edit of the same message shows all of this.
                     self.metrics.delivery("coalesced");
-                    self.settle(|| self.queue.done(&entry.id)).await;
+                    self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
                     return Settlement::Settled;
                 }
             }
@@ -373,7 +420,7 @@ impl Delivery {
                         self.deliver_alert(&entry.effect).await
                     } else {
                         let _permit = self.slack_calls.acquire().await;
-                        self.deliver(&entry.effect).await
+                        self.deliver(&entry.effect).await.map(|()| Delivered::Sent)
                     }
                 })
                 .await;
@@ -386,15 +433,18 @@ impl Delivery {
                 other => other,
             };
             match result {
-                Ok(()) => {
-                    self.metrics.delivery("delivered");
-                    self.settle(|| self.queue.done(&entry.id)).await;
+                Ok(delivered) => {
+                    self.metrics.delivery(match delivered {
+                        Delivered::Sent => "delivered",
+                        Delivered::Shown => "coalesced",
+                    });
+                    self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
                     tracing::info!(subject = %subject_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
                     self.metrics.delivery("dropped");
-                    self.settle(|| self.queue.done(&entry.id)).await;
+                    self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) => {
@@ -412,7 +462,7 @@ impl Delivery {
                 }
                 Err(DeliveryError::Waiting { .. }) => {
                     // Let the rest of the lane go first; back here later.
-                    let _ = self.queue.keep(&self.settings.consumer, &entry.id).await;
+                    let _ = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await;
                     return Settlement::Deferred;
                 }
                 Err(retry @ DeliveryError::Transient { .. }) => {
@@ -430,7 +480,7 @@ impl Delivery {
                         tracing::warn!(subject = %subject_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.
-                    let _ = self.queue.keep(&self.settings.consumer, &entry.id).await;
+                    let _ = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await;
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return Settlement::Stopped,
                         _ = tokio::time::sleep(wait) => {}
@@ -606,58 +656,79 @@ impl Delivery {
 
     /// An alert group's effect, through the storm guard: its own message and
     /// thread while its channel has posting slots, the channel's digest when
-    /// it has none or the group is in a digest already.
-    async fn deliver_alert(&self, effect: &Effect) -> Result<(), DeliveryError> {
-        let Some(subject) = effect.subject() else { return self.deliver(effect).await };
-        let state = self.state(subject).await?;
-        let delivery::State::Alert(group) = &state else { return self.deliver(effect).await };
+    /// it has none or the group is in a digest already. An edit of a message
+    /// that shows the group's current version already is skipped: during a
+    /// storm alerts are read late, so by then a group's later changes are
+    /// usually in, and its first delivery showed them all.
+    async fn deliver_alert(&self, effect: &Effect) -> Result<Delivered, DeliveryError> {
+        let sent = |r: Result<(), DeliveryError>| r.map(|()| Delivered::Sent);
+        let Some(subject) = effect.subject() else { return sent(self.deliver(effect).await) };
+        let (state, version) = self.versioned_state(subject).await?;
+        let delivery::State::Alert(group) = &state else { return sent(self.deliver(effect).await) };
         let route = state.route(&self.runbook).to_owned();
         let now = self.clock.now();
         let posted = state.posted();
         match effect {
             Effect::Post(message) => {
                 if posted.get(message).is_some() {
-                    return Ok(()); // posted or digested before a crash
+                    return Ok(Delivered::Sent); // posted or digested before a crash
                 }
-                if self.storm.try_post_slot(&route).await? {
-                    return self.deliver(effect).await;
+                // While the channel's digest collects, a new group goes to
+                // it at once: waiting for a slot would only take one from
+                // the digest, which shows 25 lines a post.
+                if !self.storm.storming(&route) && self.storm.try_post_slot(&route).await? {
+                    self.deliver(effect).await?;
+                } else {
+                    let line = opsbot_handlers::alert::render::digest_line(group, now);
+                    let digest = self.storm.digest(&route, group.id, line).await?;
+                    self.metrics.delivery("digested");
+                    self.settle(|| self.subjects.record_digested(message, &digest, &route)).await;
                 }
-                let line = opsbot_handlers::alert::render::digest_line(group, now);
-                let digest = self.storm.digest(&route, group.id, line).await?;
-                self.metrics.delivery("digested");
-                self.settle(|| self.subjects.record_digested(message, &digest, &route)).await;
-                Ok(())
+                self.storm.shown(edit_key(message), version);
+                Ok(Delivered::Sent)
             }
-            Effect::Refresh(_) if posted.digested => {
+            Effect::Refresh(message) if self.storm.shows(&edit_key(message), version) => Ok(Delivered::Shown),
+            Effect::Refresh(message) if posted.digested => {
                 let line = opsbot_handlers::alert::render::digest_line(group, now);
-                self.storm.digest(&route, group.id, line).await.map(drop)
+                self.storm.digest(&route, group.id, line).await?;
+                self.storm.shown(edit_key(message), version);
+                Ok(Delivered::Sent)
             }
             Effect::Refresh(message) => {
                 if let Some(at) = posted.get(message) {
                     self.storm.edit_gap(at).await;
                 }
-                self.deliver(effect).await
+                // Renders the group as it is after the gap: this version or
+                // a later one.
+                self.deliver(effect).await?;
+                self.storm.shown(edit_key(message), version);
+                Ok(Delivered::Sent)
             }
             Effect::InThread { text, .. } => {
                 let own_thread = !posted.digested && posted.anchor().is_some() && !self.storm.storming(&route);
                 if own_thread && self.storm.try_post_slot(&route).await? {
-                    return self.deliver(effect).await;
+                    return sent(self.deliver(effect).await);
                 }
                 if posted.anchor().is_none() {
                     // Waits for the group's message like any thread reply.
-                    return self.deliver(effect).await;
+                    return sent(self.deliver(effect).await);
                 }
                 let line = opsbot_handlers::alert::render::digest_note(group, text);
-                self.storm.digest(&route, group.id, line).await.map(drop)
+                sent(self.storm.digest(&route, group.id, line).await.map(drop))
             }
-            _ => self.deliver(effect).await,
+            _ => sent(self.deliver(effect).await),
         }
     }
 
     /// The subject as stored now.
     async fn state(&self, subject: Subject) -> Result<State, DeliveryError> {
+        self.versioned_state(subject).await.map(|(state, _)| state)
+    }
+
+    /// The subject as stored now, with its version.
+    async fn versioned_state(&self, subject: Subject) -> Result<(State, u64), DeliveryError> {
         match self.subjects.load(subject).await {
-            Ok(Some(v)) => Ok(v.value),
+            Ok(Some(v)) => Ok((v.value, v.version)),
             Ok(None) => Err(DeliveryError::Permanent { code: format!("{subject} does not exist") }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }
@@ -968,9 +1039,10 @@ mod tests {
         rig.incident("p0 API down").await;
         let store = rig.engine.store.clone();
         store.outbox.prepare().await.unwrap();
-        let held = store.outbox.read("a", 1000, None).await.unwrap();
+        let held = store.outbox.read(OutboxStream::People, "a", 1000, None).await.unwrap();
         assert!(!held.is_empty());
-        assert_eq!(store.outbox.read("a", 1000, None).await.unwrap().len(), 0, "replica a holds them all");
+        let more = store.outbox.read(OutboxStream::People, "a", 1000, None).await.unwrap();
+        assert_eq!(more.len(), 0, "replica a holds them all");
 
         rig.start_worker(settings("b"));
         let alert = rig.wait_for_alert("API down").await;
@@ -982,6 +1054,12 @@ mod tests {
 
     /// An Alertmanager group firing one alert, routed to the team channel.
     fn warning_group(n: usize) -> opsbot_handlers::alert::signal::Signal {
+        warning_group_firing(n, 1)
+    }
+
+    /// An Alertmanager group firing `alerts` alerts, routed to the team
+    /// channel.
+    fn warning_group_firing(n: usize, alerts: usize) -> opsbot_handlers::alert::signal::Signal {
         let labels = |pairs: &[(&str, String)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         let name = format!("DiskFull{n}");
         opsbot_handlers::alert::signal::Signal::Alertmanager(opsbot_handlers::alert::signal::AlertmanagerGroup {
@@ -992,15 +1070,17 @@ mod tests {
             common_labels: labels(&[("alertname", name.clone()), ("severity", "warning".into())]),
             common_annotations: Default::default(),
             external_url: String::new(),
-            alerts: vec![opsbot_handlers::alert::signal::AlertmanagerAlert {
-                fingerprint: format!("fp{n}"),
-                firing: true,
-                labels: labels(&[("alertname", name), ("instance", format!("host-{n}"))]),
-                annotations: Default::default(),
-                starts_at: None,
-                ends_at: None,
-                generator_url: String::new(),
-            }],
+            alerts: (0..alerts)
+                .map(|a| opsbot_handlers::alert::signal::AlertmanagerAlert {
+                    fingerprint: format!("fp{n}-{a}"),
+                    firing: true,
+                    labels: labels(&[("alertname", name.clone()), ("instance", format!("host-{n}-{a}"))]),
+                    annotations: Default::default(),
+                    starts_at: None,
+                    ends_at: None,
+                    generator_url: String::new(),
+                })
+                .collect(),
         })
     }
 
@@ -1083,6 +1163,67 @@ mod tests {
             .expect("every alert visible");
         let ts = |t: &str| t.parse::<f64>().unwrap();
         assert!(ts(&incident.ts) < ts(&first_alert_post), "the incident went ahead of the alerts queued before it");
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn alerts_are_read_only_as_fast_as_they_are_delivered_and_all_arrive() {
+        let mut rig = Rig::new().await;
+        let groups = 30;
+        for n in 0..groups {
+            rig.engine.signal(warning_group(n)).await.unwrap();
+        }
+        rig.incident("p1 API down").await;
+        let store = rig.engine.store.clone();
+        assert_eq!(store.outbox.len_of(OutboxStream::Alerts).await.unwrap(), groups as u64);
+        let mut settings = settings("test");
+        settings.alerts_held = 2;
+        settings.storm.post_every = Duration::from_millis(50);
+        settings.storm.digest_after = Duration::from_millis(100);
+        settings.storm.flush_after = Duration::from_millis(50);
+        rig.start_worker(settings);
+
+        // The incident is not behind the alerts in any stream.
+        rig.wait_for_alert("API down").await;
+        let alerts_left = store.outbox.len_of(OutboxStream::Alerts).await.unwrap();
+        assert!(alerts_left > 2, "the alerts wait in the store, not in the worker: {alerts_left} left");
+        let team = "#devops";
+        rig.slack
+            .wait_for(PATIENCE, |slack| {
+                let text: String = slack.messages(team).iter().map(|m| format!("{} {}\n", m.text, m.blocks)).collect();
+                (1..=groups as u64).all(|id| text.contains(&format!("ALR-{id}"))).then_some(())
+            })
+            .await
+            .expect("every alert visible");
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        rig.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_alert_edit_that_would_show_nothing_new_is_skipped() {
+        let mut rig = Rig::new().await;
+        // A group that changed four times before its message was posted.
+        for alerts in 1..=5 {
+            rig.engine.signal(warning_group_firing(7, alerts)).await.unwrap();
+        }
+        let store = rig.engine.store.clone();
+        assert_eq!(store.outbox.len_of(OutboxStream::Alerts).await.unwrap(), 5, "a post and four edits");
+        let mut settings = settings("test");
+        // One at a time: no edit is superseded by a later one in the worker.
+        settings.alerts_held = 1;
+        rig.start_worker(settings);
+
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        let posted = rig.slack.messages("#devops");
+        assert_eq!(posted.len(), 1, "{posted:#?}");
+        assert!(posted[0].text.contains("DiskFull7") || posted[0].blocks.to_string().contains("DiskFull7"));
+        assert!(posted[0].blocks.to_string().contains("host-7-4"), "it shows all five alerts: {}", posted[0].blocks);
+        assert_eq!(rig.slack.calls("chat.update"), 0, "the message showed the latest version when it was posted");
+
+        // A change after it is shown is an edit as before.
+        rig.engine.signal(warning_group_firing(7, 6)).await.unwrap();
+        rig.wait_for_store("the outbox is empty", |s| async move { s.outbox.len().await.unwrap() == 0 }).await;
+        assert_eq!(rig.slack.calls("chat.update"), 1);
         rig.stop().await;
     }
 }

@@ -12,14 +12,18 @@
 //!   takes one of its channel's posting slots, shared by all replicas
 //!   through the store; Slack allows about one `chat.postMessage` per
 //!   channel per second.
-//! - Digest: an alert post that finds no slot is rolled into the channel's
-//!   digest instead — one message per channel and window, edited in place
+//! - Digest: an alert post that finds no slot (or comes while the channel's
+//!   digest collects: the storm is on) is rolled into the channel's digest
+//!   instead — one message per channel and window, edited in place
 //!   with the count, every alert listed in its thread in batches — so
 //!   nothing is dropped and the channel still sees one post a second.
 //! - Coalescing: an edit superseded by a later edit of the same message is
 //!   skipped (delivery renders the subject as it is when it sends, so the
-//!   later edit shows everything), and an alert's message is edited at most
-//!   once per `refresh_gap`.
+//!   later edit shows everything), so is an edit of a message that shows
+//!   its group's current version already (alerts wait in their stream
+//!   during a storm, so the first of a group's entries to be delivered
+//!   usually shows all its changes), and an alert's message is edited at
+//!   most once per `refresh_gap`.
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
@@ -100,6 +104,8 @@ pub struct StormGuard {
     shutdown: CancellationToken,
     /// People's entries (actions and updates) dispatched and not settled.
     people: AtomicUsize,
+    /// Alert entries dispatched and not settled.
+    alerts: AtomicUsize,
     /// Actions being delivered right now.
     delivering_actions: AtomicUsize,
     /// The current digest of each channel.
@@ -108,6 +114,9 @@ pub struct StormGuard {
     latest_edit: Mutex<HashMap<String, String>>,
     /// Per alert message: when it was last edited.
     edited: Mutex<HashMap<String, Instant>>,
+    /// Per alert message (as `latest_edit` names it): the group's version
+    /// it shows, and since when.
+    shown: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
 /// One channel's digest for one window.
@@ -143,31 +152,41 @@ impl StormGuard {
             settings,
             shutdown,
             people: AtomicUsize::new(0),
+            alerts: AtomicUsize::new(0),
             delivering_actions: AtomicUsize::new(0),
             digests: Mutex::new(HashMap::new()),
             latest_edit: Mutex::new(HashMap::new()),
             edited: Mutex::new(HashMap::new()),
+            shown: Mutex::new(HashMap::new()),
         }
     }
 
     /// An entry was dispatched (or is tried again after waiting); alerts
     /// wait until people's settle.
     pub fn dispatched(&self, priority: Priority) {
-        if priority != Priority::Alert {
-            self.people.fetch_add(1, Ordering::AcqRel);
-        }
+        self.counter(priority).fetch_add(1, Ordering::AcqRel);
     }
 
     /// It settled, waits for something later, or stopped.
     pub fn settled(&self, priority: Priority) {
-        if priority != Priority::Alert {
-            self.people.fetch_sub(1, Ordering::AcqRel);
+        self.counter(priority).fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn counter(&self, priority: Priority) -> &AtomicUsize {
+        match priority {
+            Priority::Alert => &self.alerts,
+            Priority::Action | Priority::Update => &self.people,
         }
     }
 
     /// People's entries dispatched and not settled.
     pub fn people(&self) -> usize {
         self.people.load(Ordering::Acquire)
+    }
+
+    /// Alert entries dispatched and not settled.
+    pub fn alerts(&self) -> usize {
+        self.alerts.load(Ordering::Acquire)
     }
 
     /// Waits until nothing of a higher class is ahead, then runs `deliver`
@@ -205,6 +224,27 @@ impl StormGuard {
         if latest.get(message_key).is_some_and(|l| l == entry) {
             latest.remove(message_key);
         }
+    }
+
+    /// Whether the alert message `message_key` shows its group's `version`
+    /// (or a later one) already.
+    pub fn shows(&self, message_key: &str, version: u64) -> bool {
+        lock(&self.shown).get(message_key).is_some_and(|(shown, _)| *shown >= version)
+    }
+
+    /// The alert message `message_key` shows its group at `version` (or
+    /// later) now.
+    pub fn shown(&self, message_key: String, version: u64) {
+        let mut shown = lock(&self.shown);
+        // Forgetting one only costs an edit that changes nothing; keep the
+        // map to the messages of the last few minutes.
+        if shown.len() > 10_000 {
+            if let Some(horizon) = Instant::now().checked_sub(self.settings.digest_window) {
+                shown.retain(|_, (_, at)| *at > horizon);
+            }
+        }
+        let entry = shown.entry(message_key).or_insert((version, Instant::now()));
+        *entry = (entry.0.max(version), Instant::now());
     }
 
     /// Waits out the gap since an alert message's last edit, then counts
@@ -308,7 +348,8 @@ impl StormGuard {
     }
 
     /// Whether `channel` has a digest collecting now: a storm is on, so a
-    /// thread note goes there at once rather than spend a post of its own.
+    /// new group or a thread note goes there at once rather than wait for
+    /// a post of its own.
     pub fn storming(&self, channel: &str) -> bool {
         let window = self.settings.digest_window;
         lock(&self.digests).get(channel).is_some_and(|d| d.try_lock().map_or(true, |d| d.started.elapsed() < window))

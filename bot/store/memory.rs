@@ -12,7 +12,9 @@
 //! commit all-or-nothing, as the Lua script is in Redis.
 
 use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, INBOX_BLOCK};
-use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
+use super::outbox::{
+    dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+};
 use super::subjects::{
     alert_from_fields, anchor_error, digested_fields, incident_from_fields, listed_anchor, listed_incident,
     posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
@@ -29,8 +31,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 /// The streams' names in errors, as the Redis keys would name them.
-const OUTBOX: &str = "memory:outbox";
 const INBOX: &str = "memory:hooks";
+
+/// An outbox stream's name in errors, as its Redis key would name it.
+fn outbox_name(stream: OutboxStream) -> &'static str {
+    match stream {
+        OutboxStream::People => "memory:outbox",
+        OutboxStream::Alerts => "memory:outbox:alerts",
+    }
+}
 
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -39,9 +48,10 @@ pub struct MemoryStore {
 
 struct Shared {
     state: Mutex<State>,
-    /// Woken on every append to the outbox, so a waiting reader gets new
-    /// entries at once, as a blocked XREADGROUP does.
-    outbox_appended: Notify,
+    /// Woken on every append to an outbox stream (people's, alerts'), so
+    /// its waiting reader gets new entries at once, as a blocked XREADGROUP
+    /// does.
+    outbox_appended: [Notify; 2],
     /// The same for the inbox.
     inbox_appended: Notify,
 }
@@ -118,8 +128,9 @@ struct State {
     events: Sightings,
     /// Webhook delivery ids seen.
     hook_deliveries: Sightings,
-    /// Effects' JSON.
-    outbox: Stream<String>,
+    /// Effects' JSON: people's outbox stream and the alerts' (see
+    /// [`State::outbox`]).
+    outboxes: [Stream<String>; 2],
     /// Deliveries' fields, as [`hook_fields`] lists them.
     inbox: Stream<HookFields>,
     /// Newest first, at most [`DEAD_LETTERS_KEPT`].
@@ -366,6 +377,14 @@ impl<T: Clone> Stream<T> {
     }
 }
 
+/// Where an outbox stream's state sits in the arrays above.
+fn slot(stream: OutboxStream) -> usize {
+    match stream {
+        OutboxStream::People => 0,
+        OutboxStream::Alerts => 1,
+    }
+}
+
 /// COUNT 0 reads everything, as in Redis.
 fn read_limit(count: usize) -> usize {
     if count == 0 {
@@ -376,6 +395,11 @@ fn read_limit(count: usize) -> usize {
 }
 
 impl State {
+    /// One of the outbox streams.
+    fn outbox(&mut self, stream: OutboxStream) -> &mut Stream<String> {
+        &mut self.outboxes[slot(stream)]
+    }
+
     fn index(&mut self, index: Index) -> &mut SortedSet {
         self.indexes.entry(index).or_default()
     }
@@ -507,7 +531,7 @@ impl State {
             self.timelines.entry(subject).or_default().extend(change.timeline.iter().map(to_json));
         }
         for effect in change.effects {
-            self.outbox.append(to_json(effect));
+            self.outbox(OutboxStream::of(effect)).append(to_json(effect));
         }
         for timer in change.timers {
             self.index(Index::Timers).add(timer.due.timestamp_millis(), &to_json(timer));
@@ -515,17 +539,17 @@ impl State {
         CommitOutcome::Committed
     }
 
-    /// Decodes entries read from the outbox; one that cannot be read goes
-    /// to the dead letters, as in Redis.
-    fn decode(&mut self, raw: Vec<(EntryId, String)>) -> Vec<OutboxEntry> {
+    /// Decodes entries read from an outbox stream; one that cannot be read
+    /// goes to the dead letters, as in Redis.
+    fn decode(&mut self, stream: OutboxStream, raw: Vec<(EntryId, String)>) -> Vec<OutboxEntry> {
         let mut entries = Vec::with_capacity(raw.len());
         for (id, json) in raw {
             match decode_effect(Some(json)) {
-                Ok(effect) => entries.push(OutboxEntry { id: id.to_string(), effect }),
+                Ok(effect) => entries.push(OutboxEntry { stream, id: id.to_string(), effect }),
                 Err(reason) => {
                     tracing::error!(entry = %id, %reason, "outbox entry cannot be read; moved to dead letters");
                     self.bury(unreadable_letter(&id.to_string(), &reason));
-                    self.outbox.remove(id);
+                    self.outbox(stream).remove(id);
                 }
             }
         }
@@ -538,22 +562,28 @@ impl State {
         self.dead_letters.truncate(DEAD_LETTERS_KEPT);
     }
 
-    /// The outbox's XREADGROUP `>`, decoded.
-    fn read_new(&mut self, consumer: &str, count: usize) -> Vec<OutboxEntry> {
-        let fresh = self.outbox.read_new(consumer, count);
-        self.decode(fresh)
+    /// An outbox stream's XREADGROUP `>`, decoded.
+    fn read_new(&mut self, stream: OutboxStream, consumer: &str, count: usize) -> Vec<OutboxEntry> {
+        let fresh = self.outbox(stream).read_new(consumer, count);
+        self.decode(stream, fresh)
     }
 
-    /// The outbox's XREADGROUP with an id, decoded.
-    fn read_own(&mut self, consumer: &str, after: EntryId, count: usize) -> Vec<OutboxEntry> {
-        let mine = self.outbox.read_own(consumer, after, count);
-        self.decode(mine)
+    /// An outbox stream's XREADGROUP with an id, decoded.
+    fn read_own(&mut self, stream: OutboxStream, consumer: &str, after: EntryId, count: usize) -> Vec<OutboxEntry> {
+        let mine = self.outbox(stream).read_own(consumer, after, count);
+        self.decode(stream, mine)
     }
 
-    /// The outbox's XAUTOCLAIM, decoded.
-    fn claim_abandoned(&mut self, consumer: &str, min_idle: Duration, count: usize) -> Vec<OutboxEntry> {
-        let claimed = self.outbox.claim_abandoned(consumer, min_idle, count);
-        self.decode(claimed)
+    /// An outbox stream's XAUTOCLAIM, decoded.
+    fn claim_abandoned(
+        &mut self,
+        stream: OutboxStream,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Vec<OutboxEntry> {
+        let claimed = self.outbox(stream).claim_abandoned(consumer, min_idle, count);
+        self.decode(stream, claimed)
     }
 }
 
@@ -572,7 +602,7 @@ impl MemoryStore {
         MemoryStore {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
-                outbox_appended: Notify::new(),
+                outbox_appended: [Notify::new(), Notify::new()],
                 inbox_appended: Notify::new(),
             }),
         }
@@ -676,10 +706,19 @@ impl MemoryStore {
 
     pub fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
         let outcome = self.lock().commit(change);
-        if outcome == CommitOutcome::Committed && !change.effects.is_empty() {
-            self.shared.outbox_appended.notify_waiters();
+        if outcome == CommitOutcome::Committed {
+            self.appended(change.effects);
         }
         Ok(outcome)
+    }
+
+    /// Wakes the readers of the streams these effects went to.
+    fn appended(&self, effects: &[Effect]) {
+        for stream in OutboxStream::ALL {
+            if effects.iter().any(|e| OutboxStream::of(e) == stream) {
+                self.shared.outbox_appended[slot(stream)].notify_waiters();
+            }
+        }
     }
 
     pub fn due_timers(&self, now: chrono::DateTime<chrono::Utc>, limit: usize) -> StoreResult<Vec<(String, Timer)>> {
@@ -712,10 +751,10 @@ impl MemoryStore {
         {
             let mut state = self.lock();
             for effect in effects {
-                state.outbox.append(to_json(effect));
+                state.outbox(OutboxStream::of(effect)).append(to_json(effect));
             }
         }
-        self.shared.outbox_appended.notify_waiters();
+        self.appended(effects);
         Ok(())
     }
 
@@ -781,29 +820,30 @@ impl MemoryStore {
         Ok(())
     }
 
-    /// The group exists from the start and memory never loses it.
+    /// The groups exist from the start and memory never loses them.
     pub fn outbox_prepare(&self) -> StoreResult<()> {
         Ok(())
     }
 
     pub async fn outbox_read(
         &self,
+        stream: OutboxStream,
         consumer: &str,
         count: usize,
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
         if let Some(after) = own_pending_after {
-            let after = EntryId::parse(OUTBOX, after)?;
-            return Ok(self.lock().read_own(consumer, after, count));
+            let after = EntryId::parse(outbox_name(stream), after)?;
+            return Ok(self.lock().read_own(stream, consumer, after, count));
         }
         let deadline = tokio::time::Instant::now() + OUTBOX_BLOCK;
         loop {
             // Registered before looking, so an append between the look and
             // the wait still wakes us.
-            let appended = self.shared.outbox_appended.notified();
+            let appended = self.shared.outbox_appended[slot(stream)].notified();
             tokio::pin!(appended);
             appended.as_mut().enable();
-            let fresh = self.lock().read_new(consumer, count);
+            let fresh = self.lock().read_new(stream, consumer, count);
             if !fresh.is_empty() {
                 return Ok(fresh);
             }
@@ -815,31 +855,32 @@ impl MemoryStore {
 
     pub fn outbox_claim_abandoned(
         &self,
+        stream: OutboxStream,
         consumer: &str,
         min_idle: Duration,
         count: usize,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        Ok(self.lock().claim_abandoned(consumer, min_idle, count))
+        Ok(self.lock().claim_abandoned(stream, consumer, min_idle, count))
     }
 
-    pub fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
-        let id = EntryId::parse(OUTBOX, entry_id)?;
-        self.lock().outbox.keep(consumer, id);
+    pub fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        let id = EntryId::parse(outbox_name(stream), entry_id)?;
+        self.lock().outbox(stream).keep(consumer, id);
         Ok(())
     }
 
-    pub fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
-        let id = EntryId::parse(OUTBOX, entry_id)?;
-        self.lock().outbox.remove(id);
+    pub fn outbox_done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
+        let id = EntryId::parse(outbox_name(stream), entry_id)?;
+        self.lock().outbox(stream).remove(id);
         Ok(())
     }
 
     pub fn outbox_dead(&self, entry: &OutboxEntry, error: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
-        let id = EntryId::parse(OUTBOX, &entry.id)?;
+        let id = EntryId::parse(outbox_name(entry.stream), &entry.id)?;
         let letter = dead_letter(entry, error, at);
         let mut state = self.lock();
         state.bury(letter);
-        state.outbox.remove(id);
+        state.outbox(entry.stream).remove(id);
         Ok(())
     }
 
@@ -847,8 +888,8 @@ impl MemoryStore {
         Ok(self.lock().dead_letters.iter().cloned().collect())
     }
 
-    pub fn outbox_len(&self) -> StoreResult<u64> {
-        Ok(self.lock().outbox.entries.len() as u64)
+    pub fn outbox_len(&self, stream: OutboxStream) -> StoreResult<u64> {
+        Ok(self.lock().outbox(stream).entries.len() as u64)
     }
 
     /// POST_SLOT_LUA, on this process's monotonic clock.

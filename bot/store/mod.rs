@@ -1,6 +1,6 @@
 //! The store, by concern: [`SubjectStore`] (incidents and runs, their
 //! timelines, indexes and where their messages are; the commit of a
-//! decision), [`OutboxStore`] (the delivery stream and dead letters),
+//! decision), [`OutboxStore`] (the delivery streams and dead letters),
 //! [`InboxStore`] (webhook deliveries waiting to be decided), [`TimerStore`]
 //! and [`DedupeStore`] (Slack event ids). Each is a handle on
 //! the same backend; a worker is given only the handles it uses.
@@ -39,7 +39,7 @@ mod timers;
 
 pub use dedupe::DedupeStore;
 pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK};
-pub use outbox::{OutboxEntry, OutboxStore, OUTBOX_BLOCK};
+pub use outbox::{OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
 pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};
 pub use timers::TimerStore;
 

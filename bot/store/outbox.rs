@@ -1,8 +1,16 @@
-//! The outbox: what decisions owe Slack, in a stream that replicas share
-//! through a consumer group, and the dead letters Slack refused for good.
+//! The outbox: what decisions owe Slack, in two streams that replicas share
+//! through a consumer group each, and the dead letters Slack refused for
+//! good.
+//!
+//! Alert groups' effects have a stream of their own ([`OutboxStream`]):
+//! during an alert storm they arrive far faster than the channels take
+//! posts, and in a stream of their own they wait in the store, read only as
+//! fast as they are delivered, while people's entries (incidents, runs,
+//! answers) are never behind them. A commit writes to both streams at once,
+//! so which stream an effect is in changes nothing of its atomicity.
 
 use super::{Backend, StoreResult};
-use opsbot_handlers::Effect;
+use opsbot_handlers::{Effect, Subject};
 use std::time::Duration;
 
 /// How long a blocking outbox read waits for new entries.
@@ -11,66 +19,105 @@ pub const OUTBOX_BLOCK: Duration = Duration::from_millis(1000);
 /// Dead letters kept, newest first; older ones are dropped.
 pub(super) const DEAD_LETTERS_KEPT: usize = 1000;
 
-/// One outbox entry as read back from the stream.
+/// Which of the two outbox streams an entry is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutboxStream {
+    /// Incidents', runs' and people's own effects (`<prefix>:outbox`).
+    People,
+    /// Alert groups' effects: their messages, edits, thread notes
+    /// (`<prefix>:outbox:alerts`).
+    Alerts,
+}
+
+impl OutboxStream {
+    pub const ALL: [OutboxStream; 2] = [OutboxStream::People, OutboxStream::Alerts];
+
+    /// The stream an effect goes to: an alert group's effects to
+    /// [`OutboxStream::Alerts`], everything else to [`OutboxStream::People`].
+    pub fn of(effect: &Effect) -> OutboxStream {
+        match effect.subject() {
+            Some(Subject::Alert(_)) => OutboxStream::Alerts,
+            _ => OutboxStream::People,
+        }
+    }
+
+    /// For logs: `people` or `alerts`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutboxStream::People => "people",
+            OutboxStream::Alerts => "alerts",
+        }
+    }
+}
+
+/// One outbox entry as read back from its stream. Ids are unique within a
+/// stream only, so an entry is named by both.
 #[derive(Clone, Debug)]
 pub struct OutboxEntry {
+    pub stream: OutboxStream,
     pub id: String,
     pub effect: Effect,
 }
 
-/// The delivery stream; see the module's comment.
+/// The delivery streams; see the module's comment.
 #[derive(Clone)]
 pub struct OutboxStore {
     pub(super) backend: Backend,
 }
 
 impl OutboxStore {
-    /// Effects that change no state (answers to mentions, notes to a user).
+    /// Effects that change no state (answers to mentions, notes to a user),
+    /// each to its stream.
     pub async fn enqueue(&self, effects: &[Effect]) -> StoreResult<()> {
         dispatch!(self.enqueue(effects))
     }
 
-    /// Creates the consumer group (and stream) unless it exists; needed at
-    /// start and again after Redis lost its data.
+    /// Creates both streams' consumer groups (and the streams) unless they
+    /// exist; needed at start and again after Redis lost its data.
     pub async fn prepare(&self) -> StoreResult<()> {
         dispatch!(self.outbox_prepare())
     }
 
-    /// Reads entries for `consumer`: with `own_pending_after`, the ones it
-    /// was given before and never finished (after a restart), after that
-    /// id; else new ones, waiting up to [`OUTBOX_BLOCK`] for some to arrive.
+    /// Reads entries of `stream` for `consumer`: with `own_pending_after`,
+    /// the ones it was given before and never finished (after a restart),
+    /// after that id; else new ones, waiting up to [`OUTBOX_BLOCK`] for some
+    /// to arrive. Each stream's reads wait on a connection of their own, so
+    /// neither reader waits behind the other.
     pub async fn read(
         &self,
+        stream: OutboxStream,
         consumer: &str,
         count: usize,
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
         // Both backends wait here, so no `dispatch!`.
         match &self.backend {
-            Backend::Redis(store) => store.outbox_read(consumer, count, own_pending_after).await,
-            Backend::Memory(store) => store.outbox_read(consumer, count, own_pending_after).await,
+            Backend::Redis(store) => store.outbox_read(stream, consumer, count, own_pending_after).await,
+            Backend::Memory(store) => store.outbox_read(stream, consumer, count, own_pending_after).await,
         }
     }
 
-    /// Takes over entries another consumer was given but has not finished
-    /// for `min_idle`: that replica died.
+    /// Takes over entries of `stream` another consumer was given but has
+    /// not finished for `min_idle`: that replica died.
     pub async fn claim_abandoned(
         &self,
+        stream: OutboxStream,
         consumer: &str,
         min_idle: Duration,
         count: usize,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        dispatch!(self.outbox_claim_abandoned(consumer, min_idle, count))
+        dispatch!(self.outbox_claim_abandoned(stream, consumer, min_idle, count))
     }
 
     /// Resets an entry's idle time while we keep retrying it, so another
     /// replica does not think we died and deliver it twice.
-    pub async fn keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
-        dispatch!(self.outbox_keep(consumer, entry_id))
+    pub async fn keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        dispatch!(self.outbox_keep(stream, consumer, entry_id))
     }
 
-    pub async fn done(&self, entry_id: &str) -> StoreResult<()> {
-        dispatch!(self.outbox_done(entry_id))
+    /// The entry is delivered (or dropped): it leaves its stream.
+    pub async fn done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
+        dispatch!(self.outbox_done(stream, entry_id))
     }
 
     /// Moves an entry Slack refused for good to the dead letters, with why.
@@ -89,9 +136,19 @@ impl OutboxStore {
         dispatch!(self.take_post_slot(channel, every, burst))
     }
 
-    /// Entries not yet delivered (pending or unread), for tests and metrics.
+    /// Entries not yet delivered (pending or unread) in both streams, for
+    /// tests and metrics.
     pub async fn len(&self) -> StoreResult<u64> {
-        dispatch!(self.outbox_len())
+        let mut total = 0;
+        for stream in OutboxStream::ALL {
+            total += self.len_of(stream).await?;
+        }
+        Ok(total)
+    }
+
+    /// Entries not yet delivered in one stream.
+    pub async fn len_of(&self, stream: OutboxStream) -> StoreResult<u64> {
+        dispatch!(self.outbox_len(stream))
     }
 }
 

@@ -1,13 +1,15 @@
 //! The Redis backend: incidents, their timelines, the open-incident index,
-//! the outbox and inbox streams and event de-duplication, all under one key
-//! prefix.
+//! the outbox streams (people's and alerts'), the inbox stream and event
+//! de-duplication, all under one key prefix.
 //!
 //! Every decision commits in one Lua script (state, timeline, index, outbox),
 //! guarded by the version the handler saw, so concurrent clicks never
 //! overwrite each other: a conflict is retried from a fresh load.
 
 use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, INBOX_BLOCK};
-use super::outbox::{dead_letter, decode_effect, unreadable_letter, OutboxEntry, DEAD_LETTERS_KEPT, OUTBOX_BLOCK};
+use super::outbox::{
+    dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+};
 use super::subjects::{
     alert_from_fields, digested_fields, incident_from_fields, listed_anchor, listed_incident, posted_fields,
     run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
@@ -40,8 +42,10 @@ pub struct RedisStore {
     /// Shared, multiplexed: every request's commands go through it.
     conn: ConnectionManager,
     /// The outbox worker's blocking reads would stall everyone else's
-    /// commands on the shared connection, so they get their own.
+    /// commands on the shared connection, so they get their own: one per
+    /// outbox stream, so neither reader waits behind the other.
     blocking: ConnectionManager,
+    alerts_blocking: ConnectionManager,
     /// The hook worker's blocking reads, apart from the outbox's so neither
     /// waits behind the other's.
     inbox_blocking: ConnectionManager,
@@ -70,8 +74,11 @@ impl Keys {
     fn sequence(&self) -> String {
         format!("{}:incidents:seq", self.prefix)
     }
-    fn outbox(&self) -> String {
-        format!("{}:outbox", self.prefix)
+    fn outbox(&self, stream: OutboxStream) -> String {
+        match stream {
+            OutboxStream::People => format!("{}:outbox", self.prefix),
+            OutboxStream::Alerts => format!("{}:outbox:alerts", self.prefix),
+        }
     }
     fn dead_letters(&self) -> String {
         format!("{}:outbox:dead", self.prefix)
@@ -130,14 +137,16 @@ impl Keys {
     }
 }
 
-/// KEYS: state hash, open index, timeline, outbox, timers, created index,
-/// checklist's last handled slot, alert groups' current index, KPI runs.
+/// KEYS: state hash, open index, timeline, people's outbox, timers, created
+/// index, checklist's last handled slot, alert groups' current index, KPI
+/// runs, alerts' outbox.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
 /// number, timer to consume ('' for none), timeline count, effect count,
 /// created at (ms), slot handled (ms, '' for none), source key of an
 /// opening alert group ('' for none), the group it replaces ('' for none),
 /// KPI run sample ('' for none), its score (ms), drop samples before (ms),
-/// samples kept, then timeline entries…, effects…, (due ms, timer) pairs.
+/// samples kept, then timeline entries…, (stream, effect) pairs ('a': the
+/// alerts' outbox, else people's)…, (due ms, timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
 const COMMIT_LUA: &str = r#"
 local has_state = ARGV[1] ~= '-'
@@ -170,7 +179,11 @@ end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
 local i = 16
 for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
-for _ = 1, ne do redis.call('XADD', KEYS[4], '*', 'effect', ARGV[i]); i = i + 1 end
+for _ = 1, ne do
+  local stream = KEYS[4]
+  if ARGV[i] == 'a' then stream = KEYS[10] end
+  redis.call('XADD', stream, '*', 'effect', ARGV[i + 1]); i = i + 2
+end
 while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
 return v + 1
 "#;
@@ -227,6 +240,7 @@ impl RedisStore {
         Ok(RedisStore {
             conn: connection(client.clone(), OPERATION_TIMEOUT)?,
             blocking: connection(client.clone(), OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
+            alerts_blocking: connection(client.clone(), OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
             inbox_blocking: connection(client, INBOX_BLOCK + OPERATION_TIMEOUT)?,
             keys: Keys { prefix: prefix.to_owned() },
             commit: Script::new(COMMIT_LUA),
@@ -351,12 +365,13 @@ impl RedisStore {
             .key(hash)
             .key(open)
             .key(timeline)
-            .key(self.keys.outbox())
+            .key(self.keys.outbox(OutboxStream::People))
             .key(self.keys.timers())
             .key(created_index)
             .key(mark_key)
             .key(self.keys.current_alerts())
-            .key(self.keys.run_samples());
+            .key(self.keys.run_samples())
+            .key(self.keys.outbox(OutboxStream::Alerts));
         let created_ms = match &state {
             Some((version, json, is_open, created)) => {
                 invocation.arg(*version).arg(json).arg(if *is_open { "1" } else { "0" });
@@ -391,7 +406,11 @@ impl RedisStore {
             invocation.arg(to_json(entry));
         }
         for effect in change.effects {
-            invocation.arg(to_json(effect));
+            let stream = match OutboxStream::of(effect) {
+                OutboxStream::Alerts => "a",
+                OutboxStream::People => "p",
+            };
+            invocation.arg(stream).arg(to_json(effect));
         }
         for timer in change.timers {
             invocation.arg(timer.due.timestamp_millis()).arg(to_json(timer));
@@ -443,7 +462,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for effect in effects {
-            pipe.xadd(self.keys.outbox(), "*", &[("effect", to_json(effect))]).ignore();
+            pipe.xadd(self.keys.outbox(OutboxStream::of(effect)), "*", &[("effect", to_json(effect))]).ignore();
         }
         let mut conn = self.conn.clone();
         timed(pipe.query_async::<()>(&mut conn)).await
@@ -716,47 +735,56 @@ impl RedisStore {
 
     // --- Outbox ------------------------------------------------------------
 
-    /// Creates the consumer group (and stream) unless it exists; needed at
-    /// start and again after Redis lost its data.
+    /// Creates both streams' consumer groups (and the streams) unless they
+    /// exist; needed at start and again after Redis lost its data.
     pub async fn outbox_prepare(&self) -> StoreResult<()> {
-        self.create_group(self.keys.outbox(), OUTBOX_GROUP).await
+        for stream in OutboxStream::ALL {
+            self.create_group(self.keys.outbox(stream), OUTBOX_GROUP).await?;
+        }
+        Ok(())
     }
 
-    /// Reads entries for `consumer`: with `own_pending_after`, the ones it
-    /// was given before and never finished (after a restart), after that
-    /// id; else new ones, waiting up to [`OUTBOX_BLOCK`] for some to arrive.
+    /// Reads entries of `stream` for `consumer`: with `own_pending_after`,
+    /// the ones it was given before and never finished (after a restart),
+    /// after that id; else new ones, waiting up to [`OUTBOX_BLOCK`] for some
+    /// to arrive.
     pub async fn outbox_read(
         &self,
+        stream: OutboxStream,
         consumer: &str,
         count: usize,
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        let (conn, stream) = (self.blocking.clone(), self.keys.outbox());
-        let ids =
-            Self::read_group(conn, stream, OUTBOX_GROUP, consumer, count, own_pending_after, OUTBOX_BLOCK).await?;
-        Ok(self.decode_entries(ids.into_iter()).await)
+        let conn = match stream {
+            OutboxStream::People => self.blocking.clone(),
+            OutboxStream::Alerts => self.alerts_blocking.clone(),
+        };
+        let key = self.keys.outbox(stream);
+        let ids = Self::read_group(conn, key, OUTBOX_GROUP, consumer, count, own_pending_after, OUTBOX_BLOCK).await?;
+        Ok(self.decode_entries(stream, ids.into_iter()).await)
     }
 
-    /// Takes over entries another consumer was given but has not finished
-    /// for `min_idle`: that replica died.
+    /// Takes over entries of `stream` another consumer was given but has
+    /// not finished for `min_idle`: that replica died.
     pub async fn outbox_claim_abandoned(
         &self,
+        stream: OutboxStream,
         consumer: &str,
         min_idle: Duration,
         count: usize,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        let claimed = self.claim_idle(self.keys.outbox(), OUTBOX_GROUP, consumer, min_idle, count).await?;
-        Ok(self.decode_entries(claimed.into_iter()).await)
+        let claimed = self.claim_idle(self.keys.outbox(stream), OUTBOX_GROUP, consumer, min_idle, count).await?;
+        Ok(self.decode_entries(stream, claimed.into_iter()).await)
     }
 
     /// Resets an entry's idle time while we keep retrying it, so another
     /// replica does not think we died and deliver it twice.
-    pub async fn outbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
-        self.keep_entry(self.keys.outbox(), OUTBOX_GROUP, consumer, entry_id).await
+    pub async fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
+        self.keep_entry(self.keys.outbox(stream), OUTBOX_GROUP, consumer, entry_id).await
     }
 
-    pub async fn outbox_done(&self, entry_id: &str) -> StoreResult<()> {
-        self.settle_entry(self.keys.outbox(), OUTBOX_GROUP, entry_id).await
+    pub async fn outbox_done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
+        self.settle_entry(self.keys.outbox(stream), OUTBOX_GROUP, entry_id).await
     }
 
     /// Moves an entry Slack refused for good to the dead letters, with why.
@@ -773,9 +801,9 @@ impl RedisStore {
             .ignore()
             .ltrim(self.keys.dead_letters(), 0, DEAD_LETTERS_KEPT as isize - 1)
             .ignore()
-            .xack(self.keys.outbox(), OUTBOX_GROUP, &[&entry.id])
+            .xack(self.keys.outbox(entry.stream), OUTBOX_GROUP, &[&entry.id])
             .ignore()
-            .xdel(self.keys.outbox(), &[&entry.id])
+            .xdel(self.keys.outbox(entry.stream), &[&entry.id])
             .ignore();
         let mut conn = self.conn.clone();
         timed(pipe.query_async::<()>(&mut conn)).await
@@ -787,10 +815,11 @@ impl RedisStore {
         raw.iter().map(|json| from_json(&self.keys.dead_letters(), json)).collect()
     }
 
-    /// Entries not yet delivered (pending or unread), for tests and metrics.
-    pub async fn outbox_len(&self) -> StoreResult<u64> {
+    /// Entries of `stream` not yet delivered (pending or unread), for tests
+    /// and metrics.
+    pub async fn outbox_len(&self, stream: OutboxStream) -> StoreResult<u64> {
         let mut conn = self.conn.clone();
-        timed(conn.xlen(self.keys.outbox())).await
+        timed(conn.xlen(self.keys.outbox(stream))).await
     }
 
     /// One key per channel, shared by every replica, so the budget holds
@@ -810,12 +839,16 @@ impl RedisStore {
         Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
 
-    async fn decode_entries(&self, ids: impl Iterator<Item = redis::streams::StreamId>) -> Vec<OutboxEntry> {
+    async fn decode_entries(
+        &self,
+        stream: OutboxStream,
+        ids: impl Iterator<Item = redis::streams::StreamId>,
+    ) -> Vec<OutboxEntry> {
         let mut entries = Vec::new();
         for raw in ids {
             let decoded = decode_effect(raw.get::<String>("effect"));
             match decoded {
-                Ok(effect) => entries.push(OutboxEntry { id: raw.id, effect }),
+                Ok(effect) => entries.push(OutboxEntry { stream, id: raw.id, effect }),
                 Err(reason) => {
                     // Written by a newer or broken version: keep it for a
                     // human rather than retry it forever.
@@ -825,9 +858,9 @@ impl RedisStore {
                     pipe.atomic()
                         .lpush(self.keys.dead_letters(), letter.to_string())
                         .ignore()
-                        .xack(self.keys.outbox(), OUTBOX_GROUP, &[&raw.id])
+                        .xack(self.keys.outbox(stream), OUTBOX_GROUP, &[&raw.id])
                         .ignore()
-                        .xdel(self.keys.outbox(), &[&raw.id])
+                        .xdel(self.keys.outbox(stream), &[&raw.id])
                         .ignore();
                     let mut conn = self.conn.clone();
                     let _ = timed(pipe.query_async::<()>(&mut conn)).await;

@@ -177,7 +177,10 @@ async fn a_critical_group_declares_an_incident_once_even_when_alertmanager_repea
     }
     let incident = t.wait_for_alert(ALERTS, "INC-1").await;
     assert!(blocks_text(&incident).contains("ApiDown"), "{}", blocks_text(&incident));
-    let group = t.wait_for_alert(ALERTS, "ApiDown: ApiDown is over its threshold").await;
+    // The incident's message has the group's title too, and may come first
+    // (people's work goes before alerts): the group's message starts with
+    // its state.
+    let group = t.wait_for_alert(ALERTS, "🔴 ApiDown: ApiDown is over its threshold").await;
     t.slack
         .wait_for(PATIENCE, |s| s.thread(ALERTS, &group.ts).iter().any(|m| m.text.contains("INC-1")).then_some(()))
         .await
