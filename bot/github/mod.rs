@@ -14,7 +14,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use octocrab::Octocrab;
-use opsbot_handlers::github::{Activity, Call, Lookup, Repo, RunRecord, RunState, Unavailable};
+use opsbot_handlers::deploy::Action;
+use opsbot_handlers::github::{
+    Activity, Call, CommitLine, DeployPreview, LastDeployment, Lookup, Repo, RunRecord, RunState, Unavailable,
+};
 use opsbot_handlers::pipeline::Setup;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -29,6 +32,15 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_TTL: TimeDelta = TimeDelta::seconds(30);
 /// A repository's default branch and workflows change rarely.
 const SHAPE_TTL: TimeDelta = TimeDelta::minutes(10);
+/// How long the confirmation modal of a deployment waits for GitHub's
+/// preview: Slack's `trigger_id` lives 3 s, and the modal opens anyway
+/// (saying why the commits are missing) when GitHub is slower.
+const PREVIEW_DEADLINE: Duration = Duration::from_millis(1500);
+/// A preview is reused this long: a person who cancels and types the
+/// command again sees the same commits at once.
+const PREVIEW_TTL: TimeDelta = TimeDelta::seconds(30);
+/// The environment's deployments looked through for its last successful one.
+const DEPLOYMENTS_READ: usize = 10;
 /// GitHub's largest page.
 const PER_PAGE: usize = 100;
 /// Pages read for one status: 500 runs a day is a busy repository; beyond
@@ -69,6 +81,7 @@ struct Connected {
     /// GitHub told us to stop until then.
     blocked_until: Mutex<Option<DateTime<Utc>>>,
     answers: Cache<Lookup, Activity>,
+    previews: Cache<PreviewKey, DeployPreview>,
     default_branches: Cache<Repo, String>,
     workflows: Cache<Repo, Vec<WorkflowJson>>,
 }
@@ -126,6 +139,7 @@ impl GitHub {
                 clock,
                 blocked_until: Mutex::new(None),
                 answers: Cache::new(ANSWER_TTL),
+                previews: Cache::new(PREVIEW_TTL),
                 default_branches: Cache::new(SHAPE_TTL),
                 workflows: Cache::new(SHAPE_TTL),
             })),
@@ -147,8 +161,50 @@ impl GitHub {
             Call::RerunFailedJobs { repo, run_id } => {
                 let client = c.client(repo).await?;
                 let path = format!("/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs");
-                c.request(&client, Verb::Post, &path, &format!("run {run_id}")).await.map(drop)
+                c.request(&client, Verb::Post(None), &path, &format!("run {run_id}")).await.map(drop)
             }
+            Call::Dispatch { repo, workflow, git_ref, inputs } => {
+                let branch = match git_ref {
+                    Some(branch) => branch.clone(),
+                    None => c.default_branch(repo).await?,
+                };
+                let client = c.client(repo).await?;
+                let inputs: serde_json::Map<String, serde_json::Value> =
+                    inputs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                let body = serde_json::json!({ "ref": branch, "inputs": inputs });
+                let path = format!("/repos/{repo}/actions/workflows/{}/dispatches", path_segment(workflow));
+                c.request(&client, Verb::Post(Some(&body)), &path, &format!("the workflow `{workflow}`"))
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
+    /// What a deployment's confirmation shows: the environment's last
+    /// successful deployment and the commits between it and `git_ref`
+    /// (`None`: the default branch). Waits [`PREVIEW_DEADLINE`] at most,
+    /// and answers from a short cache.
+    pub async fn preview(
+        &self,
+        repo: &Repo,
+        environment: &str,
+        action: Action,
+        git_ref: Option<&str>,
+    ) -> Result<DeployPreview, Unavailable> {
+        let Some(c) = &self.connected else {
+            return Err(Unavailable::NotConnected);
+        };
+        let key = PreviewKey {
+            repo: repo.clone(),
+            environment: environment.to_owned(),
+            action,
+            git_ref: git_ref.map(str::to_owned),
+        };
+        let now = c.clock.now();
+        let asked = c.previews.get_or_fetch(&key, now, || c.fetch_preview(&key));
+        match tokio::time::timeout(PREVIEW_DEADLINE, asked).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Unavailable::Down { why: format!("no answer within {} s", PREVIEW_DEADLINE.as_secs_f32()) }),
         }
     }
 
@@ -163,7 +219,137 @@ impl GitHub {
     }
 }
 
+/// What a preview is cached by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PreviewKey {
+    repo: Repo,
+    environment: String,
+    action: Action,
+    git_ref: Option<String>,
+}
+
+/// A ref or workflow file as one path segment: what GitHub's paths take
+/// as they are (`/` included, for refs like `release/1.2`), the rest
+/// percent-encoded.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/+@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Connected {
+    async fn fetch_preview(&self, key: &PreviewKey) -> Result<DeployPreview, Unavailable> {
+        #[derive(Deserialize)]
+        struct Login {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct DeploymentJson {
+            id: u64,
+            sha: String,
+            #[serde(rename = "ref")]
+            git_ref: String,
+            creator: Option<Login>,
+            created_at: DateTime<Utc>,
+        }
+        #[derive(Deserialize)]
+        struct StatusJson {
+            state: String,
+        }
+        #[derive(Deserialize)]
+        struct CompareJson {
+            total_commits: u64,
+            html_url: Option<String>,
+            commits: Vec<CompareCommit>,
+        }
+        #[derive(Deserialize)]
+        struct CompareCommit {
+            sha: String,
+            commit: CommitDetail,
+            author: Option<Login>,
+        }
+        #[derive(Deserialize)]
+        struct CommitDetail {
+            message: String,
+            author: Option<GitAuthor>,
+        }
+        #[derive(Deserialize)]
+        struct GitAuthor {
+            name: String,
+        }
+        let repo = &key.repo;
+        let default_branch = self.default_branch(repo).await?;
+        let head = key.git_ref.clone().unwrap_or_else(|| default_branch.clone());
+        let query = {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("environment", &key.environment).append_pair("per_page", &DEPLOYMENTS_READ.to_string());
+            q.finish()
+        };
+        let deployments: Vec<DeploymentJson> =
+            self.get(repo, &format!("/repos/{repo}/deployments?{query}"), "the environment's deployments").await?;
+        let mut last = None;
+        for d in deployments {
+            let path = format!("/repos/{repo}/deployments/{}/statuses?per_page=1", d.id);
+            let statuses: Vec<StatusJson> = self.get(repo, &path, "a deployment's statuses").await?;
+            if statuses.first().is_some_and(|s| s.state == "success") {
+                last = Some(LastDeployment {
+                    git_ref: d.git_ref,
+                    sha: d.sha,
+                    creator: d.creator.map(|c| c.login).unwrap_or_default(),
+                    at: d.created_at,
+                });
+                break;
+            }
+        }
+        let Some(last) = last else {
+            return Ok(DeployPreview {
+                repo: repo.clone(),
+                default_branch,
+                last: None,
+                commits: Vec::new(),
+                total_commits: 0,
+                compare_url: None,
+            });
+        };
+        // A deployment sends out what the ref has beyond the last one; a
+        // rollback undoes what the last one has beyond the ref.
+        let (base, tip) = match key.action {
+            Action::Deploy => (last.sha.clone(), head),
+            Action::Rollback => (head, last.sha.clone()),
+        };
+        let path = format!("/repos/{repo}/compare/{}...{}", path_segment(&base), path_segment(&tip));
+        let compared: CompareJson =
+            self.get(repo, &path, &format!("the ref `{}`", key.git_ref.as_deref().unwrap_or(&default_branch))).await?;
+        let keep = compared.commits.len().saturating_sub(opsbot_handlers::deploy::render::COMMITS_SHOWN);
+        let commits = compared.commits[keep..]
+            .iter()
+            .map(|c| CommitLine {
+                short_sha: c.sha.chars().take(7).collect(),
+                title: c.commit.message.lines().next().unwrap_or_default().to_owned(),
+                author: c
+                    .author
+                    .as_ref()
+                    .map(|a| a.login.clone())
+                    .or_else(|| c.commit.author.as_ref().map(|a| a.name.clone()))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(DeployPreview {
+            repo: repo.clone(),
+            default_branch,
+            last: Some(last),
+            commits,
+            total_commits: compared.total_commits,
+            compare_url: compared.html_url,
+        })
+    }
+
     async fn fetch(&self, lookup: &Lookup) -> Result<Activity, Unavailable> {
         let repo = lookup.repo();
         let default_branch = self.default_branch(repo).await?;
@@ -311,7 +497,7 @@ impl Connected {
     /// One request, with GitHub's rate limits kept: nothing is sent while a
     /// limit is spent, and a limit GitHub reports stops the next calls.
     /// The body of a 2xx answer, or why there is none.
-    async fn request(&self, client: &Octocrab, verb: Verb, path: &str, what: &str) -> Result<Bytes, Unavailable> {
+    async fn request(&self, client: &Octocrab, verb: Verb<'_>, path: &str, what: &str) -> Result<Bytes, Unavailable> {
         let now = self.clock.now();
         if let Some(resets) = *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()) {
             if resets > now {
@@ -321,7 +507,8 @@ impl Connected {
         let sent = async {
             match verb {
                 Verb::Get => client._get(path).await,
-                Verb::Post => client._post(path, None::<&()>).await,
+                Verb::Post(None) => client._post(path, None::<&()>).await,
+                Verb::Post(Some(body)) => client._post(path, Some(body)).await,
             }
         };
         let response = tokio::time::timeout(CALL_TIMEOUT, sent)
@@ -353,9 +540,10 @@ impl Connected {
 }
 
 #[derive(Copy, Clone)]
-enum Verb {
+enum Verb<'a> {
     Get,
-    Post,
+    /// With a JSON body, or none.
+    Post(Option<&'a serde_json::Value>),
 }
 
 /// The rate-limit headers GitHub sends with every answer.

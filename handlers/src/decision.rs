@@ -7,7 +7,7 @@
 //! depend on this module, never the other way round.
 
 use crate::github::{Call, Lookup};
-use crate::subject::{IncidentId, Message, Subject};
+use crate::subject::{AlertId, DeployId, IncidentId, Message, Subject};
 use crate::timer::Timer;
 
 /// Who invoked a command or clicked a button, and where.
@@ -118,9 +118,25 @@ pub enum Effect {
     /// Ask GitHub, then answer the person with what it said (or why it
     /// could not).
     Lookup { lookup: Lookup, to: AnswerTo },
-    /// Ask GitHub to do something for an alert group (a re-run); a
-    /// refusal comes back to the group as a timer.
-    Call { call: Call, alert: crate::subject::AlertId },
+    /// Ask GitHub to do something for a subject (an alert group's re-run,
+    /// a deployment's dispatch); a refusal comes back to it as a timer.
+    Call { call: Call, caller: Caller },
+}
+
+/// The subject a [`Effect::Call`] is made for, which hears of a refusal.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Alert(AlertId),
+    Deployment(DeployId),
+}
+
+impl Caller {
+    pub fn subject(self) -> Subject {
+        match self {
+            Caller::Alert(id) => Subject::Alert(id),
+            Caller::Deployment(id) => Subject::Deployment(id),
+        }
+    }
 }
 
 impl Effect {
@@ -129,7 +145,7 @@ impl Effect {
         match self {
             Effect::Post(message) | Effect::Refresh(message) => Some(message.subject()),
             Effect::InThread { subject, .. } => Some(*subject),
-            Effect::Call { alert, .. } => Some(Subject::Alert(*alert)),
+            Effect::Call { caller, .. } => Some(caller.subject()),
             Effect::MoveAlert { incident } | Effect::SendAlertLink { incident, .. } => {
                 Some(Subject::Incident(*incident))
             }
@@ -143,6 +159,7 @@ impl Effect {
             (_, Some(Subject::Incident(id))) => format!("incident:{}", id.0),
             (_, Some(Subject::Run(id))) => format!("run:{}", id.0),
             (_, Some(Subject::Alert(id))) => format!("alert:{}", id.0),
+            (_, Some(Subject::Deployment(id))) => format!("deployment:{}", id.0),
             (Effect::Ephemeral { channel, .. } | Effect::Say { channel, .. }, None) => format!("channel:{channel}"),
             // One person's questions are answered in the order asked.
             (Effect::Lookup { to, .. }, None) => format!("lookup:{}", to.user),

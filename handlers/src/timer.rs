@@ -11,9 +11,10 @@
 //! nothing ever needs cancelling. Stored as the `wire` module describes,
 //! which implements its serde.
 
+use crate::decision::Caller;
 use crate::github::Call;
 use crate::severity::Severity;
-use crate::subject::{AlertId, IncidentId, RunId};
+use crate::subject::{AlertId, DeployId, IncidentId, RunId};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,10 +47,15 @@ pub enum TimerKind {
     /// same reason as [`TimerKind::DeclareFromAlert`]: the declare decision
     /// writes the incident, this one the group.
     AlertDeclared { alert: AlertId, incident: IncidentId, severity: Severity, by: Option<String> },
-    /// GitHub refused a [`Call`] an alert group's decision made (a re-run
-    /// of a run already running, a token without the permission): the
-    /// group says so. Set by the outbox, due at once.
-    GitHubRefused { alert: AlertId, call: Call, why: String },
+    /// GitHub refused a [`Call`] a subject's decision made (a re-run of a
+    /// run already running, a dispatch missing a required input, a token
+    /// without the permission): the subject says so. Set by the outbox,
+    /// due at once.
+    GitHubRefused { caller: Caller, call: Call, why: String },
+    /// Record a deployment on an open incident's timeline and in its
+    /// thread. Due at once: the deployment's decision writes the
+    /// deployment, this one the incident.
+    DeploymentNoted { incident: IncidentId, deployment: DeployId, by: String, text: String },
 }
 
 /// What to declare for an alert.
@@ -99,7 +105,10 @@ impl Timer {
                 format!("{alert} declares a {} incident", declaration.severity)
             }
             TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
-            TimerKind::GitHubRefused { alert, call, .. } => format!("{alert}: GitHub refused to {}", call.describe()),
+            TimerKind::GitHubRefused { caller, call, .. } => {
+                format!("{}: GitHub refused to {}", caller.subject(), call.describe())
+            }
+            TimerKind::DeploymentNoted { incident, deployment, .. } => format!("{incident} notes {deployment}"),
         }
     }
 }

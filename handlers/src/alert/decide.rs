@@ -329,7 +329,10 @@ fn rerun(mut group: AlertGroup, who: &Invocation, now: DateTime<Utc>) -> AlertDe
         refused: None,
     });
     group.updated = now;
-    let mut effects = vec![Effect::Call { call, alert: group.id }, Effect::Refresh(group_message(group.id))];
+    let mut effects = vec![
+        Effect::Call { call, caller: crate::decision::Caller::Alert(group.id) },
+        Effect::Refresh(group_message(group.id)),
+    ];
     effects.push(in_thread(group.id, note));
     written(group, None, None, effects)
 }
@@ -338,7 +341,7 @@ fn rerun(mut group: AlertGroup, who: &Invocation, now: DateTime<Utc>) -> AlertDe
 /// why, and the button is back for another try.
 pub fn github_refused(found: Option<AlertGroup>, call: &Call, why: &str, now: DateTime<Utc>) -> AlertDecision {
     let Some(mut group) = found else { return Decision::nothing() };
-    let Call::RerunFailedJobs { run_id, .. } = call;
+    let Call::RerunFailedJobs { run_id, .. } = call else { return Decision::nothing() };
     let Detail::Workflow(failures) = &mut group.detail else { return Decision::nothing() };
     let Some(asked) = failures.rerun.as_mut().filter(|r| r.run_id == *run_id && r.is_pending()) else {
         return Decision::nothing(); // answered meanwhile, or another re-run since
@@ -734,6 +737,7 @@ mod tests {
             url: format!("https://github.com/octo-org/octo-repo/actions/runs/{}", 1000 + number),
             started: t(at - 4),
             finished: t(at),
+            display_title: "Fix the cache key".into(),
         }
     }
 

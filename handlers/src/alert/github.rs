@@ -90,10 +90,11 @@ fn workflow_run(body: &[u8]) -> Result<Parsed, PayloadError> {
     let started = run.run_started_at.or(run.created_at).ok_or(missing("workflow_run.run_started_at"))?;
     let finished = run.updated_at.ok_or(missing("workflow_run.updated_at"))?;
     let head_commit = run.head_commit.unwrap_or_default();
+    let display_title = nonempty(run.display_title).unwrap_or_default();
     let title = nonempty(head_commit.message)
         .and_then(|m| m.lines().next().map(|l| l.trim_end().to_string()))
         .filter(|l| !l.is_empty())
-        .or(nonempty(run.display_title))
+        .or(nonempty(Some(display_title.clone())))
         .unwrap_or_default();
     let author = nonempty(head_commit.author.and_then(|a| a.name))
         .or(login(run.actor))
@@ -125,6 +126,7 @@ fn workflow_run(body: &[u8]) -> Result<Parsed, PayloadError> {
         url,
         started,
         finished,
+        display_title,
     })))
 }
 
@@ -340,6 +342,7 @@ mod tests {
                 url: "https://github.com/octo-org/octo-repo/actions/runs/289782451".into(),
                 started: at("2020-10-05T16:33:49Z"),
                 finished: at("2020-10-05T16:33:49Z"),
+                display_title: "ci(action): update actions/setup-node digest to 8c91899".into(),
             }
         );
         assert_eq!(run.conclusion(), Conclusion::Passed);

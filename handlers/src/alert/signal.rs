@@ -47,6 +47,11 @@ pub struct WorkflowRun {
     pub url: String,
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
+    /// GitHub's `display_title`: the workflow's `run-name` when it has one
+    /// (a deploy workflow puts opsbot's `DEP-<n>` there), else the commit
+    /// title. Empty in signals stored before it was read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_title: String,
 }
 
 /// What a run's conclusion means for alerting.
