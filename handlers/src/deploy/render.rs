@@ -221,9 +221,10 @@ pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
     if let Some(reason) = &d.reason {
         context.push_str(&format!("\n_{}_", escape(reason)));
     }
-    let text = crate::text::plain(&headline);
+    // The notification's text is the headline itself: mrkdwn, so the
+    // person who asked is mentioned there too.
     SlackMessage {
-        text,
+        text: truncate(&headline, SECTION_MAX),
         blocks: json!([
             {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&headline, SECTION_MAX)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&context, SECTION_MAX)}]}
