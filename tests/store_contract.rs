@@ -726,6 +726,7 @@ fn deployment(id: u64, at: DateTime<Utc>) -> opsbot_handlers::deploy::Deployment
         channel: "#devops".into(),
         reason: None,
         state: opsbot_handlers::deploy::DeployState::Requested,
+        dispatched: None,
         run: None,
         posted: Default::default(),
     }

@@ -16,7 +16,8 @@ use hyper::body::Bytes;
 use octocrab::Octocrab;
 use opsbot_handlers::deploy::Action;
 use opsbot_handlers::github::{
-    Activity, Call, CommitLine, DeployPreview, LastDeployment, Lookup, Repo, RunRecord, RunState, Unavailable,
+    Activity, Call, CommitLine, DeployPreview, DispatchedRun, LastDeployment, Lookup, Repo, RunRecord, RunState,
+    Unavailable,
 };
 use opsbot_handlers::pipeline::Setup;
 use serde::de::DeserializeOwned;
@@ -152,8 +153,9 @@ impl GitHub {
     }
 
     /// Does what a decision asked of GitHub. Never cached, never retried
-    /// here: the outbox decides what a failure means.
-    pub async fn call(&self, call: &Call) -> Result<(), Unavailable> {
+    /// here: the outbox decides what a failure means. A dispatch answers
+    /// the run it made when GitHub names it.
+    pub async fn call(&self, call: &Call) -> Result<Option<DispatchedRun>, Unavailable> {
         let Some(c) = &self.connected else {
             return Err(Unavailable::NotConnected);
         };
@@ -161,7 +163,7 @@ impl GitHub {
             Call::RerunFailedJobs { repo, run_id } => {
                 let client = c.client(repo).await?;
                 let path = format!("/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs");
-                c.request(&client, Verb::Post(None), &path, &format!("run {run_id}")).await.map(drop)
+                c.request(&client, Verb::Post(None), &path, &format!("run {run_id}")).await.map(|_| None)
             }
             Call::Dispatch { repo, workflow, git_ref, inputs } => {
                 let branch = match git_ref {
@@ -171,11 +173,21 @@ impl GitHub {
                 let client = c.client(repo).await?;
                 let inputs: serde_json::Map<String, serde_json::Value> =
                     inputs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-                let body = serde_json::json!({ "ref": branch, "inputs": inputs });
+                // `return_run_details`: GitHub names the run it made, so the
+                // message links it at once. An answer without it (204, as
+                // before GitHub could) leaves the run to its webhook.
+                let body = serde_json::json!({ "ref": branch, "inputs": inputs, "return_run_details": true });
                 let path = format!("/repos/{repo}/actions/workflows/{}/dispatches", path_segment(workflow));
-                c.request(&client, Verb::Post(Some(&body)), &path, &format!("the workflow `{workflow}`"))
-                    .await
-                    .map(drop)
+                let answer =
+                    c.request(&client, Verb::Post(Some(&body)), &path, &format!("the workflow `{workflow}`")).await?;
+                #[derive(Deserialize)]
+                struct RunDetails {
+                    workflow_run_id: u64,
+                    html_url: String,
+                }
+                Ok(serde_json::from_slice::<RunDetails>(&answer)
+                    .ok()
+                    .map(|r| DispatchedRun { run_id: r.workflow_run_id, url: r.html_url }))
             }
         }
     }

@@ -568,9 +568,16 @@ impl Delivery {
         let now = self.clock.now();
         let subject = caller.subject();
         match self.github.call(call).await {
-            Ok(()) => {
+            Ok(run) => {
                 tracing::info!(%subject, call = %call.describe(), "GitHub did what was asked");
-                Ok(())
+                // The deployment links the run it made at once; its webhook
+                // says how it ended.
+                let (Caller::Deployment(deployment), Some(run)) = (caller, run) else { return Ok(()) };
+                let kind = TimerKind::DeploymentDispatched { deployment, run };
+                self.timers
+                    .set(&opsbot_handlers::Timer { due: now, kind })
+                    .await
+                    .map_err(|e| DeliveryError::Transient { reason: e.to_string(), retry_after: None })
             }
             Err(Unavailable::Down { why }) => {
                 Err(DeliveryError::Transient { reason: format!("GitHub: {why}"), retry_after: None })

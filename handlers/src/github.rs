@@ -236,6 +236,14 @@ impl Call {
     }
 }
 
+/// The run a dispatch made, when GitHub names it (`return_run_details`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchedRun {
+    pub run_id: u64,
+    /// The run's page on GitHub.
+    pub url: String,
+}
+
 /// What the confirmation modal of a deployment shows, read from GitHub
 /// before it opens: the environment's last successful deployment and the
 /// commits between it and the ref.

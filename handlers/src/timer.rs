@@ -56,6 +56,9 @@ pub enum TimerKind {
     /// thread. Due at once: the deployment's decision writes the
     /// deployment, this one the incident.
     DeploymentNoted { incident: IncidentId, deployment: DeployId, by: String, text: String },
+    /// GitHub accepted a deployment's dispatch and named the run it made:
+    /// the message links it at once. Set by the outbox, due at once.
+    DeploymentDispatched { deployment: DeployId, run: crate::github::DispatchedRun },
 }
 
 /// What to declare for an alert.
@@ -109,6 +112,9 @@ impl Timer {
                 format!("{}: GitHub refused to {}", caller.subject(), call.describe())
             }
             TimerKind::DeploymentNoted { incident, deployment, .. } => format!("{incident} notes {deployment}"),
+            TimerKind::DeploymentDispatched { deployment, run } => {
+                format!("{deployment} dispatched run {}", run.run_id)
+            }
         }
     }
 }

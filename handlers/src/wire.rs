@@ -236,6 +236,10 @@ enum Reason {
         by: String,
         text: String,
     },
+    Dispatched {
+        run_id: u64,
+        url: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -286,6 +290,9 @@ impl From<timer::Timer> for Timer {
             TimerKind::DeploymentNoted { incident, deployment, by, text } => {
                 (TimerSubject::Incident(incident), 0, Reason::DeploymentNoted { deployment, by, text })
             }
+            TimerKind::DeploymentDispatched { deployment, run } => {
+                (TimerSubject::Deployment(deployment), 0, Reason::Dispatched { run_id: run.run_id, url: run.url })
+            }
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -309,9 +316,8 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::Declare { .. }
                     | Reason::Declared { .. }
                     | Reason::GithubRefused { .. }
-                    | Reason::DeploymentNoted { .. } => {
-                        return Err("a timer of another subject on an incident".to_owned())
-                    }
+                    | Reason::DeploymentNoted { .. }
+                    | Reason::Dispatched { .. } => return Err("a timer of another subject on an incident".to_owned()),
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -333,6 +339,9 @@ impl TryFrom<Timer> for timer::Timer {
             }
             (TimerSubject::Deployment(deployment), Reason::GithubRefused { call, why }) => {
                 TimerKind::GitHubRefused { caller: Caller::Deployment(deployment), call, why }
+            }
+            (TimerSubject::Deployment(deployment), Reason::Dispatched { run_id, url }) => {
+                TimerKind::DeploymentDispatched { deployment, run: crate::github::DispatchedRun { run_id, url } }
             }
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
@@ -572,6 +581,16 @@ mod tests {
                     caller: Caller::Deployment(DeployId(3)),
                     call: dispatch,
                     why: "no".into(),
+                },
+            },
+        );
+        assert_same(
+            r#"{"subject":{"deployment":3},"due":"2026-11-27T09:05:00Z","timer":"dispatched","run_id":99,"url":"u"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::DeploymentDispatched {
+                    deployment: DeployId(3),
+                    run: crate::github::DispatchedRun { run_id: 99, url: "u".into() },
                 },
             },
         );

@@ -113,6 +113,9 @@ async fn confirming_dispatches_the_runbooks_workflow_with_its_inputs_and_the_thr
     the_shop(&app);
     let (message, run) = deploy_confirmed(&app, "deploy production v1.4.2", BOB).await;
     assert!(message.text.contains("Deploying `v1.4.2` to *production*, asked by <@U0BOB>"), "{}", message.text);
+    // GitHub names the run the dispatch made: linked before it finishes.
+    app.wait_until(&message, "the run linked", |m| blocks_text(m).contains(&format!("actions/runs/{run}|the run")))
+        .await;
 
     let dispatched = app.github.run(run).unwrap();
     assert_eq!(dispatched.head_branch, "main", "the workflow file is read from the default branch");
@@ -173,12 +176,14 @@ async fn an_open_incidents_timeline_records_the_deployment() {
     app.incident("p2 Checkout rounding errors").await;
     let incident = app.wait_for_alert(DEVOPS, "INC-1").await;
     deploy_confirmed(&app, "deploy production v1.4.2", ALICE).await;
-    app.wait_until_settled().await;
-    let thread = app.slack.thread(DEVOPS, &incident.ts);
-    assert!(
-        thread.iter().any(|m| m.text.contains("🚀 DEP-1: deploying `v1.4.2` to *production*, asked by <@U0ALICE>")),
-        "{thread:#?}"
-    );
+    // A timer due at once tells the incident, so this waits for its note
+    // rather than for the outbox alone.
+    let note = "🚀 DEP-1: deploying `v1.4.2` to *production*, asked by <@U0ALICE>";
+    let noted = app
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(DEVOPS, &incident.ts).into_iter().find(|m| m.text.contains(note)))
+        .await;
+    assert!(noted.is_some(), "{:#?}", app.slack.thread(DEVOPS, &incident.ts));
     // The report, posted in the thread, lists it on the timeline.
     let answer = reply_text(&app.slash("/incident", "report 1", ALICE).await);
     assert!(answer.contains("report"), "{answer}");

@@ -201,6 +201,7 @@ pub fn confirmed(
         channel: env.channel.clone(),
         reason: reason.map(str::trim).filter(|r| !r.is_empty()).map(|r| crate::text::truncate(r, 500)),
         state: DeployState::Requested,
+        dispatched: None,
         run: None,
         posted: Default::default(),
     };
@@ -232,6 +233,19 @@ pub fn github_refused(found: Option<Deployment>, call: &Call, why: &str) -> Depl
     written(deployment, vec![Effect::Refresh(announcement(id)), in_thread(id, note)])
 }
 
+/// GitHub accepted the dispatch and named its run: the message links it
+/// while it runs. A run that finished first has said more already.
+pub fn dispatched(found: Option<Deployment>, run: &crate::github::DispatchedRun) -> DeployDecision {
+    let Some(mut deployment) = found else { return Decision::nothing() };
+    if deployment.state != DeployState::Requested {
+        return Decision::nothing();
+    }
+    deployment.state = DeployState::Dispatched;
+    deployment.dispatched = Some(run.clone());
+    let id = deployment.id;
+    written(deployment, vec![Effect::Refresh(announcement(id))])
+}
+
 /// The deployment a finished run names in its title, if any.
 pub fn named_by(run: &WorkflowRun) -> Option<DeployId> {
     DeployId::find_in(&run.display_title)
@@ -244,6 +258,10 @@ pub fn run_finished(found: Option<Deployment>, run: &WorkflowRun) -> DeployDecis
     // A title can be typed by anyone who dispatches a workflow; only a run
     // of the deployment's own repository ends it, and only once.
     if !deployment.repo.eq_ignore_ascii_case(&run.repo) || !deployment.is_open() {
+        return Decision::nothing();
+    }
+    // Once GitHub named the dispatched run, only that run ends it.
+    if deployment.dispatched.as_ref().is_some_and(|d| d.run_id != run.run_id) {
         return Decision::nothing();
     }
     deployment.state = match run.conclusion() {
@@ -451,6 +469,22 @@ mod tests {
         let mut elsewhere = run("success");
         elsewhere.repo = "someone/else".into();
         assert_eq!(run_finished(Some(requested()), &elsewhere), Decision::nothing());
+    }
+
+    #[test]
+    fn a_dispatch_github_accepted_links_its_run_and_only_that_run_ends_it() {
+        let named = crate::github::DispatchedRun { run_id: 99, url: "https://github.com/o/r/actions/runs/99".into() };
+        let d = dispatched(Some(requested()), &named);
+        let waiting = d.change.unwrap();
+        assert_eq!(waiting.state, DeployState::Dispatched);
+        let shown = render::message(&waiting, &runbook());
+        assert!(shown.blocks.to_string().contains("actions/runs/99|the run"), "{shown:?}");
+        let mut other = run("success");
+        other.run_id = 100;
+        assert_eq!(run_finished(Some(waiting.clone()), &other), Decision::nothing(), "another run with the title");
+        assert!(run_finished(Some(waiting.clone()), &run("success")).change.is_some());
+        let done = run_finished(Some(waiting), &run("success")).change.unwrap();
+        assert_eq!(dispatched(Some(done), &named), Decision::nothing(), "a late answer changes nothing");
     }
 
     #[test]

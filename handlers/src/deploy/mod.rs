@@ -40,7 +40,10 @@ pub struct Deployment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub state: DeployState,
-    /// The workflow run, once GitHub reported it.
+    /// The run GitHub said the dispatch made, before it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched: Option<crate::github::DispatchedRun>,
+    /// The workflow run, once GitHub reported it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunLink>,
     /// Where its message is in Slack; the store fills it in on load.
@@ -52,8 +55,11 @@ pub struct Deployment {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DeployState {
-    /// The dispatch is asked for; no run reported yet.
+    /// The dispatch is asked for; GitHub has not answered yet.
     Requested,
+    /// GitHub accepted the dispatch and named its run (`dispatched`),
+    /// which has not finished yet.
+    Dispatched,
     /// The run finished with `success`.
     Succeeded,
     /// The run finished otherwise; `conclusion` is GitHub's word
@@ -82,6 +88,6 @@ impl RunLink {
 impl Deployment {
     /// Still waiting for its run.
     pub fn is_open(&self) -> bool {
-        matches!(self.state, DeployState::Requested)
+        matches!(self.state, DeployState::Requested | DeployState::Dispatched)
     }
 }

@@ -188,7 +188,7 @@ fn commit_list(p: &DeployPreview, action: Action, env: &str) -> String {
 pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
     let what = doing(d.action, &d.environment, &d.git_ref);
     let headline = match &d.state {
-        DeployState::Requested => {
+        DeployState::Requested | DeployState::Dispatched => {
             let mark = if d.action == Action::Deploy { "🚀" } else { "⏪" };
             format!("{mark} *{}* {}, asked by <@{}>", d.id, capitalized(&what), d.by)
         }
@@ -213,10 +213,11 @@ pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
         ),
     };
     let mut context = format!("`{}` in `{}`", escape(&d.workflow), escape(&d.repo));
-    match &d.run {
-        Some(run) => context.push_str(&format!(" · <{}|run #{}> · {}", run.url, run.number, duration(run.took()))),
-        None if d.is_open() => context.push_str(" · waiting for the run"),
-        None => {}
+    match (&d.run, &d.dispatched) {
+        (Some(run), _) => context.push_str(&format!(" · <{}|run #{}> · {}", run.url, run.number, duration(run.took()))),
+        (None, Some(queued)) if d.is_open() => context.push_str(&format!(" · <{}|the run> is on its way", queued.url)),
+        (None, _) if d.is_open() => context.push_str(" · waiting for GitHub"),
+        (None, _) => {}
     }
     if let Some(reason) = &d.reason {
         context.push_str(&format!("\n_{}_", escape(reason)));
