@@ -48,10 +48,12 @@ pub enum Event {
     KpiCheck {
         alert: String,
     },
-    /// A finished workflow run whose title names a deployment.
+    /// A workflow run whose title names a deployment started (`finished`
+    /// false) or finished.
     DeploymentRun {
         deployment: DeployId,
         run: WorkflowRun,
+        finished: bool,
     },
 }
 
@@ -108,9 +110,14 @@ pub fn follow_ups(event: &Event, decision: &Decision<Change>, runbook: &Runbook)
         }
         _ => Vec::new(),
     };
-    if let Event::Signal(Signal::WorkflowRun(run)) = event {
+    let (run, finished) = match event {
+        Event::Signal(Signal::WorkflowRun(run)) => (Some(run), true),
+        Event::Signal(Signal::WorkflowRunStarted(run)) => (Some(run), false),
+        _ => (None, false),
+    };
+    if let Some(run) = run {
         if let Some(deployment) = deploy::decide::named_by(run) {
-            next.push(Event::DeploymentRun { deployment, run: run.clone() });
+            next.push(Event::DeploymentRun { deployment, run: run.clone(), finished });
         }
     }
     next
@@ -207,8 +214,11 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             runbook,
             now,
         )),
-        (Event::DeploymentRun { run, .. }, Loaded::Deploy(D::One(found))) => {
+        (Event::DeploymentRun { run, finished: true, .. }, Loaded::Deploy(D::One(found))) => {
             deployment(deploy::decide::run_finished(found, run))
+        }
+        (Event::DeploymentRun { run, finished: false, .. }, Loaded::Deploy(D::One(found))) => {
+            deployment(deploy::decide::run_started(found, run))
         }
         (Event::Command { command: SlashCommand::Incident(cmd), who }, Loaded::Incident(l)) => {
             incident(inc::command(cmd, l, who, runbook, now))

@@ -128,6 +128,7 @@ async fn confirming_dispatches_the_runbooks_workflow_with_its_inputs_and_the_thr
 
     app.github.advance(std::time::Duration::from_secs(60));
     assert!(app.github.start_run(run));
+    app.wait_until(&message, "the run running", |m| blocks_text(m).contains("running since")).await;
     app.github.advance(std::time::Duration::from_secs(192));
     assert!(app.github.complete_run(run, Conclusion::Success));
     let done = app.wait_until(&message, "the deployment done", |m| m.text.contains("Deployed `v1.4.2`")).await;

@@ -57,7 +57,9 @@ pub enum Loaded {
 /// per deployment environment, per Alertmanager group.
 pub fn source_key(signal: &Signal) -> String {
     match signal {
-        Signal::WorkflowRun(run) => format!("github:workflow:{}:{}:{}", run.repo, run.workflow_id, run.branch),
+        Signal::WorkflowRun(run) | Signal::WorkflowRunStarted(run) => {
+            format!("github:workflow:{}:{}:{}", run.repo, run.workflow_id, run.branch)
+        }
         Signal::Deployment(d) => format!("github:deployment:{}:{}", d.repo, d.environment.to_ascii_lowercase()),
         Signal::Alertmanager(group) => format!("alertmanager:{}", group.group_key),
     }
@@ -81,6 +83,8 @@ pub fn needs(signal: &Signal, runbook: &Runbook) -> Need {
             None => Need::Nothing,
         },
         Signal::Alertmanager(group) => Need::Current { key, may_open: group.firing },
+        // A run that started is not an alert; only a deployment follows it.
+        Signal::WorkflowRunStarted(_) => Need::Nothing,
     }
 }
 
@@ -157,6 +161,7 @@ pub fn signal(signal: &Signal, loaded: Loaded, runbook: &Runbook, now: DateTime<
         Signal::WorkflowRun(run) => workflow_run(run, key, current, new_id, runbook, now),
         Signal::Deployment(d) => deployment(d, key, current, new_id, runbook, now),
         Signal::Alertmanager(group) => alertmanager(group, key, current, new_id, runbook, now),
+        Signal::WorkflowRunStarted(_) => Decision::nothing(),
     }
 }
 

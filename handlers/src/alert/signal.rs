@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 pub enum Signal {
     /// A GitHub Actions workflow run completed.
     WorkflowRun(WorkflowRun),
+    /// A GitHub Actions workflow run started on a runner (`in_progress`).
+    /// Alerts wait for it to complete; a deployment whose run it is shows
+    /// it running. Its `conclusion` is `unknown`, its `finished` the time
+    /// of the report.
+    WorkflowRunStarted(WorkflowRun),
     /// A GitHub deployment changed state.
     Deployment(DeploymentStatus),
     /// Alertmanager notified about a group of alerts.

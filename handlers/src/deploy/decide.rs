@@ -246,6 +246,27 @@ pub fn dispatched(found: Option<Deployment>, run: &crate::github::DispatchedRun)
     written(deployment, vec![Effect::Refresh(announcement(id))])
 }
 
+/// Whether `run` is the deployment's own: of its repository, and the run
+/// GitHub named when it took the dispatch, once it named one. A title can
+/// be typed by anyone who dispatches a workflow.
+fn is_its_run(deployment: &Deployment, run: &WorkflowRun) -> bool {
+    deployment.repo.eq_ignore_ascii_case(&run.repo)
+        && deployment.dispatched.as_ref().is_none_or(|d| d.run_id == run.run_id)
+}
+
+/// The deployment's run started on a runner: the message says since when.
+pub fn run_started(found: Option<Deployment>, run: &WorkflowRun) -> DeployDecision {
+    let Some(mut deployment) = found else { return Decision::nothing() };
+    let waiting = matches!(deployment.state, DeployState::Requested | DeployState::Dispatched);
+    if !waiting || !is_its_run(&deployment, run) {
+        return Decision::nothing();
+    }
+    deployment.state = DeployState::Running { since: run.started };
+    deployment.dispatched = Some(crate::github::DispatchedRun { run_id: run.run_id, url: run.url.clone() });
+    let id = deployment.id;
+    written(deployment, vec![Effect::Refresh(announcement(id))])
+}
+
 /// The deployment a finished run names in its title, if any.
 pub fn named_by(run: &WorkflowRun) -> Option<DeployId> {
     DeployId::find_in(&run.display_title)
@@ -257,11 +278,7 @@ pub fn run_finished(found: Option<Deployment>, run: &WorkflowRun) -> DeployDecis
     let Some(mut deployment) = found else { return Decision::nothing() };
     // A title can be typed by anyone who dispatches a workflow; only a run
     // of the deployment's own repository ends it, and only once.
-    if !deployment.repo.eq_ignore_ascii_case(&run.repo) || !deployment.is_open() {
-        return Decision::nothing();
-    }
-    // Once GitHub named the dispatched run, only that run ends it.
-    if deployment.dispatched.as_ref().is_some_and(|d| d.run_id != run.run_id) {
+    if !deployment.is_open() || !is_its_run(&deployment, run) {
         return Decision::nothing();
     }
     deployment.state = match run.conclusion() {
@@ -485,6 +502,20 @@ mod tests {
         assert!(run_finished(Some(waiting.clone()), &run("success")).change.is_some());
         let done = run_finished(Some(waiting), &run("success")).change.unwrap();
         assert_eq!(dispatched(Some(done), &named), Decision::nothing(), "a late answer changes nothing");
+    }
+
+    #[test]
+    fn a_run_that_started_shows_the_deployment_running_until_it_finishes() {
+        let mut started = run("unknown");
+        started.finished = started.started;
+        let running = run_started(Some(requested()), &started).change.expect("running");
+        assert_eq!(running.state, DeployState::Running { since: now() });
+        let shown = render::message(&running, &runbook()).blocks.to_string();
+        assert!(shown.contains("actions/runs/99|the run") && shown.contains("running since"), "{shown}");
+        assert_eq!(run_started(Some(running.clone()), &started), Decision::nothing(), "a redelivery");
+        let done = run_finished(Some(running), &run("success")).change.unwrap();
+        assert_eq!(done.state, DeployState::Succeeded);
+        assert_eq!(run_started(Some(done), &started), Decision::nothing(), "a late start changes nothing");
     }
 
     #[test]

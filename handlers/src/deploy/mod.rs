@@ -58,8 +58,10 @@ pub enum DeployState {
     /// The dispatch is asked for; GitHub has not answered yet.
     Requested,
     /// GitHub accepted the dispatch and named its run (`dispatched`),
-    /// which has not finished yet.
+    /// which has not started yet.
     Dispatched,
+    /// Its run (`dispatched`) is on a runner since `since`.
+    Running { since: DateTime<Utc> },
     /// The run finished with `success`.
     Succeeded,
     /// The run finished otherwise; `conclusion` is GitHub's word
@@ -88,6 +90,6 @@ impl RunLink {
 impl Deployment {
     /// Still waiting for its run.
     pub fn is_open(&self) -> bool {
-        matches!(self.state, DeployState::Requested | DeployState::Dispatched)
+        matches!(self.state, DeployState::Requested | DeployState::Dispatched | DeployState::Running { .. })
     }
 }

@@ -188,7 +188,7 @@ fn commit_list(p: &DeployPreview, action: Action, env: &str) -> String {
 pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
     let what = doing(d.action, &d.environment, &d.git_ref);
     let headline = match &d.state {
-        DeployState::Requested | DeployState::Dispatched => {
+        DeployState::Requested | DeployState::Dispatched | DeployState::Running { .. } => {
             let mark = if d.action == Action::Deploy { "🚀" } else { "⏪" };
             format!("{mark} *{}* {}, asked by <@{}>", d.id, capitalized(&what), d.by)
         }
@@ -215,8 +215,13 @@ pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
     let mut context = format!("`{}` in `{}`", escape(&d.workflow), escape(&d.repo));
     match (&d.run, &d.dispatched) {
         (Some(run), _) => context.push_str(&format!(" · <{}|run #{}> · {}", run.url, run.number, duration(run.took()))),
-        (None, Some(queued)) if d.is_open() => context.push_str(&format!(" · <{}|the run> is on its way", queued.url)),
-        (None, _) if d.is_open() => context.push_str(" · waiting for GitHub"),
+        (None, Some(run)) => match &d.state {
+            DeployState::Running { since } => {
+                context.push_str(&format!(" · <{}|the run> running since {}", run.url, slack_date(*since)))
+            }
+            _ => context.push_str(&format!(" · <{}|the run> is on its way", run.url)),
+        },
+        (None, None) if d.is_open() => context.push_str(" · waiting for its run"),
         (None, _) => {}
     }
     if let Some(reason) = &d.reason {
