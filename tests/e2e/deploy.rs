@@ -243,3 +243,25 @@ async fn a_rollback_shows_the_commits_it_would_undo_and_dispatches_the_rollback_
     let message = app.wait_for_alert(DEVOPS, "DEP-1").await;
     assert!(message.text.contains("Rolling back *production* to `v1.4.1`"), "{}", message.text);
 }
+
+#[tokio::test]
+async fn when_github_is_down_the_confirmation_still_opens_says_why_and_the_deployment_goes_out_once_it_is_back() {
+    let app = spawn_app_with(with_github).await;
+    the_shop(&app);
+    app.github.set_unavailable(true);
+    let ack = app.slash("/pipeline", "deploy production v1.4.2", ALICE).await;
+    assert!(reply_text(&ack).contains("Confirm in the dialog"), "{ack}");
+    let view = the_modal(&app).await;
+    let text = view.to_string();
+    assert!(text.contains("*Commits*: could not be listed: GitHub did not answer"), "{text}");
+
+    app.submit_values(ALICE, &view, json!({})).await;
+    let message = app.wait_for_alert(DEVOPS, "DEP-1").await;
+    assert!(message.text.contains("Deploying `v1.4.2`"), "{}", message.text);
+    assert!(app.github.runs(REPOSITORY).is_empty(), "nothing reached GitHub yet");
+    // The dispatch waits in the outbox and goes out once GitHub answers.
+    app.github.set_unavailable(false);
+    let run = dispatched(&app, "Deploy DEP-1").await;
+    assert_eq!(run.inputs.get("opsbot_id").map(String::as_str), Some("DEP-1"));
+    assert_eq!(app.github.runs(REPOSITORY).len(), 1, "dispatched once");
+}
