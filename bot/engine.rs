@@ -118,7 +118,12 @@ impl Engine {
     pub async fn submission(&self, submission: Submission, who: &Invocation) -> StoreResult<Option<FieldError>> {
         let field = submission.field();
         match self.until_committed(&Event::Submission { submission, who: who.clone() }, None).await? {
-            Settled::Done(decision) => Ok(decision.invalid),
+            Settled::Done(decision) => {
+                if let Some(Change::Deployment(d)) = &decision.change {
+                    tracing::info!(deployment = %d.id, environment = %d.environment, git_ref = %d.git_ref, user = %who.user, "deployment asked for");
+                }
+                Ok(decision.invalid)
+            }
             Settled::TimerGone | Settled::Contended => Ok(Some(FieldError { field, text: replies::CONTENDED.into() })),
         }
     }

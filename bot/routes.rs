@@ -59,8 +59,13 @@ async fn slack_commands(
         response_url: form.response_url,
     };
     let answer = app.engine.command(&form.command, &form.text, &who).await;
-    if let Some(modal) = &answer.modal {
-        open_modal(&app, form.trigger_id.as_deref(), modal, &who).await;
+    if let Some(modal) = answer.modal {
+        // Slack wants the command itself answered within 3 s too, and the
+        // decision may have waited for GitHub: the dialog opens beside the
+        // answer rather than before it.
+        let app = app.clone();
+        let trigger_id = form.trigger_id;
+        tokio::spawn(async move { open_modal(&app, trigger_id.as_deref(), &modal, &who).await });
     }
     Ok(ephemeral(answer.reply))
 }
