@@ -165,7 +165,13 @@ impl GitHub {
                 let path = format!("/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs");
                 c.request(&client, Verb::Post(None), &path, &format!("run {run_id}")).await.map(|_| None)
             }
-            Call::Dispatch { repo, workflow, git_ref, inputs } => {
+            Call::Dispatch { repo, workflow, git_ref, inputs, once } => {
+                if let Some(id) = once {
+                    if let Some(run) = c.dispatched_before(repo, workflow, id).await? {
+                        tracing::info!(%repo, %workflow, run = run.run_id, "the dispatch was taken before; not sent again");
+                        return Ok(Some(run));
+                    }
+                }
                 let branch = match git_ref {
                     Some(branch) => branch.clone(),
                     None => c.default_branch(repo).await?,
@@ -256,6 +262,33 @@ fn path_segment(text: &str) -> String {
 }
 
 impl Connected {
+    /// The latest dispatched run of `workflow` whose title carries `id`
+    /// as a word of its own, if GitHub lists one.
+    async fn dispatched_before(
+        &self,
+        repo: &Repo,
+        workflow: &str,
+        id: &str,
+    ) -> Result<Option<DispatchedRun>, Unavailable> {
+        #[derive(Deserialize)]
+        struct RunsPage {
+            workflow_runs: Vec<RunJson>,
+        }
+        let path = format!(
+            "/repos/{repo}/actions/workflows/{}/runs?event=workflow_dispatch&per_page=30",
+            path_segment(workflow)
+        );
+        let page: RunsPage = self.get(repo, &path, &format!("the workflow `{workflow}`")).await?;
+        let carries = |title: &str| {
+            opsbot_handlers::subject::DeployId::find_in(title).is_some_and(|found| found.to_string() == id)
+        };
+        Ok(page
+            .workflow_runs
+            .into_iter()
+            .find(|r| r.display_title.as_deref().is_some_and(carries))
+            .map(|r| DispatchedRun { run_id: r.id, url: r.html_url }))
+    }
+
     async fn fetch_preview(&self, key: &PreviewKey) -> Result<DeployPreview, Unavailable> {
         #[derive(Deserialize)]
         struct Login {

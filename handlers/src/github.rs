@@ -217,6 +217,13 @@ pub enum Call {
         git_ref: Option<String>,
         /// In the runbook's order.
         inputs: Vec<(String, String)>,
+        /// The id the run's title carries (`DEP-3`, when an input holds
+        /// `{id}` for the workflow's `run-name`): a run of the workflow
+        /// already titled with it means GitHub took this dispatch before
+        /// (its answer was lost, and the outbox is retrying), so it is not
+        /// sent again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        once: Option<String>,
     },
 }
 

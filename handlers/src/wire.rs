@@ -555,6 +555,7 @@ mod tests {
             workflow: "deploy.yml".into(),
             git_ref: None,
             inputs: vec![("ref".into(), "v1.4.2".into())],
+            once: None,
         };
         assert_same(
             r#"{"kind":"call_github_for_deployment","call":{"kind":"dispatch","repo":"octo-org/shop","workflow":"deploy.yml","inputs":[["ref","v1.4.2"]]},"deployment":3}"#,

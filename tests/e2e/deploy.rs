@@ -265,3 +265,23 @@ async fn when_github_is_down_the_confirmation_still_opens_says_why_and_the_deplo
     assert_eq!(run.inputs.get("opsbot_id").map(String::as_str), Some("DEP-1"));
     assert_eq!(app.github.runs(REPOSITORY).len(), 1, "dispatched once");
 }
+
+#[tokio::test]
+async fn a_dispatch_github_already_took_is_not_sent_again() {
+    let app = spawn_app_with(with_github).await;
+    let deploy = the_shop(&app);
+    // As if GitHub took the dispatch but its answer was lost on the way
+    // back, and the outbox is trying again: the run is there already.
+    let taken =
+        opsbot_fake_github::RunSpec::in_progress("main", test_start()).event("workflow_dispatch").title("Deploy DEP-1");
+    let run = app.github.add_run(REPOSITORY, deploy, taken);
+
+    app.slash("/pipeline", "deploy production v1.4.2", ALICE).await;
+    let view = the_modal(&app).await;
+    app.submit_values(ALICE, &view, json!({})).await;
+    let message = app.wait_for_alert(DEVOPS, "DEP-1").await;
+    app.wait_until(&message, "the run linked", |m| blocks_text(m).contains(&format!("actions/runs/{run}|the run")))
+        .await;
+    assert_eq!(app.github.calls(endpoint::DISPATCH), 0, "not dispatched again");
+    assert_eq!(app.github.runs(REPOSITORY).len(), 1);
+}

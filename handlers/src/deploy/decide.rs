@@ -205,7 +205,8 @@ pub fn confirmed(
         run: None,
         posted: Default::default(),
     };
-    let call = Call::Dispatch { repo, workflow: deployment.workflow.clone(), git_ref: None, inputs };
+    let once = dispatch.carries_id().then(|| id.to_string());
+    let call = Call::Dispatch { repo, workflow: deployment.workflow.clone(), git_ref: None, inputs, once };
     // The message first, so a refusal has a thread to be told in.
     let effects = vec![Effect::Post(announcement(id)), Effect::Call { call, caller: Caller::Deployment(id) }];
     let note = render::incident_note(&deployment);
@@ -525,6 +526,7 @@ mod tests {
             workflow: "deploy.yml".into(),
             git_ref: None,
             inputs: vec![],
+            once: None,
         };
         let d = github_refused(Some(requested()), &call, "GitHub said \"Required input 'x' not provided\" (422)");
         let refused = d.change.unwrap();
