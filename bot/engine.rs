@@ -13,6 +13,7 @@ use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::codec::{Button, Submission};
 use opsbot_handlers::command::{self, SlashCommand};
 use opsbot_handlers::decision::{FieldError, Modal};
+use opsbot_handlers::deploy::decide::{Loaded as DeployLoaded, Need as DeployNeed};
 use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
@@ -46,6 +47,13 @@ pub enum Signalled {
     Contended,
 }
 
+/// What a slash command answers: the text only its typer sees, and a
+/// modal to open with the command's `trigger_id` when it asks for one.
+pub struct Answer {
+    pub reply: Reply,
+    pub modal: Option<Modal>,
+}
+
 /// How a load–decide–commit cycle ended.
 pub enum Settled {
     /// Committed: the decision that was.
@@ -57,11 +65,12 @@ pub enum Settled {
 }
 
 impl Engine {
-    /// A slash command, from its text to the answer shown to the person.
-    pub async fn command(&self, name: &str, text: &str, who: &Invocation) -> Reply {
+    /// A slash command, from its text to the answer shown to the person
+    /// (and the modal it opens, if any).
+    pub async fn command(&self, name: &str, text: &str, who: &Invocation) -> Answer {
         let command = match command::parse(name, text) {
             Ok(command) => command,
-            Err(usage) => return usage.reply(),
+            Err(usage) => return Answer { reply: usage.reply(), modal: None },
         };
         let declares = matches!(command, SlashCommand::Incident(IncidentCommand::Declare { .. }));
         let event = Event::Command { command, who: who.clone() };
@@ -80,12 +89,13 @@ impl Engine {
                 if let Some(Change::Run(run)) = &decision.change {
                     tracing::info!(run = %run.id, checklist = %run.checklist, user = %who.user, "run changed");
                 }
-                decision.reply
+                let decision = *decision;
+                Answer { reply: decision.reply, modal: decision.modal }
             }
-            Ok(_) => Reply::text(replies::CONTENDED),
+            Ok(_) => Answer { reply: Reply::text(replies::CONTENDED), modal: None },
             Err(e) => {
                 tracing::warn!(error = %e, "command not run: store unavailable");
-                Reply::text(replies::STORE_DOWN)
+                Answer { reply: Reply::text(replies::STORE_DOWN), modal: None }
             }
         }
     }
@@ -108,7 +118,12 @@ impl Engine {
     pub async fn submission(&self, submission: Submission, who: &Invocation) -> StoreResult<Option<FieldError>> {
         let field = submission.field();
         match self.until_committed(&Event::Submission { submission, who: who.clone() }, None).await? {
-            Settled::Done(decision) => Ok(decision.invalid),
+            Settled::Done(decision) => {
+                if let Some(Change::Deployment(d)) = &decision.change {
+                    tracing::info!(deployment = %d.id, environment = %d.environment, git_ref = %d.git_ref, user = %who.user, "deployment asked for");
+                }
+                Ok(decision.invalid)
+            }
             Settled::TimerGone | Settled::Contended => Ok(Some(FieldError { field, text: replies::CONTENDED.into() })),
         }
     }
@@ -159,7 +174,10 @@ impl Engine {
                             tracing::info!(alert = %g.id, key = %g.key, firing = g.firing, "{what}");
                         }
                     }
-                    pending.extend(event::follow_ups(&decision, &self.runbook));
+                    if let Some(Change::Deployment(d)) = &decision.change {
+                        tracing::info!(deployment = %d.id, environment = %d.environment, state = ?d.state, "deployment changed");
+                    }
+                    pending.extend(event::follow_ups(&event, &decision, &self.runbook));
                 }
                 Settled::Contended => {
                     tracing::warn!("an alert stayed contended; it is decided again on redelivery");
@@ -262,6 +280,32 @@ impl Engine {
                 (Loaded::Alert(loaded), version)
             }
             Need::Pipeline(PipelineNeed::Setup) => (Loaded::Pipeline(PipelineLoaded::Setup(self.github.setup())), 0),
+            Need::Deploy(need) => {
+                let (loaded, version) = match need {
+                    DeployNeed::Nothing => (DeployLoaded::Nothing, 0),
+                    DeployNeed::Preview { repo, environment, action, git_ref } => {
+                        let setup = self.github.setup();
+                        let preview = match repo.or_else(|| setup.repository.clone()) {
+                            Some(repo) if setup.connected => {
+                                Some(self.github.preview(&repo, &environment, action, git_ref.as_deref()).await)
+                            }
+                            _ => None,
+                        };
+                        (DeployLoaded::Preview { setup, preview }, 0)
+                    }
+                    DeployNeed::New => {
+                        let id = store.subjects.next_deployment_id().await?;
+                        let open = store.subjects.open_incidents().await?;
+                        let open_incidents = open.iter().map(|i| i.id).collect();
+                        (DeployLoaded::New { id, setup: self.github.setup(), open_incidents }, 0)
+                    }
+                    DeployNeed::One(id) => {
+                        let (found, version) = split(store.subjects.load_deployment(id).await?);
+                        (DeployLoaded::One(found), version)
+                    }
+                };
+                (Loaded::Deploy(loaded), version)
+            }
         })
     }
 
@@ -289,6 +333,7 @@ impl Engine {
         let (mut subject, timeline) = match &decision.change {
             Some(Change::Incident(c)) => (Some(Stored::Incident(&c.incident, version)), c.timeline.as_slice()),
             Some(Change::Run(run)) => (Some(Stored::Run(run, version)), &[][..]),
+            Some(Change::Deployment(d)) => (Some(Stored::Deployment(d, version)), &[][..]),
             Some(Change::Alert(_)) | None => (None, &[][..]),
         };
         let (mut opens, mut sample) = (None, None);
@@ -390,7 +435,7 @@ mod tests {
     #[tokio::test]
     async fn a_declare_commits_the_incident_its_effects_and_its_timers_at_once() {
         let engine = engine_on(Store::memory(), &TestClock::new(start()));
-        let reply = engine.command("/incident", "p0 API down", &alice()).await;
+        let reply = engine.command("/incident", "p0 API down", &alice()).await.reply;
         assert!(reply.text.contains("INC-1"), "{}", reply.text);
         let stored = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().expect("the incident is stored");
         assert_eq!(stored.value.title, "API down");
@@ -496,7 +541,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_submission_keeps_the_modal_open_and_changes_nothing() {
         let engine = engine_on(Store::memory(), &TestClock::new(start()));
-        let reply = engine.command("/runbook", "start morning health check", &alice()).await;
+        let reply = engine.command("/runbook", "start morning health check", &alice()).await.reply;
         let run =
             engine.store.subjects.load_run(RunId(1)).await.unwrap().unwrap_or_else(|| panic!("no run: {}", reply.text));
         let queued = engine.store.outbox.len().await.unwrap();
@@ -522,14 +567,14 @@ mod tests {
         for (command, text) in
             [("/incident", "decalre p0 API down"), ("/incident", "ack"), ("/incidnet", "p0 API down")]
         {
-            let reply = engine.command(command, text, &alice()).await;
+            let reply = engine.command(command, text, &alice()).await.reply;
             assert!(reply.text.contains("Usage") || reply.text.contains("commands are"), "{command} {text}: {reply:?}");
         }
         assert_eq!(engine.store.outbox.len().await.unwrap(), 0);
         assert_eq!(engine.store.timers.count().await.unwrap(), 0);
         assert!(engine.store.subjects.open_incidents().await.unwrap().is_empty());
         // No incident number was taken either.
-        let reply = engine.command("/incident", "p0 API down", &alice()).await;
+        let reply = engine.command("/incident", "p0 API down", &alice()).await.reply;
         assert!(reply.text.contains("INC-1"), "{}", reply.text);
     }
 }

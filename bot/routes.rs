@@ -58,7 +58,16 @@ async fn slack_commands(
         team_domain: form.team_domain,
         response_url: form.response_url,
     };
-    Ok(ephemeral(app.engine.command(&form.command, &form.text, &who).await))
+    let answer = app.engine.command(&form.command, &form.text, &who).await;
+    if let Some(modal) = answer.modal {
+        // Slack wants the command itself answered within 3 s too, and the
+        // decision may have waited for GitHub: the dialog opens beside the
+        // answer rather than before it.
+        let app = app.clone();
+        let trigger_id = form.trigger_id;
+        tokio::spawn(async move { open_modal(&app, trigger_id.as_deref(), &modal, &who).await });
+    }
+    Ok(ephemeral(answer.reply))
 }
 
 async fn slack_interactions(
@@ -108,15 +117,15 @@ fn modal_error(field: &str, why: &str) -> Response {
         .into_response()
 }
 
-/// Opens the modal within the click's 3-second `trigger_id`; if Slack
-/// will not, the clicker is told how to do the same by command.
+/// Opens the modal within the click's (or command's) 3-second
+/// `trigger_id`; if Slack will not, the person is told what to do instead.
 async fn open_modal(app: &AppState, trigger_id: Option<&str>, modal: &Modal, who: &Invocation) {
     let opened = match trigger_id {
         Some(trigger) => tokio::time::timeout(Duration::from_millis(2500), app.slack.open_modal(trigger, &modal.view))
             .await
             .map_err(|_| "Slack did not answer in time".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string())),
-        None => Err("the click carried no trigger_id".to_owned()),
+        None => Err("the request carried no trigger_id".to_owned()),
     };
     if let Err(why) = opened {
         tracing::warn!(reason = %why, "could not open a dialog");

@@ -828,6 +828,56 @@ async fn alert_entries_of_a_stopped_replica_are_taken_over(store: Store) {
     assert_eq!(store.outbox.len_of(People).await.unwrap(), 1);
 }
 
+fn deployment(id: u64, at: DateTime<Utc>) -> opsbot_handlers::deploy::Deployment {
+    opsbot_handlers::deploy::Deployment {
+        id: opsbot_handlers::subject::DeployId(id),
+        action: opsbot_handlers::deploy::Action::Deploy,
+        environment: "production".into(),
+        repo: "octo-org/shop".into(),
+        git_ref: "v1.4.2".into(),
+        workflow: "deploy.yml".into(),
+        by: "U0ALICE".into(),
+        at,
+        channel: "#devops".into(),
+        reason: None,
+        state: opsbot_handlers::deploy::DeployState::Requested,
+        dispatched: None,
+        run: None,
+        posted: Default::default(),
+    }
+}
+
+/// Deployments are numbered apart from the other subjects, committed at
+/// their version like them, and loaded with where their message is.
+async fn deployments(store: Store) {
+    use opsbot_handlers::subject::{DeployId, DeploymentMessage};
+    assert_eq!(store.subjects.next_deployment_id().await.unwrap(), DeployId(1));
+    assert_eq!(store.subjects.next_incident_id().await.unwrap(), IncidentId(1));
+    assert_eq!(store.subjects.next_deployment_id().await.unwrap(), DeployId(2));
+    assert!(store.subjects.load_deployment(DeployId(1)).await.unwrap().is_none());
+
+    let mut d = deployment(1, t0());
+    let save = |d: &opsbot_handlers::deploy::Deployment, v| {
+        let d = d.clone();
+        let store = store.clone();
+        async move { store.subjects.commit(&Commit { subject: Some(Stored::Deployment(&d, v)), ..empty() }).await.unwrap() }
+    };
+    assert_eq!(save(&d, 0).await, CommitOutcome::Committed);
+    assert_eq!(save(&d, 0).await, CommitOutcome::Conflict, "a new deployment must not exist yet");
+    d.state = opsbot_handlers::deploy::DeployState::Succeeded;
+    assert_eq!(save(&d, 1).await, CommitOutcome::Committed);
+    assert_eq!(save(&d, 1).await, CommitOutcome::Conflict, "a stale version is refused");
+
+    let message = Message::Deployment(DeployId(1), DeploymentMessage::Announcement);
+    store.subjects.record_posted(&message, &at("C0DEVOPS", "1.5"), Some("#devops")).await.unwrap();
+    let loaded = store.subjects.load_deployment(DeployId(1)).await.unwrap().expect("saved");
+    assert_eq!(loaded.version, 2);
+    assert_eq!(loaded.value.state, opsbot_handlers::deploy::DeployState::Succeeded);
+    assert_eq!(loaded.value.posted.anchor(), Some(&at("C0DEVOPS", "1.5")));
+    let via_subject = store.subjects.load(Subject::Deployment(DeployId(1))).await.unwrap().expect("saved");
+    assert_eq!(via_subject.value.subject(), Subject::Deployment(DeployId(1)));
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -878,6 +928,7 @@ contracts!(
     inbox_read_and_done,
     inbox_claim_abandoned,
     inbox_duplicate_not_stored,
+    deployments,
 );
 
 /// The one thing the backends are meant to differ in.

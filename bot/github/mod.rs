@@ -15,7 +15,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use octocrab::Octocrab;
-use opsbot_handlers::github::{Activity, Call, Deployments, Lookup, Repo, RunRecord, RunState, Unavailable};
+use opsbot_handlers::deploy::Action;
+use opsbot_handlers::github::{
+    Activity, Call, CommitLine, DeployPreview, Deployments, DispatchedRun, LastDeployment, Lookup, Repo, RunRecord,
+    RunState, Unavailable,
+};
 use opsbot_handlers::pipeline::Setup;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -30,6 +34,15 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_TTL: TimeDelta = TimeDelta::seconds(30);
 /// A repository's default branch and workflows change rarely.
 const SHAPE_TTL: TimeDelta = TimeDelta::minutes(10);
+/// How long the confirmation modal of a deployment waits for GitHub's
+/// preview: Slack's `trigger_id` lives 3 s, and the modal opens anyway
+/// (saying why the commits are missing) when GitHub is slower.
+const PREVIEW_DEADLINE: Duration = Duration::from_millis(1500);
+/// A preview is reused this long: a person who cancels and types the
+/// command again sees the same commits at once.
+const PREVIEW_TTL: TimeDelta = TimeDelta::seconds(30);
+/// The environment's deployments looked through for its last successful one.
+const DEPLOYMENTS_READ: usize = 10;
 /// GitHub's largest page.
 const PER_PAGE: usize = 100;
 /// Pages read for one status: 500 runs a day is a busy repository; beyond
@@ -57,6 +70,7 @@ struct Connected {
     /// GitHub told us to stop until then.
     blocked_until: Mutex<Option<DateTime<Utc>>>,
     answers: Cache<Lookup, Activity>,
+    previews: Cache<PreviewKey, DeployPreview>,
     default_branches: Cache<Repo, String>,
     workflows: Cache<Repo, Vec<WorkflowJson>>,
     /// A repository's deployments over a window of hours.
@@ -120,6 +134,7 @@ impl GitHub {
                 metrics,
                 blocked_until: Mutex::new(None),
                 answers: Cache::new(ANSWER_TTL),
+                previews: Cache::new(PREVIEW_TTL),
                 default_branches: Cache::new(SHAPE_TTL),
                 workflows: Cache::new(SHAPE_TTL),
                 deployments: Cache::new(ANSWER_TTL),
@@ -134,8 +149,9 @@ impl GitHub {
     }
 
     /// Does what a decision asked of GitHub. Never cached, never retried
-    /// here: the outbox decides what a failure means.
-    pub async fn call(&self, call: &Call) -> Result<(), Unavailable> {
+    /// here: the outbox decides what a failure means. A dispatch answers
+    /// the run it made when GitHub names it.
+    pub async fn call(&self, call: &Call) -> Result<Option<DispatchedRun>, Unavailable> {
         let Some(c) = &self.connected else {
             return Err(Unavailable::NotConnected);
         };
@@ -143,8 +159,66 @@ impl GitHub {
             Call::RerunFailedJobs { repo, run_id } => {
                 let client = c.client(repo).await?;
                 let path = format!("/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs");
-                c.request(&client, Verb::Post, &path, &format!("run {run_id}")).await.map(drop)
+                c.request(&client, Verb::Post(None), &path, &format!("run {run_id}")).await.map(|_| None)
             }
+            Call::Dispatch { repo, workflow, git_ref, inputs, once } => {
+                if let Some(id) = once {
+                    if let Some(run) = c.dispatched_before(repo, workflow, id).await? {
+                        tracing::info!(%repo, %workflow, run = run.run_id, "the dispatch was taken before; not sent again");
+                        return Ok(Some(run));
+                    }
+                }
+                let branch = match git_ref {
+                    Some(branch) => branch.clone(),
+                    None => c.default_branch(repo).await?,
+                };
+                let client = c.client(repo).await?;
+                let inputs: serde_json::Map<String, serde_json::Value> =
+                    inputs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                // `return_run_details`: GitHub names the run it made, so the
+                // message links it at once. An answer without it (204, as
+                // before GitHub could) leaves the run to its webhook.
+                let body = serde_json::json!({ "ref": branch, "inputs": inputs, "return_run_details": true });
+                let path = format!("/repos/{repo}/actions/workflows/{}/dispatches", path_segment(workflow));
+                let answer =
+                    c.request(&client, Verb::Post(Some(&body)), &path, &format!("the workflow `{workflow}`")).await?;
+                #[derive(Deserialize)]
+                struct RunDetails {
+                    workflow_run_id: u64,
+                    html_url: String,
+                }
+                Ok(serde_json::from_slice::<RunDetails>(&answer)
+                    .ok()
+                    .map(|r| DispatchedRun { run_id: r.workflow_run_id, url: r.html_url }))
+            }
+        }
+    }
+
+    /// What a deployment's confirmation shows: the environment's last
+    /// successful deployment and the commits between it and `git_ref`
+    /// (`None`: the default branch). Waits [`PREVIEW_DEADLINE`] at most,
+    /// and answers from a short cache.
+    pub async fn preview(
+        &self,
+        repo: &Repo,
+        environment: &str,
+        action: Action,
+        git_ref: Option<&str>,
+    ) -> Result<DeployPreview, Unavailable> {
+        let Some(c) = &self.connected else {
+            return Err(Unavailable::NotConnected);
+        };
+        let key = PreviewKey {
+            repo: repo.clone(),
+            environment: environment.to_owned(),
+            action,
+            git_ref: git_ref.map(str::to_owned),
+        };
+        let now = c.clock.now();
+        let asked = c.previews.get_or_fetch(&key, now, || c.fetch_preview(&key));
+        match tokio::time::timeout(PREVIEW_DEADLINE, asked).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Unavailable::Down { why: format!("no answer within {} s", PREVIEW_DEADLINE.as_secs_f32()) }),
         }
     }
 
@@ -159,7 +233,164 @@ impl GitHub {
     }
 }
 
+/// What a preview is cached by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PreviewKey {
+    repo: Repo,
+    environment: String,
+    action: Action,
+    git_ref: Option<String>,
+}
+
+/// A ref or workflow file as one path segment: what GitHub's paths take
+/// as they are (`/` included, for refs like `release/1.2`), the rest
+/// percent-encoded.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/+@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Connected {
+    /// The latest dispatched run of `workflow` whose title carries `id`
+    /// as a word of its own, if GitHub lists one.
+    async fn dispatched_before(
+        &self,
+        repo: &Repo,
+        workflow: &str,
+        id: &str,
+    ) -> Result<Option<DispatchedRun>, Unavailable> {
+        #[derive(Deserialize)]
+        struct RunsPage {
+            workflow_runs: Vec<RunJson>,
+        }
+        let path = format!(
+            "/repos/{repo}/actions/workflows/{}/runs?event=workflow_dispatch&per_page=30",
+            path_segment(workflow)
+        );
+        let page: RunsPage = self.get(repo, &path, &format!("the workflow `{workflow}`")).await?;
+        let carries = |title: &str| {
+            opsbot_handlers::subject::DeployId::find_in(title).is_some_and(|found| found.to_string() == id)
+        };
+        Ok(page
+            .workflow_runs
+            .into_iter()
+            .find(|r| r.display_title.as_deref().is_some_and(carries))
+            .map(|r| DispatchedRun { run_id: r.id, url: r.html_url }))
+    }
+
+    async fn fetch_preview(&self, key: &PreviewKey) -> Result<DeployPreview, Unavailable> {
+        #[derive(Deserialize)]
+        struct Login {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct DeploymentJson {
+            id: u64,
+            sha: String,
+            #[serde(rename = "ref")]
+            git_ref: String,
+            creator: Option<Login>,
+            created_at: DateTime<Utc>,
+        }
+        #[derive(Deserialize)]
+        struct StatusJson {
+            state: String,
+        }
+        #[derive(Deserialize)]
+        struct CompareJson {
+            total_commits: u64,
+            html_url: Option<String>,
+            commits: Vec<CompareCommit>,
+        }
+        #[derive(Deserialize)]
+        struct CompareCommit {
+            sha: String,
+            commit: CommitDetail,
+            author: Option<Login>,
+        }
+        #[derive(Deserialize)]
+        struct CommitDetail {
+            message: String,
+            author: Option<GitAuthor>,
+        }
+        #[derive(Deserialize)]
+        struct GitAuthor {
+            name: String,
+        }
+        let repo = &key.repo;
+        let default_branch = self.default_branch(repo).await?;
+        let head = key.git_ref.clone().unwrap_or_else(|| default_branch.clone());
+        let query = {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("environment", &key.environment).append_pair("per_page", &DEPLOYMENTS_READ.to_string());
+            q.finish()
+        };
+        let deployments: Vec<DeploymentJson> =
+            self.get(repo, &format!("/repos/{repo}/deployments?{query}"), "the environment's deployments").await?;
+        let mut last = None;
+        for d in deployments {
+            let path = format!("/repos/{repo}/deployments/{}/statuses?per_page=1", d.id);
+            let statuses: Vec<StatusJson> = self.get(repo, &path, "a deployment's statuses").await?;
+            if statuses.first().is_some_and(|s| s.state == "success") {
+                last = Some(LastDeployment {
+                    git_ref: d.git_ref,
+                    sha: d.sha,
+                    creator: d.creator.map(|c| c.login).unwrap_or_default(),
+                    at: d.created_at,
+                });
+                break;
+            }
+        }
+        let Some(last) = last else {
+            return Ok(DeployPreview {
+                repo: repo.clone(),
+                default_branch,
+                last: None,
+                commits: Vec::new(),
+                total_commits: 0,
+                compare_url: None,
+            });
+        };
+        // A deployment sends out what the ref has beyond the last one; a
+        // rollback undoes what the last one has beyond the ref.
+        let (base, tip) = match key.action {
+            Action::Deploy => (last.sha.clone(), head),
+            Action::Rollback => (head, last.sha.clone()),
+        };
+        let path = format!("/repos/{repo}/compare/{}...{}", path_segment(&base), path_segment(&tip));
+        let compared: CompareJson =
+            self.get(repo, &path, &format!("the ref `{}`", key.git_ref.as_deref().unwrap_or(&default_branch))).await?;
+        let keep = compared.commits.len().saturating_sub(opsbot_handlers::deploy::render::COMMITS_SHOWN);
+        let commits = compared.commits[keep..]
+            .iter()
+            .map(|c| CommitLine {
+                short_sha: c.sha.chars().take(7).collect(),
+                title: c.commit.message.lines().next().unwrap_or_default().to_owned(),
+                author: c
+                    .author
+                    .as_ref()
+                    .map(|a| a.login.clone())
+                    .or_else(|| c.commit.author.as_ref().map(|a| a.name.clone()))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(DeployPreview {
+            repo: repo.clone(),
+            default_branch,
+            last: Some(last),
+            commits,
+            total_commits: compared.total_commits,
+            compare_url: compared.html_url,
+        })
+    }
+
     async fn fetch(&self, lookup: &Lookup) -> Result<Activity, Unavailable> {
         let repo = lookup.repo();
         let default_branch = self.default_branch(repo).await?;
@@ -307,7 +538,7 @@ impl Connected {
     /// One request, with GitHub's rate limits kept: nothing is sent while a
     /// limit is spent, and a limit GitHub reports stops the next calls.
     /// The body of a 2xx answer, or why there is none.
-    async fn request(&self, client: &Octocrab, verb: Verb, path: &str, what: &str) -> Result<Bytes, Unavailable> {
+    async fn request(&self, client: &Octocrab, verb: Verb<'_>, path: &str, what: &str) -> Result<Bytes, Unavailable> {
         let now = self.clock.now();
         if let Some(resets) = *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()) {
             if resets > now {
@@ -330,7 +561,7 @@ impl Connected {
     async fn send_once(
         &self,
         client: &Octocrab,
-        verb: Verb,
+        verb: Verb<'_>,
         path: &str,
         what: &str,
         now: DateTime<Utc>,
@@ -338,7 +569,8 @@ impl Connected {
         let sent = async {
             match verb {
                 Verb::Get => client._get(path).await,
-                Verb::Post => client._post(path, None::<&()>).await,
+                Verb::Post(None) => client._post(path, None::<&()>).await,
+                Verb::Post(Some(body)) => client._post(path, Some(body)).await,
             }
         };
         let response = tokio::time::timeout(CALL_TIMEOUT, sent)
@@ -370,9 +602,10 @@ impl Connected {
 }
 
 #[derive(Copy, Clone)]
-enum Verb {
+enum Verb<'a> {
     Get,
-    Post,
+    /// With a JSON body, or none.
+    Post(Option<&'a serde_json::Value>),
 }
 
 /// The rate-limit headers GitHub sends with every answer.

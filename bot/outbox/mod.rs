@@ -24,9 +24,9 @@ use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
 use crate::store::{OutboxEntry, OutboxStore, OutboxStream, StoreError, SubjectStore, TimerStore};
 use opsbot_handlers::blocks::SlackMessage;
+use opsbot_handlers::decision::Caller;
 use opsbot_handlers::delivery::{self, State};
 use opsbot_handlers::github::{Call, Unavailable};
-use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::timer::TimerKind;
 use opsbot_handlers::{Effect, Message, MessageRef, Reply, Runbook, Subject};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -607,20 +607,28 @@ impl Delivery {
                 let reply = opsbot_handlers::pipeline::answer(lookup, &found, &self.runbook, self.clock.now());
                 self.answer(to, &reply).await
             }
-            Effect::Call { call, alert } => self.call_github(call, *alert).await,
+            Effect::Call { call, caller } => self.call_github(call, *caller).await,
         }
     }
 
     /// Asks GitHub to do what a decision asked. An outage or a rate limit
     /// is retried like Slack's (a rate limit no sooner than it resets); a
-    /// refusal goes back to the alert group as a timer due at once, so the
-    /// core decides what the group shows.
-    async fn call_github(&self, call: &Call, alert: AlertId) -> Result<(), DeliveryError> {
+    /// refusal goes back to the caller (an alert group, a deployment) as a
+    /// timer due at once, so the core decides what it shows.
+    async fn call_github(&self, call: &Call, caller: Caller) -> Result<(), DeliveryError> {
         let now = self.clock.now();
+        let subject = caller.subject();
         match self.github.call(call).await {
-            Ok(()) => {
-                tracing::info!(%alert, call = %call.describe(), "GitHub did what was asked");
-                Ok(())
+            Ok(run) => {
+                tracing::info!(%subject, call = %call.describe(), "GitHub did what was asked");
+                // The deployment links the run it made at once; its webhook
+                // says how it ended.
+                let (Caller::Deployment(deployment), Some(run)) = (caller, run) else { return Ok(()) };
+                let kind = TimerKind::DeploymentDispatched { deployment, run };
+                self.timers
+                    .set(&opsbot_handlers::Timer { due: now, kind })
+                    .await
+                    .map_err(|e| DeliveryError::Transient { reason: e.to_string(), retry_after: None })
             }
             Err(Unavailable::Down { why }) => {
                 Err(DeliveryError::Transient { reason: format!("GitHub: {why}"), retry_after: None })
@@ -630,8 +638,8 @@ impl Delivery {
                 retry_after: (resets - now).to_std().ok(),
             }),
             Err(refused) => {
-                tracing::info!(%alert, call = %call.describe(), reason = ?refused, "GitHub refused a call");
-                let kind = TimerKind::GitHubRefused { alert, call: call.clone(), why: refused.in_words() };
+                tracing::info!(%subject, call = %call.describe(), reason = ?refused, "GitHub refused a call");
+                let kind = TimerKind::GitHubRefused { caller, call: call.clone(), why: refused.in_words() };
                 self.timers
                     .set(&opsbot_handlers::Timer { due: now, kind })
                     .await
@@ -861,7 +869,7 @@ mod tests {
                 team_domain: None,
                 response_url: None,
             };
-            let reply = self.engine.command("/incident", text, &who).await;
+            let reply = self.engine.command("/incident", text, &who).await.reply;
             assert!(reply.text.contains("INC-"), "{text}: {}", reply.text);
         }
 

@@ -190,7 +190,7 @@ fn channel(signal: &Signal, runbook: &Runbook) -> Option<String> {
     }
     let rules = &runbook.alerts;
     match signal {
-        Signal::WorkflowRun(_) => Some(rules.github.channel.clone()),
+        Signal::WorkflowRun(_) | Signal::WorkflowRunStarted(_) => Some(rules.github.channel.clone()),
         Signal::Deployment(d) => {
             let rule = rules.github.deployment(&d.environment)?;
             Some(rule.declare.map_or(rule.channel.as_str(), |severity| runbook.channel_for(severity)).to_owned())

@@ -16,6 +16,9 @@ pub struct SlashCommandForm {
     /// Where a later answer to this command goes.
     #[serde(default)]
     pub response_url: Option<String>,
+    /// Opens a modal within 3 s of the command (`/pipeline deploy`).
+    #[serde(default)]
+    pub trigger_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

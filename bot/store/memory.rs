@@ -16,13 +16,14 @@ use super::outbox::{
     dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use super::subjects::{
-    alert_from_fields, anchor_error, digested_fields, incident_from_fields, listed_anchor, listed_incident,
-    posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
+    alert_from_fields, anchor_error, deployment_from_fields, digested_fields, incident_from_fields, listed_anchor,
+    listed_incident, posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
+use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::AlertId;
+use opsbot_handlers::subject::{AlertId, DeployId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -65,6 +66,7 @@ enum Subject {
     Incident(u64),
     Run(u64),
     Alert(u64),
+    Deployment(u64),
 }
 
 impl Subject {
@@ -73,6 +75,7 @@ impl Subject {
             opsbot_handlers::Subject::Incident(id) => Subject::Incident(id.0),
             opsbot_handlers::Subject::Run(id) => Subject::Run(id.0),
             opsbot_handlers::Subject::Alert(id) => Subject::Alert(id.0),
+            opsbot_handlers::Subject::Deployment(id) => Subject::Deployment(id.0),
         }
     }
 }
@@ -84,6 +87,7 @@ impl fmt::Display for Subject {
             Subject::Incident(id) => write!(f, "memory:incident:{id}"),
             Subject::Run(id) => write!(f, "memory:run:{id}"),
             Subject::Alert(id) => write!(f, "memory:alert:{id}"),
+            Subject::Deployment(id) => write!(f, "memory:deployment:{id}"),
         }
     }
 }
@@ -105,6 +109,10 @@ enum Index {
     OpenAlerts,
     /// Every alert group, scored by when it opened (ms).
     AlertsOpened,
+    /// Deployments waiting for their run, scored by number.
+    OpenDeployments,
+    /// Every deployment, scored by when it was asked for (ms).
+    DeploymentsRequested,
     /// Finished workflow runs (their JSON), scored by when they finished (ms).
     RunSamples,
 }
@@ -114,6 +122,7 @@ struct State {
     incident_sequence: u64,
     run_sequence: u64,
     alert_sequence: u64,
+    deployment_sequence: u64,
     /// Source key → the number of its current alert group.
     current_alerts: HashMap<String, u64>,
     hashes: HashMap<Subject, Hash>,
@@ -456,10 +465,16 @@ impl State {
                 Index::AlertsOpened,
                 Some((v, to_json(group), group.is_open(), group.opened)),
             ),
+            Some(Stored::Deployment(d, v)) => (
+                Subject::Deployment(d.id.0),
+                Index::OpenDeployments,
+                Index::DeploymentsRequested,
+                Some((v, to_json(d), d.is_open(), d.at)),
+            ),
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
         };
         let number = match subject {
-            Subject::Incident(n) | Subject::Run(n) | Subject::Alert(n) => n,
+            Subject::Incident(n) | Subject::Run(n) | Subject::Alert(n) | Subject::Deployment(n) => n,
         };
         let mut current = 0;
         if let Some((expected, ..)) = &state {
@@ -635,6 +650,18 @@ impl MemoryStore {
         let raw = self.lock().timelines.get(&subject).cloned().unwrap_or_default();
         let key = format!("{subject}:timeline");
         raw.iter().map(|json| from_json(&key, json)).collect()
+    }
+
+    pub fn next_deployment_id(&self) -> StoreResult<DeployId> {
+        let mut state = self.lock();
+        state.deployment_sequence += 1;
+        Ok(DeployId(state.deployment_sequence))
+    }
+
+    pub fn load_deployment(&self, id: DeployId) -> StoreResult<Option<Versioned<Deployment>>> {
+        let subject = Subject::Deployment(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        deployment_from_fields(&subject.to_string(), fields)
     }
 
     pub fn next_alert_id(&self) -> StoreResult<AlertId> {

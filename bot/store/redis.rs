@@ -11,13 +11,15 @@ use super::outbox::{
     dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use super::subjects::{
-    alert_from_fields, digested_fields, incident_from_fields, listed_anchor, listed_incident, posted_fields,
-    run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
+    alert_from_fields, deployment_from_fields, digested_fields, incident_from_fields, listed_anchor, listed_incident,
+    posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS,
+    LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
+use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::AlertId;
+use opsbot_handlers::subject::{AlertId, DeployId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
@@ -117,6 +119,20 @@ impl Keys {
     }
     fn alerts_opened(&self) -> String {
         format!("{}:alerts:opened", self.prefix)
+    }
+    fn deployment(&self, id: DeployId) -> String {
+        format!("{}:deployment:{}", self.prefix, id.0)
+    }
+    fn deployment_sequence(&self) -> String {
+        format!("{}:deployments:seq", self.prefix)
+    }
+    /// Deployments waiting for their run.
+    fn open_deployments(&self) -> String {
+        format!("{}:deployments:open", self.prefix)
+    }
+    /// Every deployment, by when it was asked for.
+    fn deployments_requested(&self) -> String {
+        format!("{}:deployments:requested", self.prefix)
     }
     /// Source key → the id of its current group.
     fn current_alerts(&self) -> String {
@@ -347,6 +363,14 @@ impl RedisStore {
                 group.id.0,
                 Some((v, to_json(group), group.is_open(), group.opened)),
             ),
+            Some(Stored::Deployment(d, v)) => (
+                self.keys.deployment(d.id),
+                self.keys.open_deployments(),
+                format!("{}:timeline", self.keys.deployment(d.id)),
+                self.keys.deployments_requested(),
+                d.id.0,
+                Some((v, to_json(d), d.is_open(), d.at)),
+            ),
             None => (
                 self.keys.incident(IncidentId(0)),
                 self.keys.open(),
@@ -492,7 +516,22 @@ impl RedisStore {
             opsbot_handlers::Subject::Incident(id) => self.keys.incident(id),
             opsbot_handlers::Subject::Run(id) => self.keys.run(id),
             opsbot_handlers::Subject::Alert(id) => self.keys.alert(id),
+            opsbot_handlers::Subject::Deployment(id) => self.keys.deployment(id),
         }
+    }
+
+    // --- Deployments ---------------------------------------------------------
+
+    pub async fn next_deployment_id(&self) -> StoreResult<DeployId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.deployment_sequence(), 1)).await.map(DeployId)
+    }
+
+    pub async fn load_deployment(&self, id: DeployId) -> StoreResult<Option<Versioned<Deployment>>> {
+        let key = self.keys.deployment(id);
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        deployment_from_fields(&key, fields)
     }
 
     // --- Alert groups and the KPI window ------------------------------------

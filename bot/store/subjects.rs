@@ -1,4 +1,4 @@
-//! Incidents, checklist runs and alert groups as stored: their state,
+//! Incidents, checklist runs, alert groups and deployments as stored: their state,
 //! timelines and indexes, the commit of a decision, and where their Slack
 //! messages are; and the window of finished workflow runs the KPI alerts
 //! read.
@@ -6,8 +6,10 @@
 use super::{from_json, Backend, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::delivery::State;
+use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
+use opsbot_handlers::subject::DeployId;
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
 use std::collections::HashMap;
@@ -61,6 +63,7 @@ pub enum Stored<'a> {
     Incident(&'a Incident, u64),
     Run(&'a Run, u64),
     Alert(&'a AlertGroup, u64),
+    Deployment(&'a Deployment, u64),
 }
 
 /// Incidents and runs; see the module's comment.
@@ -135,7 +138,21 @@ impl SubjectStore {
             Subject::Alert(id) => {
                 self.load_alert(id).await?.map(|v| Versioned { value: State::Alert(v.value), version: v.version })
             }
+            Subject::Deployment(id) => self
+                .load_deployment(id)
+                .await?
+                .map(|v| Versioned { value: State::Deployment(v.value), version: v.version }),
         })
+    }
+
+    /// Numbers are never reused; a confirmation that fails after this
+    /// leaves a gap.
+    pub async fn next_deployment_id(&self) -> StoreResult<DeployId> {
+        dispatch!(self.next_deployment_id())
+    }
+
+    pub async fn load_deployment(&self, id: DeployId) -> StoreResult<Option<Versioned<Deployment>>> {
+        dispatch!(self.load_deployment(id))
     }
 
     /// Numbers are never reused; an opening that loses to another replica's
@@ -296,6 +313,18 @@ pub(super) fn alert_from_fields(
     let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
     group.posted = posted_from_fields(&fields);
     Ok(Some(Versioned { value: group, version }))
+}
+
+/// A deployment from all its hash fields, with where its message is.
+pub(super) fn deployment_from_fields(
+    key: &str,
+    mut fields: HashMap<String, String>,
+) -> StoreResult<Option<Versioned<Deployment>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut deployment: Deployment = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    deployment.posted = posted_from_fields(&fields);
+    Ok(Some(Versioned { value: deployment, version }))
 }
 
 /// The KPI window: how long and how many runs it keeps.

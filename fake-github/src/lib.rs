@@ -423,21 +423,29 @@ impl FakeGitHub {
     }
 
     /// Moves a queued run (from a dispatch) to in progress, as a runner
-    /// picking it up does. Returns false for an unknown or non-queued run.
+    /// picking it up does, and sends the `workflow_run` `in_progress`
+    /// webhook when [`FakeGitHub::deliver_to`] configured one, as GitHub
+    /// does. Returns false for an unknown or non-queued run.
     pub fn start_run(&self, run_id: u64) -> bool {
-        let mut state = self.inner.lock();
-        let now = state.now();
-        let Some(run) = state.run_mut(run_id) else { return false };
-        if run.status != Status::Queued {
-            return false;
-        }
-        run.status = Status::InProgress;
-        run.run_started_at = now;
-        run.updated_at = now;
-        let attempt = run.run_attempt;
-        for job in run.jobs.iter_mut().filter(|j| j.run_attempt == attempt && j.status == Status::Queued) {
-            job.status = Status::InProgress;
-            job.started_at = now;
+        let payload = {
+            let mut state = self.inner.lock();
+            let now = state.now();
+            let Some(run) = state.run_mut(run_id) else { return false };
+            if run.status != Status::Queued {
+                return false;
+            }
+            run.status = Status::InProgress;
+            run.run_started_at = now;
+            run.updated_at = now;
+            let attempt = run.run_attempt;
+            for job in run.jobs.iter_mut().filter(|j| j.run_attempt == attempt && j.status == Status::Queued) {
+                job.status = Status::InProgress;
+                job.started_at = now;
+            }
+            webhook::workflow_run_payload(&state, run_id, "in_progress")
+        };
+        if let Some(payload) = payload {
+            self.deliver("workflow_run", "in_progress", run_id, payload);
         }
         true
     }

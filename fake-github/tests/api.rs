@@ -324,9 +324,26 @@ async fn a_completed_re_run_is_reported_with_its_attempt() {
     h.github.advance(Duration::from_secs(90));
     assert!(h.github.complete_run(id, Conclusion::Success));
 
-    let delivery = h.github.wait_for(Duration::from_secs(5), |g| g.deliveries().into_iter().next()).await;
-    assert_eq!(delivery.expect("delivered").status, Some(204));
-    let (headers, body) = received.0.lock().unwrap()[0].clone();
+    // The start is reported too (`in_progress`), then the end.
+    let delivered = h
+        .github
+        .wait_for(Duration::from_secs(5), |g| {
+            let all = g.deliveries();
+            (all.len() == 2 && all.iter().all(|d| d.status.is_some())).then_some(all)
+        })
+        .await
+        .expect("both delivered");
+    // Each delivery goes out on its own, so they are answered in any order.
+    let mut actions: Vec<&str> = delivered.iter().map(|d| d.action.as_str()).collect();
+    actions.sort();
+    assert_eq!(actions, ["completed", "in_progress"]);
+    assert!(delivered.iter().all(|d| d.status == Some(204)));
+    let received = received.0.lock().unwrap().clone();
+    let (headers, body) = received
+        .iter()
+        .find(|(_, body)| serde_json::from_slice::<Value>(body).unwrap()["action"] == "completed")
+        .expect("the completed delivery")
+        .clone();
     assert_eq!(headers["x-hub-signature-256"], opsbot_fake_github::signature("s3cret", &body).as_str());
     let payload: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(payload["workflow_run"]["run_attempt"], 2);

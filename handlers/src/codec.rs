@@ -4,6 +4,7 @@
 //! they cannot drift, and the encodings never change (buttons on messages
 //! posted by an earlier version still work).
 
+use crate::runbook::pipeline::Action;
 use crate::severity::Severity;
 use crate::subject::{AlertId, IncidentChecklist, IncidentId, RunId};
 
@@ -172,6 +173,10 @@ pub struct ModalIds {
 const RESOLVE_MODAL: &str = "incident.resolve";
 const FLAG_MODAL: &str = "run.flag";
 const DECLARE_MODAL: &str = "alert.declare";
+const DEPLOY_MODAL: &str = "pipeline.deploy";
+/// Block and action id of the optional "why" in the deploy modal, where a
+/// refused confirmation is shown too.
+pub const DEPLOY_REASON_FIELD: &str = "reason";
 /// Block and action ids of the declare modal's fields.
 pub const SEVERITY_FIELD: &str = "severity";
 pub const TITLE_FIELD: &str = "title";
@@ -196,6 +201,13 @@ pub fn declare_modal(alert: AlertId) -> ModalIds {
     ModalIds { callback_id: DECLARE_MODAL, private_metadata: alert.0.to_string() }
 }
 
+/// The confirmation modal of a deployment or rollback: the metadata is
+/// `<action> <environment> <ref>`, none of which holds a space (an
+/// environment is one word, a ref passes `is_git_ref`).
+pub fn deploy_modal(action: Action, environment: &str, git_ref: &str) -> ModalIds {
+    ModalIds { callback_id: DEPLOY_MODAL, private_metadata: format!("{} {environment} {git_ref}", action.as_str()) }
+}
+
 /// A modal submitted back to opsbot, with what was typed in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Submission {
@@ -217,6 +229,14 @@ pub enum Submission {
         title: String,
         details: Option<String>,
     },
+    /// Confirm a deployment or rollback. What the metadata says is checked
+    /// again as if typed: it comes back from the client.
+    Deploy {
+        action: Action,
+        environment: String,
+        git_ref: String,
+        reason: Option<String>,
+    },
 }
 
 impl Submission {
@@ -227,6 +247,7 @@ impl Submission {
             Submission::Flag { .. } => NOTE_FIELD,
             Submission::Declare { severity: None, .. } => SEVERITY_FIELD,
             Submission::Declare { .. } => TITLE_FIELD,
+            Submission::Deploy { .. } => DEPLOY_REASON_FIELD,
         }
     }
 
@@ -259,6 +280,20 @@ impl Submission {
                 let title = field(TITLE_FIELD).unwrap_or_default().trim().to_owned();
                 let details = field(DETAILS_FIELD).filter(|d| !d.trim().is_empty());
                 Ok(Some(Submission::Declare { alert, severity, title, details }))
+            }
+            DEPLOY_MODAL => {
+                let mut words = private_metadata.split(' ');
+                let (Some(action), Some(environment), Some(git_ref), None) =
+                    (words.next().and_then(Action::parse), words.next(), words.next(), words.next())
+                else {
+                    return Err("deploy modal without its action, environment and ref");
+                };
+                Ok(Some(Submission::Deploy {
+                    action,
+                    environment: environment.to_owned(),
+                    git_ref: git_ref.to_owned(),
+                    reason: field(DEPLOY_REASON_FIELD).filter(|r| !r.trim().is_empty()),
+                }))
             }
             _ => Ok(None),
         }
@@ -330,6 +365,19 @@ mod tests {
         );
         assert!(Submission::parse(ids.callback_id, "2:1", |_| None).is_err());
         assert!(Submission::parse(RESOLVE_MODAL, "x", |_| None).is_err());
+        let ids = deploy_modal(Action::Rollback, "production", "v1.4.1");
+        assert_eq!(
+            Submission::parse(ids.callback_id, &ids.private_metadata, |_| None),
+            Ok(Some(Submission::Deploy {
+                action: Action::Rollback,
+                environment: "production".into(),
+                git_ref: "v1.4.1".into(),
+                reason: None
+            }))
+        );
+        for bad in ["", "deploy", "deploy production", "launch production main", "deploy production main extra"] {
+            assert!(Submission::parse(DEPLOY_MODAL, bad, |_| None).is_err(), "{bad}");
+        }
         assert_eq!(Submission::parse("someone.else", "", |_| None), Ok(None));
     }
 }

@@ -118,10 +118,13 @@ pub enum Effect {
     /// Ask GitHub, then answer the person with what it said (or why it
     /// could not).
     Lookup { lookup: Lookup, to: AnswerTo },
-    /// Ask GitHub to do something for an alert group (a re-run); a
-    /// refusal comes back to the group as a timer.
-    Call { call: Call, alert: crate::subject::AlertId },
+    /// Ask GitHub to do something for a subject (an alert group's re-run,
+    /// a deployment's dispatch); a refusal comes back to it as a timer.
+    Call { call: Call, caller: Caller },
 }
+
+// Named with the subjects (the timer that reports a refusal names it too).
+pub use crate::subject::Caller;
 
 impl Effect {
     /// The subject this effect concerns, for lanes and logs.
@@ -129,7 +132,7 @@ impl Effect {
         match self {
             Effect::Post(message) | Effect::Refresh(message) => Some(message.subject()),
             Effect::InThread { subject, .. } => Some(*subject),
-            Effect::Call { alert, .. } => Some(Subject::Alert(*alert)),
+            Effect::Call { caller, .. } => Some(caller.subject()),
             Effect::MoveAlert { incident } | Effect::SendAlertLink { incident, .. } => {
                 Some(Subject::Incident(*incident))
             }
@@ -143,6 +146,7 @@ impl Effect {
             (_, Some(Subject::Incident(id))) => format!("incident:{}", id.0),
             (_, Some(Subject::Run(id))) => format!("run:{}", id.0),
             (_, Some(Subject::Alert(id))) => format!("alert:{}", id.0),
+            (_, Some(Subject::Deployment(id))) => format!("deployment:{}", id.0),
             (Effect::Ephemeral { channel, .. } | Effect::Say { channel, .. }, None) => format!("channel:{channel}"),
             // One person's questions are answered in the order asked.
             (Effect::Lookup { to, .. }, None) => format!("lookup:{}", to.user),

@@ -5,6 +5,7 @@
 
 use crate::alert::{render as alert_render, AlertGroup};
 use crate::blocks::SlackMessage;
+use crate::deploy::{render as deploy_render, Deployment};
 use crate::incident::{render as incident_render, Incident};
 use crate::pipeline::checks::Fetched;
 use crate::run::{render as run_render, Run};
@@ -19,6 +20,7 @@ pub enum State {
     Incident(Incident),
     Run(Run),
     Alert(AlertGroup),
+    Deployment(Deployment),
 }
 
 impl State {
@@ -27,6 +29,7 @@ impl State {
             State::Incident(inc) => Subject::Incident(inc.id),
             State::Run(run) => Subject::Run(run.id),
             State::Alert(group) => Subject::Alert(group.id),
+            State::Deployment(d) => Subject::Deployment(d.id),
         }
     }
 
@@ -34,7 +37,7 @@ impl State {
     pub fn incident(&self) -> Option<&Incident> {
         match self {
             State::Incident(inc) => Some(inc),
-            State::Run(_) | State::Alert(_) => None,
+            State::Run(_) | State::Alert(_) | State::Deployment(_) => None,
         }
     }
 
@@ -43,6 +46,7 @@ impl State {
             State::Incident(inc) => &inc.posted,
             State::Run(run) => &run.posted,
             State::Alert(group) => &group.posted,
+            State::Deployment(d) => &d.posted,
         }
     }
 
@@ -52,6 +56,7 @@ impl State {
             State::Incident(inc) => runbook.channel_for(inc.severity),
             State::Run(run) => &run.channel,
             State::Alert(group) => &group.channel,
+            State::Deployment(d) => &d.channel,
         }
     }
 
@@ -87,6 +92,9 @@ impl State {
             }
             (State::Alert(group), Message::Alert(id, _)) if *id == group.id => {
                 Some(alert_render::message(group, runbook, now))
+            }
+            (State::Deployment(d), Message::Deployment(id, _)) if *id == d.id => {
+                Some(deploy_render::message(d, runbook))
             }
             _ => None,
         }

@@ -6,16 +6,17 @@
 //! This is the one module that names every feature: adding a subject adds
 //! its arms here and nowhere else in the core.
 
-use crate::alert::signal::Signal;
+use crate::alert::signal::{Signal, WorkflowRun};
 use crate::alert::{self, AlertChange};
 use crate::codec::{Button, Submission};
 use crate::command::SlashCommand;
-use crate::decision::{Decision, Invocation};
+use crate::decision::{Caller, Decision, Invocation};
+use crate::deploy::{self, Deployment};
 use crate::incident::{self, IncidentChange};
-use crate::pipeline;
+use crate::pipeline::{self, command::Command as PipelineCommand};
 use crate::run::{self, Run};
 use crate::runbook::Runbook;
-use crate::subject::Subject;
+use crate::subject::{DeployId, Subject};
 use crate::timer::{Timer, TimerKind};
 use chrono::{DateTime, Utc};
 
@@ -47,6 +48,13 @@ pub enum Event {
     KpiCheck {
         alert: String,
     },
+    /// A workflow run whose title names a deployment started (`finished`
+    /// false) or finished.
+    DeploymentRun {
+        deployment: DeployId,
+        run: WorkflowRun,
+        finished: bool,
+    },
 }
 
 /// What must be loaded before an event is decided.
@@ -57,6 +65,7 @@ pub enum Need {
     Run(run::decide::Need),
     Alert(alert::decide::Need),
     Pipeline(pipeline::Need),
+    Deploy(deploy::decide::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -67,6 +76,7 @@ pub enum Loaded {
     Run(run::decide::Loaded),
     Alert(alert::decide::Loaded),
     Pipeline(pipeline::Loaded),
+    Deploy(deploy::decide::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -75,6 +85,7 @@ pub enum Change {
     Incident(IncidentChange),
     Run(Run),
     Alert(AlertChange),
+    Deployment(Deployment),
 }
 
 impl Change {
@@ -85,19 +96,31 @@ impl Change {
             Change::Incident(c) => Some(Subject::Incident(c.incident.id)),
             Change::Run(run) => Some(Subject::Run(run.id)),
             Change::Alert(c) => c.group.as_ref().map(|g| Subject::Alert(g.group.id)),
+            Change::Deployment(d) => Some(Subject::Deployment(d.id)),
         }
     }
 }
 
 /// What must be decided after `event` was committed: the KPI checks a
-/// finished workflow run calls for.
-pub fn follow_ups(decision: &Decision<Change>, runbook: &Runbook) -> Vec<Event> {
-    match &decision.change {
+/// finished workflow run calls for, and the deployment its title names.
+pub fn follow_ups(event: &Event, decision: &Decision<Change>, runbook: &Runbook) -> Vec<Event> {
+    let mut next = match &decision.change {
         Some(Change::Alert(change)) => {
             alert::decide::kpi_checks(change, runbook).into_iter().map(|alert| Event::KpiCheck { alert }).collect()
         }
         _ => Vec::new(),
+    };
+    let (run, finished) = match event {
+        Event::Signal(Signal::WorkflowRun(run)) => (Some(run), true),
+        Event::Signal(Signal::WorkflowRunStarted(run)) => (Some(run), false),
+        _ => (None, false),
+    };
+    if let Some(run) = run {
+        if let Some(deployment) = deploy::decide::named_by(run) {
+            next.push(Event::DeploymentRun { deployment, run: run.clone(), finished });
+        }
     }
+    next
 }
 
 /// What `event` needs loaded. `now` matters for a schedule slot: one that
@@ -108,6 +131,12 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
     match event {
         Event::Command { command: SlashCommand::Incident(cmd), .. } => Need::Incident(incident::decide::needs(cmd)),
         Event::Command { command: SlashCommand::Runbook(cmd), .. } => Need::Run(run::decide::needs(cmd, runbook)),
+        Event::Command { command: SlashCommand::Pipeline(PipelineCommand::Deploy { environment, git_ref }), who } => {
+            Need::Deploy(deploy::decide::needs(deploy::Action::Deploy, environment, git_ref.as_deref(), who, runbook))
+        }
+        Event::Command { command: SlashCommand::Pipeline(PipelineCommand::Rollback { environment, git_ref }), who } => {
+            Need::Deploy(deploy::decide::needs(deploy::Action::Rollback, environment, git_ref.as_deref(), who, runbook))
+        }
         Event::Command { command: SlashCommand::Pipeline(cmd), .. } => Need::Pipeline(pipeline::needs(cmd)),
         Event::Command { command: SlashCommand::OnCall(cmd), .. } => {
             if crate::oncall::needs_open_incidents(cmd) {
@@ -122,6 +151,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
+        Event::Submission { submission: Submission::Deploy { .. }, .. } => Need::Deploy(deploy::decide::Need::New),
         Event::Timer(timer) => match &timer.kind {
             TimerKind::Incident { incident, .. } => Need::Incident(I::One(*incident)),
             TimerKind::RunOverdue { run } => Need::Run(R::One(*run)),
@@ -129,14 +159,20 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
                 Need::Run(run::decide::slot_needs(checklist, *slot, runbook, now))
             }
             TimerKind::DeclareFromAlert { .. } => Need::Incident(I::NewId),
-            TimerKind::AlertDeclared { alert, .. } | TimerKind::GitHubRefused { alert, .. } => {
+            TimerKind::AlertDeclared { alert, .. } | TimerKind::GitHubRefused { caller: Caller::Alert(alert), .. } => {
                 Need::Alert(alert::decide::Need::One(*alert))
             }
             TimerKind::Handoff { .. } => Need::Incident(I::Open),
+            TimerKind::GitHubRefused { caller: Caller::Deployment(id), .. } => {
+                Need::Deploy(deploy::decide::Need::One(*id))
+            }
+            TimerKind::DeploymentNoted { incident, .. } => Need::Incident(I::One(*incident)),
+            TimerKind::DeploymentDispatched { deployment, .. } => Need::Deploy(deploy::decide::Need::One(*deployment)),
         },
         Event::Mention { .. } => Need::Incident(I::Open),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
         Event::KpiCheck { alert } => Need::Alert(alert::decide::kpi_needs(alert, runbook, now)),
+        Event::DeploymentRun { deployment, .. } => Need::Deploy(deploy::decide::Need::One(*deployment)),
     }
 }
 
@@ -147,7 +183,50 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
     let incident = |d: inc::IncidentDecision| d.map(Change::Incident);
     let run = |d: rn::RunDecision| d.map(Change::Run);
     let alert = |d: alert::decide::AlertDecision| d.map(Change::Alert);
+    let deployment = |d: deploy::decide::DeployDecision| d.map(Change::Deployment);
+    use deploy::decide::Loaded as D;
     match (event, loaded) {
+        (
+            Event::Command { command: SlashCommand::Pipeline(PipelineCommand::Deploy { environment, git_ref }), who },
+            Loaded::Deploy(l),
+        ) => deployment(deploy::decide::command(
+            deploy::Action::Deploy,
+            environment,
+            git_ref.as_deref(),
+            l,
+            who,
+            runbook,
+        )),
+        (
+            Event::Command { command: SlashCommand::Pipeline(PipelineCommand::Rollback { environment, git_ref }), who },
+            Loaded::Deploy(l),
+        ) => deployment(deploy::decide::command(
+            deploy::Action::Rollback,
+            environment,
+            git_ref.as_deref(),
+            l,
+            who,
+            runbook,
+        )),
+        (
+            Event::Submission { submission: Submission::Deploy { action, environment, git_ref, reason }, who },
+            Loaded::Deploy(l),
+        ) => deployment(deploy::decide::confirmed(
+            *action,
+            environment,
+            git_ref,
+            reason.as_deref(),
+            l,
+            who,
+            runbook,
+            now,
+        )),
+        (Event::DeploymentRun { run, finished: true, .. }, Loaded::Deploy(D::One(found))) => {
+            deployment(deploy::decide::run_finished(found, run))
+        }
+        (Event::DeploymentRun { run, finished: false, .. }, Loaded::Deploy(D::One(found))) => {
+            deployment(deploy::decide::run_started(found, run))
+        }
         (Event::Command { command: SlashCommand::Incident(cmd), who }, Loaded::Incident(l)) => {
             incident(inc::command(cmd, l, who, runbook, now))
         }
@@ -210,6 +289,15 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             (TimerKind::Handoff { role, shift }, Loaded::Incident(I::Many(open))) => {
                 crate::oncall::handoff::handoff(role, *shift, timer.due, &open, runbook, now)
                     .map(|never| match never {})
+            }
+            (TimerKind::GitHubRefused { call, why, .. }, Loaded::Deploy(D::One(found))) => {
+                deployment(deploy::decide::github_refused(found, call, why))
+            }
+            (TimerKind::DeploymentDispatched { run, .. }, Loaded::Deploy(D::One(found))) => {
+                deployment(deploy::decide::dispatched(found, run))
+            }
+            (TimerKind::DeploymentNoted { deployment: id, by, text, .. }, Loaded::Incident(I::One(found))) => {
+                incident(inc::deployment_noted(*id, by, text, found, now))
             }
             _ => Decision::reply(crate::replies::INTERNAL_ERROR),
         },

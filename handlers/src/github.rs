@@ -252,21 +252,92 @@ pub enum Unavailable {
 pub enum Call {
     /// `POST /repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs`.
     RerunFailedJobs { repo: Repo, run_id: u64 },
+    /// `POST /repos/{repo}/actions/workflows/{workflow}/dispatches` with
+    /// `inputs`, on `git_ref`: the branch whose workflow file runs. `None`
+    /// is the repository's default branch, which the shell asks GitHub for
+    /// (a decision cannot know it, and the modal may have opened while
+    /// GitHub was down). The ref to deploy travels in the inputs.
+    Dispatch {
+        repo: Repo,
+        /// A file in `.github/workflows` or a numeric id.
+        workflow: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        git_ref: Option<String>,
+        /// In the runbook's order.
+        inputs: Vec<(String, String)>,
+        /// The id the run's title carries (`DEP-3`, when an input holds
+        /// `{id}` for the workflow's `run-name`): a run of the workflow
+        /// already titled with it means GitHub took this dispatch before
+        /// (its answer was lost, and the outbox is retrying), so it is not
+        /// sent again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        once: Option<String>,
+    },
 }
 
 impl Call {
     pub fn repo(&self) -> &Repo {
         match self {
-            Call::RerunFailedJobs { repo, .. } => repo,
+            Call::RerunFailedJobs { repo, .. } | Call::Dispatch { repo, .. } => repo,
         }
     }
 
-    /// For logs.
+    /// For logs (never the inputs: they are the team's, not the log's).
     pub fn describe(&self) -> String {
         match self {
             Call::RerunFailedJobs { repo, run_id } => format!("re-run the failed jobs of {repo} run {run_id}"),
+            Call::Dispatch { repo, workflow, .. } => format!("dispatch {workflow} in {repo}"),
         }
     }
+}
+
+/// The run a dispatch made, when GitHub names it (`return_run_details`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchedRun {
+    pub run_id: u64,
+    /// The run's page on GitHub.
+    pub url: String,
+}
+
+/// What the confirmation modal of a deployment shows, read from GitHub
+/// before it opens: the environment's last successful deployment and the
+/// commits between it and the ref.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployPreview {
+    pub repo: Repo,
+    pub default_branch: String,
+    /// The environment's latest deployment whose latest status is
+    /// `success`; `None` when it has none.
+    pub last: Option<LastDeployment>,
+    /// From the last deployment to the ref (a deployment: what goes out),
+    /// or from the ref to it (a rollback: what is undone); empty without a
+    /// last deployment.
+    pub commits: Vec<CommitLine>,
+    /// How many commits that is in all; `commits` holds the newest few.
+    pub total_commits: u64,
+    /// GitHub's compare page for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_url: Option<String>,
+}
+
+/// A deployment GitHub recorded for an environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastDeployment {
+    pub git_ref: String,
+    pub sha: String,
+    /// Who created it (a login).
+    pub creator: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One commit of a compare, as the modal lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitLine {
+    /// The first 7 characters of the sha.
+    pub short_sha: String,
+    /// The message's first line.
+    pub title: String,
+    pub author: String,
 }
 
 impl Unavailable {

@@ -9,7 +9,8 @@
 //! - Shared mechanisms: [`checklist`], [`blocks`], [`text`], [`severity`],
 //!   the [`runbook`] model with its [`schedule`]s.
 //! - Features, one module each: [`incident`], [`run`], [`alert`],
-//!   [`pipeline`] (with GitHub's data as [`github`] describes it), [`oncall`].
+//!   [`pipeline`] and [`deploy`] (with GitHub's data as [`github`]
+//!   describes it), [`oncall`].
 //! - Routing, the one place that names every feature: [`command`],
 //!   [`event`], [`delivery`].
 
@@ -20,6 +21,7 @@ pub mod codec;
 pub mod command;
 pub mod decision;
 pub mod delivery;
+pub mod deploy;
 pub mod event;
 pub mod github;
 pub mod incident;

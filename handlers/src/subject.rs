@@ -65,6 +65,41 @@ impl fmt::Display for AlertId {
     }
 }
 
+/// A deployment's (or rollback's) number, shown as `DEP-<n>`: one
+/// `/pipeline deploy` or `/pipeline rollback` someone confirmed, from the
+/// dispatch of the runbook's workflow until its run ends.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeployId(pub u64);
+
+impl fmt::Display for DeployId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DEP-{}", self.0)
+    }
+}
+
+impl DeployId {
+    /// The first `DEP-<n>` in `text` (a run's title, which the workflow's
+    /// `run-name` fills with opsbot's id), as a word of its own: `DEP-3`
+    /// in "Deploy DEP-3 to production", not in "XDEP-3" or "DEP-3a".
+    pub fn find_in(text: &str) -> Option<DeployId> {
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while let Some(at) = text[from..].find("DEP-").map(|i| i + from) {
+            from = at + 4;
+            let before_ok = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+            let digits = text[from..].bytes().take_while(|b| b.is_ascii_digit()).count();
+            let after_ok = bytes.get(from + digits).is_none_or(|b| !b.is_ascii_alphanumeric());
+            if before_ok && digits > 0 && after_ok {
+                if let Ok(n) = text[from..from + digits].parse() {
+                    return Some(DeployId(n));
+                }
+            }
+        }
+        None
+    }
+}
+
 /// What a thread, an effect or a stored state is about.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +107,7 @@ pub enum Subject {
     Incident(IncidentId),
     Run(RunId),
     Alert(AlertId),
+    Deployment(DeployId),
 }
 
 impl fmt::Display for Subject {
@@ -80,6 +116,7 @@ impl fmt::Display for Subject {
             Subject::Incident(id) => id.fmt(f),
             Subject::Run(id) => id.fmt(f),
             Subject::Alert(id) => id.fmt(f),
+            Subject::Deployment(id) => id.fmt(f),
         }
     }
 }
@@ -140,12 +177,21 @@ pub enum AlertMessage {
     Group,
 }
 
+/// A message a deployment owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DeploymentMessage {
+    /// "🚀 Deploying …" in the environment's channel, edited as the run
+    /// goes: the anchor.
+    Announcement,
+}
+
 /// A message some subject owns.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     Incident(IncidentId, IncidentMessage),
     Run(RunId, RunMessage),
     Alert(AlertId, AlertMessage),
+    Deployment(DeployId, DeploymentMessage),
 }
 
 impl Message {
@@ -154,6 +200,7 @@ impl Message {
             Message::Incident(id, _) => Subject::Incident(*id),
             Message::Run(id, _) => Subject::Run(*id),
             Message::Alert(id, _) => Subject::Alert(*id),
+            Message::Deployment(id, _) => Subject::Deployment(*id),
         }
     }
 
@@ -163,6 +210,7 @@ impl Message {
             Subject::Incident(id) => Message::Incident(id, IncidentMessage::Alert),
             Subject::Run(id) => Message::Run(id, RunMessage::Header),
             Subject::Alert(id) => Message::Alert(id, AlertMessage::Group),
+            Subject::Deployment(id) => Message::Deployment(id, DeploymentMessage::Announcement),
         }
     }
 
@@ -172,6 +220,7 @@ impl Message {
             Message::Incident(_, IncidentMessage::Alert)
                 | Message::Run(_, RunMessage::Header)
                 | Message::Alert(_, AlertMessage::Group)
+                | Message::Deployment(_, DeploymentMessage::Announcement)
         )
     }
 
@@ -182,7 +231,8 @@ impl Message {
         match self {
             Message::Incident(_, IncidentMessage::Alert)
             | Message::Run(_, RunMessage::Header)
-            | Message::Alert(_, AlertMessage::Group) => ANCHOR_KEY.to_owned(),
+            | Message::Alert(_, AlertMessage::Group)
+            | Message::Deployment(_, DeploymentMessage::Announcement) => ANCHOR_KEY.to_owned(),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)) => part("pb", p),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)) => part("pi", p),
             Message::Run(_, RunMessage::Steps(p)) => part("rn", p),
@@ -219,6 +269,23 @@ impl Posted {
     }
 }
 
+/// The subject a GitHub call (`Effect::Call`) is made for, which hears of
+/// a refusal.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Alert(AlertId),
+    Deployment(DeployId),
+}
+
+impl Caller {
+    pub fn subject(self) -> Subject {
+        match self {
+            Caller::Alert(id) => Subject::Alert(id),
+            Caller::Deployment(id) => Subject::Deployment(id),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +314,18 @@ mod tests {
         );
         assert_eq!(Message::Run(RunId(1), RunMessage::Steps(p)).key(), "rn:1:2");
         assert!(Message::anchor_of(Subject::Run(RunId(1))).is_anchor());
+        assert!(Message::anchor_of(Subject::Deployment(DeployId(1))).is_anchor());
+    }
+
+    #[test]
+    fn a_deployment_id_is_found_in_a_run_title_as_a_word_of_its_own() {
+        assert_eq!(DeployId::find_in("Deploy DEP-3 to production"), Some(DeployId(3)));
+        assert_eq!(DeployId::find_in("DEP-12"), Some(DeployId(12)));
+        assert_eq!(DeployId::find_in("Roll back (DEP-7)"), Some(DeployId(7)));
+        for text in ["", "Deploy", "XDEP-3", "DEP-3a", "DEP-", "DEP-99999999999999999999999", "dep-3"] {
+            assert_eq!(DeployId::find_in(text), None, "{text}");
+        }
+        assert_eq!(DeployId::find_in("XDEP-1 then DEP-2"), Some(DeployId(2)));
+        assert_eq!(DeployId(3).to_string(), "DEP-3");
     }
 }

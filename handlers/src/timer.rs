@@ -13,7 +13,8 @@
 
 use crate::github::Call;
 use crate::severity::Severity;
-use crate::subject::{AlertId, IncidentId, RunId};
+use crate::subject::Caller;
+use crate::subject::{AlertId, DeployId, IncidentId, RunId};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,10 +47,18 @@ pub enum TimerKind {
     /// same reason as [`TimerKind::DeclareFromAlert`]: the declare decision
     /// writes the incident, this one the group.
     AlertDeclared { alert: AlertId, incident: IncidentId, severity: Severity, by: Option<String> },
-    /// GitHub refused a [`Call`] an alert group's decision made (a re-run
-    /// of a run already running, a token without the permission): the
-    /// group says so. Set by the outbox, due at once.
-    GitHubRefused { alert: AlertId, call: Call, why: String },
+    /// GitHub refused a [`Call`] a subject's decision made (a re-run of a
+    /// run already running, a dispatch missing a required input, a token
+    /// without the permission): the subject says so. Set by the outbox,
+    /// due at once.
+    GitHubRefused { caller: Caller, call: Call, why: String },
+    /// Record a deployment on an open incident's timeline and in its
+    /// thread. Due at once: the deployment's decision writes the
+    /// deployment, this one the incident.
+    DeploymentNoted { incident: IncidentId, deployment: DeployId, by: String, text: String },
+    /// GitHub accepted a deployment's dispatch and named the run it made:
+    /// the message links it at once. Set by the outbox, due at once.
+    DeploymentDispatched { deployment: DeployId, run: crate::github::DispatchedRun },
     /// A rotation's shift `shift` starts: post the handoff. Due at the
     /// shift change; see `oncall::handoff`.
     Handoff { role: String, shift: i64 },
@@ -102,7 +111,13 @@ impl Timer {
                 format!("{alert} declares a {} incident", declaration.severity)
             }
             TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
-            TimerKind::GitHubRefused { alert, call, .. } => format!("{alert}: GitHub refused to {}", call.describe()),
+            TimerKind::GitHubRefused { caller, call, .. } => {
+                format!("{}: GitHub refused to {}", caller.subject(), call.describe())
+            }
+            TimerKind::DeploymentNoted { incident, deployment, .. } => format!("{incident} notes {deployment}"),
+            TimerKind::DeploymentDispatched { deployment, run } => {
+                format!("{deployment} dispatched run {}", run.run_id)
+            }
             TimerKind::Handoff { role, shift } => format!("{role} handoff to shift {shift}"),
         }
     }

@@ -9,8 +9,10 @@
 //! the dead letters, the timer worker drops it with a log line.
 
 use crate::decision;
+use crate::decision::Caller;
 use crate::subject::{
-    AlertId, AlertMessage, ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, RunId, RunMessage,
+    AlertId, AlertMessage, ChecklistPart, DeployId, DeploymentMessage, IncidentChecklist, IncidentId, IncidentMessage,
+    Message, RunId, RunMessage,
 };
 use crate::timer::{self, IncidentReminder, TimerKind};
 use chrono::{DateTime, Utc};
@@ -75,6 +77,10 @@ pub enum Effect {
     PostInAlertThread { alert: AlertId, text: String },
     AnswerLookup { lookup: crate::github::Lookup, to: decision::AnswerTo },
     CallGithub { call: crate::github::Call, alert: AlertId },
+    PostDeployment { deployment: DeployId },
+    RefreshDeployment { deployment: DeployId },
+    PostInDeploymentThread { deployment: DeployId, text: String },
+    CallGithubForDeployment { call: crate::github::Call, deployment: DeployId },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -101,6 +107,12 @@ fn posted(message: Message, refresh: bool) -> Effect {
         }
         (Message::Alert(alert, AlertMessage::Group), false) => Effect::PostAlertGroup { alert },
         (Message::Alert(alert, AlertMessage::Group), true) => Effect::RefreshAlertGroup { alert },
+        (Message::Deployment(deployment, DeploymentMessage::Announcement), false) => {
+            Effect::PostDeployment { deployment }
+        }
+        (Message::Deployment(deployment, DeploymentMessage::Announcement), true) => {
+            Effect::RefreshDeployment { deployment }
+        }
     }
 }
 
@@ -117,6 +129,9 @@ impl From<decision::Effect> for Effect {
             decision::Effect::InThread { subject: Subject::Alert(alert), text } => {
                 Effect::PostInAlertThread { alert, text }
             }
+            decision::Effect::InThread { subject: Subject::Deployment(deployment), text } => {
+                Effect::PostInDeploymentThread { deployment, text }
+            }
             decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
             decision::Effect::SendAlertLink { incident, channel, user } => {
                 Effect::SendAlertLink { incident, channel, user }
@@ -124,7 +139,10 @@ impl From<decision::Effect> for Effect {
             decision::Effect::Ephemeral { channel, user, text } => Effect::Ephemeral { channel, user, text },
             decision::Effect::Say { channel, thread_ts, text } => Effect::Post { channel, thread_ts, text },
             decision::Effect::Lookup { lookup, to } => Effect::AnswerLookup { lookup, to },
-            decision::Effect::Call { call, alert } => Effect::CallGithub { call, alert },
+            decision::Effect::Call { call, caller: Caller::Alert(alert) } => Effect::CallGithub { call, alert },
+            decision::Effect::Call { call, caller: Caller::Deployment(deployment) } => {
+                Effect::CallGithubForDeployment { call, deployment }
+            }
         }
     }
 }
@@ -155,7 +173,19 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::RefreshAlertGroup { alert } => E::Refresh(Message::Alert(alert, AlertMessage::Group)),
             Effect::PostInAlertThread { alert, text } => E::InThread { subject: Subject::Alert(alert), text },
             Effect::AnswerLookup { lookup, to } => E::Lookup { lookup, to },
-            Effect::CallGithub { call, alert } => E::Call { call, alert },
+            Effect::CallGithub { call, alert } => E::Call { call, caller: Caller::Alert(alert) },
+            Effect::PostDeployment { deployment } => {
+                E::Post(Message::Deployment(deployment, DeploymentMessage::Announcement))
+            }
+            Effect::RefreshDeployment { deployment } => {
+                E::Refresh(Message::Deployment(deployment, DeploymentMessage::Announcement))
+            }
+            Effect::PostInDeploymentThread { deployment, text } => {
+                E::InThread { subject: Subject::Deployment(deployment), text }
+            }
+            Effect::CallGithubForDeployment { call, deployment } => {
+                E::Call { call, caller: Caller::Deployment(deployment) }
+            }
         })
     }
 }
@@ -170,6 +200,7 @@ enum TimerSubject {
     Alert(AlertId),
     /// A role's on-call rotation, by role id.
     Rotation(String),
+    Deployment(DeployId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -204,6 +235,15 @@ enum Reason {
     },
     Handoff {
         shift: i64,
+    },
+    DeploymentNoted {
+        deployment: DeployId,
+        by: String,
+        text: String,
+    },
+    Dispatched {
+        run_id: u64,
+        url: String,
     },
 }
 
@@ -245,8 +285,18 @@ impl From<timer::Timer> for Timer {
             TimerKind::AlertDeclared { alert, incident, severity, by } => {
                 (TimerSubject::Alert(alert), 0, Reason::Declared { incident, severity, by })
             }
-            TimerKind::GitHubRefused { alert, call, why } => {
-                (TimerSubject::Alert(alert), 0, Reason::GithubRefused { call, why })
+            TimerKind::GitHubRefused { caller, call, why } => {
+                let subject = match caller {
+                    Caller::Alert(alert) => TimerSubject::Alert(alert),
+                    Caller::Deployment(deployment) => TimerSubject::Deployment(deployment),
+                };
+                (subject, 0, Reason::GithubRefused { call, why })
+            }
+            TimerKind::DeploymentNoted { incident, deployment, by, text } => {
+                (TimerSubject::Incident(incident), 0, Reason::DeploymentNoted { deployment, by, text })
+            }
+            TimerKind::DeploymentDispatched { deployment, run } => {
+                (TimerSubject::Deployment(deployment), 0, Reason::Dispatched { run_id: run.run_id, url: run.url })
             }
             TimerKind::Handoff { role, shift } => (TimerSubject::Rotation(role), 0, Reason::Handoff { shift }),
         };
@@ -259,6 +309,9 @@ impl TryFrom<Timer> for timer::Timer {
 
     fn try_from(w: Timer) -> Result<timer::Timer, String> {
         let kind = match (w.subject, w.reason) {
+            (TimerSubject::Incident(incident), Reason::DeploymentNoted { deployment, by, text }) => {
+                TimerKind::DeploymentNoted { incident, deployment, by, text }
+            }
             (TimerSubject::Incident(incident), reason) => {
                 let reminder = match reason {
                     Reason::Escalate { level } => IncidentReminder::Escalate { level },
@@ -269,7 +322,9 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::Declare { .. }
                     | Reason::Declared { .. }
                     | Reason::GithubRefused { .. }
-                    | Reason::Handoff { .. } => return Err("a timer of another subject on an incident".to_owned()),
+                    | Reason::Handoff { .. }
+                    | Reason::DeploymentNoted { .. }
+                    | Reason::Dispatched { .. } => return Err("a timer of another subject on an incident".to_owned()),
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -287,7 +342,13 @@ impl TryFrom<Timer> for timer::Timer {
                 TimerKind::AlertDeclared { alert, incident, severity, by }
             }
             (TimerSubject::Alert(alert), Reason::GithubRefused { call, why }) => {
-                TimerKind::GitHubRefused { alert, call, why }
+                TimerKind::GitHubRefused { caller: Caller::Alert(alert), call, why }
+            }
+            (TimerSubject::Deployment(deployment), Reason::GithubRefused { call, why }) => {
+                TimerKind::GitHubRefused { caller: Caller::Deployment(deployment), call, why }
+            }
+            (TimerSubject::Deployment(deployment), Reason::Dispatched { run_id, url }) => {
+                TimerKind::DeploymentDispatched { deployment, run: crate::github::DispatchedRun { run_id, url } }
             }
             (TimerSubject::Rotation(role), Reason::Handoff { shift }) => TimerKind::Handoff { role, shift },
             (_, _) => return Err("a timer that fits no subject".to_owned()),
@@ -479,6 +540,78 @@ mod tests {
                     incident: IncidentId(9),
                     severity: crate::Severity::P1,
                     by: None,
+                },
+            },
+        );
+    }
+
+    #[test]
+    fn deployment_effects_and_timers_have_a_stored_form_of_their_own() {
+        use crate::decision::Caller;
+        use crate::github::{Call, Repo};
+        use crate::subject::{AlertId, DeployId, DeploymentMessage};
+        use crate::timer::TimerKind;
+        let announcement = Message::Deployment(DeployId(3), DeploymentMessage::Announcement);
+        assert_same(r#"{"kind":"post_deployment","deployment":3}"#, Effect::Post(announcement));
+        assert_same(r#"{"kind":"refresh_deployment","deployment":3}"#, Effect::Refresh(announcement));
+        assert_same(
+            r#"{"kind":"post_in_deployment_thread","deployment":3,"text":"x"}"#,
+            Effect::InThread { subject: Subject::Deployment(DeployId(3)), text: "x".into() },
+        );
+        let dispatch = Call::Dispatch {
+            repo: Repo::parse("octo-org/shop").unwrap(),
+            workflow: "deploy.yml".into(),
+            git_ref: None,
+            inputs: vec![("ref".into(), "v1.4.2".into())],
+            once: None,
+        };
+        assert_same(
+            r#"{"kind":"call_github_for_deployment","call":{"kind":"dispatch","repo":"octo-org/shop","workflow":"deploy.yml","inputs":[["ref","v1.4.2"]]},"deployment":3}"#,
+            Effect::Call { call: dispatch.clone(), caller: Caller::Deployment(DeployId(3)) },
+        );
+        // A re-run's call is stored as before the caller was typed.
+        let rerun = Call::RerunFailedJobs { repo: Repo::parse("octo-org/shop").unwrap(), run_id: 9 };
+        assert_same(
+            r#"{"kind":"call_github","call":{"kind":"rerun_failed_jobs","repo":"octo-org/shop","run_id":9},"alert":4}"#,
+            Effect::Call { call: rerun.clone(), caller: Caller::Alert(AlertId(4)) },
+        );
+        assert_same(
+            r#"{"subject":{"alert":4},"due":"2026-11-27T09:05:00Z","timer":"github_refused","call":{"kind":"rerun_failed_jobs","repo":"octo-org/shop","run_id":9},"why":"no"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::GitHubRefused { caller: Caller::Alert(AlertId(4)), call: rerun, why: "no".into() },
+            },
+        );
+        assert_same(
+            r#"{"subject":{"deployment":3},"due":"2026-11-27T09:05:00Z","timer":"github_refused","call":{"kind":"dispatch","repo":"octo-org/shop","workflow":"deploy.yml","inputs":[["ref","v1.4.2"]]},"why":"no"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::GitHubRefused {
+                    caller: Caller::Deployment(DeployId(3)),
+                    call: dispatch,
+                    why: "no".into(),
+                },
+            },
+        );
+        assert_same(
+            r#"{"subject":{"deployment":3},"due":"2026-11-27T09:05:00Z","timer":"dispatched","run_id":99,"url":"u"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::DeploymentDispatched {
+                    deployment: DeployId(3),
+                    run: crate::github::DispatchedRun { run_id: 99, url: "u".into() },
+                },
+            },
+        );
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"deployment_noted","deployment":3,"by":"U1","text":"x"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::DeploymentNoted {
+                    incident: IncidentId(1),
+                    deployment: DeployId(3),
+                    by: "U1".into(),
+                    text: "x".into(),
                 },
             },
         );

@@ -5,6 +5,7 @@ mod alert_flows;
 mod alerts;
 mod binary;
 mod delivery;
+mod deploy;
 mod events;
 mod incidents;
 mod live_checks;

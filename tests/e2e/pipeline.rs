@@ -211,14 +211,18 @@ async fn an_answer_goes_only_to_slacks_own_response_url_else_as_an_ephemeral_mes
 }
 
 #[tokio::test]
-async fn typos_get_the_usage_and_deploys_say_plainly_they_are_not_built_yet() {
+async fn typos_get_the_usage_and_a_deploy_without_a_ref_confirms_the_default_branch() {
     let app = connected().await;
     let answer = app.slash("/pipeline", "stats", ALICE).await;
     let text = answer["text"].as_str().unwrap();
     assert!(text.contains("Unknown subcommand `stats`") && text.contains("/pipeline status"), "{text}");
     let answer = app.slash("/pipeline", "deploy production", ALICE).await;
-    assert!(answer["text"].as_str().unwrap().contains("not built yet"), "{answer}");
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("Confirm in the dialog: deploying `main` to *production*"), "{text}");
+    let view = app.slack.wait_for(PATIENCE, |s| s.views().into_iter().next()).await.expect("the confirmation").view;
+    assert!(view.to_string().contains("production has no successful deployment to compare with"), "{view}");
     assert_eq!(app.github.calls(endpoint::LIST_REPO_RUNS), 0);
+    assert_eq!(app.github.calls(endpoint::DISPATCH), 0, "nothing goes out before confirming");
 }
 
 #[tokio::test]

@@ -57,7 +57,9 @@ pub enum Loaded {
 /// per deployment environment, per Alertmanager group.
 pub fn source_key(signal: &Signal) -> String {
     match signal {
-        Signal::WorkflowRun(run) => format!("github:workflow:{}:{}:{}", run.repo, run.workflow_id, run.branch),
+        Signal::WorkflowRun(run) | Signal::WorkflowRunStarted(run) => {
+            format!("github:workflow:{}:{}:{}", run.repo, run.workflow_id, run.branch)
+        }
         Signal::Deployment(d) => format!("github:deployment:{}:{}", d.repo, d.environment.to_ascii_lowercase()),
         Signal::Alertmanager(group) => format!("alertmanager:{}", group.group_key),
     }
@@ -81,6 +83,8 @@ pub fn needs(signal: &Signal, runbook: &Runbook) -> Need {
             None => Need::Nothing,
         },
         Signal::Alertmanager(group) => Need::Current { key, may_open: group.firing },
+        // A run that started is not an alert; only a deployment follows it.
+        Signal::WorkflowRunStarted(_) => Need::Nothing,
     }
 }
 
@@ -157,6 +161,7 @@ pub fn signal(signal: &Signal, loaded: Loaded, runbook: &Runbook, now: DateTime<
         Signal::WorkflowRun(run) => workflow_run(run, key, current, new_id, runbook, now),
         Signal::Deployment(d) => deployment(d, key, current, new_id, runbook, now),
         Signal::Alertmanager(group) => alertmanager(group, key, current, new_id, runbook, now),
+        Signal::WorkflowRunStarted(_) => Decision::nothing(),
     }
 }
 
@@ -329,7 +334,10 @@ fn rerun(mut group: AlertGroup, who: &Invocation, now: DateTime<Utc>) -> AlertDe
         refused: None,
     });
     group.updated = now;
-    let mut effects = vec![Effect::Call { call, alert: group.id }, Effect::Refresh(group_message(group.id))];
+    let mut effects = vec![
+        Effect::Call { call, caller: crate::decision::Caller::Alert(group.id) },
+        Effect::Refresh(group_message(group.id)),
+    ];
     effects.push(in_thread(group.id, note));
     written(group, None, None, effects)
 }
@@ -338,7 +346,7 @@ fn rerun(mut group: AlertGroup, who: &Invocation, now: DateTime<Utc>) -> AlertDe
 /// why, and the button is back for another try.
 pub fn github_refused(found: Option<AlertGroup>, call: &Call, why: &str, now: DateTime<Utc>) -> AlertDecision {
     let Some(mut group) = found else { return Decision::nothing() };
-    let Call::RerunFailedJobs { run_id, .. } = call;
+    let Call::RerunFailedJobs { run_id, .. } = call else { return Decision::nothing() };
     let Detail::Workflow(failures) = &mut group.detail else { return Decision::nothing() };
     let Some(asked) = failures.rerun.as_mut().filter(|r| r.run_id == *run_id && r.is_pending()) else {
         return Decision::nothing(); // answered meanwhile, or another re-run since
@@ -734,6 +742,7 @@ mod tests {
             url: format!("https://github.com/octo-org/octo-repo/actions/runs/{}", 1000 + number),
             started: t(at - 4),
             finished: t(at),
+            display_title: "Fix the cache key".into(),
         }
     }
 
@@ -1023,9 +1032,10 @@ mod tests {
         let d = click(AlertButton::Rerun, group.id, Some(group.clone()), &bob(), t(1));
         let asked = group_of(&d);
         let repo = crate::github::Repo::parse("octo-org/octo-repo").unwrap();
-        assert!(d
-            .effects
-            .contains(&Effect::Call { call: Call::RerunFailedJobs { repo, run_id: 1005 }, alert: group.id }));
+        assert!(d.effects.contains(&Effect::Call {
+            call: Call::RerunFailedJobs { repo, run_id: 1005 },
+            caller: crate::decision::Caller::Alert(group.id)
+        }));
         assert!(notes(&d)[0].contains("<@U0BOB> asked GitHub to re-run the failed jobs of run #5 (attempt 2)"));
         let shown = valid(&asked, &rb, t(1));
         assert!(shown.contains("waiting for attempt 2") && !shown.contains("alert.rerun"), "{shown}");

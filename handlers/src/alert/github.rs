@@ -65,11 +65,15 @@ fn workflow_run(body: &[u8]) -> Result<Parsed, PayloadError> {
     let missing = |field| PayloadError::Missing { event: EVENT, field };
     let payload: WorkflowRunEvent = read(EVENT, body)?;
     let action = payload.action.ok_or(missing("action"))?;
-    // `requested` and `in_progress` say nothing about the outcome; the same
-    // run arrives again as `completed`.
-    if action != "completed" {
+    // `requested` says nothing yet; `in_progress` only tells a deployment
+    // its run started; the same run arrives again as `completed`.
+    let in_progress = action == "in_progress";
+    if action != "completed" && !in_progress {
         return Ok(Parsed::Ignored {
-            why: format!("`workflow_run` action `{}` is not used, only `completed`", loggable(&action)),
+            why: format!(
+                "`workflow_run` action `{}` is not used, only `in_progress` and `completed`",
+                loggable(&action)
+            ),
         });
     }
     let run = payload.workflow_run.ok_or(missing("workflow_run"))?;
@@ -90,10 +94,11 @@ fn workflow_run(body: &[u8]) -> Result<Parsed, PayloadError> {
     let started = run.run_started_at.or(run.created_at).ok_or(missing("workflow_run.run_started_at"))?;
     let finished = run.updated_at.ok_or(missing("workflow_run.updated_at"))?;
     let head_commit = run.head_commit.unwrap_or_default();
+    let display_title = nonempty(run.display_title).unwrap_or_default();
     let title = nonempty(head_commit.message)
         .and_then(|m| m.lines().next().map(|l| l.trim_end().to_string()))
         .filter(|l| !l.is_empty())
-        .or(nonempty(run.display_title))
+        .or(nonempty(Some(display_title.clone())))
         .unwrap_or_default();
     let author = nonempty(head_commit.author.and_then(|a| a.name))
         .or(login(run.actor))
@@ -103,7 +108,8 @@ fn workflow_run(body: &[u8]) -> Result<Parsed, PayloadError> {
         .or(nonempty(repository.html_url).map(|r| format!("{r}/actions/runs/{run_id}")))
         .unwrap_or_default();
 
-    Ok(Parsed::Signal(Signal::WorkflowRun(WorkflowRun {
+    let signal = if in_progress { Signal::WorkflowRunStarted } else { Signal::WorkflowRun };
+    Ok(Parsed::Signal(signal(WorkflowRun {
         repo,
         workflow: workflow_name,
         workflow_path,
@@ -125,6 +131,7 @@ fn workflow_run(body: &[u8]) -> Result<Parsed, PayloadError> {
         url,
         started,
         finished,
+        display_title,
     })))
 }
 
@@ -340,6 +347,7 @@ mod tests {
                 url: "https://github.com/octo-org/octo-repo/actions/runs/289782451".into(),
                 started: at("2020-10-05T16:33:49Z"),
                 finished: at("2020-10-05T16:33:49Z"),
+                display_title: "ci(action): update actions/setup-node digest to 8c91899".into(),
             }
         );
         assert_eq!(run.conclusion(), Conclusion::Passed);
@@ -391,13 +399,17 @@ mod tests {
     }
 
     #[test]
-    fn a_requested_or_in_progress_run_is_ignored() {
+    fn a_requested_run_is_ignored_and_one_in_progress_is_a_start_that_alerts_nobody() {
         let Ok(Parsed::Ignored { why }) = parse("workflow_run", RUN_REQUESTED.as_bytes()) else {
             panic!("a requested run is not ignored");
         };
-        assert_eq!(why, "`workflow_run` action `requested` is not used, only `completed`");
+        assert_eq!(why, "`workflow_run` action `requested` is not used, only `in_progress` and `completed`");
         let in_progress = edited(RUN_REQUESTED, |v| v["action"] = json!("in_progress"));
-        assert!(matches!(parse("workflow_run", &in_progress), Ok(Parsed::Ignored { .. })));
+        let Ok(Parsed::Signal(signal @ Signal::WorkflowRunStarted(_))) = parse("workflow_run", &in_progress) else {
+            panic!("an in_progress run is a start");
+        };
+        let runbook = crate::Runbook::seed();
+        assert_eq!(crate::alert::decide::needs(&signal, &runbook), crate::alert::decide::Need::Nothing);
     }
 
     #[test]

@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 pub enum Signal {
     /// A GitHub Actions workflow run completed.
     WorkflowRun(WorkflowRun),
+    /// A GitHub Actions workflow run started on a runner (`in_progress`).
+    /// Alerts wait for it to complete; a deployment whose run it is shows
+    /// it running. Its `conclusion` is `unknown`, its `finished` the time
+    /// of the report.
+    WorkflowRunStarted(WorkflowRun),
     /// A GitHub deployment changed state.
     Deployment(DeploymentStatus),
     /// Alertmanager notified about a group of alerts.
@@ -47,6 +52,11 @@ pub struct WorkflowRun {
     pub url: String,
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
+    /// GitHub's `display_title`: the workflow's `run-name` when it has one
+    /// (a deploy workflow puts opsbot's `DEP-<n>` there), else the commit
+    /// title. Empty in signals stored before it was read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_title: String,
 }
 
 /// What a run's conclusion means for alerting.

@@ -484,6 +484,27 @@ pub fn resolve_submitted(
     }
 }
 
+/// A deployment was asked for while the incident is open: its timeline
+/// records it and its thread says so. A resolved incident's timeline is
+/// left as it was; it was open when the deployment was asked for, but its
+/// report was written without it.
+pub fn deployment_noted(
+    deployment: crate::subject::DeployId,
+    by: &str,
+    text: &str,
+    incident: Option<Incident>,
+    now: DateTime<Utc>,
+) -> IncidentDecision {
+    let Some(incident) = incident.filter(|i| i.is_open()) else { return Decision::nothing() };
+    let id = incident.id;
+    let entry = TimelineEntry {
+        at: now,
+        user: by.to_owned(),
+        event: TimelineEvent::Deployment { deployment, text: text.to_owned() },
+    };
+    changed(Reply::text(""), incident, entry, vec![in_thread(id, text.to_owned())])
+}
+
 /// One of an incident's timers came due (at `due`, set in `generation`):
 /// act on it if its reason still holds.
 pub fn timer(

@@ -115,14 +115,40 @@ pub struct IncidentChange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TimelineEvent {
-    Declared { severity: Severity, title: String },
+    Declared {
+        severity: Severity,
+        title: String,
+    },
     Acknowledged,
-    Escalated { level: usize, role: String },
-    SeverityChanged { from: Severity, to: Severity },
-    StepSettled { checklist: IncidentChecklist, phase: usize, step: usize, done: bool, text: String },
-    Resolved { summary: Option<String> },
-    StatusUpdate { text: String },
-    CommanderAssigned { commander: String },
+    Escalated {
+        level: usize,
+        role: String,
+    },
+    SeverityChanged {
+        from: Severity,
+        to: Severity,
+    },
+    StepSettled {
+        checklist: IncidentChecklist,
+        phase: usize,
+        step: usize,
+        done: bool,
+        text: String,
+    },
+    Resolved {
+        summary: Option<String>,
+    },
+    StatusUpdate {
+        text: String,
+    },
+    CommanderAssigned {
+        commander: String,
+    },
+    /// A deployment or rollback was asked for while the incident was open.
+    Deployment {
+        deployment: crate::subject::DeployId,
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -232,6 +232,7 @@ pub fn timeline_event_plain(event: &TimelineEvent) -> String {
         TimelineEvent::Resolved { summary: None } => "resolved".to_owned(),
         TimelineEvent::StatusUpdate { text } => format!("posted an update: {}", truncate(text, 500)),
         TimelineEvent::CommanderAssigned { commander } => format!("made @{commander} commander"),
+        TimelineEvent::Deployment { text, .. } => truncate(&crate::text::plain(text), 300),
     }
 }
 

@@ -9,7 +9,7 @@ pub const USAGE: &str = "\
 `/pipeline status [owner/repo]` the last 24 h of workflow runs against the runbook's KPIs
 `/pipeline runs [workflow] [branch]` the latest runs of the configured repository, optionally of one workflow and branch
 `/pipeline deploy <environment> [ref]` deploy through the runbook's workflow, after confirmation
-`/pipeline rollback <environment> [ref]` roll back through the runbook's workflow, after confirmation
+`/pipeline rollback <environment> <ref>` roll back to a ref through the runbook's workflow, after confirmation
 A workflow is named by its name (quote it when it has spaces) or its file, e.g. `ci.yml`.";
 
 /// `/pipeline …`

@@ -52,7 +52,8 @@ pub fn command(command: &Command, loaded: Loaded, who: &Invocation) -> PipelineD
     let Loaded::Setup(setup) = loaded;
     let repo = match command {
         Command::Help => return Decision::reply(command::USAGE),
-        Command::Deploy { .. } | Command::Rollback { .. } => return Decision::reply(render::NOT_BUILT_YET_DEPLOY),
+        // Routed to `deploy` before they get here; answered all the same.
+        Command::Deploy { .. } | Command::Rollback { .. } => return Decision::reply(command::USAGE),
         Command::Status { repo } => repo.clone(),
         Command::Runs { .. } => None,
     };

@@ -11,10 +11,6 @@ use crate::text::{duration, escape, slack_date, truncate};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-/// Until deploys and rollbacks are built, the command says so plainly.
-pub const NOT_BUILT_YET_DEPLOY: &str = "`/pipeline deploy` and `/pipeline rollback` are not built yet in this \
-version of opsbot. `/pipeline status` and `/pipeline runs` work today.";
-
 pub const NO_REPOSITORY: &str = "Which repository? Name one, `/pipeline status octo-org/shop`, or ask an admin \
 to set `GITHUB_REPOSITORY` so `/pipeline` knows yours.";
 

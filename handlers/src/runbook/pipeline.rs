@@ -101,7 +101,8 @@ pub enum Deployer {
 }
 
 /// What `/pipeline` asks of an environment.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Deploy,
     Rollback,
@@ -116,6 +117,11 @@ impl Action {
             Action::Deploy => "deploy",
             Action::Rollback => "rollback",
         }
+    }
+
+    /// The word read back from [`Action::as_str`].
+    pub fn parse(word: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == word)
     }
 }
 
