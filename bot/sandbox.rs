@@ -445,7 +445,7 @@ async fn command(State(sb): State<Arc<Sandbox>>, Json(req): Json<CommandRequest>
 }
 
 async fn slash_command(
-    sb: &Sandbox,
+    sb: &Arc<Sandbox>,
     user: &str,
     user_name: &str,
     channel: &str,
@@ -462,6 +462,7 @@ async fn slash_command(
         let text = format!("`{command}` is not a valid command. In Slack, all messages that start with the \"/\" character are interpreted as commands.");
         return Ok(answer(&text, Value::Null));
     }
+    let trigger_id = sb.trigger_id();
     let form = serde_urlencoded::to_string([
         ("token", "sandbox-verification-token"),
         ("team_id", TEAM_ID),
@@ -475,7 +476,7 @@ async fn slash_command(
         ("api_app_id", APP_ID),
         ("is_enterprise_install", "false"),
         ("response_url", &sb.response_url(channel, user)?),
-        ("trigger_id", &sb.trigger_id()),
+        ("trigger_id", &trigger_id),
     ])
     .map_err(|e| bad_request(e.to_string()))?;
     let (status, body) = match sb.send_to_bot("/slack/commands", "application/x-www-form-urlencoded", form).await {
@@ -491,6 +492,21 @@ async fn slash_command(
             Value::Null,
         ));
     }
+    // A command may open a modal with its trigger (`/pipeline deploy`),
+    // beside its answer rather than before it: the page shows it when it
+    // opens, within Slack's 3 s.
+    let watcher = (sb.clone(), user.to_owned());
+    tokio::spawn(async move {
+        let (sb, user) = watcher;
+        let opened = sb
+            .fake
+            .wait_for(SLACK_PATIENCE, |f| f.views().into_iter().find(|v| v.trigger_id == trigger_id).map(|v| v.id))
+            .await;
+        if let Some(id) = opened {
+            lock(&sb.open_views).push(OpenView { id: id.clone(), user: user.clone() });
+            sb.announce(json!({"kind": "view_shown", "id": id, "user": user}));
+        }
+    });
     if body.is_empty() {
         // An empty 200: Slack shows nothing.
         return Ok(json!({"ok": true}));

@@ -683,3 +683,36 @@ fn browser_runs_a_p0_in_the_sandbox() {
         .expect("node must be installed to run the browser test");
     assert!(status.success(), "the browser test failed (its output is above; the page at the failure is in target/)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_confirmed_in_the_sandbox_runs_on_its_github_and_its_thread_ends_deployed() {
+    let sb = Sandbox::start().await;
+    let (status, refused) = sb.post("/sandbox/alert", json!({"scenario": "pipeline-deploy-succeeds"})).await;
+    assert_eq!(status, 409, "nothing is waiting yet: {refused}");
+
+    sb.command(ALICE, DEVOPS, "/pipeline deploy production").await;
+    let view = sb
+        .wait_for(ALICE, "the confirmation", |s| {
+            s["views"]
+                .as_array()
+                .and_then(|v| v.iter().find(|v| v["view"]["callback_id"] == "pipeline.deploy"))
+                .cloned()
+        })
+        .await;
+    let shown = view["view"].to_string();
+    assert!(shown.contains("production") && shown.contains("deploy.yml"), "{shown}");
+    assert!(shown.contains("*Last deployment*: `") && !shown.contains("none that succeeded"), "{shown}");
+    let view_id = view["id"].as_str().expect("the view's id").to_owned();
+    let submitted = sb.ok("/sandbox/submit", json!({"user": ALICE, "view_id": view_id, "values": {}})).await;
+    assert_eq!(submitted, json!({"ok": true}));
+    let announced = sb
+        .wait_for(ALICE, "the deployment's message in #devops", |s| {
+            top_level(s, DEVOPS).into_iter().find(|m| m["text"].as_str().unwrap_or("").contains("DEP-1")).cloned()
+        })
+        .await;
+
+    let played = play_when_ready(&sb, "pipeline-deploy-succeeds").await;
+    assert!(played["said"].as_str().unwrap().contains("Deploy DEP-1"), "{played}");
+    let ended = sb.alert_until(&announced, "the deployment ended", |m| m.to_string().contains("Deployed")).await;
+    assert!(ended.to_string().contains("✅"), "{ended:#}");
+}

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Secret;
 use crate::github::{Auth, GitHubSettings};
 use chrono::{DateTime, TimeDelta, Utc};
-use opsbot_fake_github::{Conclusion, FakeGitHub, RunSpec, Status, WorkflowRun};
+use opsbot_fake_github::{Conclusion, DeploymentSpec, FakeGitHub, RunSpec, Status, WorkflowRun, TOKEN_LOGIN};
 use opsbot_handlers::github::Repo;
 use opsbot_handlers::Runbook;
 use std::time::Duration;
@@ -95,17 +95,29 @@ pub enum PipelineScenario {
     RerunPasses,
     /// It fails again.
     RerunFails,
+    /// The deploy or rollback someone confirmed (`/pipeline deploy`) runs
+    /// and succeeds.
+    DeploySucceeds,
+    /// It runs and fails.
+    DeployFails,
 }
 
 impl PipelineScenario {
-    pub const ALL: [PipelineScenario; 3] =
-        [PipelineScenario::CiFails, PipelineScenario::RerunPasses, PipelineScenario::RerunFails];
+    pub const ALL: [PipelineScenario; 5] = [
+        PipelineScenario::CiFails,
+        PipelineScenario::RerunPasses,
+        PipelineScenario::RerunFails,
+        PipelineScenario::DeploySucceeds,
+        PipelineScenario::DeployFails,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             PipelineScenario::CiFails => "pipeline-ci-fails",
             PipelineScenario::RerunPasses => "pipeline-rerun-passes",
             PipelineScenario::RerunFails => "pipeline-rerun-fails",
+            PipelineScenario::DeploySucceeds => "pipeline-deploy-succeeds",
+            PipelineScenario::DeployFails => "pipeline-deploy-fails",
         }
     }
 
@@ -186,7 +198,8 @@ impl SandboxGitHub {
             self.fake.advance(by);
         }
         for run in self.fake.runs(REPOSITORY) {
-            if run.status != Status::Completed && run.run_attempt == 1 {
+            // A dispatched deploy waits for its scenario, like a re-run.
+            if run.status != Status::Completed && run.run_attempt == 1 && run.event != "workflow_dispatch" {
                 self.fake.complete_run(run.id, Conclusion::Success);
             }
         }
@@ -229,12 +242,57 @@ impl SandboxGitHub {
                 );
                 (delivered, said)
             }
+            PipelineScenario::DeploySucceeds | PipelineScenario::DeployFails => {
+                let Some(waiting) = self.waiting_dispatch() else {
+                    return Err(Refused::NotNow(
+                        "No deploy or rollback is waiting on GitHub: type `/pipeline deploy production` (or \
+                         `/pipeline rollback production <ref>`) and confirm it first"
+                            .into(),
+                    ));
+                };
+                let succeeds = scenario == PipelineScenario::DeploySucceeds;
+                // A runner picks it up (GitHub's `in_progress` webhook),
+                // then it ends.
+                self.fake.start_run(waiting.id);
+                let conclusion = if succeeds { Conclusion::Success } else { Conclusion::Failure };
+                let delivered = self.complete(waiting.id, conclusion).await?;
+                self.record_deployment(&waiting, succeeds);
+                let how = if succeeds { "succeeded" } else { "failed" };
+                (delivered, format!("{} ({}) {how}", waiting.display_title, waiting.name))
+            }
         };
         let said = match run {
             Delivery::Taken => format!("{said}; GitHub sent opsbot the signed webhook"),
             Delivery::OnItsWay => format!("{said}; GitHub's webhook to opsbot is on its way"),
         };
         Ok(Played { said, channel })
+    }
+
+    /// The newest dispatched run (a deploy or rollback opsbot started) that
+    /// has not finished.
+    fn waiting_dispatch(&self) -> Option<WorkflowRun> {
+        self.fake.runs(REPOSITORY).into_iter().find(|r| r.event == "workflow_dispatch" && r.status != Status::Completed)
+    }
+
+    /// What the deploy workflow itself would do: a GitHub deployment of the
+    /// ref to the environment, with its outcome, so the next confirmation
+    /// compares against it.
+    fn record_deployment(&self, run: &WorkflowRun, succeeded: bool) {
+        let environment = run.inputs.get("environment").cloned().unwrap_or_else(|| "production".to_owned());
+        let git_ref = run.inputs.get("ref").or_else(|| run.inputs.get("to_ref")).cloned().unwrap_or_default();
+        let Some(sha) = self.fake.commit(REPOSITORY, &git_ref).map(|c| c.sha) else { return };
+        let state = if succeeded { "success" } else { "failure" };
+        self.fake.add_deployment(
+            REPOSITORY,
+            DeploymentSpec {
+                environment,
+                git_ref,
+                sha,
+                creator: TOKEN_LOGIN.to_owned(),
+                created_at: self.fake.now(),
+                statuses: vec!["in_progress".to_owned(), state.to_owned()],
+            },
+        );
     }
 
     /// The newest attempt that someone asked for and that has not finished.
@@ -276,9 +334,17 @@ fn seed_a_day(fake: &FakeGitHub, now: DateTime<Utc>) -> u64 {
     let ci = fake.add_workflow(REPOSITORY, "CI", ".github/workflows/ci.yml");
     let lint = fake.add_workflow(REPOSITORY, "Lint", ".github/workflows/lint.yml");
     let deploy = fake.add_workflow(REPOSITORY, "Deploy", ".github/workflows/deploy.yml");
+    let rollback = fake.add_workflow(REPOSITORY, "Rollback", ".github/workflows/rollback.yml");
     fake.set_jobs(ci, &["build", "test"]);
     fake.set_jobs(lint, &["lint"]);
     fake.set_jobs(deploy, &["deploy"]);
+    fake.set_jobs(rollback, &["rollback"]);
+    // The seed runbook's deploy and rollback inputs, and a `run-name` that
+    // carries opsbot's deployment id, as the README asks of a workflow.
+    fake.declare_inputs(deploy, &["environment", "ref", "requested_by", "opsbot_id"]);
+    fake.declare_inputs(rollback, &["environment", "to_ref", "requested_by", "opsbot_id"]);
+    fake.set_run_name(deploy, "Deploy {opsbot_id}");
+    fake.set_run_name(rollback, "Rollback {opsbot_id}");
     let took = |base: TimeDelta, i: usize| {
         // A few seconds either way, so the runs do not all take the same.
         let wobble = TimeDelta::seconds(((i * 37) % 61) as i64 - 30);
@@ -309,6 +375,17 @@ fn seed_a_day(fake: &FakeGitHub, now: DateTime<Utc>) -> u64 {
                 .event("workflow_run")
                 .job("deploy", Some(Conclusion::Success));
             fake.add_run(REPOSITORY, deploy, spec);
+            fake.add_deployment(
+                REPOSITORY,
+                DeploymentSpec {
+                    environment: "production".to_owned(),
+                    git_ref: sha.clone(),
+                    sha: sha.clone(),
+                    creator: author.to_string(),
+                    created_at: pushed + CI_TAKES,
+                    statuses: vec!["in_progress".to_owned(), "success".to_owned()],
+                },
+            );
         }
     }
     let branch = "feature/gift-cards";
