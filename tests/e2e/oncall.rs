@@ -42,8 +42,9 @@ async fn a_p0_pages_whoever_is_on_call_and_the_next_shift_pages_the_next_person(
         .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
         .await
         .expect("the first responder is paged");
-    assert!(page.text.contains("Paging the On-call engineer: <@U0BOB>."), "{}", page.text);
-    assert!(!page.text.contains("<!here>"), "{}", page.text);
+    assert!(page.text.contains("Paging the On-call engineer: <@U0BOB>, and the Engineering manager"), "{}", page.text);
+    // The seed pages management at once too; only it is still `@here`.
+    assert!(!page.text.contains("On-call engineer: <!here>"), "{}", page.text);
 
     // Next Monday it is Carol's shift.
     app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(7));

@@ -132,8 +132,22 @@ fn declare(
         .and_then(|r| runbook.role(r))
         .map(|r| format!(" or this escalates to the {}", r.name))
         .unwrap_or_default();
-    let page =
-        format!("📟 Paging the {first}: {mentions}. Acknowledge within {}{next}.", duration(policy.targets.respond));
+    // Roles the runbook pages at once beside the first responder (the
+    // seed's P0 tells management straight away).
+    let also: String = policy
+        .also_page
+        .iter()
+        .filter(|r| runbook.policy(severity).escalation.first() != Some(*r))
+        .filter_map(|r| runbook.role(r))
+        .map(|role| {
+            let mentions: Vec<String> = runbook.paged(role, now).iter().map(|p| p.to_mrkdwn()).collect();
+            format!(", and the {}: {}", role.name, mentions.join(" "))
+        })
+        .collect();
+    let page = format!(
+        "📟 Paging the {first}: {mentions}{also}. Acknowledge within {}{next}.",
+        duration(policy.targets.respond)
+    );
     let mut effects = vec![Effect::Post(alert(id)), in_thread(id, page)];
     effects.extend(
         crate::checklist::parts(&incident.playbook)
@@ -697,6 +711,21 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_p0_pages_the_on_call_engineer_and_management_at_once_as_the_seed_says() {
+        let p0 = Command::Declare { severity: Severity::P0, title: "Checkout down".into() };
+        let d = command(&p0, Loaded::NewId(IncidentId(1)), &alice(), &Runbook::seed(), now());
+        let page = &thread_texts(&d)[0];
+        assert!(page.contains("Paging the On-call engineer: <!here>, and the Engineering manager: <!here>."), "{page}");
+        let p1 = Command::Declare { severity: Severity::P1, title: "Search slow".into() };
+        let d = command(&p1, Loaded::NewId(IncidentId(2)), &alice(), &Runbook::seed(), now());
+        assert!(
+            !thread_texts(&d)[0].contains("Engineering manager"),
+            "P1 escalates in its time: {:?}",
+            thread_texts(&d)
+        );
     }
 
     #[test]

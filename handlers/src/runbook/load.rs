@@ -493,6 +493,8 @@ struct RawSeverity {
     #[serde(default, deserialize_with = "key")]
     escalation: Key<List<String>>,
     #[serde(default, deserialize_with = "key")]
+    also_page: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
     playbook: Key<List<RawPhase>>,
 }
 
@@ -1241,6 +1243,26 @@ impl Check {
             }
             None => None,
         };
+        let mut also_page = Some(Vec::new());
+        if let Some(Spanned { value: Some(list), .. }) = &s.also_page {
+            for item in list {
+                match item.value.as_deref().map(str::trim) {
+                    Some(id) if !id.is_empty() => {
+                        self.role_ref(id, &item.referenced, roles, &format!("{severity} `also_page`"));
+                        if let Some(all) = also_page.as_mut() {
+                            all.push(id.to_owned());
+                        }
+                    }
+                    _ => {
+                        self.error(
+                            &item.referenced,
+                            format!("empty entry in {severity} `also_page` (expected a role id)"),
+                        );
+                        also_page = None;
+                    }
+                }
+            }
+        }
         let playbook =
             self.phases(&s.playbook, at, &format!("{severity} playbook"), &format!("`playbook` of {severity}"));
         update_ok.then_some(())?;
@@ -1251,6 +1273,7 @@ impl Check {
             targets: Targets { respond: respond?, resolve: resolve? },
             update_every,
             escalation: escalation?,
+            also_page: also_page?,
             playbook: playbook?,
         })
     }
@@ -2592,7 +2615,7 @@ webhooks:
         let text = MINI.replace("    escalation: [on-call, lead]", "    escalaton: [on-call, lead]");
         assert_eq!(
             errors(&text),
-            ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, playbook)"]
+            ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
         assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall)");
@@ -3231,6 +3254,23 @@ webhooks:
             .replacen("      mute: true", "      mute: yes", 1);
         let places: Vec<String> = errors(&text).iter().map(|e| e.split(": ").next().unwrap().to_owned()).collect();
         assert_eq!(places, ["52:90", "56:16", "62:15", "71:18", "82:13"]);
+    }
+
+    #[test]
+    fn also_page_names_roles_that_exist() {
+        let text = mini()
+            .replace("    escalation: [on-call, lead]\n", "    escalation: [on-call, lead]\n    also_page: [leed]\n");
+        let found = errors(&text);
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("P0 `also_page` names role `leed`, which is not defined (did you mean `lead`?)")),
+            "{found:?}"
+        );
+        let text = mini()
+            .replace("    escalation: [on-call, lead]\n", "    escalation: [on-call, lead]\n    also_page: [lead]\n");
+        assert_eq!(parse(&text).unwrap().policy(crate::Severity::P0).also_page, ["lead"]);
+        assert!(parse(&mini()).unwrap().policy(crate::Severity::P0).also_page.is_empty());
     }
 
     #[test]

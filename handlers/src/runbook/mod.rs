@@ -109,6 +109,10 @@ pub struct SeverityPolicy {
     pub targets: Targets,
     /// A status-update nudge when an open incident has had none this long.
     pub update_every: Option<TimeDelta>,
+    /// Roles paged at declare beside the first responder (the seed's P0:
+    /// "immediate to on-call engineer and management"); they are not
+    /// levels of the matrix.
+    pub also_page: Vec<String>,
     /// Role ids, first responder first.
     pub escalation: Vec<String>,
     pub playbook: Vec<Phase>,
