@@ -79,6 +79,14 @@ pub fn truncate_word(word: &str) -> String {
     truncate(word, 40)
 }
 
+/// `1 failure`, `3 failures`: a count with its noun.
+pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    match n.into() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// `5 min`, `1 h`, `2 h 5 min`, `3 d 4 h`: how on-call engineers say it.
 pub fn duration(d: TimeDelta) -> String {
     let secs = d.num_seconds().max(0);

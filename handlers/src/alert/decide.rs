@@ -275,7 +275,7 @@ fn workflow_run(
             let asked = take_rerun(failures, run).map(|r| format!(", the re-run <@{}> asked for", r.by));
             let note = format!(
                 "✅ Recovered after {} ({}), by run #{}{}: {}",
-                plural(failures.failures, "failure", "failures"),
+                crate::text::plural(failures.failures, "failure", "failures"),
                 crate::text::duration(now - group.opened),
                 run.run_number,
                 asked.unwrap_or_default(),
@@ -356,10 +356,6 @@ pub fn github_refused(found: Option<AlertGroup>, call: &Call, why: &str, now: Da
     group.updated = now;
     let effects = vec![Effect::Refresh(group_message(group.id)), in_thread(group.id, note)];
     written(group, None, None, effects)
-}
-
-fn plural(n: u32, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn deployment(

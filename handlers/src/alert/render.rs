@@ -175,7 +175,7 @@ pub fn message(group: &AlertGroup, runbook: &Runbook, now: DateTime<Utc>) -> Sla
             lines.push(match (&w.recovered_by, group.resolved) {
                 (Some(pass), Some(at)) => format!(
                     "✅ *Recovered after {}, {}*: {} passed {}",
-                    plural_runs(w.failures),
+                    crate::text::plural(w.failures, "run", "runs"),
                     duration(at - group.opened),
                     link(&pass.url, &format!("run #{}", pass.run_number)),
                     slack_date(at)
@@ -183,7 +183,7 @@ pub fn message(group: &AlertGroup, runbook: &Runbook, now: DateTime<Utc>) -> Sla
                 _ if w.failures > 1 => {
                     format!(
                         "🔴 *Failing for {} since {}*; each run is in the thread.",
-                        plural_runs(w.failures),
+                        crate::text::plural(w.failures, "run", "runs"),
                         slack_date(group.opened)
                     )
                 }
@@ -300,14 +300,6 @@ pub fn message(group: &AlertGroup, runbook: &Runbook, now: DateTime<Utc>) -> Sla
     blocks
         .push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {state}", group.id)}]}));
     SlackMessage { text: format!("{emoji} {}", truncate(&headline, 300)), blocks: Value::Array(blocks) }
-}
-
-fn plural_runs(n: u32) -> String {
-    if n == 1 {
-        "1 run".to_owned()
-    } else {
-        format!("{n} runs")
-    }
 }
 
 /// The form the Declare button opens: severity, title and details,

@@ -6,6 +6,7 @@
 
 use crate::decision::{Decision, Effect};
 use crate::incident::Incident;
+use crate::runbook::oncall::Rotation;
 use crate::runbook::Runbook;
 use crate::text::{duration, escape, slack_date};
 use crate::timer::{Timer, TimerKind};
@@ -114,18 +115,7 @@ pub fn on_demand(
     let mine: Vec<_> = rotations.iter().filter(|r| r.shift_at(zone, now).member == who.user).collect();
     let shown = if mine.is_empty() { rotations.iter().collect() } else { mine };
     let mut lines = vec![format!("🔄 *On-call handoff*, posted by <@{}>", who.user)];
-    for rotation in shown {
-        let shift = rotation.shift_at(zone, now);
-        let next = rotation.shift(zone, shift.index + 1);
-        let name = runbook.role(&rotation.role).map_or(rotation.role.as_str(), |r| r.name.as_str());
-        lines.push(format!(
-            "• *{}*: <@{}> until {}, then <@{}>",
-            escape(name),
-            shift.member,
-            slack_date(shift.ends),
-            next.member
-        ));
-    }
+    lines.extend(shown.into_iter().map(|rotation| now_line(runbook, rotation, now)));
     if !notes.trim().is_empty() {
         lines.push(format!("*Notes:* {}", escape(&crate::text::truncate(notes.trim(), 1500))));
     }
@@ -133,6 +123,20 @@ pub fn on_demand(
     let mut d = Decision::reply(format!("Posted the handoff in {}.", runbook.channels.team));
     d.effects = vec![Effect::Say { channel: runbook.channels.team.clone(), thread_ts: None, text: lines.join("\n") }];
     d
+}
+
+/// `• *On-call engineer*: @bob until Mon 09:00, then @carol`: a rotation
+/// now, as `/oncall` and a handoff on demand show it.
+pub(super) fn now_line(runbook: &Runbook, rotation: &Rotation, now: DateTime<Utc>) -> String {
+    let shift = rotation.shift_at(runbook.timezone, now);
+    let next = rotation.shift(runbook.timezone, shift.index + 1);
+    format!(
+        "• *{}*: <@{}> until {}, then <@{}>",
+        escape(runbook.role(&rotation.role).map_or(rotation.role.as_str(), |r| r.name.as_str())),
+        shift.member,
+        slack_date(shift.ends),
+        next.member
+    )
 }
 
 fn open_incidents(open: &[Incident], now: DateTime<Utc>) -> String {

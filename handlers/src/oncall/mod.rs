@@ -89,17 +89,7 @@ says how."
             .to_owned();
     }
     let mut lines = vec!["*On call now*".to_owned()];
-    for rotation in &runbook.oncall.rotations {
-        let [now_shift, next] =
-            [0, 1].map(|i| rotation.shift(runbook.timezone, rotation.shift_at(runbook.timezone, now).index + i));
-        lines.push(format!(
-            "• *{}*: <@{}> until {}, then <@{}>",
-            escape(&role_name(runbook, rotation)),
-            now_shift.member,
-            slack_date(now_shift.ends),
-            next.member
-        ));
-    }
+    lines.extend(runbook.oncall.rotations.iter().map(|rotation| handoff::now_line(runbook, rotation, now)));
     let others = runbook.roles.iter().filter(|r| runbook.oncall.rotation(&r.id).is_none()).count();
     if others > 0 {
         lines.push(format!(
@@ -135,10 +125,6 @@ fn describe(rotation: &Rotation) -> String {
         ShiftLength::Days(1) => "a day".to_owned(),
         ShiftLength::Days(d) => format!("{d} days"),
     }
-}
-
-fn role_name(runbook: &Runbook, rotation: &Rotation) -> String {
-    runbook.role(&rotation.role).map_or_else(|| rotation.role.clone(), |r| r.name.clone())
 }
 
 /// The role a person means: its id or name, any case, spaces or dashes, or

@@ -14,7 +14,7 @@ use crate::github::{Activity, DeploymentRecord, DeploymentState, Deployments, Re
 use crate::runbook::alerts::{Metric, Quantity};
 use crate::runbook::pipeline::Figure;
 use crate::runbook::Runbook;
-use crate::text::{duration, escape, truncate};
+use crate::text::{duration, escape, plural, truncate};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -156,14 +156,6 @@ fn runs(figure: Figure, activity: &Activity, hours: u32, runbook: &Runbook, now:
     text
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
 fn failed_runs(f: &Figures<'_>, w: &str) -> String {
     if f.failed == 0 {
         let finished = f.succeeded + f.failed;
@@ -176,9 +168,9 @@ fn failed_runs(f: &Figures<'_>, w: &str) -> String {
         .map(|w| format!("<{}|{}> ×{}", w.latest.url, escape(w.workflow), w.count))
         .collect();
     if f.failures.len() > LISTED {
-        listed.push(format!("{} more", plural(f.failures.len() - LISTED, "workflow", "workflows")));
+        listed.push(format!("{} more", plural((f.failures.len() - LISTED) as u64, "workflow", "workflows")));
     }
-    format!("{} in {w}: {}", plural(f.failed, "failed run", "failed runs"), listed.join(", "))
+    format!("{} in {w}: {}", plural(f.failed as u64, "failed run", "failed runs"), listed.join(", "))
 }
 
 /// The runbook's KPI measured by `metric`, read over `f`.
@@ -309,9 +301,12 @@ fn deployments(found: &Deployments, hours: u32, now: DateTime<Utc>) -> String {
         .collect();
     let (succeeded, failed): (usize, usize) =
         environments.iter().fold((0, 0), |(s, f), (_, e)| (s + e.succeeded, f + e.failed));
-    let mut text = format!("{} in {w}: {}", plural(all.len(), "deployment", "deployments"), listed.join(", "));
+    let mut text = format!("{} in {w}: {}", plural(all.len() as u64, "deployment", "deployments"), listed.join(", "));
     if environments.len() > LISTED {
-        text.push_str(&format!(", {} more", plural(environments.len() - LISTED, "environment", "environments")));
+        text.push_str(&format!(
+            ", {} more",
+            plural((environments.len() - LISTED) as u64, "environment", "environments")
+        ));
     }
     if succeeded + failed > 0 {
         text.push_str(&format!("; {:.1}% succeeded", succeeded as f64 * 100.0 / (succeeded + failed) as f64));
@@ -406,11 +401,7 @@ fn empty_like(activity: &Activity) -> Activity {
 
 /// One KPI of one week: `96.1% ✅`, `4m 10s ⚠️`, or `–` without runs.
 fn cell(r: &KpiReading<'_>) -> String {
-    let Some(value) = r.value else { return "–".to_owned() };
-    let shown = match r.kpi.measured.as_ref().map(|c| c.metric) {
-        Some(Metric::AverageBuildTime) => Quantity::Duration(TimeDelta::seconds(value as i64)).to_string(),
-        _ => format!("{value:.1}%"),
-    };
+    let Some(shown) = r.value_text() else { return "–".to_owned() };
     match r.met {
         Some(true) => format!("{shown} ✅"),
         Some(false) => format!("{shown} ⚠️"),

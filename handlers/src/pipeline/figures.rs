@@ -133,6 +133,20 @@ pub struct KpiReading<'a> {
     pub met: Option<bool>,
 }
 
+impl KpiReading<'_> {
+    /// The value as the runbook writes such a target: `96.1%`, `4m 10s`;
+    /// `None` without runs to measure.
+    pub fn value_text(&self) -> Option<String> {
+        let value = self.value?;
+        Some(match self.kpi.measured.as_ref().map(|c| c.metric) {
+            Some(Metric::AverageBuildTime) => {
+                crate::runbook::alerts::Quantity::Duration(TimeDelta::milliseconds((value * 1000.0) as i64)).to_string()
+            }
+            _ => format!("{value:.1}%"),
+        })
+    }
+}
+
 /// The runbook's KPIs that runs can measure, read over `figures`.
 pub fn readings<'a>(kpis: &'a [Kpi], figures: &Figures<'_>) -> Vec<KpiReading<'a>> {
     kpis.iter()

@@ -5,7 +5,7 @@
 use super::figures::{self, Figures, KpiReading};
 use crate::decision::Reply;
 use crate::github::{Activity, Lookup, Repo, RunConclusion, RunRecord, RunState, Unavailable};
-use crate::runbook::alerts::{Metric, Quantity};
+use crate::runbook::alerts::Quantity;
 use crate::runbook::Runbook;
 use crate::text::{duration, escape, slack_date, truncate};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -93,13 +93,7 @@ pub(crate) fn run_link(run: &RunRecord) -> String {
 }
 
 fn reading_line(r: &KpiReading<'_>) -> String {
-    let value = match (r.value, r.kpi.measured.as_ref().map(|c| c.metric)) {
-        (None, _) => "no finished runs".to_owned(),
-        (Some(v), Some(Metric::AverageBuildTime)) => {
-            Quantity::Duration(TimeDelta::milliseconds((v * 1000.0) as i64)).to_string()
-        }
-        (Some(v), _) => format!("{v:.1}%"),
-    };
+    let value = r.value_text().unwrap_or_else(|| "no finished runs".to_owned());
     let mark = match r.met {
         Some(true) => "✅",
         Some(false) => "⚠️",
@@ -156,7 +150,7 @@ pub fn status(activity: &Activity, hours: u32, runbook: &Runbook, now: DateTime<
         if !f.failures.is_empty() {
             let mut lines = vec!["*Failures by workflow*".to_owned()];
             lines.extend(f.failures.iter().take(FAILING_SHOWN).map(|w| {
-                let n = if w.count == 1 { "1 failure".to_owned() } else { format!("{} failures", w.count) };
+                let n = crate::text::plural(w.count as u64, "failure", "failures");
                 format!(
                     "• {} {n}, last {} on `{}`",
                     run_link(w.latest),
