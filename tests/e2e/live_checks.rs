@@ -9,17 +9,6 @@ use crate::support::*;
 use chrono::{DateTime, TimeDelta, Utc};
 use opsbot_fake_github::{endpoint, Conclusion, DeploymentSpec, RunSpec};
 use opsbot_fake_slack::Message;
-use std::time::Duration;
-
-fn minutes(n: u64) -> Duration {
-    Duration::from_secs(60 * n)
-}
-
-async fn connected() -> TestApp {
-    let app = spawn_app_with(with_github).await;
-    app.github.set_now(test_start());
-    app
-}
 
 async fn runbook(app: &TestApp, text: &str) -> String {
     let form = TestApp::slash_form("/runbook", text, ALICE);

@@ -9,17 +9,6 @@ use opsbot_fake_github::{endpoint, Conclusion, Failure, RunSpec};
 use opsbot_fake_slack::Ephemeral;
 use std::time::Duration;
 
-/// A minute.
-fn minutes(n: u64) -> Duration {
-    Duration::from_secs(60 * n)
-}
-
-async fn connected() -> TestApp {
-    let app = spawn_app_with(with_github).await;
-    app.github.set_now(test_start());
-    app
-}
-
 /// The answer `user` got after the acknowledgement: the one ephemeral
 /// message whose text or blocks contain `needle`.
 async fn answer_to(app: &TestApp, user: &str, needle: &str) -> Ephemeral {

@@ -41,6 +41,19 @@ pub fn with_github(config: &mut Config) {
     config.github.repository = opsbot_handlers::github::Repo::parse(REPOSITORY);
 }
 
+/// `n` minutes, as the fake GitHub takes a run's duration.
+pub fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+/// The app connected to the test's fake GitHub, both clocks at
+/// [`test_start`].
+pub async fn connected() -> TestApp {
+    let app = spawn_app_with(with_github).await;
+    app.github.set_now(test_start());
+    app
+}
+
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub struct TestApp {

@@ -160,18 +160,8 @@ fn open_incidents(open: &[Incident], now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::oncall::{Rotation, ShiftLength};
 
-    fn runbook() -> Runbook {
-        let mut runbook = Runbook::seed();
-        runbook.oncall.rotations.push(Rotation {
-            role: "on-call-engineer".into(),
-            members: vec!["U0ALICE".into(), "U0BOB".into()],
-            shift: ShiftLength::Days(7),
-            handoff: chrono::NaiveDateTime::parse_from_str("2026-11-30 09:00", "%Y-%m-%d %H:%M").unwrap(),
-        });
-        runbook
-    }
+    use crate::oncall::tests::with_rotation as runbook;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()

@@ -153,12 +153,14 @@ fn find<'a>(runbook: &'a Runbook, query: &str) -> Result<&'a Role, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::decision::Effect;
     use crate::runbook::oncall::{Rotation, ShiftLength};
 
-    fn with_rotation() -> Runbook {
+    /// The seed with a weekly on-call rotation of Alice and Bob, handing
+    /// over on Mondays at 09:00 UTC from 2026-11-30.
+    pub(crate) fn with_rotation() -> Runbook {
         let mut runbook = Runbook::seed();
         runbook.oncall.rotations.push(Rotation {
             role: "on-call-engineer".into(),
