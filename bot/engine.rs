@@ -17,6 +17,7 @@ use opsbot_handlers::deploy::decide::{Loaded as DeployLoaded, Need as DeployNeed
 use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
+use opsbot_handlers::oncall::handoff::{Loaded as HandoffLoaded, Need as HandoffNeed};
 use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
 use opsbot_handlers::timer::TimerKind;
@@ -306,6 +307,15 @@ impl Engine {
                 };
                 (Loaded::Deploy(loaded), version)
             }
+            Need::Handoff(HandoffNeed::New) => {
+                let id = store.subjects.next_handoff_id().await?;
+                let open = store.subjects.open_incidents().await?;
+                (Loaded::Handoff(HandoffLoaded::New { id, open }), 0)
+            }
+            Need::Handoff(HandoffNeed::One(id)) => {
+                let (found, version) = split(store.subjects.load_handoff(id).await?);
+                (Loaded::Handoff(HandoffLoaded::One(found)), version)
+            }
         })
     }
 
@@ -334,6 +344,7 @@ impl Engine {
             Some(Change::Incident(c)) => (Some(Stored::Incident(&c.incident, version)), c.timeline.as_slice()),
             Some(Change::Run(run)) => (Some(Stored::Run(run, version)), &[][..]),
             Some(Change::Deployment(d)) => (Some(Stored::Deployment(d, version)), &[][..]),
+            Some(Change::Handoff(h)) => (Some(Stored::Handoff(h, version)), &[][..]),
             Some(Change::Alert(_)) | None => (None, &[][..]),
         };
         let (mut opens, mut sample) = (None, None);

@@ -1,5 +1,5 @@
 //! Keeps every scheduled checklist's next slot and every rotation's next
-//! handoff in the timer set, and finds a slot that was missed while opsbot
+//! handoff and shift reminder in the timer set, and finds a slot that was missed while opsbot
 //! was down. The timer worker does the
 //! rest: a slot's timer starts its run (or logs it skipped) and sets the
 //! next one. Every replica does this; timers are identical, so they stay
@@ -35,7 +35,7 @@ pub async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
 /// no run (or skip) was recorded for it.
 pub async fn ensure(engine: &Engine) -> crate::store::StoreResult<()> {
     let now = engine.clock.now();
-    // Each rotation's next handoff; the handoff itself sets the one after.
+    // Each rotation's next handoff and reminder; each sets the one after.
     for timer in opsbot_handlers::oncall::handoff::next_timers(&engine.runbook, now) {
         engine.store.timers.set(&timer).await?;
     }

@@ -878,6 +878,58 @@ async fn deployments(store: Store) {
     assert_eq!(via_subject.value.subject(), Subject::Deployment(DeployId(1)));
 }
 
+/// Handoffs are numbered apart from the other subjects, committed at their
+/// version, and loaded with where both their messages are (the channel's
+/// and the DM).
+async fn handoffs(store: Store) {
+    use opsbot_handlers::oncall::handoff::Handoff;
+    use opsbot_handlers::subject::{HandoffId, HandoffMessage};
+    assert_eq!(store.subjects.next_handoff_id().await.unwrap(), HandoffId(1));
+    assert_eq!(store.subjects.next_deployment_id().await.unwrap(), opsbot_handlers::subject::DeployId(1));
+    assert_eq!(store.subjects.next_handoff_id().await.unwrap(), HandoffId(2));
+    assert!(store.subjects.load_handoff(HandoffId(1)).await.unwrap().is_none());
+
+    let mut h = Handoff {
+        id: HandoffId(1),
+        role: "on-call-engineer".into(),
+        role_name: "On-call engineer".into(),
+        shift: 3,
+        outgoing: "U0ALICE".into(),
+        incoming: "U0BOB".into(),
+        starts: t0(),
+        ends: t0() + chrono::TimeDelta::days(7),
+        at: t0(),
+        channel: "#devops".into(),
+        open: "No open incidents.".into(),
+        acknowledge_by: Some(t0() + chrono::TimeDelta::minutes(15)),
+        acknowledged: None,
+        reminded: false,
+        posted: Default::default(),
+    };
+    let save = |h: &Handoff, v| {
+        let h = h.clone();
+        let store = store.clone();
+        async move { store.subjects.commit(&Commit { subject: Some(Stored::Handoff(&h, v)), ..empty() }).await.unwrap() }
+    };
+    assert_eq!(save(&h, 0).await, CommitOutcome::Committed);
+    assert_eq!(save(&h, 0).await, CommitOutcome::Conflict, "a new handoff must not exist yet");
+    h.acknowledged = Some(opsbot_handlers::subject::Stamp { user: "U0BOB".into(), at: t0() });
+    assert_eq!(save(&h, 1).await, CommitOutcome::Committed);
+    assert_eq!(save(&h, 1).await, CommitOutcome::Conflict, "a stale version is refused");
+
+    let anchor = Message::Handoff(HandoffId(1), HandoffMessage::Announcement);
+    let direct = Message::Handoff(HandoffId(1), HandoffMessage::Direct);
+    store.subjects.record_posted(&anchor, &at("C0DEVOPS", "1.5"), Some("#devops")).await.unwrap();
+    store.subjects.record_posted(&direct, &at("D0BOB", "2.5"), None).await.unwrap();
+    let loaded = store.subjects.load_handoff(HandoffId(1)).await.unwrap().expect("saved");
+    assert_eq!(loaded.version, 2);
+    assert!(!loaded.value.is_open());
+    assert_eq!(loaded.value.posted.anchor(), Some(&at("C0DEVOPS", "1.5")));
+    assert_eq!(loaded.value.posted.get(&direct), Some(&at("D0BOB", "2.5")));
+    let via_subject = store.subjects.load(Subject::Handoff(HandoffId(1))).await.unwrap().expect("saved");
+    assert_eq!(via_subject.value.subject(), Subject::Handoff(HandoffId(1)));
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -929,6 +981,7 @@ contracts!(
     inbox_claim_abandoned,
     inbox_duplicate_not_stored,
     deployments,
+    handoffs,
 );
 
 /// The one thing the backends are meant to differ in.

@@ -535,7 +535,12 @@ impl Delivery {
                     return Ok(());
                 }
                 let msg = self.render_checked(&state, message).await?;
-                if message.is_anchor() {
+                if let Some(to) = state.direct_to(message) {
+                    // A message of its own (a handoff's DM), not a reply in
+                    // the anchor's thread: it waits for nothing.
+                    let posted = self.slack.post(to, None, &msg.text, Some(&msg.blocks)).await?;
+                    self.settle(|| self.subjects.record_posted(message, &posted, None)).await;
+                } else if message.is_anchor() {
                     let route = state.route(&self.runbook);
                     let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
                     self.settle(|| self.subjects.record_posted(message, &posted, Some(route))).await;

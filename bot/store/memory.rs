@@ -16,14 +16,16 @@ use super::outbox::{
     dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use super::subjects::{
-    alert_from_fields, anchor_error, deployment_from_fields, digested_fields, incident_from_fields, listed_anchor,
-    listed_incident, posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
+    alert_from_fields, anchor_error, deployment_from_fields, digested_fields, handoff_from_fields,
+    incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields, sample_trim, Commit,
+    CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
+use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{AlertId, DeployId};
+use opsbot_handlers::subject::{AlertId, DeployId, HandoffId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -67,6 +69,7 @@ enum Subject {
     Run(u64),
     Alert(u64),
     Deployment(u64),
+    Handoff(u64),
 }
 
 impl Subject {
@@ -76,6 +79,7 @@ impl Subject {
             opsbot_handlers::Subject::Run(id) => Subject::Run(id.0),
             opsbot_handlers::Subject::Alert(id) => Subject::Alert(id.0),
             opsbot_handlers::Subject::Deployment(id) => Subject::Deployment(id.0),
+            opsbot_handlers::Subject::Handoff(id) => Subject::Handoff(id.0),
         }
     }
 }
@@ -88,6 +92,7 @@ impl fmt::Display for Subject {
             Subject::Run(id) => write!(f, "memory:run:{id}"),
             Subject::Alert(id) => write!(f, "memory:alert:{id}"),
             Subject::Deployment(id) => write!(f, "memory:deployment:{id}"),
+            Subject::Handoff(id) => write!(f, "memory:handoff:{id}"),
         }
     }
 }
@@ -113,6 +118,10 @@ enum Index {
     OpenDeployments,
     /// Every deployment, scored by when it was asked for (ms).
     DeploymentsRequested,
+    /// Handoffs waiting for "I have it", scored by number.
+    OpenHandoffs,
+    /// Every handoff, scored by when it was posted (ms).
+    HandoffsPosted,
     /// Finished workflow runs (their JSON), scored by when they finished (ms).
     RunSamples,
 }
@@ -123,6 +132,7 @@ struct State {
     run_sequence: u64,
     alert_sequence: u64,
     deployment_sequence: u64,
+    handoff_sequence: u64,
     /// Source key → the number of its current alert group.
     current_alerts: HashMap<String, u64>,
     hashes: HashMap<Subject, Hash>,
@@ -471,10 +481,20 @@ impl State {
                 Index::DeploymentsRequested,
                 Some((v, to_json(d), d.is_open(), d.at)),
             ),
+            Some(Stored::Handoff(h, v)) => (
+                Subject::Handoff(h.id.0),
+                Index::OpenHandoffs,
+                Index::HandoffsPosted,
+                Some((v, to_json(h), h.is_open(), h.at)),
+            ),
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
         };
         let number = match subject {
-            Subject::Incident(n) | Subject::Run(n) | Subject::Alert(n) | Subject::Deployment(n) => n,
+            Subject::Incident(n)
+            | Subject::Run(n)
+            | Subject::Alert(n)
+            | Subject::Deployment(n)
+            | Subject::Handoff(n) => n,
         };
         let mut current = 0;
         if let Some((expected, ..)) = &state {
@@ -662,6 +682,18 @@ impl MemoryStore {
         let subject = Subject::Deployment(id.0);
         let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
         deployment_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn next_handoff_id(&self) -> StoreResult<HandoffId> {
+        let mut state = self.lock();
+        state.handoff_sequence += 1;
+        Ok(HandoffId(state.handoff_sequence))
+    }
+
+    pub fn load_handoff(&self, id: HandoffId) -> StoreResult<Option<Versioned<Handoff>>> {
+        let subject = Subject::Handoff(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        handoff_from_fields(&subject.to_string(), fields)
     }
 
     pub fn next_alert_id(&self) -> StoreResult<AlertId> {

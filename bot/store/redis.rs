@@ -11,15 +11,16 @@ use super::outbox::{
     dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use super::subjects::{
-    alert_from_fields, deployment_from_fields, digested_fields, incident_from_fields, listed_anchor, listed_incident,
-    posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS,
-    LISTED_FIELDS,
+    alert_from_fields, deployment_from_fields, digested_fields, handoff_from_fields, incident_from_fields,
+    listed_anchor, listed_incident, posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored,
+    ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
+use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{AlertId, DeployId};
+use opsbot_handlers::subject::{AlertId, DeployId, HandoffId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
@@ -133,6 +134,20 @@ impl Keys {
     /// Every deployment, by when it was asked for.
     fn deployments_requested(&self) -> String {
         format!("{}:deployments:requested", self.prefix)
+    }
+    fn handoff(&self, id: HandoffId) -> String {
+        format!("{}:handoff:{}", self.prefix, id.0)
+    }
+    fn handoff_sequence(&self) -> String {
+        format!("{}:handoffs:seq", self.prefix)
+    }
+    /// Handoffs waiting for "I have it".
+    fn open_handoffs(&self) -> String {
+        format!("{}:handoffs:open", self.prefix)
+    }
+    /// Every handoff, by when it was posted.
+    fn handoffs_posted(&self) -> String {
+        format!("{}:handoffs:posted", self.prefix)
     }
     /// Source key → the id of its current group.
     fn current_alerts(&self) -> String {
@@ -371,6 +386,14 @@ impl RedisStore {
                 d.id.0,
                 Some((v, to_json(d), d.is_open(), d.at)),
             ),
+            Some(Stored::Handoff(h, v)) => (
+                self.keys.handoff(h.id),
+                self.keys.open_handoffs(),
+                format!("{}:timeline", self.keys.handoff(h.id)),
+                self.keys.handoffs_posted(),
+                h.id.0,
+                Some((v, to_json(h), h.is_open(), h.at)),
+            ),
             None => (
                 self.keys.incident(IncidentId(0)),
                 self.keys.open(),
@@ -517,7 +540,22 @@ impl RedisStore {
             opsbot_handlers::Subject::Run(id) => self.keys.run(id),
             opsbot_handlers::Subject::Alert(id) => self.keys.alert(id),
             opsbot_handlers::Subject::Deployment(id) => self.keys.deployment(id),
+            opsbot_handlers::Subject::Handoff(id) => self.keys.handoff(id),
         }
+    }
+
+    // --- Handoffs -------------------------------------------------------------
+
+    pub async fn next_handoff_id(&self) -> StoreResult<HandoffId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.handoff_sequence(), 1)).await.map(HandoffId)
+    }
+
+    pub async fn load_handoff(&self, id: HandoffId) -> StoreResult<Option<Versioned<Handoff>>> {
+        let key = self.keys.handoff(id);
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        handoff_from_fields(&key, fields)
     }
 
     // --- Deployments ---------------------------------------------------------

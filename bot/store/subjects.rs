@@ -1,4 +1,4 @@
-//! Incidents, checklist runs, alert groups and deployments as stored: their state,
+//! Incidents, checklist runs, alert groups, deployments and handoffs as stored: their state,
 //! timelines and indexes, the commit of a decision, and where their Slack
 //! messages are; and the window of finished workflow runs the KPI alerts
 //! read.
@@ -7,9 +7,10 @@ use super::{from_json, Backend, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::delivery::State;
 use opsbot_handlers::deploy::Deployment;
+use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
-use opsbot_handlers::subject::DeployId;
+use opsbot_handlers::subject::{DeployId, HandoffId};
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
 use std::collections::HashMap;
@@ -64,6 +65,7 @@ pub enum Stored<'a> {
     Run(&'a Run, u64),
     Alert(&'a AlertGroup, u64),
     Deployment(&'a Deployment, u64),
+    Handoff(&'a Handoff, u64),
 }
 
 /// Incidents and runs; see the module's comment.
@@ -142,7 +144,20 @@ impl SubjectStore {
                 .load_deployment(id)
                 .await?
                 .map(|v| Versioned { value: State::Deployment(v.value), version: v.version }),
+            Subject::Handoff(id) => {
+                self.load_handoff(id).await?.map(|v| Versioned { value: State::Handoff(v.value), version: v.version })
+            }
         })
+    }
+
+    /// Numbers are never reused; a shift change that fails after this
+    /// leaves a gap.
+    pub async fn next_handoff_id(&self) -> StoreResult<HandoffId> {
+        dispatch!(self.next_handoff_id())
+    }
+
+    pub async fn load_handoff(&self, id: HandoffId) -> StoreResult<Option<Versioned<Handoff>>> {
+        dispatch!(self.load_handoff(id))
     }
 
     /// Numbers are never reused; a confirmation that fails after this
@@ -303,28 +318,42 @@ pub(super) fn listed_incident(key: &str, state: &str, alert: Option<MessageRef>)
     Ok(incident)
 }
 
+/// A subject from all its hash fields (`state`, `v` and where its
+/// messages are); `posted` says where the state keeps the latter.
+fn subject_from_fields<T: serde::de::DeserializeOwned>(
+    key: &str,
+    mut fields: HashMap<String, String>,
+    posted: impl FnOnce(&mut T) -> &mut Posted,
+) -> StoreResult<Option<Versioned<T>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let mut value: T = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    *posted(&mut value) = posted_from_fields(&fields);
+    Ok(Some(Versioned { value, version }))
+}
+
 /// An alert group from all its hash fields, with where its message is.
 pub(super) fn alert_from_fields(
     key: &str,
-    mut fields: HashMap<String, String>,
+    fields: HashMap<String, String>,
 ) -> StoreResult<Option<Versioned<AlertGroup>>> {
-    let Some(state) = fields.remove("state") else { return Ok(None) };
-    let mut group: AlertGroup = from_json(key, &state)?;
-    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-    group.posted = posted_from_fields(&fields);
-    Ok(Some(Versioned { value: group, version }))
+    subject_from_fields(key, fields, |g: &mut AlertGroup| &mut g.posted)
 }
 
 /// A deployment from all its hash fields, with where its message is.
 pub(super) fn deployment_from_fields(
     key: &str,
-    mut fields: HashMap<String, String>,
+    fields: HashMap<String, String>,
 ) -> StoreResult<Option<Versioned<Deployment>>> {
-    let Some(state) = fields.remove("state") else { return Ok(None) };
-    let mut deployment: Deployment = from_json(key, &state)?;
-    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-    deployment.posted = posted_from_fields(&fields);
-    Ok(Some(Versioned { value: deployment, version }))
+    subject_from_fields(key, fields, |d: &mut Deployment| &mut d.posted)
+}
+
+/// A handoff from all its hash fields, with where its messages are.
+pub(super) fn handoff_from_fields(
+    key: &str,
+    fields: HashMap<String, String>,
+) -> StoreResult<Option<Versioned<Handoff>>> {
+    subject_from_fields(key, fields, |h: &mut Handoff| &mut h.posted)
 }
 
 /// The KPI window: how long and how many runs it keeps.
@@ -334,10 +363,6 @@ pub(super) fn sample_trim(sample: &RunSample) -> (i64, usize) {
 }
 
 /// A run from all its hash fields, with where its messages are.
-pub(super) fn run_from_fields(key: &str, mut fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Run>>> {
-    let Some(state) = fields.remove("state") else { return Ok(None) };
-    let mut run: Run = from_json(key, &state)?;
-    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
-    run.posted = posted_from_fields(&fields);
-    Ok(Some(Versioned { value: run, version }))
+pub(super) fn run_from_fields(key: &str, fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Run>>> {
+    subject_from_fields(key, fields, |r: &mut Run| &mut r.posted)
 }

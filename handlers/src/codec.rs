@@ -6,7 +6,7 @@
 
 use crate::runbook::pipeline::Action;
 use crate::severity::Severity;
-use crate::subject::{AlertId, IncidentChecklist, IncidentId, RunId};
+use crate::subject::{AlertId, HandoffId, IncidentChecklist, IncidentId, RunId};
 
 /// A button opsbot put on a message: whose, and which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +14,13 @@ pub enum Button {
     Incident(IncidentId, IncidentButton),
     Run(RunId, RunButton),
     Alert(AlertId, AlertButton),
+    Handoff(HandoffId, HandoffButton),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoffButton {
+    /// "I have it": the incoming person takes the shift.
+    Acknowledge,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +74,7 @@ const ALERT_DECLARE: &str = "alert.declare";
 const ALERT_MUTE: &str = "alert.mute";
 const ALERT_UNMUTE: &str = "alert.unmute";
 const ALERT_RERUN: &str = "alert.rerun";
+const HANDOFF_ACK: &str = "handoff.ack";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -96,6 +104,7 @@ impl Button {
             Button::Alert(_, AlertButton::Mute) => ALERT_MUTE.to_owned(),
             Button::Alert(_, AlertButton::Unmute) => ALERT_UNMUTE.to_owned(),
             Button::Alert(_, AlertButton::Rerun) => ALERT_RERUN.to_owned(),
+            Button::Handoff(_, HandoffButton::Acknowledge) => HANDOFF_ACK.to_owned(),
         }
     }
 
@@ -111,6 +120,7 @@ impl Button {
                 format!("{}:{}:{phase}:{step}", id.0, checklist_code(None))
             }
             Button::Alert(id, _) => id.0.to_string(),
+            Button::Handoff(id, _) => id.0.to_string(),
         }
     }
 
@@ -133,6 +143,7 @@ impl Button {
                 };
                 Some(Button::Alert(id, button))
             }
+            HANDOFF_ACK => Some(Button::Handoff(HandoffId(value.parse().ok()?), HandoffButton::Acknowledge)),
             STEP_DONE | STEP_SKIP | STEP_FLAG => {
                 let mut parts = value.split(':');
                 let number: u64 = parts.next()?.parse().ok()?;

@@ -7,6 +7,7 @@ use crate::alert::{render as alert_render, AlertGroup};
 use crate::blocks::SlackMessage;
 use crate::deploy::{render as deploy_render, Deployment};
 use crate::incident::{render as incident_render, Incident};
+use crate::oncall::handoff::Handoff;
 use crate::pipeline::checks::Fetched;
 use crate::run::{render as run_render, Run};
 use crate::runbook::pipeline::Figure;
@@ -21,6 +22,7 @@ pub enum State {
     Run(Run),
     Alert(AlertGroup),
     Deployment(Deployment),
+    Handoff(Handoff),
 }
 
 impl State {
@@ -30,6 +32,7 @@ impl State {
             State::Run(run) => Subject::Run(run.id),
             State::Alert(group) => Subject::Alert(group.id),
             State::Deployment(d) => Subject::Deployment(d.id),
+            State::Handoff(h) => Subject::Handoff(h.id),
         }
     }
 
@@ -37,7 +40,7 @@ impl State {
     pub fn incident(&self) -> Option<&Incident> {
         match self {
             State::Incident(inc) => Some(inc),
-            State::Run(_) | State::Alert(_) | State::Deployment(_) => None,
+            State::Run(_) | State::Alert(_) | State::Deployment(_) | State::Handoff(_) => None,
         }
     }
 
@@ -47,6 +50,7 @@ impl State {
             State::Run(run) => &run.posted,
             State::Alert(group) => &group.posted,
             State::Deployment(d) => &d.posted,
+            State::Handoff(h) => &h.posted,
         }
     }
 
@@ -57,6 +61,19 @@ impl State {
             State::Run(run) => &run.channel,
             State::Alert(group) => &group.channel,
             State::Deployment(d) => &d.channel,
+            State::Handoff(h) => &h.channel,
+        }
+    }
+
+    /// Where a message posted on its own ([`Message::is_direct`]) goes: a
+    /// handoff's DM, to the person taking over (a user id, which Slack
+    /// reads as the app's DM with them).
+    pub fn direct_to(&self, message: &Message) -> Option<&str> {
+        match (self, message) {
+            (State::Handoff(h), Message::Handoff(id, crate::subject::HandoffMessage::Direct)) if *id == h.id => {
+                Some(&h.incoming)
+            }
+            _ => None,
         }
     }
 
@@ -95,6 +112,9 @@ impl State {
             }
             (State::Deployment(d), Message::Deployment(id, _)) if *id == d.id => {
                 Some(deploy_render::message(d, runbook))
+            }
+            (State::Handoff(h), Message::Handoff(id, which)) if *id == h.id => {
+                Some(crate::oncall::render::message(h, *which))
             }
             _ => None,
         }

@@ -13,6 +13,7 @@ use crate::command::SlashCommand;
 use crate::decision::{Caller, Decision, Invocation};
 use crate::deploy::{self, Deployment};
 use crate::incident::{self, IncidentChange};
+use crate::oncall::handoff::{self, Handoff};
 use crate::pipeline::{self, command::Command as PipelineCommand};
 use crate::run::{self, Run};
 use crate::runbook::Runbook;
@@ -66,6 +67,7 @@ pub enum Need {
     Alert(alert::decide::Need),
     Pipeline(pipeline::Need),
     Deploy(deploy::decide::Need),
+    Handoff(handoff::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -77,6 +79,7 @@ pub enum Loaded {
     Alert(alert::decide::Loaded),
     Pipeline(pipeline::Loaded),
     Deploy(deploy::decide::Loaded),
+    Handoff(handoff::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -86,6 +89,7 @@ pub enum Change {
     Run(Run),
     Alert(AlertChange),
     Deployment(Deployment),
+    Handoff(Handoff),
 }
 
 impl Change {
@@ -97,6 +101,7 @@ impl Change {
             Change::Run(run) => Some(Subject::Run(run.id)),
             Change::Alert(c) => c.group.as_ref().map(|g| Subject::Alert(g.group.id)),
             Change::Deployment(d) => Some(Subject::Deployment(d.id)),
+            Change::Handoff(h) => Some(Subject::Handoff(h.id)),
         }
     }
 }
@@ -148,6 +153,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Click { button: Button::Incident(id, _), .. } => Need::Incident(I::One(*id)),
         Event::Click { button: Button::Run(id, _), .. } => Need::Run(R::One(*id)),
         Event::Click { button: Button::Alert(id, _), .. } => Need::Alert(alert::decide::Need::One(*id)),
+        Event::Click { button: Button::Handoff(id, _), .. } => Need::Handoff(handoff::Need::One(*id)),
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
@@ -162,7 +168,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             TimerKind::AlertDeclared { alert, .. } | TimerKind::GitHubRefused { caller: Caller::Alert(alert), .. } => {
                 Need::Alert(alert::decide::Need::One(*alert))
             }
-            TimerKind::Handoff { .. } => Need::Incident(I::Open),
+            TimerKind::Handoff { .. } => Need::Handoff(handoff::Need::New),
+            TimerKind::HandoffUnacknowledged { handoff: id } => Need::Handoff(handoff::Need::One(*id)),
+            TimerKind::ShiftReminder { .. } => Need::Nothing,
             TimerKind::GitHubRefused { caller: Caller::Deployment(id), .. } => {
                 Need::Deploy(deploy::decide::Need::One(*id))
             }
@@ -253,6 +261,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             alert(alert::decide::click(*b, *id, found, who, now))
         }
         (
+            Event::Click { button: Button::Handoff(id, crate::codec::HandoffButton::Acknowledge), who },
+            Loaded::Handoff(handoff::Loaded::One(found)),
+        ) => handoff::acknowledge(found, *id, who, now).map(Change::Handoff),
+        (
             Event::Submission { submission: Submission::Resolve { incident: id, summary }, who },
             Loaded::Incident(I::One(found)),
         ) => incident(inc::resolve_submitted(*id, summary.clone(), found, who, runbook, now)),
@@ -286,9 +298,14 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             (TimerKind::GitHubRefused { call, why, .. }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
                 alert(alert::decide::github_refused(found, call, why, now))
             }
-            (TimerKind::Handoff { role, shift }, Loaded::Incident(I::Many(open))) => {
-                crate::oncall::handoff::handoff(role, *shift, timer.due, &open, runbook, now)
-                    .map(|never| match never {})
+            (TimerKind::Handoff { role, shift }, Loaded::Handoff(handoff::Loaded::New { id, open })) => {
+                handoff::handoff(role, *shift, timer.due, id, &open, runbook, now).map(Change::Handoff)
+            }
+            (TimerKind::HandoffUnacknowledged { .. }, Loaded::Handoff(handoff::Loaded::One(found))) => {
+                handoff::unacknowledged(found, runbook, now).map(Change::Handoff)
+            }
+            (TimerKind::ShiftReminder { role, shift }, _) => {
+                crate::oncall::reminder::remind(role, *shift, timer.due, runbook, now).map(|never| match never {})
             }
             (TimerKind::GitHubRefused { call, why, .. }, Loaded::Deploy(D::One(found))) => {
                 deployment(deploy::decide::github_refused(found, call, why))

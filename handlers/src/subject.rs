@@ -78,6 +78,19 @@ impl fmt::Display for DeployId {
     }
 }
 
+/// A handoff's number, shown as `HND-<n>`: one shift change of one
+/// rotation, from the message that announces it until the incoming person
+/// says they have it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HandoffId(pub u64);
+
+impl fmt::Display for HandoffId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HND-{}", self.0)
+    }
+}
+
 impl DeployId {
     /// The first `DEP-<n>` in `text` (a run's title, which the workflow's
     /// `run-name` fills with opsbot's id), as a word of its own: `DEP-3`
@@ -108,6 +121,7 @@ pub enum Subject {
     Run(RunId),
     Alert(AlertId),
     Deployment(DeployId),
+    Handoff(HandoffId),
 }
 
 impl fmt::Display for Subject {
@@ -117,6 +131,7 @@ impl fmt::Display for Subject {
             Subject::Run(id) => id.fmt(f),
             Subject::Alert(id) => id.fmt(f),
             Subject::Deployment(id) => id.fmt(f),
+            Subject::Handoff(id) => id.fmt(f),
         }
     }
 }
@@ -185,6 +200,16 @@ pub enum DeploymentMessage {
     Announcement,
 }
 
+/// A message a handoff owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HandoffMessage {
+    /// "🔄 On-call handoff …" in the team channel: the anchor.
+    Announcement,
+    /// The same, as a DM to whoever takes over: a message of its own, not
+    /// a reply in the anchor's thread (see [`Message::is_direct`]).
+    Direct,
+}
+
 /// A message some subject owns.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
@@ -192,6 +217,7 @@ pub enum Message {
     Run(RunId, RunMessage),
     Alert(AlertId, AlertMessage),
     Deployment(DeployId, DeploymentMessage),
+    Handoff(HandoffId, HandoffMessage),
 }
 
 impl Message {
@@ -201,6 +227,7 @@ impl Message {
             Message::Run(id, _) => Subject::Run(*id),
             Message::Alert(id, _) => Subject::Alert(*id),
             Message::Deployment(id, _) => Subject::Deployment(*id),
+            Message::Handoff(id, _) => Subject::Handoff(*id),
         }
     }
 
@@ -211,6 +238,7 @@ impl Message {
             Subject::Run(id) => Message::Run(id, RunMessage::Header),
             Subject::Alert(id) => Message::Alert(id, AlertMessage::Group),
             Subject::Deployment(id) => Message::Deployment(id, DeploymentMessage::Announcement),
+            Subject::Handoff(id) => Message::Handoff(id, HandoffMessage::Announcement),
         }
     }
 
@@ -221,7 +249,14 @@ impl Message {
                 | Message::Run(_, RunMessage::Header)
                 | Message::Alert(_, AlertMessage::Group)
                 | Message::Deployment(_, DeploymentMessage::Announcement)
+                | Message::Handoff(_, HandoffMessage::Announcement)
         )
+    }
+
+    /// Whether the message is posted on its own rather than in the
+    /// anchor's thread: a handoff's DM goes to the person it is for.
+    pub fn is_direct(&self) -> bool {
+        matches!(self, Message::Handoff(_, HandoffMessage::Direct))
     }
 
     /// The key its location is stored under, unique within its subject:
@@ -232,7 +267,9 @@ impl Message {
             Message::Incident(_, IncidentMessage::Alert)
             | Message::Run(_, RunMessage::Header)
             | Message::Alert(_, AlertMessage::Group)
-            | Message::Deployment(_, DeploymentMessage::Announcement) => ANCHOR_KEY.to_owned(),
+            | Message::Deployment(_, DeploymentMessage::Announcement)
+            | Message::Handoff(_, HandoffMessage::Announcement) => ANCHOR_KEY.to_owned(),
+            Message::Handoff(_, HandoffMessage::Direct) => "dm".to_owned(),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)) => part("pb", p),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)) => part("pi", p),
             Message::Run(_, RunMessage::Steps(p)) => part("rn", p),
@@ -315,6 +352,10 @@ mod tests {
         assert_eq!(Message::Run(RunId(1), RunMessage::Steps(p)).key(), "rn:1:2");
         assert!(Message::anchor_of(Subject::Run(RunId(1))).is_anchor());
         assert!(Message::anchor_of(Subject::Deployment(DeployId(1))).is_anchor());
+        let direct = Message::Handoff(HandoffId(1), HandoffMessage::Direct);
+        assert_eq!(direct.key(), "dm");
+        assert!(direct.is_direct() && !direct.is_anchor());
+        assert!(!Message::anchor_of(Subject::Handoff(HandoffId(1))).is_direct());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use crate::github::Call;
 use crate::severity::Severity;
 use crate::subject::Caller;
-use crate::subject::{AlertId, DeployId, IncidentId, RunId};
+use crate::subject::{AlertId, DeployId, HandoffId, IncidentId, RunId};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,12 @@ pub enum TimerKind {
     /// A rotation's shift `shift` starts: post the handoff. Due at the
     /// shift change; see `oncall::handoff`.
     Handoff { role: String, shift: i64 },
+    /// Nobody said "I have it" to a handoff in the rotation's window:
+    /// remind. Due at the handoff's `acknowledge_by`.
+    HandoffUnacknowledged { handoff: HandoffId },
+    /// Remind a member that their shift `shift` of `role`'s rotation
+    /// starts soon. Due the rotation's `remind_before` ahead of it.
+    ShiftReminder { role: String, shift: i64 },
 }
 
 /// What to declare for an alert.
@@ -119,6 +125,8 @@ impl Timer {
                 format!("{deployment} dispatched run {}", run.run_id)
             }
             TimerKind::Handoff { role, shift } => format!("{role} handoff to shift {shift}"),
+            TimerKind::HandoffUnacknowledged { handoff } => format!("{handoff} unacknowledged"),
+            TimerKind::ShiftReminder { role, shift } => format!("{role} reminder of shift {shift}"),
         }
     }
 }

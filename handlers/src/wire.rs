@@ -11,8 +11,8 @@
 use crate::decision;
 use crate::decision::Caller;
 use crate::subject::{
-    AlertId, AlertMessage, ChecklistPart, DeployId, DeploymentMessage, IncidentChecklist, IncidentId, IncidentMessage,
-    Message, RunId, RunMessage,
+    AlertId, AlertMessage, ChecklistPart, DeployId, DeploymentMessage, HandoffId, HandoffMessage, IncidentChecklist,
+    IncidentId, IncidentMessage, Message, RunId, RunMessage,
 };
 use crate::timer::{self, IncidentReminder, TimerKind};
 use chrono::{DateTime, Utc};
@@ -81,6 +81,11 @@ pub enum Effect {
     RefreshDeployment { deployment: DeployId },
     PostInDeploymentThread { deployment: DeployId, text: String },
     CallGithubForDeployment { call: crate::github::Call, deployment: DeployId },
+    PostHandoff { handoff: HandoffId },
+    RefreshHandoff { handoff: HandoffId },
+    PostHandoffDm { handoff: HandoffId },
+    RefreshHandoffDm { handoff: HandoffId },
+    PostInHandoffThread { handoff: HandoffId, text: String },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -113,6 +118,10 @@ fn posted(message: Message, refresh: bool) -> Effect {
         (Message::Deployment(deployment, DeploymentMessage::Announcement), true) => {
             Effect::RefreshDeployment { deployment }
         }
+        (Message::Handoff(handoff, HandoffMessage::Announcement), false) => Effect::PostHandoff { handoff },
+        (Message::Handoff(handoff, HandoffMessage::Announcement), true) => Effect::RefreshHandoff { handoff },
+        (Message::Handoff(handoff, HandoffMessage::Direct), false) => Effect::PostHandoffDm { handoff },
+        (Message::Handoff(handoff, HandoffMessage::Direct), true) => Effect::RefreshHandoffDm { handoff },
     }
 }
 
@@ -131,6 +140,9 @@ impl From<decision::Effect> for Effect {
             }
             decision::Effect::InThread { subject: Subject::Deployment(deployment), text } => {
                 Effect::PostInDeploymentThread { deployment, text }
+            }
+            decision::Effect::InThread { subject: Subject::Handoff(handoff), text } => {
+                Effect::PostInHandoffThread { handoff, text }
             }
             decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
             decision::Effect::SendAlertLink { incident, channel, user } => {
@@ -186,6 +198,11 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::CallGithubForDeployment { call, deployment } => {
                 E::Call { call, caller: Caller::Deployment(deployment) }
             }
+            Effect::PostHandoff { handoff } => E::Post(Message::Handoff(handoff, HandoffMessage::Announcement)),
+            Effect::RefreshHandoff { handoff } => E::Refresh(Message::Handoff(handoff, HandoffMessage::Announcement)),
+            Effect::PostHandoffDm { handoff } => E::Post(Message::Handoff(handoff, HandoffMessage::Direct)),
+            Effect::RefreshHandoffDm { handoff } => E::Refresh(Message::Handoff(handoff, HandoffMessage::Direct)),
+            Effect::PostInHandoffThread { handoff, text } => E::InThread { subject: Subject::Handoff(handoff), text },
         })
     }
 }
@@ -201,6 +218,7 @@ enum TimerSubject {
     /// A role's on-call rotation, by role id.
     Rotation(String),
     Deployment(DeployId),
+    Handoff(HandoffId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -244,6 +262,10 @@ enum Reason {
     Dispatched {
         run_id: u64,
         url: String,
+    },
+    Unacknowledged,
+    ShiftReminder {
+        shift: i64,
     },
 }
 
@@ -299,6 +321,10 @@ impl From<timer::Timer> for Timer {
                 (TimerSubject::Deployment(deployment), 0, Reason::Dispatched { run_id: run.run_id, url: run.url })
             }
             TimerKind::Handoff { role, shift } => (TimerSubject::Rotation(role), 0, Reason::Handoff { shift }),
+            TimerKind::HandoffUnacknowledged { handoff } => (TimerSubject::Handoff(handoff), 0, Reason::Unacknowledged),
+            TimerKind::ShiftReminder { role, shift } => {
+                (TimerSubject::Rotation(role), 0, Reason::ShiftReminder { shift })
+            }
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -324,7 +350,11 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::GithubRefused { .. }
                     | Reason::Handoff { .. }
                     | Reason::DeploymentNoted { .. }
-                    | Reason::Dispatched { .. } => return Err("a timer of another subject on an incident".to_owned()),
+                    | Reason::Dispatched { .. }
+                    | Reason::Unacknowledged
+                    | Reason::ShiftReminder { .. } => {
+                        return Err("a timer of another subject on an incident".to_owned())
+                    }
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -351,6 +381,8 @@ impl TryFrom<Timer> for timer::Timer {
                 TimerKind::DeploymentDispatched { deployment, run: crate::github::DispatchedRun { run_id, url } }
             }
             (TimerSubject::Rotation(role), Reason::Handoff { shift }) => TimerKind::Handoff { role, shift },
+            (TimerSubject::Rotation(role), Reason::ShiftReminder { shift }) => TimerKind::ShiftReminder { role, shift },
+            (TimerSubject::Handoff(handoff), Reason::Unacknowledged) => TimerKind::HandoffUnacknowledged { handoff },
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
         Ok(timer::Timer { due: w.due, kind })
@@ -618,6 +650,46 @@ mod tests {
     }
 
     #[test]
+    fn handoff_effects_and_timers_have_a_stored_form_of_their_own() {
+        use crate::subject::{HandoffId, HandoffMessage};
+        use crate::timer::TimerKind;
+        let id = HandoffId(5);
+        assert_same(
+            r#"{"kind":"post_handoff","handoff":5}"#,
+            Effect::Post(Message::Handoff(id, HandoffMessage::Announcement)),
+        );
+        assert_same(
+            r#"{"kind":"refresh_handoff","handoff":5}"#,
+            Effect::Refresh(Message::Handoff(id, HandoffMessage::Announcement)),
+        );
+        assert_same(
+            r#"{"kind":"post_handoff_dm","handoff":5}"#,
+            Effect::Post(Message::Handoff(id, HandoffMessage::Direct)),
+        );
+        assert_same(
+            r#"{"kind":"refresh_handoff_dm","handoff":5}"#,
+            Effect::Refresh(Message::Handoff(id, HandoffMessage::Direct)),
+        );
+        assert_same(
+            r#"{"kind":"post_in_handoff_thread","handoff":5,"text":"x"}"#,
+            Effect::InThread { subject: Subject::Handoff(id), text: "x".into() },
+        );
+        assert_same(
+            r#"{"subject":{"handoff":5},"due":"2026-11-27T09:05:00Z","timer":"unacknowledged"}"#,
+            Timer { due: at(9, 5), kind: TimerKind::HandoffUnacknowledged { handoff: id } },
+        );
+        assert_same(
+            r#"{"subject":{"rotation":"on-call"},"due":"2026-11-27T09:05:00Z","timer":"shift_reminder","shift":4}"#,
+            Timer { due: at(9, 5), kind: TimerKind::ShiftReminder { role: "on-call".into(), shift: 4 } },
+        );
+        // The handoff's own timer is stored as before.
+        assert_same(
+            r#"{"subject":{"rotation":"on-call"},"due":"2026-11-27T09:05:00Z","timer":"handoff","shift":4}"#,
+            Timer { due: at(9, 5), kind: TimerKind::Handoff { role: "on-call".into(), shift: 4 } },
+        );
+    }
+
+    #[test]
     fn stored_values_that_fit_no_subject_are_refused() {
         for effect in [
             r#"{"kind":"post_checklist","incident":1,"part":{"kind":"run","phase":0,"part":0}}"#,
@@ -632,6 +704,8 @@ mod tests {
             r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"run_overdue"}"#,
             r#"{"subject":{"routine":"x"},"due":"2026-11-27T09:05:00Z","timer":"update_due"}"#,
             r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"scheduled_run","slot":"2026-11-27T09:05:00Z"}"#,
+            r#"{"subject":{"rotation":"x"},"due":"2026-11-27T09:05:00Z","timer":"unacknowledged"}"#,
+            r#"{"subject":{"handoff":1},"due":"2026-11-27T09:05:00Z","timer":"handoff","shift":1}"#,
         ] {
             assert!(serde_json::from_str::<Timer>(timer).is_err(), "{timer}");
         }

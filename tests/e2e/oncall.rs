@@ -10,12 +10,12 @@ use opsbot_handlers::runbook::oncall::{Rotation, ShiftLength};
 /// handing over on Mondays at 09:00 UTC, Alice's first shift starting
 /// Monday 2026-11-16; the tests start on Wednesday 2026-11-25, in Bob's.
 fn with_rotation(config: &mut opsbot::config::Config) {
-    config.runbook.oncall.rotations.push(Rotation {
-        role: "on-call-engineer".into(),
-        members: vec![ALICE.into(), BOB.into(), "U0CAROL".into()],
-        shift: ShiftLength::Days(7),
-        handoff: chrono::NaiveDateTime::parse_from_str("2026-11-16 09:00", "%Y-%m-%d %H:%M").unwrap(),
-    });
+    config.runbook.oncall.rotations.push(Rotation::new(
+        "on-call-engineer",
+        vec![ALICE.into(), BOB.into(), "U0CAROL".into()],
+        ShiftLength::Days(7),
+        chrono::NaiveDateTime::parse_from_str("2026-11-16 09:00", "%Y-%m-%d %H:%M").unwrap(),
+    ));
 }
 
 #[tokio::test]
@@ -130,4 +130,143 @@ async fn oncall_handoff_posts_the_handoff_now_with_the_notes_and_whats_open() {
     assert!(posted.text.contains("posted by <@U0BOB>"), "{}", posted.text);
     assert!(posted.text.contains("*Notes:* swapped with Carol for Friday"), "{}", posted.text);
     assert!(posted.text.contains("INC-1"), "{}", posted.text);
+}
+
+const CAROL: &str = "U0CAROL";
+
+/// Monday 2026-11-30 09:00 UTC: Bob hands over to Carol. Returns the
+/// handoff in #devops once it is posted with its button.
+async fn at_the_shift_change(app: &TestApp) -> opsbot_fake_slack::Message {
+    app.schedule_now().await;
+    app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(6));
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS).into_iter().find(|m| m.text.contains("On-call handoff") && m.thread_ts.is_none())
+        })
+        .await
+        .expect("the handoff is posted in #devops")
+}
+
+#[tokio::test]
+async fn the_incoming_engineer_says_i_have_it_and_the_outgoing_one_is_told_they_are_off_call() {
+    let app = spawn_app_with(with_rotation).await;
+    let handoff = at_the_shift_change(&app).await;
+    assert!(handoff.text.contains("⏳ Waiting for <@U0CAROL> to say *I have it*"), "{}", handoff.text);
+    let dm = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.text.contains("You are on call as")))
+        .await
+        .expect("Carol gets a DM with the button");
+
+    // Bob cannot take it for her.
+    assert_eq!(app.click(BOB, &handoff, "handoff.ack").await, 200);
+    let refused = app
+        .slack
+        .wait_for(PATIENCE, |s| s.ephemerals().into_iter().find(|e| e.user == BOB))
+        .await
+        .expect("Bob is told who can");
+    assert!(refused.text.contains("Only <@U0CAROL>, who takes over as *On-call engineer*"), "{}", refused.text);
+
+    // Carol presses it in her DM.
+    assert_eq!(app.click(CAROL, &dm, "handoff.ack").await, 200);
+    let thanks = app
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(DEVOPS, &handoff.ts).into_iter().find(|m| m.text.contains("has it")))
+        .await
+        .expect("the handoff's thread says so");
+    assert!(thanks.text.contains("Thanks, <@U0BOB>: you are off call"), "{}", thanks.text);
+    let shown = app
+        .slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS).into_iter().find(|m| m.ts == handoff.ts && m.text.contains("✅ <@U0CAROL> has it since"))
+        })
+        .await
+        .expect("the handoff shows it");
+    assert!(button_value(&shown, "handoff.ack").is_none(), "the button is gone");
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(CAROL).into_iter().find(|m| m.ts == dm.ts && m.text.contains("✅ You have it since"))
+        })
+        .await
+        .expect("so does the DM");
+
+    // Past the window, nobody is reminded.
+    app.clock.advance(TimeDelta::minutes(20));
+    app.wait_until_settled().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &handoff.ts);
+    assert!(!thread.iter().any(|m| m.text.contains("has not said")), "{thread:?}");
+}
+
+#[tokio::test]
+async fn a_handoff_nobody_acknowledges_in_fifteen_minutes_reminds_both_engineers_and_the_team_lead() {
+    let app = spawn_app_with(with_rotation).await;
+    let handoff = at_the_shift_change(&app).await;
+    app.wait_until_settled().await;
+    app.clock.advance(TimeDelta::minutes(15));
+    let reminder = app
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(DEVOPS, &handoff.ts).into_iter().find(|m| m.text.contains("has not said")))
+        .await
+        .expect("the thread is reminded");
+    assert!(
+        reminder.text.contains("<@U0CAROL> has not said *I have it* 15 min after the handoff"),
+        "{}",
+        reminder.text
+    );
+    assert!(reminder.text.contains("<@U0BOB>, please stay on as *On-call engineer*"), "{}", reminder.text);
+    assert!(reminder.text.contains("<!here> (DevOps team lead), for your attention"), "{}", reminder.text);
+    app.slack
+        .wait_for(PATIENCE, |s| s.messages(BOB).into_iter().find(|m| m.text.contains("Please stay on until they do")))
+        .await
+        .expect("Bob is asked by DM to stay on");
+    app.slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.text.contains("Please press *I have it*")))
+        .await
+        .expect("Carol is nudged by DM");
+    let flagged = app
+        .slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS).into_iter().find(|m| m.ts == handoff.ts && m.text.contains("⚠️ <@U0CAROL> has not said"))
+        })
+        .await
+        .expect("the handoff shows it is waiting");
+
+    // She can still say so, and then it is settled.
+    assert_eq!(app.click(CAROL, &flagged, "handoff.ack").await, 200);
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS).into_iter().find(|m| m.ts == handoff.ts && m.text.contains("✅ <@U0CAROL> has it"))
+        })
+        .await
+        .expect("acknowledged after the reminder");
+    app.wait_until_settled().await;
+    let reminders = app.slack.thread(DEVOPS, &handoff.ts).iter().filter(|m| m.text.contains("has not said")).count();
+    assert_eq!(reminders, 1, "reminded once");
+}
+
+#[tokio::test]
+async fn the_next_on_call_engineer_gets_a_reminder_an_hour_before_their_shift() {
+    let app = spawn_app_with(with_rotation).await;
+    app.schedule_now().await;
+    // Monday 2026-11-30 08:00 UTC, an hour before Carol's shift.
+    app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(4) + TimeDelta::minutes(59));
+    app.wait_until_settled().await;
+    assert!(app.slack.messages(CAROL).is_empty(), "not yet");
+    app.clock.advance(TimeDelta::minutes(1));
+    let reminder = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.text.contains("Your on-call shift")))
+        .await
+        .expect("Carol is reminded");
+    assert!(
+        reminder.text.contains("as *On-call engineer* starts") && reminder.text.contains("(in 1 h)"),
+        "{}",
+        reminder.text
+    );
+    assert!(reminder.text.contains("taking over from <@U0BOB>"), "{}", reminder.text);
+    app.wait_until_settled().await;
+    assert_eq!(app.slack.messages(CAROL).len(), 1, "once");
+    assert!(app.slack.messages(BOB).is_empty(), "Bob, who hands over, gets nothing");
 }

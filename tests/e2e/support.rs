@@ -252,6 +252,13 @@ impl TestApp {
         }
     }
 
+    /// Sets the timers the scheduler keeps (schedule slots, handoffs,
+    /// shift reminders) as of now, as it does when the app starts: a test
+    /// that moves the clock right after spawning would otherwise race it.
+    pub async fn schedule_now(&self) {
+        opsbot::scheduler::ensure(&self.app().state.engine).await.expect("the scheduler sets its timers");
+    }
+
     /// A counter's value in `GET /metrics`, e.g.
     /// `opsbot_hook_signals_total{source="github",outcome="decided"}`; 0
     /// when it has not been counted yet.

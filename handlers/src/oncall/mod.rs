@@ -4,6 +4,8 @@
 //! swaps are not built yet, and the command says so plainly.
 
 pub mod handoff;
+pub mod reminder;
+pub mod render;
 
 use crate::decision::{Decision, UsageError};
 use crate::runbook::oncall::Rotation;
@@ -162,12 +164,12 @@ pub(super) mod tests {
     /// over on Mondays at 09:00 UTC from 2026-11-30.
     pub(crate) fn with_rotation() -> Runbook {
         let mut runbook = Runbook::seed();
-        runbook.oncall.rotations.push(Rotation {
-            role: "on-call-engineer".into(),
-            members: vec!["U0ALICE".into(), "U0BOB".into()],
-            shift: ShiftLength::Days(7),
-            handoff: chrono::NaiveDateTime::parse_from_str("2026-11-30 09:00", "%Y-%m-%d %H:%M").unwrap(),
-        });
+        runbook.oncall.rotations.push(Rotation::new(
+            "on-call-engineer",
+            vec!["U0ALICE".into(), "U0BOB".into()],
+            ShiftLength::Days(7),
+            chrono::NaiveDateTime::parse_from_str("2026-11-30 09:00", "%Y-%m-%d %H:%M").unwrap(),
+        ));
         runbook
     }
 

@@ -457,6 +457,12 @@ struct RawRotation {
     shift: Key<String>,
     #[serde(default, deserialize_with = "key")]
     handoff: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    acknowledge_within: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    remind_before: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    escalate_to: Key<String>,
 }
 
 #[derive(Deserialize)]
@@ -1029,7 +1035,44 @@ impl Check {
             }
             None => None,
         };
-        Some(Rotation { role: id.to_owned(), members: members?, shift: shift?, handoff: handoff? })
+        let acknowledge_within = self.duration_or_off(
+            &raw.acknowledge_within,
+            &format!("`acknowledge_within` of {whose}"),
+            super::oncall::ACKNOWLEDGE_WITHIN,
+        );
+        let remind_before = self.duration_or_off(
+            &raw.remind_before,
+            &format!("`remind_before` of {whose}"),
+            super::oncall::REMIND_BEFORE,
+        );
+        let escalate_to = Self::optional_text(&raw.escalate_to);
+        if let (Some(to), Some(Spanned { referenced, .. })) = (&escalate_to, &raw.escalate_to) {
+            self.role_ref(to, referenced, roles, &format!("`escalate_to` of {whose}"));
+        }
+        let mut rotation = Rotation::new(id, members?, shift?, handoff?);
+        rotation.acknowledge_within = acknowledge_within?;
+        rotation.remind_before = remind_before?;
+        rotation.escalate_to = escalate_to;
+        Some(rotation)
+    }
+
+    /// An optional duration that `off` turns off: `Some(None)` for off,
+    /// `Some(Some(default))` when absent, `None` (reported) when bad.
+    fn duration_or_off(&mut self, key: &Key<String>, what: &str, default: TimeDelta) -> Option<Option<TimeDelta>> {
+        let Some(Spanned { value: Some(value), referenced, .. }) = key else {
+            return Some(Some(default));
+        };
+        match value.trim() {
+            "" => Some(Some(default)),
+            off if off.eq_ignore_ascii_case("off") => Some(None),
+            value => match duration_for(value, &format!(" for {what} (or `off`)")) {
+                Ok(d) => Some(Some(d)),
+                Err(message) => {
+                    self.error(referenced, message);
+                    None
+                }
+            },
+        }
     }
 
     fn timezone(&mut self, key: &Key<String>, top: &Location) -> Option<Tz> {
@@ -3307,6 +3350,40 @@ webhooks:
         at(6, 16, "bad `handoff` `next monday` of the `on-cal` rotation");
         at(8, 16, "`members` of the `lead` rotation is empty");
         at(7, 5, "missing `handoff` of the `lead` rotation");
+    }
+
+    #[test]
+    fn a_rotation_asks_for_an_acknowledgement_and_reminds_by_default_and_either_can_be_turned_off() {
+        let rotation = |extra: &str| {
+            format!(
+                "{}oncall:\n  rotations:\n    on-call:\n      members: [U0ALICE]\n      shift: 1w\n      handoff: 2026-11-30 09:00\n{extra}",
+                mini()
+            )
+        };
+        let rb = parse(&rotation("")).unwrap();
+        let r = &rb.oncall.rotations[0];
+        assert_eq!(r.acknowledge_within, Some(TimeDelta::minutes(15)));
+        assert_eq!(r.remind_before, Some(TimeDelta::hours(1)));
+        assert_eq!(r.escalate_to, None);
+
+        let rb = parse(&rotation("      acknowledge_within: 30m\n      remind_before: off\n      escalate_to: lead\n"))
+            .unwrap();
+        let r = &rb.oncall.rotations[0];
+        assert_eq!(r.acknowledge_within, Some(TimeDelta::minutes(30)));
+        assert_eq!(r.remind_before, None);
+        assert_eq!(r.escalate_to.as_deref(), Some("lead"));
+        let rb = parse(&rotation("      acknowledge_within: OFF\n")).unwrap();
+        assert_eq!(rb.oncall.rotations[0].acknowledge_within, None);
+
+        let base = mini().lines().count();
+        let found = errors(&rotation("      acknowledge_within: soon\n      escalate_to: leed\n"));
+        let expected = format!(
+            "{}:27: bad duration `soon` for `acknowledge_within` of the `on-call` rotation (or `off`)",
+            base + 7
+        );
+        assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
+        let expected = format!("{}:20: `escalate_to` of the `on-call` rotation names role `leed`", base + 8);
+        assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
     }
 
     /// A `pipeline` section for [`MINI`]. Appended to `mini()`, its first

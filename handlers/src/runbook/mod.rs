@@ -195,6 +195,21 @@ impl Runbook {
         oncall::paged(role, &self.oncall, self.timezone, at)
     }
 
+    /// Who is reminded, beside the outgoing person, when nobody says "I
+    /// have it" to a handoff of `rotation`: its `escalate_to`, else the
+    /// role after the rotation's in the most severe escalation matrix that
+    /// lists it (the seed's on-call engineer answers to the DevOps team
+    /// lead), else nobody.
+    pub fn handoff_escalation(&self, rotation: &oncall::Rotation) -> Option<&Role> {
+        if let Some(id) = &rotation.escalate_to {
+            return self.role(id);
+        }
+        self.severities.iter().find_map(|policy| {
+            let at = policy.escalation.iter().position(|r| *r == rotation.role)?;
+            self.role(policy.escalation.get(at + 1)?)
+        })
+    }
+
     /// The role at escalation `level` (0: the first responder) for a
     /// severity; past the last level, the last one stays responsible.
     pub fn escalation_role(&self, severity: Severity, level: usize) -> Option<&Role> {

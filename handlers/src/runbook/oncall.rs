@@ -32,7 +32,23 @@ pub struct Rotation {
     /// The first shift's start, in the runbook's time zone; shifts before
     /// it count backwards in the same order.
     pub handoff: NaiveDateTime,
+    /// How long whoever takes over has to press *I have it* before the
+    /// outgoing person and [`Rotation::escalate_to`] are reminded; `None`
+    /// (`acknowledge_within: off`): handoffs ask for no acknowledgement.
+    pub acknowledge_within: Option<TimeDelta>,
+    /// A DM to each member this long before their shift starts; `None`
+    /// (`remind_before: off`): no reminder.
+    pub remind_before: Option<TimeDelta>,
+    /// The role reminded, beside the outgoing person, of a handoff nobody
+    /// acknowledged. `None`: the role after this one in the first
+    /// escalation matrix that lists it (see `Runbook::handoff_escalation`).
+    pub escalate_to: Option<String>,
 }
+
+/// Without `acknowledge_within`: a quarter of an hour to say "I have it".
+pub const ACKNOWLEDGE_WITHIN: TimeDelta = TimeDelta::minutes(15);
+/// Without `remind_before`: an hour's notice before a shift.
+pub const REMIND_BEFORE: TimeDelta = TimeDelta::hours(1);
 
 /// How long each shift lasts.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -91,6 +107,20 @@ pub struct Shift {
 }
 
 impl Rotation {
+    /// A rotation with the default acknowledgement, reminder and
+    /// escalation (what the runbook gets when it names none).
+    pub fn new(role: &str, members: Vec<String>, shift: ShiftLength, handoff: NaiveDateTime) -> Rotation {
+        Rotation {
+            role: role.to_owned(),
+            members,
+            shift,
+            handoff,
+            acknowledge_within: Some(ACKNOWLEDGE_WITHIN),
+            remind_before: Some(REMIND_BEFORE),
+            escalate_to: None,
+        }
+    }
+
     /// The shift `at` falls in.
     pub fn shift_at(&self, zone: Tz, at: DateTime<Utc>) -> Shift {
         let first = self.start_of(zone, 0);
@@ -179,12 +209,12 @@ mod tests {
     }
 
     fn rotation(shift: &str, handoff: &str) -> Rotation {
-        Rotation {
-            role: "on-call-engineer".into(),
-            members: vec!["U0ALICE".into(), "U0BOB".into(), "U0CAROL".into()],
-            shift: ShiftLength::parse(shift).unwrap(),
-            handoff: naive(handoff),
-        }
+        Rotation::new(
+            "on-call-engineer",
+            vec!["U0ALICE".into(), "U0BOB".into(), "U0CAROL".into()],
+            ShiftLength::parse(shift).unwrap(),
+            naive(handoff),
+        )
     }
 
     #[test]
