@@ -49,6 +49,7 @@ pub struct App {
     hook_worker: JoinHandle<()>,
     timers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
+    roster: JoinHandle<()>,
 }
 
 impl App {
@@ -83,13 +84,13 @@ impl App {
         let slack = SlackApi::new(&api_url, &config.bot_token)?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let github = crate::github::GitHub::new(&github, options.clock.clone(), metrics.clone());
-        let engine = Arc::new(Engine {
-            store: store.clone(),
-            runbook: Arc::new(config.runbook.clone()),
-            clock: options.clock.clone(),
+        let engine = Arc::new(Engine::new(
+            store.clone(),
+            Arc::new(config.runbook.clone()),
+            options.clock.clone(),
             metrics,
-            github: github.context("GitHub")?,
-        });
+            github.context("GitHub")?,
+        ));
         let hooks = HookSecrets { github: github_webhook_secret, alertmanager: config.alertmanager_token.clone() };
         let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), hooks));
         let shutdown = CancellationToken::new();
@@ -122,9 +123,10 @@ impl App {
         };
         let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));
         let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
+        let roster = tokio::spawn(crate::roster::run(engine.roster.clone(), store.clone(), shutdown.clone()));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler })
+        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the workers.
@@ -146,6 +148,9 @@ impl App {
         }
         if let Err(e) = self.scheduler.await {
             tracing::error!(error = %e, "scheduler failed");
+        }
+        if let Err(e) = self.roster.await {
+            tracing::error!(error = %e, "on-call overrides reloader failed");
         }
         tracing::info!("opsbot stopped");
     }

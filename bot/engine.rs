@@ -18,6 +18,7 @@ use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
 use opsbot_handlers::oncall::handoff::{Loaded as HandoffLoaded, Need as HandoffNeed};
+use opsbot_handlers::oncall::overrides::{Loaded as OverrideLoaded, Need as OverrideNeed};
 use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
 use opsbot_handlers::timer::TimerKind;
@@ -36,6 +37,8 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// How `/pipeline` reaches GitHub (what it is connected to).
     pub github: crate::github::GitHub,
+    /// `runbook` with the on-call overrides: what decisions see.
+    pub roster: Arc<crate::roster::Roster>,
 }
 
 /// How a signal's decisions ended.
@@ -66,6 +69,17 @@ pub enum Settled {
 }
 
 impl Engine {
+    pub fn new(
+        store: Store,
+        runbook: Arc<Runbook>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        github: crate::github::GitHub,
+    ) -> Engine {
+        let roster = Arc::new(crate::roster::Roster::new(runbook.clone()));
+        Engine { store, runbook, clock, metrics, github, roster }
+    }
+
     /// A slash command, from its text to the answer shown to the person
     /// (and the modal it opens, if any).
     pub async fn command(&self, name: &str, text: &str, who: &Invocation) -> Answer {
@@ -202,11 +216,20 @@ impl Engine {
     pub async fn until_committed(&self, event: &Event, consume: Option<&str>) -> StoreResult<Settled> {
         for _ in 0..COMMIT_ATTEMPTS {
             let now = self.clock.now();
-            let need = event::needs(event, &self.runbook, now);
+            let runbook = self.roster.runbook();
+            let need = event::needs(event, &runbook, now);
             let (loaded, version) = self.load(need, now).await?;
-            let decision = event::decide(event, loaded, &self.runbook, now);
+            let decision = event::decide(event, loaded, &runbook, now);
             match self.commit(event, &decision, version, consume).await? {
-                CommitOutcome::Committed => return Ok(Settled::Done(Box::new(decision))),
+                CommitOutcome::Committed => {
+                    if let Some(Change::Override(o)) = &decision.change {
+                        // This replica follows it from the next decision on.
+                        if let Err(e) = self.roster.refresh(&self.store).await {
+                            tracing::warn!(cover = %o.id, error = %e, "override stored; pages follow it once reloaded");
+                        }
+                    }
+                    return Ok(Settled::Done(Box::new(decision)));
+                }
                 CommitOutcome::TimerGone => return Ok(Settled::TimerGone),
                 CommitOutcome::Conflict => continue,
             }
@@ -316,6 +339,13 @@ impl Engine {
                 let (found, version) = split(store.subjects.load_handoff(id).await?);
                 (Loaded::Handoff(HandoffLoaded::One(found)), version)
             }
+            Need::Override(OverrideNeed::New) => {
+                (Loaded::Override(OverrideLoaded::New(store.subjects.next_override_id().await?)), 0)
+            }
+            Need::Override(OverrideNeed::One(id)) => {
+                let (found, version) = split(store.subjects.load_override(id).await?);
+                (Loaded::Override(OverrideLoaded::One(found)), version)
+            }
         })
     }
 
@@ -345,6 +375,7 @@ impl Engine {
             Some(Change::Run(run)) => (Some(Stored::Run(run, version)), &[][..]),
             Some(Change::Deployment(d)) => (Some(Stored::Deployment(d, version)), &[][..]),
             Some(Change::Handoff(h)) => (Some(Stored::Handoff(h, version)), &[][..]),
+            Some(Change::Override(o)) => (Some(Stored::Override(o, version)), &[][..]),
             Some(Change::Alert(_)) | None => (None, &[][..]),
         };
         let (mut opens, mut sample) = (None, None);
@@ -411,13 +442,13 @@ mod tests {
     }
 
     fn engine_on(store: Store, clock: &TestClock) -> Engine {
-        Engine {
+        Engine::new(
             store,
-            runbook: Arc::new(Runbook::seed()),
-            clock: Arc::new(clock.clone()),
-            metrics: Arc::new(Metrics::default()),
-            github: crate::github::GitHub::disconnected(None),
-        }
+            Arc::new(Runbook::seed()),
+            Arc::new(clock.clone()),
+            Arc::new(Metrics::default()),
+            crate::github::GitHub::disconnected(None),
+        )
     }
 
     fn alice() -> Invocation {

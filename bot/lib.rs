@@ -13,6 +13,7 @@ pub mod github;
 pub mod hooks;
 pub mod metrics;
 pub mod outbox;
+pub mod roster;
 pub mod routes;
 pub mod sandbox;
 pub mod scheduler;

@@ -930,6 +930,50 @@ async fn handoffs(store: Store) {
     assert_eq!(via_subject.value.subject(), Subject::Handoff(HandoffId(1)));
 }
 
+/// Overrides are listed while open, oldest first, and leave the list when
+/// cancelled or over: what each replica reloads to page the right person.
+async fn overrides(store: Store) {
+    use opsbot_handlers::oncall::overrides::Override;
+    use opsbot_handlers::subject::{OverrideId, Stamp};
+    let cover = |id: u64| Override {
+        id: OverrideId(id),
+        role: "on-call-engineer".into(),
+        role_name: "On-call engineer".into(),
+        member: "U0CAROL".into(),
+        covers: "U0BOB".into(),
+        starts: t0(),
+        ends: t0() + chrono::TimeDelta::hours(4),
+        by: Stamp { user: "U0BOB".into(), at: t0() },
+        channel: "#devops".into(),
+        cancelled: None,
+        ended: false,
+        posted: Default::default(),
+    };
+    let save = |o: Override, v| {
+        let store = store.clone();
+        async move { store.subjects.commit(&Commit { subject: Some(Stored::Override(&o, v)), ..empty() }).await.unwrap() }
+    };
+    assert!(store.subjects.open_overrides().await.unwrap().is_empty());
+    for _ in 0..3 {
+        let id = store.subjects.next_override_id().await.unwrap();
+        assert_eq!(save(cover(id.0), 0).await, CommitOutcome::Committed);
+    }
+    let open: Vec<u64> = store.subjects.open_overrides().await.unwrap().iter().map(|o| o.id.0).collect();
+    assert_eq!(open, [1, 2, 3], "oldest first");
+
+    let mut cancelled = cover(2);
+    cancelled.cancelled = Some(Stamp { user: "U0ALICE".into(), at: t0() });
+    assert_eq!(save(cancelled, 1).await, CommitOutcome::Committed);
+    let mut over = cover(1);
+    over.ended = true;
+    assert_eq!(save(over.clone(), 1).await, CommitOutcome::Committed);
+    assert_eq!(save(over, 1).await, CommitOutcome::Conflict, "a stale version is refused");
+    let open: Vec<u64> = store.subjects.open_overrides().await.unwrap().iter().map(|o| o.id.0).collect();
+    assert_eq!(open, [3]);
+    let loaded = store.subjects.load_override(OverrideId(2)).await.unwrap().expect("kept");
+    assert!(loaded.value.cancelled.is_some() && loaded.version == 2);
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -982,6 +1026,7 @@ contracts!(
     inbox_duplicate_not_stored,
     deployments,
     handoffs,
+    overrides,
 );
 
 /// The one thing the backends are meant to differ in.

@@ -835,13 +835,13 @@ mod tests {
             let slack = FakeSlack::new();
             let server = slack.spawn().await.expect("fake Slack starts");
             let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 3, 0, 0).unwrap();
-            let engine = Engine {
-                store: Store::memory(),
-                runbook: Arc::new(Runbook::seed()),
-                clock: Arc::new(TestClock::new(start)),
-                metrics: Arc::new(crate::metrics::Metrics::default()),
-                github: crate::github::GitHub::disconnected(None),
-            };
+            let engine = Engine::new(
+                Store::memory(),
+                Arc::new(Runbook::seed()),
+                Arc::new(TestClock::new(start)),
+                Arc::new(crate::metrics::Metrics::default()),
+                crate::github::GitHub::disconnected(None),
+            );
             Rig {
                 slack,
                 api_url: server.api_url.clone(),

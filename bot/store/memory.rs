@@ -17,15 +17,16 @@ use super::outbox::{
 };
 use super::subjects::{
     alert_from_fields, anchor_error, deployment_from_fields, digested_fields, handoff_from_fields,
-    incident_from_fields, listed_anchor, listed_incident, posted_fields, run_from_fields, sample_trim, Commit,
-    CommitOutcome, Stored, ANCHOR_ERROR,
+    incident_from_fields, listed_anchor, listed_incident, override_from_fields, posted_fields, run_from_fields,
+    sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
+use opsbot_handlers::oncall::overrides::Override;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{AlertId, DeployId, HandoffId};
+use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -70,6 +71,7 @@ enum Subject {
     Alert(u64),
     Deployment(u64),
     Handoff(u64),
+    Override(u64),
 }
 
 impl Subject {
@@ -80,6 +82,7 @@ impl Subject {
             opsbot_handlers::Subject::Alert(id) => Subject::Alert(id.0),
             opsbot_handlers::Subject::Deployment(id) => Subject::Deployment(id.0),
             opsbot_handlers::Subject::Handoff(id) => Subject::Handoff(id.0),
+            opsbot_handlers::Subject::Override(id) => Subject::Override(id.0),
         }
     }
 }
@@ -93,6 +96,7 @@ impl fmt::Display for Subject {
             Subject::Alert(id) => write!(f, "memory:alert:{id}"),
             Subject::Deployment(id) => write!(f, "memory:deployment:{id}"),
             Subject::Handoff(id) => write!(f, "memory:handoff:{id}"),
+            Subject::Override(id) => write!(f, "memory:override:{id}"),
         }
     }
 }
@@ -122,6 +126,10 @@ enum Index {
     OpenHandoffs,
     /// Every handoff, scored by when it was posted (ms).
     HandoffsPosted,
+    /// Overrides in force or to come, scored by number.
+    OpenOverrides,
+    /// Every override, scored by when it starts (ms).
+    OverridesStarting,
     /// Finished workflow runs (their JSON), scored by when they finished (ms).
     RunSamples,
 }
@@ -133,6 +141,7 @@ struct State {
     alert_sequence: u64,
     deployment_sequence: u64,
     handoff_sequence: u64,
+    override_sequence: u64,
     /// Source key → the number of its current alert group.
     current_alerts: HashMap<String, u64>,
     hashes: HashMap<Subject, Hash>,
@@ -487,6 +496,12 @@ impl State {
                 Index::HandoffsPosted,
                 Some((v, to_json(h), h.is_open(), h.at)),
             ),
+            Some(Stored::Override(o, v)) => (
+                Subject::Override(o.id.0),
+                Index::OpenOverrides,
+                Index::OverridesStarting,
+                Some((v, to_json(o), o.is_open(), o.starts)),
+            ),
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
         };
         let number = match subject {
@@ -494,7 +509,8 @@ impl State {
             | Subject::Run(n)
             | Subject::Alert(n)
             | Subject::Deployment(n)
-            | Subject::Handoff(n) => n,
+            | Subject::Handoff(n)
+            | Subject::Override(n) => n,
         };
         let mut current = 0;
         if let Some((expected, ..)) = &state {
@@ -694,6 +710,32 @@ impl MemoryStore {
         let subject = Subject::Handoff(id.0);
         let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
         handoff_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn next_override_id(&self) -> StoreResult<OverrideId> {
+        let mut state = self.lock();
+        state.override_sequence += 1;
+        Ok(OverrideId(state.override_sequence))
+    }
+
+    pub fn load_override(&self, id: OverrideId) -> StoreResult<Option<Versioned<Override>>> {
+        let subject = Subject::Override(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        override_from_fields(&subject.to_string(), fields)
+    }
+
+    /// Oldest first, as Redis's `ZRANGE` lists them.
+    pub fn open_overrides(&self) -> StoreResult<Vec<Override>> {
+        let state = self.lock();
+        let mut found = Vec::new();
+        for id in state.members_newest_first(&Index::OpenOverrides).into_iter().rev() {
+            let subject = Subject::Override(id);
+            let fields = state.hashes.get(&subject).cloned().unwrap_or_default();
+            if let Some(v) = override_from_fields(&subject.to_string(), fields)? {
+                found.push(v.value);
+            }
+        }
+        Ok(found)
     }
 
     pub fn next_alert_id(&self) -> StoreResult<AlertId> {

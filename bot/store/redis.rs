@@ -12,15 +12,16 @@ use super::outbox::{
 };
 use super::subjects::{
     alert_from_fields, deployment_from_fields, digested_fields, handoff_from_fields, incident_from_fields,
-    listed_anchor, listed_incident, posted_fields, run_from_fields, sample_trim, Commit, CommitOutcome, Stored,
-    ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
+    listed_anchor, listed_incident, override_from_fields, posted_fields, run_from_fields, sample_trim, Commit,
+    CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
+use opsbot_handlers::oncall::overrides::Override;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{AlertId, DeployId, HandoffId};
+use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
@@ -148,6 +149,20 @@ impl Keys {
     /// Every handoff, by when it was posted.
     fn handoffs_posted(&self) -> String {
         format!("{}:handoffs:posted", self.prefix)
+    }
+    fn cover(&self, id: OverrideId) -> String {
+        format!("{}:override:{}", self.prefix, id.0)
+    }
+    fn override_sequence(&self) -> String {
+        format!("{}:overrides:seq", self.prefix)
+    }
+    /// Overrides in force or to come.
+    fn open_overrides(&self) -> String {
+        format!("{}:overrides:open", self.prefix)
+    }
+    /// Every override, by when it starts.
+    fn overrides_starting(&self) -> String {
+        format!("{}:overrides:starting", self.prefix)
     }
     /// Source key → the id of its current group.
     fn current_alerts(&self) -> String {
@@ -394,6 +409,14 @@ impl RedisStore {
                 h.id.0,
                 Some((v, to_json(h), h.is_open(), h.at)),
             ),
+            Some(Stored::Override(o, v)) => (
+                self.keys.cover(o.id),
+                self.keys.open_overrides(),
+                format!("{}:timeline", self.keys.cover(o.id)),
+                self.keys.overrides_starting(),
+                o.id.0,
+                Some((v, to_json(o), o.is_open(), o.starts)),
+            ),
             None => (
                 self.keys.incident(IncidentId(0)),
                 self.keys.open(),
@@ -541,7 +564,42 @@ impl RedisStore {
             opsbot_handlers::Subject::Alert(id) => self.keys.alert(id),
             opsbot_handlers::Subject::Deployment(id) => self.keys.deployment(id),
             opsbot_handlers::Subject::Handoff(id) => self.keys.handoff(id),
+            opsbot_handlers::Subject::Override(id) => self.keys.cover(id),
         }
+    }
+
+    // --- On-call overrides ----------------------------------------------------
+
+    pub async fn next_override_id(&self) -> StoreResult<OverrideId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.override_sequence(), 1)).await.map(OverrideId)
+    }
+
+    pub async fn load_override(&self, id: OverrideId) -> StoreResult<Option<Versioned<Override>>> {
+        let key = self.keys.cover(id);
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        override_from_fields(&key, fields)
+    }
+
+    pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> = timed(conn.zrange(self.keys.open_overrides(), 0, -1)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.keys.cover(OverrideId(*id)));
+        }
+        let rows: Vec<HashMap<String, String>> = timed(pipe.query_async(&mut conn)).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for (id, fields) in ids.iter().zip(rows) {
+            if let Some(v) = override_from_fields(&self.keys.cover(OverrideId(*id)), fields)? {
+                found.push(v.value);
+            }
+        }
+        Ok(found)
     }
 
     // --- Handoffs -------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Incidents, checklist runs, alert groups, deployments and handoffs as stored: their state,
+//! Incidents, checklist runs, alert groups, deployments, handoffs and on-call overrides as stored: their state,
 //! timelines and indexes, the commit of a decision, and where their Slack
 //! messages are; and the window of finished workflow runs the KPI alerts
 //! read.
@@ -8,9 +8,10 @@ use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::delivery::State;
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
+use opsbot_handlers::oncall::overrides::Override;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
-use opsbot_handlers::subject::{DeployId, HandoffId};
+use opsbot_handlers::subject::{DeployId, HandoffId, OverrideId};
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
 use std::collections::HashMap;
@@ -66,6 +67,7 @@ pub enum Stored<'a> {
     Alert(&'a AlertGroup, u64),
     Deployment(&'a Deployment, u64),
     Handoff(&'a Handoff, u64),
+    Override(&'a Override, u64),
 }
 
 /// Incidents and runs; see the module's comment.
@@ -147,7 +149,25 @@ impl SubjectStore {
             Subject::Handoff(id) => {
                 self.load_handoff(id).await?.map(|v| Versioned { value: State::Handoff(v.value), version: v.version })
             }
+            Subject::Override(id) => {
+                self.load_override(id).await?.map(|v| Versioned { value: State::Override(v.value), version: v.version })
+            }
         })
+    }
+
+    /// Numbers are never reused; an override refused after this leaves a gap.
+    pub async fn next_override_id(&self) -> StoreResult<OverrideId> {
+        dispatch!(self.next_override_id())
+    }
+
+    pub async fn load_override(&self, id: OverrideId) -> StoreResult<Option<Versioned<Override>>> {
+        dispatch!(self.load_override(id))
+    }
+
+    /// Overrides not cancelled and not marked over, oldest first: the ones
+    /// pages follow (or will).
+    pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
+        dispatch!(self.open_overrides())
     }
 
     /// Numbers are never reused; a shift change that fails after this
@@ -346,6 +366,14 @@ pub(super) fn deployment_from_fields(
     fields: HashMap<String, String>,
 ) -> StoreResult<Option<Versioned<Deployment>>> {
     subject_from_fields(key, fields, |d: &mut Deployment| &mut d.posted)
+}
+
+/// An override from all its hash fields, with where its message is.
+pub(super) fn override_from_fields(
+    key: &str,
+    fields: HashMap<String, String>,
+) -> StoreResult<Option<Versioned<Override>>> {
+    subject_from_fields(key, fields, |o: &mut Override| &mut o.posted)
 }
 
 /// A handoff from all its hash fields, with where its messages are.

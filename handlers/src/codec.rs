@@ -6,7 +6,7 @@
 
 use crate::runbook::pipeline::Action;
 use crate::severity::Severity;
-use crate::subject::{AlertId, HandoffId, IncidentChecklist, IncidentId, RunId};
+use crate::subject::{AlertId, HandoffId, IncidentChecklist, IncidentId, OverrideId, RunId};
 
 /// A button opsbot put on a message: whose, and which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,13 @@ pub enum Button {
     Run(RunId, RunButton),
     Alert(AlertId, AlertButton),
     Handoff(HandoffId, HandoffButton),
+    Override(OverrideId, OverrideButton),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideButton {
+    /// Ends the override at once.
+    Cancel,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +82,7 @@ const ALERT_MUTE: &str = "alert.mute";
 const ALERT_UNMUTE: &str = "alert.unmute";
 const ALERT_RERUN: &str = "alert.rerun";
 const HANDOFF_ACK: &str = "handoff.ack";
+const OVERRIDE_CANCEL: &str = "override.cancel";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -105,6 +113,7 @@ impl Button {
             Button::Alert(_, AlertButton::Unmute) => ALERT_UNMUTE.to_owned(),
             Button::Alert(_, AlertButton::Rerun) => ALERT_RERUN.to_owned(),
             Button::Handoff(_, HandoffButton::Acknowledge) => HANDOFF_ACK.to_owned(),
+            Button::Override(_, OverrideButton::Cancel) => OVERRIDE_CANCEL.to_owned(),
         }
     }
 
@@ -121,6 +130,7 @@ impl Button {
             }
             Button::Alert(id, _) => id.0.to_string(),
             Button::Handoff(id, _) => id.0.to_string(),
+            Button::Override(id, _) => id.0.to_string(),
         }
     }
 
@@ -144,6 +154,7 @@ impl Button {
                 Some(Button::Alert(id, button))
             }
             HANDOFF_ACK => Some(Button::Handoff(HandoffId(value.parse().ok()?), HandoffButton::Acknowledge)),
+            OVERRIDE_CANCEL => Some(Button::Override(OverrideId(value.parse().ok()?), OverrideButton::Cancel)),
             STEP_DONE | STEP_SKIP | STEP_FLAG => {
                 let mut parts = value.split(':');
                 let number: u64 = parts.next()?.parse().ok()?;

@@ -8,6 +8,7 @@ use crate::blocks::SlackMessage;
 use crate::deploy::{render as deploy_render, Deployment};
 use crate::incident::{render as incident_render, Incident};
 use crate::oncall::handoff::Handoff;
+use crate::oncall::overrides::Override;
 use crate::pipeline::checks::Fetched;
 use crate::run::{render as run_render, Run};
 use crate::runbook::pipeline::Figure;
@@ -23,6 +24,7 @@ pub enum State {
     Alert(AlertGroup),
     Deployment(Deployment),
     Handoff(Handoff),
+    Override(Override),
 }
 
 impl State {
@@ -33,6 +35,7 @@ impl State {
             State::Alert(group) => Subject::Alert(group.id),
             State::Deployment(d) => Subject::Deployment(d.id),
             State::Handoff(h) => Subject::Handoff(h.id),
+            State::Override(o) => Subject::Override(o.id),
         }
     }
 
@@ -40,7 +43,7 @@ impl State {
     pub fn incident(&self) -> Option<&Incident> {
         match self {
             State::Incident(inc) => Some(inc),
-            State::Run(_) | State::Alert(_) | State::Deployment(_) | State::Handoff(_) => None,
+            State::Run(_) | State::Alert(_) | State::Deployment(_) | State::Handoff(_) | State::Override(_) => None,
         }
     }
 
@@ -51,6 +54,7 @@ impl State {
             State::Alert(group) => &group.posted,
             State::Deployment(d) => &d.posted,
             State::Handoff(h) => &h.posted,
+            State::Override(o) => &o.posted,
         }
     }
 
@@ -62,6 +66,7 @@ impl State {
             State::Alert(group) => &group.channel,
             State::Deployment(d) => &d.channel,
             State::Handoff(h) => &h.channel,
+            State::Override(o) => &o.channel,
         }
     }
 
@@ -116,6 +121,7 @@ impl State {
             (State::Handoff(h), Message::Handoff(id, which)) if *id == h.id => {
                 Some(crate::oncall::render::message(h, *which))
             }
+            (State::Override(o), Message::Override(id, _)) if *id == o.id => Some(crate::oncall::overrides::message(o)),
             _ => None,
         }
     }

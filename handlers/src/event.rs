@@ -14,6 +14,8 @@ use crate::decision::{Caller, Decision, Invocation};
 use crate::deploy::{self, Deployment};
 use crate::incident::{self, IncidentChange};
 use crate::oncall::handoff::{self, Handoff};
+use crate::oncall::overrides::{self, Override};
+use crate::oncall::Command as OnCallCommand;
 use crate::pipeline::{self, command::Command as PipelineCommand};
 use crate::run::{self, Run};
 use crate::runbook::Runbook;
@@ -68,6 +70,7 @@ pub enum Need {
     Pipeline(pipeline::Need),
     Deploy(deploy::decide::Need),
     Handoff(handoff::Need),
+    Override(overrides::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -80,6 +83,7 @@ pub enum Loaded {
     Pipeline(pipeline::Loaded),
     Deploy(deploy::decide::Loaded),
     Handoff(handoff::Loaded),
+    Override(overrides::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -90,6 +94,7 @@ pub enum Change {
     Alert(AlertChange),
     Deployment(Deployment),
     Handoff(Handoff),
+    Override(Override),
 }
 
 impl Change {
@@ -102,6 +107,7 @@ impl Change {
             Change::Alert(c) => c.group.as_ref().map(|g| Subject::Alert(g.group.id)),
             Change::Deployment(d) => Some(Subject::Deployment(d.id)),
             Change::Handoff(h) => Some(Subject::Handoff(h.id)),
+            Change::Override(o) => Some(Subject::Override(o.id)),
         }
     }
 }
@@ -143,6 +149,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             Need::Deploy(deploy::decide::needs(deploy::Action::Rollback, environment, git_ref.as_deref(), who, runbook))
         }
         Event::Command { command: SlashCommand::Pipeline(cmd), .. } => Need::Pipeline(pipeline::needs(cmd)),
+        Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(_)), .. } => {
+            Need::Override(overrides::Need::New)
+        }
         Event::Command { command: SlashCommand::OnCall(cmd), .. } => {
             if crate::oncall::needs_open_incidents(cmd) {
                 Need::Incident(I::Open)
@@ -154,6 +163,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Click { button: Button::Run(id, _), .. } => Need::Run(R::One(*id)),
         Event::Click { button: Button::Alert(id, _), .. } => Need::Alert(alert::decide::Need::One(*id)),
         Event::Click { button: Button::Handoff(id, _), .. } => Need::Handoff(handoff::Need::One(*id)),
+        Event::Click { button: Button::Override(id, _), .. } => Need::Override(overrides::Need::One(*id)),
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
@@ -171,6 +181,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             TimerKind::Handoff { .. } => Need::Handoff(handoff::Need::New),
             TimerKind::HandoffUnacknowledged { handoff: id } => Need::Handoff(handoff::Need::One(*id)),
             TimerKind::ShiftReminder { .. } => Need::Nothing,
+            TimerKind::OverrideEnds { cover } => Need::Override(overrides::Need::One(*cover)),
             TimerKind::GitHubRefused { caller: Caller::Deployment(id), .. } => {
                 Need::Deploy(deploy::decide::Need::One(*id))
             }
@@ -244,6 +255,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         (Event::Command { command: SlashCommand::Pipeline(cmd), who }, Loaded::Pipeline(l)) => {
             pipeline::command(cmd, l, who).map(|never| match never {})
         }
+        (
+            Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(request)), who },
+            Loaded::Override(overrides::Loaded::New(id)),
+        ) => overrides::set(request, id, who, runbook, now).map(Change::Override),
         (Event::Command { command: SlashCommand::OnCall(cmd), who }, loaded) => {
             let open = match loaded {
                 Loaded::Incident(I::Many(open)) => open,
@@ -264,6 +279,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Event::Click { button: Button::Handoff(id, crate::codec::HandoffButton::Acknowledge), who },
             Loaded::Handoff(handoff::Loaded::One(found)),
         ) => handoff::acknowledge(found, *id, who, now).map(Change::Handoff),
+        (
+            Event::Click { button: Button::Override(id, crate::codec::OverrideButton::Cancel), who },
+            Loaded::Override(overrides::Loaded::One(found)),
+        ) => overrides::cancel(found, *id, who, now).map(Change::Override),
         (
             Event::Submission { submission: Submission::Resolve { incident: id, summary }, who },
             Loaded::Incident(I::One(found)),
@@ -303,6 +322,9 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             }
             (TimerKind::HandoffUnacknowledged { .. }, Loaded::Handoff(handoff::Loaded::One(found))) => {
                 handoff::unacknowledged(found, runbook, now).map(Change::Handoff)
+            }
+            (TimerKind::OverrideEnds { .. }, Loaded::Override(overrides::Loaded::One(found))) => {
+                overrides::ended(found, runbook, now).map(Change::Override)
             }
             (TimerKind::ShiftReminder { role, shift }, _) => {
                 crate::oncall::reminder::remind(role, *shift, timer.due, runbook, now).map(|never| match never {})

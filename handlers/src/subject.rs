@@ -91,6 +91,18 @@ impl fmt::Display for HandoffId {
     }
 }
 
+/// An on-call override's number, shown as `OVR-<n>`: someone on call for
+/// a role instead of the rotation's member, for a while.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OverrideId(pub u64);
+
+impl fmt::Display for OverrideId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OVR-{}", self.0)
+    }
+}
+
 impl DeployId {
     /// The first `DEP-<n>` in `text` (a run's title, which the workflow's
     /// `run-name` fills with opsbot's id), as a word of its own: `DEP-3`
@@ -122,6 +134,7 @@ pub enum Subject {
     Alert(AlertId),
     Deployment(DeployId),
     Handoff(HandoffId),
+    Override(OverrideId),
 }
 
 impl fmt::Display for Subject {
@@ -132,6 +145,7 @@ impl fmt::Display for Subject {
             Subject::Alert(id) => id.fmt(f),
             Subject::Deployment(id) => id.fmt(f),
             Subject::Handoff(id) => id.fmt(f),
+            Subject::Override(id) => id.fmt(f),
         }
     }
 }
@@ -210,6 +224,14 @@ pub enum HandoffMessage {
     Direct,
 }
 
+/// A message an override owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OverrideMessage {
+    /// "🔁 OVR-3 @carol is on call …" in the team channel, with its
+    /// Cancel button: the anchor.
+    Announcement,
+}
+
 /// A message some subject owns.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
@@ -218,6 +240,7 @@ pub enum Message {
     Alert(AlertId, AlertMessage),
     Deployment(DeployId, DeploymentMessage),
     Handoff(HandoffId, HandoffMessage),
+    Override(OverrideId, OverrideMessage),
 }
 
 impl Message {
@@ -228,6 +251,7 @@ impl Message {
             Message::Alert(id, _) => Subject::Alert(*id),
             Message::Deployment(id, _) => Subject::Deployment(*id),
             Message::Handoff(id, _) => Subject::Handoff(*id),
+            Message::Override(id, _) => Subject::Override(*id),
         }
     }
 
@@ -239,6 +263,7 @@ impl Message {
             Subject::Alert(id) => Message::Alert(id, AlertMessage::Group),
             Subject::Deployment(id) => Message::Deployment(id, DeploymentMessage::Announcement),
             Subject::Handoff(id) => Message::Handoff(id, HandoffMessage::Announcement),
+            Subject::Override(id) => Message::Override(id, OverrideMessage::Announcement),
         }
     }
 
@@ -250,6 +275,7 @@ impl Message {
                 | Message::Alert(_, AlertMessage::Group)
                 | Message::Deployment(_, DeploymentMessage::Announcement)
                 | Message::Handoff(_, HandoffMessage::Announcement)
+                | Message::Override(_, OverrideMessage::Announcement)
         )
     }
 
@@ -268,7 +294,8 @@ impl Message {
             | Message::Run(_, RunMessage::Header)
             | Message::Alert(_, AlertMessage::Group)
             | Message::Deployment(_, DeploymentMessage::Announcement)
-            | Message::Handoff(_, HandoffMessage::Announcement) => ANCHOR_KEY.to_owned(),
+            | Message::Handoff(_, HandoffMessage::Announcement)
+            | Message::Override(_, OverrideMessage::Announcement) => ANCHOR_KEY.to_owned(),
             Message::Handoff(_, HandoffMessage::Direct) => "dm".to_owned(),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)) => part("pb", p),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)) => part("pi", p),

@@ -14,7 +14,7 @@
 use crate::github::Call;
 use crate::severity::Severity;
 use crate::subject::Caller;
-use crate::subject::{AlertId, DeployId, HandoffId, IncidentId, RunId};
+use crate::subject::{AlertId, DeployId, HandoffId, IncidentId, OverrideId, RunId};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub enum TimerKind {
     /// Remind a member that their shift `shift` of `role`'s rotation
     /// starts soon. Due the rotation's `remind_before` ahead of it.
     ShiftReminder { role: String, shift: i64 },
+    /// An override runs its course: its message says so. Due at its end.
+    OverrideEnds { cover: OverrideId },
 }
 
 /// What to declare for an alert.
@@ -127,6 +129,7 @@ impl Timer {
             TimerKind::Handoff { role, shift } => format!("{role} handoff to shift {shift}"),
             TimerKind::HandoffUnacknowledged { handoff } => format!("{handoff} unacknowledged"),
             TimerKind::ShiftReminder { role, shift } => format!("{role} reminder of shift {shift}"),
+            TimerKind::OverrideEnds { cover } => format!("{cover} ends"),
         }
     }
 }

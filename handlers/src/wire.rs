@@ -12,7 +12,7 @@ use crate::decision;
 use crate::decision::Caller;
 use crate::subject::{
     AlertId, AlertMessage, ChecklistPart, DeployId, DeploymentMessage, HandoffId, HandoffMessage, IncidentChecklist,
-    IncidentId, IncidentMessage, Message, RunId, RunMessage,
+    IncidentId, IncidentMessage, Message, OverrideId, OverrideMessage, RunId, RunMessage,
 };
 use crate::timer::{self, IncidentReminder, TimerKind};
 use chrono::{DateTime, Utc};
@@ -86,6 +86,9 @@ pub enum Effect {
     PostHandoffDm { handoff: HandoffId },
     RefreshHandoffDm { handoff: HandoffId },
     PostInHandoffThread { handoff: HandoffId, text: String },
+    PostOverride { cover: OverrideId },
+    RefreshOverride { cover: OverrideId },
+    PostInOverrideThread { cover: OverrideId, text: String },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -122,6 +125,8 @@ fn posted(message: Message, refresh: bool) -> Effect {
         (Message::Handoff(handoff, HandoffMessage::Announcement), true) => Effect::RefreshHandoff { handoff },
         (Message::Handoff(handoff, HandoffMessage::Direct), false) => Effect::PostHandoffDm { handoff },
         (Message::Handoff(handoff, HandoffMessage::Direct), true) => Effect::RefreshHandoffDm { handoff },
+        (Message::Override(cover, OverrideMessage::Announcement), false) => Effect::PostOverride { cover },
+        (Message::Override(cover, OverrideMessage::Announcement), true) => Effect::RefreshOverride { cover },
     }
 }
 
@@ -143,6 +148,9 @@ impl From<decision::Effect> for Effect {
             }
             decision::Effect::InThread { subject: Subject::Handoff(handoff), text } => {
                 Effect::PostInHandoffThread { handoff, text }
+            }
+            decision::Effect::InThread { subject: Subject::Override(cover), text } => {
+                Effect::PostInOverrideThread { cover, text }
             }
             decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
             decision::Effect::SendAlertLink { incident, channel, user } => {
@@ -203,6 +211,9 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostHandoffDm { handoff } => E::Post(Message::Handoff(handoff, HandoffMessage::Direct)),
             Effect::RefreshHandoffDm { handoff } => E::Refresh(Message::Handoff(handoff, HandoffMessage::Direct)),
             Effect::PostInHandoffThread { handoff, text } => E::InThread { subject: Subject::Handoff(handoff), text },
+            Effect::PostOverride { cover } => E::Post(Message::Override(cover, OverrideMessage::Announcement)),
+            Effect::RefreshOverride { cover } => E::Refresh(Message::Override(cover, OverrideMessage::Announcement)),
+            Effect::PostInOverrideThread { cover, text } => E::InThread { subject: Subject::Override(cover), text },
         })
     }
 }
@@ -219,6 +230,7 @@ enum TimerSubject {
     Rotation(String),
     Deployment(DeployId),
     Handoff(HandoffId),
+    Override(OverrideId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,6 +276,7 @@ enum Reason {
         url: String,
     },
     Unacknowledged,
+    OverrideEnds,
     ShiftReminder {
         shift: i64,
     },
@@ -325,6 +338,7 @@ impl From<timer::Timer> for Timer {
             TimerKind::ShiftReminder { role, shift } => {
                 (TimerSubject::Rotation(role), 0, Reason::ShiftReminder { shift })
             }
+            TimerKind::OverrideEnds { cover } => (TimerSubject::Override(cover), 0, Reason::OverrideEnds),
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -352,6 +366,7 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::DeploymentNoted { .. }
                     | Reason::Dispatched { .. }
                     | Reason::Unacknowledged
+                    | Reason::OverrideEnds
                     | Reason::ShiftReminder { .. } => {
                         return Err("a timer of another subject on an incident".to_owned())
                     }
@@ -383,6 +398,7 @@ impl TryFrom<Timer> for timer::Timer {
             (TimerSubject::Rotation(role), Reason::Handoff { shift }) => TimerKind::Handoff { role, shift },
             (TimerSubject::Rotation(role), Reason::ShiftReminder { shift }) => TimerKind::ShiftReminder { role, shift },
             (TimerSubject::Handoff(handoff), Reason::Unacknowledged) => TimerKind::HandoffUnacknowledged { handoff },
+            (TimerSubject::Override(cover), Reason::OverrideEnds) => TimerKind::OverrideEnds { cover },
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
         Ok(timer::Timer { due: w.due, kind })
@@ -681,6 +697,18 @@ mod tests {
         assert_same(
             r#"{"subject":{"rotation":"on-call"},"due":"2026-11-27T09:05:00Z","timer":"shift_reminder","shift":4}"#,
             Timer { due: at(9, 5), kind: TimerKind::ShiftReminder { role: "on-call".into(), shift: 4 } },
+        );
+        let cover = crate::subject::OverrideId(2);
+        let announcement = Message::Override(cover, crate::subject::OverrideMessage::Announcement);
+        assert_same(r#"{"kind":"post_override","cover":2}"#, Effect::Post(announcement));
+        assert_same(r#"{"kind":"refresh_override","cover":2}"#, Effect::Refresh(announcement));
+        assert_same(
+            r#"{"kind":"post_in_override_thread","cover":2,"text":"x"}"#,
+            Effect::InThread { subject: Subject::Override(cover), text: "x".into() },
+        );
+        assert_same(
+            r#"{"subject":{"override":2},"due":"2026-11-27T09:05:00Z","timer":"override_ends"}"#,
+            Timer { due: at(9, 5), kind: TimerKind::OverrideEnds { cover } },
         );
         // The handoff's own timer is stored as before.
         assert_same(

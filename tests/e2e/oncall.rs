@@ -270,3 +270,103 @@ async fn the_next_on_call_engineer_gets_a_reminder_an_hour_before_their_shift() 
     assert_eq!(app.slack.messages(CAROL).len(), 1, "once");
     assert!(app.slack.messages(BOB).is_empty(), "Bob, who hands over, gets nothing");
 }
+
+#[tokio::test]
+async fn an_override_pages_whoever_covers_shows_in_oncall_and_ends_by_itself() {
+    let app = spawn_app_with(with_rotation).await;
+    // Wednesday 03:00 in Bob's week: Carol covers for four hours.
+    let answer = reply_text(&app.slash("/oncall", "override on-call engineer <@U0CAROL|carol> 4h", BOB).await);
+    assert!(
+        answer.contains("Done: <@U0CAROL> is on call as *On-call engineer*") && answer.contains("OVR-1"),
+        "{answer}"
+    );
+    let announcement = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(DEVOPS).into_iter().find(|m| m.text.contains("*OVR-1*")))
+        .await
+        .expect("announced in #devops");
+    assert!(
+        announcement.text.contains("<@U0CAROL> is on call as *On-call engineer* instead of <@U0BOB>"),
+        "{}",
+        announcement.text
+    );
+    app.slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.text.contains("put you on call")))
+        .await
+        .expect("Carol is told");
+
+    let now = reply_text(&app.slash("/oncall", "", ALICE).await);
+    assert!(now.contains("<@U0CAROL> (covering for <@U0BOB>, OVR-1) until"), "{now}");
+    let shifts = reply_text(&app.slash("/oncall", "on-call engineer", ALICE).await);
+    assert!(shifts.contains("*Overrides*") && shifts.contains("(OVR-1)"), "{shifts}");
+
+    app.incident("p0 Checkout is down").await;
+    let alert = app.wait_for_alert(ALERTS, "INC-1").await;
+    let page = app
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
+        .await
+        .expect("paged");
+    assert!(page.text.contains("Paging the On-call engineer: <@U0CAROL>"), "{}", page.text);
+
+    // Four hours later it is over: the message says so and Bob is paged again.
+    app.clock.advance(TimeDelta::hours(4));
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS).into_iter().find(|m| m.ts == announcement.ts && m.text.contains("Over."))
+        })
+        .await
+        .expect("the override's message says it is over");
+    app.incident("p0 Search is down").await;
+    let alert = app.wait_for_alert(ALERTS, "INC-2").await;
+    let page = app
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
+        .await
+        .expect("paged");
+    assert!(page.text.contains("Paging the On-call engineer: <@U0BOB>"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn an_override_set_on_one_replica_is_followed_by_another_and_cancel_ends_it_at_once() {
+    let app = spawn_app_with(with_rotation).await;
+    let second = app.spawn_replica("second-replica").await;
+    reply_text(&app.slash("/oncall", "override on-call engineer <@U0CAROL> until 2026-11-26 09:00", BOB).await);
+    let announcement = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(DEVOPS).into_iter().find(|m| m.text.contains("*OVR-1*")))
+        .await
+        .expect("announced");
+    // The other replica reloads overrides every couple of seconds.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while second.state.engine.roster.runbook().oncall.covers.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the second replica never loaded the override");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(app.click(ALICE, &announcement, "override.cancel").await, 200);
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS)
+                .into_iter()
+                .find(|m| m.ts == announcement.ts && m.text.contains("Cancelled by <@U0ALICE>"))
+        })
+        .await
+        .expect("the message shows it cancelled");
+    let now = reply_text(&app.slash("/oncall", "", ALICE).await);
+    assert!(now.contains("*On-call engineer*: <@U0BOB> until"), "{now}");
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn an_override_typed_wrong_gets_usage_help_and_changes_nothing() {
+    let app = spawn_app_with(with_rotation).await;
+    let answer = reply_text(&app.slash("/oncall", "override on-call engineer carol 4h", BOB).await);
+    assert!(answer.contains("Who covers?") && answer.contains("*Usage*"), "{answer}");
+    let answer = reply_text(&app.slash("/oncall", "override devops team lead <@U0CAROL> 4h", BOB).await);
+    assert!(answer.contains("has no rotation"), "{answer}");
+    app.wait_until_settled().await;
+    assert!(app.slack.messages(DEVOPS).is_empty(), "nothing announced");
+    let now = reply_text(&app.slash("/oncall", "", ALICE).await);
+    assert!(!now.contains("covering"), "{now}");
+}

@@ -127,23 +127,27 @@ pub fn handoff(
         d.log = Some(format!("no handoff for `{role}`: the runbook has no rotation for it any more"));
         return d;
     };
-    let incoming = rotation.shift(zone, shift);
-    if incoming.starts != due {
+    let starting = rotation.shift(zone, shift);
+    if starting.starts != due {
         let mut d = Decision::nothing();
         d.log = Some(format!("no handoff for `{role}` at {due}: the rotation's shifts changed"));
         return d;
     }
-    let outgoing = rotation.shift(zone, shift - 1);
-    let changes_hands = outgoing.member != incoming.member;
+    // Overrides decide who hands over to whom: someone covering the end of
+    // the last shift hands over, someone covering the start takes over.
+    let who_at = |at| runbook.oncall.on_call(role, zone, at).map(|now| now.member);
+    let outgoing = who_at(due - TimeDelta::seconds(1)).unwrap_or_else(|| rotation.shift(zone, shift - 1).member);
+    let incoming = who_at(due).unwrap_or_else(|| starting.member.clone());
+    let changes_hands = outgoing != incoming;
     let handoff = Handoff {
         id,
         role: role.to_owned(),
         role_name: runbook.role(role).map_or(role, |r| r.name.as_str()).to_owned(),
         shift,
-        outgoing: outgoing.member,
-        incoming: incoming.member,
-        starts: incoming.starts,
-        ends: incoming.ends,
+        outgoing,
+        incoming,
+        starts: starting.starts,
+        ends: starting.ends,
         at: now,
         channel: runbook.channels.team.clone(),
         open: open_incidents(open, now),
@@ -157,7 +161,7 @@ pub fn handoff(
         Effect::Post(Message::Handoff(id, HandoffMessage::Announcement)),
         Effect::Post(Message::Handoff(id, HandoffMessage::Direct)),
     ];
-    d.timers = vec![timer(role, shift + 1, incoming.ends)];
+    d.timers = vec![timer(role, shift + 1, starting.ends)];
     if let Some(by) = handoff.acknowledge_by {
         d.timers.push(Timer { due: by, kind: TimerKind::HandoffUnacknowledged { handoff: id } });
     }
@@ -279,7 +283,8 @@ pub fn on_demand(
             "There are no on-call rotations in the runbook, so there is nothing to hand over. Add one under `oncall:`.",
         );
     }
-    let mine: Vec<_> = rotations.iter().filter(|r| r.shift_at(zone, now).member == who.user).collect();
+    let on_call = |r: &&Rotation| runbook.oncall.on_call(&r.role, zone, now).is_some_and(|n| n.member == who.user);
+    let mine: Vec<_> = rotations.iter().filter(on_call).collect();
     let shown = if mine.is_empty() { rotations.iter().collect() } else { mine };
     let mut lines = vec![format!("🔄 *On-call handoff*, posted by <@{}>", who.user)];
     lines.extend(shown.into_iter().map(|rotation| now_line(runbook, rotation, now)));
@@ -295,15 +300,15 @@ pub fn on_demand(
 /// `• *On-call engineer*: @bob until Mon 09:00, then @carol`: a rotation
 /// now, as `/oncall` and a handoff on demand show it.
 pub(super) fn now_line(runbook: &Runbook, rotation: &Rotation, now: DateTime<Utc>) -> String {
-    let shift = rotation.shift_at(runbook.timezone, now);
-    let next = rotation.shift(runbook.timezone, shift.index + 1);
-    format!(
-        "• *{}*: <@{}> until {}, then <@{}>",
-        escape(runbook.role(&rotation.role).map_or(rotation.role.as_str(), |r| r.name.as_str())),
-        shift.member,
-        slack_date(shift.ends),
-        next.member
-    )
+    let name = escape(runbook.role(&rotation.role).map_or(rotation.role.as_str(), |r| r.name.as_str()));
+    let (zone, oncall) = (runbook.timezone, &runbook.oncall);
+    let Some(current) = oncall.on_call(&rotation.role, zone, now) else { return format!("• *{name}*") };
+    let covering = match &current.cover {
+        Some(cover) => format!(" (covering for <@{}>, OVR-{})", current.scheduled, cover.id),
+        None => String::new(),
+    };
+    let next = oncall.on_call(&rotation.role, zone, current.until).map(|n| n.member).unwrap_or_default();
+    format!("• *{name}*: <@{}>{covering} until {}, then <@{next}>", current.member, slack_date(current.until))
 }
 
 fn open_incidents(open: &[Incident], now: DateTime<Utc>) -> String {

@@ -1,9 +1,11 @@
 //! `/oncall`: who is on call for each rotation of the runbook, until when,
 //! and who is next; or one role's next shifts. Times are Slack date tokens,
-//! so each reader sees them in their own time zone. Handoffs, overrides and
-//! swaps are not built yet, and the command says so plainly.
+//! so each reader sees them in their own time zone. Handoffs and overrides
+//! are modules of their own; swaps are not built yet, and the command says
+//! so plainly.
 
 pub mod handoff;
+pub mod overrides;
 pub mod reminder;
 pub mod render;
 
@@ -19,7 +21,9 @@ pub const USAGE: &str = "\
 `/oncall` who is on call now for each rotation, until when, and who is next
 `/oncall <role>` one rotation's next shifts, e.g. `/oncall on-call engineer`
 `/oncall handoff [notes]` post the handoff now, with what is open (a swap, a hand-over mid-shift)
-Rotations are the runbook's `oncall` section; overrides and swaps are not built yet.";
+`/oncall override <role> @person <4h | for 2d | until 18:00 | until 2026-12-07 09:00>` put someone on call instead, from now
+`/oncall override <role> @person from 2026-12-04 18:00 until 2026-12-07 09:00` the same, planned
+Rotations are the runbook's `oncall` section; times are in its time zone. Swaps are not built yet.";
 
 /// How many shifts `/oncall <role>` lists.
 pub const SHIFTS_SHOWN: usize = 6;
@@ -36,7 +40,9 @@ pub enum Command {
     Handoff {
         notes: String,
     },
-    /// `override`, `swap`: planned, not built.
+    /// Someone on call instead of the rotation's member, for a while.
+    Override(overrides::Request),
+    /// `swap`: planned, not built.
     NotBuiltYet(&'static str),
 }
 
@@ -47,7 +53,7 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
         "" => Command::Now,
         "help" => Command::Help,
         "handoff" => Command::Handoff { notes: rest.to_owned() },
-        "override" => Command::NotBuiltYet("override"),
+        "override" => Command::Override(overrides::parse(rest)?),
         "swap" => Command::NotBuiltYet("swap"),
         _ => Command::Role(text),
     })
@@ -72,6 +78,8 @@ pub fn command(
     match command {
         Command::Handoff { notes } => handoff::on_demand(notes, open, who, runbook, now),
         Command::Help => Decision::reply(USAGE),
+        // Routed to `overrides::set` before it gets here; answered all the same.
+        Command::Override(_) => Decision::reply(USAGE),
         Command::NotBuiltYet(what) => Decision::reply(format!(
             "`/oncall {what}` is not built yet in this version of opsbot. `/oncall` and `/oncall <role>` work today."
         )),
@@ -115,6 +123,15 @@ fn role_text(runbook: &Runbook, role: &Role, now: DateTime<Utc>) -> String {
         let mark = if i == 0 { " (now)" } else { "" };
         lines.push(format!("• <@{}> {} → {}{mark}", shift.member, slack_date(shift.starts), slack_date(shift.ends)));
     }
+    let covers = runbook.oncall.covers_of(&role.id, now);
+    if !covers.is_empty() {
+        lines.push("*Overrides*".to_owned());
+        lines.extend(
+            covers
+                .iter()
+                .map(|c| format!("• <@{}> {} → {} (OVR-{})", c.member, slack_date(c.starts), slack_date(c.ends), c.id)),
+        );
+    }
     lines.join("\n")
 }
 
@@ -131,7 +148,7 @@ fn describe(rotation: &Rotation) -> String {
 
 /// The role a person means: its id or name, any case, spaces or dashes, or
 /// a unique prefix; else why not, with a "did you mean".
-fn find<'a>(runbook: &'a Runbook, query: &str) -> Result<&'a Role, String> {
+pub(super) fn find<'a>(runbook: &'a Runbook, query: &str) -> Result<&'a Role, String> {
     let norm = |s: &str| s.to_lowercase().replace(['-', '_'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
     let q = norm(query);
     if let Some(role) = runbook.roles.iter().find(|r| norm(&r.id) == q || norm(&r.name) == q) {
@@ -217,9 +234,9 @@ pub(super) mod tests {
     fn without_rotations_oncall_says_how_roles_are_paged_and_how_to_add_one() {
         let d = command(&Command::Now, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
         assert!(d.reply.text.contains("no on-call rotations"), "{}", d.reply.text);
-        let overriding = parse("override on-call-engineer <@U0BOB> 2h").unwrap();
-        let d = command(&overriding, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
-        assert!(d.reply.text.contains("`/oncall override` is not built yet"), "{}", d.reply.text);
+        let swap = parse("swap").unwrap();
+        let d = command(&swap, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
+        assert!(d.reply.text.contains("`/oncall swap` is not built yet"), "{}", d.reply.text);
     }
 
     #[test]

@@ -53,13 +53,16 @@ pub fn remind(
         return d;
     }
     d.timers.extend(next(rotation, zone, now.max(due)));
-    let previous = rotation.shift(zone, shift - 1);
-    if now >= coming.starts || previous.member == coming.member {
+    // Overrides decide who takes over, and from whom.
+    let who_at = |at| runbook.oncall.on_call(role, zone, at).map(|n| n.member);
+    let member = who_at(coming.starts).unwrap_or_else(|| coming.member.clone());
+    let previous = who_at(coming.starts - chrono::TimeDelta::seconds(1)).unwrap_or_default();
+    if now >= coming.starts || previous == member {
         return d;
     }
     let name = runbook.role(role).map_or(role, |r| r.name.as_str());
     d.effects = vec![Effect::Say {
-        channel: coming.member.clone(),
+        channel: member,
         thread_ts: None,
         text: format!(
             "⏰ Your on-call shift as *{}* starts {} (in {}) and lasts until {}, taking over from <@{}>. \
@@ -68,7 +71,7 @@ pub fn remind(
             slack_date(coming.starts),
             duration(coming.starts - now),
             slack_date(coming.ends),
-            previous.member
+            previous
         ),
     }];
     d

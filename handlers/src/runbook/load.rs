@@ -955,7 +955,7 @@ impl Check {
                 _ => rotations = None,
             }
         }
-        Some(OnCall { rotations: rotations? })
+        Some(OnCall { rotations: rotations?, covers: Vec::new() })
     }
 
     fn rotation(

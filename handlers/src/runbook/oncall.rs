@@ -8,15 +8,77 @@ use super::{Mention, Role};
 use chrono::{DateTime, Days, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// Every rotation the runbook defines; a role has at most one.
+/// Every rotation the runbook defines (a role has at most one), and the
+/// overrides people set on them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OnCall {
     pub rotations: Vec<Rotation>,
+    /// Not runbook data: the overrides in force or planned, which the shell
+    /// keeps in step with the store (see `oncall::overrides`), oldest first.
+    pub covers: Vec<Cover>,
+}
+
+/// Someone on call for a role instead of the rotation's member, for a
+/// while: an override, as the rotation arithmetic sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cover {
+    pub role: String,
+    pub member: String,
+    pub starts: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+    /// The override's number, to name it.
+    pub id: u64,
+}
+
+impl Cover {
+    pub fn covers(&self, role: &str, at: DateTime<Utc>) -> bool {
+        self.role == role && self.starts <= at && at < self.ends
+    }
+}
+
+/// Who is on call for a role at an instant, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnCallNow {
+    pub member: String,
+    /// Until when this person is on call without a break (the end of the
+    /// override or shift, or the start of an override that takes over).
+    pub until: DateTime<Utc>,
+    /// The override that puts them there, if one does.
+    pub cover: Option<Cover>,
+    /// The rotation's own member at that instant (the one covered for).
+    pub scheduled: String,
 }
 
 impl OnCall {
     pub fn rotation(&self, role: &str) -> Option<&Rotation> {
         self.rotations.iter().find(|r| r.role == role)
+    }
+
+    /// Who has `role` at `at`: the latest override that covers the
+    /// instant, else the rotation's member; `None` without a rotation.
+    pub fn on_call(&self, role: &str, zone: Tz, at: DateTime<Utc>) -> Option<OnCallNow> {
+        let rotation = self.rotation(role)?;
+        let shift = rotation.shift_at(zone, at);
+        let cover = self.covers.iter().rev().find(|c| c.covers(role, at)).cloned();
+        let (member, ends) = match &cover {
+            Some(c) => (c.member.clone(), c.ends),
+            None => (shift.member.clone(), shift.ends),
+        };
+        // A later override that starts before this stint ends cuts it short.
+        let cut = self
+            .covers
+            .iter()
+            .filter(|c| c.role == role && c.starts > at && c.starts < ends && c.member != member)
+            .map(|c| c.starts)
+            .min();
+        Some(OnCallNow { member, until: cut.unwrap_or(ends), cover, scheduled: shift.member })
+    }
+
+    /// The overrides of `role` that have not ended by `at`, soonest first.
+    pub fn covers_of(&self, role: &str, at: DateTime<Utc>) -> Vec<&Cover> {
+        let mut found: Vec<&Cover> = self.covers.iter().filter(|c| c.role == role && c.ends > at).collect();
+        found.sort_by_key(|c| c.starts);
+        found
     }
 }
 
@@ -179,7 +241,7 @@ impl Rotation {
 /// A local time in `zone` as an instant. A time the clocks skip (02:30 on
 /// the night they spring forward) is read as the hour after; a time that
 /// happens twice, as its first.
-fn local(zone: Tz, at: NaiveDateTime) -> DateTime<Utc> {
+pub fn local(zone: Tz, at: NaiveDateTime) -> DateTime<Utc> {
     zone.from_local_datetime(&at)
         .earliest()
         .or_else(|| zone.from_local_datetime(&(at + TimeDelta::hours(1))).earliest())
@@ -187,11 +249,12 @@ fn local(zone: Tz, at: NaiveDateTime) -> DateTime<Utc> {
         .unwrap_or_else(|| Utc.from_utc_datetime(&at))
 }
 
-/// Who to page for `role` at `at`: the member on call when the role has a
-/// rotation, else the role's `people`.
+/// Who to page for `role` at `at`: whoever is on call when the role has a
+/// rotation (an override's member, else the shift's), else the role's
+/// `people`.
 pub fn paged(role: &Role, oncall: &OnCall, zone: Tz, at: DateTime<Utc>) -> Vec<Mention> {
-    match oncall.rotation(&role.id) {
-        Some(rotation) => vec![Mention::User(rotation.shift_at(zone, at).member)],
+    match oncall.on_call(&role.id, zone, at) {
+        Some(now) => vec![Mention::User(now.member)],
         None => role.people.clone(),
     }
 }
@@ -296,14 +359,50 @@ mod tests {
         assert!(ShiftLength::parse("").is_err());
     }
 
+    fn cover(id: u64, member: &str, starts: &str, ends: &str) -> Cover {
+        Cover { role: "on-call-engineer".into(), member: member.into(), starts: utc(starts), ends: utc(ends), id }
+    }
+
+    #[test]
+    fn an_override_puts_its_member_on_call_for_its_span_and_the_latest_one_wins() {
+        let mut oncall = OnCall { rotations: vec![rotation("1w", "2026-11-30 09:00")], covers: Vec::new() };
+        let zone = Tz::UTC;
+        // Bob's week is 2026-12-07 09:00 to 2026-12-14 09:00.
+        oncall.covers.push(cover(1, "U0CAROL", "2026-12-08T18:00:00Z", "2026-12-09T09:00:00Z"));
+        let before = oncall.on_call("on-call-engineer", zone, utc("2026-12-08T12:00:00Z")).unwrap();
+        assert_eq!((before.member.as_str(), before.until), ("U0BOB", utc("2026-12-08T18:00:00Z")), "cut short");
+        let during = oncall.on_call("on-call-engineer", zone, utc("2026-12-08T18:00:00Z")).unwrap();
+        assert_eq!((during.member.as_str(), during.scheduled.as_str()), ("U0CAROL", "U0BOB"));
+        assert_eq!(during.until, utc("2026-12-09T09:00:00Z"));
+        assert_eq!(during.cover.as_ref().map(|c| c.id), Some(1));
+        let after = oncall.on_call("on-call-engineer", zone, utc("2026-12-09T09:00:00Z")).unwrap();
+        assert_eq!((after.member.as_str(), after.cover), ("U0BOB", None), "ends by itself");
+
+        // A later override inside the first wins while it lasts.
+        oncall.covers.push(cover(2, "U0ALICE", "2026-12-08T20:00:00Z", "2026-12-08T22:00:00Z"));
+        assert_eq!(oncall.on_call("on-call-engineer", zone, utc("2026-12-08T21:00:00Z")).unwrap().member, "U0ALICE");
+        assert_eq!(oncall.on_call("on-call-engineer", zone, utc("2026-12-08T22:00:00Z")).unwrap().member, "U0CAROL");
+        assert_eq!(
+            oncall.on_call("on-call-engineer", zone, utc("2026-12-08T19:00:00Z")).unwrap().until,
+            utc("2026-12-08T20:00:00Z")
+        );
+        // Other roles and the end instant are not covered.
+        assert!(oncall.on_call("devops-team-lead", zone, utc("2026-12-08T21:00:00Z")).is_none());
+        assert_eq!(oncall.covers_of("on-call-engineer", utc("2026-12-08T21:00:00Z")).len(), 2);
+        assert!(oncall.covers_of("on-call-engineer", utc("2026-12-09T09:00:00Z")).is_empty());
+    }
+
     #[test]
     fn a_role_with_a_rotation_pages_whoever_is_on_call_and_others_their_people() {
-        let oncall = OnCall { rotations: vec![rotation("1w", "2026-11-30 09:00")] };
+        let oncall = OnCall { rotations: vec![rotation("1w", "2026-11-30 09:00")], covers: Vec::new() };
         let engineer =
             Role { id: "on-call-engineer".into(), name: "On-call engineer".into(), people: vec![Mention::Here] };
         let lead = Role { id: "devops-team-lead".into(), name: "DevOps team lead".into(), people: vec![Mention::Here] };
         let at = utc("2026-12-08T03:00:00Z");
         assert_eq!(paged(&engineer, &oncall, Tz::UTC, at), vec![Mention::User("U0BOB".into())]);
         assert_eq!(paged(&lead, &oncall, Tz::UTC, at), vec![Mention::Here]);
+        let mut covered = oncall.clone();
+        covered.covers.push(cover(1, "U0CAROL", "2026-12-08T00:00:00Z", "2026-12-08T06:00:00Z"));
+        assert_eq!(paged(&engineer, &covered, Tz::UTC, at), vec![Mention::User("U0CAROL".into())]);
     }
 }
