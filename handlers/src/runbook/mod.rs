@@ -8,6 +8,7 @@
 //! mistake with its line and column.
 
 pub mod alerts;
+pub mod hours;
 pub mod load;
 pub mod oncall;
 pub mod pipeline;
@@ -16,6 +17,7 @@ pub mod schedule;
 use crate::schedule::Schedule;
 use crate::severity::Severity;
 pub use alerts::AlertRules;
+pub use hours::{BusinessHours, Escalate, LatePage};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 pub use oncall::OnCall;
@@ -45,6 +47,10 @@ pub struct Runbook {
     pub pipeline: Pipeline,
     /// Who is on call for the roles that have a rotation.
     pub oncall: OnCall,
+    /// When the team is at work, in `timezone`: the clock of the
+    /// severities that escalate during business hours or the next
+    /// business day.
+    pub business_hours: BusinessHours,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +121,13 @@ pub struct SeverityPolicy {
     pub also_page: Vec<String>,
     /// Role ids, first responder first.
     pub escalation: Vec<String>,
+    /// Which clock the pages run on: around the clock, or paused outside
+    /// business hours (the seed's P2 and P3).
+    pub escalate: Escalate,
+    /// Roles paged when the incident is still unacknowledged some time
+    /// after it was declared (the seed's P1 pages the on-call engineer
+    /// after 30 minutes).
+    pub also_page_after: Vec<LatePage>,
     pub playbook: Vec<Phase>,
 }
 
@@ -208,6 +221,11 @@ impl Runbook {
             let at = policy.escalation.iter().position(|r| *r == rotation.role)?;
             self.role(policy.escalation.get(at + 1)?)
         })
+    }
+
+    /// The clock a severity's pages and reminders run on.
+    pub fn clock(&self, severity: Severity) -> hours::Clock<'_> {
+        hours::Clock { escalate: self.policy(severity).escalate, hours: &self.business_hours, zone: self.timezone }
     }
 
     /// The role at escalation `level` (0: the first responder) for a
