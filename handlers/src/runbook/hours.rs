@@ -316,8 +316,7 @@ impl Escalate {
 
     /// `during business hours`, any case, with `-` or `_` for spaces.
     pub fn parse(text: &str) -> Option<Escalate> {
-        let words: Vec<String> =
-            text.split([' ', '-', '_']).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        let words: Vec<String> = text.split([' ', '-', '_']).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
         match words.join(" ").as_str() {
             "around the clock" | "always" | "at once" | "immediately" => Some(Escalate::AroundTheClock),
             "during business hours" | "business hours" => Some(Escalate::DuringBusinessHours),

@@ -2674,10 +2674,10 @@ webhooks:
         let text = MINI.replace("    escalation: [on-call, lead]", "    escalaton: [on-call, lead]");
         assert_eq!(
             errors(&text),
-            ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, playbook)"]
+            ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, escalate, also_page_after, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
-        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall)");
+        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall, business_hours, holidays)");
         let text = MINI.replace("            command:", "            comand:");
         assert_eq!(errors(&text), ["22:13: unknown key `comand` (expected one of: text, command, check)"]);
     }

@@ -17,9 +17,9 @@ pub mod schedule;
 use crate::schedule::Schedule;
 use crate::severity::Severity;
 pub use alerts::AlertRules;
-pub use hours::{BusinessHours, Escalate, LatePage};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
+pub use hours::{BusinessHours, Escalate, LatePage};
 pub use oncall::OnCall;
 pub use pipeline::Pipeline;
 

@@ -184,7 +184,10 @@ impl Check {
         let found = Escalate::parse(text);
         if found.is_none() {
             let words = Escalate::WORDS.map(|w| format!("`{w}`")).join(", ");
-            self.error(referenced, format!("unknown `escalate` `{}` of {severity} (expected one of: {words})", text.trim()));
+            self.error(
+                referenced,
+                format!("unknown `escalate` `{}` of {severity} (expected one of: {words})", text.trim()),
+            );
         }
         found
     }
@@ -229,6 +232,110 @@ impl Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runbook::{parse, Runbook};
+    use chrono::TimeDelta;
+
+    /// The seed runbook with `from` replaced by `to` (once; it must be there).
+    fn seed_with(from: &str, to: &str) -> String {
+        assert_eq!(Runbook::SEED_YAML.matches(from).count(), 1, "{from:?}");
+        Runbook::SEED_YAML.replacen(from, to, 1)
+    }
+
+    /// The 1-based line of the first line of `text` holding `needle`, or
+    /// being it when `needle` ends in a newline.
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle) || l == needle.trim_end_matches('\n')).expect(needle) + 1
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text).expect_err("the runbook should be refused").iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_seed_escalates_as_its_sentences_say() {
+        let rb = Runbook::seed();
+        let escalate: Vec<Escalate> = rb.severities.iter().map(|s| s.escalate).collect();
+        assert_eq!(
+            escalate,
+            [
+                Escalate::AroundTheClock,
+                Escalate::AroundTheClock,
+                Escalate::DuringBusinessHours,
+                Escalate::NextBusinessDay
+            ]
+        );
+        assert_eq!(
+            rb.policy(Severity::P1).also_page_after,
+            vec![LatePage { role: "on-call-engineer".into(), after: TimeDelta::minutes(30) }]
+        );
+        assert_eq!(rb.business_hours, BusinessHours::default());
+        // A file that leaves it all out gets the same.
+        let bare = Runbook::SEED_YAML
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("escalate:"))
+            .filter(|l| {
+                !l.starts_with("business_hours:") && !l.starts_with("  mon-fri:") && !l.starts_with("  sat, sun:")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let rb = parse(&bare).unwrap();
+        assert_eq!(rb.business_hours, BusinessHours::default());
+        assert_eq!(rb.policy(Severity::P3).escalate, Escalate::NextBusinessDay);
+    }
+
+    #[test]
+    fn hours_and_holidays_are_read_per_weekday() {
+        let text = seed_with(
+            "business_hours:\n  mon-fri: 09:00-17:00\n  sat, sun: closed\n",
+            "business_hours:\n  mon-thu: 08:00-12:00, 13:00-16:30\n  friday: 08:00-14:00\n\
+             holidays:\n  - 2026-12-25 Christmas Day\n  - 2026-12-24\n",
+        )
+        .replace("holidays: []", "");
+        let rb = parse(&text).unwrap();
+        let h = &rb.business_hours;
+        assert_eq!(h.day(Weekday::Tue).len(), 2);
+        assert_eq!(h.day(Weekday::Fri)[0].to_string(), "08:00-14:00");
+        assert!(h.day(Weekday::Sat).is_empty());
+        assert_eq!(h.holidays()[0].date.to_string(), "2026-12-24", "sorted");
+        assert_eq!(h.holidays()[1].name.as_deref(), Some("Christmas Day"));
+    }
+
+    #[test]
+    fn mistakes_in_hours_holidays_and_policies_are_reported_where_they_are() {
+        let text = seed_with(
+            "business_hours:\n  mon-fri: 09:00-17:00\n  sat, sun: closed\n",
+            "business_hours:\n  mon-fri: 09:00-17:00\n  fri: 22:00-06:00\n  wed: 10:00-12:00\n  sun-mun: 09:00-10:00\n\
+             holidays:\n  - 2026-12-25 Christmas Day\n  - 25.12.2026\n  - 2026-12-25\n",
+        )
+        .replace("holidays: []", "")
+        .replace("    escalate: during business hours", "    escalate: sometimes")
+        .replace("      on-call-engineer: 30m", "      on-call-enginer: half an hour");
+        let errors = errors(&text);
+        let at = |needle: &str, column: usize, message: &str| format!("{}:{column}: {message}", line_of(&text, needle));
+        for expected in [
+            at("escalate: sometimes", 15, "unknown `escalate` `sometimes` of P2 (expected one of: `around the clock`, `during business hours`, `next business day`)"),
+            at("on-call-enginer:", 7, "P1 `also_page_after` names role `on-call-enginer`, which is not defined (did you mean `on-call-engineer`?)"),
+            at("fri: 22:00-06:00", 8, "bad hours for `fri`: `22:00-06:00` ends before it starts: hours end on their own day. For hours past midnight write both days, e.g. `mon: 22:00-24:00` and `tue: 00:00-06:00`"),
+            at("wed: 10:00-12:00", 3, "Wednesday's hours are given twice (also on line"),
+            at("sun-mun:", 3, "unknown day `mun` in `business_hours` (did you mean `mon`?)"),
+            at("25.12.2026", 5, "bad holiday `25.12.2026`: a date and an optional name, such as `2026-12-25 Christmas Day`"),
+            at("  - 2026-12-25\n", 5, "holiday 2026-12-25 is listed twice"),
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(&expected)), "{expected}\nnot in {errors:#?}");
+        }
+        assert!(errors.iter().any(|e| e.contains("`half an hour`")), "{errors:#?}");
+    }
+
+    #[test]
+    fn a_week_without_hours_is_refused() {
+        let text = seed_with("  mon-fri: 09:00-17:00\n", "  mon-fri: closed\n");
+        let errors = errors(&text);
+        let line = line_of(&text, "mon-fri: closed");
+        assert_eq!(
+            errors,
+            [format!("{line}:3: `business_hours`: no day has any hours: business hours need at least one open interval in the week")]
+        );
+    }
 
     #[test]
     fn days_and_ranges() {
