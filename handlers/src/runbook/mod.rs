@@ -1,7 +1,8 @@
 //! The runbook as data: channels, roles and who fills them, severities with
 //! their targets, escalation matrix and playbooks, the checklists, the
-//! alert rules ([`alerts`]), the deployable environments ([`pipeline`])
-//! and the on-call rotations ([`oncall`]).
+//! alert rules ([`alerts`]), the deployable environments ([`pipeline`]),
+//! the on-call rotations ([`oncall`]) and the business hours the slower
+//! severities escalate in ([`hours`]).
 //!
 //! The seed runbook ships embedded (`runbook.default.yml`); a team's own
 //! file replaces it. [`load`] turns YAML into this model and reports every
