@@ -5,11 +5,11 @@
 //! are Monday to Friday 09:00-17:00 UTC; the tests start on Wednesday
 //! 2026-11-25 at 03:00 UTC.
 
+use crate::oncall::with_rotation;
 use crate::support::*;
 use chrono::TimeDelta;
 use opsbot_fake_slack::Message;
 use opsbot_handlers::runbook::hours::{Holiday, Interval};
-use opsbot_handlers::runbook::oncall::{Rotation, ShiftLength};
 use opsbot_handlers::runbook::BusinessHours;
 
 /// The reply in the alert's thread (in `channel`) that holds `needle`.
@@ -116,17 +116,6 @@ async fn a_holiday_is_skipped_like_a_weekend() {
     // Tuesday 09:50.
     t.clock.advance(TimeDelta::days(1));
     reply_with(&t, DEVOPS, &alert, "Escalating to the DevOps team").await;
-}
-
-/// A weekly rotation of the on-call engineer; on Wednesday 2026-11-25 it
-/// is Bob's shift.
-fn with_rotation(config: &mut opsbot::config::Config) {
-    config.runbook.oncall.rotations.push(Rotation {
-        role: "on-call-engineer".into(),
-        members: vec![ALICE.into(), BOB.into(), "U0CAROL".into()],
-        shift: ShiftLength::Days(7),
-        handoff: chrono::NaiveDateTime::parse_from_str("2026-11-16 09:00", "%Y-%m-%d %H:%M").unwrap(),
-    });
 }
 
 #[tokio::test]
