@@ -94,7 +94,7 @@ fn unknown_key_is_one_error_with_its_place() {
     assert_eq!(
         stderr,
         format!(
-            "{}:{}:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, playbook)\n",
+            "{}:{}:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, escalate, also_page_after, playbook)\n",
             path.display(),
             line_of(&text, "escalaton:")
         )

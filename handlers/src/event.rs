@@ -297,7 +297,7 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         ) => incident(inc::declare_submitted(loaded, *from, *severity, title, details.as_deref(), who, runbook, now)),
         (Event::Timer(timer), loaded) => match (&timer.kind, loaded) {
             (TimerKind::Incident { generation, reminder, .. }, Loaded::Incident(I::One(found))) => {
-                incident(inc::timer(*reminder, *generation, timer.due, found, runbook, now))
+                incident(inc::timer(reminder.clone(), *generation, timer.due, found, runbook, now))
             }
             (TimerKind::RunOverdue { .. }, Loaded::Run(R::One(found))) => run(rn::overdue(found, runbook, now)),
             (TimerKind::ScheduledRun { checklist, slot }, loaded) => {

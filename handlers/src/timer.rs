@@ -84,10 +84,17 @@ pub struct Declaration {
     pub announce: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IncidentReminder {
     /// Escalate to this level of the matrix if still unacknowledged.
     Escalate { level: usize },
+    /// Page the first responder at the opening of business hours: a
+    /// severity that escalates the next business day was declared
+    /// outside them.
+    FirstPage,
+    /// Page this role (by id) if still unacknowledged: the severity's
+    /// `also_page_after`.
+    LatePage { role: String },
     /// Remind that the resolution target has passed (again, each round).
     ResolutionOverdue { round: u32 },
     /// Nudge the commander for a status update.

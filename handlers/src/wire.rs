@@ -243,6 +243,10 @@ enum Reason {
         round: u32,
     },
     UpdateDue,
+    FirstPage,
+    LatePage {
+        role: String,
+    },
     RunOverdue,
     ScheduledRun {
         slot: DateTime<Utc>,
@@ -306,6 +310,8 @@ impl From<timer::Timer> for Timer {
                     IncidentReminder::Escalate { level } => Reason::Escalate { level },
                     IncidentReminder::ResolutionOverdue { round } => Reason::ResolutionOverdue { round },
                     IncidentReminder::UpdateDue => Reason::UpdateDue,
+                    IncidentReminder::FirstPage => Reason::FirstPage,
+                    IncidentReminder::LatePage { role } => Reason::LatePage { role },
                 },
             ),
             TimerKind::RunOverdue { run } => (TimerSubject::Run(run), 0, Reason::RunOverdue),
@@ -357,6 +363,8 @@ impl TryFrom<Timer> for timer::Timer {
                     Reason::Escalate { level } => IncidentReminder::Escalate { level },
                     Reason::ResolutionOverdue { round } => IncidentReminder::ResolutionOverdue { round },
                     Reason::UpdateDue => IncidentReminder::UpdateDue,
+                    Reason::FirstPage => IncidentReminder::FirstPage,
+                    Reason::LatePage { role } => IncidentReminder::LatePage { role },
                     Reason::RunOverdue
                     | Reason::ScheduledRun { .. }
                     | Reason::Declare { .. }
@@ -475,6 +483,14 @@ mod tests {
         assert_same(
             r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"update_due"}"#,
             incident(0, IncidentReminder::UpdateDue),
+        );
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"first_page"}"#,
+            incident(0, IncidentReminder::FirstPage),
+        );
+        assert_same(
+            r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","generation":1,"timer":"late_page","role":"on-call-engineer"}"#,
+            incident(1, IncidentReminder::LatePage { role: "on-call-engineer".into() }),
         );
         assert_same(
             r#"{"subject":{"routine":"morning-health-check"},"due":"2026-11-27T08:00:00Z","timer":"scheduled_run","slot":"2026-11-27T08:00:00Z"}"#,

@@ -7,6 +7,7 @@ mod binary;
 mod delivery;
 mod deploy;
 mod events;
+mod hours;
 mod incidents;
 mod live_checks;
 mod manifest;

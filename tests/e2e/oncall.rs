@@ -9,7 +9,7 @@ use opsbot_handlers::runbook::oncall::{Rotation, ShiftLength};
 /// The seed runbook with a weekly on-call rotation of Alice, Bob and Carol
 /// handing over on Mondays at 09:00 UTC, Alice's first shift starting
 /// Monday 2026-11-16; the tests start on Wednesday 2026-11-25, in Bob's.
-fn with_rotation(config: &mut opsbot::config::Config) {
+pub(crate) fn with_rotation(config: &mut opsbot::config::Config) {
     config.runbook.oncall.rotations.push(Rotation::new(
         "on-call-engineer",
         vec![ALICE.into(), BOB.into(), "U0CAROL".into()],

@@ -9,6 +9,7 @@ use super::{Incident, IncidentChange, Origin, Stamp, Status, TimelineEntry, Time
 use crate::checklist::start_checklist;
 use crate::codec::IncidentButton;
 use crate::decision::{Decision, Effect, Invocation, Reply};
+use crate::runbook::hours::{self, Escalate};
 use crate::runbook::Runbook;
 use crate::severity::Severity;
 use crate::subject::{AlertId, ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, Subject};
@@ -96,6 +97,116 @@ fn escalation_audience(runbook: &Runbook, inc: &Incident, level: usize, now: Dat
     }
 }
 
+/// The role `id` and who it pages at `now`: `("DevOps team lead", "<@U1>")`.
+fn role_audience(runbook: &Runbook, id: &str, now: DateTime<Utc>) -> Option<(String, String)> {
+    let role = runbook.role(id)?;
+    let mentions: Vec<String> = runbook.paged(role, now).iter().map(|p| p.to_mrkdwn()).collect();
+    Some((role.name.clone(), mentions.join(" ")))
+}
+
+/// The role id at escalation `level` of the incident's severity (past the
+/// last level, the last).
+fn level_role(runbook: &Runbook, inc: &Incident, level: usize) -> String {
+    let matrix = &runbook.policy(inc.severity).escalation;
+    matrix.get(level).or(matrix.last()).cloned().unwrap_or_default()
+}
+
+/// The page of the first responder (and the roles the severity pages
+/// beside it), with when it escalates and who else is paged later if
+/// nobody acknowledges.
+fn first_page_text(runbook: &Runbook, inc: &Incident, escalates_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let policy = runbook.policy(inc.severity);
+    let (first, mentions) = escalation_audience(runbook, inc, inc.escalation_level, now);
+    let next = runbook
+        .escalation_role(inc.severity, inc.escalation_level + 1)
+        .filter(|_| inc.escalation_level + 1 < policy.escalation.len())
+        .map(|r| r.name.clone());
+    // Roles the runbook pages at once beside the first responder (the
+    // seed's P0 tells management straight away).
+    let also: String = policy
+        .also_page
+        .iter()
+        .filter(|r| policy.escalation.first() != Some(*r))
+        .filter_map(|r| role_audience(runbook, r, now))
+        .map(|(name, mentions)| format!(", and the {name}: {mentions}"))
+        .collect();
+    let mut text = format!(
+        "📟 Paging the {first}: {mentions}{also}. Acknowledge within {}{}.",
+        duration(policy.targets.respond),
+        next.as_ref().map(|n| format!(" or this escalates to the {n}")).unwrap_or_default()
+    );
+    for late in &policy.also_page_after {
+        if let Some(role) = runbook.role(&late.role) {
+            text.push_str(&format!(
+                " The {} is paged too if nobody has acknowledged within {} of declaring.",
+                role.name,
+                duration(late.after)
+            ));
+        }
+    }
+    if escalates_at != now + policy.targets.respond {
+        let to = next.map_or_else(|| format!("the {first} is reminded"), |n| format!("this escalates to the {n}"));
+        text.push_str(&format!(
+            " ⏸ The clock runs during business hours only: if nobody acknowledges, {to} {}.",
+            crate::runbook::hours::slack_when(escalates_at, runbook.timezone)
+        ));
+    }
+    text
+}
+
+/// What a severity that waits for the next business day says when it is
+/// declared outside business hours: who is paged, and when.
+fn deferred_page_text(runbook: &Runbook, inc: &Incident, opening: DateTime<Utc>) -> String {
+    let policy = runbook.policy(inc.severity);
+    let (first, _) = escalation_audience(runbook, inc, inc.escalation_level, opening);
+    let also: String = policy
+        .also_page
+        .iter()
+        .filter(|r| policy.escalation.first() != Some(*r))
+        .filter_map(|r| runbook.role(r))
+        .map(|role| format!(" and the {}", role.name))
+        .collect();
+    format!(
+        "🌙 Outside business hours: the {first}{also} {} paged {}, when business hours start ({} escalates the next \
+         business day). Nobody is paged before then; acknowledge to take it now.",
+        if also.is_empty() { "is" } else { "are" },
+        crate::runbook::hours::slack_when(opening, runbook.timezone),
+        inc.severity
+    )
+}
+
+/// The pages an unacknowledged incident has coming, its response clock
+/// starting at `from`: the next escalation, the severity's late pages and,
+/// for a severity that waits for the next business day declared outside
+/// business hours, the first page at the opening. Sets its `next_pages`.
+/// Returns the timers, when it escalates, and when the deferred first
+/// page is, if it is deferred.
+fn schedule_pages(
+    runbook: &Runbook,
+    inc: &mut Incident,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Vec<Timer>, DateTime<Utc>, Option<DateTime<Utc>>) {
+    let policy = runbook.policy(inc.severity);
+    let clock = runbook.clock(inc.severity);
+    let (id, gen, level) = (inc.id, inc.generation, inc.escalation_level + 1);
+    let escalates_at = clock.add(from, policy.targets.respond);
+    let mut timers = vec![Timer::incident(id, gen, escalates_at, IncidentReminder::Escalate { level })];
+    inc.next_pages = vec![super::NextPage { at: escalates_at, role: level_role(runbook, inc, level) }];
+    for late in &policy.also_page_after {
+        let at = clock.add(inc.declared.at, late.after).max(now);
+        timers.push(Timer::incident(id, gen, at, IncidentReminder::LatePage { role: late.role.clone() }));
+        inc.next_pages.push(super::NextPage { at, role: late.role.clone() });
+    }
+    let deferred = (policy.escalate == Escalate::NextBusinessDay && clock.paused(now)).then(|| clock.hold(now));
+    if let Some(opening) = deferred {
+        timers.push(Timer::incident(id, gen, opening, IncidentReminder::FirstPage));
+        inc.next_pages.push(super::NextPage { at: opening, role: level_role(runbook, inc, inc.escalation_level) });
+    }
+    inc.next_pages.sort_by_key(|p| p.at);
+    (timers, escalates_at, deferred)
+}
+
 fn declare(
     id: IncidentId,
     severity: Severity,
@@ -105,6 +216,7 @@ fn declare(
     now: DateTime<Utc>,
 ) -> IncidentDecision {
     let policy = runbook.policy(severity);
+    let clock = runbook.clock(severity);
     let mut incident = Incident::new(
         id,
         severity,
@@ -114,40 +226,26 @@ fn declare(
         who.team_domain.clone(),
     );
     incident.playbook = start_checklist(&policy.playbook);
-    incident.update_due = policy.update_every.map(|every| now + every);
+    incident.update_due = policy.update_every.map(|every| clock.add(now, every));
     let entry = TimelineEntry {
         at: now,
         user: who.user.clone(),
         event: TimelineEvent::Declared { severity, title: title.to_owned() },
     };
     let channel = runbook.channel_for(severity);
-    let reply = Reply::text(format!(
-        "🚨 *{id}* declared ({severity}). Posting the alert to {channel}; I'll send you the link as soon as it is up."
-    ));
-    let (first, mentions) = escalation_audience(runbook, &incident, 0, now);
-    let next = runbook
-        .policy(severity)
-        .escalation
-        .get(1)
-        .and_then(|r| runbook.role(r))
-        .map(|r| format!(" or this escalates to the {}", r.name))
-        .unwrap_or_default();
-    // Roles the runbook pages at once beside the first responder (the
-    // seed's P0 tells management straight away).
-    let also: String = policy
-        .also_page
-        .iter()
-        .filter(|r| runbook.policy(severity).escalation.first() != Some(*r))
-        .filter_map(|r| runbook.role(r))
-        .map(|role| {
-            let mentions: Vec<String> = runbook.paged(role, now).iter().map(|p| p.to_mrkdwn()).collect();
-            format!(", and the {}: {}", role.name, mentions.join(" "))
+    let (mut timers, escalates_at, deferred) = schedule_pages(runbook, &mut incident, now, now);
+    let page = match deferred {
+        Some(opening) => deferred_page_text(runbook, &incident, opening),
+        None => first_page_text(runbook, &incident, escalates_at, now),
+    };
+    let later = deferred
+        .map(|opening| {
+            format!(" Outside business hours: nobody is paged until {}.", hours::slack_when(opening, runbook.timezone))
         })
-        .collect();
-    let page = format!(
-        "📟 Paging the {first}: {mentions}{also}. Acknowledge within {}{next}.",
-        duration(policy.targets.respond)
-    );
+        .unwrap_or_default();
+    let reply = Reply::text(format!(
+        "🚨 *{id}* declared ({severity}). Posting the alert to {channel}; I'll send you the link as soon as it is up.{later}"
+    ));
     let mut effects = vec![Effect::Post(alert(id)), in_thread(id, page)];
     effects.extend(
         crate::checklist::parts(&incident.playbook)
@@ -155,10 +253,14 @@ fn declare(
             .map(|part| Effect::Post(checklist(id, IncidentChecklist::Playbook, part))),
     );
     effects.push(Effect::SendAlertLink { incident: id, channel: who.channel.clone(), user: who.user.clone() });
-    let mut timers = vec![
-        Timer::incident(id, 0, now + policy.targets.respond, IncidentReminder::Escalate { level: 1 }),
-        Timer::incident(id, 0, now + policy.targets.resolve, IncidentReminder::ResolutionOverdue { round: 1 }),
-    ];
+    // The resolution target is wall-clock time, as the report measures
+    // it; a severity that pauses only holds the reminder to the opening.
+    timers.push(Timer::incident(
+        id,
+        0,
+        clock.hold(now + policy.targets.resolve),
+        IncidentReminder::ResolutionOverdue { round: 1 },
+    ));
     if let Some(due) = incident.update_due {
         timers.push(Timer::incident(id, 0, due, IncidentReminder::UpdateDue));
     }
@@ -392,30 +494,28 @@ fn change_severity(
         }));
     }
     let gen = inc.generation;
+    let clock = runbook.clock(to);
     let mut timers = vec![Timer::incident(
         id,
         gen,
-        (inc.declared.at + policy.targets.resolve).max(now),
+        clock.hold((inc.declared.at + policy.targets.resolve).max(now)),
         IncidentReminder::ResolutionOverdue { round: 1 },
     )];
-    inc.update_due = policy.update_every.map(|every| now + every);
+    inc.update_due = policy.update_every.map(|every| clock.add(now, every));
     if let Some(due) = inc.update_due {
         timers.push(Timer::incident(id, gen, due, IncidentReminder::UpdateDue));
     }
     let verb = if raised { "raised" } else { "lowered" };
     let mut note = format!("{} Severity {verb} {from} → {to} by <@{}>.", if raised { "⬆️" } else { "⬇️" }, who.user);
     if inc.status == Status::Declared {
-        timers.push(Timer::incident(
-            id,
-            gen,
-            now + policy.targets.respond,
-            IncidentReminder::Escalate { level: inc.escalation_level + 1 },
-        ));
-        let (role, mentions) = escalation_audience(runbook, &inc, inc.escalation_level, now);
-        note.push_str(&format!(
-            " Paging the {role}: {mentions}. Acknowledge within {}.",
-            duration(policy.targets.respond)
-        ));
+        let (pages, escalates_at, deferred) = schedule_pages(runbook, &mut inc, now, now);
+        timers.extend(pages);
+        let page = match deferred {
+            Some(opening) => deferred_page_text(runbook, &inc, opening),
+            None => first_page_text(runbook, &inc, escalates_at, now),
+        };
+        note.push(' ');
+        note.push_str(&page);
     }
     let moves = runbook.channel_for(from) != runbook.channel_for(to);
     let mut effects = vec![if moves { Effect::MoveAlert { incident: id } } else { Effect::Refresh(alert(id)) }];
@@ -535,7 +635,13 @@ pub fn timer(
         return nothing();
     }
     let policy = runbook.policy(inc.severity);
-    let elapsed = duration(now - inc.declared.at);
+    let clock = runbook.clock(inc.severity);
+    // On a clock that pauses, what counts is the time it ran.
+    let elapsed = if clock.escalate.pauses() {
+        format!("{} of business hours", duration(clock.between(inc.declared.at, now)))
+    } else {
+        duration(now - inc.declared.at)
+    };
     match reminder {
         IncidentReminder::Escalate { level } => {
             let (role, mentions) = escalation_audience(runbook, &inc, level, now);
@@ -552,31 +658,64 @@ pub fn timer(
                     inc.id
                 )
             };
+            let next = clock.add(due, policy.targets.respond);
+            let paged = level_role(runbook, &inc, level);
+            inc.next_pages.retain(|p| !(p.at == due && p.role == paged));
+            inc.next_pages.push(super::NextPage { at: next, role: level_role(runbook, &inc, level + 1) });
+            inc.next_pages.sort_by_key(|p| p.at);
             let id = inc.id;
             let mut decision =
                 changed(Reply::text(""), inc, entry, vec![in_thread(id, text), Effect::Refresh(alert(id))]);
             decision.timers.push(Timer::incident(
                 id,
                 generation,
-                due + policy.targets.respond,
+                next,
                 IncidentReminder::Escalate { level: level + 1 },
             ));
             decision
+        }
+        IncidentReminder::FirstPage => {
+            if inc.status != Status::Declared {
+                return nothing();
+            }
+            let role = level_role(runbook, &inc, inc.escalation_level);
+            if !inc.next_pages.iter().any(|p| p.at == due && p.role == role) {
+                return nothing();
+            }
+            inc.next_pages.retain(|p| !(p.at == due && p.role == role));
+            // The response clock started at this opening, as the
+            // escalation timer set at declaration counts.
+            let escalates_at = clock.add(due, policy.targets.respond);
+            let text = format!("☀️ Business hours have started. {}", first_page_text(runbook, &inc, escalates_at, now));
+            paged(inc, &role, text, runbook, now)
+        }
+        IncidentReminder::LatePage { role } => {
+            if inc.status != Status::Declared || !inc.next_pages.iter().any(|p| p.at == due && p.role == role) {
+                return nothing();
+            }
+            inc.next_pages.retain(|p| !(p.at == due && p.role == role));
+            let Some((name, mentions)) = role_audience(runbook, &role, now) else { return nothing() };
+            let text = format!(
+                "📟 *{}* is still not acknowledged after {elapsed}. Paging the {name} as well: {mentions}",
+                inc.id
+            );
+            paged(inc, &role, text, runbook, now)
         }
         IncidentReminder::ResolutionOverdue { round } => {
             let (_, mentions) = escalation_audience(runbook, &inc, inc.escalation_level, now);
             let commander = inc.commander.as_ref().map(|c| format!("<@{c}> ")).unwrap_or_default();
             let text = format!(
-                "⏰ *{}* is past its resolution target of {} (open for {elapsed}). {commander}{mentions}: what is the plan?",
+                "⏰ *{}* is past its resolution target of {} (open for {}). {commander}{mentions}: what is the plan?",
                 inc.id,
-                duration(policy.targets.resolve)
+                duration(policy.targets.resolve),
+                duration(now - inc.declared.at)
             );
             let mut decision = nothing();
             decision.effects.push(in_thread(inc.id, text));
             decision.timers.push(Timer::incident(
                 inc.id,
                 generation,
-                due + policy.targets.resolve,
+                clock.hold(due + policy.targets.resolve),
                 IncidentReminder::ResolutionOverdue { round: round + 1 },
             ));
             decision
@@ -598,14 +737,23 @@ pub fn timer(
                 inc.id
             );
             let id = inc.id;
-            inc.update_due = Some(due + every);
+            let next = clock.add(due, every);
+            inc.update_due = Some(next);
             let mut decision = Decision::nothing();
             decision.change = Some(IncidentChange { incident: inc, timeline: Vec::new() });
             decision.effects.push(in_thread(id, text));
-            decision.timers.push(Timer::incident(id, generation, due + every, IncidentReminder::UpdateDue));
+            decision.timers.push(Timer::incident(id, generation, next, IncidentReminder::UpdateDue));
             decision
         }
     }
+}
+
+/// A role was paged by a timer: the page in the thread and on the timeline.
+fn paged(inc: Incident, role: &str, text: String, runbook: &Runbook, now: DateTime<Utc>) -> IncidentDecision {
+    let name = runbook.role(role).map_or_else(|| role.to_owned(), |r| r.name.clone());
+    let entry = TimelineEntry { at: now, user: "opsbot".to_owned(), event: TimelineEvent::Paged { role: name } };
+    let id = inc.id;
+    changed(Reply::text(""), inc, entry, vec![in_thread(id, text), Effect::Refresh(alert(id))])
 }
 
 /// An `@opsbot …` mention: `help`, or `status` (the open incidents).
@@ -695,7 +843,9 @@ mod tests {
 
     /// Hands a due timer to the incident's timer handler, as the router does.
     fn fire(t: &Timer, incident: Option<Incident>, runbook: &Runbook, now: DateTime<Utc>) -> IncidentDecision {
-        let TimerKind::Incident { generation, reminder, .. } = t.kind else { panic!("not an incident's timer: {t:?}") };
+        let TimerKind::Incident { generation, reminder, .. } = t.kind.clone() else {
+            panic!("not an incident's timer: {t:?}")
+        };
         timer(reminder, generation, t.due, incident, runbook, now)
     }
 
@@ -726,6 +876,151 @@ mod tests {
             "P1 escalates in its time: {:?}",
             thread_texts(&d)
         );
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// Declares `severity` at `when` against the seed runbook.
+    fn declare_at(severity: Severity, when: DateTime<Utc>, rb: &Runbook) -> IncidentDecision {
+        let cmd = Command::Declare { severity, title: "Something".into() };
+        command(&cmd, Loaded::NewId(IncidentId(1)), &alice(), rb, when)
+    }
+
+    /// When the decision set a timer for `reminder`.
+    fn due_of(d: &IncidentDecision, reminder: &IncidentReminder) -> Option<DateTime<Utc>> {
+        d.timers
+            .iter()
+            .find(|t| matches!(&t.kind, TimerKind::Incident { reminder: r, .. } if r == reminder))
+            .map(|t| t.due)
+    }
+
+    #[test]
+    fn a_p3_declared_on_friday_evening_pages_nobody_until_mondays_opening() {
+        let rb = runbook();
+        let d = declare_at(Severity::P3, at("2026-11-27T19:00:00Z"), &rb);
+        let page = thread_texts(&d)[0];
+        assert!(page.starts_with("🌙 Outside business hours: the Development team is paged"), "{page}");
+        assert!(page.contains("|Mon 30 Nov 09:00 UTC>") && !page.contains("<!here>"), "nobody is mentioned: {page}");
+        assert!(d.reply.text.contains("nobody is paged until"), "{}", d.reply.text);
+        assert_eq!(due_of(&d, &IncidentReminder::FirstPage), Some(at("2026-11-30T09:00:00Z")));
+        // Its 4 h to respond start at the opening.
+        assert_eq!(due_of(&d, &IncidentReminder::Escalate { level: 1 }), Some(at("2026-11-30T13:00:00Z")));
+        let inc = changed_incident(&d).unwrap();
+        let show = render::incident_details(&inc, &[], &rb, at("2026-11-28T10:00:00Z")).text;
+        assert!(show.contains("Next page if nobody acknowledges: the Development team <!date^"), "{show}");
+        assert!(show.contains("Paused: outside business hours"), "{show}");
+
+        // Monday 09:00: the first responder is paged, once.
+        let first = Timer::incident(IncidentId(1), 0, at("2026-11-30T09:00:00Z"), IncidentReminder::FirstPage);
+        let monday = fire(&first, Some(inc.clone()), &rb, first.due);
+        let text = thread_texts(&monday)[0];
+        assert!(text.starts_with("☀️ Business hours have started. 📟 Paging the Development team: <!here>"), "{text}");
+        let paged = changed_incident(&monday).unwrap();
+        assert!(fire(&first, Some(paged), &rb, first.due).effects.is_empty(), "a second firing pages nobody");
+        // Acknowledged over the weekend: nobody is paged on Monday.
+        let mut acked = inc;
+        acked.acknowledge("U0BOB", at("2026-11-28T10:00:00Z")).unwrap();
+        assert!(fire(&first, Some(acked), &rb, first.due).effects.is_empty());
+    }
+
+    #[test]
+    fn a_p3_declared_in_business_hours_is_paged_at_once() {
+        let d = declare_at(Severity::P3, at("2026-11-26T10:00:00Z"), &runbook());
+        assert!(thread_texts(&d)[0].starts_with("📟 Paging the Development team: <!here>"), "{:?}", thread_texts(&d));
+        assert_eq!(due_of(&d, &IncidentReminder::FirstPage), None);
+    }
+
+    #[test]
+    fn a_p2_declared_at_the_end_of_friday_escalates_at_mondays_opening_plus_the_rest_of_its_target() {
+        let rb = runbook();
+        let d = declare_at(Severity::P2, at("2026-11-27T16:50:00Z"), &rb);
+        let page = thread_texts(&d)[0];
+        assert!(page.starts_with("📟 Paging the Assigned engineer: <!here>"), "the P2 is paged at once: {page}");
+        assert!(
+            page.contains("The clock runs during business hours only") && page.contains("Mon 30 Nov 09:50 UTC"),
+            "{page}"
+        );
+        // 1 h to respond: 10 min on Friday, 50 on Monday.
+        let escalate = IncidentReminder::Escalate { level: 1 };
+        assert_eq!(due_of(&d, &escalate), Some(at("2026-11-30T09:50:00Z")));
+        // The next level counts its hour of business time from there.
+        let inc = changed_incident(&d).unwrap();
+        let t = Timer::incident(IncidentId(1), 0, at("2026-11-30T09:50:00Z"), escalate);
+        let e = fire(&t, Some(inc), &rb, t.due);
+        assert!(thread_texts(&e)[0].contains("after 1 h of business hours"), "{:?}", thread_texts(&e));
+        assert_eq!(due_of(&e, &IncidentReminder::Escalate { level: 2 }), Some(at("2026-11-30T10:50:00Z")));
+        // Its resolution target (24 h) falls on Saturday: the reminder waits for Monday.
+        assert_eq!(due_of(&d, &IncidentReminder::ResolutionOverdue { round: 1 }), Some(at("2026-11-30T09:00:00Z")));
+    }
+
+    #[test]
+    fn a_holiday_is_skipped_like_a_weekend() {
+        let mut rb = runbook();
+        let mut week: [Vec<crate::runbook::hours::Interval>; 7] = Default::default();
+        for day in week.iter_mut().take(5) {
+            *day = vec![crate::runbook::hours::Interval::parse("09:00-17:00").unwrap()];
+        }
+        let monday = crate::runbook::hours::Holiday { date: "2026-11-30".parse().unwrap(), name: None };
+        rb.business_hours = crate::runbook::BusinessHours::new(week, vec![monday]).unwrap();
+        let d = declare_at(Severity::P2, at("2026-11-27T16:50:00Z"), &rb);
+        assert_eq!(due_of(&d, &IncidentReminder::Escalate { level: 1 }), Some(at("2026-12-01T09:50:00Z")));
+        let d = declare_at(Severity::P3, at("2026-11-27T19:00:00Z"), &rb);
+        assert_eq!(due_of(&d, &IncidentReminder::FirstPage), Some(at("2026-12-01T09:00:00Z")));
+    }
+
+    #[test]
+    fn a_p1_pages_the_on_call_engineer_after_30_minutes_unless_acknowledged() {
+        let rb = runbook();
+        let d = declare_at(Severity::P1, at("2026-11-28T03:00:00Z"), &rb);
+        assert!(
+            thread_texts(&d)[0].contains("The On-call engineer is paged too if nobody has acknowledged within 30 min"),
+            "{:?}",
+            thread_texts(&d)
+        );
+        let late = IncidentReminder::LatePage { role: "on-call-engineer".into() };
+        assert_eq!(due_of(&d, &late), Some(at("2026-11-28T03:30:00Z")), "P1 runs around the clock");
+        let inc = changed_incident(&d).unwrap();
+        let t = Timer::incident(IncidentId(1), 0, at("2026-11-28T03:30:00Z"), late);
+        let paged = fire(&t, Some(inc.clone()), &rb, t.due);
+        let text = thread_texts(&paged)[0];
+        assert!(
+            text.contains("still not acknowledged after 30 min. Paging the On-call engineer as well: <!here>"),
+            "{text}"
+        );
+        let after = changed_incident(&paged).unwrap();
+        assert!(fire(&t, Some(after), &rb, t.due).effects.is_empty(), "paged once");
+        let mut acked = inc;
+        acked.acknowledge("U0BOB", at("2026-11-28T03:10:00Z")).unwrap();
+        assert!(fire(&t, Some(acked), &rb, t.due).effects.is_empty(), "acknowledged: nobody more is paged");
+    }
+
+    #[test]
+    fn a_p0_at_3_am_pages_at_once_and_escalates_in_five_minutes() {
+        let d = declare_at(Severity::P0, at("2026-11-29T03:00:00Z"), &runbook());
+        assert!(thread_texts(&d)[0].starts_with("📟 Paging the On-call engineer: <!here>"), "{:?}", thread_texts(&d));
+        assert!(!thread_texts(&d)[0].contains("business hours"), "{:?}", thread_texts(&d));
+        assert_eq!(due_of(&d, &IncidentReminder::Escalate { level: 1 }), Some(at("2026-11-29T03:05:00Z")));
+    }
+
+    #[test]
+    fn lowering_to_p3_at_night_waits_for_the_opening_and_raising_pages_at_once() {
+        let rb = runbook();
+        let inc = changed_incident(&declare_at(Severity::P1, at("2026-11-27T22:00:00Z"), &rb)).unwrap();
+        let lower = Command::ChangeSeverity { id: IncidentId(1), severity: Severity::P3 };
+        let d = command(&lower, Loaded::One(Some(inc)), &alice(), &rb, at("2026-11-27T22:10:00Z"));
+        assert!(
+            thread_texts(&d)[0].contains("🌙 Outside business hours: the Development team is paged"),
+            "{:?}",
+            thread_texts(&d)
+        );
+        assert_eq!(due_of(&d, &IncidentReminder::FirstPage), Some(at("2026-11-30T09:00:00Z")));
+        let p3 = changed_incident(&d).unwrap();
+        let raise = Command::ChangeSeverity { id: IncidentId(1), severity: Severity::P0 };
+        let d = command(&raise, Loaded::One(Some(p3)), &alice(), &rb, at("2026-11-27T22:20:00Z"));
+        assert!(thread_texts(&d)[0].contains("📟 Paging the On-call engineer"), "{:?}", thread_texts(&d));
+        assert_eq!(due_of(&d, &IncidentReminder::Escalate { level: 1 }), Some(at("2026-11-27T22:25:00Z")));
     }
 
     #[test]

@@ -77,6 +77,11 @@ pub struct Incident {
     /// The alert it was declared from, with what fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// Who will be paged next and when, while nobody has acknowledged:
+    /// what `/incident show` tells, kept beside the timers that do it (a
+    /// timer cannot be read back from the subject it is about).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_pages: Vec<NextPage>,
     /// Where its messages are in Slack; the store fills it in on load.
     #[serde(skip)]
     pub posted: Posted,
@@ -88,6 +93,13 @@ pub struct Origin {
     pub alert: crate::subject::AlertId,
     /// mrkdwn: what fired, with its links.
     pub details: String,
+}
+
+/// A page still to come: the role, by id, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextPage {
+    pub at: DateTime<Utc>,
+    pub role: String,
 }
 
 /// The declarer of an incident a runbook rule declared: not a Slack user
@@ -144,6 +156,12 @@ pub enum TimelineEvent {
     CommanderAssigned {
         commander: String,
     },
+    /// A role was paged beside the escalation matrix (the seed's P1 pages
+    /// the on-call engineer after 30 minutes), or the first responder at
+    /// the opening of business hours.
+    Paged {
+        role: String,
+    },
     /// A deployment or rollback was asked for while the incident was open.
     Deployment {
         deployment: crate::subject::DeployId,
@@ -199,6 +217,7 @@ impl Incident {
             update_due: None,
             generation: 0,
             origin: None,
+            next_pages: Vec::new(),
             posted: Posted::default(),
         }
     }
@@ -271,6 +290,7 @@ impl Incident {
         }
         self.acknowledged = Some(Stamp { user: user.to_owned(), at: now });
         self.status = Status::Acknowledged;
+        self.next_pages.clear();
         Ok(entry(now, user, TimelineEvent::Acknowledged))
     }
 
@@ -286,6 +306,7 @@ impl Incident {
         self.resolved = Some(Stamp { user: user.to_owned(), at: now });
         self.summary.clone_from(&summary);
         self.status = Status::Resolved;
+        self.next_pages.clear();
         Ok(entry(now, user, TimelineEvent::Resolved { summary }))
     }
 

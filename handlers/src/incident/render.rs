@@ -175,7 +175,7 @@ pub fn incident_list(open: &[Incident], now: DateTime<Utc>) -> Reply {
 }
 
 /// `/incident show`: the incident's state and its timeline.
-pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Runbook, _now: DateTime<Utc>) -> Reply {
+pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Runbook, now: DateTime<Utc>) -> Reply {
     let mut text = format!(
         "{} *{} · {}* — {}\n{}\nDeclared by {} {}",
         inc.severity.emoji(),
@@ -192,6 +192,9 @@ pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Ru
     if let Some(c) = &inc.commander {
         text.push_str(&format!("\nCommander: <@{c}>"));
     }
+    if let Some(pages) = next_pages(inc, runbook, now) {
+        text.push_str(&format!("\n{pages}"));
+    }
     if let (Some(alert), Some(domain)) = (inc.alert(), &inc.team_domain) {
         text.push_str(&format!("\n<{}|Open the alert>", crate::text::permalink(domain, &alert.channel, &alert.ts)));
     } else if inc.alert().is_none() {
@@ -202,6 +205,30 @@ pub fn incident_details(inc: &Incident, timeline: &[TimelineEntry], runbook: &Ru
         text.push_str(&format!("\n• {} <@{}> {}", slack_date(e.at), e.user, timeline_event(&e.event)));
     }
     Reply { blocks: Some(sections(&text)), text: truncate(&text, 3000) }
+}
+
+/// Who is paged next and when, while nobody has acknowledged; with why
+/// it waits when business hours hold it back.
+fn next_pages(inc: &Incident, runbook: &Runbook, now: DateTime<Utc>) -> Option<String> {
+    if inc.status != Status::Declared || inc.next_pages.is_empty() {
+        return None;
+    }
+    let pages: Vec<String> = inc
+        .next_pages
+        .iter()
+        .map(|p| {
+            let name = runbook.role(&p.role).map_or(p.role.as_str(), |r| r.name.as_str());
+            format!("the {name} {}", crate::runbook::hours::slack_when(p.at, runbook.timezone))
+        })
+        .collect();
+    let mut line = format!("⏳ Next page if nobody acknowledges: {}.", pages.join("; "));
+    let clock = runbook.clock(inc.severity);
+    if clock.paused(now) {
+        line.push_str(" Paused: outside business hours the clock stops until they start again.");
+    } else if clock.escalate.pauses() {
+        line.push_str(" The clock runs during business hours only.");
+    }
+    Some(line)
 }
 
 /// A timeline event in Slack mrkdwn (user text escaped, people mentioned).
@@ -219,6 +246,7 @@ pub fn timeline_event_plain(event: &TimelineEvent) -> String {
         TimelineEvent::Acknowledged => "acknowledged".to_owned(),
         TimelineEvent::SeverityChanged { from, to } => format!("changed the severity {from} → {to}"),
         TimelineEvent::Escalated { level, role } => format!("escalated to the {role} (level {})", level + 1),
+        TimelineEvent::Paged { role } => format!("paged the {role}"),
         TimelineEvent::StepSettled { checklist, done, text, .. } => format!(
             "{} {} step: {}",
             if *done { "did" } else { "skipped" },

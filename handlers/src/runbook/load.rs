@@ -11,6 +11,8 @@
 //! reported at once, sorted by place in the file. Only a file without a
 //! single mistake becomes a [`Runbook`].
 
+mod hours;
+
 use super::alerts::{
     AlertmanagerRoute, BranchRule, Comparison, Condition, DeploymentRule, GithubRules, Kpi, KpiAction, KpiAlert,
     Metric, Quantity,
@@ -439,6 +441,10 @@ struct RawRunbook {
     pipeline: Key<RawPipeline>,
     #[serde(default, deserialize_with = "key")]
     oncall: Key<RawOnCall>,
+    #[serde(default, deserialize_with = "key")]
+    business_hours: Key<Map<String>>,
+    #[serde(default, deserialize_with = "key")]
+    holidays: Key<List<String>>,
 }
 
 #[derive(Deserialize)]
@@ -500,6 +506,10 @@ struct RawSeverity {
     escalation: Key<List<String>>,
     #[serde(default, deserialize_with = "key")]
     also_page: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    escalate: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    also_page_after: Key<Map<String>>,
     #[serde(default, deserialize_with = "key")]
     playbook: Key<List<RawPhase>>,
 }
@@ -923,6 +933,7 @@ impl Check {
         let alerts = self.alert_rules(doc, channels.as_ref());
         let pipeline = self.pipeline(&doc.pipeline, channels.as_ref(), &role_ids);
         let oncall = self.oncall(&doc.oncall, &role_ids);
+        let business_hours = self.business_hours(&doc.business_hours, &doc.holidays, top);
 
         Some(Runbook {
             name: name?,
@@ -935,6 +946,7 @@ impl Check {
             checklists: checklists?,
             pipeline: pipeline?,
             oncall: oncall?,
+            business_hours: business_hours?,
         })
     }
 
@@ -1306,6 +1318,8 @@ impl Check {
                 }
             }
         }
+        let escalate = self.escalate(&s.escalate, severity);
+        let also_page_after = self.also_page_after(&s.also_page_after, severity, roles);
         let playbook =
             self.phases(&s.playbook, at, &format!("{severity} playbook"), &format!("`playbook` of {severity}"));
         update_ok.then_some(())?;
@@ -1317,6 +1331,8 @@ impl Check {
             update_every,
             escalation: escalation?,
             also_page: also_page?,
+            escalate: escalate?,
+            also_page_after: also_page_after?,
             playbook: playbook?,
         })
     }
@@ -2658,10 +2674,10 @@ webhooks:
         let text = MINI.replace("    escalation: [on-call, lead]", "    escalaton: [on-call, lead]");
         assert_eq!(
             errors(&text),
-            ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, playbook)"]
+            ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, escalate, also_page_after, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
-        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall)");
+        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall, business_hours, holidays)");
         let text = MINI.replace("            command:", "            comand:");
         assert_eq!(errors(&text), ["22:13: unknown key `comand` (expected one of: text, command, check)"]);
     }

@@ -1,13 +1,15 @@
 //! The runbook as data: channels, roles and who fills them, severities with
 //! their targets, escalation matrix and playbooks, the checklists, the
-//! alert rules ([`alerts`]), the deployable environments ([`pipeline`])
-//! and the on-call rotations ([`oncall`]).
+//! alert rules ([`alerts`]), the deployable environments ([`pipeline`]),
+//! the on-call rotations ([`oncall`]) and the business hours the slower
+//! severities escalate in ([`hours`]).
 //!
 //! The seed runbook ships embedded (`runbook.default.yml`); a team's own
 //! file replaces it. [`load`] turns YAML into this model and reports every
 //! mistake with its line and column.
 
 pub mod alerts;
+pub mod hours;
 pub mod load;
 pub mod oncall;
 pub mod pipeline;
@@ -18,6 +20,7 @@ use crate::severity::Severity;
 pub use alerts::AlertRules;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
+pub use hours::{BusinessHours, Escalate, LatePage};
 pub use oncall::OnCall;
 pub use pipeline::Pipeline;
 
@@ -45,6 +48,10 @@ pub struct Runbook {
     pub pipeline: Pipeline,
     /// Who is on call for the roles that have a rotation.
     pub oncall: OnCall,
+    /// When the team is at work, in `timezone`: the clock of the
+    /// severities that escalate during business hours or the next
+    /// business day.
+    pub business_hours: BusinessHours,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +122,13 @@ pub struct SeverityPolicy {
     pub also_page: Vec<String>,
     /// Role ids, first responder first.
     pub escalation: Vec<String>,
+    /// Which clock the pages run on: around the clock, or paused outside
+    /// business hours (the seed's P2 and P3).
+    pub escalate: Escalate,
+    /// Roles paged when the incident is still unacknowledged some time
+    /// after it was declared (the seed's P1 pages the on-call engineer
+    /// after 30 minutes).
+    pub also_page_after: Vec<LatePage>,
     pub playbook: Vec<Phase>,
 }
 
@@ -208,6 +222,11 @@ impl Runbook {
             let at = policy.escalation.iter().position(|r| *r == rotation.role)?;
             self.role(policy.escalation.get(at + 1)?)
         })
+    }
+
+    /// The clock a severity's pages and reminders run on.
+    pub fn clock(&self, severity: Severity) -> hours::Clock<'_> {
+        hours::Clock { escalate: self.policy(severity).escalate, hours: &self.business_hours, zone: self.timezone }
     }
 
     /// The role at escalation `level` (0: the first responder) for a
