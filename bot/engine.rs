@@ -19,6 +19,7 @@ use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
 use opsbot_handlers::oncall::handoff::{Loaded as HandoffLoaded, Need as HandoffNeed};
 use opsbot_handlers::oncall::overrides::{Loaded as OverrideLoaded, Need as OverrideNeed};
+use opsbot_handlers::oncall::report::ShiftReport;
 use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
 use opsbot_handlers::timer::TimerKind;
@@ -330,10 +331,12 @@ impl Engine {
                 };
                 (Loaded::Deploy(loaded), version)
             }
-            Need::Handoff(HandoffNeed::New) => {
+            Need::Handoff(HandoffNeed::New { since }) => {
                 let id = store.subjects.next_handoff_id().await?;
-                let open = store.subjects.open_incidents().await?;
-                (Loaded::Handoff(HandoffLoaded::New { id, open }), 0)
+                (Loaded::Handoff(HandoffLoaded::New { id, report: self.shift_report(since).await? }), 0)
+            }
+            Need::Handoff(HandoffNeed::Report { since }) => {
+                (Loaded::Handoff(HandoffLoaded::Report(self.shift_report(since).await?)), 0)
             }
             Need::Handoff(HandoffNeed::One(id)) => {
                 let (found, version) = split(store.subjects.load_handoff(id).await?);
@@ -346,6 +349,17 @@ impl Engine {
                 let (found, version) = split(store.subjects.load_override(id).await?);
                 (Loaded::Override(OverrideLoaded::One(found)), version)
             }
+        })
+    }
+
+    /// What a shift that started at `since` hands over.
+    async fn shift_report(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<ShiftReport> {
+        let subjects = &self.store.subjects;
+        Ok(ShiftReport {
+            open: subjects.open_incidents().await?,
+            recent: subjects.incidents_declared_since(since).await?,
+            runs: subjects.open_runs().await?,
+            alerts: subjects.open_alerts().await?,
         })
     }
 

@@ -432,6 +432,25 @@ impl State {
         self.indexes.entry(index).or_default()
     }
 
+    /// The subjects an index lists, in its order; an index entry without
+    /// its hash is skipped, as in Redis.
+    fn listed<T>(
+        &self,
+        ids: &[u64],
+        subject: fn(u64) -> Subject,
+        read: super::subjects::FromFields<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let subject = subject(*id);
+            let fields = self.hashes.get(&subject).cloned().unwrap_or_default();
+            if let Some(v) = read(&subject.to_string(), fields)? {
+                found.push(v.value);
+            }
+        }
+        Ok(found)
+    }
+
     fn members_newest_first(&self, index: &Index) -> Vec<u64> {
         self.indexes
             .get(index)
@@ -727,15 +746,13 @@ impl MemoryStore {
     /// Oldest first, as Redis's `ZRANGE` lists them.
     pub fn open_overrides(&self) -> StoreResult<Vec<Override>> {
         let state = self.lock();
-        let mut found = Vec::new();
-        for id in state.members_newest_first(&Index::OpenOverrides).into_iter().rev() {
-            let subject = Subject::Override(id);
-            let fields = state.hashes.get(&subject).cloned().unwrap_or_default();
-            if let Some(v) = override_from_fields(&subject.to_string(), fields)? {
-                found.push(v.value);
-            }
-        }
-        Ok(found)
+        let ids: Vec<u64> = state.members_newest_first(&Index::OpenOverrides).into_iter().rev().collect();
+        state.listed(&ids, Subject::Override, override_from_fields)
+    }
+
+    pub fn open_runs(&self) -> StoreResult<Vec<Run>> {
+        let state = self.lock();
+        state.listed(&state.members_newest_first(&Index::OpenRuns), Subject::Run, run_from_fields)
     }
 
     pub fn next_alert_id(&self) -> StoreResult<AlertId> {
@@ -760,15 +777,7 @@ impl MemoryStore {
 
     pub fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
         let state = self.lock();
-        let mut found = Vec::new();
-        for id in state.members_newest_first(&Index::OpenAlerts) {
-            let subject = Subject::Alert(id);
-            let fields = state.hashes.get(&subject).cloned().unwrap_or_default();
-            if let Some(v) = alert_from_fields(&subject.to_string(), fields)? {
-                found.push(v.value);
-            }
-        }
-        Ok(found)
+        state.listed(&state.members_newest_first(&Index::OpenAlerts), Subject::Alert, alert_from_fields)
     }
 
     pub fn run_samples_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RunSample>> {

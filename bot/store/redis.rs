@@ -585,17 +585,29 @@ impl RedisStore {
     pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
         let mut conn = self.conn.clone();
         let ids: Vec<u64> = timed(conn.zrange(self.keys.open_overrides(), 0, -1)).await?;
+        self.listed(&ids, |id| self.keys.cover(OverrideId(id)), override_from_fields).await
+    }
+
+    /// The subjects an index lists, read in one round trip, in its order;
+    /// an index entry without its hash is skipped.
+    async fn listed<T>(
+        &self,
+        ids: &[u64],
+        key: impl Fn(u64) -> String,
+        read: super::subjects::FromFields<T>,
+    ) -> StoreResult<Vec<T>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hgetall(self.keys.cover(OverrideId(*id)));
+        for id in ids {
+            pipe.hgetall(key(*id));
         }
         let rows: Vec<HashMap<String, String>> = timed(pipe.query_async(&mut conn)).await?;
         let mut found = Vec::with_capacity(rows.len());
         for (id, fields) in ids.iter().zip(rows) {
-            if let Some(v) = override_from_fields(&self.keys.cover(OverrideId(*id)), fields)? {
+            if let Some(v) = read(&key(*id), fields)? {
                 found.push(v.value);
             }
         }
@@ -658,21 +670,13 @@ impl RedisStore {
     pub async fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
         let mut conn = self.conn.clone();
         let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open_alerts(), 0, -1)).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hgetall(self.keys.alert(AlertId(*id)));
-        }
-        let rows: Vec<HashMap<String, String>> = timed(pipe.query_async(&mut conn)).await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for (id, fields) in ids.iter().zip(rows) {
-            if let Some(v) = alert_from_fields(&self.keys.alert(AlertId(*id)), fields)? {
-                found.push(v.value);
-            }
-        }
-        Ok(found)
+        self.listed(&ids, |id| self.keys.alert(AlertId(id)), alert_from_fields).await
+    }
+
+    pub async fn open_runs(&self) -> StoreResult<Vec<Run>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open_runs(), 0, -1)).await?;
+        self.listed(&ids, |id| self.keys.run(RunId(id)), run_from_fields).await
     }
 
     pub async fn run_samples_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RunSample>> {

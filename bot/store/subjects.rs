@@ -205,6 +205,11 @@ impl SubjectStore {
         dispatch!(self.current_alert(key))
     }
 
+    /// Checklist runs not completed, newest first.
+    pub async fn open_runs(&self) -> StoreResult<Vec<Run>> {
+        dispatch!(self.open_runs())
+    }
+
     /// Firing alert groups, newest first.
     pub async fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
         dispatch!(self.open_alerts())
@@ -337,6 +342,9 @@ pub(super) fn listed_incident(key: &str, state: &str, alert: Option<MessageRef>)
     }
     Ok(incident)
 }
+
+/// Reads one kind of subject from its hash fields (`*_from_fields`).
+pub(super) type FromFields<T> = fn(&str, HashMap<String, String>) -> StoreResult<Option<Versioned<T>>>;
 
 /// A subject from all its hash fields (`state`, `v` and where its
 /// messages are); `posted` says where the state keeps the latter.

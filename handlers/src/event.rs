@@ -152,9 +152,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(_)), .. } => {
             Need::Override(overrides::Need::New)
         }
-        Event::Command { command: SlashCommand::OnCall(cmd), .. } => {
-            if crate::oncall::needs_open_incidents(cmd) {
-                Need::Incident(I::Open)
+        Event::Command { command: SlashCommand::OnCall(cmd), who } => {
+            if crate::oncall::needs_report(cmd) {
+                Need::Handoff(handoff::Need::Report { since: handoff::since_on_demand(who, runbook, now) })
             } else {
                 Need::Nothing
             }
@@ -178,7 +178,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             TimerKind::AlertDeclared { alert, .. } | TimerKind::GitHubRefused { caller: Caller::Alert(alert), .. } => {
                 Need::Alert(alert::decide::Need::One(*alert))
             }
-            TimerKind::Handoff { .. } => Need::Handoff(handoff::Need::New),
+            TimerKind::Handoff { role, shift } => {
+                Need::Handoff(handoff::Need::New { since: handoff::since(role, *shift, timer.due, runbook) })
+            }
             TimerKind::HandoffUnacknowledged { handoff: id } => Need::Handoff(handoff::Need::One(*id)),
             TimerKind::ShiftReminder { .. } => Need::Nothing,
             TimerKind::OverrideEnds { cover } => Need::Override(overrides::Need::One(*cover)),
@@ -260,11 +262,11 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Loaded::Override(overrides::Loaded::New(id)),
         ) => overrides::set(request, id, who, runbook, now).map(Change::Override),
         (Event::Command { command: SlashCommand::OnCall(cmd), who }, loaded) => {
-            let open = match loaded {
-                Loaded::Incident(I::Many(open)) => open,
-                _ => Vec::new(),
+            let report = match loaded {
+                Loaded::Handoff(handoff::Loaded::Report(report)) => report,
+                _ => Default::default(),
             };
-            crate::oncall::command(cmd, &open, who, runbook, now).map(|never| match never {})
+            crate::oncall::command(cmd, &report, who, runbook, now).map(|never| match never {})
         }
         (Event::Click { button: Button::Incident(id, b), who }, Loaded::Incident(I::One(found))) => {
             incident(inc::click(*b, *id, found, who, runbook, now))
@@ -317,8 +319,8 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             (TimerKind::GitHubRefused { call, why, .. }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
                 alert(alert::decide::github_refused(found, call, why, now))
             }
-            (TimerKind::Handoff { role, shift }, Loaded::Handoff(handoff::Loaded::New { id, open })) => {
-                handoff::handoff(role, *shift, timer.due, id, &open, runbook, now).map(Change::Handoff)
+            (TimerKind::Handoff { role, shift }, Loaded::Handoff(handoff::Loaded::New { id, report })) => {
+                handoff::handoff(role, *shift, timer.due, id, &report, runbook, now).map(Change::Handoff)
             }
             (TimerKind::HandoffUnacknowledged { .. }, Loaded::Handoff(handoff::Loaded::One(found))) => {
                 handoff::unacknowledged(found, runbook, now).map(Change::Handoff)

@@ -75,6 +75,8 @@ async fn at_the_shift_change_the_handoff_is_posted_once_with_whats_open_and_the_
     let second = app.spawn_replica("second-replica").await;
     app.incident("p2 Builds are slow").await;
     app.wait_for_alert(DEVOPS, "INC-1").await;
+    let started = reply_text(&app.slash("/runbook", "start security review", BOB).await);
+    assert!(started.contains("RUN-1"), "{started}");
 
     // Monday 2026-11-30 09:00 UTC: Bob hands over to Carol.
     app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(6));
@@ -84,7 +86,20 @@ async fn at_the_shift_change_the_handoff_is_posted_once_with_whats_open_and_the_
         .await
         .expect("the handoff is posted in #devops");
     assert!(handoff.text.contains("<@U0BOB> hands over to <@U0CAROL>"), "{}", handoff.text);
-    assert!(handoff.text.contains("*1 open incident*") && handoff.text.contains("INC-1"), "{}", handoff.text);
+    assert!(handoff.text.contains("*Open incidents (1)*") && handoff.text.contains("INC-1"), "{}", handoff.text);
+    assert!(handoff.text.contains("· next: "), "the next step nobody has done: {}", handoff.text);
+    // Nobody acknowledged the P2, so its page went unanswered.
+    assert!(handoff.text.contains("*Pages nobody answered in time (1)*"), "{}", handoff.text);
+    assert!(
+        handoff.text.contains("*Checklists due next shift") && handoff.text.contains("Morning Health Check"),
+        "{}",
+        handoff.text
+    );
+    assert!(
+        handoff.text.contains("*Checklists left unfinished (1)*\n• *RUN-1* Security Review · 0/"),
+        "{}",
+        handoff.text
+    );
     let dm = app
         .slack
         .wait_for(PATIENCE, |s| s.all_messages().into_iter().find(|m| m.text.contains("You are on call as")))

@@ -6,8 +6,8 @@
 //! nobody says "I have it" within the rotation's window, the outgoing
 //! person and the rotation's escalation are reminded, once.
 
+use super::report::{summary, ShiftReport};
 use crate::decision::{Decision, Effect, Invocation};
-use crate::incident::Incident;
 use crate::runbook::oncall::Rotation;
 use crate::runbook::Runbook;
 use crate::subject::{HandoffId, HandoffMessage, Message, Posted, Stamp, Subject};
@@ -19,8 +19,6 @@ use std::convert::Infallible;
 
 /// Later than this after the shift change, the message says it is late.
 pub const LATE_AFTER: TimeDelta = TimeDelta::minutes(5);
-/// Open incidents listed; the rest are counted.
-const LISTED: usize = 15;
 
 /// One shift change as stored: who handed over to whom, what was open,
 /// and whether the incoming person has said they have it.
@@ -74,8 +72,16 @@ pub type HandoffDecision = Decision<Handoff>;
 /// What a handoff decision needs loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// A number for the handoff a shift change posts, and what is open.
-    New,
+    /// A number for the handoff a shift change posts, and what the shift
+    /// that started at `since` hands over.
+    New {
+        since: DateTime<Utc>,
+    },
+    /// What the shift that started at `since` hands over, for a handoff on
+    /// demand.
+    Report {
+        since: DateTime<Utc>,
+    },
     One(HandoffId),
 }
 
@@ -85,8 +91,29 @@ pub enum Need {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Loaded {
-    New { id: HandoffId, open: Vec<Incident> },
+    New { id: HandoffId, report: ShiftReport },
+    Report(ShiftReport),
     One(Option<Handoff>),
+}
+
+/// When the shift that ends at a handoff started: what its report covers.
+pub fn since(role: &str, shift: i64, due: DateTime<Utc>, runbook: &Runbook) -> DateTime<Utc> {
+    match runbook.oncall.rotation(role) {
+        Some(rotation) => rotation.shift(runbook.timezone, shift - 1).starts,
+        None => due - TimeDelta::days(1),
+    }
+}
+
+/// What a handoff on demand covers: the person's current shift (of the
+/// first rotation they are on call for), else the last day.
+pub fn since_on_demand(who: &Invocation, runbook: &Runbook, now: DateTime<Utc>) -> DateTime<Utc> {
+    let zone = runbook.timezone;
+    runbook
+        .oncall
+        .rotations
+        .iter()
+        .find(|r| runbook.oncall.on_call(&r.role, zone, now).is_some_and(|n| n.member == who.user))
+        .map_or(now - TimeDelta::days(1), |r| r.shift_at(zone, now).starts)
 }
 
 /// The timer for the handoff that starts shift `shift` of `role`'s
@@ -117,7 +144,7 @@ pub fn handoff(
     shift: i64,
     due: DateTime<Utc>,
     id: HandoffId,
-    open: &[Incident],
+    report: &ShiftReport,
     runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> HandoffDecision {
@@ -150,7 +177,7 @@ pub fn handoff(
         ends: starting.ends,
         at: now,
         channel: runbook.channels.team.clone(),
-        open: open_incidents(open, now),
+        open: summary(report, since(role, shift, due, runbook), (starting.starts, starting.ends), runbook, now),
         acknowledge_by: rotation.acknowledge_within.filter(|_| changes_hands).map(|within| now + within),
         acknowledged: None,
         reminded: false,
@@ -271,7 +298,7 @@ fn refuse(who: &Invocation, text: String) -> HandoffDecision {
 /// person is on call for (all of them when none), with their notes.
 pub fn on_demand(
     notes: &str,
-    open: &[Incident],
+    report: &ShiftReport,
     who: &Invocation,
     runbook: &Runbook,
     now: DateTime<Utc>,
@@ -287,11 +314,15 @@ pub fn on_demand(
     let mine: Vec<_> = rotations.iter().filter(on_call).collect();
     let shown = if mine.is_empty() { rotations.iter().collect() } else { mine };
     let mut lines = vec![format!("🔄 *On-call handoff*, posted by <@{}>", who.user)];
-    lines.extend(shown.into_iter().map(|rotation| now_line(runbook, rotation, now)));
+    lines.extend(shown.iter().map(|rotation| now_line(runbook, rotation, now)));
     if !notes.trim().is_empty() {
         lines.push(format!("*Notes:* {}", escape(&crate::text::truncate(notes.trim(), 1500))));
     }
-    lines.push(open_incidents(open, now));
+    let next = shown.first().map_or((now, now), |r| {
+        let current = r.shift_at(zone, now);
+        (current.ends, r.shift(zone, current.index + 1).ends)
+    });
+    lines.push(summary(report, since_on_demand(who, runbook, now), next, runbook, now));
     let mut d = Decision::reply(format!("Posted the handoff in {}.", runbook.channels.team));
     d.effects = vec![Effect::Say { channel: runbook.channels.team.clone(), thread_ts: None, text: lines.join("\n") }];
     d
@@ -309,24 +340,6 @@ pub(super) fn now_line(runbook: &Runbook, rotation: &Rotation, now: DateTime<Utc
     };
     let next = oncall.on_call(&rotation.role, zone, current.until).map(|n| n.member).unwrap_or_default();
     format!("• *{name}*: <@{}>{covering} until {}, then <@{next}>", current.member, slack_date(current.until))
-}
-
-fn open_incidents(open: &[Incident], now: DateTime<Utc>) -> String {
-    if open.is_empty() {
-        return "No open incidents.".to_owned();
-    }
-    let mut lines = vec![match open.len() {
-        1 => "*1 open incident*".to_owned(),
-        n => format!("*{n} open incidents*"),
-    }];
-    for inc in open.iter().take(LISTED) {
-        let commander = inc.commander.as_ref().map(|c| format!(" · commander <@{c}>")).unwrap_or_default();
-        lines.push(format!("• {}{commander}", crate::incident::render::list_row(inc, now)));
-    }
-    if open.len() > LISTED {
-        lines.push(format!("… and {} more: `/incident list`", open.len() - LISTED));
-    }
-    lines.join("\n")
 }
 
 #[cfg(test)]
@@ -347,7 +360,8 @@ mod tests {
 
     /// Bob takes over from Alice on Monday 2026-12-07 at 09:00 UTC.
     fn posted(now: DateTime<Utc>) -> Handoff {
-        let d = handoff("on-call-engineer", 1, at("2026-12-07T09:00:00Z"), ID, &[], &runbook(), now);
+        let d =
+            handoff("on-call-engineer", 1, at("2026-12-07T09:00:00Z"), ID, &ShiftReport::default(), &runbook(), now);
         d.change.expect("a handoff is stored")
     }
 
@@ -359,7 +373,7 @@ mod tests {
     fn the_handoff_tells_the_channel_and_the_incoming_person_and_sets_the_next_and_the_reminder() {
         let rb = runbook();
         let due = at("2026-12-07T09:00:00Z");
-        let d = handoff("on-call-engineer", 1, due, ID, &[], &rb, due);
+        let d = handoff("on-call-engineer", 1, due, ID, &ShiftReport::default(), &rb, due);
         assert_eq!(
             d.effects,
             vec![
@@ -397,9 +411,25 @@ mod tests {
     #[test]
     fn a_handoff_the_runbook_no_longer_has_posts_nothing() {
         let rb = runbook();
-        let d = handoff("on-call-engineer", 1, at("2026-12-07T10:00:00Z"), ID, &[], &rb, at("2026-12-07T10:00:00Z"));
+        let d = handoff(
+            "on-call-engineer",
+            1,
+            at("2026-12-07T10:00:00Z"),
+            ID,
+            &ShiftReport::default(),
+            &rb,
+            at("2026-12-07T10:00:00Z"),
+        );
         assert!(d.effects.is_empty() && d.timers.is_empty() && d.change.is_none() && d.log.is_some());
-        let d = handoff("devops-team-lead", 1, at("2026-12-07T09:00:00Z"), ID, &[], &rb, at("2026-12-07T09:00:00Z"));
+        let d = handoff(
+            "devops-team-lead",
+            1,
+            at("2026-12-07T09:00:00Z"),
+            ID,
+            &ShiftReport::default(),
+            &rb,
+            at("2026-12-07T09:00:00Z"),
+        );
         assert!(d.effects.is_empty() && d.change.is_none() && d.log.is_some());
     }
 
@@ -408,7 +438,7 @@ mod tests {
         let mut rb = runbook();
         rb.oncall.rotations[0].acknowledge_within = None;
         let due = at("2026-12-07T09:00:00Z");
-        let d = handoff("on-call-engineer", 1, due, ID, &[], &rb, due);
+        let d = handoff("on-call-engineer", 1, due, ID, &ShiftReport::default(), &rb, due);
         let h = d.change.unwrap();
         assert_eq!(h.acknowledge_by, None);
         assert_eq!(d.timers.len(), 1, "only the next handoff");

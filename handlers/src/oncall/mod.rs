@@ -8,6 +8,7 @@ pub mod handoff;
 pub mod overrides;
 pub mod reminder;
 pub mod render;
+pub mod report;
 
 use crate::decision::{Decision, UsageError};
 use crate::runbook::oncall::Rotation;
@@ -63,20 +64,20 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
 /// and the time.
 pub type OnCallDecision = Decision<Infallible>;
 
-/// What a command needs loaded: the open incidents for a handoff.
-pub fn needs_open_incidents(command: &Command) -> bool {
+/// What a command needs loaded: what the shift hands over, for a handoff.
+pub fn needs_report(command: &Command) -> bool {
     matches!(command, Command::Handoff { .. })
 }
 
 pub fn command(
     command: &Command,
-    open: &[crate::incident::Incident],
+    report: &report::ShiftReport,
     who: &crate::decision::Invocation,
     runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> OnCallDecision {
     match command {
-        Command::Handoff { notes } => handoff::on_demand(notes, open, who, runbook, now),
+        Command::Handoff { notes } => handoff::on_demand(notes, report, who, runbook, now),
         Command::Help => Decision::reply(USAGE),
         // Routed to `overrides::set` before it gets here; answered all the same.
         Command::Override(_) => Decision::reply(USAGE),
@@ -205,7 +206,8 @@ pub(super) mod tests {
 
     #[test]
     fn oncall_shows_who_has_each_rotation_until_when_and_who_is_next() {
-        let d = command(&parse("").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-01T12:00:00Z"));
+        let d =
+            command(&parse("").unwrap(), &Default::default(), &alice(), &with_rotation(), at("2026-12-01T12:00:00Z"));
         let text = d.reply.text;
         assert!(text.contains("*On-call engineer*: <@U0ALICE> until <!date^"), "{text}");
         assert!(text.contains("2026-12-07 09:00 UTC"), "{text}");
@@ -217,32 +219,47 @@ pub(super) mod tests {
 
     #[test]
     fn oncall_for_a_role_lists_its_next_shifts_and_finds_it_by_name() {
-        let d =
-            command(&parse("On-call Engineer").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let d = command(
+            &parse("On-call Engineer").unwrap(),
+            &Default::default(),
+            &alice(),
+            &with_rotation(),
+            at("2026-12-08T12:00:00Z"),
+        );
         let text = d.reply.text;
         assert_eq!(text.lines().count(), 1 + SHIFTS_SHOWN, "{text}");
         assert!(text.lines().nth(1).unwrap().starts_with("• <@U0BOB>") && text.contains("(now)"), "{text}");
-        let d =
-            command(&parse("on-cal engineer").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let d = command(
+            &parse("on-cal engineer").unwrap(),
+            &Default::default(),
+            &alice(),
+            &with_rotation(),
+            at("2026-12-08T12:00:00Z"),
+        );
         assert!(d.reply.text.contains("Did you mean *On-call engineer*?"), "{}", d.reply.text);
-        let d =
-            command(&parse("devops team lead").unwrap(), &[], &alice(), &with_rotation(), at("2026-12-08T12:00:00Z"));
+        let d = command(
+            &parse("devops team lead").unwrap(),
+            &Default::default(),
+            &alice(),
+            &with_rotation(),
+            at("2026-12-08T12:00:00Z"),
+        );
         assert!(d.reply.text.contains("has no rotation: it is paged as <!here>"), "{}", d.reply.text);
     }
 
     #[test]
     fn without_rotations_oncall_says_how_roles_are_paged_and_how_to_add_one() {
-        let d = command(&Command::Now, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
+        let d = command(&Command::Now, &Default::default(), &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
         assert!(d.reply.text.contains("no on-call rotations"), "{}", d.reply.text);
         let swap = parse("swap").unwrap();
-        let d = command(&swap, &[], &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
+        let d = command(&swap, &Default::default(), &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
         assert!(d.reply.text.contains("`/oncall swap` is not built yet"), "{}", d.reply.text);
     }
 
     #[test]
     fn a_handoff_on_demand_posts_the_persons_rotations_with_their_notes() {
         let handoff = parse("handoff all quiet, watch the cache").unwrap();
-        let d = command(&handoff, &[], &alice(), &with_rotation(), at("2026-12-01T12:00:00Z"));
+        let d = command(&handoff, &Default::default(), &alice(), &with_rotation(), at("2026-12-01T12:00:00Z"));
         let [Effect::Say { channel, text, .. }] = &d.effects[..] else { panic!("{:?}", d.effects) };
         assert_eq!(channel, "#devops");
         assert!(
