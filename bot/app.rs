@@ -84,9 +84,13 @@ impl App {
         let slack = SlackApi::new(&api_url, &config.bot_token)?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let github = crate::github::GitHub::new(&github, options.clock.clone(), metrics.clone());
+        let runbook = match &sandbox {
+            Some(_) => crate::sandbox::with_rotation(config.runbook.clone()),
+            None => config.runbook.clone(),
+        };
         let engine = Arc::new(Engine::new(
             store.clone(),
-            Arc::new(config.runbook.clone()),
+            Arc::new(runbook),
             options.clock.clone(),
             metrics,
             github.context("GitHub")?,

@@ -27,6 +27,24 @@
 mod alerts;
 pub mod pipeline;
 
+/// The sandbox's on-call rotation, when the runbook has none: its people
+/// take the on-call engineer's role in turn, eight hours each (Alice in
+/// Berlin, Bob in New York, Carol in Tokyo: follow the sun), so `/oncall`,
+/// overrides, pages and handoffs have someone to show. A runbook with
+/// rotations of its own keeps them.
+pub fn with_rotation(mut runbook: opsbot_handlers::Runbook) -> opsbot_handlers::Runbook {
+    use opsbot_handlers::runbook::oncall::{Rotation, ShiftLength};
+    const ROLE: &str = "on-call-engineer";
+    if runbook.oncall.rotations.is_empty() && runbook.role(ROLE).is_some() {
+        let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+        if let Some(first) = first {
+            let members = ["U0ALICE", "U0BOB", "U0CAROL"].map(str::to_owned).to_vec();
+            runbook.oncall.rotations.push(Rotation::new(ROLE, members, ShiftLength::Hours(8), first));
+        }
+    }
+    runbook
+}
+
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::slack::signature::sign;

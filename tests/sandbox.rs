@@ -716,3 +716,31 @@ async fn a_deploy_confirmed_in_the_sandbox_runs_on_its_github_and_its_thread_end
     let ended = sb.alert_until(&announced, "the deployment ended", |m| m.to_string().contains("Deployed")).await;
     assert!(ended.to_string().contains("✅"), "{ended:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandboxs_people_take_turns_on_call_and_the_clock_brings_the_handoff() {
+    let sb = Sandbox::start().await;
+    sb.command(ALICE, GENERAL, "/oncall").await;
+    let answer = sb
+        .wait_for(ALICE, "the answer to /oncall", |s| {
+            s["ephemerals"]
+                .as_array()?
+                .iter()
+                .find(|e| e["text"].as_str().is_some_and(|t| t.contains("On call now")))
+                .cloned()
+        })
+        .await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("*On-call engineer*: <@U0") && text.contains("then <@U0"), "{text}");
+    sb.ok("/sandbox/clock", json!({"minutes": 480})).await;
+    let handoff = sb
+        .wait_for(ALICE, "the handoff in #devops", |s| {
+            top_level(s, DEVOPS)
+                .into_iter()
+                .find(|m| m["text"].as_str().is_some_and(|t| t.contains("On-call handoff")))
+                .cloned()
+        })
+        .await;
+    assert!(handoff["text"].as_str().unwrap().contains("hands over to"), "{handoff:#}");
+    assert!(button_value(&handoff, "handoff.ack").is_some(), "with its I have it button: {handoff:#}");
+}
