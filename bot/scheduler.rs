@@ -6,6 +6,8 @@
 //! one, and a slot's commit refuses to run it twice.
 
 use crate::engine::Engine;
+use chrono::{DateTime, Utc};
+use opsbot_handlers::oncall::plan;
 use opsbot_handlers::Timer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,37 @@ pub async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     }
 }
 
+/// Compares each rotation's shifts of the next weeks with the plan stored
+/// last, and tells the members whose shifts a runbook change moved. The
+/// plan also moves on as time passes, which moves nobody. Of several
+/// replicas, the one whose replace wins tells; the others see no change.
+/// A crash between the replace and the DMs loses the DMs, not the plan.
+async fn tell_whom_a_new_runbook_moves(engine: &Engine, now: DateTime<Utc>) -> crate::store::StoreResult<()> {
+    let runbook = &engine.runbook;
+    for rotation in &runbook.oncall.rotations {
+        let new = plan::plan(rotation, runbook.timezone, now);
+        let json = serde_json::to_string(&new).map_err(|e| crate::store::StoreError::Corrupt {
+            key: format!("the plan of {}", rotation.role),
+            reason: e.to_string(),
+        })?;
+        let stored = engine.store.subjects.rotation_plan(&rotation.role).await?;
+        if stored.as_deref() == Some(json.as_str()) {
+            continue;
+        }
+        // A plan this version cannot read is replaced, telling nobody.
+        let old: Vec<plan::Planned> = stored.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+        let name = runbook.role(&rotation.role).map_or(rotation.role.as_str(), |r| r.name.as_str());
+        let moved = plan::moved(name, &old, &new, now);
+        if engine.store.subjects.replace_rotation_plan(&rotation.role, stored.as_deref(), &json).await?
+            && !moved.is_empty()
+        {
+            tracing::info!(role = %rotation.role, told = moved.len(), "the runbook moved on-call shifts; telling whom");
+            engine.store.outbox.enqueue(&moved).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets each scheduled checklist's next slot, and its latest past slot when
 /// no run (or skip) was recorded for it.
 pub async fn ensure(engine: &Engine) -> crate::store::StoreResult<()> {
@@ -39,6 +72,7 @@ pub async fn ensure(engine: &Engine) -> crate::store::StoreResult<()> {
     for timer in opsbot_handlers::oncall::handoff::next_timers(&engine.runbook, now) {
         engine.store.timers.set(&timer).await?;
     }
+    tell_whom_a_new_runbook_moves(engine, now).await?;
     for checklist in &engine.runbook.checklists {
         let Some(schedule) = &checklist.schedule else { continue };
         if let Some(next) = schedule.next_after(now) {

@@ -974,6 +974,19 @@ async fn overrides(store: Store) {
     assert!(loaded.value.cancelled.is_some() && loaded.version == 2);
 }
 
+/// A rotation's plan is replaced only from what the replacer read, so of
+/// two replicas comparing it with a new runbook one wins.
+async fn rotation_plans(store: Store) {
+    let plans = &store.subjects;
+    assert_eq!(plans.rotation_plan("on-call").await.unwrap(), None);
+    assert!(plans.replace_rotation_plan("on-call", None, "[1]").await.unwrap());
+    assert!(!plans.replace_rotation_plan("on-call", None, "[2]").await.unwrap(), "someone stored one meanwhile");
+    assert!(plans.replace_rotation_plan("on-call", Some("[1]"), "[2]").await.unwrap());
+    assert!(!plans.replace_rotation_plan("on-call", Some("[1]"), "[3]").await.unwrap(), "a stale read loses");
+    assert_eq!(plans.rotation_plan("on-call").await.unwrap().as_deref(), Some("[2]"));
+    assert_eq!(plans.rotation_plan("lead").await.unwrap(), None, "one plan per rotation");
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1027,6 +1040,7 @@ contracts!(
     deployments,
     handoffs,
     overrides,
+    rotation_plans,
 );
 
 /// The one thing the backends are meant to differ in.

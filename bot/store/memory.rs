@@ -150,6 +150,8 @@ struct State {
     indexes: HashMap<Index, SortedSet>,
     /// A checklist's latest handled slot (ms).
     last_slots: HashMap<String, i64>,
+    /// Each rotation's last plan, by role id.
+    rotation_plans: HashMap<String, String>,
     /// A channel's theoretical arrival time for its next post (POST_SLOT_LUA).
     post_slots: HashMap<String, Instant>,
     /// Slack event ids seen.
@@ -729,6 +731,19 @@ impl MemoryStore {
         let subject = Subject::Handoff(id.0);
         let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
         handoff_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn rotation_plan(&self, role: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock().rotation_plans.get(role).cloned())
+    }
+
+    pub fn replace_rotation_plan(&self, role: &str, expected: Option<&str>, plan: &str) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if state.rotation_plans.get(role).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        state.rotation_plans.insert(role.to_owned(), plan.to_owned());
+        Ok(true)
     }
 
     pub fn next_override_id(&self) -> StoreResult<OverrideId> {

@@ -58,6 +58,7 @@ pub struct RedisStore {
     set_if_exists: Script,
     post_slot: Script,
     accept_hook: Script,
+    replace_if: Script,
 }
 
 #[derive(Clone)]
@@ -164,6 +165,10 @@ impl Keys {
     fn overrides_starting(&self) -> String {
         format!("{}:overrides:starting", self.prefix)
     }
+    /// A rotation's shifts of the next weeks, as last planned.
+    fn rotation_plan(&self, role: &str) -> String {
+        format!("{}:oncall:plan:{role}", self.prefix)
+    }
     /// Source key → the id of its current group.
     fn current_alerts(&self) -> String {
         format!("{}:alerts:current", self.prefix)
@@ -253,6 +258,17 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 "#;
 
+/// KEYS: a value. ARGV: what it is expected to hold (empty: nothing), the
+/// new value. Replaces it only if it still holds the expected: 1 replaced.
+const REPLACE_IF_LUA: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
 /// KEYS: the inbox stream, then the delivery's mark when it has an id.
 /// ARGV: source, event, body, the mark's TTL (s). Marks the delivery seen
 /// and stores it, or does neither: 1 stored, 0 seen before.
@@ -293,6 +309,7 @@ impl RedisStore {
             set_if_exists: Script::new(SET_IF_EXISTS_LUA),
             post_slot: Script::new(POST_SLOT_LUA),
             accept_hook: Script::new(ACCEPT_HOOK_LUA),
+            replace_if: Script::new(REPLACE_IF_LUA),
         })
     }
 
@@ -566,6 +583,20 @@ impl RedisStore {
             opsbot_handlers::Subject::Handoff(id) => self.keys.handoff(id),
             opsbot_handlers::Subject::Override(id) => self.keys.cover(id),
         }
+    }
+
+    // --- Rotation plans --------------------------------------------------------
+
+    pub async fn rotation_plan(&self, role: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        timed(conn.get(self.keys.rotation_plan(role))).await
+    }
+
+    pub async fn replace_rotation_plan(&self, role: &str, expected: Option<&str>, plan: &str) -> StoreResult<bool> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.replace_if.prepare_invoke();
+        invocation.key(self.keys.rotation_plan(role)).arg(expected.unwrap_or("")).arg(plan);
+        timed(invocation.invoke_async::<i64>(&mut conn)).await.map(|n| n == 1)
     }
 
     // --- On-call overrides ----------------------------------------------------

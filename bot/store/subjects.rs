@@ -155,6 +155,18 @@ impl SubjectStore {
         })
     }
 
+    /// A rotation's plan as last stored (see `oncall::plan`), as JSON.
+    pub async fn rotation_plan(&self, role: &str) -> StoreResult<Option<String>> {
+        dispatch!(self.rotation_plan(role))
+    }
+
+    /// Stores a rotation's plan if the stored one is still `expected`
+    /// (`None`: none yet), so of several replicas starting with a new
+    /// runbook exactly one sees the change and tells the people it moves.
+    pub async fn replace_rotation_plan(&self, role: &str, expected: Option<&str>, plan: &str) -> StoreResult<bool> {
+        dispatch!(self.replace_rotation_plan(role, expected, plan))
+    }
+
     /// Numbers are never reused; an override refused after this leaves a gap.
     pub async fn next_override_id(&self) -> StoreResult<OverrideId> {
         dispatch!(self.next_override_id())

@@ -385,3 +385,30 @@ async fn an_override_typed_wrong_gets_usage_help_and_changes_nothing() {
     let now = reply_text(&app.slash("/oncall", "", ALICE).await);
     assert!(!now.contains("covering"), "{now}");
 }
+
+#[tokio::test]
+async fn a_new_runbook_that_moves_shifts_tells_the_people_it_moves_once() {
+    let mut app = spawn_app_with(with_rotation).await;
+    app.schedule_now().await; // the plan of the runbook it started with
+    app.stop().await;
+    // Bob and Carol trade places in the rotation; Alice keeps her weeks.
+    app.config.runbook.oncall.rotations[0].members = vec![ALICE.into(), CAROL.into(), BOB.into()];
+    app.start_again().await;
+    let second = app.spawn_replica("second-replica").await;
+    app.schedule_now().await;
+    for person in [BOB, CAROL] {
+        let dm = app
+            .slack
+            .wait_for(PATIENCE, |s| s.messages(person).into_iter().find(|m| m.text.contains("rotation changed")))
+            .await
+            .unwrap_or_else(|| panic!("{person} is told"));
+        assert!(dm.text.contains("Your shifts now:") && dm.text.contains("No longer yours:"), "{}", dm.text);
+    }
+    app.schedule_now().await;
+    app.wait_until_settled().await;
+    assert!(app.slack.messages(ALICE).is_empty(), "Alice's weeks did not move");
+    for person in [BOB, CAROL] {
+        assert_eq!(app.slack.messages(person).len(), 1, "{person} is told once, two replicas or not");
+    }
+    second.stop().await;
+}

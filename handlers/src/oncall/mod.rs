@@ -6,6 +6,7 @@
 
 pub mod handoff;
 pub mod overrides;
+pub mod plan;
 pub mod reminder;
 pub mod render;
 pub mod report;
