@@ -842,6 +842,7 @@ fn deployment(id: u64, at: DateTime<Utc>) -> opsbot_handlers::deploy::Deployment
         reason: None,
         state: opsbot_handlers::deploy::DeployState::Requested,
         dispatched: None,
+        runs_page: None,
         run: None,
         posted: Default::default(),
     }

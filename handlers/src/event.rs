@@ -186,7 +186,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
                 Need::Deploy(deploy::decide::Need::One(*id))
             }
             TimerKind::DeploymentNoted { incident, .. } => Need::Incident(I::One(*incident)),
-            TimerKind::DeploymentDispatched { deployment, .. } => Need::Deploy(deploy::decide::Need::One(*deployment)),
+            TimerKind::DeploymentDispatched { deployment, .. } | TimerKind::DeploymentTimeout { deployment } => {
+                Need::Deploy(deploy::decide::Need::One(*deployment))
+            }
         },
         Event::Mention { .. } => Need::Incident(I::Open),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
@@ -334,6 +336,9 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             }
             (TimerKind::DeploymentDispatched { run, .. }, Loaded::Deploy(D::One(found))) => {
                 deployment(deploy::decide::dispatched(found, run))
+            }
+            (TimerKind::DeploymentTimeout { .. }, Loaded::Deploy(D::One(found))) => {
+                deployment(deploy::decide::timed_out(found, timer.due))
             }
             (TimerKind::DeploymentNoted { deployment: id, by, text, .. }, Loaded::Incident(I::One(found))) => {
                 incident(inc::deployment_noted(*id, by, text, found, now))

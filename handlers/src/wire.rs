@@ -284,6 +284,7 @@ enum Reason {
     ShiftReminder {
         shift: i64,
     },
+    DeploymentTimeout,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -339,6 +340,9 @@ impl From<timer::Timer> for Timer {
             TimerKind::DeploymentDispatched { deployment, run } => {
                 (TimerSubject::Deployment(deployment), 0, Reason::Dispatched { run_id: run.run_id, url: run.url })
             }
+            TimerKind::DeploymentTimeout { deployment } => {
+                (TimerSubject::Deployment(deployment), 0, Reason::DeploymentTimeout)
+            }
             TimerKind::Handoff { role, shift } => (TimerSubject::Rotation(role), 0, Reason::Handoff { shift }),
             TimerKind::HandoffUnacknowledged { handoff } => (TimerSubject::Handoff(handoff), 0, Reason::Unacknowledged),
             TimerKind::ShiftReminder { role, shift } => {
@@ -375,9 +379,8 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::Dispatched { .. }
                     | Reason::Unacknowledged
                     | Reason::OverrideEnds
-                    | Reason::ShiftReminder { .. } => {
-                        return Err("a timer of another subject on an incident".to_owned())
-                    }
+                    | Reason::ShiftReminder { .. }
+                    | Reason::DeploymentTimeout => return Err("a timer of another subject on an incident".to_owned()),
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -402,6 +405,9 @@ impl TryFrom<Timer> for timer::Timer {
             }
             (TimerSubject::Deployment(deployment), Reason::Dispatched { run_id, url }) => {
                 TimerKind::DeploymentDispatched { deployment, run: crate::github::DispatchedRun { run_id, url } }
+            }
+            (TimerSubject::Deployment(deployment), Reason::DeploymentTimeout) => {
+                TimerKind::DeploymentTimeout { deployment }
             }
             (TimerSubject::Rotation(role), Reason::Handoff { shift }) => TimerKind::Handoff { role, shift },
             (TimerSubject::Rotation(role), Reason::ShiftReminder { shift }) => TimerKind::ShiftReminder { role, shift },
@@ -666,6 +672,10 @@ mod tests {
                     run: crate::github::DispatchedRun { run_id: 99, url: "u".into() },
                 },
             },
+        );
+        assert_same(
+            r#"{"subject":{"deployment":3},"due":"2026-11-27T09:05:00Z","timer":"deployment_timeout"}"#,
+            Timer { due: at(9, 5), kind: TimerKind::DeploymentTimeout { deployment: DeployId(3) } },
         );
         assert_same(
             r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"deployment_noted","deployment":3,"by":"U1","text":"x"}"#,

@@ -285,3 +285,37 @@ async fn a_dispatch_github_already_took_is_not_sent_again() {
     assert_eq!(app.github.calls(endpoint::DISPATCH), 0, "not dispatched again");
     assert_eq!(app.github.runs(REPOSITORY).len(), 1);
 }
+
+#[tokio::test]
+async fn a_deployment_whose_run_never_reports_is_closed_after_an_hour_and_a_late_report_still_settles_it() {
+    let app = spawn_app_with(with_github).await;
+    the_shop(&app);
+    let (message, run) = deploy_confirmed(&app, "deploy production v1.4.2", ALICE).await;
+    app.wait_until(&message, "the run linked", |m| blocks_text(m).contains(&format!("actions/runs/{run}|the run")))
+        .await;
+    // GitHub says nothing more: the run never starts.
+    app.clock.advance(TimeDelta::minutes(59));
+    app.wait_until_settled().await;
+    assert!(app.current(&message).text.starts_with("🚀"), "still followed before the hour");
+
+    app.clock.advance(TimeDelta::minutes(2));
+    let closed = app.wait_until(&message, "opsbot stopped following", |m| m.text.contains("stopped following")).await;
+    assert!(closed.text.contains("no word from GitHub about the run in 1 h"), "{}", closed.text);
+    let shown = blocks_text(&closed);
+    assert!(shown.contains(&format!("actions/runs/{run}|the run")), "where to look: {shown}");
+    assert!(shown.contains("still show how it ended"), "{shown}");
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &message.ts);
+    assert!(thread.iter().any(|m| m.text.contains("⏳ opsbot stopped following DEP-1")), "{thread:#?}");
+
+    // The run finishes after all: its report still settles the deployment.
+    assert!(app.github.start_run(run));
+    assert!(app.github.complete_run(run, Conclusion::Success));
+    app.wait_until(&message, "the deployment done", |m| m.text.contains("Deployed `v1.4.2`")).await;
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &message.ts);
+    assert!(
+        thread.iter().any(|m| m.text.contains("✅ Deployed") && m.text.contains("after opsbot had stopped following")),
+        "{thread:#?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Deployment decisions: the command that opens the confirmation modal,
-//! the confirmation that dispatches the workflow, GitHub's refusal, and the
-//! run that ends it. Each takes what was loaded and `now`, and returns a
+//! the confirmation that dispatches the workflow, GitHub's refusal, the
+//! run that ends it, and the timeout that stops following a run GitHub
+//! never reports. Each takes what was loaded and `now`, and returns a
 //! [`Decision`] as every feature does.
 //!
 //! Who may deploy is checked when the modal opens and again when it is
@@ -14,7 +15,7 @@ use crate::codec::DEPLOY_REASON_FIELD;
 use crate::decision::{Caller, Decision, Effect, Invocation, Modal};
 use crate::github::{Call, DeployPreview, Repo, Unavailable};
 use crate::pipeline::Setup;
-use crate::runbook::pipeline::{is_git_ref, Environment, Permission};
+use crate::runbook::pipeline::{is_git_ref, Environment, Permission, Workflow};
 use crate::runbook::Runbook;
 use crate::subject::{DeployId, DeploymentMessage, IncidentId, Message, Subject};
 use crate::timer::{Timer, TimerKind};
@@ -98,6 +99,17 @@ fn check<'a>(
 /// The repository an environment deploys: its own, or the configured one.
 fn repository(env: &Environment, setup: &Setup) -> Option<Repo> {
     env.repository.as_deref().and_then(Repo::parse).or_else(|| setup.repository.clone())
+}
+
+/// The workflow's runs on GitHub's web pages, when GitHub's address is
+/// known: a file's own page, or the repository's Actions for a workflow
+/// named by its id (GitHub's pages go by file).
+fn runs_page(setup: &Setup, repo: &Repo, workflow: &Workflow) -> Option<String> {
+    let web = setup.web.as_deref()?.trim_end_matches('/');
+    Some(match workflow {
+        Workflow::File(file) => format!("{web}/{repo}/actions/workflows/{file}"),
+        Workflow::Id(_) => format!("{web}/{repo}/actions"),
+    })
 }
 
 /// What a command needs: GitHub's preview when the runbook's checks pass,
@@ -203,6 +215,7 @@ pub fn confirmed(
         state: DeployState::Requested,
         dispatched: None,
         run: None,
+        runs_page: runs_page(&setup, &repo, &dispatch.workflow),
         posted: Default::default(),
     };
     let once = dispatch.carries_id().then(|| id.to_string());
@@ -210,13 +223,14 @@ pub fn confirmed(
     // The message first, so a refusal has a thread to be told in.
     let effects = vec![Effect::Post(announcement(id)), Effect::Call { call, caller: Caller::Deployment(id) }];
     let note = render::incident_note(&deployment);
-    let timers = open_incidents
+    let mut timers: Vec<Timer> = open_incidents
         .into_iter()
         .map(|incident| Timer {
             due: now,
             kind: TimerKind::DeploymentNoted { incident, deployment: id, by: who.user.clone(), text: note.clone() },
         })
         .collect();
+    timers.push(Timer { due: now + env.timeout, kind: TimerKind::DeploymentTimeout { deployment: id } });
     let mut decision = written(deployment, effects);
     decision.timers = timers;
     decision
@@ -268,6 +282,21 @@ pub fn run_started(found: Option<Deployment>, run: &WorkflowRun) -> DeployDecisi
     written(deployment, vec![Effect::Refresh(announcement(id))])
 }
 
+/// The environment's `timeout` passed since the deployment was confirmed.
+/// Still open, it is closed: its message says opsbot stopped following
+/// it, why, and where to look, and its thread says so. One that ended
+/// (its run reported, GitHub's refusal) is left as it is.
+pub fn timed_out(found: Option<Deployment>, due: DateTime<Utc>) -> DeployDecision {
+    let Some(mut deployment) = found else { return Decision::nothing() };
+    if !deployment.is_open() {
+        return Decision::nothing();
+    }
+    deployment.state = DeployState::Unfollowed { at: due };
+    let id = deployment.id;
+    let note = render::unfollowed_note(&deployment);
+    written(deployment, vec![Effect::Refresh(announcement(id)), in_thread(id, note)])
+}
+
 /// The deployment a finished run names in its title, if any.
 pub fn named_by(run: &WorkflowRun) -> Option<DeployId> {
     DeployId::find_in(&run.display_title)
@@ -278,10 +307,13 @@ pub fn named_by(run: &WorkflowRun) -> Option<DeployId> {
 pub fn run_finished(found: Option<Deployment>, run: &WorkflowRun) -> DeployDecision {
     let Some(mut deployment) = found else { return Decision::nothing() };
     // A title can be typed by anyone who dispatches a workflow; only a run
-    // of the deployment's own repository ends it, and only once.
-    if !deployment.is_open() || !is_its_run(&deployment, run) {
+    // of the deployment's own repository ends it, and only once. One
+    // opsbot stopped following is still settled by its run: late word is
+    // better than none.
+    if !deployment.awaits_its_run() || !is_its_run(&deployment, run) {
         return Decision::nothing();
     }
+    let late = matches!(deployment.state, DeployState::Unfollowed { .. });
     deployment.state = match run.conclusion() {
         Conclusion::Passed => DeployState::Succeeded,
         _ => DeployState::Failed { conclusion: run.conclusion.clone() },
@@ -294,7 +326,10 @@ pub fn run_finished(found: Option<Deployment>, run: &WorkflowRun) -> DeployDecis
         finished: run.finished,
     });
     let id = deployment.id;
-    let note = render::finished_note(&deployment);
+    let mut note = render::finished_note(&deployment);
+    if late {
+        note.push_str(render::REPORTED_LATE);
+    }
     written(deployment, vec![Effect::Refresh(announcement(id)), in_thread(id, note)])
 }
 
@@ -314,7 +349,7 @@ mod tests {
     }
 
     fn connected() -> Setup {
-        Setup { connected: true, repository: Repo::parse("octo-org/shop") }
+        Setup { connected: true, repository: Repo::parse("octo-org/shop"), web: Some("https://github.com".into()) }
     }
 
     /// The seed, with production for Bob (a DevOps engineer) only.
@@ -426,9 +461,9 @@ mod tests {
         assert!(inputs.contains(&("ref".into(), "v1.4.2".into())), "{inputs:?}");
         assert!(inputs.contains(&("opsbot_id".into(), "DEP-3".into())), "{inputs:?}");
         assert!(inputs.contains(&("requested_by".into(), "U0BOB".into())), "{inputs:?}");
-        let [Timer { kind: TimerKind::DeploymentNoted { incident, text, .. }, .. }] = &d.timers[..] else {
-            panic!("{:?}", d.timers)
-        };
+        let notes: Vec<&TimerKind> =
+            d.timers.iter().map(|t| &t.kind).filter(|k| matches!(k, TimerKind::DeploymentNoted { .. })).collect();
+        let [TimerKind::DeploymentNoted { incident, text, .. }] = notes[..] else { panic!("{:?}", d.timers) };
         assert_eq!(*incident, IncidentId(7));
         assert!(text.contains("DEP-3") && text.contains("v1.4.2") && text.contains("<@U0BOB>"), "{text}");
     }
@@ -517,6 +552,80 @@ mod tests {
         let done = run_finished(Some(running), &run("success")).change.unwrap();
         assert_eq!(done.state, DeployState::Succeeded);
         assert_eq!(run_started(Some(done), &started), Decision::nothing(), "a late start changes nothing");
+    }
+
+    fn timeout_of(d: &DeployDecision) -> DateTime<Utc> {
+        let timeouts: Vec<&Timer> =
+            d.timers.iter().filter(|t| matches!(t.kind, TimerKind::DeploymentTimeout { .. })).collect();
+        let [timer] = timeouts[..] else { panic!("{:?}", d.timers) };
+        assert_eq!(timer.kind, TimerKind::DeploymentTimeout { deployment: DeployId(3) });
+        timer.due
+    }
+
+    #[test]
+    fn a_deployment_whose_run_never_reports_is_closed_after_the_environments_timeout() {
+        let rb = runbook();
+        let loaded = Loaded::New { id: DeployId(3), setup: connected(), open_incidents: vec![] };
+        let confirmed = confirmed(Action::Deploy, "production", "v1.4.2", None, loaded, &bob(), &rb, now());
+        let due = timeout_of(&confirmed);
+        assert_eq!(due, now() + chrono::TimeDelta::hours(1), "the seed's environments wait an hour");
+
+        let d = timed_out(confirmed.change, due);
+        let closed = d.change.clone().expect("closed");
+        assert_eq!(closed.state, DeployState::Unfollowed { at: due });
+        let shown = render::message(&closed, &rb);
+        assert!(shown.text.contains("stopped following"), "{}", shown.text);
+        assert!(shown.text.contains("no word from GitHub about the run in 1 h"), "{}", shown.text);
+        let blocks = shown.blocks.to_string();
+        assert!(
+            blocks.contains("https://github.com/octo-org/shop/actions/workflows/deploy.yml"),
+            "GitHub never named the run: the workflow's runs: {blocks}"
+        );
+        assert!(blocks.contains("still show how it ended"), "{blocks}");
+        let note = d.effects.iter().find_map(|e| match e {
+            Effect::InThread { text, .. } => Some(text.clone()),
+            _ => None,
+        });
+        assert!(note.unwrap().contains("stopped following"));
+        assert_eq!(timed_out(Some(closed), due), Decision::nothing(), "a second timer changes nothing");
+    }
+
+    #[test]
+    fn the_timeout_links_the_run_when_github_named_it_and_a_late_report_still_settles_it() {
+        let named = crate::github::DispatchedRun { run_id: 99, url: "https://github.com/o/r/actions/runs/99".into() };
+        let waiting = dispatched(Some(requested()), &named).change.unwrap();
+        let closed = timed_out(Some(waiting), now() + chrono::TimeDelta::hours(1)).change.unwrap();
+        let blocks = render::message(&closed, &runbook()).blocks.to_string();
+        assert!(blocks.contains("actions/runs/99|the run"), "{blocks}");
+        assert!(!blocks.contains("actions/workflows"), "{blocks}");
+
+        let d = run_finished(Some(closed), &run("success"));
+        let settled = d.change.clone().expect("settled late");
+        assert_eq!(settled.state, DeployState::Succeeded);
+        let note = d.effects.iter().find_map(|e| match e {
+            Effect::InThread { text, .. } => Some(text.clone()),
+            _ => None,
+        });
+        let note = note.unwrap();
+        assert!(note.contains("✅") && note.contains("after opsbot had stopped following it"), "{note}");
+        assert_eq!(run_finished(Some(settled), &run("success")), Decision::nothing(), "a redelivery");
+    }
+
+    #[test]
+    fn a_timeout_for_a_deployment_that_ended_does_nothing() {
+        let due = now() + chrono::TimeDelta::hours(1);
+        let done = run_finished(Some(requested()), &run("success")).change.unwrap();
+        assert_eq!(timed_out(Some(done), due), Decision::nothing());
+        let call = Call::Dispatch {
+            repo: Repo::parse("octo-org/shop").unwrap(),
+            workflow: "deploy.yml".into(),
+            git_ref: None,
+            inputs: vec![],
+            once: None,
+        };
+        let refused = github_refused(Some(requested()), &call, "no").change.unwrap();
+        assert_eq!(timed_out(Some(refused), due), Decision::nothing());
+        assert_eq!(timed_out(None, due), Decision::nothing());
     }
 
     #[test]
