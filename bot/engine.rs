@@ -19,6 +19,7 @@ use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
 use opsbot_handlers::oncall::handoff::{Loaded as HandoffLoaded, Need as HandoffNeed};
 use opsbot_handlers::oncall::overrides::{Loaded as OverrideLoaded, Need as OverrideNeed};
+use opsbot_handlers::pipeline::rerun::{Loaded as RerunLoaded, Need as RerunNeed};
 use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
 use opsbot_handlers::timer::TimerKind;
@@ -218,8 +219,14 @@ impl Engine {
             let now = self.clock.now();
             let runbook = self.roster.runbook();
             let need = event::needs(event, &runbook, now);
-            let (loaded, version) = self.load(need, now).await?;
+            let (loaded, versions) = self.load(need, now).await?;
             let decision = event::decide(event, loaded, &runbook, now);
+            // A re-run press writes the alert group loaded beside the
+            // request when the group follows the run: its version guards.
+            let version = match (&decision.change, versions.alert) {
+                (Some(Change::Alert(_)), Some(alert)) => alert,
+                _ => versions.subject,
+            };
             match self.commit(event, &decision, version, consume).await? {
                 CommitOutcome::Committed => {
                     if let Some(Change::Override(o)) = &decision.change {
@@ -237,10 +244,11 @@ impl Engine {
         Ok(Settled::Contended)
     }
 
-    async fn load(&self, need: Need, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(Loaded, u64)> {
+    async fn load(&self, need: Need, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(Loaded, Versions)> {
         let store = &self.store;
+        let only = |loaded, subject| (loaded, Versions { subject, alert: None });
         Ok(match need {
-            Need::Nothing => (Loaded::Nothing, 0),
+            Need::Nothing => only(Loaded::Nothing, 0),
             Need::Incident(need) => {
                 let (loaded, version) = match need {
                     IncidentNeed::Nothing => (IncidentLoaded::Nothing, 0),
@@ -261,7 +269,7 @@ impl Engine {
                         (IncidentLoaded::Many(store.subjects.incidents_declared_since(now - window).await?), 0)
                     }
                 };
-                (Loaded::Incident(loaded), version)
+                only(Loaded::Incident(loaded), version)
             }
             Need::Run(need) => {
                 let (loaded, version) = match need {
@@ -275,7 +283,7 @@ impl Engine {
                         (RunLoaded::Many(store.subjects.runs_of(&checklist, limit).await?), 0)
                     }
                 };
-                (Loaded::Run(loaded), version)
+                only(Loaded::Run(loaded), version)
             }
             Need::Alert(need) => {
                 let (loaded, version) = match need {
@@ -301,9 +309,11 @@ impl Engine {
                         (AlertLoaded::Kpi { current, new_id, runs }, version)
                     }
                 };
-                (Loaded::Alert(loaded), version)
+                only(Loaded::Alert(loaded), version)
             }
-            Need::Pipeline(PipelineNeed::Setup) => (Loaded::Pipeline(PipelineLoaded::Setup(self.github.setup())), 0),
+            Need::Pipeline(PipelineNeed::Setup) => {
+                only(Loaded::Pipeline(PipelineLoaded::Setup(self.github.setup())), 0)
+            }
             Need::Deploy(need) => {
                 let (loaded, version) = match need {
                     DeployNeed::Nothing => (DeployLoaded::Nothing, 0),
@@ -328,23 +338,33 @@ impl Engine {
                         (DeployLoaded::One(found), version)
                     }
                 };
-                (Loaded::Deploy(loaded), version)
+                only(Loaded::Deploy(loaded), version)
+            }
+            Need::Rerun(RerunNeed::Pressed { alert_key, run_id }) => {
+                let (group, alert) = split(store.subjects.current_alert(&alert_key).await?);
+                let group = group.map(Box::new);
+                let (asked, subject) = split(store.subjects.load_rerun(run_id).await?);
+                (Loaded::Rerun(RerunLoaded::Pressed { group, asked }), Versions { subject, alert: Some(alert) })
+            }
+            Need::Rerun(RerunNeed::One(run_id)) => {
+                let (found, version) = split(store.subjects.load_rerun(run_id).await?);
+                only(Loaded::Rerun(RerunLoaded::One(found)), version)
             }
             Need::Handoff(HandoffNeed::New) => {
                 let id = store.subjects.next_handoff_id().await?;
                 let open = store.subjects.open_incidents().await?;
-                (Loaded::Handoff(HandoffLoaded::New { id, open }), 0)
+                only(Loaded::Handoff(HandoffLoaded::New { id, open }), 0)
             }
             Need::Handoff(HandoffNeed::One(id)) => {
                 let (found, version) = split(store.subjects.load_handoff(id).await?);
-                (Loaded::Handoff(HandoffLoaded::One(found)), version)
+                only(Loaded::Handoff(HandoffLoaded::One(found)), version)
             }
             Need::Override(OverrideNeed::New) => {
-                (Loaded::Override(OverrideLoaded::New(store.subjects.next_override_id().await?)), 0)
+                only(Loaded::Override(OverrideLoaded::New(store.subjects.next_override_id().await?)), 0)
             }
             Need::Override(OverrideNeed::One(id)) => {
                 let (found, version) = split(store.subjects.load_override(id).await?);
-                (Loaded::Override(OverrideLoaded::One(found)), version)
+                only(Loaded::Override(OverrideLoaded::One(found)), version)
             }
         })
     }
@@ -376,6 +396,7 @@ impl Engine {
             Some(Change::Deployment(d)) => (Some(Stored::Deployment(d, version)), &[][..]),
             Some(Change::Handoff(h)) => (Some(Stored::Handoff(h, version)), &[][..]),
             Some(Change::Override(o)) => (Some(Stored::Override(o, version)), &[][..]),
+            Some(Change::Rerun(r)) => (Some(Stored::Rerun(r, version)), &[][..]),
             Some(Change::Alert(_)) | None => (None, &[][..]),
         };
         let (mut opens, mut sample) = (None, None);
@@ -417,6 +438,14 @@ impl Engine {
             })
             .await
     }
+}
+
+/// The versions of what a decision loaded, for the commit's guard.
+struct Versions {
+    /// Of the subject loaded (0: none, or new).
+    subject: u64,
+    /// Of the alert group a re-run press loaded beside the request.
+    alert: Option<u64>,
 }
 
 fn split<T>(loaded: Option<Versioned<T>>) -> (Option<T>, u64) {
@@ -504,7 +533,7 @@ mod tests {
         let before = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap().version;
         let ack = Button::Incident(IncidentId(1), IncidentButton::Acknowledge);
         let (alice, bob) = (alice(), bob());
-        let (a, b) = tokio::join!(engine.click(ack, &alice), engine.click(ack, &bob));
+        let (a, b) = tokio::join!(engine.click(ack.clone(), &alice), engine.click(ack, &bob));
         assert!(a.unwrap().is_none() && b.unwrap().is_none(), "an acknowledgement opens no modal");
 
         let after = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();

@@ -707,6 +707,8 @@ struct RunJson {
     #[serde(default)]
     path: Option<String>,
     #[serde(default)]
+    workflow_id: u64,
+    #[serde(default)]
     display_title: Option<String>,
     #[serde(default)]
     head_branch: Option<String>,
@@ -741,6 +743,7 @@ impl RunJson {
             number: self.run_number,
             workflow: self.name.filter(|n| !n.is_empty()).unwrap_or_else(|| workflow_path.clone()),
             workflow_path,
+            workflow_id: self.workflow_id,
             title,
             branch: self.head_branch.unwrap_or_default(),
             event: self.event,

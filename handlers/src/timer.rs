@@ -131,7 +131,7 @@ impl Timer {
             }
             TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
             TimerKind::GitHubRefused { caller, call, .. } => {
-                format!("{}: GitHub refused to {}", caller.subject(), call.describe())
+                format!("{caller}: GitHub refused to {}", call.describe())
             }
             TimerKind::DeploymentNoted { incident, deployment, .. } => format!("{incident} notes {deployment}"),
             TimerKind::DeploymentDispatched { deployment, run } => {

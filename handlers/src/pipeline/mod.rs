@@ -8,6 +8,7 @@ pub mod checks;
 pub mod command;
 pub mod figures;
 pub mod render;
+pub mod rerun;
 
 use crate::decision::{AnswerTo, Decision, Effect, Invocation, Reply};
 use crate::github::{Activity, Lookup, Repo, Unavailable};
