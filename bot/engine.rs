@@ -13,7 +13,7 @@ use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::codec::{Button, Submission};
 use opsbot_handlers::command::{self, SlashCommand};
 use opsbot_handlers::decision::{FieldError, Modal};
-use opsbot_handlers::deploy::decide::{Loaded as DeployLoaded, Need as DeployNeed};
+use opsbot_handlers::deploy::decide::{preview_wanted, Loaded as DeployLoaded, Need as DeployNeed};
 use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
@@ -40,6 +40,8 @@ pub struct Engine {
     pub github: crate::github::GitHub,
     /// `runbook` with the on-call overrides: what decisions see.
     pub roster: Arc<crate::roster::Roster>,
+    /// Slack's user groups, for permissions that name them.
+    pub user_groups: crate::slack::usergroups::UserGroups,
 }
 
 /// How a signal's decisions ended.
@@ -76,9 +78,10 @@ impl Engine {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         github: crate::github::GitHub,
+        user_groups: crate::slack::usergroups::UserGroups,
     ) -> Engine {
         let roster = Arc::new(crate::roster::Roster::new(runbook.clone()));
-        Engine { store, runbook, clock, metrics, github, roster }
+        Engine { store, runbook, clock, metrics, github, roster, user_groups }
     }
 
     /// A slash command, from its text to the answer shown to the person
@@ -317,21 +320,24 @@ impl Engine {
             Need::Deploy(need) => {
                 let (loaded, version) = match need {
                     DeployNeed::Nothing => (DeployLoaded::Nothing, 0),
-                    DeployNeed::Preview { repo, environment, action, git_ref } => {
+                    DeployNeed::Preview { repo, environment, action, git_ref, user, groups } => {
                         let setup = self.github.setup();
+                        // Slack first: GitHub is asked only for someone who may.
+                        let membership = self.user_groups.membership(&user, &groups).await;
                         let preview = match repo.or_else(|| setup.repository.clone()) {
-                            Some(repo) if setup.connected => {
+                            Some(repo) if setup.connected && preview_wanted(&groups, &membership) => {
                                 Some(self.github.preview(&repo, &environment, action, git_ref.as_deref()).await)
                             }
                             _ => None,
                         };
-                        (DeployLoaded::Preview { setup, preview }, 0)
+                        (DeployLoaded::Preview { setup, preview, membership }, 0)
                     }
-                    DeployNeed::New => {
+                    DeployNeed::New { user, groups } => {
+                        let membership = self.user_groups.membership(&user, &groups).await;
                         let id = store.subjects.next_deployment_id().await?;
                         let open = store.subjects.open_incidents().await?;
                         let open_incidents = open.iter().map(|i| i.id).collect();
-                        (DeployLoaded::New { id, setup: self.github.setup(), open_incidents }, 0)
+                        (DeployLoaded::New { id, setup: self.github.setup(), open_incidents, membership }, 0)
                     }
                     DeployNeed::One(id) => {
                         let (found, version) = split(store.subjects.load_deployment(id).await?);
@@ -477,6 +483,15 @@ mod tests {
             Arc::new(clock.clone()),
             Arc::new(Metrics::default()),
             crate::github::GitHub::disconnected(None),
+            // Never asked: the seed's permissions name no user group.
+            crate::slack::usergroups::UserGroups::new(
+                crate::slack::client::SlackApi::new(
+                    "http://127.0.0.1:9/api",
+                    &crate::config::Secret::new("xoxb-unused"),
+                )
+                .unwrap(),
+                Arc::new(clock.clone()),
+            ),
         )
     }
 

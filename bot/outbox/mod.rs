@@ -835,12 +835,15 @@ mod tests {
             let slack = FakeSlack::new();
             let server = slack.spawn().await.expect("fake Slack starts");
             let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 3, 0, 0).unwrap();
+            let clock = Arc::new(TestClock::new(start));
+            let api = SlackApi::new(&server.api_url, &Secret::new(opsbot_fake_slack::DEFAULT_TOKEN)).unwrap();
             let engine = Engine::new(
                 Store::memory(),
                 Arc::new(Runbook::seed()),
-                Arc::new(TestClock::new(start)),
+                clock.clone(),
                 Arc::new(crate::metrics::Metrics::default()),
                 crate::github::GitHub::disconnected(None),
+                crate::slack::usergroups::UserGroups::new(api, clock),
             );
             Rig {
                 slack,

@@ -182,7 +182,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
-        Event::Submission { submission: Submission::Deploy { .. }, .. } => Need::Deploy(deploy::decide::Need::New),
+        Event::Submission { submission: Submission::Deploy { environment, .. }, who } => {
+            Need::Deploy(deploy::decide::confirm_needs(environment, who, runbook))
+        }
         Event::Timer(timer) => match &timer.kind {
             TimerKind::Incident { incident, .. } => Need::Incident(I::One(*incident)),
             TimerKind::RunOverdue { run } => Need::Run(R::One(*run)),

@@ -32,16 +32,56 @@ pub enum Need {
     /// gives it a short deadline), and how GitHub is connected. `repo`
     /// `None`: the configured repository; `git_ref` `None`: its default
     /// branch.
+    /// `groups`: the Slack user groups whose membership decides whether
+    /// `user` may (empty when the runbook decides alone); the preview is
+    /// worth asking for only when [`preview_wanted`] says so.
     Preview {
         repo: Option<Repo>,
         environment: String,
         action: Action,
         git_ref: Option<String>,
+        user: String,
+        groups: Vec<String>,
     },
-    /// A confirmation: a fresh number, how GitHub is connected, and the
-    /// open incidents that note it.
-    New,
+    /// A confirmation: a fresh number, how GitHub is connected, the open
+    /// incidents that note it, and whether `user` is in `groups`.
+    New {
+        user: String,
+        groups: Vec<String>,
+    },
     One(DeployId),
+}
+
+/// Slack's answer about one user group, for one user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InGroup {
+    Yes,
+    No,
+    /// Slack could not be asked (and nothing was known from before): why,
+    /// in words.
+    Unread(String),
+}
+
+/// What Slack said about the user groups a permission depends on, group by
+/// group, for the user asking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership(pub Vec<(String, InGroup)>);
+
+impl Membership {
+    fn of(&self, group: &str) -> Option<&InGroup> {
+        self.0.iter().find(|(g, _)| g == group).map(|(_, answer)| answer)
+    }
+
+    /// The user is in one of the groups.
+    pub fn admits(&self) -> bool {
+        self.0.iter().any(|(_, answer)| *answer == InGroup::Yes)
+    }
+}
+
+/// Whether GitHub's preview is worth asking for: the runbook alone lets
+/// the user, or Slack says a group does. A refusal asks GitHub nothing.
+pub fn preview_wanted(groups: &[String], membership: &Membership) -> bool {
+    groups.is_empty() || membership.admits()
 }
 
 /// What was loaded for a [`Need`].
@@ -53,11 +93,13 @@ pub enum Loaded {
     Preview {
         setup: Setup,
         preview: Option<Result<DeployPreview, Unavailable>>,
+        membership: Membership,
     },
     New {
         id: DeployId,
         setup: Setup,
         open_incidents: Vec<IncidentId>,
+        membership: Membership,
     },
     One(Option<Deployment>),
 }
@@ -71,12 +113,47 @@ struct Checked<'a> {
 }
 
 /// The checks every request passes, in the order a person fixes them:
-/// the environment, the ref, then who may.
+/// the environment, the ref, then who may (Slack's answer about user
+/// groups in `membership`).
 fn check<'a>(
     action: Action,
     environment: &str,
     git_ref: Option<&str>,
     user: &str,
+    runbook: &'a Runbook,
+    membership: &Membership,
+) -> Result<Checked<'a>, String> {
+    let checked = check_request(action, environment, git_ref, runbook)?;
+    let env = checked.environment;
+    match env.permits(user, &runbook.roles) {
+        Permission::Yes => Ok(checked),
+        Permission::No => Err(env.refusal(action, &runbook.roles)),
+        Permission::DependsOnGroups(groups) => {
+            if Permission::DependsOnGroups(groups.clone()).resolve(|g| membership.of(g) == Some(&InGroup::Yes)) {
+                return Ok(checked);
+            }
+            let unread: Vec<(String, String)> = groups
+                .iter()
+                .filter_map(|g| match membership.of(g) {
+                    Some(InGroup::Yes | InGroup::No) => None,
+                    Some(InGroup::Unread(why)) => Some((g.clone(), why.clone())),
+                    None => Some((g.clone(), "opsbot did not ask Slack".to_owned())),
+                })
+                .collect();
+            if unread.is_empty() {
+                Err(env.refusal(action, &runbook.roles))
+            } else {
+                Err(render::groups_unread(env, action, &unread, runbook))
+            }
+        }
+    }
+}
+
+/// The environment and the ref, which the runbook alone answers.
+fn check_request<'a>(
+    action: Action,
+    environment: &str,
+    git_ref: Option<&str>,
     runbook: &'a Runbook,
 ) -> Result<Checked<'a>, String> {
     let pipeline = &runbook.pipeline;
@@ -89,10 +166,16 @@ fn check<'a>(
         (Action::Rollback, None) => return Err(render::rollback_needs_ref(env)),
         (Action::Deploy, None) => env.default_ref.clone(),
     };
+    Ok(Checked { environment: env, git_ref })
+}
+
+/// The user groups Slack must be asked about before `user` may act on the
+/// environment; `None` when the runbook refuses whatever Slack says.
+fn groups_to_ask(env: &Environment, user: &str, runbook: &Runbook) -> Option<Vec<String>> {
     match env.permits(user, &runbook.roles) {
-        Permission::Yes => Ok(Checked { environment: env, git_ref }),
-        Permission::No => Err(env.refusal(action, &runbook.roles)),
-        Permission::DependsOnGroups(groups) => Err(render::groups_unchecked(env, action, &groups, runbook)),
+        Permission::Yes => Some(Vec::new()),
+        Permission::No => None,
+        Permission::DependsOnGroups(groups) => Some(groups),
     }
 }
 
@@ -112,18 +195,32 @@ fn runs_page(setup: &Setup, repo: &Repo, workflow: &Workflow) -> Option<String> 
     })
 }
 
-/// What a command needs: GitHub's preview when the runbook's checks pass,
-/// nothing when the answer is a refusal anyway.
+/// What a command needs: Slack's word on the user groups that decide who
+/// may, and GitHub's preview when the runbook's checks pass; nothing when
+/// the answer is a refusal anyway.
 pub fn needs(action: Action, environment: &str, git_ref: Option<&str>, who: &Invocation, runbook: &Runbook) -> Need {
-    match check(action, environment, git_ref, &who.user, runbook) {
-        Ok(checked) => Need::Preview {
-            repo: checked.environment.repository.as_deref().and_then(Repo::parse),
-            environment: checked.environment.name.clone(),
-            action,
-            git_ref: checked.git_ref,
-        },
-        Err(_) => Need::Nothing,
+    let Ok(checked) = check_request(action, environment, git_ref, runbook) else { return Need::Nothing };
+    let Some(groups) = groups_to_ask(checked.environment, &who.user, runbook) else { return Need::Nothing };
+    Need::Preview {
+        repo: checked.environment.repository.as_deref().and_then(Repo::parse),
+        environment: checked.environment.name.clone(),
+        action,
+        git_ref: checked.git_ref,
+        user: who.user.clone(),
+        groups,
     }
+}
+
+/// What a confirmation needs: a number and the rest ([`Need::New`]), with
+/// the user groups Slack must be asked about again (the dialog may have
+/// stayed open while someone left the group).
+pub fn confirm_needs(environment: &str, who: &Invocation, runbook: &Runbook) -> Need {
+    let groups = runbook
+        .pipeline
+        .environment(environment)
+        .and_then(|env| groups_to_ask(env, &who.user, runbook))
+        .unwrap_or_default();
+    Need::New { user: who.user.clone(), groups }
 }
 
 /// `/pipeline deploy|rollback`: a refusal that says why, or the
@@ -136,11 +233,15 @@ pub fn command(
     who: &Invocation,
     runbook: &Runbook,
 ) -> DeployDecision {
-    let checked = match check(action, environment, git_ref, &who.user, runbook) {
+    let membership = match &loaded {
+        Loaded::Preview { membership, .. } => membership.clone(),
+        _ => Membership::default(),
+    };
+    let checked = match check(action, environment, git_ref, &who.user, runbook, &membership) {
         Ok(checked) => checked,
         Err(refusal) => return Decision::reply(refusal),
     };
-    let Loaded::Preview { setup, preview } = loaded else { return Decision::nothing() };
+    let Loaded::Preview { setup, preview, .. } = loaded else { return Decision::nothing() };
     let env = checked.environment;
     if !setup.connected {
         return Decision::answer(crate::pipeline::render::unavailable(&Unavailable::NotConnected, None));
@@ -187,11 +288,15 @@ pub fn confirmed(
     runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> DeployDecision {
-    let checked = match check(action, environment, Some(git_ref), &who.user, runbook) {
+    let membership = match &loaded {
+        Loaded::New { membership, .. } => membership.clone(),
+        _ => Membership::default(),
+    };
+    let checked = match check(action, environment, Some(git_ref), &who.user, runbook, &membership) {
         Ok(checked) => checked,
         Err(refusal) => return Decision::invalid(DEPLOY_REASON_FIELD, crate::text::plain(&refusal)),
     };
-    let Loaded::New { id, setup, open_incidents } = loaded else { return Decision::nothing() };
+    let Loaded::New { id, setup, open_incidents, .. } = loaded else { return Decision::nothing() };
     let env = checked.environment;
     if !setup.connected {
         return Decision::invalid(DEPLOY_REASON_FIELD, "opsbot is not connected to GitHub, so it cannot deploy.");
@@ -392,7 +497,8 @@ mod tests {
         assert!(
             matches!(&need, Need::Preview { environment, git_ref: Some(r), .. } if environment == "production" && r == "v1.4.2")
         );
-        let loaded = Loaded::Preview { setup: connected(), preview: Some(Ok(preview())) };
+        let loaded =
+            Loaded::Preview { setup: connected(), preview: Some(Ok(preview())), membership: Membership::default() };
         let d = command(Action::Deploy, "Production", Some("v1.4.2"), loaded, &bob(), &rb);
         let modal = d.modal.expect("a modal");
         let view = modal.view.to_string();
@@ -413,13 +519,65 @@ mod tests {
         assert!(d.modal.is_none() && d.effects.is_empty());
     }
 
-    #[test]
-    fn user_groups_cannot_be_checked_yet_and_say_so() {
+    fn deployers_group() -> Runbook {
         let mut rb = runbook();
         rb.pipeline.environments[0].may = vec![Deployer::UserGroup("S0DEPLOYERS".into())];
+        rb
+    }
+
+    fn slack_says(answer: InGroup) -> Membership {
+        Membership(vec![("S0DEPLOYERS".into(), answer)])
+    }
+
+    #[test]
+    fn a_member_of_a_user_group_in_may_deploys_once_slack_says_so() {
+        let rb = deployers_group();
+        let need = needs(Action::Deploy, "production", Some("v1.4.2"), &alice(), &rb);
+        let Need::Preview { groups, user, .. } = &need else { panic!("{need:?}") };
+        assert_eq!((groups.as_slice(), user.as_str()), (&["S0DEPLOYERS".to_owned()][..], "U0ALICE"));
+        assert!(preview_wanted(groups, &slack_says(InGroup::Yes)));
+        assert!(!preview_wanted(groups, &slack_says(InGroup::No)), "a refusal asks GitHub nothing");
+        let loaded = Loaded::Preview { setup: connected(), preview: None, membership: slack_says(InGroup::Yes) };
+        let d = command(Action::Deploy, "production", Some("v1.4.2"), loaded, &alice(), &rb);
+        assert!(d.modal.is_some(), "{}", d.reply.text);
+        let loaded = Loaded::New {
+            id: DeployId(3),
+            setup: connected(),
+            open_incidents: vec![],
+            membership: slack_says(InGroup::Yes),
+        };
+        let d = confirmed(Action::Deploy, "production", "v1.4.2", None, loaded, &alice(), &rb, now());
+        assert!(d.change.is_some(), "{:?}", d.invalid);
+        assert_eq!(
+            confirm_needs("production", &alice(), &rb),
+            Need::New { user: "U0ALICE".into(), groups: vec!["S0DEPLOYERS".into()] }
+        );
+    }
+
+    #[test]
+    fn someone_slack_says_is_not_in_the_group_is_told_who_may() {
+        let rb = deployers_group();
+        let loaded = Loaded::Preview { setup: connected(), preview: None, membership: slack_says(InGroup::No) };
+        let d = command(Action::Deploy, "production", None, loaded, &alice(), &rb);
+        assert_eq!(d.reply.text, "Deploying to production is for <!subteam^S0DEPLOYERS>.");
+        assert!(d.modal.is_none() && d.effects.is_empty());
+    }
+
+    #[test]
+    fn when_slack_cannot_be_asked_the_refusal_says_so_rather_than_guessing() {
+        let rb = deployers_group();
+        let unread = slack_says(InGroup::Unread("Slack did not answer within 1 s".into()));
+        let loaded = Loaded::Preview { setup: connected(), preview: None, membership: unread };
+        let d = command(Action::Deploy, "production", None, loaded, &alice(), &rb);
+        assert!(
+            d.reply.text.contains("Slack could not be asked whether you are in <!subteam^S0DEPLOYERS>"),
+            "{}",
+            d.reply.text
+        );
+        assert!(d.reply.text.contains("(Slack did not answer within 1 s)"), "{}", d.reply.text);
+        assert!(d.modal.is_none());
         let d = command(Action::Deploy, "production", None, Loaded::Nothing, &alice(), &rb);
-        assert!(d.reply.text.contains("<!subteam^S0DEPLOYERS>"), "{}", d.reply.text);
-        assert!(d.reply.text.contains("cannot be checked yet"), "{}", d.reply.text);
+        assert!(d.reply.text.contains("opsbot did not ask Slack"), "{}", d.reply.text);
     }
 
     #[test]
@@ -438,7 +596,8 @@ mod tests {
     fn the_modal_opens_when_github_cannot_list_the_commits_and_says_why() {
         let rb = runbook();
         let down = Unavailable::Down { why: "no answer within 1.5 s".into() };
-        let loaded = Loaded::Preview { setup: connected(), preview: Some(Err(down)) };
+        let loaded =
+            Loaded::Preview { setup: connected(), preview: Some(Err(down)), membership: Membership::default() };
         let d = command(Action::Deploy, "production", Some("v1.4.2"), loaded, &bob(), &rb);
         let view = d.modal.expect("a modal").view.to_string();
         assert!(view.contains("could not be listed"), "{view}");
@@ -448,7 +607,12 @@ mod tests {
     #[test]
     fn confirming_dispatches_the_runbooks_workflow_posts_and_notes_each_open_incident() {
         let rb = runbook();
-        let loaded = Loaded::New { id: DeployId(3), setup: connected(), open_incidents: vec![IncidentId(7)] };
+        let loaded = Loaded::New {
+            id: DeployId(3),
+            setup: connected(),
+            open_incidents: vec![IncidentId(7)],
+            membership: Membership::default(),
+        };
         let d = confirmed(Action::Deploy, "production", "v1.4.2", Some("gift cards"), loaded, &bob(), &rb, now());
         let deployment = d.change.as_ref().expect("a deployment");
         assert_eq!(deployment.state, DeployState::Requested);
@@ -471,14 +635,24 @@ mod tests {
     #[test]
     fn a_confirmation_is_checked_again_and_refused_in_the_modal() {
         let rb = runbook();
-        let loaded = Loaded::New { id: DeployId(3), setup: connected(), open_incidents: vec![] };
+        let loaded = Loaded::New {
+            id: DeployId(3),
+            setup: connected(),
+            open_incidents: vec![],
+            membership: Membership::default(),
+        };
         let d = confirmed(Action::Deploy, "production", "v1.4.2", None, loaded, &alice(), &rb, now());
         assert!(d.invalid.is_some() && d.change.is_none() && d.effects.is_empty());
     }
 
     fn requested() -> Deployment {
         let rb = runbook();
-        let loaded = Loaded::New { id: DeployId(3), setup: connected(), open_incidents: vec![] };
+        let loaded = Loaded::New {
+            id: DeployId(3),
+            setup: connected(),
+            open_incidents: vec![],
+            membership: Membership::default(),
+        };
         confirmed(Action::Deploy, "production", "v1.4.2", None, loaded, &bob(), &rb, now()).change.unwrap()
     }
 
@@ -565,7 +739,12 @@ mod tests {
     #[test]
     fn a_deployment_whose_run_never_reports_is_closed_after_the_environments_timeout() {
         let rb = runbook();
-        let loaded = Loaded::New { id: DeployId(3), setup: connected(), open_incidents: vec![] };
+        let loaded = Loaded::New {
+            id: DeployId(3),
+            setup: connected(),
+            open_incidents: vec![],
+            membership: Membership::default(),
+        };
         let confirmed = confirmed(Action::Deploy, "production", "v1.4.2", None, loaded, &bob(), &rb, now());
         let due = timeout_of(&confirmed);
         assert_eq!(due, now() + chrono::TimeDelta::hours(1), "the seed's environments wait an hour");

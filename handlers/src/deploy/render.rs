@@ -72,13 +72,18 @@ is what is deployed, not a rollback target.",
     )
 }
 
-pub fn groups_unchecked(env: &Environment, action: Action, groups: &[String], runbook: &Runbook) -> String {
-    let named: Vec<String> = groups.iter().map(|g| format!("<!subteam^{g}>")).collect();
+/// Slack could not say whether the user is in the groups that would let
+/// them (and nothing else does): the refusal says so, rather than claiming
+/// they are not in them. `unread`: each group and why, in words.
+pub fn groups_unread(env: &Environment, action: Action, unread: &[(String, String)], runbook: &Runbook) -> String {
+    let named: Vec<String> = unread.iter().map(|(g, _)| format!("<!subteam^{g}>")).collect();
+    let mut why: Vec<String> = unread.iter().map(|(_, why)| escape(why)).collect();
+    why.dedup();
     format!(
-        "{} Membership of {} cannot be checked yet (opsbot does not read Slack's user groups), so opsbot cannot \
-tell whether you are in it; nothing was changed.",
+        "{} Slack could not be asked whether you are in {} ({}), so nothing was changed; try again in a minute.",
         env.refusal(action, &runbook.roles),
-        named.join(", ")
+        named.join(", "),
+        why.join("; ")
     )
 }
 
