@@ -14,7 +14,7 @@ use crate::alert::signal::{Conclusion, WorkflowRun};
 use crate::alert::{AlertGroup, Detail};
 use crate::codec::{AlertButton, ListedRun};
 use crate::decision::{AnswerTo, Caller, Decision, Effect, Invocation};
-use crate::github::{Call, Repo};
+use crate::github::Call;
 use crate::text::{duration, escape, slack_date};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -112,7 +112,9 @@ pub fn pressed(run: &ListedRun, loaded: Loaded, who: &Invocation, now: DateTime<
         return Pressed::Alert(Box::new(alert_decide::click(AlertButton::Rerun, id, Some(*group), who, now)));
     }
     let mut decision = Decision::nothing();
-    if let Some(asked) = asked.filter(RerunRequest::is_open) {
+    // A list showing a later attempt failed means GitHub's report of it
+    // never came: the request it answered no longer holds the button.
+    if let Some(asked) = asked.filter(|a| a.is_open() && run.attempt <= a.attempt) {
         let text = format!(
             "<@{}> asked for a re-run of run #{} {}; GitHub has not reported its new attempt yet.",
             asked.by,
@@ -178,8 +180,7 @@ pub fn may_answer(run: &WorkflowRun) -> bool {
 /// DM with the result, once (a redelivery finds the request answered).
 pub fn finished(found: Option<RerunRequest>, run: &WorkflowRun) -> RerunDecision {
     let Some(mut request) = found.filter(RerunRequest::is_open) else { return Decision::nothing() };
-    let same_repo = Repo::parse(&run.repo).is_some_and(|r| r.to_string().eq_ignore_ascii_case(&request.repo));
-    if !same_repo || run.run_id != request.run_id || run.attempt <= request.attempt {
+    if !run.repo.eq_ignore_ascii_case(&request.repo) || run.run_id != request.run_id || run.attempt <= request.attempt {
         return Decision::nothing();
     }
     let (mark, result) = match run.conclusion() {
@@ -207,6 +208,7 @@ pub fn finished(found: Option<RerunRequest>, run: &WorkflowRun) -> RerunDecision
 mod tests {
     use super::*;
     use crate::alert::WorkflowFailures;
+    use crate::github::Repo;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -300,6 +302,12 @@ mod tests {
         let done = finished(Some(asked()), &finished_run(2, "failure")).change.unwrap();
         let again = Loaded::Pressed { group: None, asked: Some(done) };
         assert!(person(pressed(&listed(), again, &bob(), now())).change.is_some());
+        // So it may when the list shows a later attempt failed, whose
+        // report never came.
+        let later = ListedRun { attempt: 2, ..listed() };
+        let lost = Loaded::Pressed { group: None, asked: Some(asked()) };
+        let asked_again = person(pressed(&later, lost, &bob(), now())).change.expect("asked again");
+        assert_eq!(asked_again.attempt, 2);
     }
 
     #[test]
