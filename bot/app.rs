@@ -94,6 +94,7 @@ impl App {
             options.clock.clone(),
             metrics,
             github.context("GitHub")?,
+            crate::slack::usergroups::UserGroups::new(slack.clone(), options.clock.clone()),
         ));
         let hooks = HookSecrets { github: github_webhook_secret, alertmanager: config.alertmanager_token.clone() };
         let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), hooks));

@@ -13,13 +13,14 @@ use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::codec::{Button, Submission};
 use opsbot_handlers::command::{self, SlashCommand};
 use opsbot_handlers::decision::{FieldError, Modal};
-use opsbot_handlers::deploy::decide::{Loaded as DeployLoaded, Need as DeployNeed};
+use opsbot_handlers::deploy::decide::{preview_wanted, Loaded as DeployLoaded, Need as DeployNeed};
 use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
 use opsbot_handlers::oncall::handoff::{Loaded as HandoffLoaded, Need as HandoffNeed};
 use opsbot_handlers::oncall::overrides::{Loaded as OverrideLoaded, Need as OverrideNeed};
 use opsbot_handlers::oncall::report::ShiftReport;
+use opsbot_handlers::pipeline::rerun::{Loaded as RerunLoaded, Need as RerunNeed};
 use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
 use opsbot_handlers::timer::TimerKind;
@@ -40,6 +41,8 @@ pub struct Engine {
     pub github: crate::github::GitHub,
     /// `runbook` with the on-call overrides: what decisions see.
     pub roster: Arc<crate::roster::Roster>,
+    /// Slack's user groups, for permissions that name them.
+    pub user_groups: crate::slack::usergroups::UserGroups,
 }
 
 /// How a signal's decisions ended.
@@ -76,9 +79,10 @@ impl Engine {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         github: crate::github::GitHub,
+        user_groups: crate::slack::usergroups::UserGroups,
     ) -> Engine {
         let roster = Arc::new(crate::roster::Roster::new(runbook.clone()));
-        Engine { store, runbook, clock, metrics, github, roster }
+        Engine { store, runbook, clock, metrics, github, roster, user_groups }
     }
 
     /// A slash command, from its text to the answer shown to the person
@@ -219,8 +223,14 @@ impl Engine {
             let now = self.clock.now();
             let runbook = self.roster.runbook();
             let need = event::needs(event, &runbook, now);
-            let (loaded, version) = self.load(need, now).await?;
+            let (loaded, versions) = self.load(need, now).await?;
             let decision = event::decide(event, loaded, &runbook, now);
+            // A re-run press writes the alert group loaded beside the
+            // request when the group follows the run: its version guards.
+            let version = match (&decision.change, versions.alert) {
+                (Some(Change::Alert(_)), Some(alert)) => alert,
+                _ => versions.subject,
+            };
             match self.commit(event, &decision, version, consume).await? {
                 CommitOutcome::Committed => {
                     if let Some(Change::Override(o)) = &decision.change {
@@ -238,10 +248,11 @@ impl Engine {
         Ok(Settled::Contended)
     }
 
-    async fn load(&self, need: Need, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(Loaded, u64)> {
+    async fn load(&self, need: Need, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(Loaded, Versions)> {
         let store = &self.store;
+        let only = |loaded, subject| (loaded, Versions { subject, alert: None });
         Ok(match need {
-            Need::Nothing => (Loaded::Nothing, 0),
+            Need::Nothing => only(Loaded::Nothing, 0),
             Need::Incident(need) => {
                 let (loaded, version) = match need {
                     IncidentNeed::Nothing => (IncidentLoaded::Nothing, 0),
@@ -262,7 +273,7 @@ impl Engine {
                         (IncidentLoaded::Many(store.subjects.incidents_declared_since(now - window).await?), 0)
                     }
                 };
-                (Loaded::Incident(loaded), version)
+                only(Loaded::Incident(loaded), version)
             }
             Need::Run(need) => {
                 let (loaded, version) = match need {
@@ -276,7 +287,7 @@ impl Engine {
                         (RunLoaded::Many(store.subjects.runs_of(&checklist, limit).await?), 0)
                     }
                 };
-                (Loaded::Run(loaded), version)
+                only(Loaded::Run(loaded), version)
             }
             Need::Alert(need) => {
                 let (loaded, version) = match need {
@@ -302,52 +313,67 @@ impl Engine {
                         (AlertLoaded::Kpi { current, new_id, runs }, version)
                     }
                 };
-                (Loaded::Alert(loaded), version)
+                only(Loaded::Alert(loaded), version)
             }
-            Need::Pipeline(PipelineNeed::Setup) => (Loaded::Pipeline(PipelineLoaded::Setup(self.github.setup())), 0),
+            Need::Pipeline(PipelineNeed::Setup) => {
+                only(Loaded::Pipeline(PipelineLoaded::Setup(self.github.setup())), 0)
+            }
             Need::Deploy(need) => {
                 let (loaded, version) = match need {
                     DeployNeed::Nothing => (DeployLoaded::Nothing, 0),
-                    DeployNeed::Preview { repo, environment, action, git_ref } => {
+                    DeployNeed::Preview { repo, environment, action, git_ref, user, groups } => {
                         let setup = self.github.setup();
+                        // Slack first: GitHub is asked only for someone who may.
+                        let membership = self.user_groups.membership(&user, &groups).await;
                         let preview = match repo.or_else(|| setup.repository.clone()) {
-                            Some(repo) if setup.connected => {
+                            Some(repo) if setup.connected && preview_wanted(&groups, &membership) => {
                                 Some(self.github.preview(&repo, &environment, action, git_ref.as_deref()).await)
                             }
                             _ => None,
                         };
-                        (DeployLoaded::Preview { setup, preview }, 0)
+                        (DeployLoaded::Preview { setup, preview, membership }, 0)
                     }
-                    DeployNeed::New => {
+                    DeployNeed::New { user, groups } => {
+                        let membership = self.user_groups.membership(&user, &groups).await;
                         let id = store.subjects.next_deployment_id().await?;
                         let open = store.subjects.open_incidents().await?;
                         let open_incidents = open.iter().map(|i| i.id).collect();
-                        (DeployLoaded::New { id, setup: self.github.setup(), open_incidents }, 0)
+                        (DeployLoaded::New { id, setup: self.github.setup(), open_incidents, membership }, 0)
                     }
                     DeployNeed::One(id) => {
                         let (found, version) = split(store.subjects.load_deployment(id).await?);
                         (DeployLoaded::One(found), version)
                     }
                 };
-                (Loaded::Deploy(loaded), version)
+                only(Loaded::Deploy(loaded), version)
+            }
+            Need::Rerun(RerunNeed::Pressed { alert_key, run_id }) => {
+                let (group, alert) = split(store.subjects.current_alert(&alert_key).await?);
+                let group = group.map(Box::new);
+                let (asked, subject) = split(store.subjects.load_rerun(run_id).await?);
+                (Loaded::Rerun(RerunLoaded::Pressed { group, asked }), Versions { subject, alert: Some(alert) })
+            }
+            Need::Rerun(RerunNeed::One(run_id)) => {
+                let (found, version) = split(store.subjects.load_rerun(run_id).await?);
+                only(Loaded::Rerun(RerunLoaded::One(found)), version)
             }
             Need::Handoff(HandoffNeed::New { since }) => {
                 let id = store.subjects.next_handoff_id().await?;
-                (Loaded::Handoff(HandoffLoaded::New { id, report: self.shift_report(since).await? }), 0)
+                only(Loaded::Handoff(HandoffLoaded::New { id, report: self.shift_report(since).await? }), 0)
             }
             Need::Handoff(HandoffNeed::Report { since }) => {
-                (Loaded::Handoff(HandoffLoaded::Report(self.shift_report(since).await?)), 0)
+                only(Loaded::Handoff(HandoffLoaded::Report(self.shift_report(since).await?)), 0)
             }
             Need::Handoff(HandoffNeed::One(id)) => {
                 let (found, version) = split(store.subjects.load_handoff(id).await?);
-                (Loaded::Handoff(HandoffLoaded::One(found)), version)
+                only(Loaded::Handoff(HandoffLoaded::One(found)), version)
             }
             Need::Override(OverrideNeed::New) => {
-                (Loaded::Override(OverrideLoaded::New(store.subjects.next_override_id().await?)), 0)
+                only(Loaded::Override(OverrideLoaded::New(store.subjects.next_override_id().await?)), 0)
             }
             Need::Override(OverrideNeed::One(id)) => {
                 let (found, version) = split(store.subjects.load_override(id).await?);
-                (Loaded::Override(OverrideLoaded::One(found)), version)
+                only(Loaded::Override(OverrideLoaded::One(found)), version)
             }
         })
     }
@@ -390,6 +416,7 @@ impl Engine {
             Some(Change::Deployment(d)) => (Some(Stored::Deployment(d, version)), &[][..]),
             Some(Change::Handoff(h)) => (Some(Stored::Handoff(h, version)), &[][..]),
             Some(Change::Override(o)) => (Some(Stored::Override(o, version)), &[][..]),
+            Some(Change::Rerun(r)) => (Some(Stored::Rerun(r, version)), &[][..]),
             Some(Change::Alert(_)) | None => (None, &[][..]),
         };
         let (mut opens, mut sample) = (None, None);
@@ -433,6 +460,14 @@ impl Engine {
     }
 }
 
+/// The versions of what a decision loaded, for the commit's guard.
+struct Versions {
+    /// Of the subject loaded (0: none, or new).
+    subject: u64,
+    /// Of the alert group a re-run press loaded beside the request.
+    alert: Option<u64>,
+}
+
 fn split<T>(loaded: Option<Versioned<T>>) -> (Option<T>, u64) {
     match loaded {
         Some(v) => (Some(v.value), v.version),
@@ -462,6 +497,15 @@ mod tests {
             Arc::new(clock.clone()),
             Arc::new(Metrics::default()),
             crate::github::GitHub::disconnected(None),
+            // Never asked: the seed's permissions name no user group.
+            crate::slack::usergroups::UserGroups::new(
+                crate::slack::client::SlackApi::new(
+                    "http://127.0.0.1:9/api",
+                    &crate::config::Secret::new("xoxb-unused"),
+                )
+                .unwrap(),
+                Arc::new(clock.clone()),
+            ),
         )
     }
 
@@ -518,7 +562,7 @@ mod tests {
         let before = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap().version;
         let ack = Button::Incident(IncidentId(1), IncidentButton::Acknowledge);
         let (alice, bob) = (alice(), bob());
-        let (a, b) = tokio::join!(engine.click(ack, &alice), engine.click(ack, &bob));
+        let (a, b) = tokio::join!(engine.click(ack.clone(), &alice), engine.click(ack, &bob));
         assert!(a.unwrap().is_none() && b.unwrap().is_none(), "an acknowledgement opens no modal");
 
         let after = engine.store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();

@@ -75,12 +75,11 @@ async fn slack_interactions(
     Verified(interaction): Verified<Interaction>,
 ) -> Result<Response, AppError> {
     match interaction {
-        Interaction::BlockActions { user, team, channel, container, actions, trigger_id } => {
+        Interaction::BlockActions { user, team, channel, container, actions, trigger_id, response_url } => {
             let Some(channel) = Interaction::channel_of(&channel, &container) else {
                 return Err(AppError::BadRequest("block_actions without a channel".into()));
             };
-            let who =
-                Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain), response_url: None };
+            let who = Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain), response_url };
             for action in actions {
                 let Some(button) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or("")) else {
                     tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");

@@ -618,29 +618,46 @@ struct ClickRequest {
     action_id: String,
     #[serde(default)]
     value: Option<String>,
+    /// The button is on one of `user`'s ephemeral messages (an answer to
+    /// `/pipeline runs`), which Slack sends without the message.
+    #[serde(default)]
+    ephemeral: bool,
 }
 
 /// A button click: Slack's `block_actions` payload for that message.
 async fn click(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClickRequest>) -> Result<Json<Value>, Failure> {
     let WorkspaceUser { id: user, name: user_name, .. } = sb.person(&req.user)?;
     let (channel, channel_name) = sb.channel_name(&req.channel)?;
-    let message = sb
-        .message(&channel, &req.message_ts)
-        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "that message is gone".into()))?;
-    let (block_id, element) = find_button(&message.blocks, &req.action_id)
+    let gone = || Failure(StatusCode::NOT_FOUND, "that message is gone".into());
+    let (blocks, mut container, shown) = if req.ephemeral {
+        let ephemeral = sb
+            .fake
+            .ephemerals()
+            .into_iter()
+            .find(|e| e.channel == channel && e.user == user && e.ts == req.message_ts)
+            .ok_or_else(gone)?;
+        let container = json!({
+            "type": "message", "message_ts": ephemeral.ts, "channel_id": channel, "is_ephemeral": true,
+        });
+        (ephemeral.blocks, container, None)
+    } else {
+        let message = sb.message(&channel, &req.message_ts).ok_or_else(gone)?;
+        let mut container = json!({
+            "type": "message", "message_ts": message.ts, "channel_id": channel, "is_ephemeral": false,
+        });
+        let mut shown = json!({
+            "type": "message", "user": message.user, "ts": message.ts, "text": message.text, "blocks": message.blocks,
+        });
+        if let Some(thread_ts) = &message.thread_ts {
+            container["thread_ts"] = json!(thread_ts);
+            shown["thread_ts"] = json!(thread_ts);
+        }
+        (message.blocks, container, Some(shown))
+    };
+    let (block_id, element) = find_button(&blocks, &req.action_id)
         .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "that button is no longer on the message".into()))?;
     let value = req.value.or_else(|| element["value"].as_str().map(str::to_owned));
     let trigger_id = sb.trigger_id();
-    let mut container = json!({
-        "type": "message", "message_ts": message.ts, "channel_id": channel, "is_ephemeral": false,
-    });
-    let mut shown = json!({
-        "type": "message", "user": message.user, "ts": message.ts, "text": message.text, "blocks": message.blocks,
-    });
-    if let Some(thread_ts) = &message.thread_ts {
-        container["thread_ts"] = json!(thread_ts);
-        shown["thread_ts"] = json!(thread_ts);
-    }
     let mut action = json!({
         "type": "button", "action_id": req.action_id, "block_id": block_id, "text": element["text"],
         "action_ts": format!("{}.{:06}", sb.app.clock.now().timestamp(), sb.next() % 1_000_000),
@@ -651,22 +668,25 @@ async fn click(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClickRequest>) ->
     if let Some(style) = element.get("style") {
         action["style"] = style.clone();
     }
-    let payload = json!({
+    let mut payload = json!({
         "type": "block_actions",
         "user": {"id": user, "username": user_name, "name": user_name, "team_id": TEAM_ID},
         "api_app_id": APP_ID,
         "token": "sandbox-verification-token",
-        "container": container,
+        "container": container.take(),
         "trigger_id": trigger_id,
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
         "enterprise": null,
         "is_enterprise_install": false,
         "channel": {"id": channel, "name": channel_name},
-        "message": shown,
         "state": {"values": {}},
         "response_url": sb.response_url(&channel, &user)?,
         "actions": [action],
     });
+    // Slack sends the message clicked, except an ephemeral one.
+    if let Some(shown) = shown {
+        payload["message"] = shown;
+    }
     let body =
         serde_urlencoded::to_string([("payload", payload.to_string())]).map_err(|e| bad_request(e.to_string()))?;
     let (status, answer) = sb

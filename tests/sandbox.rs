@@ -652,6 +652,27 @@ async fn a_re_run_that_fails_again_brings_the_re_run_button_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_run_failed_jobs_on_a_failed_run_in_pipeline_runs_re_runs_it_on_the_sandboxs_github() {
+    let sb = Sandbox::start().await;
+    sb.command(BOB, GENERAL, "/pipeline runs").await;
+    let runs = answer_to(&sb, BOB, "Latest runs of opsbot-sandbox/shop").await;
+    let action = runs["blocks"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find_map(|b| b["accessory"]["action_id"].as_str()))
+        .expect("a failed run carries Re-run failed jobs")
+        .to_owned();
+    let body = json!({
+        "user": BOB, "channel": runs["channel"], "message_ts": runs["ts"], "action_id": action, "ephemeral": true,
+    });
+    assert_eq!(sb.ok("/sandbox/click", body).await["ok"], true);
+    answer_to(&sb, BOB, "I'll DM you the result").await;
+    // The click's re-run is the one waiting on the sandbox's GitHub. (Its
+    // result goes to Bob's DMs, which the sandbox page does not show.)
+    let passed = play_when_ready(&sb, "pipeline-rerun-passes").await;
+    assert!(passed["said"].as_str().unwrap().contains("attempt 2) passed"), "{passed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandboxs_github_keeps_time_with_the_clock_control() {
     let sb = Sandbox::start().await;
     sb.ok("/sandbox/clock", json!({"minutes": 60})).await;

@@ -842,6 +842,7 @@ fn deployment(id: u64, at: DateTime<Utc>) -> opsbot_handlers::deploy::Deployment
         reason: None,
         state: opsbot_handlers::deploy::DeployState::Requested,
         dispatched: None,
+        runs_page: None,
         run: None,
         posted: Default::default(),
     }
@@ -987,6 +988,47 @@ async fn rotation_plans(store: Store) {
     assert_eq!(plans.rotation_plan("lead").await.unwrap(), None, "one plan per rotation");
 }
 
+/// A person's re-run is stored by GitHub's run id, committed at its
+/// version with its effects like a subject's state, and loaded back (so it
+/// survives a restart on Redis).
+async fn reruns(store: Store) {
+    use opsbot_handlers::pipeline::rerun::{RerunRequest, RerunState};
+    let run_id = 9_000_000_001;
+    assert!(store.subjects.load_rerun(run_id).await.unwrap().is_none());
+    let mut request = RerunRequest {
+        run_id,
+        repo: "octo-org/shop".into(),
+        run_number: 12,
+        attempt: 1,
+        by: "U0BOB".into(),
+        at: t0(),
+        state: RerunState::Asked,
+    };
+    let dm = || vec![Effect::Say { channel: "U0BOB".into(), thread_ts: None, text: "done".into() }];
+    let save = |r: &RerunRequest, v, effects: Vec<Effect>| {
+        let r = r.clone();
+        let store = store.clone();
+        async move {
+            let commit = Commit { subject: Some(Stored::Rerun(&r, v)), effects: &effects, ..empty() };
+            store.subjects.commit(&commit).await.unwrap()
+        }
+    };
+    assert_eq!(save(&request, 0, vec![]).await, CommitOutcome::Committed);
+    assert_eq!(save(&request, 0, vec![]).await, CommitOutcome::Conflict, "asked once");
+    let queued = store.outbox.len().await.unwrap();
+    request.state = RerunState::Answered { attempt: 2, conclusion: "success".into() };
+    assert_eq!(save(&request, 1, dm()).await, CommitOutcome::Committed);
+    assert_eq!(store.outbox.len().await.unwrap(), queued + 1, "the DM is committed with the answer");
+    assert_eq!(save(&request, 1, dm()).await, CommitOutcome::Conflict, "a redelivery's answer is refused");
+    assert_eq!(store.outbox.len().await.unwrap(), queued + 1, "and sends nothing");
+
+    let loaded = store.subjects.load_rerun(run_id).await.unwrap().expect("saved");
+    assert_eq!(loaded.version, 2);
+    assert_eq!(loaded.value, request);
+    assert!(store.subjects.load_rerun(run_id + 1).await.unwrap().is_none(), "by the run's id");
+    assert!(store.subjects.open_incidents().await.unwrap().is_empty(), "not an incident");
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1041,6 +1083,7 @@ contracts!(
     handoffs,
     overrides,
     rotation_plans,
+    reruns,
 );
 
 /// The one thing the backends are meant to differ in.

@@ -61,6 +61,8 @@ pub use crate::config::{GitHubAuth as Auth, GitHubSettings};
 pub struct GitHub {
     repository: Option<Repo>,
     connected: Option<Arc<Connected>>,
+    /// GitHub's web address, for links opsbot makes itself.
+    web: Option<String>,
 }
 
 struct Connected {
@@ -95,7 +97,7 @@ enum SignedIn {
 impl GitHub {
     /// Not connected: `/pipeline` explains how to connect.
     pub fn disconnected(repository: Option<Repo>) -> GitHub {
-        GitHub { repository, connected: None }
+        GitHub { repository, connected: None, web: None }
     }
 
     pub fn new(settings: &GitHubSettings, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> anyhow::Result<GitHub> {
@@ -128,6 +130,7 @@ impl GitHub {
         };
         Ok(GitHub {
             repository: settings.repository.clone(),
+            web: Some(web_address(&settings.api_url)),
             connected: Some(Arc::new(Connected {
                 signed_in,
                 clock,
@@ -145,7 +148,7 @@ impl GitHub {
 
     /// What the core needs to know to decide `/pipeline`.
     pub fn setup(&self) -> Setup {
-        Setup { connected: self.connected.is_some(), repository: self.repository.clone() }
+        Setup { connected: self.connected.is_some(), repository: self.repository.clone(), web: self.web.clone() }
     }
 
     /// Does what a decision asked of GitHub. Never cached, never retried
@@ -240,6 +243,24 @@ struct PreviewKey {
     environment: String,
     action: Action,
     git_ref: Option<String>,
+}
+
+/// GitHub's web address for an API address: a GitHub Enterprise Server's
+/// `https://ghe.example.com/api/v3` is `https://ghe.example.com`,
+/// `https://api.acme.ghe.com` is `https://acme.ghe.com`, and anything else
+/// (the public API, a fake in tests) is `https://github.com`.
+fn web_address(api_url: &str) -> String {
+    const PUBLIC: &str = "https://github.com";
+    let Ok(url) = url::Url::parse(api_url) else { return PUBLIC.to_owned() };
+    let Some(host) = url.host_str() else { return PUBLIC.to_owned() };
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    if url.path().trim_end_matches('/').ends_with("/api/v3") {
+        return format!("{}://{host}{port}", url.scheme());
+    }
+    match host.strip_prefix("api.") {
+        Some(web) if web != "github.com" && web.contains('.') => format!("{}://{web}{port}", url.scheme()),
+        _ => PUBLIC.to_owned(),
+    }
 }
 
 /// A ref or workflow file as one path segment: what GitHub's paths take
@@ -686,6 +707,8 @@ struct RunJson {
     #[serde(default)]
     path: Option<String>,
     #[serde(default)]
+    workflow_id: u64,
+    #[serde(default)]
     display_title: Option<String>,
     #[serde(default)]
     head_branch: Option<String>,
@@ -720,6 +743,7 @@ impl RunJson {
             number: self.run_number,
             workflow: self.name.filter(|n| !n.is_empty()).unwrap_or_else(|| workflow_path.clone()),
             workflow_path,
+            workflow_id: self.workflow_id,
             title,
             branch: self.head_branch.unwrap_or_default(),
             event: self.event,
@@ -737,6 +761,16 @@ impl RunJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_web_address_follows_the_api_address() {
+        assert_eq!(web_address("https://api.github.com"), "https://github.com");
+        assert_eq!(web_address("https://api.github.com/"), "https://github.com");
+        assert_eq!(web_address("https://ghe.example.com/api/v3"), "https://ghe.example.com");
+        assert_eq!(web_address("https://ghe.example.com:8443/api/v3/"), "https://ghe.example.com:8443");
+        assert_eq!(web_address("https://api.acme.ghe.com"), "https://acme.ghe.com");
+        assert_eq!(web_address("http://127.0.0.1:4000/"), "https://github.com");
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
         pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap())).collect()

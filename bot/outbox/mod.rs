@@ -613,6 +613,7 @@ impl Delivery {
                 self.answer(to, &reply).await
             }
             Effect::Call { call, caller } => self.call_github(call, *caller).await,
+            Effect::Answer { to, text } => self.answer(to, &Reply::text(text.clone())).await,
         }
     }
 
@@ -622,10 +623,9 @@ impl Delivery {
     /// timer due at once, so the core decides what it shows.
     async fn call_github(&self, call: &Call, caller: Caller) -> Result<(), DeliveryError> {
         let now = self.clock.now();
-        let subject = caller.subject();
         match self.github.call(call).await {
             Ok(run) => {
-                tracing::info!(%subject, call = %call.describe(), "GitHub did what was asked");
+                tracing::info!(%caller, call = %call.describe(), "GitHub did what was asked");
                 // The deployment links the run it made at once; its webhook
                 // says how it ended.
                 let (Caller::Deployment(deployment), Some(run)) = (caller, run) else { return Ok(()) };
@@ -643,7 +643,7 @@ impl Delivery {
                 retry_after: (resets - now).to_std().ok(),
             }),
             Err(refused) => {
-                tracing::info!(%subject, call = %call.describe(), reason = ?refused, "GitHub refused a call");
+                tracing::info!(%caller, call = %call.describe(), reason = ?refused, "GitHub refused a call");
                 let kind = TimerKind::GitHubRefused { caller, call: call.clone(), why: refused.in_words() };
                 self.timers
                     .set(&opsbot_handlers::Timer { due: now, kind })
@@ -835,12 +835,15 @@ mod tests {
             let slack = FakeSlack::new();
             let server = slack.spawn().await.expect("fake Slack starts");
             let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 3, 0, 0).unwrap();
+            let clock = Arc::new(TestClock::new(start));
+            let api = SlackApi::new(&server.api_url, &Secret::new(opsbot_fake_slack::DEFAULT_TOKEN)).unwrap();
             let engine = Engine::new(
                 Store::memory(),
                 Arc::new(Runbook::seed()),
-                Arc::new(TestClock::new(start)),
+                clock.clone(),
                 Arc::new(crate::metrics::Metrics::default()),
                 crate::github::GitHub::disconnected(None),
+                crate::slack::usergroups::UserGroups::new(api, clock),
             );
             Rig {
                 slack,

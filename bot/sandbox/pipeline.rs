@@ -228,7 +228,8 @@ impl SandboxGitHub {
             PipelineScenario::RerunPasses | PipelineScenario::RerunFails => {
                 let Some(waiting) = self.waiting_rerun() else {
                     return Err(Refused::NotNow(
-                        "No re-run is waiting on GitHub: press Re-run failed jobs on a failing CI alert in #devops first"
+                        "No re-run is waiting on GitHub: press Re-run failed jobs on a failing CI alert in #devops, or on a \
+failed run in `/pipeline runs`, first"
                             .into(),
                     ));
                 };

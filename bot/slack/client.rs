@@ -188,6 +188,14 @@ impl SlackApi {
         self.client.respond_to_event(&url.into(), &request).await.map(drop).map_err(classify)
     }
 
+    /// The member ids of user group `group` (`usergroups.users.list`).
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, DeliveryError> {
+        let request = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId::new(group.to_owned()));
+        let session = self.client.open_session(&self.token);
+        let answer = session.usergroups_users_list(&request).await.map_err(classify)?;
+        Ok(answer.users.into_iter().map(|user| user.to_string()).collect())
+    }
+
     /// Opens a modal for the user who clicked (`trigger_id` lives 3 s).
     pub async fn open_modal(&self, trigger_id: &str, view: &serde_json::Value) -> Result<(), DeliveryError> {
         let view: SlackView = serde_json::from_value(view.clone())

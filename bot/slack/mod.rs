@@ -1,6 +1,8 @@
-//! Talking to Slack: request signatures, the payloads Slack sends us, and
-//! the Web API client the outbox worker delivers through.
+//! Talking to Slack: request signatures, the payloads Slack sends us, the
+//! Web API client the outbox worker delivers through, and the user groups
+//! permissions read.
 
 pub mod client;
 pub mod payloads;
 pub mod signature;
+pub mod usergroups;

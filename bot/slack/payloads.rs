@@ -75,6 +75,10 @@ pub enum Interaction {
         actions: Vec<Action>,
         #[serde(default)]
         trigger_id: Option<String>,
+        /// Where a later answer to the click goes (it replaces the
+        /// message clicked, an ephemeral one included).
+        #[serde(default)]
+        response_url: Option<String>,
     },
     ViewSubmission {
         user: IdOnly,

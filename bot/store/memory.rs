@@ -17,14 +17,15 @@ use super::outbox::{
 };
 use super::subjects::{
     alert_from_fields, anchor_error, deployment_from_fields, digested_fields, handoff_from_fields,
-    incident_from_fields, listed_anchor, listed_incident, override_from_fields, posted_fields, run_from_fields,
-    sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
+    incident_from_fields, listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields,
+    run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
+use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
@@ -72,6 +73,8 @@ enum Subject {
     Deployment(u64),
     Handoff(u64),
     Override(u64),
+    /// A person's re-run, by GitHub's run id.
+    Rerun(u64),
 }
 
 impl Subject {
@@ -97,6 +100,7 @@ impl fmt::Display for Subject {
             Subject::Deployment(id) => write!(f, "memory:deployment:{id}"),
             Subject::Handoff(id) => write!(f, "memory:handoff:{id}"),
             Subject::Override(id) => write!(f, "memory:override:{id}"),
+            Subject::Rerun(id) => write!(f, "memory:rerun:{id}"),
         }
     }
 }
@@ -130,6 +134,10 @@ enum Index {
     OpenOverrides,
     /// Every override, scored by when it starts (ms).
     OverridesStarting,
+    /// Re-runs waiting for GitHub's answer, scored by run id.
+    OpenReruns,
+    /// Every re-run, scored by when it was asked for (ms).
+    RerunsAsked,
     /// Finished workflow runs (their JSON), scored by when they finished (ms).
     RunSamples,
 }
@@ -523,6 +531,12 @@ impl State {
                 Index::OverridesStarting,
                 Some((v, to_json(o), o.is_open(), o.starts)),
             ),
+            Some(Stored::Rerun(r, v)) => (
+                Subject::Rerun(r.run_id),
+                Index::OpenReruns,
+                Index::RerunsAsked,
+                Some((v, to_json(r), r.is_open(), r.at)),
+            ),
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
         };
         let number = match subject {
@@ -531,7 +545,8 @@ impl State {
             | Subject::Alert(n)
             | Subject::Deployment(n)
             | Subject::Handoff(n)
-            | Subject::Override(n) => n,
+            | Subject::Override(n)
+            | Subject::Rerun(n) => n,
         };
         let mut current = 0;
         if let Some((expected, ..)) = &state {
@@ -713,6 +728,12 @@ impl MemoryStore {
         let mut state = self.lock();
         state.deployment_sequence += 1;
         Ok(DeployId(state.deployment_sequence))
+    }
+
+    pub fn load_rerun(&self, run_id: u64) -> StoreResult<Option<Versioned<RerunRequest>>> {
+        let subject = Subject::Rerun(run_id);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        rerun_from_fields(&subject.to_string(), fields)
     }
 
     pub fn load_deployment(&self, id: DeployId) -> StoreResult<Option<Versioned<Deployment>>> {

@@ -12,14 +12,15 @@ use super::outbox::{
 };
 use super::subjects::{
     alert_from_fields, deployment_from_fields, digested_fields, handoff_from_fields, incident_from_fields,
-    listed_anchor, listed_incident, override_from_fields, posted_fields, run_from_fields, sample_trim, Commit,
-    CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
+    listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields, run_from_fields,
+    sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
+use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
@@ -168,6 +169,18 @@ impl Keys {
     /// A rotation's shifts of the next weeks, as last planned.
     fn rotation_plan(&self, role: &str) -> String {
         format!("{}:oncall:plan:{role}", self.prefix)
+    }
+    /// A person's re-run, by GitHub's run id.
+    fn rerun(&self, run_id: u64) -> String {
+        format!("{}:rerun:{run_id}", self.prefix)
+    }
+    /// Re-runs waiting for GitHub's answer.
+    fn open_reruns(&self) -> String {
+        format!("{}:reruns:open", self.prefix)
+    }
+    /// Every re-run, by when it was asked for.
+    fn reruns_asked(&self) -> String {
+        format!("{}:reruns:asked", self.prefix)
     }
     /// Source key → the id of its current group.
     fn current_alerts(&self) -> String {
@@ -434,6 +447,14 @@ impl RedisStore {
                 o.id.0,
                 Some((v, to_json(o), o.is_open(), o.starts)),
             ),
+            Some(Stored::Rerun(r, v)) => (
+                self.keys.rerun(r.run_id),
+                self.keys.open_reruns(),
+                format!("{}:timeline", self.keys.rerun(r.run_id)),
+                self.keys.reruns_asked(),
+                r.run_id,
+                Some((v, to_json(r), r.is_open(), r.at)),
+            ),
             None => (
                 self.keys.incident(IncidentId(0)),
                 self.keys.open(),
@@ -671,6 +692,13 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         deployment_from_fields(&key, fields)
+    }
+
+    pub async fn load_rerun(&self, run_id: u64) -> StoreResult<Option<Versioned<RerunRequest>>> {
+        let key = self.keys.rerun(run_id);
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        rerun_from_fields(&key, fields)
     }
 
     // --- Alert groups and the KPI window ------------------------------------

@@ -1,7 +1,9 @@
 //! Incidents, checklist runs, alert groups, deployments, handoffs and on-call overrides as stored: their state,
 //! timelines and indexes, the commit of a decision, and where their Slack
-//! messages are; and the window of finished workflow runs the KPI alerts
-//! read.
+//! messages are; the window of finished workflow runs the KPI alerts
+//! read; and the re-runs people asked for from `/pipeline runs`, stored
+//! like a subject's state (versioned, committed with their effects) by the
+//! run's id.
 
 use super::{from_json, Backend, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
@@ -9,6 +11,7 @@ use opsbot_handlers::delivery::State;
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
+use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::subject::{DeployId, HandoffId, OverrideId};
@@ -68,6 +71,7 @@ pub enum Stored<'a> {
     Deployment(&'a Deployment, u64),
     Handoff(&'a Handoff, u64),
     Override(&'a Override, u64),
+    Rerun(&'a RerunRequest, u64),
 }
 
 /// Incidents and runs; see the module's comment.
@@ -80,6 +84,11 @@ impl SubjectStore {
     /// Numbers are never reused; a declare that fails after this leaves a gap.
     pub async fn next_incident_id(&self) -> StoreResult<IncidentId> {
         dispatch!(self.next_incident_id())
+    }
+
+    /// The re-run a person asked for of GitHub run `run_id`, if any.
+    pub async fn load_rerun(&self, run_id: u64) -> StoreResult<Option<Versioned<RerunRequest>>> {
+        dispatch!(self.load_rerun(run_id))
     }
 
     pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
@@ -402,6 +411,17 @@ pub(super) fn handoff_from_fields(
     fields: HashMap<String, String>,
 ) -> StoreResult<Option<Versioned<Handoff>>> {
     subject_from_fields(key, fields, |h: &mut Handoff| &mut h.posted)
+}
+
+/// A person's re-run from its hash fields.
+pub(super) fn rerun_from_fields(
+    key: &str,
+    mut fields: HashMap<String, String>,
+) -> StoreResult<Option<Versioned<RerunRequest>>> {
+    let Some(state) = fields.remove("state") else { return Ok(None) };
+    let request: RerunRequest = from_json(key, &state)?;
+    let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(Some(Versioned { value: request, version }))
 }
 
 /// The KPI window: how long and how many runs it keeps.

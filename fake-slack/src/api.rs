@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::blockkit;
 use crate::state::{
     Change, Channel, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID, BOT_USER_NAME,
-    CREATED, TEAM_DOMAIN, TEAM_ID, TEAM_NAME,
+    CREATED, SCOPES, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, USERGROUPS_READ,
 };
 use crate::FakeSlack;
 
@@ -33,10 +33,13 @@ type Outcome = Result<Value, SlackError>;
 struct SlackError {
     code: &'static str,
     messages: Vec<String>,
+    /// Fields Slack adds beside `error` (`needed` and `provided` for
+    /// `missing_scope`).
+    extra: Option<Value>,
 }
 
 fn fail(code: &'static str) -> SlackError {
-    SlackError { code, messages: Vec::new() }
+    SlackError { code, messages: Vec::new(), extra: None }
 }
 
 async fn handle(
@@ -90,12 +93,18 @@ async fn handle(
             value["ok"] = Value::Bool(true);
             value
         }
-        Err(e) if e.messages.is_empty() => json!({"ok": false, "error": e.code}),
-        Err(e) => json!({
-            "ok": false,
-            "error": e.code,
-            "response_metadata": {"messages": e.messages},
-        }),
+        Err(e) => {
+            let mut body = json!({"ok": false, "error": e.code});
+            if !e.messages.is_empty() {
+                body["response_metadata"] = json!({"messages": e.messages});
+            }
+            if let Some(Value::Object(extra)) = e.extra {
+                for (k, v) in extra {
+                    body[k] = v;
+                }
+            }
+            body
+        }
     };
     json_response(StatusCode::OK, &body)
 }
@@ -172,6 +181,7 @@ fn dispatch(fake: &FakeSlack, method: &str, p: &Params) -> Outcome {
         "users.list" => Ok(users_list(&fake.inner.workspace)),
         "conversations.list" => Ok(conversations_list(&fake.inner.workspace, p)),
         "conversations.info" => conversations_info(&fake.inner.workspace, p),
+        "usergroups.users.list" => usergroups_users_list(fake, p),
         _ => Err(fail("unknown_method")),
     }
 }
@@ -208,7 +218,11 @@ fn blocks_param(p: &Params) -> Result<Option<Value>, SlackError> {
     if !blocks.is_array() {
         return Err(fail("invalid_blocks_format"));
     }
-    blockkit::validate_blocks(&blocks).map_err(|messages| SlackError { code: "invalid_blocks", messages })?;
+    blockkit::validate_blocks(&blocks).map_err(|messages| SlackError {
+        code: "invalid_blocks",
+        messages,
+        extra: None,
+    })?;
     Ok(Some(blocks))
 }
 
@@ -362,7 +376,7 @@ fn post_ephemeral(fake: &FakeSlack, p: &Params) -> Outcome {
 }
 
 fn invalid_arguments(message: &str) -> SlackError {
-    SlackError { code: "invalid_arguments", messages: vec![message.to_owned()] }
+    SlackError { code: "invalid_arguments", messages: vec![message.to_owned()], extra: None }
 }
 
 fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
@@ -371,7 +385,11 @@ fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
     let view = json_param(p, "view")
         .map_err(|()| invalid_arguments("[ERROR] invalid JSON [json-pointer:/view]"))?
         .ok_or_else(|| invalid_arguments("[ERROR] missing required field: view"))?;
-    blockkit::validate_view(&view).map_err(|messages| SlackError { code: "invalid_arguments", messages })?;
+    blockkit::validate_view(&view).map_err(|messages| SlackError {
+        code: "invalid_arguments",
+        messages,
+        extra: None,
+    })?;
 
     let opened = {
         let mut rec = fake.inner.lock();
@@ -458,6 +476,28 @@ fn user_json(u: &User) -> Value {
 fn users_info(ws: &Workspace, p: &Params) -> Outcome {
     let user = str_param(p, "user").and_then(|u| ws.user(&u)).ok_or_else(|| fail("user_not_found"))?;
     Ok(json!({"user": user_json(user)}))
+}
+
+/// `usergroups.users.list`: the group's member ids. Slack answers
+/// `missing_scope` (with the scope `needed`) to a token without
+/// `usergroups:read`, and `no_such_subteam` for a group it does not have,
+/// a disabled one included unless `include_disabled` is true.
+fn usergroups_users_list(fake: &FakeSlack, p: &Params) -> Outcome {
+    let rec = fake.inner.lock();
+    if rec.revoked_scopes.contains(USERGROUPS_READ) {
+        let provided = SCOPES.iter().filter(|s| !rec.revoked_scopes.contains(**s)).copied().collect::<Vec<_>>();
+        return Err(SlackError {
+            code: "missing_scope",
+            messages: Vec::new(),
+            extra: Some(json!({"needed": USERGROUPS_READ, "provided": provided.join(",")})),
+        });
+    }
+    let group = str_param(p, "usergroup").ok_or_else(|| fail("invalid_arguments"))?;
+    let include_disabled = str_param(p, "include_disabled").is_some_and(|v| v == "true" || v == "1");
+    match rec.usergroups.get(group.as_ref()) {
+        Some(g) if g.enabled || include_disabled => Ok(json!({"users": g.members})),
+        _ => Err(fail("no_such_subteam")),
+    }
 }
 
 fn users_list(ws: &Workspace) -> Value {

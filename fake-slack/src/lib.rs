@@ -3,8 +3,9 @@
 //!
 //! It serves `/{method}` the way `https://slack.com/api/{method}` does for the
 //! methods opsbot uses (chat.postMessage, chat.update, chat.postEphemeral,
-//! views.open, auth.test, users.*, conversations.*), enforces Block Kit limits,
-//! and records everything so tests can assert on it:
+//! views.open, auth.test, users.*, conversations.*, usergroups.users.list),
+//! enforces Block Kit limits, and records everything so tests can assert on
+//! it:
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -203,6 +204,19 @@ impl FakeSlack {
     /// Requests received for `method`, including failed and rejected ones.
     pub fn calls(&self, method: &str) -> usize {
         self.inner.lock().calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// Makes `group` (an `S…` id) a user group with these members, as
+    /// `usergroups.users.list` answers; `enabled: false` disables it.
+    pub fn set_usergroup(&self, group: &str, members: &[&str], enabled: bool) {
+        let members = members.iter().map(|m| (*m).to_owned()).collect();
+        self.inner.lock().usergroups.insert(group.to_owned(), state::UserGroup { members, enabled });
+    }
+
+    /// Takes a scope from the bot token: methods that need it answer
+    /// `missing_scope`, as Slack does after an admin narrowed the app.
+    pub fn revoke_scope(&self, scope: &str) {
+        self.inner.lock().revoked_scopes.insert(scope.to_owned());
     }
 
     /// Queues a failure for the next call of `method`. Queued failures are

@@ -19,6 +19,25 @@ pub(crate) const APP_ID: &str = "A0OPSBOT";
 /// Fixed creation time for the seeded channels and users, so responses are
 /// reproducible between runs.
 pub(crate) const CREATED: i64 = 1_700_000_000;
+/// The scope `usergroups.users.list` needs.
+pub(crate) const USERGROUPS_READ: &str = "usergroups:read";
+/// The bot token's scopes, as opsbot's manifest asks for them.
+pub(crate) const SCOPES: &[&str] = &[
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "app_mentions:read",
+    "users:read",
+    "channels:read",
+    USERGROUPS_READ,
+];
+
+/// A Slack user group (`S…`) and its members.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UserGroup {
+    pub members: Vec<String>,
+    pub enabled: bool,
+}
 
 /// A message as stored by the fake: top-level posts and thread replies alike.
 #[derive(Clone, Debug, Serialize)]
@@ -214,6 +233,10 @@ pub(crate) struct Recorded {
     pub responses: HashMap<String, crate::responses::Target>,
     pub calls: HashMap<String, usize>,
     pub failures: HashMap<String, VecDeque<Failure>>,
+    /// User groups by id.
+    pub usergroups: HashMap<String, UserGroup>,
+    /// Scopes taken from the bot token since it was set up.
+    pub revoked_scopes: HashSet<String>,
     /// Survives `reset` so a ts is never handed out twice by one fake.
     last_ts_micros: u64,
     next_view: u64,
@@ -229,6 +252,8 @@ impl Recorded {
         self.responses.clear();
         self.calls.clear();
         self.failures.clear();
+        self.usergroups.clear();
+        self.revoked_scopes.clear();
     }
 
     pub fn count_call(&mut self, method: &str) {

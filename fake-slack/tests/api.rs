@@ -751,3 +751,38 @@ async fn users_and_channels_list_the_workspace() {
     let channels: Vec<String> = h.slack.channels().into_iter().map(|c| c.name).collect();
     assert_eq!(channels, ["devops-alerts", "devops", "general"]);
 }
+
+#[tokio::test]
+async fn usergroups_users_list_answers_a_groups_members_and_slacks_errors() {
+    let h = Harness::new().await;
+    h.slack.set_usergroup("S0RELEASE", &["U0ALICE", "U0BOB"], true);
+    h.slack.set_usergroup("S0OLD", &["U0CAROL"], false);
+    // slack-morphism asks with GET and a query string.
+    let get = |query: &str| {
+        let url = format!("{}?{query}", h.url("usergroups.users.list"));
+        let http = h.http.clone();
+        async move { http.get(url).bearer_auth(TOKEN).send().await.unwrap() }
+    };
+    let body: Value = get("usergroup=S0RELEASE").await.json().await.unwrap();
+    assert_eq!(body, json!({"ok": true, "users": ["U0ALICE", "U0BOB"]}));
+    let unknown: Value = get("usergroup=S0NOPE").await.json().await.unwrap();
+    assert_eq!(error(&unknown), "no_such_subteam");
+    let disabled: Value = get("usergroup=S0OLD").await.json().await.unwrap();
+    assert_eq!(error(&disabled), "no_such_subteam", "a disabled group, unless asked for");
+    let included: Value = get("usergroup=S0OLD&include_disabled=true").await.json().await.unwrap();
+    assert_eq!(included["users"], json!(["U0CAROL"]));
+    let missing: Value = get("").await.json().await.unwrap();
+    assert_eq!(error(&missing), "invalid_arguments");
+
+    h.slack.fail_next("usergroups.users.list", Failure::RateLimited { retry_after_secs: 2 });
+    let limited = get("usergroup=S0RELEASE").await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "2");
+
+    h.slack.revoke_scope("usergroups:read");
+    let refused: Value = get("usergroup=S0RELEASE").await.json().await.unwrap();
+    assert_eq!(error(&refused), "missing_scope");
+    assert_eq!(refused["needed"], "usergroups:read");
+    assert!(!refused["provided"].as_str().unwrap().contains("usergroups:read"), "{refused}");
+    assert_eq!(h.slack.calls("usergroups.users.list"), 7);
+}

@@ -4,18 +4,35 @@
 //! they cannot drift, and the encodings never change (buttons on messages
 //! posted by an earlier version still work).
 
+use crate::github::Repo;
 use crate::runbook::pipeline::Action;
 use crate::severity::Severity;
 use crate::subject::{AlertId, HandoffId, IncidentChecklist, IncidentId, OverrideId, RunId};
 
 /// A button opsbot put on a message: whose, and which.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Button {
     Incident(IncidentId, IncidentButton),
     Run(RunId, RunButton),
     Alert(AlertId, AlertButton),
     Handoff(HandoffId, HandoffButton),
     Override(OverrideId, OverrideButton),
+    /// **Re-run failed jobs** on a failed run that `/pipeline runs` lists.
+    Rerun(ListedRun),
+}
+
+/// A failed workflow run as `/pipeline runs` listed it: what its re-run
+/// button carries, since the list itself is stored nowhere. The workflow
+/// and branch name the alert group that may follow the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedRun {
+    pub repo: Repo,
+    pub run_id: u64,
+    pub run_number: u64,
+    /// The attempt that failed; a re-run is the next one.
+    pub attempt: u32,
+    pub workflow_id: u64,
+    pub branch: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +100,7 @@ const ALERT_UNMUTE: &str = "alert.unmute";
 const ALERT_RERUN: &str = "alert.rerun";
 const HANDOFF_ACK: &str = "handoff.ack";
 const OVERRIDE_CANCEL: &str = "override.cancel";
+const PIPELINE_RERUN: &str = "pipeline.rerun";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -100,6 +118,7 @@ impl Button {
         let step = |verb: &str, checklist, phase, step| format!("{verb}:{}:{phase}:{step}", checklist_code(checklist));
         let verb = |done: bool| if done { STEP_DONE } else { STEP_SKIP };
         match *self {
+            Button::Rerun(ref run) => format!("{PIPELINE_RERUN}:{}", run.run_id),
             Button::Incident(_, IncidentButton::Acknowledge) => ACK.to_owned(),
             Button::Incident(_, IncidentButton::Resolve) => RESOLVE.to_owned(),
             Button::Incident(_, IncidentButton::TakeCommand) => TAKE_COMMAND.to_owned(),
@@ -118,9 +137,13 @@ impl Button {
     }
 
     /// The button's `value`: the incident or run number, and for steps
-    /// which step.
+    /// which step; for a listed run, `<repo>:<run id>:<number>:<attempt>:
+    /// <workflow id>:<branch>` (a branch holds no `:`, and is last anyway).
     pub fn value(&self) -> String {
         match *self {
+            Button::Rerun(ref r) => {
+                format!("{}:{}:{}:{}:{}:{}", r.repo, r.run_id, r.run_number, r.attempt, r.workflow_id, r.branch)
+            }
             Button::Incident(id, IncidentButton::Step { checklist, phase, step, .. }) => {
                 format!("{}:{}:{phase}:{step}", id.0, checklist_code(Some(checklist)))
             }
@@ -141,6 +164,15 @@ impl Button {
         let incident = |b| Some(Button::Incident(value.parse().ok()?, b));
         match verb {
             ACK => incident(IncidentButton::Acknowledge),
+            PIPELINE_RERUN => {
+                let mut parts = value.splitn(6, ':');
+                let repo = Repo::parse(parts.next()?)?;
+                let mut number = || parts.next()?.parse::<u64>().ok();
+                let (run_id, run_number, attempt, workflow_id) = (number()?, number()?, number()?, number()?);
+                let branch = parts.next().filter(|b| !b.is_empty())?.to_owned();
+                let attempt = u32::try_from(attempt).ok()?;
+                Some(Button::Rerun(ListedRun { repo, run_id, run_number, attempt, workflow_id, branch }))
+            }
             RESOLVE => incident(IncidentButton::Resolve),
             TAKE_COMMAND => incident(IncidentButton::TakeCommand),
             ALERT_DECLARE | ALERT_MUTE | ALERT_UNMUTE | ALERT_RERUN => {
@@ -344,6 +376,14 @@ mod tests {
             ),
             Button::Run(run, RunButton::Flag { phase: 1, step: 2 }),
             Button::Run(run, RunButton::Step { phase: 0, step: 3, done: true }),
+            Button::Rerun(ListedRun {
+                repo: Repo::parse("octo-org/shop").unwrap(),
+                run_id: 9_000_000_001,
+                run_number: 12,
+                attempt: 1,
+                workflow_id: 161335,
+                branch: "release/2026.11".into(),
+            }),
         ] {
             assert_eq!(Button::parse(&button.action_id(), &button.value()), Some(button));
         }
@@ -369,6 +409,9 @@ mod tests {
         assert_eq!(Button::parse("other", "5"), None);
         assert_eq!(Button::parse("incident.ack", "INC-x"), None);
         assert_eq!(Button::parse("step.flag:pb:0:0", "5:pb:0:0"), None, "incident steps have no flag");
+        for bad in ["", "octo-org/shop:1:2:1:4", "octo-org/shop:1:2:1:4:", "shop:1:2:1:4:main", "o/r:x:2:1:4:main"] {
+            assert_eq!(Button::parse("pipeline.rerun:1", bad), None, "{bad}");
+        }
     }
 
     #[test]

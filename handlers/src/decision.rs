@@ -119,8 +119,12 @@ pub enum Effect {
     /// could not).
     Lookup { lookup: Lookup, to: AnswerTo },
     /// Ask GitHub to do something for a subject (an alert group's re-run,
-    /// a deployment's dispatch); a refusal comes back to it as a timer.
+    /// a deployment's dispatch) or a person; a refusal comes back to it as
+    /// a timer.
     Call { call: Call, caller: Caller },
+    /// A later answer to a click or a command, through its `response_url`
+    /// (replacing what it answers), else an ephemeral note.
+    Answer { to: AnswerTo, text: String },
 }
 
 // Named with the subjects (the timer that reports a refusal names it too).
@@ -132,11 +136,11 @@ impl Effect {
         match self {
             Effect::Post(message) | Effect::Refresh(message) => Some(message.subject()),
             Effect::InThread { subject, .. } => Some(*subject),
-            Effect::Call { caller, .. } => Some(caller.subject()),
+            Effect::Call { caller, .. } => caller.subject(),
             Effect::MoveAlert { incident } | Effect::SendAlertLink { incident, .. } => {
                 Some(Subject::Incident(*incident))
             }
-            Effect::Ephemeral { .. } | Effect::Say { .. } | Effect::Lookup { .. } => None,
+            Effect::Ephemeral { .. } | Effect::Say { .. } | Effect::Lookup { .. } | Effect::Answer { .. } => None,
         }
     }
 

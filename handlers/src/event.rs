@@ -16,6 +16,7 @@ use crate::incident::{self, IncidentChange};
 use crate::oncall::handoff::{self, Handoff};
 use crate::oncall::overrides::{self, Override};
 use crate::oncall::Command as OnCallCommand;
+use crate::pipeline::rerun::{self, RerunRequest};
 use crate::pipeline::{self, command::Command as PipelineCommand};
 use crate::run::{self, Run};
 use crate::runbook::Runbook;
@@ -58,6 +59,11 @@ pub enum Event {
         run: WorkflowRun,
         finished: bool,
     },
+    /// A later attempt of a run finished: a person's re-run of it, if one
+    /// is stored, is answered.
+    RerunFinished {
+        run: WorkflowRun,
+    },
 }
 
 /// What must be loaded before an event is decided.
@@ -71,6 +77,7 @@ pub enum Need {
     Deploy(deploy::decide::Need),
     Handoff(handoff::Need),
     Override(overrides::Need),
+    Rerun(rerun::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -84,6 +91,7 @@ pub enum Loaded {
     Deploy(deploy::decide::Loaded),
     Handoff(handoff::Loaded),
     Override(overrides::Loaded),
+    Rerun(rerun::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -95,6 +103,8 @@ pub enum Change {
     Deployment(Deployment),
     Handoff(Handoff),
     Override(Override),
+    /// A person's re-run from `/pipeline runs`: no subject of its own.
+    Rerun(RerunRequest),
 }
 
 impl Change {
@@ -108,6 +118,7 @@ impl Change {
             Change::Deployment(d) => Some(Subject::Deployment(d.id)),
             Change::Handoff(h) => Some(Subject::Handoff(h.id)),
             Change::Override(o) => Some(Subject::Override(o.id)),
+            Change::Rerun(_) => None,
         }
     }
 }
@@ -129,6 +140,9 @@ pub fn follow_ups(event: &Event, decision: &Decision<Change>, runbook: &Runbook)
     if let Some(run) = run {
         if let Some(deployment) = deploy::decide::named_by(run) {
             next.push(Event::DeploymentRun { deployment, run: run.clone(), finished });
+        }
+        if finished && rerun::may_answer(run) {
+            next.push(Event::RerunFinished { run: run.clone() });
         }
     }
     next
@@ -164,10 +178,13 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Click { button: Button::Alert(id, _), .. } => Need::Alert(alert::decide::Need::One(*id)),
         Event::Click { button: Button::Handoff(id, _), .. } => Need::Handoff(handoff::Need::One(*id)),
         Event::Click { button: Button::Override(id, _), .. } => Need::Override(overrides::Need::One(*id)),
+        Event::Click { button: Button::Rerun(run), .. } => Need::Rerun(rerun::needs(run)),
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
-        Event::Submission { submission: Submission::Deploy { .. }, .. } => Need::Deploy(deploy::decide::Need::New),
+        Event::Submission { submission: Submission::Deploy { environment, .. }, who } => {
+            Need::Deploy(deploy::decide::confirm_needs(environment, who, runbook))
+        }
         Event::Timer(timer) => match &timer.kind {
             TimerKind::Incident { incident, .. } => Need::Incident(I::One(*incident)),
             TimerKind::RunOverdue { run } => Need::Run(R::One(*run)),
@@ -187,13 +204,19 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             TimerKind::GitHubRefused { caller: Caller::Deployment(id), .. } => {
                 Need::Deploy(deploy::decide::Need::One(*id))
             }
+            TimerKind::GitHubRefused { caller: Caller::Person { run_id }, .. } => {
+                Need::Rerun(rerun::Need::One(*run_id))
+            }
             TimerKind::DeploymentNoted { incident, .. } => Need::Incident(I::One(*incident)),
-            TimerKind::DeploymentDispatched { deployment, .. } => Need::Deploy(deploy::decide::Need::One(*deployment)),
+            TimerKind::DeploymentDispatched { deployment, .. } | TimerKind::DeploymentTimeout { deployment } => {
+                Need::Deploy(deploy::decide::Need::One(*deployment))
+            }
         },
         Event::Mention { .. } => Need::Incident(I::Open),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
         Event::KpiCheck { alert } => Need::Alert(alert::decide::kpi_needs(alert, runbook, now)),
         Event::DeploymentRun { deployment, .. } => Need::Deploy(deploy::decide::Need::One(*deployment)),
+        Event::RerunFinished { run } => Need::Rerun(rerun::Need::One(run.run_id)),
     }
 }
 
@@ -277,6 +300,15 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         (Event::Click { button: Button::Alert(id, b), who }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
             alert(alert::decide::click(*b, *id, found, who, now))
         }
+        (Event::Click { button: Button::Rerun(listed), who }, Loaded::Rerun(loaded)) => {
+            match rerun::pressed(listed, loaded, who, now) {
+                rerun::Pressed::Alert(d) => alert(*d),
+                rerun::Pressed::Person(d) => d.map(Change::Rerun),
+            }
+        }
+        (Event::RerunFinished { run }, Loaded::Rerun(rerun::Loaded::One(found))) => {
+            rerun::finished(found, run).map(Change::Rerun)
+        }
         (
             Event::Click { button: Button::Handoff(id, crate::codec::HandoffButton::Acknowledge), who },
             Loaded::Handoff(handoff::Loaded::One(found)),
@@ -334,8 +366,14 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             (TimerKind::GitHubRefused { call, why, .. }, Loaded::Deploy(D::One(found))) => {
                 deployment(deploy::decide::github_refused(found, call, why))
             }
+            (TimerKind::GitHubRefused { call, why, .. }, Loaded::Rerun(rerun::Loaded::One(found))) => {
+                rerun::refused(found, call, why).map(Change::Rerun)
+            }
             (TimerKind::DeploymentDispatched { run, .. }, Loaded::Deploy(D::One(found))) => {
                 deployment(deploy::decide::dispatched(found, run))
+            }
+            (TimerKind::DeploymentTimeout { .. }, Loaded::Deploy(D::One(found))) => {
+                deployment(deploy::decide::timed_out(found, timer.due))
             }
             (TimerKind::DeploymentNoted { deployment: id, by, text, .. }, Loaded::Incident(I::One(found))) => {
                 incident(inc::deployment_noted(*id, by, text, found, now))

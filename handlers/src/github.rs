@@ -133,6 +133,9 @@ pub struct RunRecord {
     pub workflow: String,
     /// The workflow's file, e.g. `.github/workflows/ci.yml`.
     pub workflow_path: String,
+    /// GitHub's id of the workflow; 0 in answers cached before it was read.
+    #[serde(default)]
+    pub workflow_id: u64,
     /// GitHub's `display_title`: the commit title or the `run-name`.
     pub title: String,
     pub branch: String,

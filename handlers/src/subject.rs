@@ -333,19 +333,35 @@ impl Posted {
     }
 }
 
-/// The subject a GitHub call (`Effect::Call`) is made for, which hears of
-/// a refusal.
+/// Whom a GitHub call (`Effect::Call`) is made for, who hears of a
+/// refusal: a subject, or a person who pressed a button.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Caller {
     Alert(AlertId),
     Deployment(DeployId),
+    /// A person who asked to re-run a run from `/pipeline runs`; their
+    /// request is stored by the run's id.
+    Person {
+        run_id: u64,
+    },
 }
 
 impl Caller {
-    pub fn subject(self) -> Subject {
+    /// The subject that made the call; `None` for a person.
+    pub fn subject(self) -> Option<Subject> {
         match self {
-            Caller::Alert(id) => Subject::Alert(id),
-            Caller::Deployment(id) => Subject::Deployment(id),
+            Caller::Alert(id) => Some(Subject::Alert(id)),
+            Caller::Deployment(id) => Some(Subject::Deployment(id)),
+            Caller::Person { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.subject() {
+            Some(subject) => subject.fmt(f),
+            None => f.write_str("a person's re-run"),
         }
     }
 }

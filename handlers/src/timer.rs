@@ -59,6 +59,10 @@ pub enum TimerKind {
     /// GitHub accepted a deployment's dispatch and named the run it made:
     /// the message links it at once. Set by the outbox, due at once.
     DeploymentDispatched { deployment: DeployId, run: crate::github::DispatchedRun },
+    /// The environment's `timeout` after a deployment was confirmed: if its
+    /// run has not been reported finished, opsbot stops following it and
+    /// says so. Does nothing to a deployment that ended.
+    DeploymentTimeout { deployment: DeployId },
     /// A rotation's shift `shift` starts: post the handoff. Due at the
     /// shift change; see `oncall::handoff`.
     Handoff { role: String, shift: i64 },
@@ -127,12 +131,13 @@ impl Timer {
             }
             TimerKind::AlertDeclared { alert, incident, .. } => format!("{alert} learns of {incident}"),
             TimerKind::GitHubRefused { caller, call, .. } => {
-                format!("{}: GitHub refused to {}", caller.subject(), call.describe())
+                format!("{caller}: GitHub refused to {}", call.describe())
             }
             TimerKind::DeploymentNoted { incident, deployment, .. } => format!("{incident} notes {deployment}"),
             TimerKind::DeploymentDispatched { deployment, run } => {
                 format!("{deployment} dispatched run {}", run.run_id)
             }
+            TimerKind::DeploymentTimeout { deployment } => format!("{deployment} timeout"),
             TimerKind::Handoff { role, shift } => format!("{role} handoff to shift {shift}"),
             TimerKind::HandoffUnacknowledged { handoff } => format!("{handoff} unacknowledged"),
             TimerKind::ShiftReminder { role, shift } => format!("{role} reminder of shift {shift}"),

@@ -89,6 +89,8 @@ pub enum Effect {
     PostOverride { cover: OverrideId },
     RefreshOverride { cover: OverrideId },
     PostInOverrideThread { cover: OverrideId, text: String },
+    CallGithubForPerson { call: crate::github::Call, run_id: u64 },
+    Answer { to: decision::AnswerTo, text: String },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -163,6 +165,10 @@ impl From<decision::Effect> for Effect {
             decision::Effect::Call { call, caller: Caller::Deployment(deployment) } => {
                 Effect::CallGithubForDeployment { call, deployment }
             }
+            decision::Effect::Call { call, caller: Caller::Person { run_id } } => {
+                Effect::CallGithubForPerson { call, run_id }
+            }
+            decision::Effect::Answer { to, text } => Effect::Answer { to, text },
         }
     }
 }
@@ -214,6 +220,8 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostOverride { cover } => E::Post(Message::Override(cover, OverrideMessage::Announcement)),
             Effect::RefreshOverride { cover } => E::Refresh(Message::Override(cover, OverrideMessage::Announcement)),
             Effect::PostInOverrideThread { cover, text } => E::InThread { subject: Subject::Override(cover), text },
+            Effect::CallGithubForPerson { call, run_id } => E::Call { call, caller: Caller::Person { run_id } },
+            Effect::Answer { to, text } => E::Answer { to, text },
         })
     }
 }
@@ -231,6 +239,8 @@ enum TimerSubject {
     Deployment(DeployId),
     Handoff(HandoffId),
     Override(OverrideId),
+    /// A person's re-run, by the run's id.
+    Rerun(u64),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -284,6 +294,7 @@ enum Reason {
     ShiftReminder {
         shift: i64,
     },
+    DeploymentTimeout,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -330,6 +341,7 @@ impl From<timer::Timer> for Timer {
                 let subject = match caller {
                     Caller::Alert(alert) => TimerSubject::Alert(alert),
                     Caller::Deployment(deployment) => TimerSubject::Deployment(deployment),
+                    Caller::Person { run_id } => TimerSubject::Rerun(run_id),
                 };
                 (subject, 0, Reason::GithubRefused { call, why })
             }
@@ -338,6 +350,9 @@ impl From<timer::Timer> for Timer {
             }
             TimerKind::DeploymentDispatched { deployment, run } => {
                 (TimerSubject::Deployment(deployment), 0, Reason::Dispatched { run_id: run.run_id, url: run.url })
+            }
+            TimerKind::DeploymentTimeout { deployment } => {
+                (TimerSubject::Deployment(deployment), 0, Reason::DeploymentTimeout)
             }
             TimerKind::Handoff { role, shift } => (TimerSubject::Rotation(role), 0, Reason::Handoff { shift }),
             TimerKind::HandoffUnacknowledged { handoff } => (TimerSubject::Handoff(handoff), 0, Reason::Unacknowledged),
@@ -375,9 +390,8 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::Dispatched { .. }
                     | Reason::Unacknowledged
                     | Reason::OverrideEnds
-                    | Reason::ShiftReminder { .. } => {
-                        return Err("a timer of another subject on an incident".to_owned())
-                    }
+                    | Reason::ShiftReminder { .. }
+                    | Reason::DeploymentTimeout => return Err("a timer of another subject on an incident".to_owned()),
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -400,8 +414,14 @@ impl TryFrom<Timer> for timer::Timer {
             (TimerSubject::Deployment(deployment), Reason::GithubRefused { call, why }) => {
                 TimerKind::GitHubRefused { caller: Caller::Deployment(deployment), call, why }
             }
+            (TimerSubject::Rerun(run_id), Reason::GithubRefused { call, why }) => {
+                TimerKind::GitHubRefused { caller: Caller::Person { run_id }, call, why }
+            }
             (TimerSubject::Deployment(deployment), Reason::Dispatched { run_id, url }) => {
                 TimerKind::DeploymentDispatched { deployment, run: crate::github::DispatchedRun { run_id, url } }
+            }
+            (TimerSubject::Deployment(deployment), Reason::DeploymentTimeout) => {
+                TimerKind::DeploymentTimeout { deployment }
             }
             (TimerSubject::Rotation(role), Reason::Handoff { shift }) => TimerKind::Handoff { role, shift },
             (TimerSubject::Rotation(role), Reason::ShiftReminder { shift }) => TimerKind::ShiftReminder { role, shift },
@@ -643,7 +663,11 @@ mod tests {
             r#"{"subject":{"alert":4},"due":"2026-11-27T09:05:00Z","timer":"github_refused","call":{"kind":"rerun_failed_jobs","repo":"octo-org/shop","run_id":9},"why":"no"}"#,
             Timer {
                 due: at(9, 5),
-                kind: TimerKind::GitHubRefused { caller: Caller::Alert(AlertId(4)), call: rerun, why: "no".into() },
+                kind: TimerKind::GitHubRefused {
+                    caller: Caller::Alert(AlertId(4)),
+                    call: rerun.clone(),
+                    why: "no".into(),
+                },
             },
         );
         assert_same(
@@ -658,6 +682,32 @@ mod tests {
             },
         );
         assert_same(
+            r#"{"kind":"call_github_for_person","call":{"kind":"rerun_failed_jobs","repo":"octo-org/shop","run_id":9},"run_id":9}"#,
+            Effect::Call { call: rerun.clone(), caller: Caller::Person { run_id: 9 } },
+        );
+        assert_same(
+            r#"{"subject":{"rerun":9},"due":"2026-11-27T09:05:00Z","timer":"github_refused","call":{"kind":"rerun_failed_jobs","repo":"octo-org/shop","run_id":9},"why":"no"}"#,
+            Timer {
+                due: at(9, 5),
+                kind: TimerKind::GitHubRefused {
+                    caller: Caller::Person { run_id: 9 },
+                    call: rerun.clone(),
+                    why: "no".into(),
+                },
+            },
+        );
+        assert_same(
+            r#"{"kind":"answer","to":{"channel":"C1","user":"U1","response_url":"https://hooks.slack.com/actions/T1/2/3"},"text":"x"}"#,
+            Effect::Answer {
+                to: crate::decision::AnswerTo {
+                    channel: "C1".into(),
+                    user: "U1".into(),
+                    response_url: Some("https://hooks.slack.com/actions/T1/2/3".into()),
+                },
+                text: "x".into(),
+            },
+        );
+        assert_same(
             r#"{"subject":{"deployment":3},"due":"2026-11-27T09:05:00Z","timer":"dispatched","run_id":99,"url":"u"}"#,
             Timer {
                 due: at(9, 5),
@@ -666,6 +716,10 @@ mod tests {
                     run: crate::github::DispatchedRun { run_id: 99, url: "u".into() },
                 },
             },
+        );
+        assert_same(
+            r#"{"subject":{"deployment":3},"due":"2026-11-27T09:05:00Z","timer":"deployment_timeout"}"#,
+            Timer { due: at(9, 5), kind: TimerKind::DeploymentTimeout { deployment: DeployId(3) } },
         );
         assert_same(
             r#"{"subject":{"incident":1},"due":"2026-11-27T09:05:00Z","timer":"deployment_noted","deployment":3,"by":"U1","text":"x"}"#,

@@ -285,3 +285,90 @@ async fn a_dispatch_github_already_took_is_not_sent_again() {
     assert_eq!(app.github.calls(endpoint::DISPATCH), 0, "not dispatched again");
     assert_eq!(app.github.runs(REPOSITORY).len(), 1);
 }
+
+#[tokio::test]
+async fn a_deployment_whose_run_never_reports_is_closed_after_an_hour_and_a_late_report_still_settles_it() {
+    let app = spawn_app_with(with_github).await;
+    the_shop(&app);
+    let (message, run) = deploy_confirmed(&app, "deploy production v1.4.2", ALICE).await;
+    app.wait_until(&message, "the run linked", |m| blocks_text(m).contains(&format!("actions/runs/{run}|the run")))
+        .await;
+    // GitHub says nothing more: the run never starts.
+    app.clock.advance(TimeDelta::minutes(59));
+    app.wait_until_settled().await;
+    assert!(app.current(&message).text.starts_with("🚀"), "still followed before the hour");
+
+    app.clock.advance(TimeDelta::minutes(2));
+    let closed = app.wait_until(&message, "opsbot stopped following", |m| m.text.contains("stopped following")).await;
+    assert!(closed.text.contains("no word from GitHub about the run in 1 h"), "{}", closed.text);
+    let shown = blocks_text(&closed);
+    assert!(shown.contains(&format!("actions/runs/{run}|the run")), "where to look: {shown}");
+    assert!(shown.contains("still show how it ended"), "{shown}");
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &message.ts);
+    assert!(thread.iter().any(|m| m.text.contains("⏳ opsbot stopped following DEP-1")), "{thread:#?}");
+
+    // The run finishes after all: its report still settles the deployment.
+    assert!(app.github.start_run(run));
+    assert!(app.github.complete_run(run, Conclusion::Success));
+    app.wait_until(&message, "the deployment done", |m| m.text.contains("Deployed `v1.4.2`")).await;
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &message.ts);
+    assert!(
+        thread.iter().any(|m| m.text.contains("✅ Deployed") && m.text.contains("after opsbot had stopped following")),
+        "{thread:#?}"
+    );
+}
+
+/// Production is for the Slack user group `S0RELEASE` alone.
+fn only_the_release_group_may_deploy(config: &mut opsbot::config::Config) {
+    with_github(config);
+    config.runbook.pipeline.environments[0].may =
+        vec![opsbot_handlers::runbook::pipeline::Deployer::UserGroup("S0RELEASE".into())];
+}
+
+#[tokio::test]
+async fn a_member_of_a_slack_user_group_in_may_deploys_and_a_non_member_is_told_who_may() {
+    let app = spawn_app_with(only_the_release_group_may_deploy).await;
+    the_shop(&app);
+    app.slack.set_usergroup("S0RELEASE", &[ALICE], true);
+
+    let refused = reply_text(&app.slash("/pipeline", "deploy production v1.4.2", BOB).await);
+    assert_eq!(refused, "Deploying to production is for <!subteam^S0RELEASE>.");
+    assert_eq!(app.github.calls(endpoint::COMPARE), 0, "GitHub is not asked for someone who may not");
+
+    let (message, _) = deploy_confirmed(&app, "deploy production v1.4.2", ALICE).await;
+    assert!(message.text.contains("asked by <@U0ALICE>"), "{}", message.text);
+    assert_eq!(app.slack.calls("usergroups.users.list"), 1, "the command and its confirmation share one answer");
+}
+
+#[tokio::test]
+async fn when_slack_cannot_list_the_group_the_refusal_says_so_and_nothing_is_deployed() {
+    let app = spawn_app_with(only_the_release_group_may_deploy).await;
+    the_shop(&app);
+    app.slack.set_usergroup("S0RELEASE", &[ALICE], true);
+    app.slack.fail_next("usergroups.users.list", opsbot_fake_slack::Failure::HttpStatus(503));
+
+    let refused = reply_text(&app.slash("/pipeline", "deploy production v1.4.2", ALICE).await);
+    assert!(refused.contains("Slack could not be asked whether you are in <!subteam^S0RELEASE>"), "{refused}");
+    assert!(refused.contains("Slack did not answer"), "{refused}");
+    app.wait_until_settled().await;
+    assert!(app.slack.views().is_empty(), "no confirmation opens");
+    assert_eq!(app.github.calls(endpoint::DISPATCH), 0);
+    // Slack is back: the next try goes through.
+    let ack = reply_text(&app.slash("/pipeline", "deploy production v1.4.2", ALICE).await);
+    assert!(ack.contains("Confirm in the dialog"), "{ack}");
+}
+
+#[tokio::test]
+async fn ten_deploy_checks_against_a_user_group_cost_slack_one_call() {
+    let app = spawn_app_with(only_the_release_group_may_deploy).await;
+    the_shop(&app);
+    app.slack.set_usergroup("S0RELEASE", &[ALICE], true);
+    let people = [ALICE, BOB];
+    let asks = (0..10).map(|i| app.slash("/pipeline", "deploy production v1.4.2", people[i % 2]));
+    let answers: Vec<String> = futures::future::join_all(asks).await.iter().map(reply_text).collect();
+    assert_eq!(answers.iter().filter(|a| a.contains("Confirm in the dialog")).count(), 5, "{answers:#?}");
+    assert_eq!(answers.iter().filter(|a| a.contains("is for <!subteam^S0RELEASE>")).count(), 5, "{answers:#?}");
+    assert_eq!(app.slack.calls("usergroups.users.list"), 1);
+}

@@ -42,7 +42,15 @@ fn asks_for_the_scopes_it_uses_and_no_more() {
         m["oauth_config"]["scopes"]["bot"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert_eq!(
         scopes,
-        ["commands", "chat:write", "chat:write.public", "app_mentions:read", "users:read", "channels:read"]
+        [
+            "commands",
+            "chat:write",
+            "chat:write.public",
+            "app_mentions:read",
+            "users:read",
+            "channels:read",
+            "usergroups:read"
+        ]
     );
     assert!(m["display_information"]["name"].as_str().is_some());
     assert!(m["features"]["bot_user"]["display_name"].as_str().is_some());

@@ -335,3 +335,110 @@ async fn without_github_a_re_run_is_refused_in_words_and_nothing_else_changes() 
     assert!(has_button(&refused, "alert.rerun"));
     assert_eq!(app.github.calls(endpoint::RERUN_FAILED_JOBS), 0);
 }
+
+/// CI failing on a feature branch, which raises no alert: the run's id.
+async fn ci_failing_on_a_branch(app: &TestApp) -> u64 {
+    app.github.deliver_to(&app.url("/hooks/github"), GITHUB_SECRET);
+    let ci = app.github.add_workflow(REPOSITORY, "CI", ".github/workflows/ci.yml");
+    let run =
+        app.github.add_run(REPOSITORY, ci, RunSpec::in_progress("feature/cart", test_start() - TimeDelta::minutes(6)));
+    assert!(app.github.complete_run(run, Conclusion::Failure));
+    app.wait_until_settled().await;
+    run
+}
+
+/// `/pipeline runs` typed by `user`: the answer, once GitHub answered.
+async fn latest_runs(app: &TestApp, user: &str) -> Ephemeral {
+    app.slash("/pipeline", "runs", user).await;
+    answer_to(app, user, "Latest runs of octo-org/shop").await
+}
+
+/// The DMs `user` got that contain `needle`.
+fn dms(app: &TestApp, user: &str, needle: &str) -> Vec<opsbot_fake_slack::Message> {
+    app.slack.messages(user).into_iter().filter(|m| m.text.contains(needle)).collect()
+}
+
+#[tokio::test]
+async fn re_run_failed_jobs_from_pipeline_runs_re_runs_on_github_and_dms_the_result_once() {
+    let app = connected().await;
+    let run = ci_failing_on_a_branch(&app).await;
+    let list = latest_runs(&app, BOB).await;
+    let action = format!("pipeline.rerun:{run}");
+
+    assert_eq!(app.click_ephemeral(BOB, &list, &action).await, 200);
+    let asked = answer_to(&app, BOB, "I'll DM you the result").await;
+    assert!(asked.text.contains("Re-run of the failed jobs of run #"), "{}", asked.text);
+    attempt_queued(&app, run, 2).await;
+    assert_eq!(app.github.calls(endpoint::RERUN_FAILED_JOBS), 1);
+
+    app.github.advance(minutes(3));
+    assert!(app.github.complete_run(run, Conclusion::Success));
+    let dm = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(BOB).into_iter().find(|m| m.text.contains("The re-run you asked for")))
+        .await
+        .expect("Bob gets a DM with the result");
+    assert!(dm.text.starts_with("✅ The re-run you asked for passed"), "{}", dm.text);
+    assert!(dm.text.contains("attempt 2") && dm.text.contains(&format!("actions/runs/{run}")), "{}", dm.text);
+    app.wait_until_settled().await;
+    assert_eq!(dms(&app, BOB, "The re-run you asked for").len(), 1, "told once");
+
+    // A restart keeps nothing it should not: the answered request stays
+    // answered, and the next attempt's report tells nobody again.
+    let mut app = app;
+    app.stop().await;
+    app.start_again().await;
+    app.github.deliver_to(&app.url("/hooks/github"), GITHUB_SECRET);
+    let list = latest_runs(&app, ALICE).await;
+    assert!(!list.blocks.to_string().contains(&action), "a run that passed has nothing to re-run");
+    app.wait_until_settled().await;
+    assert_eq!(dms(&app, BOB, "The re-run you asked for").len(), 1);
+}
+
+#[tokio::test]
+async fn a_re_run_from_pipeline_runs_of_a_run_already_running_is_refused_in_a_dm_and_nothing_else_changes() {
+    let app = connected().await;
+    let run = ci_failing_on_a_branch(&app).await;
+    let list = latest_runs(&app, BOB).await;
+    // Someone re-ran it from GitHub's own page meanwhile.
+    let url = format!("{}/repos/{REPOSITORY}/actions/runs/{run}/rerun-failed-jobs", app.config.github.api_url);
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(opsbot_fake_github::DEFAULT_TOKEN)
+        .send()
+        .await
+        .expect("the fake answers");
+    assert_eq!(answer.status(), 201);
+
+    app.click_ephemeral(BOB, &list, &format!("pipeline.rerun:{run}")).await;
+    let refused = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(BOB).into_iter().find(|m| m.text.contains("would not re-run")))
+        .await
+        .expect("Bob is told why");
+    assert!(refused.text.contains("already running"), "{}", refused.text);
+    app.wait_until_settled().await;
+    assert_eq!(app.github.run(run).unwrap().run_attempt, 2, "no attempt beyond the one already running");
+    assert!(app.slack.messages(DEVOPS).is_empty() && app.slack.messages(ALERTS).is_empty(), "no channel is told");
+}
+
+#[tokio::test]
+async fn re_run_from_pipeline_runs_of_the_run_a_firing_alert_follows_acts_as_the_alerts_own_button() {
+    let app = connected().await;
+    let (alert, run) = ci_failing_on_main(&app).await;
+    let list = latest_runs(&app, BOB).await;
+
+    app.click_ephemeral(BOB, &list, &format!("pipeline.rerun:{run}")).await;
+    let asked = app
+        .wait_until(&alert, "who asked for the re-run", |m| blocks_text(m).contains("<@U0BOB> asked for a re-run"))
+        .await;
+    assert!(!has_button(&asked, "alert.rerun"), "one re-run at a time: {}", blocks_text(&asked));
+    attempt_queued(&app, run, 2).await;
+    assert!(app.github.complete_run(run, Conclusion::Success));
+    app.wait_until(&alert, "the recovery", |m| blocks_text(m).contains("Recovered")).await;
+    app.wait_until_settled().await;
+    let thread = app.slack.thread(DEVOPS, &alert.ts);
+    assert!(thread.iter().any(|m| m.text.contains("the re-run <@U0BOB> asked for")), "{thread:#?}");
+    assert!(dms(&app, BOB, "The re-run you asked for").is_empty(), "the alert's message says it, not a DM");
+    assert_eq!(app.github.calls(endpoint::RERUN_FAILED_JOBS), 1);
+}

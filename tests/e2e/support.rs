@@ -10,7 +10,7 @@ use opsbot::hooks::verify::github_signature;
 use opsbot::outbox::WorkerSettings;
 use opsbot::slack::signature::sign;
 use opsbot_fake_github::FakeGitHub;
-use opsbot_fake_slack::{FakeSlack, Message, SpawnedFake};
+use opsbot_fake_slack::{Ephemeral, FakeSlack, Message, SpawnedFake};
 use opsbot_test_redis::{Persistence, RedisServer};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -333,6 +333,37 @@ impl TestApp {
             "message": {"ts": message.ts, "blocks": message.blocks},
             "trigger_id": "111.222.xxx",
             "response_url": "https://hooks.slack.com/actions/T0OPSBOT/1/x",
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body).await.status()
+    }
+
+    /// Clicks a button on an ephemeral answer `user` was shown in
+    /// #general (one filled in through a `response_url`), as Slack posts
+    /// it: without the message, with a fresh `response_url` of the fake.
+    pub async fn click_ephemeral(&self, user: &str, ephemeral: &Ephemeral, action_id: &str) -> reqwest::StatusCode {
+        let value = ephemeral.blocks.as_array().and_then(|blocks| {
+            blocks.iter().find_map(|b| {
+                let accessory = std::iter::once(&b["accessory"]);
+                let elements = b["elements"].as_array().into_iter().flatten();
+                accessory.chain(elements).find(|e| e["action_id"] == action_id).and_then(|e| e["value"].as_str())
+            })
+        });
+        let value = value.unwrap_or_else(|| panic!("no {action_id} button on {}", ephemeral.blocks));
+        let response_url = self
+            .slack
+            .response_url(&self._slack_server.responses_url, &ephemeral.channel, user)
+            .expect("the user and the channel exist in the fake");
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
+            "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
+            "api_app_id": "A0OPSBOT",
+            "container": {"type": "message", "message_ts": ephemeral.ts, "channel_id": ephemeral.channel, "is_ephemeral": true},
+            "channel": {"id": ephemeral.channel, "name": "general"},
+            "trigger_id": "111.222.xxx",
+            "response_url": response_url,
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
         });
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();

@@ -58,11 +58,17 @@ pub enum Loaded {
 pub fn source_key(signal: &Signal) -> String {
     match signal {
         Signal::WorkflowRun(run) | Signal::WorkflowRunStarted(run) => {
-            format!("github:workflow:{}:{}:{}", run.repo, run.workflow_id, run.branch)
+            workflow_key(&run.repo, run.workflow_id, &run.branch)
         }
         Signal::Deployment(d) => format!("github:deployment:{}:{}", d.repo, d.environment.to_ascii_lowercase()),
         Signal::Alertmanager(group) => format!("alertmanager:{}", group.group_key),
     }
+}
+
+/// The source key of a workflow's failures on a branch: one group at a
+/// time follows them.
+pub fn workflow_key(repo: &str, workflow_id: u64, branch: &str) -> String {
+    format!("github:workflow:{repo}:{workflow_id}:{branch}")
 }
 
 /// What deciding `signal` needs; `Nothing` when the runbook says it does

@@ -7,7 +7,8 @@
 //! (`DEP-<n>`): the runbook's workflow is dispatched through the outbox,
 //! its message is posted in the environment's channel, every open incident
 //! notes it, and the run GitHub reports back (its title carries `DEP-<n>`)
-//! ends it. The state is here; the decisions in [`decide`]; the messages
+//! ends it; when GitHub says nothing for the environment's `timeout`,
+//! opsbot stops following it and says so. The state is here; the decisions in [`decide`]; the messages
 //! and the modal in [`render`].
 
 pub mod decide;
@@ -46,6 +47,10 @@ pub struct Deployment {
     /// The workflow run, once GitHub reported it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunLink>,
+    /// The workflow's runs on GitHub's web pages: where to look for its run
+    /// when GitHub never named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_page: Option<String>,
     /// Where its message is in Slack; the store fills it in on load.
     #[serde(skip)]
     pub posted: Posted,
@@ -69,6 +74,10 @@ pub enum DeployState {
     Failed { conclusion: String },
     /// GitHub would not start the workflow.
     Refused { why: String },
+    /// No word from GitHub that the run finished by `at`, the
+    /// environment's `timeout` after the dispatch: opsbot stopped following
+    /// it. A report of its run that comes later still settles it.
+    Unfollowed { at: DateTime<Utc> },
 }
 
 /// The run a deployment's workflow made.
@@ -91,5 +100,11 @@ impl Deployment {
     /// Still waiting for its run.
     pub fn is_open(&self) -> bool {
         matches!(self.state, DeployState::Requested | DeployState::Dispatched | DeployState::Running { .. })
+    }
+
+    /// Its run may still end it: it is open, or opsbot stopped following
+    /// it before GitHub reported the run.
+    pub fn awaits_its_run(&self) -> bool {
+        self.is_open() || matches!(self.state, DeployState::Unfollowed { .. })
     }
 }

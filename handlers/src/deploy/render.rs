@@ -72,13 +72,18 @@ is what is deployed, not a rollback target.",
     )
 }
 
-pub fn groups_unchecked(env: &Environment, action: Action, groups: &[String], runbook: &Runbook) -> String {
-    let named: Vec<String> = groups.iter().map(|g| format!("<!subteam^{g}>")).collect();
+/// Slack could not say whether the user is in the groups that would let
+/// them (and nothing else does): the refusal says so, rather than claiming
+/// they are not in them. `unread`: each group and why, in words.
+pub fn groups_unread(env: &Environment, action: Action, unread: &[(String, String)], runbook: &Runbook) -> String {
+    let named: Vec<String> = unread.iter().map(|(g, _)| format!("<!subteam^{g}>")).collect();
+    let mut why: Vec<String> = unread.iter().map(|(_, why)| escape(why)).collect();
+    why.dedup();
     format!(
-        "{} Membership of {} cannot be checked yet (opsbot does not read Slack's user groups), so opsbot cannot \
-tell whether you are in it; nothing was changed.",
+        "{} Slack could not be asked whether you are in {} ({}), so nothing was changed; try again in a minute.",
         env.refusal(action, &runbook.roles),
-        named.join(", ")
+        named.join(", "),
+        why.join("; ")
     )
 }
 
@@ -211,10 +216,20 @@ pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
             escape(&truncate(why, 500)),
             d.by
         ),
+        DeployState::Unfollowed { .. } => format!(
+            "⏳ *{}* {}, asked by <@{}>: opsbot stopped following it ({})",
+            d.id,
+            capitalized(&what),
+            d.by,
+            no_word(d)
+        ),
     };
     let mut context = format!("`{}` in `{}`", escape(&d.workflow), escape(&d.repo));
     match (&d.run, &d.dispatched) {
         (Some(run), _) => context.push_str(&format!(" · <{}|run #{}> · {}", run.url, run.number, duration(run.took()))),
+        (None, Some(run)) if matches!(d.state, DeployState::Unfollowed { .. }) => {
+            context.push_str(&format!(" · <{}|the run>", run.url))
+        }
         (None, Some(run)) => match &d.state {
             DeployState::Running { since } => {
                 context.push_str(&format!(" · <{}|the run> running since {}", run.url, slack_date(*since)))
@@ -222,7 +237,14 @@ pub fn message(d: &Deployment, _runbook: &Runbook) -> SlackMessage {
             _ => context.push_str(&format!(" · <{}|the run> is on its way", run.url)),
         },
         (None, None) if d.is_open() => context.push_str(" · waiting for its run"),
-        (None, _) => {}
+        (None, None) => {
+            if let (DeployState::Unfollowed { .. }, Some(page)) = (&d.state, &d.runs_page) {
+                context.push_str(&format!(" · look for its run in <{page}|the workflow's runs>"));
+            }
+        }
+    }
+    if matches!(d.state, DeployState::Unfollowed { .. }) {
+        context.push_str("\nIf GitHub reports the run later, this message will still show how it ended.");
     }
     if let Some(reason) = &d.reason {
         context.push_str(&format!("\n_{}_", escape(reason)));
@@ -261,6 +283,35 @@ pub fn finished_note(d: &Deployment) -> String {
         _ => String::new(),
     }
 }
+
+/// Why opsbot stopped following a deployment: `no word from GitHub about
+/// the run in 1 h`.
+fn no_word(d: &Deployment) -> String {
+    match &d.state {
+        DeployState::Unfollowed { at } => format!("no word from GitHub about the run in {}", duration(*at - d.at)),
+        _ => String::new(),
+    }
+}
+
+/// The thread note when opsbot stopped following the deployment, with
+/// where to look.
+pub fn unfollowed_note(d: &Deployment) -> String {
+    let look = match (&d.dispatched, &d.runs_page) {
+        (Some(run), _) => format!(" Look at <{}|the run>.", run.url),
+        (None, Some(page)) => format!(" Look for its run in <{page}|the workflow's runs>."),
+        (None, None) => String::new(),
+    };
+    format!(
+        "⏳ opsbot stopped following {}: {}.{look} If GitHub reports the run later, the message will still show \
+how it ended.",
+        d.id,
+        no_word(d)
+    )
+}
+
+/// Added to the finished note of a run reported after opsbot had stopped
+/// following its deployment.
+pub const REPORTED_LATE: &str = " (GitHub reported it after opsbot had stopped following it)";
 
 /// The thread note when GitHub would not start the workflow.
 pub fn refused_note(d: &Deployment, why: &str) -> String {

@@ -179,6 +179,7 @@ pub(crate) mod tests {
             number: id,
             workflow: workflow.into(),
             workflow_path: format!(".github/workflows/{}.yml", workflow.to_lowercase()),
+            workflow_id: 7,
             title: format!("Commit {id}"),
             branch: branch.into(),
             event: "push".into(),

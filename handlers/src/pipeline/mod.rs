@@ -8,6 +8,7 @@ pub mod checks;
 pub mod command;
 pub mod figures;
 pub mod render;
+pub mod rerun;
 
 use crate::decision::{AnswerTo, Decision, Effect, Invocation, Reply};
 use crate::github::{Activity, Lookup, Repo, Unavailable};
@@ -37,6 +38,10 @@ pub struct Setup {
     pub connected: bool,
     /// `GITHUB_REPOSITORY`: what `/pipeline` looks at when none is named.
     pub repository: Option<Repo>,
+    /// GitHub's web address (`https://github.com`, or a GitHub Enterprise
+    /// server's), for the links opsbot makes itself rather than taking
+    /// from GitHub's answers; `None` when not connected.
+    pub web: Option<String>,
 }
 
 /// `/pipeline` stores nothing yet: its answers come from GitHub.
@@ -98,7 +103,7 @@ mod tests {
     }
 
     fn setup(connected: bool, repository: Option<&str>) -> Loaded {
-        Loaded::Setup(Setup { connected, repository: repository.and_then(Repo::parse) })
+        Loaded::Setup(Setup { connected, repository: repository.and_then(Repo::parse), web: None })
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! within Block Kit's limits, however many runs GitHub lists.
 
 use super::figures::{self, Figures, KpiReading};
+use crate::codec::{Button, ListedRun};
 use crate::decision::Reply;
 use crate::github::{Activity, Lookup, Repo, RunConclusion, RunRecord, RunState, Unavailable};
 use crate::runbook::alerts::Quantity;
@@ -185,6 +186,33 @@ fn footer(activity: &Activity, now: DateTime<Utc>) -> String {
 }
 
 /// `/pipeline runs`: the latest runs, newest first.
+/// **Re-run failed jobs** beside a run that failed; `None` for the others
+/// (GitHub re-runs only the failed jobs of a completed run).
+fn rerun_button(repo: &Repo, run: &RunRecord) -> Option<Value> {
+    if run.state != RunState::Completed(RunConclusion::Failure) {
+        return None;
+    }
+    let button = Button::Rerun(ListedRun {
+        repo: repo.clone(),
+        run_id: run.id,
+        run_number: run.number,
+        attempt: run.attempt,
+        workflow_id: run.workflow_id,
+        branch: run.branch.clone(),
+    });
+    let value = button.value();
+    // Slack takes 2000 characters in a value; a branch that long is listed
+    // without the button rather than with one that would be refused.
+    (value.chars().count() <= 2000).then(|| {
+        json!({
+            "type": "button",
+            "action_id": button.action_id(),
+            "value": value,
+            "text": {"type": "plain_text", "text": "Re-run failed jobs"},
+        })
+    })
+}
+
 pub fn runs(activity: &Activity, workflow: Option<&str>, branch: Option<&str>, now: DateTime<Utc>) -> Reply {
     let mut title = format!("Latest runs of {}", activity.repo);
     if let Some(w) = workflow {
@@ -204,7 +232,7 @@ pub fn runs(activity: &Activity, workflow: Option<&str>, branch: Option<&str>, n
             RunState::Queued => format!("queued for {}", duration(now - run.created)),
         };
         let attempt = if run.attempt > 1 { format!(", attempt {}", run.attempt) } else { String::new() };
-        blocks.push(section(&format!(
+        let mut line = section(&format!(
             "{} {} on `{}`, {} by {}, {took}{attempt}, {}\n{}",
             icon(run.state),
             run_link(run),
@@ -213,7 +241,11 @@ pub fn runs(activity: &Activity, workflow: Option<&str>, branch: Option<&str>, n
             escape(&run.actor),
             ago(run.created, now),
             escape(&truncate(&run.title, 120)),
-        )));
+        ));
+        if let Some(button) = rerun_button(&activity.repo, run) {
+            line["accessory"] = button;
+        }
+        blocks.push(line);
     }
     if activity.runs.len() > RUNS_SHOWN {
         blocks.push(context(&format!(
@@ -266,6 +298,30 @@ mod tests {
         let blocks = reply.blocks.unwrap();
         assert!(blocks.as_array().unwrap().len() <= crate::blocks::MAX_BLOCKS);
         assert!(blocks.to_string().contains("15 of 100 runs shown"));
+    }
+
+    #[test]
+    fn failed_runs_carry_re_run_failed_jobs_and_the_others_do_not() {
+        let mut failed = run(2, "CI", "main", FAIL, 3);
+        failed.attempt = 2;
+        let list = vec![run(1, "CI", "main", PASS, 3), failed, run(3, "CI", "main", RunState::InProgress, 0)];
+        let blocks = runs_reply(list).blocks.unwrap();
+        let buttons: Vec<&Value> = blocks.as_array().unwrap().iter().filter_map(|b| b.get("accessory")).collect();
+        let [button] = buttons[..] else { panic!("{blocks}") };
+        assert_eq!(button["text"]["text"], "Re-run failed jobs");
+        let parsed = Button::parse(button["action_id"].as_str().unwrap(), button["value"].as_str().unwrap());
+        let Some(Button::Rerun(listed)) = parsed else { panic!("{button}") };
+        assert_eq!((listed.run_id, listed.run_number, listed.attempt, listed.workflow_id), (2, 2, 2, 7));
+        assert_eq!((listed.repo.to_string().as_str(), listed.branch.as_str()), ("octo-org/shop", "main"));
+        // Fifteen failed runs: fifteen buttons, each with its own action id.
+        let blocks = runs_reply((1..=20).map(|i| run(i, "CI", "main", FAIL, 3)).collect()).blocks.unwrap();
+        let ids: std::collections::HashSet<String> = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["accessory"]["action_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(ids.len(), RUNS_SHOWN);
     }
 
     fn runs_reply(list: Vec<RunRecord>) -> Reply {

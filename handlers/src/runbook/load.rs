@@ -18,7 +18,9 @@ use super::alerts::{
     Metric, Quantity,
 };
 use super::oncall::{OnCall, Rotation, ShiftLength};
-use super::pipeline::{is_git_ref, is_repository, Action, Deployer, Dispatch, Environment, Figure, Template, Workflow};
+use super::pipeline::{
+    is_git_ref, is_repository, Action, Deployer, Dispatch, Environment, Figure, Template, Workflow, DEFAULT_TIMEOUT,
+};
 use super::{AlertRules, Channels, Checklist, Mention, Phase, Pipeline, Role, Runbook, SeverityPolicy, Step, Targets};
 use crate::schedule::Schedule;
 use crate::severity::Severity;
@@ -685,6 +687,8 @@ struct RawEnvironment {
     may: Key<List<String>>,
     #[serde(default, deserialize_with = "key")]
     channel: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    timeout: Key<String>,
     #[serde(default, deserialize_with = "key")]
     deploy: Key<RawDispatch>,
     #[serde(default, deserialize_with = "key")]
@@ -2224,15 +2228,19 @@ impl Check {
             _ => Some(Vec::new()),
         };
         let channel = self.channel_ref(&environment.channel, "team", channels, &format!("`channel` {whose}"));
+        let timeout_ok = environment.timeout.as_ref().and_then(|k| k.value.as_ref()).is_none();
+        let timeout = self.optional_duration(&environment.timeout, &format!("`timeout` {whose}"));
         let deploy = self.dispatch(&environment.deploy, at, label, Action::Deploy);
         let rollback = self.dispatch(&environment.rollback, at, label, Action::Rollback);
         name_ok.then_some(())?;
+        (timeout_ok || timeout.is_some()).then_some(())?;
         Some(Environment {
             name: label.to_owned(),
             repository: repository?,
             default_ref: default_ref?,
             may: may?,
             channel: channel?,
+            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
             deploy: deploy?,
             rollback: rollback?,
         })
@@ -3610,7 +3618,7 @@ pipeline:
             (
                 "      ref: release",
                 "      branch: release",
-                "55:7: unknown key `branch` (expected one of: repository, ref, may, channel, deploy, rollback)",
+                "55:7: unknown key `branch` (expected one of: repository, ref, may, channel, timeout, deploy, rollback)",
             ),
             (
                 "      rollback: { workflow: deploy.yaml }",
@@ -3627,6 +3635,22 @@ pipeline:
         assert_eq!(
             errors(&format!("{}pipeline:\n  environments:\n    production:\n", mini())),
             ["53:5: environment `production` is empty (expected `deploy` and `rollback`, each with a `workflow`)"]
+        );
+    }
+
+    #[test]
+    fn an_environment_follows_its_deployments_for_its_timeout_an_hour_unless_it_says() {
+        let rb =
+            parse(&with_pipeline("      channel: alerts\n", "      channel: alerts\n      timeout: 90m\n")).unwrap();
+        assert_eq!(rb.pipeline.environments[0].timeout, TimeDelta::minutes(90));
+        assert_eq!(rb.pipeline.environments[1].timeout, TimeDelta::hours(1), "left out: an hour");
+        assert_eq!(
+            errors(&with_pipeline("      channel: alerts\n", "      channel: alerts\n      timeout: soon\n")),
+            ["58:16: bad duration `soon` for `timeout` of environment `production`: write a whole number and a unit (`s`, `m`, `h`, `d`), e.g. `30s`, `5m`, `4h`, `2h 30m`, `1d`"]
+        );
+        assert_eq!(
+            errors(&with_pipeline("      channel: alerts\n", "      channel: alerts\n      timeout: 0m\n")),
+            ["58:16: duration `0m` for `timeout` of environment `production` must be more than zero"]
         );
     }
 

@@ -59,6 +59,7 @@ impl Pipeline {
             default_ref: None,
             may,
             channel: channels.team.clone(),
+            timeout: DEFAULT_TIMEOUT,
             deploy: Dispatch::seed("deploy.yml", "ref"),
             rollback: Dispatch::seed("rollback.yml", "to_ref"),
         };
@@ -67,6 +68,12 @@ impl Pipeline {
         }
     }
 }
+
+/// How long opsbot follows a deployment when an environment's `timeout`
+/// does not say: long enough for a deploy workflow that waits for a
+/// runner and an approval, short enough that a run that never reports is
+/// not shown "deploying" all afternoon.
+pub const DEFAULT_TIMEOUT: TimeDelta = TimeDelta::hours(1);
 
 /// One environment opsbot may deploy to and roll back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +92,11 @@ pub struct Environment {
     /// Where "deploying … by @who" is posted: the runbook's `alerts` or
     /// `team` channel already resolved, or a channel of its own.
     pub channel: String,
+    /// How long after the dispatch opsbot waits for GitHub to report the
+    /// run finished before it stops following the deployment (a workflow
+    /// without `{id}` in its `run-name`, a lost webhook, a run that never
+    /// started). A report that comes later still settles it.
+    pub timeout: TimeDelta,
     pub deploy: Dispatch,
     pub rollback: Dispatch,
 }
