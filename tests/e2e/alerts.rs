@@ -48,7 +48,7 @@ fn completed_run(workflow: (&str, u64), run: u64, conclusion: &str, branch: &str
     payload.to_string()
 }
 
-fn ci_run(run: u64, conclusion: &str) -> String {
+pub(crate) fn ci_run(run: u64, conclusion: &str) -> String {
     completed_run(("CI", CI), run, conclusion, "main")
 }
 

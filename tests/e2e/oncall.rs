@@ -77,6 +77,9 @@ async fn at_the_shift_change_the_handoff_is_posted_once_with_whats_open_and_the_
     app.wait_for_alert(DEVOPS, "INC-1").await;
     let started = reply_text(&app.slash("/runbook", "start security review", BOB).await);
     assert!(started.contains("RUN-1"), "{started}");
+    let failing = app.post_github("workflow_run", &crate::alerts::ci_run(1, "failure"), "d-ci-1").await;
+    assert_eq!(failing.status(), 202);
+    app.wait_until_settled().await;
 
     // Monday 2026-11-30 09:00 UTC: Bob hands over to Carol.
     app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(6));
@@ -97,6 +100,11 @@ async fn at_the_shift_change_the_handoff_is_posted_once_with_whats_open_and_the_
     );
     assert!(
         handoff.text.contains("*Checklists left unfinished (1)*\n• *RUN-1* Security Review · 0/"),
+        "{}",
+        handoff.text
+    );
+    assert!(
+        handoff.text.contains("*Pipeline failures still firing (1)*\n• *ALR-1* CI failing on main"),
         "{}",
         handoff.text
     );

@@ -434,6 +434,31 @@ mod tests {
     }
 
     #[test]
+    fn an_override_across_the_shift_change_decides_who_hands_over_to_whom() {
+        use crate::runbook::oncall::Cover;
+        let due = at("2026-12-07T09:00:00Z");
+        let cover = |member: &str, starts: &str, ends: &str| Cover {
+            role: "on-call-engineer".into(),
+            member: member.into(),
+            starts: at(starts),
+            ends: at(ends),
+            id: 1,
+        };
+        // Carol covers the last hours of Alice's shift: she hands over to Bob.
+        let mut rb = runbook();
+        rb.oncall.covers = vec![cover("U0CAROL", "2026-12-07T06:00:00Z", "2026-12-07T09:00:00Z")];
+        let h = handoff("on-call-engineer", 1, due, ID, &ShiftReport::default(), &rb, due).change.unwrap();
+        assert_eq!((h.outgoing.as_str(), h.incoming.as_str()), ("U0CAROL", "U0BOB"));
+        // Carol covers across the change: she stays on, and nobody is asked for "I have it".
+        rb.oncall.covers = vec![cover("U0CAROL", "2026-12-07T08:00:00Z", "2026-12-07T10:00:00Z")];
+        let d = handoff("on-call-engineer", 1, due, ID, &ShiftReport::default(), &rb, due);
+        let h = d.change.unwrap();
+        assert_eq!((h.outgoing.as_str(), h.incoming.as_str(), h.acknowledge_by), ("U0CAROL", "U0CAROL", None));
+        assert!(text_of(&h, HandoffMessage::Announcement).contains("<@U0CAROL> stays on call"));
+        assert_eq!(d.timers.len(), 1, "no reminder to set");
+    }
+
+    #[test]
     fn a_rotation_that_asks_no_acknowledgement_has_no_button_and_no_reminder() {
         let mut rb = runbook();
         rb.oncall.rotations[0].acknowledge_within = None;
