@@ -12,7 +12,7 @@ use crate::decision;
 use crate::decision::Caller;
 use crate::subject::{
     AlertId, AlertMessage, ChecklistPart, DeployId, DeploymentMessage, HandoffId, HandoffMessage, IncidentChecklist,
-    IncidentId, IncidentMessage, Message, OverrideId, OverrideMessage, RunId, RunMessage,
+    IncidentId, IncidentMessage, Message, OverrideId, OverrideMessage, RunId, RunMessage, SwapId, SwapMessage,
 };
 use crate::timer::{self, IncidentReminder, TimerKind};
 use chrono::{DateTime, Utc};
@@ -89,6 +89,9 @@ pub enum Effect {
     PostOverride { cover: OverrideId },
     RefreshOverride { cover: OverrideId },
     PostInOverrideThread { cover: OverrideId, text: String },
+    PostSwap { swap: SwapId },
+    RefreshSwap { swap: SwapId },
+    PostInSwapThread { swap: SwapId, text: String },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -127,6 +130,8 @@ fn posted(message: Message, refresh: bool) -> Effect {
         (Message::Handoff(handoff, HandoffMessage::Direct), true) => Effect::RefreshHandoffDm { handoff },
         (Message::Override(cover, OverrideMessage::Announcement), false) => Effect::PostOverride { cover },
         (Message::Override(cover, OverrideMessage::Announcement), true) => Effect::RefreshOverride { cover },
+        (Message::Swap(swap, SwapMessage::Offer), false) => Effect::PostSwap { swap },
+        (Message::Swap(swap, SwapMessage::Offer), true) => Effect::RefreshSwap { swap },
     }
 }
 
@@ -151,6 +156,9 @@ impl From<decision::Effect> for Effect {
             }
             decision::Effect::InThread { subject: Subject::Override(cover), text } => {
                 Effect::PostInOverrideThread { cover, text }
+            }
+            decision::Effect::InThread { subject: Subject::Swap(swap), text } => {
+                Effect::PostInSwapThread { swap, text }
             }
             decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
             decision::Effect::SendAlertLink { incident, channel, user } => {
@@ -214,6 +222,9 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostOverride { cover } => E::Post(Message::Override(cover, OverrideMessage::Announcement)),
             Effect::RefreshOverride { cover } => E::Refresh(Message::Override(cover, OverrideMessage::Announcement)),
             Effect::PostInOverrideThread { cover, text } => E::InThread { subject: Subject::Override(cover), text },
+            Effect::PostSwap { swap } => E::Post(Message::Swap(swap, SwapMessage::Offer)),
+            Effect::RefreshSwap { swap } => E::Refresh(Message::Swap(swap, SwapMessage::Offer)),
+            Effect::PostInSwapThread { swap, text } => E::InThread { subject: Subject::Swap(swap), text },
         })
     }
 }
@@ -231,6 +242,7 @@ enum TimerSubject {
     Deployment(DeployId),
     Handoff(HandoffId),
     Override(OverrideId),
+    Swap(SwapId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -281,6 +293,7 @@ enum Reason {
     },
     Unacknowledged,
     OverrideEnds,
+    SwapExpires,
     ShiftReminder {
         shift: i64,
     },
@@ -345,6 +358,7 @@ impl From<timer::Timer> for Timer {
                 (TimerSubject::Rotation(role), 0, Reason::ShiftReminder { shift })
             }
             TimerKind::OverrideEnds { cover } => (TimerSubject::Override(cover), 0, Reason::OverrideEnds),
+            TimerKind::SwapExpires { swap } => (TimerSubject::Swap(swap), 0, Reason::SwapExpires),
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -375,6 +389,7 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::Dispatched { .. }
                     | Reason::Unacknowledged
                     | Reason::OverrideEnds
+                    | Reason::SwapExpires
                     | Reason::ShiftReminder { .. } => {
                         return Err("a timer of another subject on an incident".to_owned())
                     }
@@ -407,6 +422,7 @@ impl TryFrom<Timer> for timer::Timer {
             (TimerSubject::Rotation(role), Reason::ShiftReminder { shift }) => TimerKind::ShiftReminder { role, shift },
             (TimerSubject::Handoff(handoff), Reason::Unacknowledged) => TimerKind::HandoffUnacknowledged { handoff },
             (TimerSubject::Override(cover), Reason::OverrideEnds) => TimerKind::OverrideEnds { cover },
+            (TimerSubject::Swap(swap), Reason::SwapExpires) => TimerKind::SwapExpires { swap },
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
         Ok(timer::Timer { due: w.due, kind })
@@ -725,6 +741,18 @@ mod tests {
         assert_same(
             r#"{"subject":{"override":2},"due":"2026-11-27T09:05:00Z","timer":"override_ends"}"#,
             Timer { due: at(9, 5), kind: TimerKind::OverrideEnds { cover } },
+        );
+        let swap = crate::subject::SwapId(5);
+        let offer = Message::Swap(swap, crate::subject::SwapMessage::Offer);
+        assert_same(r#"{"kind":"post_swap","swap":5}"#, Effect::Post(offer));
+        assert_same(r#"{"kind":"refresh_swap","swap":5}"#, Effect::Refresh(offer));
+        assert_same(
+            r#"{"kind":"post_in_swap_thread","swap":5,"text":"x"}"#,
+            Effect::InThread { subject: Subject::Swap(swap), text: "x".into() },
+        );
+        assert_same(
+            r#"{"subject":{"swap":5},"due":"2026-11-27T09:05:00Z","timer":"swap_expires"}"#,
+            Timer { due: at(9, 5), kind: TimerKind::SwapExpires { swap } },
         );
         // The handoff's own timer is stored as before.
         assert_same(
