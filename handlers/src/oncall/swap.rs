@@ -403,7 +403,7 @@ fn answerable(
         (None, false) => None,
     };
     match already {
-        Some(why) => Err(Box::new(note(who, format!("You {why} ({id})")))),
+        Some(why) => Err(Box::new(note(who, format!("You {why} ({id}).")))),
         None => Ok(swap),
     }
 }
