@@ -20,6 +20,7 @@ use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as Incide
 use opsbot_handlers::oncall::handoff::{Loaded as HandoffLoaded, Need as HandoffNeed};
 use opsbot_handlers::oncall::overrides::{Loaded as OverrideLoaded, Need as OverrideNeed};
 use opsbot_handlers::oncall::report::ShiftReport;
+use opsbot_handlers::oncall::swap::{Loaded as SwapLoaded, Need as SwapNeed};
 use opsbot_handlers::pipeline::rerun::{Loaded as RerunLoaded, Need as RerunNeed};
 use opsbot_handlers::pipeline::{Loaded as PipelineLoaded, Need as PipelineNeed};
 use opsbot_handlers::run::decide::{Loaded as RunLoaded, Need as RunNeed};
@@ -233,10 +234,15 @@ impl Engine {
             };
             match self.commit(event, &decision, version, consume).await? {
                 CommitOutcome::Committed => {
-                    if let Some(Change::Override(o)) = &decision.change {
-                        // This replica follows it from the next decision on.
+                    let covers: Vec<_> = match &decision.change {
+                        Some(Change::Override(o)) => vec![o.id],
+                        Some(Change::Swap(c)) => c.overrides.iter().map(|o| o.id).collect(),
+                        _ => Vec::new(),
+                    };
+                    if !covers.is_empty() {
+                        // This replica follows them from the next decision on.
                         if let Err(e) = self.roster.refresh(&self.store).await {
-                            tracing::warn!(cover = %o.id, error = %e, "override stored; pages follow it once reloaded");
+                            tracing::warn!(covers = ?covers, error = %e, "override stored; pages follow it once reloaded");
                         }
                     }
                     return Ok(Settled::Done(Box::new(decision)));
@@ -375,6 +381,18 @@ impl Engine {
                 let (found, version) = split(store.subjects.load_override(id).await?);
                 only(Loaded::Override(OverrideLoaded::One(found)), version)
             }
+            Need::Swap(SwapNeed::New) => only(Loaded::Swap(SwapLoaded::New(store.subjects.next_swap_id().await?)), 0),
+            Need::Swap(SwapNeed::One(id)) => {
+                let (found, version) = split(store.subjects.load_swap(id).await?);
+                only(Loaded::Swap(SwapLoaded::One(found)), version)
+            }
+            Need::Swap(SwapNeed::Accept(id)) => {
+                let (found, version) = split(store.subjects.load_swap(id).await?);
+                // A refused click leaves a gap in the overrides' numbers,
+                // as a refused override does.
+                let overrides = [store.subjects.next_override_id().await?, store.subjects.next_override_id().await?];
+                only(Loaded::Swap(SwapLoaded::Accept { found, overrides }), version)
+            }
         })
     }
 
@@ -417,7 +435,13 @@ impl Engine {
             Some(Change::Handoff(h)) => (Some(Stored::Handoff(h, version)), &[][..]),
             Some(Change::Override(o)) => (Some(Stored::Override(o, version)), &[][..]),
             Some(Change::Rerun(r)) => (Some(Stored::Rerun(r, version)), &[][..]),
+            Some(Change::Swap(c)) => (Some(Stored::Swap(&c.swap, version)), &[][..]),
             Some(Change::Alert(_)) | None => (None, &[][..]),
+        };
+        // An accepted swap's overrides are new: written at version 0 with it.
+        let also: Vec<Stored> = match &decision.change {
+            Some(Change::Swap(c)) => c.overrides.iter().map(|o| Stored::Override(o, 0)).collect(),
+            _ => Vec::new(),
         };
         let (mut opens, mut sample) = (None, None);
         if let Some(Change::Alert(c)) = &decision.change {
@@ -448,6 +472,7 @@ impl Engine {
             .subjects
             .commit(&Commit {
                 subject,
+                also: &also,
                 timeline,
                 effects: &decision.effects,
                 timers: &decision.timers,

@@ -99,6 +99,7 @@ fn at(channel: &str, ts: &str) -> MessageRef {
 fn empty() -> Commit<'static> {
     Commit {
         subject: None,
+        also: &[],
         timeline: &[],
         effects: &[],
         timers: &[],
@@ -173,6 +174,7 @@ async fn version_conflict(store: Store) {
     inc.title = "lost".into();
     let stale = Commit {
         subject: Some(Stored::Incident(&inc, 1)),
+        also: &[],
         timeline: &[entry("U0BOB", t0())],
         effects: &[note("lost")],
         timers: &[escalation(1, t0() + minutes(5), 2)],
@@ -948,6 +950,7 @@ async fn overrides(store: Store) {
         channel: "#devops".into(),
         cancelled: None,
         ended: false,
+        swap: None,
         posted: Default::default(),
     };
     let save = |o: Override, v| {
@@ -1029,6 +1032,75 @@ async fn reruns(store: Store) {
     assert!(store.subjects.open_incidents().await.unwrap().is_empty(), "not an incident");
 }
 
+/// An accepted swap is written with its two overrides, all or nothing: a
+/// second Accept (a stale version, or overrides already there) writes none
+/// of them, so the trade happens once.
+async fn swap_with_its_overrides(store: Store) {
+    use opsbot_handlers::oncall::overrides::Override;
+    use opsbot_handlers::oncall::swap::{Answer, Swap, SwappedShift};
+    use opsbot_handlers::subject::{OverrideId, Stamp, SwapId};
+    let week = |weeks: i64| SwappedShift {
+        index: weeks,
+        starts: t0() + TimeDelta::weeks(weeks),
+        ends: t0() + TimeDelta::weeks(weeks + 1),
+    };
+    let id = store.subjects.next_swap_id().await.unwrap();
+    assert_eq!(id, SwapId(1));
+    let offer = Swap {
+        id,
+        role: "on-call-engineer".into(),
+        role_name: "On-call engineer".into(),
+        proposer: "U0ALICE".into(),
+        gives: week(2),
+        invitee: "U0BOB".into(),
+        takes: week(1),
+        at: t0(),
+        channel: "#devops".into(),
+        answer: None,
+        expired: false,
+        posted: Default::default(),
+    };
+    let offered = Commit { subject: Some(Stored::Swap(&offer, 0)), ..empty() };
+    assert_eq!(store.subjects.commit(&offered).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.subjects.load_swap(id).await.unwrap().expect("stored").value, offer);
+
+    let ids = [store.subjects.next_override_id().await.unwrap(), store.subjects.next_override_id().await.unwrap()];
+    let half = |oid: OverrideId, member: &str, covers: &str, shift: &SwappedShift| Override {
+        id: oid,
+        role: offer.role.clone(),
+        role_name: offer.role_name.clone(),
+        member: member.into(),
+        covers: covers.into(),
+        starts: shift.starts,
+        ends: shift.ends,
+        by: Stamp { user: "U0BOB".into(), at: t0() },
+        channel: "#devops".into(),
+        cancelled: None,
+        ended: false,
+        swap: Some(id),
+        posted: Default::default(),
+    };
+    let covers = [half(ids[0], "U0BOB", "U0ALICE", &offer.gives), half(ids[1], "U0ALICE", "U0BOB", &offer.takes)];
+    let mut accepted = offer.clone();
+    accepted.answer = Some(Answer::Accepted { at: t0(), overrides: ids });
+    let also = [Stored::Override(&covers[0], 0), Stored::Override(&covers[1], 0)];
+    let accept = Commit { subject: Some(Stored::Swap(&accepted, 1)), also: &also, ..empty() };
+    assert_eq!(store.subjects.commit(&accept).await.unwrap(), CommitOutcome::Committed);
+    let open: Vec<OverrideId> = store.subjects.open_overrides().await.unwrap().iter().map(|o| o.id).collect();
+    assert_eq!(open, ids, "both halves are followed");
+    assert_eq!(store.subjects.load_override(ids[1]).await.unwrap().expect("stored").value, covers[1]);
+    assert_eq!(store.subjects.load_swap(id).await.unwrap().expect("stored").version, 2);
+
+    // The same Accept again, at the version it was loaded at: refused.
+    assert_eq!(store.subjects.commit(&accept).await.unwrap(), CommitOutcome::Conflict);
+    // Up to date on the swap, but the overrides are there already: refused
+    // too, and the swap is left as it was.
+    let retry = Commit { subject: Some(Stored::Swap(&accepted, 2)), also: &also, ..empty() };
+    assert_eq!(store.subjects.commit(&retry).await.unwrap(), CommitOutcome::Conflict);
+    assert_eq!(store.subjects.load_swap(id).await.unwrap().expect("stored").version, 2);
+    assert_eq!(store.subjects.load_override(ids[0]).await.unwrap().expect("stored").version, 1);
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1084,6 +1156,7 @@ contracts!(
     overrides,
     rotation_plans,
     reruns,
+    swap_with_its_overrides,
 );
 
 /// The one thing the backends are meant to differ in.

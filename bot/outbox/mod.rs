@@ -1005,6 +1005,7 @@ mod tests {
         let note = Effect::InThread { subject, text: "queued before the alert".into() };
         let commit = Commit {
             subject: Some(Stored::Incident(&change.incident, 0)),
+            also: &[],
             timeline: &change.timeline,
             effects: std::slice::from_ref(&note),
             timers: &[],

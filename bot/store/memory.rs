@@ -18,16 +18,17 @@ use super::outbox::{
 use super::subjects::{
     alert_from_fields, anchor_error, deployment_from_fields, digested_fields, handoff_from_fields,
     incident_from_fields, listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields,
-    run_from_fields, sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
+    run_from_fields, sample_trim, swap_from_fields, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
+use opsbot_handlers::oncall::swap::Swap;
 use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId};
+use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId, SwapId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -75,9 +76,23 @@ enum Subject {
     Override(u64),
     /// A person's re-run, by GitHub's run id.
     Rerun(u64),
+    Swap(u64),
 }
 
 impl Subject {
+    fn number(&self) -> u64 {
+        match *self {
+            Subject::Incident(n)
+            | Subject::Run(n)
+            | Subject::Alert(n)
+            | Subject::Deployment(n)
+            | Subject::Handoff(n)
+            | Subject::Override(n)
+            | Subject::Swap(n)
+            | Subject::Rerun(n) => n,
+        }
+    }
+
     fn of(subject: opsbot_handlers::Subject) -> Subject {
         match subject {
             opsbot_handlers::Subject::Incident(id) => Subject::Incident(id.0),
@@ -86,6 +101,7 @@ impl Subject {
             opsbot_handlers::Subject::Deployment(id) => Subject::Deployment(id.0),
             opsbot_handlers::Subject::Handoff(id) => Subject::Handoff(id.0),
             opsbot_handlers::Subject::Override(id) => Subject::Override(id.0),
+            opsbot_handlers::Subject::Swap(id) => Subject::Swap(id.0),
         }
     }
 }
@@ -101,6 +117,7 @@ impl fmt::Display for Subject {
             Subject::Handoff(id) => write!(f, "memory:handoff:{id}"),
             Subject::Override(id) => write!(f, "memory:override:{id}"),
             Subject::Rerun(id) => write!(f, "memory:rerun:{id}"),
+            Subject::Swap(id) => write!(f, "memory:swap:{id}"),
         }
     }
 }
@@ -138,6 +155,10 @@ enum Index {
     OpenReruns,
     /// Every re-run, scored by when it was asked for (ms).
     RerunsAsked,
+    /// Swap offers waiting for an answer, scored by number.
+    OpenSwaps,
+    /// Every swap offer, scored by when it was made (ms).
+    SwapsOffered,
     /// Finished workflow runs (their JSON), scored by when they finished (ms).
     RunSamples,
 }
@@ -150,6 +171,7 @@ struct State {
     deployment_sequence: u64,
     handoff_sequence: u64,
     override_sequence: u64,
+    swap_sequence: u64,
     /// Source key → the number of its current alert group.
     current_alerts: HashMap<String, u64>,
     hashes: HashMap<Subject, Hash>,
@@ -432,6 +454,57 @@ fn read_limit(count: usize) -> usize {
     }
 }
 
+/// A subject's place in a commit: its hash, open and created indexes,
+/// and (expected version, state JSON, open, created at).
+type Placed = (Subject, Index, Index, (u64, String, bool, chrono::DateTime<chrono::Utc>));
+
+fn placed(stored: Stored<'_>) -> Placed {
+    match stored {
+        Stored::Incident(inc, v) => (
+            Subject::Incident(inc.id.0),
+            Index::OpenIncidents,
+            Index::Declared,
+            (v, to_json(inc), inc.is_open(), inc.declared.at),
+        ),
+        Stored::Run(run, v) => (
+            Subject::Run(run.id.0),
+            Index::OpenRuns,
+            Index::ChecklistRuns(run.checklist.clone()),
+            (v, to_json(run), run.is_open(), run.started.at),
+        ),
+        Stored::Alert(group, v) => (
+            Subject::Alert(group.id.0),
+            Index::OpenAlerts,
+            Index::AlertsOpened,
+            (v, to_json(group), group.is_open(), group.opened),
+        ),
+        Stored::Deployment(d, v) => (
+            Subject::Deployment(d.id.0),
+            Index::OpenDeployments,
+            Index::DeploymentsRequested,
+            (v, to_json(d), d.is_open(), d.at),
+        ),
+        Stored::Handoff(h, v) => {
+            (Subject::Handoff(h.id.0), Index::OpenHandoffs, Index::HandoffsPosted, (v, to_json(h), h.is_open(), h.at))
+        }
+        Stored::Override(o, v) => (
+            Subject::Override(o.id.0),
+            Index::OpenOverrides,
+            Index::OverridesStarting,
+            (v, to_json(o), o.is_open(), o.starts),
+        ),
+        Stored::Swap(swap, v) => (
+            Subject::Swap(swap.id.0),
+            Index::OpenSwaps,
+            Index::SwapsOffered,
+            (v, to_json(swap), swap.is_open(), swap.at),
+        ),
+        Stored::Rerun(r, v) => {
+            (Subject::Rerun(r.run_id), Index::OpenReruns, Index::RerunsAsked, (v, to_json(r), r.is_open(), r.at))
+        }
+    }
+}
+
 impl State {
     /// One of the outbox streams.
     fn outbox(&mut self, stream: OutboxStream) -> &mut Stream<String> {
@@ -489,74 +562,58 @@ impl State {
         }
     }
 
+    /// The subject's stored version when it is `expected` (0: not stored
+    /// at all), else `None`: a conflict.
+    fn version_if(&self, subject: &Subject, expected: u64) -> Option<u64> {
+        let hash = self.hashes.get(subject);
+        let current = hash.and_then(|h| h.get("v")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (current == expected && !(current == 0 && hash.is_some())).then_some(current)
+    }
+
+    /// A subject's new state, at version `current` + 1, and its place in
+    /// its indexes.
+    fn write_state(&mut self, (subject, open, created_index, state): Placed, current: u64) {
+        let (_, json, is_open, created) = state;
+        let number = subject.number();
+        let hash = self.hashes.entry(subject).or_default();
+        hash.insert("state".into(), json);
+        hash.insert("v".into(), (current + 1).to_string());
+        if current == 0 {
+            self.index(created_index).add(created.timestamp_millis(), &number.to_string());
+        }
+        if is_open {
+            self.index(open).add(number as i64, &number.to_string());
+        } else {
+            self.index(open).remove(&number.to_string());
+        }
+    }
+
     /// COMMIT_LUA, step for step: every check before the first write, in
     /// the same order, so a refusal writes nothing and the outcome matches.
     fn commit(&mut self, change: &Commit<'_>) -> CommitOutcome {
         // What the state is for; a decision without state names incident 0,
         // whose hash it never touches (its timeline it does, as in Redis).
         let (subject, open, created_index, state) = match change.subject {
-            Some(Stored::Incident(inc, v)) => (
-                Subject::Incident(inc.id.0),
-                Index::OpenIncidents,
-                Index::Declared,
-                Some((v, to_json(inc), inc.is_open(), inc.declared.at)),
-            ),
-            Some(Stored::Run(run, v)) => (
-                Subject::Run(run.id.0),
-                Index::OpenRuns,
-                Index::ChecklistRuns(run.checklist.clone()),
-                Some((v, to_json(run), run.is_open(), run.started.at)),
-            ),
-            Some(Stored::Alert(group, v)) => (
-                Subject::Alert(group.id.0),
-                Index::OpenAlerts,
-                Index::AlertsOpened,
-                Some((v, to_json(group), group.is_open(), group.opened)),
-            ),
-            Some(Stored::Deployment(d, v)) => (
-                Subject::Deployment(d.id.0),
-                Index::OpenDeployments,
-                Index::DeploymentsRequested,
-                Some((v, to_json(d), d.is_open(), d.at)),
-            ),
-            Some(Stored::Handoff(h, v)) => (
-                Subject::Handoff(h.id.0),
-                Index::OpenHandoffs,
-                Index::HandoffsPosted,
-                Some((v, to_json(h), h.is_open(), h.at)),
-            ),
-            Some(Stored::Override(o, v)) => (
-                Subject::Override(o.id.0),
-                Index::OpenOverrides,
-                Index::OverridesStarting,
-                Some((v, to_json(o), o.is_open(), o.starts)),
-            ),
-            Some(Stored::Rerun(r, v)) => (
-                Subject::Rerun(r.run_id),
-                Index::OpenReruns,
-                Index::RerunsAsked,
-                Some((v, to_json(r), r.is_open(), r.at)),
-            ),
+            Some(stored) => {
+                let (subject, open, created_index, state) = placed(stored);
+                (subject, open, created_index, Some(state))
+            }
             None => (Subject::Incident(0), Index::OpenIncidents, Index::Declared, None),
         };
-        let number = match subject {
-            Subject::Incident(n)
-            | Subject::Run(n)
-            | Subject::Alert(n)
-            | Subject::Deployment(n)
-            | Subject::Handoff(n)
-            | Subject::Override(n)
-            | Subject::Rerun(n) => n,
-        };
+        let number = subject.number();
         let mut current = 0;
         if let Some((expected, ..)) = &state {
-            let hash = self.hashes.get(&subject);
-            current = hash.and_then(|h| h.get("v")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            if current != *expected {
-                return CommitOutcome::Conflict;
+            match self.version_if(&subject, *expected) {
+                Some(v) => current = v,
+                None => return CommitOutcome::Conflict,
             }
-            if current == 0 && hash.is_some() {
-                return CommitOutcome::Conflict;
+        }
+        let mut also = Vec::with_capacity(change.also.len());
+        for stored in change.also {
+            let placed = placed(*stored);
+            match self.version_if(&placed.0, placed.3 .0) {
+                Some(v) => also.push((placed, v)),
+                None => return CommitOutcome::Conflict,
             }
         }
         if let Some((checklist, slot)) = change.slot {
@@ -579,18 +636,11 @@ impl State {
         if let Some((checklist, slot)) = change.slot {
             self.last_slots.insert(checklist.to_owned(), slot.timestamp_millis());
         }
-        if let Some((_, json, is_open, created)) = state {
-            let hash = self.hashes.entry(subject).or_default();
-            hash.insert("state".into(), json);
-            hash.insert("v".into(), (current + 1).to_string());
-            if current == 0 {
-                self.index(created_index).add(created.timestamp_millis(), &number.to_string());
-            }
-            if is_open {
-                self.index(open).add(number as i64, &number.to_string());
-            } else {
-                self.index(open).remove(&number.to_string());
-            }
+        if let Some(state) = state {
+            self.write_state((subject, open, created_index, state), current);
+        }
+        for (placed, v) in also {
+            self.write_state(placed, v);
         }
         if let Some(opening) = &change.opens {
             self.current_alerts.insert(opening.key.to_owned(), number);
@@ -777,6 +827,18 @@ impl MemoryStore {
         let subject = Subject::Override(id.0);
         let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
         override_from_fields(&subject.to_string(), fields)
+    }
+
+    pub fn next_swap_id(&self) -> StoreResult<SwapId> {
+        let mut state = self.lock();
+        state.swap_sequence += 1;
+        Ok(SwapId(state.swap_sequence))
+    }
+
+    pub fn load_swap(&self, id: SwapId) -> StoreResult<Option<Versioned<Swap>>> {
+        let subject = Subject::Swap(id.0);
+        let fields = self.lock().hashes.get(&subject).cloned().unwrap_or_default();
+        swap_from_fields(&subject.to_string(), fields)
     }
 
     /// Oldest first, as Redis's `ZRANGE` lists them.

@@ -13,16 +13,17 @@ use super::outbox::{
 use super::subjects::{
     alert_from_fields, deployment_from_fields, digested_fields, handoff_from_fields, incident_from_fields,
     listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields, run_from_fields,
-    sample_trim, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
+    sample_trim, swap_from_fields, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
 use super::{from_json, to_json, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
+use opsbot_handlers::oncall::swap::Swap;
 use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
-use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId};
+use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId, SwapId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
@@ -182,6 +183,20 @@ impl Keys {
     fn reruns_asked(&self) -> String {
         format!("{}:reruns:asked", self.prefix)
     }
+    fn swap(&self, id: SwapId) -> String {
+        format!("{}:swap:{}", self.prefix, id.0)
+    }
+    fn swap_sequence(&self) -> String {
+        format!("{}:swaps:seq", self.prefix)
+    }
+    /// Swap offers waiting for an answer.
+    fn open_swaps(&self) -> String {
+        format!("{}:swaps:open", self.prefix)
+    }
+    /// Every swap offer, by when it was made.
+    fn swaps_offered(&self) -> String {
+        format!("{}:swaps:offered", self.prefix)
+    }
     /// Source key → the id of its current group.
     fn current_alerts(&self) -> String {
         format!("{}:alerts:current", self.prefix)
@@ -203,15 +218,29 @@ impl Keys {
 
 /// KEYS: state hash, open index, timeline, people's outbox, timers, created
 /// index, checklist's last handled slot, alert groups' current index, KPI
-/// runs, alerts' outbox.
+/// runs, alerts' outbox, then (state hash, open index, created index) of
+/// each further subject.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
 /// number, timer to consume ('' for none), timeline count, effect count,
 /// created at (ms), slot handled (ms, '' for none), source key of an
 /// opening alert group ('' for none), the group it replaces ('' for none),
 /// KPI run sample ('' for none), its score (ms), drop samples before (ms),
-/// samples kept, then timeline entries…, (stream, effect) pairs ('a': the
-/// alerts' outbox, else people's)…, (due ms, timer) pairs.
+/// samples kept, further subjects' count, then (expected version, state
+/// JSON, open, number, created at) of each further subject…, timeline
+/// entries…, (stream, effect) pairs ('a': the alerts' outbox, else
+/// people's)…, (due ms, timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
+/// A subject's keys and state in a commit.
+struct Placed {
+    hash: String,
+    open: String,
+    timeline: String,
+    created_index: String,
+    number: u64,
+    /// Expected version, state JSON, open, created at.
+    state: (u64, String, bool, chrono::DateTime<chrono::Utc>),
+}
+
 const COMMIT_LUA: &str = r#"
 local has_state = ARGV[1] ~= '-'
 local v = 0
@@ -219,6 +248,14 @@ if has_state then
   v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
   if v ~= tonumber(ARGV[1]) then return -1 end
   if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+end
+local na = tonumber(ARGV[16])
+local av = {}
+for j = 1, na do
+  local k, a = 8 + 3 * j, 12 + 5 * j
+  av[j] = tonumber(redis.call('HGET', KEYS[k], 'v') or '0')
+  if av[j] ~= tonumber(ARGV[a]) then return -1 end
+  if av[j] == 0 and redis.call('EXISTS', KEYS[k]) == 1 then return -1 end
 end
 if ARGV[9] ~= '' and tonumber(redis.call('GET', KEYS[7]) or '0') >= tonumber(ARGV[9]) then return -2 end
 if ARGV[10] ~= '' and (redis.call('HGET', KEYS[8], ARGV[10]) or '') ~= ARGV[11] then return -1 end
@@ -233,6 +270,16 @@ if has_state then
     redis.call('ZREM', KEYS[2], ARGV[4])
   end
 end
+for j = 1, na do
+  local k, a = 8 + 3 * j, 12 + 5 * j
+  redis.call('HSET', KEYS[k], 'state', ARGV[a + 1], 'v', av[j] + 1)
+  if av[j] == 0 then redis.call('ZADD', KEYS[k + 2], ARGV[a + 4], ARGV[a + 3]) end
+  if ARGV[a + 2] == '1' then
+    redis.call('ZADD', KEYS[k + 1], ARGV[a + 3], ARGV[a + 3])
+  else
+    redis.call('ZREM', KEYS[k + 1], ARGV[a + 3])
+  end
+end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[8], ARGV[10], ARGV[4]) end
 if ARGV[12] ~= '' then
   redis.call('ZADD', KEYS[9], ARGV[13], ARGV[12])
@@ -241,7 +288,7 @@ if ARGV[12] ~= '' then
   if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[9], 0, extra - 1) end
 end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 16
+local i = 17 + 5 * na
 for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
 for _ = 1, ne do
   local stream = KEYS[4]
@@ -390,6 +437,76 @@ impl RedisStore {
         Ok(found)
     }
 
+    /// Where a subject's state goes, and what is written there.
+    fn placed(&self, stored: Stored<'_>) -> Placed {
+        match stored {
+            Stored::Incident(inc, v) => Placed {
+                hash: self.keys.incident(inc.id),
+                open: self.keys.open(),
+                timeline: self.keys.timeline(inc.id),
+                created_index: self.keys.declared(),
+                number: inc.id.0,
+                state: (v, to_json(inc), inc.is_open(), inc.declared.at),
+            },
+            Stored::Run(run, v) => Placed {
+                hash: self.keys.run(run.id),
+                open: self.keys.open_runs(),
+                timeline: format!("{}:timeline", self.keys.run(run.id)),
+                created_index: self.keys.checklist_runs(&run.checklist),
+                number: run.id.0,
+                state: (v, to_json(run), run.is_open(), run.started.at),
+            },
+            Stored::Alert(group, v) => Placed {
+                hash: self.keys.alert(group.id),
+                open: self.keys.open_alerts(),
+                timeline: format!("{}:timeline", self.keys.alert(group.id)),
+                created_index: self.keys.alerts_opened(),
+                number: group.id.0,
+                state: (v, to_json(group), group.is_open(), group.opened),
+            },
+            Stored::Deployment(d, v) => Placed {
+                hash: self.keys.deployment(d.id),
+                open: self.keys.open_deployments(),
+                timeline: format!("{}:timeline", self.keys.deployment(d.id)),
+                created_index: self.keys.deployments_requested(),
+                number: d.id.0,
+                state: (v, to_json(d), d.is_open(), d.at),
+            },
+            Stored::Handoff(h, v) => Placed {
+                hash: self.keys.handoff(h.id),
+                open: self.keys.open_handoffs(),
+                timeline: format!("{}:timeline", self.keys.handoff(h.id)),
+                created_index: self.keys.handoffs_posted(),
+                number: h.id.0,
+                state: (v, to_json(h), h.is_open(), h.at),
+            },
+            Stored::Override(o, v) => Placed {
+                hash: self.keys.cover(o.id),
+                open: self.keys.open_overrides(),
+                timeline: format!("{}:timeline", self.keys.cover(o.id)),
+                created_index: self.keys.overrides_starting(),
+                number: o.id.0,
+                state: (v, to_json(o), o.is_open(), o.starts),
+            },
+            Stored::Swap(swap, v) => Placed {
+                hash: self.keys.swap(swap.id),
+                open: self.keys.open_swaps(),
+                timeline: format!("{}:timeline", self.keys.swap(swap.id)),
+                created_index: self.keys.swaps_offered(),
+                number: swap.id.0,
+                state: (v, to_json(swap), swap.is_open(), swap.at),
+            },
+            Stored::Rerun(r, v) => Placed {
+                hash: self.keys.rerun(r.run_id),
+                open: self.keys.open_reruns(),
+                timeline: format!("{}:timeline", self.keys.rerun(r.run_id)),
+                created_index: self.keys.reruns_asked(),
+                number: r.run_id,
+                state: (v, to_json(r), r.is_open(), r.at),
+            },
+        }
+    }
+
     /// Commits a decision: the incident's new state, its timeline entries,
     /// its place in the open index, the outbox effects and timers, all or
     /// nothing, and only if the incident is still at the version it was
@@ -399,62 +516,10 @@ impl RedisStore {
         // state (a reminder, a note) names incident 0, whose keys it never
         // touches.
         let (hash, open, timeline, created_index, number, state) = match change.subject {
-            Some(Stored::Incident(inc, v)) => (
-                self.keys.incident(inc.id),
-                self.keys.open(),
-                self.keys.timeline(inc.id),
-                self.keys.declared(),
-                inc.id.0,
-                Some((v, to_json(inc), inc.is_open(), inc.declared.at)),
-            ),
-            Some(Stored::Run(run, v)) => (
-                self.keys.run(run.id),
-                self.keys.open_runs(),
-                format!("{}:timeline", self.keys.run(run.id)),
-                self.keys.checklist_runs(&run.checklist),
-                run.id.0,
-                Some((v, to_json(run), run.is_open(), run.started.at)),
-            ),
-            Some(Stored::Alert(group, v)) => (
-                self.keys.alert(group.id),
-                self.keys.open_alerts(),
-                format!("{}:timeline", self.keys.alert(group.id)),
-                self.keys.alerts_opened(),
-                group.id.0,
-                Some((v, to_json(group), group.is_open(), group.opened)),
-            ),
-            Some(Stored::Deployment(d, v)) => (
-                self.keys.deployment(d.id),
-                self.keys.open_deployments(),
-                format!("{}:timeline", self.keys.deployment(d.id)),
-                self.keys.deployments_requested(),
-                d.id.0,
-                Some((v, to_json(d), d.is_open(), d.at)),
-            ),
-            Some(Stored::Handoff(h, v)) => (
-                self.keys.handoff(h.id),
-                self.keys.open_handoffs(),
-                format!("{}:timeline", self.keys.handoff(h.id)),
-                self.keys.handoffs_posted(),
-                h.id.0,
-                Some((v, to_json(h), h.is_open(), h.at)),
-            ),
-            Some(Stored::Override(o, v)) => (
-                self.keys.cover(o.id),
-                self.keys.open_overrides(),
-                format!("{}:timeline", self.keys.cover(o.id)),
-                self.keys.overrides_starting(),
-                o.id.0,
-                Some((v, to_json(o), o.is_open(), o.starts)),
-            ),
-            Some(Stored::Rerun(r, v)) => (
-                self.keys.rerun(r.run_id),
-                self.keys.open_reruns(),
-                format!("{}:timeline", self.keys.rerun(r.run_id)),
-                self.keys.reruns_asked(),
-                r.run_id,
-                Some((v, to_json(r), r.is_open(), r.at)),
-            ),
+            Some(stored) => {
+                let p = self.placed(stored);
+                (p.hash, p.open, p.timeline, p.created_index, p.number, Some(p.state))
+            }
             None => (
                 self.keys.incident(IncidentId(0)),
                 self.keys.open(),
@@ -480,6 +545,10 @@ impl RedisStore {
             .key(self.keys.current_alerts())
             .key(self.keys.run_samples())
             .key(self.keys.outbox(OutboxStream::Alerts));
+        let also: Vec<Placed> = change.also.iter().map(|stored| self.placed(*stored)).collect();
+        for p in &also {
+            invocation.key(&p.hash).key(&p.open).key(&p.created_index);
+        }
         let created_ms = match &state {
             Some((version, json, is_open, created)) => {
                 invocation.arg(*version).arg(json).arg(if *is_open { "1" } else { "0" });
@@ -510,6 +579,16 @@ impl RedisStore {
             }
             None => invocation.arg("").arg(0).arg(0).arg(0),
         };
+        invocation.arg(also.len());
+        for p in &also {
+            let (version, json, is_open, created) = &p.state;
+            invocation
+                .arg(*version)
+                .arg(json)
+                .arg(if *is_open { "1" } else { "0" })
+                .arg(p.number)
+                .arg(created.timestamp_millis());
+        }
         for entry in change.timeline {
             invocation.arg(to_json(entry));
         }
@@ -603,6 +682,7 @@ impl RedisStore {
             opsbot_handlers::Subject::Deployment(id) => self.keys.deployment(id),
             opsbot_handlers::Subject::Handoff(id) => self.keys.handoff(id),
             opsbot_handlers::Subject::Override(id) => self.keys.cover(id),
+            opsbot_handlers::Subject::Swap(id) => self.keys.swap(id),
         }
     }
 
@@ -664,6 +744,20 @@ impl RedisStore {
             }
         }
         Ok(found)
+    }
+
+    // --- On-call swaps ---------------------------------------------------------
+
+    pub async fn next_swap_id(&self) -> StoreResult<SwapId> {
+        let mut conn = self.conn.clone();
+        timed(conn.incr::<_, _, u64>(self.keys.swap_sequence(), 1)).await.map(SwapId)
+    }
+
+    pub async fn load_swap(&self, id: SwapId) -> StoreResult<Option<Versioned<Swap>>> {
+        let key = self.keys.swap(id);
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
+        swap_from_fields(&key, fields)
     }
 
     // --- Handoffs -------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Incidents, checklist runs, alert groups, deployments, handoffs and on-call overrides as stored: their state,
+//! Incidents, checklist runs, alert groups, deployments, handoffs, on-call overrides and swaps as stored: their state,
 //! timelines and indexes, the commit of a decision, and where their Slack
 //! messages are; the window of finished workflow runs the KPI alerts
 //! read; and the re-runs people asked for from `/pipeline runs`, stored
@@ -11,10 +11,11 @@ use opsbot_handlers::delivery::State;
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
+use opsbot_handlers::oncall::swap::Swap;
 use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
-use opsbot_handlers::subject::{DeployId, HandoffId, OverrideId};
+use opsbot_handlers::subject::{DeployId, HandoffId, OverrideId, SwapId};
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
 use std::collections::HashMap;
@@ -35,6 +36,9 @@ pub struct Commit<'a> {
     /// The incident's or run's new state and the version it was loaded at
     /// (0: new).
     pub subject: Option<Stored<'a>>,
+    /// Other subjects written with it, each guarded by its version the same
+    /// way: the two overrides an accepted swap makes.
+    pub also: &'a [Stored<'a>],
     pub timeline: &'a [TimelineEntry],
     pub effects: &'a [Effect],
     /// Timers to set.
@@ -72,6 +76,7 @@ pub enum Stored<'a> {
     Handoff(&'a Handoff, u64),
     Override(&'a Override, u64),
     Rerun(&'a RerunRequest, u64),
+    Swap(&'a Swap, u64),
 }
 
 /// Incidents and runs; see the module's comment.
@@ -161,6 +166,9 @@ impl SubjectStore {
             Subject::Override(id) => {
                 self.load_override(id).await?.map(|v| Versioned { value: State::Override(v.value), version: v.version })
             }
+            Subject::Swap(id) => {
+                self.load_swap(id).await?.map(|v| Versioned { value: State::Swap(v.value), version: v.version })
+            }
         })
     }
 
@@ -189,6 +197,15 @@ impl SubjectStore {
     /// pages follow (or will).
     pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
         dispatch!(self.open_overrides())
+    }
+
+    /// Numbers are never reused; an offer refused after this leaves a gap.
+    pub async fn next_swap_id(&self) -> StoreResult<SwapId> {
+        dispatch!(self.next_swap_id())
+    }
+
+    pub async fn load_swap(&self, id: SwapId) -> StoreResult<Option<Versioned<Swap>>> {
+        dispatch!(self.load_swap(id))
     }
 
     /// Numbers are never reused; a shift change that fails after this
@@ -403,6 +420,11 @@ pub(super) fn override_from_fields(
     fields: HashMap<String, String>,
 ) -> StoreResult<Option<Versioned<Override>>> {
     subject_from_fields(key, fields, |o: &mut Override| &mut o.posted)
+}
+
+/// A swap offer from all its hash fields, with where its DM is.
+pub(super) fn swap_from_fields(key: &str, fields: HashMap<String, String>) -> StoreResult<Option<Versioned<Swap>>> {
+    subject_from_fields(key, fields, |s: &mut Swap| &mut s.posted)
 }
 
 /// A handoff from all its hash fields, with where its messages are.

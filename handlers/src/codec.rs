@@ -7,7 +7,7 @@
 use crate::github::Repo;
 use crate::runbook::pipeline::Action;
 use crate::severity::Severity;
-use crate::subject::{AlertId, HandoffId, IncidentChecklist, IncidentId, OverrideId, RunId};
+use crate::subject::{AlertId, HandoffId, IncidentChecklist, IncidentId, OverrideId, RunId, SwapId};
 
 /// A button opsbot put on a message: whose, and which.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +19,15 @@ pub enum Button {
     Override(OverrideId, OverrideButton),
     /// **Re-run failed jobs** on a failed run that `/pipeline runs` lists.
     Rerun(ListedRun),
+    Swap(SwapId, SwapButton),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapButton {
+    /// The person asked takes the trade: two overrides.
+    Accept,
+    /// The person asked says no: nothing changes.
+    Decline,
 }
 
 /// A failed workflow run as `/pipeline runs` listed it: what its re-run
@@ -101,6 +110,8 @@ const ALERT_RERUN: &str = "alert.rerun";
 const HANDOFF_ACK: &str = "handoff.ack";
 const OVERRIDE_CANCEL: &str = "override.cancel";
 const PIPELINE_RERUN: &str = "pipeline.rerun";
+const SWAP_ACCEPT: &str = "swap.accept";
+const SWAP_DECLINE: &str = "swap.decline";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -133,6 +144,8 @@ impl Button {
             Button::Alert(_, AlertButton::Rerun) => ALERT_RERUN.to_owned(),
             Button::Handoff(_, HandoffButton::Acknowledge) => HANDOFF_ACK.to_owned(),
             Button::Override(_, OverrideButton::Cancel) => OVERRIDE_CANCEL.to_owned(),
+            Button::Swap(_, SwapButton::Accept) => SWAP_ACCEPT.to_owned(),
+            Button::Swap(_, SwapButton::Decline) => SWAP_DECLINE.to_owned(),
         }
     }
 
@@ -154,6 +167,7 @@ impl Button {
             Button::Alert(id, _) => id.0.to_string(),
             Button::Handoff(id, _) => id.0.to_string(),
             Button::Override(id, _) => id.0.to_string(),
+            Button::Swap(id, _) => id.0.to_string(),
         }
     }
 
@@ -187,6 +201,8 @@ impl Button {
             }
             HANDOFF_ACK => Some(Button::Handoff(HandoffId(value.parse().ok()?), HandoffButton::Acknowledge)),
             OVERRIDE_CANCEL => Some(Button::Override(OverrideId(value.parse().ok()?), OverrideButton::Cancel)),
+            SWAP_ACCEPT => Some(Button::Swap(SwapId(value.parse().ok()?), SwapButton::Accept)),
+            SWAP_DECLINE => Some(Button::Swap(SwapId(value.parse().ok()?), SwapButton::Decline)),
             STEP_DONE | STEP_SKIP | STEP_FLAG => {
                 let mut parts = value.split(':');
                 let number: u64 = parts.next()?.parse().ok()?;

@@ -153,6 +153,7 @@ impl Effect {
             (_, Some(Subject::Deployment(id))) => format!("deployment:{}", id.0),
             (_, Some(Subject::Handoff(id))) => format!("handoff:{}", id.0),
             (_, Some(Subject::Override(id))) => format!("override:{}", id.0),
+            (_, Some(Subject::Swap(id))) => format!("swap:{}", id.0),
             (Effect::Ephemeral { channel, .. } | Effect::Say { channel, .. }, None) => format!("channel:{channel}"),
             // One person's questions are answered in the order asked.
             (Effect::Lookup { to, .. }, None) => format!("lookup:{}", to.user),

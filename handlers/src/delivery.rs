@@ -9,6 +9,7 @@ use crate::deploy::{render as deploy_render, Deployment};
 use crate::incident::{render as incident_render, Incident};
 use crate::oncall::handoff::Handoff;
 use crate::oncall::overrides::Override;
+use crate::oncall::swap::Swap;
 use crate::pipeline::checks::Fetched;
 use crate::run::{render as run_render, Run};
 use crate::runbook::pipeline::Figure;
@@ -25,6 +26,7 @@ pub enum State {
     Deployment(Deployment),
     Handoff(Handoff),
     Override(Override),
+    Swap(Swap),
 }
 
 impl State {
@@ -36,6 +38,7 @@ impl State {
             State::Deployment(d) => Subject::Deployment(d.id),
             State::Handoff(h) => Subject::Handoff(h.id),
             State::Override(o) => Subject::Override(o.id),
+            State::Swap(s) => Subject::Swap(s.id),
         }
     }
 
@@ -43,7 +46,12 @@ impl State {
     pub fn incident(&self) -> Option<&Incident> {
         match self {
             State::Incident(inc) => Some(inc),
-            State::Run(_) | State::Alert(_) | State::Deployment(_) | State::Handoff(_) | State::Override(_) => None,
+            State::Run(_)
+            | State::Alert(_)
+            | State::Deployment(_)
+            | State::Handoff(_)
+            | State::Override(_)
+            | State::Swap(_) => None,
         }
     }
 
@@ -55,10 +63,12 @@ impl State {
             State::Deployment(d) => &d.posted,
             State::Handoff(h) => &h.posted,
             State::Override(o) => &o.posted,
+            State::Swap(s) => &s.posted,
         }
     }
 
-    /// The channel, as the runbook names it, where the anchor belongs now.
+    /// The channel, as the runbook names it, where the anchor belongs now
+    /// (a swap's offer: the person asked, whose DM it is).
     pub fn route<'a>(&'a self, runbook: &'a Runbook) -> &'a str {
         match self {
             State::Incident(inc) => runbook.channel_for(inc.severity),
@@ -67,6 +77,7 @@ impl State {
             State::Deployment(d) => &d.channel,
             State::Handoff(h) => &h.channel,
             State::Override(o) => &o.channel,
+            State::Swap(s) => &s.invitee,
         }
     }
 
@@ -122,6 +133,7 @@ impl State {
                 Some(crate::oncall::render::message(h, *which))
             }
             (State::Override(o), Message::Override(id, _)) if *id == o.id => Some(crate::oncall::overrides::message(o)),
+            (State::Swap(s), Message::Swap(id, _)) if *id == s.id => Some(crate::oncall::swap::message(s)),
             _ => None,
         }
     }

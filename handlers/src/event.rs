@@ -15,6 +15,7 @@ use crate::deploy::{self, Deployment};
 use crate::incident::{self, IncidentChange};
 use crate::oncall::handoff::{self, Handoff};
 use crate::oncall::overrides::{self, Override};
+use crate::oncall::swap::{self, SwapChange};
 use crate::oncall::Command as OnCallCommand;
 use crate::pipeline::rerun::{self, RerunRequest};
 use crate::pipeline::{self, command::Command as PipelineCommand};
@@ -78,6 +79,7 @@ pub enum Need {
     Handoff(handoff::Need),
     Override(overrides::Need),
     Rerun(rerun::Need),
+    Swap(swap::Need),
 }
 
 /// What was loaded for a [`Need`].
@@ -92,6 +94,7 @@ pub enum Loaded {
     Handoff(handoff::Loaded),
     Override(overrides::Loaded),
     Rerun(rerun::Loaded),
+    Swap(swap::Loaded),
 }
 
 /// The state a decision writes: one subject's.
@@ -105,6 +108,8 @@ pub enum Change {
     Override(Override),
     /// A person's re-run from `/pipeline runs`: no subject of its own.
     Rerun(RerunRequest),
+    /// A swap offer, and the overrides an accepted one makes.
+    Swap(Box<SwapChange>),
 }
 
 impl Change {
@@ -119,6 +124,7 @@ impl Change {
             Change::Handoff(h) => Some(Subject::Handoff(h.id)),
             Change::Override(o) => Some(Subject::Override(o.id)),
             Change::Rerun(_) => None,
+            Change::Swap(c) => Some(Subject::Swap(c.swap.id)),
         }
     }
 }
@@ -166,6 +172,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(_)), .. } => {
             Need::Override(overrides::Need::New)
         }
+        Event::Command { command: SlashCommand::OnCall(OnCallCommand::Swap(_)), .. } => Need::Swap(swap::Need::New),
         Event::Command { command: SlashCommand::OnCall(cmd), who } => {
             if crate::oncall::needs_report(cmd) {
                 Need::Handoff(handoff::Need::Report { since: handoff::since_on_demand(who, runbook, now) })
@@ -179,6 +186,12 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Click { button: Button::Handoff(id, _), .. } => Need::Handoff(handoff::Need::One(*id)),
         Event::Click { button: Button::Override(id, _), .. } => Need::Override(overrides::Need::One(*id)),
         Event::Click { button: Button::Rerun(run), .. } => Need::Rerun(rerun::needs(run)),
+        Event::Click { button: Button::Swap(id, crate::codec::SwapButton::Accept), .. } => {
+            Need::Swap(swap::Need::Accept(*id))
+        }
+        Event::Click { button: Button::Swap(id, crate::codec::SwapButton::Decline), .. } => {
+            Need::Swap(swap::Need::One(*id))
+        }
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
@@ -201,6 +214,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             TimerKind::HandoffUnacknowledged { handoff: id } => Need::Handoff(handoff::Need::One(*id)),
             TimerKind::ShiftReminder { .. } => Need::Nothing,
             TimerKind::OverrideEnds { cover } => Need::Override(overrides::Need::One(*cover)),
+            TimerKind::SwapExpires { swap: id } => Need::Swap(swap::Need::One(*id)),
             TimerKind::GitHubRefused { caller: Caller::Deployment(id), .. } => {
                 Need::Deploy(deploy::decide::Need::One(*id))
             }
@@ -228,6 +242,7 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
     let run = |d: rn::RunDecision| d.map(Change::Run);
     let alert = |d: alert::decide::AlertDecision| d.map(Change::Alert);
     let deployment = |d: deploy::decide::DeployDecision| d.map(Change::Deployment);
+    let swapped = |c: SwapChange| Change::Swap(Box::new(c));
     use deploy::decide::Loaded as D;
     match (event, loaded) {
         (
@@ -284,6 +299,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(request)), who },
             Loaded::Override(overrides::Loaded::New(id)),
         ) => overrides::set(request, id, who, runbook, now).map(Change::Override),
+        (
+            Event::Command { command: SlashCommand::OnCall(OnCallCommand::Swap(request)), who },
+            Loaded::Swap(swap::Loaded::New(id)),
+        ) => swap::propose(request, id, who, runbook, now).map(swapped),
         (Event::Command { command: SlashCommand::OnCall(cmd), who }, loaded) => {
             let report = match loaded {
                 Loaded::Handoff(handoff::Loaded::Report(report)) => report,
@@ -317,6 +336,14 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Event::Click { button: Button::Override(id, crate::codec::OverrideButton::Cancel), who },
             Loaded::Override(overrides::Loaded::One(found)),
         ) => overrides::cancel(found, *id, who, now).map(Change::Override),
+        (
+            Event::Click { button: Button::Swap(id, crate::codec::SwapButton::Accept), who },
+            Loaded::Swap(swap::Loaded::Accept { found, overrides }),
+        ) => swap::accept(found, overrides, *id, who, runbook, now).map(swapped),
+        (
+            Event::Click { button: Button::Swap(id, crate::codec::SwapButton::Decline), who },
+            Loaded::Swap(swap::Loaded::One(found)),
+        ) => swap::decline(found, *id, who, now).map(swapped),
         (
             Event::Submission { submission: Submission::Resolve { incident: id, summary }, who },
             Loaded::Incident(I::One(found)),
@@ -359,6 +386,9 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             }
             (TimerKind::OverrideEnds { .. }, Loaded::Override(overrides::Loaded::One(found))) => {
                 overrides::ended(found, runbook, now).map(Change::Override)
+            }
+            (TimerKind::SwapExpires { .. }, Loaded::Swap(swap::Loaded::One(found))) => {
+                swap::expired(found, now).map(swapped)
             }
             (TimerKind::ShiftReminder { role, shift }, _) => {
                 crate::oncall::reminder::remind(role, *shift, timer.due, runbook, now).map(|never| match never {})

@@ -103,6 +103,18 @@ impl fmt::Display for OverrideId {
     }
 }
 
+/// An on-call swap's number, shown as `SWP-<n>`: one person's shift
+/// offered for another's, waiting for the other person's answer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SwapId(pub u64);
+
+impl fmt::Display for SwapId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SWP-{}", self.0)
+    }
+}
+
 impl DeployId {
     /// The first `DEP-<n>` in `text` (a run's title, which the workflow's
     /// `run-name` fills with opsbot's id), as a word of its own: `DEP-3`
@@ -135,6 +147,7 @@ pub enum Subject {
     Deployment(DeployId),
     Handoff(HandoffId),
     Override(OverrideId),
+    Swap(SwapId),
 }
 
 impl fmt::Display for Subject {
@@ -146,6 +159,7 @@ impl fmt::Display for Subject {
             Subject::Deployment(id) => id.fmt(f),
             Subject::Handoff(id) => id.fmt(f),
             Subject::Override(id) => id.fmt(f),
+            Subject::Swap(id) => id.fmt(f),
         }
     }
 }
@@ -232,6 +246,14 @@ pub enum OverrideMessage {
     Announcement,
 }
 
+/// A message a swap owns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SwapMessage {
+    /// The offer, in a DM to the person asked, with Accept and Decline:
+    /// the anchor, whose "channel" is that person.
+    Offer,
+}
+
 /// A message some subject owns.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
@@ -241,6 +263,7 @@ pub enum Message {
     Deployment(DeployId, DeploymentMessage),
     Handoff(HandoffId, HandoffMessage),
     Override(OverrideId, OverrideMessage),
+    Swap(SwapId, SwapMessage),
 }
 
 impl Message {
@@ -252,6 +275,7 @@ impl Message {
             Message::Deployment(id, _) => Subject::Deployment(*id),
             Message::Handoff(id, _) => Subject::Handoff(*id),
             Message::Override(id, _) => Subject::Override(*id),
+            Message::Swap(id, _) => Subject::Swap(*id),
         }
     }
 
@@ -264,6 +288,7 @@ impl Message {
             Subject::Deployment(id) => Message::Deployment(id, DeploymentMessage::Announcement),
             Subject::Handoff(id) => Message::Handoff(id, HandoffMessage::Announcement),
             Subject::Override(id) => Message::Override(id, OverrideMessage::Announcement),
+            Subject::Swap(id) => Message::Swap(id, SwapMessage::Offer),
         }
     }
 
@@ -276,6 +301,7 @@ impl Message {
                 | Message::Deployment(_, DeploymentMessage::Announcement)
                 | Message::Handoff(_, HandoffMessage::Announcement)
                 | Message::Override(_, OverrideMessage::Announcement)
+                | Message::Swap(_, SwapMessage::Offer)
         )
     }
 
@@ -295,7 +321,8 @@ impl Message {
             | Message::Alert(_, AlertMessage::Group)
             | Message::Deployment(_, DeploymentMessage::Announcement)
             | Message::Handoff(_, HandoffMessage::Announcement)
-            | Message::Override(_, OverrideMessage::Announcement) => ANCHOR_KEY.to_owned(),
+            | Message::Override(_, OverrideMessage::Announcement)
+            | Message::Swap(_, SwapMessage::Offer) => ANCHOR_KEY.to_owned(),
             Message::Handoff(_, HandoffMessage::Direct) => "dm".to_owned(),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::Playbook, p)) => part("pb", p),
             Message::Incident(_, IncidentMessage::Checklist(IncidentChecklist::PostIncident, p)) => part("pi", p),

@@ -14,7 +14,7 @@
 use crate::github::Call;
 use crate::severity::Severity;
 use crate::subject::Caller;
-use crate::subject::{AlertId, DeployId, HandoffId, IncidentId, OverrideId, RunId};
+use crate::subject::{AlertId, DeployId, HandoffId, IncidentId, OverrideId, RunId, SwapId};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub enum TimerKind {
     ShiftReminder { role: String, shift: i64 },
     /// An override runs its course: its message says so. Due at its end.
     OverrideEnds { cover: OverrideId },
+    /// Nobody answered a swap offer by the time the earlier of its two
+    /// shifts starts: it lapses. Due then.
+    SwapExpires { swap: SwapId },
 }
 
 /// What to declare for an alert.
@@ -142,6 +145,7 @@ impl Timer {
             TimerKind::HandoffUnacknowledged { handoff } => format!("{handoff} unacknowledged"),
             TimerKind::ShiftReminder { role, shift } => format!("{role} reminder of shift {shift}"),
             TimerKind::OverrideEnds { cover } => format!("{cover} ends"),
+            TimerKind::SwapExpires { swap } => format!("{swap} expires"),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::decision;
 use crate::decision::Caller;
 use crate::subject::{
     AlertId, AlertMessage, ChecklistPart, DeployId, DeploymentMessage, HandoffId, HandoffMessage, IncidentChecklist,
-    IncidentId, IncidentMessage, Message, OverrideId, OverrideMessage, RunId, RunMessage,
+    IncidentId, IncidentMessage, Message, OverrideId, OverrideMessage, RunId, RunMessage, SwapId, SwapMessage,
 };
 use crate::timer::{self, IncidentReminder, TimerKind};
 use chrono::{DateTime, Utc};
@@ -91,6 +91,9 @@ pub enum Effect {
     PostInOverrideThread { cover: OverrideId, text: String },
     CallGithubForPerson { call: crate::github::Call, run_id: u64 },
     Answer { to: decision::AnswerTo, text: String },
+    PostSwap { swap: SwapId },
+    RefreshSwap { swap: SwapId },
+    PostInSwapThread { swap: SwapId, text: String },
 }
 
 fn posted(message: Message, refresh: bool) -> Effect {
@@ -129,6 +132,8 @@ fn posted(message: Message, refresh: bool) -> Effect {
         (Message::Handoff(handoff, HandoffMessage::Direct), true) => Effect::RefreshHandoffDm { handoff },
         (Message::Override(cover, OverrideMessage::Announcement), false) => Effect::PostOverride { cover },
         (Message::Override(cover, OverrideMessage::Announcement), true) => Effect::RefreshOverride { cover },
+        (Message::Swap(swap, SwapMessage::Offer), false) => Effect::PostSwap { swap },
+        (Message::Swap(swap, SwapMessage::Offer), true) => Effect::RefreshSwap { swap },
     }
 }
 
@@ -153,6 +158,9 @@ impl From<decision::Effect> for Effect {
             }
             decision::Effect::InThread { subject: Subject::Override(cover), text } => {
                 Effect::PostInOverrideThread { cover, text }
+            }
+            decision::Effect::InThread { subject: Subject::Swap(swap), text } => {
+                Effect::PostInSwapThread { swap, text }
             }
             decision::Effect::MoveAlert { incident } => Effect::MoveAlert { incident },
             decision::Effect::SendAlertLink { incident, channel, user } => {
@@ -222,6 +230,9 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostInOverrideThread { cover, text } => E::InThread { subject: Subject::Override(cover), text },
             Effect::CallGithubForPerson { call, run_id } => E::Call { call, caller: Caller::Person { run_id } },
             Effect::Answer { to, text } => E::Answer { to, text },
+            Effect::PostSwap { swap } => E::Post(Message::Swap(swap, SwapMessage::Offer)),
+            Effect::RefreshSwap { swap } => E::Refresh(Message::Swap(swap, SwapMessage::Offer)),
+            Effect::PostInSwapThread { swap, text } => E::InThread { subject: Subject::Swap(swap), text },
         })
     }
 }
@@ -241,6 +252,7 @@ enum TimerSubject {
     Override(OverrideId),
     /// A person's re-run, by the run's id.
     Rerun(u64),
+    Swap(SwapId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -291,6 +303,7 @@ enum Reason {
     },
     Unacknowledged,
     OverrideEnds,
+    SwapExpires,
     ShiftReminder {
         shift: i64,
     },
@@ -360,6 +373,7 @@ impl From<timer::Timer> for Timer {
                 (TimerSubject::Rotation(role), 0, Reason::ShiftReminder { shift })
             }
             TimerKind::OverrideEnds { cover } => (TimerSubject::Override(cover), 0, Reason::OverrideEnds),
+            TimerKind::SwapExpires { swap } => (TimerSubject::Swap(swap), 0, Reason::SwapExpires),
         };
         Timer { subject, due: t.due, generation, reason }
     }
@@ -390,8 +404,11 @@ impl TryFrom<Timer> for timer::Timer {
                     | Reason::Dispatched { .. }
                     | Reason::Unacknowledged
                     | Reason::OverrideEnds
-                    | Reason::ShiftReminder { .. }
-                    | Reason::DeploymentTimeout => return Err("a timer of another subject on an incident".to_owned()),
+                    | Reason::SwapExpires
+                    | Reason::DeploymentTimeout
+                    | Reason::ShiftReminder { .. } => {
+                        return Err("a timer of another subject on an incident".to_owned())
+                    }
                 };
                 TimerKind::Incident { incident, generation: w.generation, reminder }
             }
@@ -427,6 +444,7 @@ impl TryFrom<Timer> for timer::Timer {
             (TimerSubject::Rotation(role), Reason::ShiftReminder { shift }) => TimerKind::ShiftReminder { role, shift },
             (TimerSubject::Handoff(handoff), Reason::Unacknowledged) => TimerKind::HandoffUnacknowledged { handoff },
             (TimerSubject::Override(cover), Reason::OverrideEnds) => TimerKind::OverrideEnds { cover },
+            (TimerSubject::Swap(swap), Reason::SwapExpires) => TimerKind::SwapExpires { swap },
             (_, _) => return Err("a timer that fits no subject".to_owned()),
         };
         Ok(timer::Timer { due: w.due, kind })
@@ -779,6 +797,18 @@ mod tests {
         assert_same(
             r#"{"subject":{"override":2},"due":"2026-11-27T09:05:00Z","timer":"override_ends"}"#,
             Timer { due: at(9, 5), kind: TimerKind::OverrideEnds { cover } },
+        );
+        let swap = crate::subject::SwapId(5);
+        let offer = Message::Swap(swap, crate::subject::SwapMessage::Offer);
+        assert_same(r#"{"kind":"post_swap","swap":5}"#, Effect::Post(offer));
+        assert_same(r#"{"kind":"refresh_swap","swap":5}"#, Effect::Refresh(offer));
+        assert_same(
+            r#"{"kind":"post_in_swap_thread","swap":5,"text":"x"}"#,
+            Effect::InThread { subject: Subject::Swap(swap), text: "x".into() },
+        );
+        assert_same(
+            r#"{"subject":{"swap":5},"due":"2026-11-27T09:05:00Z","timer":"swap_expires"}"#,
+            Timer { due: at(9, 5), kind: TimerKind::SwapExpires { swap } },
         );
         // The handoff's own timer is stored as before.
         assert_same(

@@ -59,12 +59,12 @@ async fn a_p0_pages_whoever_is_on_call_and_the_next_shift_pages_the_next_person(
 }
 
 #[tokio::test]
-async fn oncall_without_rotations_says_how_roles_are_paged_and_swaps_are_not_built_yet() {
+async fn oncall_without_rotations_says_how_roles_are_paged_and_there_is_nothing_to_swap() {
     let app = spawn_app().await;
     let answer = reply_text(&app.slash("/oncall", "", ALICE).await);
     assert!(answer.contains("no on-call rotations in the runbook"), "{answer}");
-    let answer = reply_text(&app.slash("/oncall", "swap", ALICE).await);
-    assert!(answer.contains("`/oncall swap` is not built yet"), "{answer}");
+    let answer = reply_text(&app.slash("/oncall", "swap on-call engineer <@U0BOB>", ALICE).await);
+    assert!(answer.contains("*On-call engineer* has no rotation, so it has no shifts to swap"), "{answer}");
     let answer = reply_text(&app.slash("/oncall", "devops tem lead", ALICE).await);
     assert!(answer.contains("Did you mean *DevOps team lead*?"), "{answer}");
 }
@@ -419,4 +419,148 @@ async fn a_new_runbook_that_moves_shifts_tells_the_people_it_moves_once() {
         assert_eq!(app.slack.messages(person).len(), 1, "{person} is told once, two replicas or not");
     }
     second.stop().await;
+}
+
+/// Alice offers Carol her next week (from Monday 2026-12-07) for Carol's
+/// (from Monday 2026-11-30); returns the offer as Carol's DM shows it.
+async fn alice_offers_carol_a_swap(app: &TestApp) -> opsbot_fake_slack::Message {
+    let answer = reply_text(&app.slash("/oncall", "swap on-call engineer <@U0CAROL|carol>", ALICE).await);
+    assert!(answer.contains("📨 Sent to <@U0CAROL> (SWP-1)"), "{answer}");
+    assert!(answer.contains("2026-12-07 09:00 UTC") && answer.contains("2026-11-30 09:00 UTC"), "{answer}");
+    let offer = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.text.contains("*SWP-1*")))
+        .await
+        .expect("Carol gets the offer by DM");
+    assert!(offer.text.contains("<@U0ALICE> asks to swap *On-call engineer* shifts with you"), "{}", offer.text);
+    let buttons = offer.blocks.to_string();
+    assert!(buttons.contains("swap.accept") && buttons.contains("swap.decline"), "{buttons}");
+    offer
+}
+
+#[tokio::test]
+async fn an_accepted_swap_pages_whoever_took_the_shift_and_shows_in_oncall() {
+    let app = spawn_app_with(with_rotation).await;
+    let offer = alice_offers_carol_a_swap(&app).await;
+
+    assert_eq!(app.click(CAROL, &offer, "swap.accept").await, 200);
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(CAROL).into_iter().find(|m| m.ts == offer.ts && m.text.contains("✅ *SWP-1* accepted"))
+        })
+        .await
+        .expect("the offer shows it accepted, without its buttons");
+    let told = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(ALICE).into_iter().find(|m| m.text.contains("accepted SWP-1")))
+        .await
+        .expect("Alice is told");
+    assert!(told.text.contains("(OVR-1)") && told.text.contains("(OVR-2)"), "{}", told.text);
+    for (id, who, instead_of) in [("*OVR-1*", "<@U0CAROL>", "<@U0ALICE>"), ("*OVR-2*", "<@U0ALICE>", "<@U0CAROL>")] {
+        let announcement = app
+            .slack
+            .wait_for(PATIENCE, |s| s.messages(DEVOPS).into_iter().find(|m| m.text.contains(id)))
+            .await
+            .expect("each half is announced in #devops");
+        assert!(
+            announcement.text.contains(&format!("{who} is on call as *On-call engineer* instead of {instead_of}"))
+                && announcement.text.contains("Swapped (SWP-1), agreed by <@U0CAROL>."),
+            "{}",
+            announcement.text
+        );
+        assert!(announcement.blocks.to_string().contains("override.cancel"), "it can be cancelled");
+    }
+    let shifts = reply_text(&app.slash("/oncall", "on-call engineer", BOB).await);
+    assert!(shifts.contains("(OVR-1)") && shifts.contains("(OVR-2)"), "{shifts}");
+
+    // Tuesday 2026-12-01, Carol's week as the rotation has it: Alice has it.
+    app.clock.advance(TimeDelta::days(6) + TimeDelta::hours(9));
+    let now = reply_text(&app.slash("/oncall", "", BOB).await);
+    assert!(now.contains("<@U0ALICE> (covering for <@U0CAROL>, OVR-2) until"), "{now}");
+    app.incident("p0 Checkout is down").await;
+    let alert = app.wait_for_alert(ALERTS, "INC-1").await;
+    let page = app
+        .slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
+        .await
+        .expect("paged");
+    assert!(page.text.contains("Paging the On-call engineer: <@U0ALICE>"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn a_declined_swap_changes_nothing_and_only_the_person_asked_may_answer() {
+    let app = spawn_app_with(with_rotation).await;
+    let offer = alice_offers_carol_a_swap(&app).await;
+
+    // Bob cannot answer for Carol, nor Alice for herself.
+    for someone_else in [BOB, ALICE] {
+        assert_eq!(app.click(someone_else, &offer, "swap.accept").await, 200);
+        let refused = app
+            .slack
+            .wait_for(PATIENCE, |s| {
+                s.ephemerals().into_iter().find(|e| e.user == someone_else && e.text.contains("SWP-1"))
+            })
+            .await
+            .expect("told who can answer");
+        assert!(refused.text.contains("Only <@U0CAROL> can answer SWP-1"), "{}", refused.text);
+    }
+
+    assert_eq!(app.click(CAROL, &offer, "swap.decline").await, 200);
+    let told = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(ALICE).into_iter().find(|m| m.text.contains("declined SWP-1")))
+        .await
+        .expect("Alice is told");
+    assert!(told.text.contains("Nothing changes"), "{}", told.text);
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(CAROL).into_iter().find(|m| m.ts == offer.ts && m.text.contains("❌ *SWP-1* declined"))
+        })
+        .await
+        .expect("the offer shows it declined");
+    app.wait_until_settled().await;
+    assert!(app.slack.messages(DEVOPS).iter().all(|m| !m.text.contains("OVR-")), "no override");
+    let now = reply_text(&app.slash("/oncall", "", BOB).await);
+    assert!(!now.contains("covering"), "{now}");
+}
+
+#[tokio::test]
+async fn a_swap_nobody_answers_lapses_when_the_first_shift_starts() {
+    let app = spawn_app_with(with_rotation).await;
+    let offer = alice_offers_carol_a_swap(&app).await;
+    // Monday 2026-11-30 09:00 UTC: Carol's shift starts with no answer.
+    app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(6));
+    let told = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(ALICE).into_iter().find(|m| m.text.contains("SWP-1 lapsed")))
+        .await
+        .expect("Alice is told");
+    assert!(told.text.contains("<@U0CAROL> did not answer before"), "{}", told.text);
+    let lapsed = app
+        .slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.ts == offer.ts && m.text.contains("lapsed")))
+        .await
+        .expect("the offer shows it lapsed");
+    assert!(!lapsed.blocks.to_string().contains("swap.accept"), "no buttons left");
+    // A late Accept is refused.
+    assert_eq!(app.click(CAROL, &offer, "swap.accept").await, 200);
+    let refused = app
+        .slack
+        .wait_for(PATIENCE, |s| s.ephemerals().into_iter().find(|e| e.user == CAROL && e.text.contains("SWP-1")))
+        .await
+        .expect("Carol is told");
+    assert!(refused.text.contains("lapsed"), "{}", refused.text);
+}
+
+#[tokio::test]
+async fn a_swap_typed_wrong_gets_usage_help_or_says_why_and_changes_nothing() {
+    let app = spawn_app_with(with_rotation).await;
+    let answer = reply_text(&app.slash("/oncall", "swap on-call engineer carol", ALICE).await);
+    assert!(answer.contains("Swap with whom?") && answer.contains("*Usage*"), "{answer}");
+    let answer = reply_text(&app.slash("/oncall", "swap on-call engineer <@U0DAVE>", ALICE).await);
+    assert!(answer.contains("<@U0DAVE> is not in the *On-call engineer* rotation"), "{answer}");
+    let answer = reply_text(&app.slash("/oncall", "swap on-call engineer <@U0CAROL> 2026-12-01", ALICE).await);
+    assert!(answer.contains("You have no shift on 2026-12-01"), "{answer}");
+    app.wait_until_settled().await;
+    assert!(app.slack.messages(CAROL).is_empty(), "nothing sent");
 }

@@ -1,8 +1,7 @@
 //! `/oncall`: who is on call for each rotation of the runbook, until when,
 //! and who is next; or one role's next shifts. Times are Slack date tokens,
-//! so each reader sees them in their own time zone. Handoffs and overrides
-//! are modules of their own; swaps are not built yet, and the command says
-//! so plainly.
+//! so each reader sees them in their own time zone. Handoffs, overrides and
+//! swaps are modules of their own.
 
 pub mod handoff;
 pub mod overrides;
@@ -10,6 +9,7 @@ pub mod plan;
 pub mod reminder;
 pub mod render;
 pub mod report;
+pub mod swap;
 
 use crate::decision::{Decision, UsageError};
 use crate::runbook::oncall::Rotation;
@@ -25,7 +25,8 @@ pub const USAGE: &str = "\
 `/oncall handoff [notes]` post the handoff now, with what is open (a swap, a hand-over mid-shift)
 `/oncall override <role> @person <4h | for 2d | until 18:00 | until 2026-12-07 09:00>` put someone on call instead, from now
 `/oncall override <role> @person from 2026-12-04 18:00 until 2026-12-07 09:00` the same, planned
-Rotations are the runbook's `oncall` section; times are in its time zone. Swaps are not built yet.";
+`/oncall swap <role> @person [2026-12-14]` offer @person your next shift (or that day's) for their next one
+Rotations are the runbook's `oncall` section; times are in its time zone.";
 
 /// How many shifts `/oncall <role>` lists.
 pub const SHIFTS_SHOWN: usize = 6;
@@ -44,8 +45,8 @@ pub enum Command {
     },
     /// Someone on call instead of the rotation's member, for a while.
     Override(overrides::Request),
-    /// `swap`: planned, not built.
-    NotBuiltYet(&'static str),
+    /// Offer one of your shifts for someone else's.
+    Swap(swap::Request),
 }
 
 pub fn parse(text: &str) -> Result<Command, UsageError> {
@@ -56,7 +57,7 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
         "help" => Command::Help,
         "handoff" => Command::Handoff { notes: rest.to_owned() },
         "override" => Command::Override(overrides::parse(rest)?),
-        "swap" => Command::NotBuiltYet("swap"),
+        "swap" => Command::Swap(swap::parse(rest)?),
         _ => Command::Role(text),
     })
 }
@@ -80,11 +81,9 @@ pub fn command(
     match command {
         Command::Handoff { notes } => handoff::on_demand(notes, report, who, runbook, now),
         Command::Help => Decision::reply(USAGE),
-        // Routed to `overrides::set` before it gets here; answered all the same.
-        Command::Override(_) => Decision::reply(USAGE),
-        Command::NotBuiltYet(what) => Decision::reply(format!(
-            "`/oncall {what}` is not built yet in this version of opsbot. `/oncall` and `/oncall <role>` work today."
-        )),
+        // Routed to `overrides::set` and `swap::propose` before they get
+        // here; answered all the same.
+        Command::Override(_) | Command::Swap(_) => Decision::reply(USAGE),
         Command::Now => Decision::reply(now_text(runbook, now)),
         Command::Role(query) => match find(runbook, query) {
             Ok(role) => Decision::reply(role_text(runbook, role, now)),
@@ -252,9 +251,6 @@ pub(super) mod tests {
     fn without_rotations_oncall_says_how_roles_are_paged_and_how_to_add_one() {
         let d = command(&Command::Now, &Default::default(), &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
         assert!(d.reply.text.contains("no on-call rotations"), "{}", d.reply.text);
-        let swap = parse("swap").unwrap();
-        let d = command(&swap, &Default::default(), &alice(), &Runbook::seed(), at("2026-12-01T12:00:00Z"));
-        assert!(d.reply.text.contains("`/oncall swap` is not built yet"), "{}", d.reply.text);
     }
 
     #[test]

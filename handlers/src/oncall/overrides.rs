@@ -9,7 +9,7 @@ use super::USAGE;
 use crate::decision::{Decision, Effect, Invocation, UsageError};
 use crate::runbook::oncall::Cover;
 use crate::runbook::Runbook;
-use crate::subject::{Message, OverrideId, OverrideMessage, Posted, Stamp, Subject};
+use crate::subject::{Message, OverrideId, OverrideMessage, Posted, Stamp, Subject, SwapId};
 use crate::text::{escape, slack_date};
 use crate::timer::{Timer, TimerKind};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
@@ -41,25 +41,34 @@ pub enum Until {
     At(NaiveDateTime),
 }
 
-/// Reads what follows `/oncall override`.
-pub fn parse(text: &str) -> Result<Request, UsageError> {
+/// The one person mentioned in `text` (a Slack user id), with the words
+/// before and after the mention; `missing` says what to write when nobody
+/// is mentioned.
+pub(super) fn mention<'a>(text: &'a str, missing: &str) -> Result<(&'a str, String, &'a str), UsageError> {
     let usage = |message: &str| UsageError { message: message.to_owned(), usage: USAGE };
     let not_one_person = "Mention one person (`@carol`), not a group or a channel.";
     let open = match text.find("<@") {
         Some(open) => open,
         None if text.contains("<!") || text.contains("<#") => return Err(usage(not_one_person)),
-        None => return Err(usage("Who covers? Mention them, e.g. `/oncall override on-call engineer @carol 4h`.")),
+        None => return Err(usage(missing)),
     };
     let close = text[open..].find('>').map(|i| open + i).ok_or_else(|| usage("That mention is not complete."))?;
     let member = text[open + 2..close].split('|').next().unwrap_or("").trim();
     if !member.starts_with(['U', 'W']) || !member[1..].chars().all(|c| c.is_ascii_alphanumeric()) || member.len() < 2 {
         return Err(usage(not_one_person));
     }
-    let role = text[..open].trim();
+    Ok((text[..open].trim(), member.to_owned(), &text[close + 1..]))
+}
+
+/// Reads what follows `/oncall override`.
+pub fn parse(text: &str) -> Result<Request, UsageError> {
+    let usage = |message: &str| UsageError { message: message.to_owned(), usage: USAGE };
+    let (role, member, after) =
+        mention(text, "Who covers? Mention them, e.g. `/oncall override on-call engineer @carol 4h`.")?;
     if role.is_empty() {
         return Err(usage("Which role? e.g. `/oncall override on-call engineer @carol 4h`."));
     }
-    let mut words: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let mut words: Vec<&str> = after.split_whitespace().collect();
     let when = |words: &[&str]| -> Option<NaiveDateTime> {
         NaiveDateTime::parse_from_str(&words.join(" "), "%Y-%m-%d %H:%M").ok()
     };
@@ -94,7 +103,7 @@ pub fn parse(text: &str) -> Result<Request, UsageError> {
                 })?)
             }
         };
-    Ok(Request { role: role.to_owned(), member: member.to_owned(), from, until })
+    Ok(Request { role: role.to_owned(), member, from, until })
 }
 
 /// One override as stored.
@@ -119,6 +128,9 @@ pub struct Override {
     /// It ran its course and its message says so.
     #[serde(default)]
     pub ended: bool,
+    /// The swap it carries out half of, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<SwapId>,
     /// Where its message is in Slack; the store fills it in on load.
     #[serde(skip)]
     pub posted: Posted,
@@ -226,6 +238,7 @@ pub fn set(
         channel: runbook.channels.team.clone(),
         cancelled: None,
         ended: false,
+        swap: None,
         posted: Posted::default(),
     };
     let span = format!("from {} until {}", slack_date(o.starts), slack_date(o.ends));
@@ -336,7 +349,11 @@ pub fn message(o: &Override) -> crate::blocks::SlackMessage {
         ),
         (None, true) => format!("⏹ *{}* <@{}> was on call as *{name}*{covering} {span}. Over.", o.id, o.member),
         (None, false) => {
-            format!("🔁 *{}* <@{}> is on call as *{name}*{covering} {span}. Set by <@{}>.", o.id, o.member, o.by.user)
+            let why = match o.swap {
+                Some(swap) => format!("Swapped ({swap}), agreed by <@{}>.", o.by.user),
+                None => format!("Set by <@{}>.", o.by.user),
+            };
+            format!("🔁 *{}* <@{}> is on call as *{name}*{covering} {span}. {why}", o.id, o.member)
         }
     };
     let mut blocks = vec![serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})];
