@@ -352,8 +352,21 @@ async fn state(State(sb): State<Arc<Sandbox>>, Query(q): Query<StateQuery>) -> J
             all_views.iter().find(|v| v.id == o.id).map(|v| json!({"id": o.id, "user": o.user, "view": v.view}))
         })
         .collect();
+    // Who is on call now, overrides and swaps included, for the user switcher.
+    let runbook = sb.app.engine.roster.runbook();
+    let on_call: Vec<Value> = runbook
+        .oncall
+        .rotations
+        .iter()
+        .filter_map(|r| {
+            let now_on = runbook.oncall.on_call(&r.role, runbook.timezone, now)?;
+            let name = runbook.role(&r.role).map_or(r.role.as_str(), |role| role.name.as_str());
+            Some(json!({"role": name, "user": now_on.member, "until": now_on.until.timestamp_millis()}))
+        })
+        .collect();
     Json(json!({
         "now": now.timestamp_millis(),
+        "on_call": on_call,
         "ahead_ms": (now - Utc::now()).num_milliseconds(),
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN, "name": "Opsbot Sandbox"},
         "bot": BOT_USER,

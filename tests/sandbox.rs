@@ -753,7 +753,11 @@ async fn the_sandboxs_people_take_turns_on_call_and_the_clock_brings_the_handoff
         .await;
     let text = answer["text"].as_str().unwrap();
     assert!(text.contains("*On-call engineer*: <@U0") && text.contains("then <@U0"), "{text}");
+    let on_call = |state: &Value| state["on_call"][0]["user"].as_str().map(str::to_owned);
+    let before = on_call(&sb.state(None).await).expect("the switcher knows who is on call");
     sb.ok("/sandbox/clock", json!({"minutes": 480})).await;
+    let after = on_call(&sb.state(None).await).expect("someone is on call");
+    assert_ne!(before, after, "eight hours later it is someone else");
     let handoff = sb
         .wait_for(ALICE, "the handoff in #devops", |s| {
             top_level(s, DEVOPS)

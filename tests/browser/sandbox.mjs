@@ -122,7 +122,10 @@ async function main() {
   await step('the sandbox page opens', async () => {
     await page.goto(`${base}/sandbox/`);
     await page.locator('body[data-ready="true"]').waitFor();
-    await page.getByLabel('You are').selectOption({ label: `${USER} (Alice Adler)` });
+    // By value: the label also says who is on call, which depends on the hour.
+    await page.getByLabel('You are').selectOption({ value: 'U0ALICE' });
+    const chosen = await page.getByLabel('You are').locator('option:checked').textContent();
+    if (!chosen.startsWith(`${USER} (Alice Adler)`)) throw new Error(`the switcher shows ${chosen}`);
     await page.locator('body[data-ready="true"]').waitFor();
   });
 
