@@ -619,6 +619,10 @@ impl State {
         if let Some((checklist, slot)) = change.slot {
             let handled = self.last_slots.get(checklist).copied().unwrap_or(0);
             if handled >= slot.timestamp_millis() {
+                // As the script: a timer for a handled slot can never act.
+                if let Some(timer) = change.consume {
+                    self.index(Index::Timers).remove(timer);
+                }
                 return CommitOutcome::TimerGone;
             }
         }

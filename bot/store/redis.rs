@@ -257,7 +257,10 @@ for j = 1, na do
   if av[j] ~= tonumber(ARGV[a]) then return -1 end
   if av[j] == 0 and redis.call('EXISTS', KEYS[k]) == 1 then return -1 end
 end
-if ARGV[9] ~= '' and tonumber(redis.call('GET', KEYS[7]) or '0') >= tonumber(ARGV[9]) then return -2 end
+if ARGV[9] ~= '' and tonumber(redis.call('GET', KEYS[7]) or '0') >= tonumber(ARGV[9]) then
+  if ARGV[5] ~= '' then redis.call('ZREM', KEYS[5], ARGV[5]) end
+  return -2
+end
 if ARGV[10] ~= '' and (redis.call('HGET', KEYS[8], ARGV[10]) or '') ~= ARGV[11] then return -1 end
 if ARGV[5] ~= '' and redis.call('ZREM', KEYS[5], ARGV[5]) == 0 then return -2 end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[7], ARGV[9]) end

@@ -258,3 +258,37 @@ async fn a_bot_that_starts_after_the_routines_duration_skips_it() {
         "a skipped run is not posted"
     );
 }
+
+#[tokio::test]
+async fn a_handled_slots_timer_added_again_by_a_late_replica_is_dropped_and_takes_no_run_numbers() {
+    let t = spawn_app().await;
+    t.schedule_now().await;
+    t.clock.advance(TimeDelta::minutes(6 * 60)); // 09:00
+    header(&t, "Morning Health Check").await;
+    t.wait_until_settled().await;
+    // A replica that read the slot mark just before this one handled the
+    // slot sets its timer again.
+    let slot = opsbot::clock::Clock::now(&t.clock);
+    let timers = &t.app().state.store.timers;
+    let before = timers.count().await.unwrap();
+    timers.set(&opsbot_handlers::Timer::slot("morning-health-check", slot)).await.unwrap();
+    t.clock.advance(TimeDelta::seconds(30));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while timers.count().await.unwrap() > before {
+        assert!(tokio::time::Instant::now() < deadline, "the handled slot's timer stays");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let answer = runbook_as(&t, ALICE, "start canary").await;
+    assert!(
+        answer.contains("RUN-2") || answer.contains("RUN-3"),
+        "one number at most went to the stale timer: {answer}"
+    );
+    let mornings = t
+        .slack
+        .messages(DEVOPS)
+        .iter()
+        .filter(|m| m.thread_ts.is_none() && blocks_text(m).contains("Morning Health Check"))
+        .count();
+    assert_eq!(mornings, 1, "posted once");
+}
