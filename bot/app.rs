@@ -128,7 +128,12 @@ impl App {
         };
         let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));
         let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
-        let roster = tokio::spawn(crate::roster::run(engine.roster.clone(), store.clone(), shutdown.clone()));
+        let roster = tokio::spawn(crate::roster::run(
+            engine.roster.clone(),
+            store.clone(),
+            engine.clock.clone(),
+            shutdown.clone(),
+        ));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
         Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster })

@@ -599,6 +599,7 @@ impl Delivery {
                 self.slack.post_ephemeral(channel, user, &delivery::alert_link(inc, &alert), None).await
             }
             Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text, None).await,
+            Effect::SyncUserGroup { group, users } => self.slack.set_usergroup_members(group, users).await,
             Effect::Say { channel, thread_ts, text } => {
                 self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
             }

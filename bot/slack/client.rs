@@ -196,6 +196,27 @@ impl SlackApi {
         Ok(answer.users.into_iter().map(|user| user.to_string()).collect())
     }
 
+    /// Makes `users` the members of user group `group`
+    /// (`usergroups.users.update`, which slack-morphism does not wrap; its
+    /// session posts it as any other method, with its rate control).
+    pub async fn set_usergroup_members(&self, group: &str, users: &[String]) -> Result<(), DeliveryError> {
+        #[derive(serde::Serialize)]
+        struct Update<'a> {
+            usergroup: &'a str,
+            users: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Updated {}
+        let request = Update { usergroup: group, users: users.join(",") };
+        let session = self.client.open_session(&self.token);
+        session
+            .http_session_api
+            .http_post::<_, Updated>("usergroups.users.update", &request, Some(&SLACK_TIER2_METHOD_CONFIG))
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+
     /// Opens a modal for the user who clicked (`trigger_id` lives 3 s).
     pub async fn open_modal(&self, trigger_id: &str, view: &serde_json::Value) -> Result<(), DeliveryError> {
         let view: SlackView = serde_json::from_value(view.clone())

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::blockkit;
 use crate::state::{
     Change, Channel, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID, BOT_USER_NAME,
-    CREATED, SCOPES, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, USERGROUPS_READ,
+    CREATED, SCOPES, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, USERGROUPS_READ, USERGROUPS_WRITE,
 };
 use crate::FakeSlack;
 
@@ -182,6 +182,7 @@ fn dispatch(fake: &FakeSlack, method: &str, p: &Params) -> Outcome {
         "conversations.list" => Ok(conversations_list(&fake.inner.workspace, p)),
         "conversations.info" => conversations_info(&fake.inner.workspace, p),
         "usergroups.users.list" => usergroups_users_list(fake, p),
+        "usergroups.users.update" => usergroups_users_update(fake, p),
         _ => Err(fail("unknown_method")),
     }
 }
@@ -498,6 +499,36 @@ fn usergroups_users_list(fake: &FakeSlack, p: &Params) -> Outcome {
         Some(g) if g.enabled || include_disabled => Ok(json!({"users": g.members})),
         _ => Err(fail("no_such_subteam")),
     }
+}
+
+/// `usergroups.users.update`: replaces the group's members with `users`
+/// (comma-separated ids). Slack answers `missing_scope` without
+/// `usergroups:write`, `no_such_subteam` for a group it does not have,
+/// `invalid_users` for an id that is not a person of the workspace, and
+/// `no_users_provided` for none (a group cannot be emptied this way).
+fn usergroups_users_update(fake: &FakeSlack, p: &Params) -> Outcome {
+    let mut rec = fake.inner.lock();
+    if rec.revoked_scopes.contains(USERGROUPS_WRITE) {
+        let provided = SCOPES.iter().filter(|s| !rec.revoked_scopes.contains(**s)).copied().collect::<Vec<_>>();
+        return Err(SlackError {
+            code: "missing_scope",
+            messages: Vec::new(),
+            extra: Some(json!({"needed": USERGROUPS_WRITE, "provided": provided.join(",")})),
+        });
+    }
+    let group = str_param(p, "usergroup").ok_or_else(|| fail("invalid_arguments"))?.into_owned();
+    let users: Vec<String> = str_param(p, "users")
+        .map(|u| u.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if users.is_empty() {
+        return Err(fail("no_users_provided"));
+    }
+    if users.iter().any(|u| fake.inner.workspace.user(u).is_none_or(|u| u.is_bot)) {
+        return Err(fail("invalid_users"));
+    }
+    let Some(found) = rec.usergroups.get_mut(&group) else { return Err(fail("no_such_subteam")) };
+    found.members = users.clone();
+    Ok(json!({"usergroup": {"id": group, "users": users, "user_count": users.len()}}))
 }
 
 fn users_list(ws: &Workspace) -> Value {

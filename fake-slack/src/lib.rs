@@ -3,7 +3,7 @@
 //!
 //! It serves `/{method}` the way `https://slack.com/api/{method}` does for the
 //! methods opsbot uses (chat.postMessage, chat.update, chat.postEphemeral,
-//! views.open, auth.test, users.*, conversations.*, usergroups.users.list),
+//! views.open, auth.test, users.*, conversations.*, usergroups.users.list and .update),
 //! enforces Block Kit limits, and records everything so tests can assert on
 //! it:
 //!
@@ -211,6 +211,12 @@ impl FakeSlack {
     pub fn set_usergroup(&self, group: &str, members: &[&str], enabled: bool) {
         let members = members.iter().map(|m| (*m).to_owned()).collect();
         self.inner.lock().usergroups.insert(group.to_owned(), state::UserGroup { members, enabled });
+    }
+
+    /// A user group's members as they are now (after any
+    /// `usergroups.users.update`); `None` for a group that does not exist.
+    pub fn usergroup(&self, group: &str) -> Option<Vec<String>> {
+        self.inner.lock().usergroups.get(group).map(|g| g.members.clone())
     }
 
     /// Takes a scope from the bot token: methods that need it answer

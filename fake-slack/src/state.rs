@@ -21,6 +21,8 @@ pub(crate) const APP_ID: &str = "A0OPSBOT";
 pub(crate) const CREATED: i64 = 1_700_000_000;
 /// The scope `usergroups.users.list` needs.
 pub(crate) const USERGROUPS_READ: &str = "usergroups:read";
+/// The scope `usergroups.users.update` needs.
+pub(crate) const USERGROUPS_WRITE: &str = "usergroups:write";
 /// The bot token's scopes, as opsbot's manifest asks for them.
 pub(crate) const SCOPES: &[&str] = &[
     "commands",
@@ -30,6 +32,7 @@ pub(crate) const SCOPES: &[&str] = &[
     "users:read",
     "channels:read",
     USERGROUPS_READ,
+    USERGROUPS_WRITE,
 ];
 
 /// A Slack user group (`S…`) and its members.

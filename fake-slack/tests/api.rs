@@ -786,3 +786,24 @@ async fn usergroups_users_list_answers_a_groups_members_and_slacks_errors() {
     assert!(!refused["provided"].as_str().unwrap().contains("usergroups:read"), "{refused}");
     assert_eq!(h.slack.calls("usergroups.users.list"), 7);
 }
+
+#[tokio::test]
+async fn usergroups_users_update_replaces_a_groups_members_and_refuses_as_slack_does() {
+    let h = Harness::new().await;
+    h.slack.set_usergroup("S0ONCALL", &["U0ALICE", "U0BOB"], true);
+    let update =
+        |group: &str, users: &str| h.call("usergroups.users.update", json!({"usergroup": group, "users": users}));
+    let body = update("S0ONCALL", "U0CAROL").await;
+    assert_eq!(body["ok"], true, "{body}");
+    assert_eq!(body["usergroup"]["users"], json!(["U0CAROL"]));
+    assert_eq!(h.slack.usergroup("S0ONCALL"), Some(vec!["U0CAROL".to_owned()]));
+    assert_eq!(error(&update("S0NOPE", "U0CAROL").await), "no_such_subteam");
+    assert_eq!(error(&update("S0ONCALL", "U0NOBODY").await), "invalid_users");
+    assert_eq!(error(&update("S0ONCALL", "U0OPSBOT").await), "invalid_users", "not a bot");
+    assert_eq!(error(&update("S0ONCALL", "").await), "no_users_provided");
+    assert_eq!(h.slack.usergroup("S0ONCALL"), Some(vec!["U0CAROL".to_owned()]), "refusals change nothing");
+
+    h.slack.revoke_scope("usergroups:write");
+    let refused = update("S0ONCALL", "U0BOB").await;
+    assert_eq!((error(&refused), refused["needed"].as_str()), ("missing_scope", Some("usergroups:write")));
+}

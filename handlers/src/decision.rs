@@ -118,6 +118,9 @@ pub enum Effect {
     /// Ask GitHub, then answer the person with what it said (or why it
     /// could not).
     Lookup { lookup: Lookup, to: AnswerTo },
+    /// Make `users` the members of Slack user group `group`: a rotation's
+    /// group kept in step with whoever is on call.
+    SyncUserGroup { group: String, users: Vec<String> },
     /// Ask GitHub to do something for a subject (an alert group's re-run,
     /// a deployment's dispatch) or a person; a refusal comes back to it as
     /// a timer.
@@ -140,7 +143,11 @@ impl Effect {
             Effect::MoveAlert { incident } | Effect::SendAlertLink { incident, .. } => {
                 Some(Subject::Incident(*incident))
             }
-            Effect::Ephemeral { .. } | Effect::Say { .. } | Effect::Lookup { .. } | Effect::Answer { .. } => None,
+            Effect::Ephemeral { .. }
+            | Effect::Say { .. }
+            | Effect::Lookup { .. }
+            | Effect::Answer { .. }
+            | Effect::SyncUserGroup { .. } => None,
         }
     }
 
@@ -157,6 +164,8 @@ impl Effect {
             (Effect::Ephemeral { channel, .. } | Effect::Say { channel, .. }, None) => format!("channel:{channel}"),
             // One person's questions are answered in the order asked.
             (Effect::Lookup { to, .. }, None) => format!("lookup:{}", to.user),
+            // A group's updates in the order decided: the last one stands.
+            (Effect::SyncUserGroup { group, .. }, None) => format!("usergroup:{group}"),
             _ => "misc".to_owned(),
         }
     }

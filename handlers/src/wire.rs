@@ -91,6 +91,7 @@ pub enum Effect {
     PostInOverrideThread { cover: OverrideId, text: String },
     CallGithubForPerson { call: crate::github::Call, run_id: u64 },
     Answer { to: decision::AnswerTo, text: String },
+    SyncUserGroup { group: String, users: Vec<String> },
     PostSwap { swap: SwapId },
     RefreshSwap { swap: SwapId },
     PostInSwapThread { swap: SwapId, text: String },
@@ -177,6 +178,7 @@ impl From<decision::Effect> for Effect {
                 Effect::CallGithubForPerson { call, run_id }
             }
             decision::Effect::Answer { to, text } => Effect::Answer { to, text },
+            decision::Effect::SyncUserGroup { group, users } => Effect::SyncUserGroup { group, users },
         }
     }
 }
@@ -230,6 +232,7 @@ impl TryFrom<Effect> for decision::Effect {
             Effect::PostInOverrideThread { cover, text } => E::InThread { subject: Subject::Override(cover), text },
             Effect::CallGithubForPerson { call, run_id } => E::Call { call, caller: Caller::Person { run_id } },
             Effect::Answer { to, text } => E::Answer { to, text },
+            Effect::SyncUserGroup { group, users } => E::SyncUserGroup { group, users },
             Effect::PostSwap { swap } => E::Post(Message::Swap(swap, SwapMessage::Offer)),
             Effect::RefreshSwap { swap } => E::Refresh(Message::Swap(swap, SwapMessage::Offer)),
             Effect::PostInSwapThread { swap, text } => E::InThread { subject: Subject::Swap(swap), text },
@@ -809,6 +812,10 @@ mod tests {
         assert_same(
             r#"{"subject":{"swap":5},"due":"2026-11-27T09:05:00Z","timer":"swap_expires"}"#,
             Timer { due: at(9, 5), kind: TimerKind::SwapExpires { swap } },
+        );
+        assert_same(
+            r#"{"kind":"sync_user_group","group":"S0ONCALL","users":["U0BOB"]}"#,
+            Effect::SyncUserGroup { group: "S0ONCALL".into(), users: vec!["U0BOB".into()] },
         );
         // The handoff's own timer is stored as before.
         assert_same(

@@ -49,7 +49,8 @@ fn asks_for_the_scopes_it_uses_and_no_more() {
             "app_mentions:read",
             "users:read",
             "channels:read",
-            "usergroups:read"
+            "usergroups:read",
+            "usergroups:write"
         ]
     );
     assert!(m["display_information"]["name"].as_str().is_some());

@@ -564,3 +564,30 @@ async fn a_swap_typed_wrong_gets_usage_help_or_says_why_and_changes_nothing() {
     app.wait_until_settled().await;
     assert!(app.slack.messages(CAROL).is_empty(), "nothing sent");
 }
+
+#[tokio::test]
+async fn a_rotations_user_group_follows_whoever_is_on_call_handoffs_and_overrides_included() {
+    let app = spawn_app_with(|config| {
+        with_rotation(config);
+        config.runbook.oncall.rotations[0].usergroup = Some("S0ONCALL".into());
+    })
+    .await;
+    app.slack.set_usergroup("S0ONCALL", &[ALICE, BOB, CAROL], true);
+    let holds = |member: &'static str| {
+        let slack = app.slack.clone();
+        async move {
+            slack
+                .wait_for(PATIENCE, |s| (s.usergroup("S0ONCALL")? == [member]).then_some(()))
+                .await
+                .unwrap_or_else(|| panic!("the group never held only {member}: {:?}", slack.usergroup("S0ONCALL")))
+        }
+    };
+    holds(BOB).await;
+    reply_text(&app.slash("/oncall", "override on-call engineer <@U0DAVE> 2h", BOB).await);
+    holds("U0DAVE").await;
+    app.clock.advance(TimeDelta::hours(2));
+    holds(BOB).await;
+    app.schedule_now().await;
+    app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(4)); // Monday 09:00: Carol's week
+    holds(CAROL).await;
+}

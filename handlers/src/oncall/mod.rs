@@ -10,6 +10,7 @@ pub mod reminder;
 pub mod render;
 pub mod report;
 pub mod swap;
+pub mod usergroup;
 
 use crate::decision::{Decision, UsageError};
 use crate::runbook::oncall::Rotation;

@@ -471,6 +471,8 @@ struct RawRotation {
     remind_before: Key<String>,
     #[serde(default, deserialize_with = "key")]
     escalate_to: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    usergroup: Key<String>,
 }
 
 #[derive(Deserialize)]
@@ -1065,7 +1067,24 @@ impl Check {
         if let (Some(to), Some(Spanned { referenced, .. })) = (&escalate_to, &raw.escalate_to) {
             self.role_ref(to, referenced, roles, &format!("`escalate_to` of {whose}"));
         }
+        let usergroup = match (Self::optional_text(&raw.usergroup), &raw.usergroup) {
+            (Some(text), Some(Spanned { referenced, .. })) => match parse_mention(&text) {
+                Ok(Mention::UserGroup(group)) => Some(Some(group)),
+                _ => {
+                    self.error(
+                        referenced,
+                        format!(
+                            "bad `usergroup` `{text}` of {whose}: a Slack user group id such as `S0123ONCALL` \
+                             (the group's profile → ⋮ → Copy group ID)"
+                        ),
+                    );
+                    None
+                }
+            },
+            _ => Some(None),
+        };
         let mut rotation = Rotation::new(id, members?, shift?, handoff?);
+        rotation.usergroup = usergroup?;
         rotation.acknowledge_within = acknowledge_within?;
         rotation.remind_before = remind_before?;
         rotation.escalate_to = escalate_to;
@@ -3407,6 +3426,13 @@ webhooks:
         );
         assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
         let expected = format!("{}:20: `escalate_to` of the `on-call` rotation names role `leed`", base + 8);
+        assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
+
+        let rb = parse(&rotation("      usergroup: S0ONCALL\n")).unwrap();
+        assert_eq!(rb.oncall.rotations[0].usergroup.as_deref(), Some("S0ONCALL"));
+        assert_eq!(parse(&rotation("")).unwrap().oncall.rotations[0].usergroup, None);
+        let found = errors(&rotation("      usergroup: oncall-devops\n"));
+        let expected = format!("{}:18: bad `usergroup` `oncall-devops` of the `on-call` rotation", base + 7);
         assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
     }
 

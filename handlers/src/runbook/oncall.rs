@@ -105,6 +105,9 @@ pub struct Rotation {
     /// acknowledged. `None`: the role after this one in the first
     /// escalation matrix that lists it (see `Runbook::handoff_escalation`).
     pub escalate_to: Option<String>,
+    /// A Slack user group (`S…`) kept in step with whoever is on call, so
+    /// people can mention it themselves.
+    pub usergroup: Option<String>,
 }
 
 /// Without `acknowledge_within`: a quarter of an hour to say "I have it".
@@ -180,6 +183,7 @@ impl Rotation {
             acknowledge_within: Some(ACKNOWLEDGE_WITHIN),
             remind_before: Some(REMIND_BEFORE),
             escalate_to: None,
+            usergroup: None,
         }
     }
 
