@@ -173,6 +173,9 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             Need::Override(overrides::Need::New)
         }
         Event::Command { command: SlashCommand::OnCall(OnCallCommand::Swap(_)), .. } => Need::Swap(swap::Need::New),
+        Event::Command { command: SlashCommand::OnCall(OnCallCommand::Withdraw(id)), .. } => {
+            Need::Swap(swap::Need::One(*id))
+        }
         Event::Command { command: SlashCommand::OnCall(cmd), who } => {
             if crate::oncall::needs_report(cmd) {
                 Need::Handoff(handoff::Need::Report { since: handoff::since_on_demand(who, runbook, now) })
@@ -303,6 +306,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Event::Command { command: SlashCommand::OnCall(OnCallCommand::Swap(request)), who },
             Loaded::Swap(swap::Loaded::New(id)),
         ) => swap::propose(request, id, who, runbook, now).map(swapped),
+        (
+            Event::Command { command: SlashCommand::OnCall(OnCallCommand::Withdraw(id)), who },
+            Loaded::Swap(swap::Loaded::One(found)),
+        ) => swap::withdraw(found, *id, who, now).map(swapped),
         (Event::Command { command: SlashCommand::OnCall(cmd), who }, loaded) => {
             let report = match loaded {
                 Loaded::Handoff(handoff::Loaded::Report(report)) => report,

@@ -591,3 +591,26 @@ async fn a_rotations_user_group_follows_whoever_is_on_call_handoffs_and_override
     app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(4)); // Monday 09:00: Carol's week
     holds(CAROL).await;
 }
+
+#[tokio::test]
+async fn a_swap_offer_taken_back_before_it_is_answered_can_no_longer_be_accepted() {
+    let app = spawn_app_with(with_rotation).await;
+    let offer = alice_offers_carol_a_swap(&app).await;
+    let answer = reply_text(&app.slash("/oncall", "swap withdraw SWP-1", CAROL).await);
+    assert!(answer.contains("Only <@U0ALICE>, who offered SWP-1, can take it back"), "{answer}");
+    let answer = reply_text(&app.slash("/oncall", "swap withdraw SWP-1", ALICE).await);
+    assert!(answer.contains("You took back SWP-1"), "{answer}");
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(CAROL).into_iter().find(|m| m.ts == offer.ts && m.text.contains("took the offer back"))
+        })
+        .await
+        .expect("the offer's DM shows it taken back");
+    assert_eq!(app.click(CAROL, &offer, "swap.accept").await, 200);
+    app.slack
+        .wait_for(PATIENCE, |s| s.ephemerals().into_iter().find(|e| e.user == CAROL && e.text.contains("taken back")))
+        .await
+        .expect("a late Accept is refused");
+    app.wait_until_settled().await;
+    assert!(app.slack.messages(DEVOPS).iter().all(|m| !m.text.contains("OVR-")), "no override");
+}

@@ -27,6 +27,7 @@ pub const USAGE: &str = "\
 `/oncall override <role> @person <4h | for 2d | until 18:00 | until 2026-12-07 09:00>` put someone on call instead, from now
 `/oncall override <role> @person from 2026-12-04 18:00 until 2026-12-07 09:00` the same, planned
 `/oncall swap <role> @person [2026-12-14]` offer @person your next shift (or that day's) for their next one
+`/oncall swap withdraw SWP-3` take back an offer nobody has answered
 Rotations are the runbook's `oncall` section; times are in its time zone.";
 
 /// How many shifts `/oncall <role>` lists.
@@ -48,6 +49,8 @@ pub enum Command {
     Override(overrides::Request),
     /// Offer one of your shifts for someone else's.
     Swap(swap::Request),
+    /// Take back a swap offer nobody has answered.
+    Withdraw(crate::subject::SwapId),
 }
 
 pub fn parse(text: &str) -> Result<Command, UsageError> {
@@ -58,7 +61,10 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
         "help" => Command::Help,
         "handoff" => Command::Handoff { notes: rest.to_owned() },
         "override" => Command::Override(overrides::parse(rest)?),
-        "swap" => Command::Swap(swap::parse(rest)?),
+        "swap" => match swap::withdrawal(rest)? {
+            Some(id) => Command::Withdraw(id),
+            None => Command::Swap(swap::parse(rest)?),
+        },
         _ => Command::Role(text),
     })
 }
@@ -82,9 +88,9 @@ pub fn command(
     match command {
         Command::Handoff { notes } => handoff::on_demand(notes, report, who, runbook, now),
         Command::Help => Decision::reply(USAGE),
-        // Routed to `overrides::set` and `swap::propose` before they get
-        // here; answered all the same.
-        Command::Override(_) | Command::Swap(_) => Decision::reply(USAGE),
+        // Routed to `overrides::set`, `swap::propose` and `swap::withdraw`
+        // before they get here; answered all the same.
+        Command::Override(_) | Command::Swap(_) | Command::Withdraw(_) => Decision::reply(USAGE),
         Command::Now => Decision::reply(now_text(runbook, now)),
         Command::Role(query) => match find(runbook, query) {
             Ok(role) => Decision::reply(role_text(runbook, role, now)),

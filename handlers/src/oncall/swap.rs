@@ -39,6 +39,25 @@ pub struct Request {
     pub on: Option<NaiveDate>,
 }
 
+/// `/oncall swap withdraw SWP-3` (or `cancel`): the offer to take back;
+/// `None` when the text is an offer instead.
+pub fn withdrawal(text: &str) -> Result<Option<SwapId>, UsageError> {
+    let (word, rest) = crate::text::split_word(text.trim());
+    if !matches!(word.to_ascii_lowercase().as_str(), "withdraw" | "cancel") {
+        return Ok(None);
+    }
+    let typed = rest.trim();
+    let digits = typed.get(..4).filter(|p| p.eq_ignore_ascii_case("swp-")).map_or(typed, |_| &typed[4..]);
+    match digits.parse() {
+        Ok(n) => Ok(Some(SwapId(n))),
+        Err(_) => Err(UsageError {
+            message: "Which offer? e.g. `/oncall swap withdraw SWP-3` (the number is in the offer's DM and its answer to you)."
+                .to_owned(),
+            usage: USAGE,
+        }),
+    }
+}
+
 /// Reads what follows `/oncall swap`.
 pub fn parse(text: &str) -> Result<Request, UsageError> {
     let usage = |message: &str| UsageError { message: message.to_owned(), usage: USAGE };
@@ -90,6 +109,10 @@ pub enum Answer {
         overrides: [OverrideId; 2],
     },
     Declined {
+        at: DateTime<Utc>,
+    },
+    /// Not an answer: the proposer took the offer back first.
+    Withdrawn {
         at: DateTime<Utc>,
     },
 }
@@ -376,6 +399,36 @@ pub fn decline(found: Option<Swap>, id: SwapId, who: &Invocation, now: DateTime<
     d
 }
 
+/// `/oncall swap withdraw SWP-n`: the proposer takes back an offer nobody
+/// has answered; the DM says so and the person asked is told.
+pub fn withdraw(found: Option<Swap>, id: SwapId, who: &Invocation, now: DateTime<Utc>) -> SwapDecision {
+    let Some(mut swap) = found else {
+        return Decision::reply(format!("There is no swap offer {id}."));
+    };
+    if who.user != swap.proposer {
+        return Decision::reply(format!("Only <@{}>, who offered {id}, can take it back.", swap.proposer));
+    }
+    if !swap.is_open() {
+        return Decision::reply(format!("{id} was answered or lapsed already; there is nothing to take back."));
+    }
+    swap.answer = Some(Answer::Withdrawn { at: now });
+    let mut d = Decision::reply(format!("↩️ You took back {id}. Nothing changes."));
+    d.effects = vec![
+        Effect::Refresh(Message::Swap(id, SwapMessage::Offer)),
+        Effect::Say {
+            channel: swap.invitee.clone(),
+            thread_ts: None,
+            text: format!(
+                "↩️ <@{}> took back {id}, the *{}* swap. Nothing changes.",
+                swap.proposer,
+                escape(&swap.role_name)
+            ),
+        },
+    ];
+    d.change = Some(SwapChange { swap, overrides: Vec::new() });
+    d
+}
+
 /// The offer as it must be for `who` to answer it now, else the note that
 /// tells them why they cannot.
 fn answerable(
@@ -396,6 +449,7 @@ fn answerable(
     let already = match (&swap.answer, swap.expired) {
         (Some(Answer::Accepted { .. }), _) => Some("accepted it already"),
         (Some(Answer::Declined { .. }), _) => Some("declined it already"),
+        (Some(Answer::Withdrawn { .. }), _) => Some("cannot answer it any more: it was taken back"),
         (None, true) => Some("cannot answer it any more: it lapsed"),
         (None, false) if now >= swap.expires() => {
             Some("cannot answer it any more: the first of its shifts has started")
@@ -454,6 +508,9 @@ pub fn message(swap: &Swap) -> crate::blocks::SlackMessage {
         ),
         (Some(Answer::Declined { at }), _) => {
             format!("❌ *{}* declined {}: <@{}> keeps their *{name}* shift. Nothing changes.", swap.id, slack_date(*at), swap.proposer)
+        }
+        (Some(Answer::Withdrawn { at }), _) => {
+            format!("↩️ *{}* <@{}> took the offer back {}. Nothing changes.", swap.id, swap.proposer, slack_date(*at))
         }
         (None, true) => format!(
             "⌛ *{}* lapsed: nobody answered before {}. Nothing changes.",
@@ -618,6 +675,33 @@ mod tests {
         assert!(again.change.is_none());
         assert!(matches!(&again.effects[..], [Effect::Ephemeral { text, .. }] if text.contains("accepted it already")));
         assert!(decline(Some(c.swap), ID, &person("U0BOB"), now()).change.is_none());
+    }
+
+    #[test]
+    fn the_proposer_takes_an_offer_back_before_it_is_answered_and_it_can_no_longer_be_accepted() {
+        assert_eq!(withdrawal("withdraw SWP-4").unwrap(), Some(ID));
+        assert_eq!(withdrawal("cancel swp-4").unwrap(), Some(ID));
+        assert_eq!(withdrawal("on-call engineer <@U0BOB>").unwrap(), None, "an offer, not a withdrawal");
+        assert!(withdrawal("withdraw the last one").unwrap_err().message.contains("Which offer?"));
+
+        let bob = withdraw(Some(offered()), ID, &person("U0BOB"), now());
+        assert!(bob.change.is_none() && bob.reply.text.contains("Only <@U0ALICE>, who offered SWP-4"));
+        assert!(withdraw(None, ID, &person("U0ALICE"), now()).reply.text.contains("no swap offer SWP-4"));
+
+        let d = withdraw(Some(offered()), ID, &person("U0ALICE"), now());
+        assert!(d.reply.text.contains("You took back SWP-4"));
+        let taken = d.change.clone().expect("stored").swap;
+        assert!(!taken.is_open());
+        let Effect::Say { channel, text, .. } = &d.effects[1] else { panic!("{:?}", d.effects) };
+        assert!(channel == "U0BOB" && text.contains("took back SWP-4"), "{text}");
+        let shown = message(&taken);
+        assert!(shown.text.contains("took the offer back") && !shown.blocks.to_string().contains("swap.accept"));
+
+        let late = accept(Some(taken.clone()), COVERS, ID, &person("U0BOB"), &runbook(), now());
+        assert!(late.change.is_none(), "nothing to accept");
+        assert!(matches!(&late.effects[..], [Effect::Ephemeral { text, .. }] if text.contains("taken back")));
+        assert!(withdraw(Some(taken.clone()), ID, &person("U0ALICE"), now()).change.is_none(), "twice");
+        assert_eq!(expired(Some(taken), at("2026-12-07T09:00:00Z")), Decision::nothing());
     }
 
     #[test]
