@@ -275,6 +275,14 @@ impl Incident {
         self.status != Status::Resolved
     }
 
+    /// How long it took to acknowledge, on the severity's clock: business
+    /// time for a severity that escalates in business hours (its response
+    /// target counts only those), real time otherwise.
+    pub fn time_to_acknowledge(&self, runbook: &crate::runbook::Runbook) -> Option<chrono::TimeDelta> {
+        let ack = self.acknowledged.as_ref()?;
+        Some(runbook.clock(self.severity).between(self.declared.at, ack.at))
+    }
+
     fn refuse_if_resolved(&self) -> Result<(), TransitionError> {
         match &self.resolved {
             Some(by) => Err(TransitionError::AlreadyResolved { id: self.id, by: by.clone() }),

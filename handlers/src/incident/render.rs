@@ -66,11 +66,12 @@ pub fn alert(inc: &Incident, runbook: &Runbook) -> SlackMessage {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}));
     }
     if let Some(resolved) = &inc.resolved {
-        let mut lines = vec![time_against_target(
-            "Time to acknowledge",
-            inc.acknowledged.as_ref().map(|a| a.at - inc.declared.at),
-            targets.respond,
-        )];
+        let label = if runbook.clock(inc.severity).escalate.pauses() {
+            "Time to acknowledge (business hours)"
+        } else {
+            "Time to acknowledge"
+        };
+        let mut lines = vec![time_against_target(label, inc.time_to_acknowledge(runbook), targets.respond)];
         lines.push(time_against_target("Time to resolve", Some(resolved.at - inc.declared.at), targets.resolve));
         if let Some(summary) = &inc.summary {
             lines.push(format!("*Summary:* {}", escape(summary)));
@@ -329,6 +330,26 @@ mod tests {
             "C1".into(),
             None,
         )
+    }
+
+    #[test]
+    fn a_p2s_time_to_acknowledge_counts_business_hours_as_its_response_target_does() {
+        // Declared Friday 16:50, acknowledged Monday 09:10: 20 business minutes.
+        let friday = Utc.with_ymd_and_hms(2026, 11, 27, 16, 50, 0).unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 11, 30, 9, 10, 0).unwrap();
+        let mut inc = incident("Builds are slow");
+        inc.severity = Severity::P2;
+        inc.declared.at = friday;
+        inc.acknowledged = Some(Stamp { user: "U1".into(), at: monday });
+        inc.resolved = Some(Stamp { user: "U1".into(), at: monday + TimeDelta::hours(1) });
+        let rb = Runbook::seed();
+        assert_eq!(inc.time_to_acknowledge(&rb), Some(TimeDelta::minutes(20)));
+        let shown = alert(&inc, &rb).blocks.to_string();
+        assert!(shown.contains("*Time to acknowledge (business hours):* 20 min (target &lt; 1 h, met ✅)"), "{shown}");
+        // A P0 runs around the clock.
+        inc.severity = Severity::P0;
+        assert_eq!(inc.time_to_acknowledge(&rb), Some(monday - friday));
+        assert!(alert(&inc, &rb).blocks.to_string().contains("*Time to acknowledge:* 2 d"));
     }
 
     fn assert_valid(blocks: &Value) {

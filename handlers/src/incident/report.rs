@@ -97,7 +97,7 @@ pub fn report(inc: &Incident, timeline: &[TimelineEntry], runbook: &Runbook, sty
             "- Acknowledged {} by {}: {}",
             s.date(a.at),
             s.user(&a.user),
-            against(s, a.at - inc.declared.at, targets.respond)
+            against(s, inc.time_to_acknowledge(runbook).unwrap_or_else(|| a.at - inc.declared.at), targets.respond)
         ),
         None => writeln!(out, "- Never acknowledged (target {} {})", s.lt(), duration(targets.respond)),
     }
@@ -188,8 +188,8 @@ pub fn stats(recent: &[Incident], runbook: &Runbook, mttr_target: TimeDelta, day
             continue;
         }
         let open = of.iter().filter(|i| i.is_open()).count();
-        let acks: Vec<TimeDelta> =
-            of.iter().filter_map(|i| i.acknowledged.as_ref().map(|a| a.at - i.declared.at)).collect();
+        // On the severity's clock, as its response target counts.
+        let acks: Vec<TimeDelta> = of.iter().filter_map(|i| i.time_to_acknowledge(runbook)).collect();
         let fixes: Vec<TimeDelta> =
             of.iter().filter_map(|i| i.resolved.as_ref().map(|r| r.at - i.declared.at)).collect();
         let targets = runbook.targets(severity);

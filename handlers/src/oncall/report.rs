@@ -100,8 +100,8 @@ fn resolved(recent: &[Incident], since: DateTime<Utc>, runbook: &Runbook) -> Opt
         .filter_map(|inc| {
             let resolved = inc.resolved.as_ref().filter(|r| r.at >= since)?;
             let targets = runbook.targets(inc.severity);
-            let acknowledged = match &inc.acknowledged {
-                Some(ack) => format!("acknowledged in {}", against(ack.at - inc.declared.at, targets.respond)),
+            let acknowledged = match inc.time_to_acknowledge(runbook) {
+                Some(took) => format!("acknowledged in {}", against(took, targets.respond)),
                 None => "never acknowledged".to_owned(),
             };
             Some(format!(
