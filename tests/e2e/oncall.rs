@@ -18,6 +18,17 @@ pub(crate) fn with_rotation(config: &mut opsbot::config::Config) {
     ));
 }
 
+/// Declares a P0 titled `title` (numbered `id`) and returns the first
+/// page in its alert's thread.
+async fn first_page(app: &TestApp, title: &str, id: &str) -> opsbot_fake_slack::Message {
+    app.incident(&format!("p0 {title}")).await;
+    let alert = app.wait_for_alert(ALERTS, id).await;
+    app.slack
+        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
+        .await
+        .unwrap_or_else(|| panic!("{id} pages its first responder"))
+}
+
 #[tokio::test]
 async fn oncall_shows_who_is_on_call_until_when_and_who_is_next() {
     let app = spawn_app_with(with_rotation).await;
@@ -35,26 +46,14 @@ async fn oncall_shows_who_is_on_call_until_when_and_who_is_next() {
 #[tokio::test]
 async fn a_p0_pages_whoever_is_on_call_and_the_next_shift_pages_the_next_person() {
     let app = spawn_app_with(with_rotation).await;
-    app.incident("p0 Checkout is down").await;
-    let alert = app.wait_for_alert(ALERTS, "INC-1").await;
-    let page = app
-        .slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("the first responder is paged");
+    let page = first_page(&app, "Checkout is down", "INC-1").await;
     assert!(page.text.contains("Paging the On-call engineer: <@U0BOB>, and the Engineering manager"), "{}", page.text);
     // The seed pages management at once too; only it is still `@here`.
     assert!(!page.text.contains("On-call engineer: <!here>"), "{}", page.text);
 
     // Next Monday it is Carol's shift.
     app.clock.advance(TimeDelta::days(5) + TimeDelta::hours(7));
-    app.incident("p0 Search is down").await;
-    let alert = app.wait_for_alert(ALERTS, "INC-2").await;
-    let page = app
-        .slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("the first responder is paged");
+    let page = first_page(&app, "Search is down", "INC-2").await;
     assert!(page.text.contains("<@U0CAROL>"), "{}", page.text);
 }
 
@@ -323,13 +322,7 @@ async fn an_override_pages_whoever_covers_shows_in_oncall_and_ends_by_itself() {
     let shifts = reply_text(&app.slash("/oncall", "on-call engineer", ALICE).await);
     assert!(shifts.contains("*Overrides*") && shifts.contains("(OVR-1)"), "{shifts}");
 
-    app.incident("p0 Checkout is down").await;
-    let alert = app.wait_for_alert(ALERTS, "INC-1").await;
-    let page = app
-        .slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("paged");
+    let page = first_page(&app, "Checkout is down", "INC-1").await;
     assert!(page.text.contains("Paging the On-call engineer: <@U0CAROL>"), "{}", page.text);
 
     // Four hours later it is over: the message says so and Bob is paged again.
@@ -340,13 +333,7 @@ async fn an_override_pages_whoever_covers_shows_in_oncall_and_ends_by_itself() {
         })
         .await
         .expect("the override's message says it is over");
-    app.incident("p0 Search is down").await;
-    let alert = app.wait_for_alert(ALERTS, "INC-2").await;
-    let page = app
-        .slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("paged");
+    let page = first_page(&app, "Search is down", "INC-2").await;
     assert!(page.text.contains("Paging the On-call engineer: <@U0BOB>"), "{}", page.text);
 }
 
@@ -477,13 +464,7 @@ async fn an_accepted_swap_pages_whoever_took_the_shift_and_shows_in_oncall() {
     app.clock.advance(TimeDelta::days(6) + TimeDelta::hours(9));
     let now = reply_text(&app.slash("/oncall", "", BOB).await);
     assert!(now.contains("<@U0ALICE> (covering for <@U0CAROL>, OVR-2) until"), "{now}");
-    app.incident("p0 Checkout is down").await;
-    let alert = app.wait_for_alert(ALERTS, "INC-1").await;
-    let page = app
-        .slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("paged");
+    let page = first_page(&app, "Checkout is down", "INC-1").await;
     assert!(page.text.contains("Paging the On-call engineer: <@U0ALICE>"), "{}", page.text);
 }
 

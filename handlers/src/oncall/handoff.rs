@@ -220,8 +220,8 @@ pub fn acknowledge(found: Option<Handoff>, id: HandoffId, who: &Invocation, now:
     let after = duration(now - handoff.at);
     let mut d = Decision::nothing();
     d.effects = vec![
-        Effect::Refresh(Message::Handoff(handoff.id, HandoffMessage::Announcement)),
-        Effect::Refresh(Message::Handoff(handoff.id, HandoffMessage::Direct)),
+        refresh(handoff.id, HandoffMessage::Announcement),
+        refresh(handoff.id, HandoffMessage::Direct),
         Effect::InThread {
             subject: Subject::Handoff(handoff.id),
             text: format!(
@@ -255,8 +255,8 @@ pub fn unacknowledged(found: Option<Handoff>, runbook: &Runbook, now: DateTime<U
     let role = escape(&handoff.role_name);
     let mut d = Decision::nothing();
     d.effects = vec![
-        Effect::Refresh(Message::Handoff(handoff.id, HandoffMessage::Announcement)),
-        Effect::Refresh(Message::Handoff(handoff.id, HandoffMessage::Direct)),
+        refresh(handoff.id, HandoffMessage::Announcement),
+        refresh(handoff.id, HandoffMessage::Direct),
         Effect::InThread {
             subject: Subject::Handoff(handoff.id),
             text: format!(
@@ -286,6 +286,11 @@ pub fn unacknowledged(found: Option<Handoff>, runbook: &Runbook, now: DateTime<U
     ];
     d.change = Some(handoff);
     d
+}
+
+/// Edits one of the handoff's messages to show it as it now is.
+fn refresh(id: HandoffId, which: HandoffMessage) -> Effect {
+    Effect::Refresh(Message::Handoff(id, which))
 }
 
 fn refuse(who: &Invocation, text: String) -> HandoffDecision {
@@ -345,16 +350,9 @@ pub(super) fn now_line(runbook: &Runbook, rotation: &Rotation, now: DateTime<Utc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oncall::tests::{at, person};
 
     use crate::oncall::tests::with_rotation as runbook;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
-
-    fn person(user: &str) -> Invocation {
-        Invocation { user: user.into(), channel: "D0DM".into(), team_domain: None, response_url: None }
-    }
 
     const ID: HandoffId = HandoffId(7);
 

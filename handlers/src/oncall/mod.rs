@@ -198,16 +198,22 @@ pub(super) mod tests {
         runbook
     }
 
-    fn alice() -> crate::decision::Invocation {
+    /// Someone typing or clicking in #general.
+    pub(crate) fn person(user: &str) -> crate::decision::Invocation {
         crate::decision::Invocation {
-            user: "U0ALICE".into(),
-            channel: "C0DEVOPS".into(),
+            user: user.into(),
+            channel: "C0GENERAL".into(),
             team_domain: None,
             response_url: None,
         }
     }
 
-    fn at(text: &str) -> DateTime<Utc> {
+    fn alice() -> crate::decision::Invocation {
+        person("U0ALICE")
+    }
+
+    /// An instant written as RFC 3339.
+    pub(crate) fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
     }
 

@@ -93,12 +93,9 @@ pub fn moved(role_name: &str, old: &[Planned], new: &[Planned], now: DateTime<Ut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oncall::tests::at;
     use crate::runbook::oncall::ShiftLength;
     use chrono::NaiveDateTime;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
 
     fn rotation(members: &[&str], shift: ShiftLength) -> Rotation {
         let first = NaiveDateTime::parse_from_str("2026-11-30 09:00", "%Y-%m-%d %H:%M").unwrap();

@@ -80,12 +80,9 @@ pub fn remind(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oncall::tests::at;
     use crate::oncall::tests::with_rotation as runbook;
     use chrono::TimeDelta;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
 
     /// Bob's shift (number 1) starts Monday 2026-12-07 at 09:00 UTC.
     const BOBS: i64 = 1;

@@ -212,13 +212,10 @@ fn due(runbook: &Runbook, (starts, ends): (DateTime<Utc>, DateTime<Utc>)) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oncall::tests::at;
     use crate::oncall::tests::with_rotation as runbook;
     use crate::severity::Severity;
     use crate::subject::{IncidentId, Stamp};
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
 
     fn incident(id: u64, severity: Severity, declared: &str) -> Incident {
         let declared = Stamp { user: "U0ALICE".into(), at: at(declared) };

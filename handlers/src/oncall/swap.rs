@@ -543,14 +543,7 @@ pub fn message(swap: &Swap) -> crate::blocks::SlackMessage {
 mod tests {
     use super::*;
     use crate::oncall::tests::with_rotation as runbook;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
-
-    fn person(user: &str) -> Invocation {
-        Invocation { user: user.into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
-    }
+    use crate::oncall::tests::{at, person};
 
     const ID: SwapId = SwapId(4);
     const COVERS: [OverrideId; 2] = [OverrideId(7), OverrideId(8)];
