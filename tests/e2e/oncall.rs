@@ -595,3 +595,71 @@ async fn a_swap_offer_taken_back_before_it_is_answered_can_no_longer_be_accepted
     app.wait_until_settled().await;
     assert!(app.slack.messages(DEVOPS).iter().all(|m| !m.text.contains("OVR-")), "no override");
 }
+
+/// [`with_rotation`] with Dave and Carol taking the weeknights in turn over
+/// it (17:00 to 09:00, Monday to Friday): the tests start on Wednesday
+/// 03:00, in Dave's Tuesday night.
+fn with_weeknights(config: &mut opsbot::config::Config) {
+    use opsbot_handlers::runbook::hours::{BusinessHours, Interval};
+    use opsbot_handlers::runbook::oncall::Layer;
+    with_rotation(config);
+    let mut week: [Vec<Interval>; 7] = Default::default();
+    for day in 0..5 {
+        week[day].push(Interval::parse("17:00-24:00").unwrap());
+        week[day + 1].push(Interval::parse("00:00-09:00").unwrap());
+    }
+    config.runbook.oncall.rotations[0].layers.push(Layer {
+        name: "weeknights".into(),
+        members: vec![DAVE.into(), CAROL.into()],
+        shift: ShiftLength::Days(1),
+        handoff: chrono::NaiveDateTime::parse_from_str("2026-11-16 17:00", "%Y-%m-%d %H:%M").unwrap(),
+        only: Some(BusinessHours::new(week, Vec::new()).unwrap()),
+    });
+}
+
+const DAVE: &str = "U0DAVE";
+
+/// The handoff posted in #devops that names `text`.
+async fn handoff_saying(app: &TestApp, text: &str) -> opsbot_fake_slack::Message {
+    app.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS)
+                .into_iter()
+                .find(|m| m.text.contains("On-call handoff") && m.thread_ts.is_none() && m.text.contains(text))
+        })
+        .await
+        .unwrap_or_else(|| panic!("a handoff saying {text} is posted in #devops"))
+}
+
+#[tokio::test]
+async fn a_weeknight_layer_takes_the_nights_hands_back_to_the_week_each_morning_and_gets_the_pages() {
+    let app = spawn_app_with(with_weeknights).await;
+    let now = reply_text(&app.slash("/oncall", "", ALICE).await);
+    assert!(now.contains("*On-call engineer*: <@U0DAVE> until <!date^"), "{now}");
+    assert!(now.contains("2026-11-25 09:00 UTC") && now.contains("then <@U0BOB>"), "{now}");
+    let shifts = reply_text(&app.slash("/oncall", "on-call engineer", ALICE).await);
+    assert!(shifts.contains("shifts of a week, with weeknights (a day) over them"), "{shifts}");
+    assert!(shifts.lines().nth(1).is_some_and(|l| l.starts_with("• <@U0DAVE>") && l.contains("(weeknights) (now)")));
+    assert!(shifts.lines().nth(2).is_some_and(|l| l.starts_with("• <@U0BOB>")), "{shifts}");
+
+    // Wednesday 09:00: Dave hands the night back to Bob's week.
+    app.schedule_now().await;
+    app.clock.advance(TimeDelta::hours(6));
+    let morning = handoff_saying(&app, "<@U0DAVE> hands over to <@U0BOB>").await;
+    assert!(morning.text.contains("Waiting for <@U0BOB> to say *I have it*"), "{}", morning.text);
+    // Wednesday 17:00: Carol's night.
+    app.clock.advance(TimeDelta::hours(8));
+    handoff_saying(&app, "<@U0BOB> hands over to <@U0CAROL>").await;
+    app.slack
+        .wait_for(PATIENCE, |s| s.messages(CAROL).into_iter().find(|m| m.text.contains("You are on call as")))
+        .await
+        .expect("Carol gets a DM");
+
+    // A P0 at 20:00 pages Carol, not the week's Bob.
+    app.clock.advance(TimeDelta::hours(3));
+    let page = first_page(&app, "Checkout down", "INC-1").await;
+    assert!(page.text.contains("<@U0CAROL>") && !page.text.contains("<@U0BOB>"), "{}", page.text);
+    app.wait_until_settled().await;
+    let handoffs = app.slack.messages(DEVOPS).iter().filter(|m| m.text.contains("On-call handoff")).count();
+    assert_eq!(handoffs, 2, "one per change of hands");
+}

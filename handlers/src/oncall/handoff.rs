@@ -99,7 +99,10 @@ pub enum Loaded {
 /// When the shift that ends at a handoff started: what its report covers.
 pub fn since(role: &str, shift: i64, due: DateTime<Utc>, runbook: &Runbook) -> DateTime<Utc> {
     match runbook.oncall.rotation(role) {
-        Some(rotation) => rotation.shift(runbook.timezone, shift - 1).starts,
+        Some(rotation) => {
+            let zone = runbook.timezone;
+            rotation.before(zone, &rotation.shift(zone, shift)).starts
+        }
         None => due - TimeDelta::days(1),
     }
 }
@@ -128,7 +131,8 @@ pub fn next_timers(runbook: &Runbook, now: DateTime<Utc>) -> Vec<Timer> {
     let mut timers = Vec::new();
     for r in &runbook.oncall.rotations {
         let current = r.shift_at(runbook.timezone, now);
-        timers.push(timer(&r.role, current.index + 1, current.ends));
+        let next = r.after(runbook.timezone, &current);
+        timers.push(timer(&r.role, next.index, next.starts));
         timers.extend(super::reminder::next(r, runbook.timezone, now));
     }
     timers
@@ -163,7 +167,7 @@ pub fn handoff(
     // Overrides decide who hands over to whom: someone covering the end of
     // the last shift hands over, someone covering the start takes over.
     let who_at = |at| runbook.oncall.on_call(role, zone, at).map(|now| now.member);
-    let outgoing = who_at(due - TimeDelta::seconds(1)).unwrap_or_else(|| rotation.shift(zone, shift - 1).member);
+    let outgoing = who_at(due - TimeDelta::seconds(1)).unwrap_or_else(|| rotation.before(zone, &starting).member);
     let incoming = who_at(due).unwrap_or_else(|| starting.member.clone());
     let changes_hands = outgoing != incoming;
     let handoff = Handoff {
@@ -188,7 +192,8 @@ pub fn handoff(
         Effect::Post(Message::Handoff(id, HandoffMessage::Announcement)),
         Effect::Post(Message::Handoff(id, HandoffMessage::Direct)),
     ];
-    d.timers = vec![timer(role, shift + 1, starting.ends)];
+    let next = rotation.after(zone, &starting);
+    d.timers = vec![timer(role, next.index, next.starts)];
     if let Some(by) = handoff.acknowledge_by {
         d.timers.push(Timer { due: by, kind: TimerKind::HandoffUnacknowledged { handoff: id } });
     }
@@ -325,7 +330,7 @@ pub fn on_demand(
     }
     let next = shown.first().map_or((now, now), |r| {
         let current = r.shift_at(zone, now);
-        (current.ends, r.shift(zone, current.index + 1).ends)
+        (current.ends, r.after(zone, &current).ends)
     });
     lines.push(summary(report, since_on_demand(who, runbook, now), next, runbook, now));
     let mut d = Decision::reply(format!("Posted the handoff in {}.", runbook.channels.team));

@@ -128,8 +128,14 @@ fn role_text(runbook: &Runbook, role: &Role, now: DateTime<Utc>) -> String {
     };
     let mut lines = vec![format!("*{}*, shifts of {}", escape(&role.name), describe(rotation))];
     for (i, shift) in rotation.shifts_from(runbook.timezone, now, SHIFTS_SHOWN).iter().enumerate() {
+        let layer = shift.layer.as_deref().map(|name| format!(" ({})", escape(name))).unwrap_or_default();
         let mark = if i == 0 { " (now)" } else { "" };
-        lines.push(format!("• <@{}> {} → {}{mark}", shift.member, slack_date(shift.starts), slack_date(shift.ends)));
+        lines.push(format!(
+            "• <@{}> {} → {}{layer}{mark}",
+            shift.member,
+            slack_date(shift.starts),
+            slack_date(shift.ends)
+        ));
     }
     let covers = runbook.oncall.covers_of(&role.id, now);
     if !covers.is_empty() {
@@ -143,9 +149,19 @@ fn role_text(runbook: &Runbook, role: &Role, now: DateTime<Utc>) -> String {
     lines.join("\n")
 }
 
+/// "a week", or with layers "a week, with weeknights (a day) over them".
 fn describe(rotation: &Rotation) -> String {
+    let layers: Vec<String> =
+        rotation.layers.iter().map(|l| format!("{} ({})", escape(&l.name), length(l.shift))).collect();
+    match &layers[..] {
+        [] => length(rotation.shift),
+        _ => format!("{}, with {} over them", length(rotation.shift), layers.join(" and then ")),
+    }
+}
+
+fn length(shift: crate::runbook::oncall::ShiftLength) -> String {
     use crate::runbook::oncall::ShiftLength;
-    match rotation.shift {
+    match shift {
         ShiftLength::Hours(h) => format!("{h} hours"),
         ShiftLength::Days(d) if d % 7 == 0 && d > 7 => format!("{} weeks", d / 7),
         ShiftLength::Days(7) => "a week".to_owned(),

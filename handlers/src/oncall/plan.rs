@@ -30,9 +30,9 @@ pub struct Planned {
 
 /// The rotation's shifts from the one in progress until [`AHEAD`].
 pub fn plan(rotation: &Rotation, zone: Tz, now: DateTime<Utc>) -> Vec<Planned> {
-    let first = rotation.shift_at(zone, now).index;
-    (first..first + MOST as i64)
-        .map(|i| rotation.shift(zone, i))
+    rotation
+        .shifts(zone, now)
+        .take(MOST)
         .take_while(|s| s.starts < now + AHEAD)
         .map(|s| Planned { starts: s.starts, ends: s.ends, member: s.member })
         .collect()

@@ -17,10 +17,9 @@ use std::convert::Infallible;
 /// come back (the shift it was for is then still the next one).
 pub fn next(rotation: &Rotation, zone: Tz, now: DateTime<Utc>) -> Option<Timer> {
     let before = rotation.remind_before?;
-    let current = rotation.shift_at(zone, now).index;
-    (current + 1..current + 3).find_map(|index| {
-        let due = rotation.shift(zone, index).starts - before;
-        (due > now).then(|| timer(&rotation.role, index, due))
+    rotation.shifts(zone, now).skip(1).take(2).find_map(|shift| {
+        let due = shift.starts - before;
+        (due > now).then(|| timer(&rotation.role, shift.index, due))
     })
 }
 

@@ -197,8 +197,9 @@ pub fn propose(request: &Request, id: SwapId, who: &Invocation, runbook: &Runboo
             "*{name}* has no rotation, so it has no shifts to swap: it is paged as its `people` say."
         ));
     };
-    let members = || rotation.members.iter().map(|m| format!("<@{m}>")).collect::<Vec<_>>().join(", ");
-    if !rotation.members.contains(&who.user) {
+    let everyone = rotation.everyone();
+    let members = || everyone.iter().map(|m| format!("<@{m}>")).collect::<Vec<_>>().join(", ");
+    if !everyone.contains(&who.user.as_str()) {
         return Decision::reply(format!(
             "You are not in the *{name}* rotation ({}), so you have no shift to swap. `/oncall override` puts someone on call instead.",
             members()
@@ -207,7 +208,7 @@ pub fn propose(request: &Request, id: SwapId, who: &Invocation, runbook: &Runboo
     if request.member == who.user {
         return Decision::reply("Those are the same shift: swap with someone else in the rotation.");
     }
-    if !rotation.members.contains(&request.member) {
+    if !everyone.contains(&request.member.as_str()) {
         return Decision::reply(format!(
             "<@{}> is not in the *{name}* rotation ({}), so they have no shift to swap. `/oncall override {} <@{}> …` puts them on call instead.",
             request.member,
@@ -265,9 +266,9 @@ fn upcoming<'a>(
     member: &'a str,
     now: DateTime<Utc>,
 ) -> impl Iterator<Item = Shift> + 'a {
-    let first = rotation.shift_at(zone, now).index + 1;
-    (first..)
-        .map(move |index| rotation.shift(zone, index))
+    rotation
+        .shifts(zone, now)
+        .skip(1)
         .take_while(move |shift| shift.starts <= now + HORIZON)
         .filter(move |shift| shift.member == member)
 }
@@ -284,10 +285,11 @@ fn on_day(rotation: &Rotation, zone: Tz, member: &str, day: NaiveDate, now: Date
     if day_starts > now + HORIZON {
         return Err(format!("{day} is more than a year away."));
     }
-    let first = rotation.shift_at(zone, day_starts).index;
-    let last = rotation.shift_at(zone, day_ends - TimeDelta::seconds(1)).index;
-    let mine: Vec<Shift> =
-        (first..=last).map(|index| rotation.shift(zone, index)).filter(|shift| shift.member == member).collect();
+    let mine: Vec<Shift> = rotation
+        .shifts(zone, day_starts)
+        .take_while(|shift| shift.starts < day_ends)
+        .filter(|shift| shift.member == member)
+        .collect();
     let chosen = mine.iter().find(|s| s.starts >= day_starts).or(mine.first());
     match chosen {
         None => Err(format!("You have no shift on {day}. `/oncall <role>` lists the rotation's next shifts.")),

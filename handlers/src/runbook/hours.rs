@@ -53,6 +53,25 @@ impl Interval {
     }
 }
 
+impl Interval {
+    /// [`Interval::parse`], except that a range that ends before it
+    /// starts runs past midnight: `22:00-06:00` is `22:00-24:00` and, the
+    /// next day, `00:00-06:00`; `22:00-00:00` ends at midnight.
+    pub fn parse_overnight(text: &str) -> Result<(Interval, Option<Interval>), String> {
+        let Some((from, to)) = text.trim().split_once('-') else { return Interval::parse(text).map(|i| (i, None)) };
+        let (start, end) = (clock_minutes(from.trim()), clock_minutes(to.trim()));
+        match (start, end) {
+            (Ok(start), Ok(0)) if start > 0 && start < DAY_MINUTES => {
+                Ok((Interval { from: start, to: DAY_MINUTES }, None))
+            }
+            (Ok(start), Ok(end)) if end < start && start < DAY_MINUTES => {
+                Ok((Interval { from: start, to: DAY_MINUTES }, Some(Interval { from: 0, to: end })))
+            }
+            _ => Interval::parse(text).map(|i| (i, None)),
+        }
+    }
+}
+
 impl fmt::Display for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
@@ -218,6 +237,29 @@ impl BusinessHours {
             }
         }
         total
+    }
+
+    /// The last opening or closing at or before `at`, and the first after
+    /// it, give or take: where none falls within a day of `at`, the local
+    /// midnight two days off stands in, so that every real change is still
+    /// at or beyond what is returned (what a search for changes needs).
+    pub fn edges_around(&self, zone: Tz, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let date = at.with_timezone(&zone).date_naive();
+        let (Some(first), Some(last)) = (date.pred_opt(), date.succ_opt()) else { return (at, at) };
+        let edges: Vec<DateTime<Utc>> = first
+            .iter_days()
+            .take_while(|day| *day <= last)
+            .flat_map(|day| self.intervals_on(zone, day))
+            .flat_map(|(from, to)| [from, to])
+            .collect();
+        let before = edges.iter().filter(|e| **e <= at).max().copied().unwrap_or_else(|| local_start(zone, first));
+        let after = edges
+            .iter()
+            .filter(|e| **e > at)
+            .min()
+            .copied()
+            .unwrap_or_else(|| last.succ_opt().map_or(at + TimeDelta::days(2), |d| local_start(zone, d)));
+        (before, after)
     }
 
     /// How many days [`Self::add`] looks ahead: every week has an open

@@ -17,7 +17,7 @@ use super::alerts::{
     AlertmanagerRoute, BranchRule, Comparison, Condition, DeploymentRule, GithubRules, Kpi, KpiAction, KpiAlert,
     Metric, Quantity,
 };
-use super::oncall::{OnCall, Rotation, ShiftLength};
+use super::oncall::{Layer, OnCall, Rotation, ShiftLength};
 use super::pipeline::{
     is_git_ref, is_repository, Action, Deployer, Dispatch, Environment, Figure, Template, Workflow, DEFAULT_TIMEOUT,
 };
@@ -473,6 +473,23 @@ struct RawRotation {
     escalate_to: Key<String>,
     #[serde(default, deserialize_with = "key")]
     usergroup: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    layers: Key<List<RawLayer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    #[serde(default, deserialize_with = "key")]
+    name: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    members: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    shift: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    handoff: Key<String>,
+    #[serde(default, deserialize_with = "key")]
+    only: Key<Map<String>>,
 }
 
 #[derive(Deserialize)]
@@ -990,69 +1007,8 @@ impl Check {
             self.error(at, format!("{whose} is empty (expected `members`, `shift` and `handoff`)"));
             return None;
         };
-        let members =
-            match self.required(&raw.members, at, "`members`", &format!(" of {whose} (Slack user ids, in turn)")) {
-                Some((list, list_at)) => {
-                    let mut members = Some(Vec::new());
-                    for item in list {
-                        let member = item.value.as_deref().map(str::trim).unwrap_or("");
-                        if matches!(parse_mention(member), Ok(Mention::User(_))) {
-                            if let Some(all) = members.as_mut() {
-                                all.push(member.to_owned());
-                            }
-                        } else {
-                            self.error(
-                                &item.referenced,
-                                format!(
-                                    "bad member `{member}` of {whose}: a Slack user id such as `U0123ABCD` \
-                                 (profile → ⋮ → Copy member ID)"
-                                ),
-                            );
-                            members = None;
-                        }
-                    }
-                    if members.as_ref().is_some_and(Vec::is_empty) {
-                        self.error(list_at, format!("`members` of {whose} is empty: a rotation needs someone"));
-                        members = None;
-                    }
-                    members
-                }
-                None => None,
-            };
-        let shift = match self.required(&raw.shift, at, "`shift`", &format!(" of {whose} (e.g. `1w`, `1d` or `12h`)")) {
-            Some((text, shift_at)) => match ShiftLength::parse(text) {
-                Ok(shift) => Some(shift),
-                Err(why) => {
-                    self.error(shift_at, format!("bad `shift` of {whose}: {why}"));
-                    None
-                }
-            },
-            None => None,
-        };
-        let handoff = match self.required(
-            &raw.handoff,
-            at,
-            "`handoff`",
-            &format!(" of {whose} (when its first shift starts, e.g. `2026-11-30 09:00`)"),
-        ) {
-            Some((text, handoff_at)) => {
-                let text = text.trim();
-                let parsed = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
-                    .iter()
-                    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok());
-                if parsed.is_none() {
-                    self.error(
-                        handoff_at,
-                        format!(
-                            "bad `handoff` `{text}` of {whose}: a local date and time in the runbook's time zone, \
-                             such as `2026-11-30 09:00`"
-                        ),
-                    );
-                }
-                parsed
-            }
-            None => None,
-        };
+        let turns = self.turns(&raw.members, &raw.shift, &raw.handoff, at, &whose);
+        let layers = self.layers(&raw.layers, &whose, role.value.trim());
         let acknowledge_within = self.duration_or_off(
             &raw.acknowledge_within,
             &format!("`acknowledge_within` of {whose}"),
@@ -1083,12 +1039,136 @@ impl Check {
             },
             _ => Some(None),
         };
-        let mut rotation = Rotation::new(id, members?, shift?, handoff?);
+        let (members, shift, handoff) = turns?;
+        let mut rotation = Rotation::new(id, members, shift, handoff);
+        rotation.layers = layers?;
         rotation.usergroup = usergroup?;
         rotation.acknowledge_within = acknowledge_within?;
         rotation.remind_before = remind_before?;
         rotation.escalate_to = escalate_to;
         Some(rotation)
+    }
+
+    /// Members in turn, a shift length and a first handoff: what a
+    /// rotation and each of its layers have.
+    fn turns(
+        &mut self,
+        members: &Key<List<String>>,
+        shift: &Key<String>,
+        handoff: &Key<String>,
+        at: &Location,
+        whose: &str,
+    ) -> Option<(Vec<String>, ShiftLength, chrono::NaiveDateTime)> {
+        let members = match self.required(members, at, "`members`", &format!(" of {whose} (Slack user ids, in turn)")) {
+            Some((list, list_at)) => {
+                let mut members = Some(Vec::new());
+                for item in list {
+                    let member = item.value.as_deref().map(str::trim).unwrap_or("");
+                    if matches!(parse_mention(member), Ok(Mention::User(_))) {
+                        if let Some(all) = members.as_mut() {
+                            all.push(member.to_owned());
+                        }
+                    } else {
+                        self.error(
+                            &item.referenced,
+                            format!(
+                                "bad member `{member}` of {whose}: a Slack user id such as `U0123ABCD` \
+                                 (profile → ⋮ → Copy member ID)"
+                            ),
+                        );
+                        members = None;
+                    }
+                }
+                if members.as_ref().is_some_and(Vec::is_empty) {
+                    self.error(list_at, format!("`members` of {whose} is empty: a rotation needs someone"));
+                    members = None;
+                }
+                members
+            }
+            None => None,
+        };
+        let shift = match self.required(shift, at, "`shift`", &format!(" of {whose} (e.g. `1w`, `1d` or `12h`)")) {
+            Some((text, shift_at)) => match ShiftLength::parse(text) {
+                Ok(shift) => Some(shift),
+                Err(why) => {
+                    self.error(shift_at, format!("bad `shift` of {whose}: {why}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let handoff = match self.required(
+            handoff,
+            at,
+            "`handoff`",
+            &format!(" of {whose} (when its first shift starts, e.g. `2026-11-30 09:00`)"),
+        ) {
+            Some((text, handoff_at)) => {
+                let text = text.trim();
+                let parsed = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+                    .iter()
+                    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok());
+                if parsed.is_none() {
+                    self.error(
+                        handoff_at,
+                        format!(
+                            "bad `handoff` `{text}` of {whose}: a local date and time in the runbook's time zone, \
+                             such as `2026-11-30 09:00`"
+                        ),
+                    );
+                }
+                parsed
+            }
+            None => None,
+        };
+        Some((members?, shift?, handoff?))
+    }
+
+    /// A rotation's `layers`, each a rotation of its own that `only` some
+    /// hours of the week turn on.
+    fn layers(&mut self, key: &Key<List<RawLayer>>, whose: &str, role: &str) -> Option<Vec<Layer>> {
+        let Some(Spanned { value: Some(list), .. }) = key else { return Some(Vec::new()) };
+        let mut layers = Some(Vec::new());
+        let mut names: HashSet<String> = HashSet::new();
+        for (i, item) in list.iter().enumerate() {
+            let at = &item.referenced;
+            let Some(raw) = &item.value else {
+                self.error(
+                    at,
+                    format!("layer {} of {whose} is empty (expected `members`, `shift`, `handoff` and `only`)", i + 1),
+                );
+                layers = None;
+                continue;
+            };
+            let name = Self::optional_text(&raw.name).unwrap_or_else(|| format!("layer {}", i + 1));
+            if !names.insert(name.clone()) {
+                let place = raw.name.as_ref().map_or(at, |k| &k.referenced);
+                self.error(place, format!("two layers of {whose} are called `{name}`"));
+                layers = None;
+            }
+            let whose = format!("the `{name}` layer of the `{role}` rotation");
+            let turns = self.turns(&raw.members, &raw.shift, &raw.handoff, at, &whose);
+            let only = match &raw.only {
+                None => Some(None),
+                Some(Spanned { value: None, referenced, .. }) => {
+                    self.error(
+                        referenced,
+                        format!("`only` of {whose} is empty: give its hours per weekday, such as `mon-fri: 17:00-24:00`, or leave the key out for always"),
+                    );
+                    None
+                }
+                Some(Spanned { value: Some(map), referenced, .. }) => {
+                    self.hours_of_layer(map, referenced, &format!("`only` of {whose}")).map(Some)
+                }
+            };
+            match (turns, only, layers.as_mut()) {
+                (Some((members, shift, handoff)), Some(only), Some(all)) => {
+                    all.push(Layer { name, members, shift, handoff, only });
+                }
+                _ => layers = None,
+            }
+        }
+        layers
     }
 
     /// An optional duration that `off` turns off: `Some(None)` for off,
@@ -3393,6 +3473,47 @@ webhooks:
         at(6, 16, "bad `handoff` `next monday` of the `on-cal` rotation");
         at(8, 16, "`members` of the `lead` rotation is empty");
         at(7, 5, "missing `handoff` of the `lead` rotation");
+    }
+
+    const WEEKNIGHTS: &str = "oncall:\n  rotations:\n    on-call:\n      members: [U0ALICE, U0BOB]\n      shift: 1w\n      handoff: 2026-11-30 09:00\n      layers:\n        - name: weeknights\n          members: [U0CAROL, U0DAVE]\n          shift: 1d\n          handoff: 2026-11-30 17:00\n          only:\n            mon-fri: 17:00-09:00\n";
+
+    #[test]
+    fn a_rotations_layers_are_read_in_order_with_their_hours() {
+        let rb = parse(&format!("{}{WEEKNIGHTS}", mini())).unwrap();
+        let [rotation] = &rb.oncall.rotations[..] else { panic!("{:?}", rb.oncall) };
+        let [layer] = &rotation.layers[..] else { panic!("{rotation:?}") };
+        assert_eq!((layer.name.as_str(), layer.shift), ("weeknights", ShiftLength::Days(1)));
+        assert_eq!(rotation.everyone(), ["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"]);
+        let on_call = rb.role("on-call").unwrap();
+        // Tuesday 2026-12-01, in Berlin: 12:00 is the week's, 20:00 the layer's.
+        let noon = "2026-12-01T11:00:00Z".parse().unwrap();
+        let evening = "2026-12-01T19:00:00Z".parse().unwrap();
+        assert_eq!(rb.paged(on_call, noon), vec![Mention::User("U0ALICE".into())]);
+        assert_eq!(rb.paged(on_call, evening), vec![Mention::User("U0DAVE".into())]);
+    }
+
+    #[test]
+    fn layer_mistakes_are_reported_where_they_are() {
+        let text = format!(
+            "{}{}        - name: weeknights\n          members: [carol]\n          shift: 1d\n          only:\n            mon-fir: 17:00-24:00\n        - members: [U0ERIN]\n          shift: 1w\n          handoff: 2026-11-30 09:00\n          only: {{}}\n",
+            mini(),
+            WEEKNIGHTS
+        );
+        let found = errors(&text);
+        let base = mini().lines().count() + WEEKNIGHTS.lines().count();
+        let at = |line: usize, col: usize, starts: &str| {
+            let expected = format!("{}:{col}: {starts}", base + line);
+            assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
+        };
+        at(1, 17, "two layers of the `on-call` rotation are called `weeknights`");
+        at(2, 21, "bad member `carol` of the `weeknights` layer of the `on-call` rotation");
+        at(1, 11, "missing `handoff` of the `weeknights` layer of the `on-call` rotation");
+        at(
+            5,
+            13,
+            "unknown day `fir` in `only` of the `weeknights` layer of the `on-call` rotation (did you mean `fri`?)",
+        );
+        at(9, 17, "`only` of the `layer 3` layer of the `on-call` rotation: no day has any hours");
     }
 
     #[test]

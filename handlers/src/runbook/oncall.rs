@@ -3,7 +3,14 @@
 //! any instant. Shifts counted in days or weeks change hands at the same
 //! local time whatever daylight saving does; shifts counted in hours are
 //! exact hours (a 12-hour follow-the-sun rotation).
+//!
+//! A rotation may stack layers on its members' turns: each layer is a
+//! rotation of its own, on only at some hours of the week (`only:`), and
+//! where several are on the last one listed wins. A layered rotation's
+//! shifts are the stretches in which the same person is on call, whichever
+//! layer puts them there.
 
+use super::hours::BusinessHours;
 use super::{Mention, Role};
 use chrono::{DateTime, Days, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -108,6 +115,34 @@ pub struct Rotation {
     /// A Slack user group (`S…`) kept in step with whoever is on call, so
     /// people can mention it themselves.
     pub usergroup: Option<String>,
+    /// Layers over the members' turns above, lowest first: where a layer
+    /// is on, it decides who is on call, and a later layer over an earlier
+    /// one. The turns above are always on, so someone always is.
+    pub layers: Vec<Layer>,
+}
+
+/// A layer of a rotation: its own members, in turn, with their own shift
+/// and first handoff, on only at the hours of `only`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// What the team calls it (`weeknights`), shown beside its shifts.
+    pub name: String,
+    pub members: Vec<String>,
+    pub shift: ShiftLength,
+    pub handoff: NaiveDateTime,
+    /// When the layer is on, read as business hours are (per weekday, in
+    /// the runbook's time zone); `None`: always, so nothing below it
+    /// shows through.
+    pub only: Option<BusinessHours>,
+}
+
+/// Turns of members at a fixed shift length from a first handoff: the
+/// arithmetic a rotation's own members and each of its layers share.
+#[derive(Copy, Clone)]
+struct Turns<'a> {
+    members: &'a [String],
+    shift: ShiftLength,
+    handoff: NaiveDateTime,
 }
 
 /// Without `acknowledge_within`: a quarter of an hour to say "I have it".
@@ -163,13 +198,25 @@ impl ShiftLength {
 /// One shift of a rotation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shift {
-    /// Its number: 0 starts at the rotation's `handoff`, negative before.
+    /// What names it, the same on every replica: for a rotation without
+    /// layers its number (0 starts at the rotation's `handoff`, negative
+    /// before); for a layered one, whose stretches have no natural count,
+    /// the Unix second it starts.
     pub index: i64,
     /// Who has it (a Slack user id).
     pub member: String,
     pub starts: DateTime<Utc>,
     pub ends: DateTime<Utc>,
+    /// The layer that puts `member` on call when it starts; `None`: the
+    /// rotation's own turns.
+    pub layer: Option<String>,
 }
+
+/// How many candidate instants a layered shift's bounds are searched over
+/// at most. The rotation's own turns bound every search (at most 8 weeks),
+/// so this only keeps an absurd runbook (hour-long turns under a layer of
+/// many windows) from searching for long.
+const BOUNDS_SEARCHED: usize = 4000;
 
 impl Rotation {
     /// A rotation with the default acknowledgement, reminder and
@@ -184,11 +231,140 @@ impl Rotation {
             remind_before: Some(REMIND_BEFORE),
             escalate_to: None,
             usergroup: None,
+            layers: Vec::new(),
         }
+    }
+
+    /// Every Slack user the rotation can put on call: its members, then
+    /// its layers' members, each once.
+    pub fn everyone(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = Vec::new();
+        for member in self.members.iter().chain(self.layers.iter().flat_map(|l| &l.members)) {
+            if !all.contains(&member.as_str()) {
+                all.push(member);
+            }
+        }
+        all
+    }
+
+    fn turns(&self) -> Turns<'_> {
+        Turns { members: &self.members, shift: self.shift, handoff: self.handoff }
     }
 
     /// The shift `at` falls in.
     pub fn shift_at(&self, zone: Tz, at: DateTime<Utc>) -> Shift {
+        if self.layers.is_empty() {
+            return self.turns().shift_at(zone, at);
+        }
+        let (member, layer) = self.layered(zone, at);
+        let starts = self.bound(zone, at, &member, Direction::Back);
+        let ends = self.bound(zone, at, &member, Direction::Forth);
+        Shift { index: starts.timestamp(), member, starts, ends, layer }
+    }
+
+    /// The shift `at` falls in and the `count - 1` after it.
+    pub fn shifts_from(&self, zone: Tz, at: DateTime<Utc>, count: usize) -> Vec<Shift> {
+        self.shifts(zone, at).take(count).collect()
+    }
+
+    /// The shift `at` falls in and every one after it, in order.
+    pub fn shifts(&self, zone: Tz, at: DateTime<Utc>) -> impl Iterator<Item = Shift> + '_ {
+        std::iter::successors(Some(self.shift_at(zone, at)), move |shift| Some(self.after(zone, shift)))
+    }
+
+    /// The shift named `index` (see [`Shift::index`]).
+    pub fn shift(&self, zone: Tz, index: i64) -> Shift {
+        if self.layers.is_empty() {
+            return self.turns().shift(zone, index);
+        }
+        let at = DateTime::from_timestamp(index, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.shift_at(zone, at)
+    }
+
+    /// The shift after `shift`.
+    pub fn after(&self, zone: Tz, shift: &Shift) -> Shift {
+        if self.layers.is_empty() {
+            return self.turns().shift(zone, shift.index + 1);
+        }
+        self.shift_at(zone, shift.ends)
+    }
+
+    /// The shift before `shift`.
+    pub fn before(&self, zone: Tz, shift: &Shift) -> Shift {
+        if self.layers.is_empty() {
+            return self.turns().shift(zone, shift.index - 1);
+        }
+        self.shift_at(zone, shift.starts - TimeDelta::seconds(1))
+    }
+
+    /// Who the layers put on call at `at`, and by which layer: the last
+    /// layer that is on, else the rotation's own turns.
+    fn layered(&self, zone: Tz, at: DateTime<Utc>) -> (String, Option<String>) {
+        self.layers
+            .iter()
+            .rev()
+            .find(|layer| layer.only.as_ref().is_none_or(|hours| hours.is_open(zone, at)))
+            .map(|layer| (layer.turns().shift_at(zone, at).member, Some(layer.name.clone())))
+            .unwrap_or_else(|| (self.turns().shift_at(zone, at).member, None))
+    }
+
+    /// Where the stretch in which `member` is on call around `at` starts
+    /// (going back) or ends (going forth): where someone else takes over,
+    /// or the rotation's own turn changes. Who is on call can only change
+    /// where some layer's shift changes or some layer comes on or goes
+    /// off, so those instants are the candidates, nearest first.
+    fn bound(&self, zone: Tz, at: DateTime<Utc>, member: &str, direction: Direction) -> DateTime<Utc> {
+        let all = std::iter::once(self.turns()).chain(self.layers.iter().map(Layer::turns));
+        let windows: Vec<&BusinessHours> = self.layers.iter().filter_map(|l| l.only.as_ref()).collect();
+        let turns: Vec<Turns> = all.collect();
+        let mut edge = at;
+        // Going back, the instant the next candidate is at or before.
+        let mut probe = at;
+        for _ in 0..BOUNDS_SEARCHED {
+            edge = match direction {
+                Direction::Back => {
+                    let shifts = turns.iter().map(|t| t.shift_at(zone, probe).starts);
+                    let hours = windows.iter().map(|w| w.edges_around(zone, probe).0);
+                    shifts.chain(hours).max().unwrap_or(probe)
+                }
+                Direction::Forth => {
+                    let shifts = turns.iter().map(|t| t.shift_at(zone, edge).ends);
+                    let hours = windows.iter().map(|w| w.edges_around(zone, edge).1);
+                    shifts.chain(hours).min().unwrap_or(edge)
+                }
+            };
+            let other_side = match direction {
+                Direction::Back => edge - TimeDelta::seconds(1),
+                Direction::Forth => edge,
+            };
+            // The rotation's own turns end a stretch even where the same
+            // person goes on, so that a layer that never changes hands
+            // still hands over (to itself) as a plain rotation does.
+            let turn_starts = self.turns().shift_at(zone, edge).starts == edge;
+            if turn_starts || self.layered(zone, other_side).0 != member {
+                return edge;
+            }
+            probe = edge - TimeDelta::seconds(1);
+        }
+        edge
+    }
+}
+
+#[derive(Copy, Clone)]
+enum Direction {
+    Back,
+    Forth,
+}
+
+impl Layer {
+    fn turns(&self) -> Turns<'_> {
+        Turns { members: &self.members, shift: self.shift, handoff: self.handoff }
+    }
+}
+
+impl Turns<'_> {
+    /// The turn `at` falls in.
+    fn shift_at(self, zone: Tz, at: DateTime<Utc>) -> Shift {
         let first = self.start_of(zone, 0);
         let guess = (at - first).num_seconds().div_euclid(self.shift.approximately().num_seconds().max(1));
         // Daylight saving moves a calendar shift's bounds by an hour at
@@ -203,20 +379,15 @@ impl Rotation {
         self.shift(zone, index)
     }
 
-    /// The shift `at` falls in and the `count - 1` after it.
-    pub fn shifts_from(&self, zone: Tz, at: DateTime<Utc>, count: usize) -> Vec<Shift> {
-        let now = self.shift_at(zone, at).index;
-        (0..count as i64).map(|i| self.shift(zone, now + i)).collect()
-    }
-
-    /// Shift number `index`.
-    pub fn shift(&self, zone: Tz, index: i64) -> Shift {
+    /// Turn number `index`.
+    fn shift(self, zone: Tz, index: i64) -> Shift {
         let turns = self.members.len().max(1) as i64;
         Shift {
             index,
             member: self.members.get(index.rem_euclid(turns) as usize).cloned().unwrap_or_default(),
             starts: self.start_of(zone, index),
             ends: self.start_of(zone, index + 1),
+            layer: None,
         }
     }
 
@@ -361,6 +532,123 @@ mod tests {
         assert!(ShiftLength::parse("1 fortnight").is_err());
         assert!(ShiftLength::parse("9w").is_err());
         assert!(ShiftLength::parse("").is_err());
+    }
+
+    /// Alice and Bob take the week from Monday 09:00; Carol and Dave take
+    /// the weeknights in turn (17:00 to 09:00 the next morning, Monday to
+    /// Friday), over them.
+    fn with_weeknights() -> Rotation {
+        use crate::runbook::hours::Interval;
+        let mut r = Rotation::new(
+            "on-call-engineer",
+            vec!["U0ALICE".into(), "U0BOB".into()],
+            ShiftLength::Days(7),
+            naive("2026-11-30 09:00"),
+        );
+        let mut week: [Vec<Interval>; 7] = Default::default();
+        for day in week.iter_mut().take(5) {
+            *day = vec![Interval::parse("00:00-09:00").unwrap(), Interval::parse("17:00-24:00").unwrap()];
+        }
+        // Monday 00:00-09:00 is Sunday night's end: no one starts it on
+        // Sunday, so it belongs to the week.
+        week[0] = vec![Interval::parse("17:00-24:00").unwrap()];
+        week[5] = vec![Interval::parse("00:00-09:00").unwrap()];
+        r.layers.push(Layer {
+            name: "weeknights".into(),
+            members: vec!["U0CAROL".into(), "U0DAVE".into()],
+            shift: ShiftLength::Days(1),
+            handoff: naive("2026-11-30 17:00"),
+            only: Some(BusinessHours::new(week, Vec::new()).unwrap()),
+        });
+        r
+    }
+
+    #[test]
+    fn a_weeknight_layer_takes_the_evenings_and_the_week_shows_through_by_day() {
+        let r = with_weeknights();
+        let zone = Tz::UTC;
+        let day = r.shift_at(zone, utc("2026-12-01T12:00:00Z"));
+        assert_eq!((day.member.as_str(), day.layer), ("U0ALICE", None));
+        assert_eq!((day.starts, day.ends), (utc("2026-12-01T09:00:00Z"), utc("2026-12-01T17:00:00Z")));
+        let night = r.shift_at(zone, utc("2026-12-01T23:00:00Z"));
+        assert_eq!((night.member.as_str(), night.layer.as_deref()), ("U0DAVE", Some("weeknights")));
+        assert_eq!((night.starts, night.ends), (utc("2026-12-01T17:00:00Z"), utc("2026-12-02T09:00:00Z")));
+        // Friday night ends on Saturday morning; the weekend is Alice's.
+        let friday = r.shift_at(zone, utc("2026-12-04T20:00:00Z"));
+        assert_eq!((friday.member.as_str(), friday.ends), ("U0CAROL", utc("2026-12-05T09:00:00Z")));
+        let weekend = r.shift_at(zone, utc("2026-12-06T12:00:00Z"));
+        assert_eq!((weekend.member.as_str(), weekend.starts), ("U0ALICE", utc("2026-12-05T09:00:00Z")));
+        assert_eq!(weekend.ends, utc("2026-12-07T09:00:00Z"), "Bob's week starts Monday 09:00");
+        // The layer's turns go on daily through the weekend it is off.
+        let monday = r.shift_at(zone, utc("2026-12-07T18:00:00Z"));
+        assert_eq!((monday.member.as_str(), monday.starts), ("U0DAVE", utc("2026-12-07T17:00:00Z")));
+    }
+
+    #[test]
+    fn a_layered_rotations_shifts_tile_time_change_hands_and_are_found_by_their_index() {
+        let r = with_weeknights();
+        for zone in ["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney"] {
+            let zone: Tz = zone.parse().unwrap();
+            let shifts = r.shifts_from(zone, utc("2026-10-20T00:00:00Z"), 120);
+            for pair in shifts.windows(2) {
+                assert_eq!(pair[0].ends, pair[1].starts, "{zone}: {pair:?}");
+                assert_ne!(pair[0].member, pair[1].member, "{zone}: a shift hands over to someone else");
+                assert_eq!(r.shift(zone, pair[1].index), pair[1], "{zone}: found by index");
+                assert_eq!(r.before(zone, &pair[1]), pair[0], "{zone}");
+            }
+            let mut at = utc("2026-10-20T00:00:00Z");
+            while at < shifts[119].starts {
+                let shift = r.shift_at(zone, at);
+                assert!(shift.starts <= at && at < shift.ends, "{zone} {at}: {shift:?}");
+                at += TimeDelta::minutes(97);
+            }
+        }
+    }
+
+    #[test]
+    fn a_layers_hours_stay_at_the_same_local_time_across_daylight_saving() {
+        // Berlin goes from CEST to CET on 2026-10-25, a Sunday.
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let r = with_weeknights();
+        let before = r.shift_at(berlin, utc("2026-10-22T20:00:00Z"));
+        assert_eq!((before.starts, before.ends), (utc("2026-10-22T15:00:00Z"), utc("2026-10-23T07:00:00Z")));
+        let after = r.shift_at(berlin, utc("2026-10-27T20:00:00Z"));
+        assert_eq!((after.starts, after.ends), (utc("2026-10-27T16:00:00Z"), utc("2026-10-28T08:00:00Z")));
+        assert_eq!(after.layer.as_deref(), Some("weeknights"));
+    }
+
+    #[test]
+    fn the_last_layer_that_is_on_wins() {
+        let mut r = with_weeknights();
+        r.layers.push(Layer {
+            name: "holiday cover".into(),
+            members: vec!["U0ERIN".into()],
+            shift: ShiftLength::Days(7),
+            handoff: naive("2026-11-30 09:00"),
+            only: None,
+        });
+        let zone = Tz::UTC;
+        for at in ["2026-12-01T12:00:00Z", "2026-12-01T23:00:00Z", "2026-12-06T12:00:00Z"] {
+            assert_eq!(r.shift_at(zone, utc(at)).member, "U0ERIN", "{at}");
+        }
+        // Erin always on: her stretches are the rotation's own weeks, as a
+        // rotation of one would be.
+        let erin = r.shift_at(zone, utc("2026-12-01T12:00:00Z"));
+        assert_eq!((erin.starts, erin.ends), (utc("2026-11-30T09:00:00Z"), utc("2026-12-07T09:00:00Z")));
+        assert_eq!(r.after(zone, &erin).member, "U0ERIN");
+    }
+
+    #[test]
+    fn an_override_beats_every_layer_and_a_layered_stretch_is_cut_short_by_it() {
+        let mut oncall = OnCall { rotations: vec![with_weeknights()], covers: Vec::new() };
+        oncall.covers.push(cover(1, "U0ERIN", "2026-12-01T20:00:00Z", "2026-12-01T22:00:00Z"));
+        let zone = Tz::UTC;
+        let dave = oncall.on_call("on-call-engineer", zone, utc("2026-12-01T18:00:00Z")).unwrap();
+        assert_eq!((dave.member.as_str(), dave.until), ("U0DAVE", utc("2026-12-01T20:00:00Z")));
+        let erin = oncall.on_call("on-call-engineer", zone, utc("2026-12-01T21:00:00Z")).unwrap();
+        assert_eq!((erin.member.as_str(), erin.scheduled.as_str()), ("U0ERIN", "U0DAVE"));
+        let back = oncall.on_call("on-call-engineer", zone, utc("2026-12-01T22:00:00Z")).unwrap();
+        assert_eq!((back.member.as_str(), back.until), ("U0DAVE", utc("2026-12-02T09:00:00Z")));
     }
 
     fn cover(id: u64, member: &str, starts: &str, ends: &str) -> Cover {

@@ -41,14 +41,14 @@ fn weekday(word: &str) -> Option<Weekday> {
 }
 
 /// `mon-fri`, `sat, sun`, `fri-mon`: the weekdays a key names.
-fn weekdays(key: &str) -> Result<Vec<Weekday>, String> {
+fn weekdays(key: &str, what: &str) -> Result<Vec<Weekday>, String> {
     let mut days = Vec::new();
     for part in key.split(',').map(str::trim) {
         let unknown = |word: &str| {
             let hint = closest(word, DAYS.iter().map(|(short, _, _)| *short))
                 .map(|near| format!("did you mean `{near}`?"))
                 .unwrap_or_else(|| format!("expected {DAY_HINT}"));
-            format!("unknown day `{word}` in `business_hours` ({hint})")
+            format!("unknown day `{word}` in {what} ({hint})")
         };
         match part.split_once('-') {
             Some((from, to)) => {
@@ -69,13 +69,23 @@ fn weekdays(key: &str) -> Result<Vec<Weekday>, String> {
     Ok(days)
 }
 
-/// `09:00-17:00`, `09:00-12:00, 13:00-17:00`, or `closed`/`none`/empty.
-fn intervals(value: Option<&str>) -> Result<Vec<Interval>, String> {
+/// `09:00-17:00`, `09:00-12:00, 13:00-17:00`, or `closed`/`none`/empty:
+/// the day's intervals, and those that run past midnight into the next
+/// day (`22:00-06:00`).
+type DayHours = (Vec<Interval>, Vec<Interval>);
+
+fn intervals(value: Option<&str>) -> Result<DayHours, String> {
     let value = value.map(str::trim).unwrap_or("");
+    let (mut today, mut tomorrow) = (Vec::new(), Vec::new());
     if value.is_empty() || ["closed", "none", "-"].contains(&value.to_lowercase().as_str()) {
-        return Ok(Vec::new());
+        return Ok((today, tomorrow));
     }
-    value.split(',').map(Interval::parse).collect()
+    for part in value.split(',') {
+        let (interval, spill) = Interval::parse_overnight(part)?;
+        today.push(interval);
+        tomorrow.extend(spill);
+    }
+    Ok((today, tomorrow))
 }
 
 /// `2026-12-25 Christmas Day`: the date, then a name if any.
@@ -131,46 +141,67 @@ impl Check {
                 );
                 return None;
             }
-            Some(Spanned { value: Some(map), .. }) => {
-                let mut week: [Vec<Interval>; 7] = Default::default();
-                let mut given: [Option<usize>; 7] = [None; 7];
-                for (key, value) in super::in_file_order(map) {
-                    let at = &key.referenced;
-                    let named = match weekdays(&key.value) {
-                        Ok(named) => named,
-                        Err(why) => {
-                            self.error(at, why);
-                            ok = false;
-                            continue;
-                        }
-                    };
-                    let hours = match intervals(value.value.as_deref()) {
-                        Ok(hours) => hours,
-                        Err(why) => {
-                            self.error(&value.referenced, format!("bad hours for `{}`: {why}", key.value.trim()));
-                            ok = false;
-                            continue;
-                        }
-                    };
-                    for day in named {
-                        let i = day.num_days_from_monday() as usize;
-                        if let Some(line) = given[i] {
-                            let name = crate::runbook::hours::day_name(day);
-                            self.error(at, format!("{name}'s hours are given twice (also on line {line})"));
-                            ok = false;
-                        }
-                        given[i] = Some(at.line() as usize);
-                        week[i].clone_from(&hours);
-                    }
-                }
-                week
-            }
+            // A mistake in it is reported already; going on with an empty
+            // week would only add "no hours".
+            Some(Spanned { value: Some(map), .. }) => self.week(map, "`business_hours`")?,
         };
         let place = hours.as_ref().map_or(top, |k| &k.referenced);
         match BusinessHours::new(week, days) {
             Ok(hours) => ok.then_some(hours),
             Err(why) => {
                 self.error(place, format!("`business_hours`: {why}"));
+                None
+            }
+        }
+    }
+
+    /// Hours per weekday, as `business_hours` and a layer's `only` write
+    /// them; `None` when a mistake was reported.
+    fn week(&mut self, map: &Map<String>, what: &str) -> Option<[Vec<Interval>; 7]> {
+        let mut ok = true;
+        let mut week: [Vec<Interval>; 7] = Default::default();
+        let mut given: [Option<usize>; 7] = [None; 7];
+        for (key, value) in super::in_file_order(map) {
+            let at = &key.referenced;
+            let named = match weekdays(&key.value, what) {
+                Ok(named) => named,
+                Err(why) => {
+                    self.error(at, why);
+                    ok = false;
+                    continue;
+                }
+            };
+            let (hours, spill) = match intervals(value.value.as_deref()) {
+                Ok(hours) => hours,
+                Err(why) => {
+                    self.error(&value.referenced, format!("bad hours for `{}`: {why}", key.value.trim()));
+                    ok = false;
+                    continue;
+                }
+            };
+            for day in named {
+                let i = day.num_days_from_monday() as usize;
+                if let Some(line) = given[i] {
+                    let name = crate::runbook::hours::day_name(day);
+                    self.error(at, format!("{name}'s hours are given twice (also on line {line})"));
+                    ok = false;
+                }
+                given[i] = Some(at.line() as usize);
+                week[i].extend_from_slice(&hours);
+                week[(i + 1) % 7].extend_from_slice(&spill);
+            }
+        }
+        ok.then_some(week)
+    }
+
+    /// A rotation layer's `only`: when it is on. Holidays are no break
+    /// for it: a layer for nights is on on Christmas night too.
+    pub(super) fn hours_of_layer(&mut self, map: &Map<String>, at: &Location, what: &str) -> Option<BusinessHours> {
+        let week = self.week(map, what)?;
+        match BusinessHours::new(week, Vec::new()) {
+            Ok(hours) => Some(hours),
+            Err(why) => {
+                self.error(at, format!("{what}: {why}"));
                 None
             }
         }
@@ -315,7 +346,7 @@ mod tests {
         for expected in [
             at("escalate: sometimes", 15, "unknown `escalate` `sometimes` of P2 (expected one of: `around the clock`, `during business hours`, `next business day`)"),
             at("on-call-enginer:", 7, "P1 `also_page_after` names role `on-call-enginer`, which is not defined (did you mean `on-call-engineer`?)"),
-            at("fri: 22:00-06:00", 8, "bad hours for `fri`: `22:00-06:00` ends before it starts: hours end on their own day. For hours past midnight write both days, e.g. `mon: 22:00-24:00` and `tue: 00:00-06:00`"),
+            at("fri: 22:00-06:00", 3, "Friday's hours are given twice (also on line"),
             at("wed: 10:00-12:00", 3, "Wednesday's hours are given twice (also on line"),
             at("sun-mun:", 3, "unknown day `mun` in `business_hours` (did you mean `mon`?)"),
             at("25.12.2026", 5, "bad holiday `25.12.2026`: a date and an optional name, such as `2026-12-25 Christmas Day`"),
@@ -338,20 +369,35 @@ mod tests {
     }
 
     #[test]
+    fn hours_past_midnight_run_into_the_next_day() {
+        let text = seed_with(
+            "business_hours:\n  mon-fri: 09:00-17:00\n  sat, sun: closed\n",
+            "business_hours:\n  mon-thu: 09:00-17:00\n  fri: 09:00-17:00, 22:00-02:00\n  sun: 20:00-00:00\n",
+        );
+        let rb = parse(&text).unwrap();
+        let hours = &rb.business_hours;
+        let shown = |day| hours.day(day).iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(shown(Weekday::Fri), ["09:00-17:00", "22:00-24:00"]);
+        assert_eq!(shown(Weekday::Sat), ["00:00-02:00"]);
+        assert_eq!(shown(Weekday::Sun), ["20:00-24:00"]);
+        assert!(shown(Weekday::Mon) == ["09:00-17:00"], "Sunday's ends at midnight");
+    }
+
+    #[test]
     fn days_and_ranges() {
         use Weekday::*;
-        assert_eq!(weekdays("mon-fri"), Ok(vec![Mon, Tue, Wed, Thu, Fri]));
-        assert_eq!(weekdays("Sat, sunday"), Ok(vec![Sat, Sun]));
-        assert_eq!(weekdays("fri-mon"), Ok(vec![Fri, Sat, Sun, Mon]));
-        assert!(weekdays("mon-fir").unwrap_err().contains("did you mean `fri`?"));
-        assert!(weekdays("weekdays").unwrap_err().contains("unknown day `weekdays`"));
+        assert_eq!(weekdays("mon-fri", "`business_hours`"), Ok(vec![Mon, Tue, Wed, Thu, Fri]));
+        assert_eq!(weekdays("Sat, sunday", "`business_hours`"), Ok(vec![Sat, Sun]));
+        assert_eq!(weekdays("fri-mon", "`business_hours`"), Ok(vec![Fri, Sat, Sun, Mon]));
+        assert!(weekdays("mon-fir", "`business_hours`").unwrap_err().contains("did you mean `fri`?"));
+        assert!(weekdays("weekdays", "`business_hours`").unwrap_err().contains("unknown day `weekdays`"));
     }
 
     #[test]
     fn hours_and_holidays() {
-        assert_eq!(intervals(Some("closed")), Ok(Vec::new()));
-        assert_eq!(intervals(None), Ok(Vec::new()));
-        assert_eq!(intervals(Some("09:00-12:00, 13:00-17:00")).unwrap().len(), 2);
+        assert_eq!(intervals(Some("closed")), Ok((Vec::new(), Vec::new())));
+        assert_eq!(intervals(None), Ok((Vec::new(), Vec::new())));
+        assert_eq!(intervals(Some("09:00-12:00, 13:00-17:00")).unwrap().0.len(), 2);
         assert!(intervals(Some("9 to 5")).is_err());
         let h = holiday("2026-12-25 Christmas Day").unwrap();
         assert_eq!((h.date.to_string(), h.name.as_deref()), ("2026-12-25".into(), Some("Christmas Day")));
