@@ -381,7 +381,10 @@ impl Engine {
                 let (found, version) = split(store.subjects.load_override(id).await?);
                 only(Loaded::Override(OverrideLoaded::One(found)), version)
             }
-            Need::Swap(SwapNeed::New) => only(Loaded::Swap(SwapLoaded::New(store.subjects.next_swap_id().await?)), 0),
+            Need::Swap(SwapNeed::New) => {
+                let (id, open) = tokio::try_join!(store.subjects.next_swap_id(), store.subjects.open_swaps())?;
+                only(Loaded::Swap(SwapLoaded::New { id, open }), 0)
+            }
             Need::Swap(SwapNeed::One(id)) => {
                 let (found, version) = split(store.subjects.load_swap(id).await?);
                 only(Loaded::Swap(SwapLoaded::One(found)), version)

@@ -1068,6 +1068,7 @@ async fn swap_with_its_overrides(store: Store) {
     let offered = Commit { subject: Some(Stored::Swap(&offer, 0)), ..empty() };
     assert_eq!(store.subjects.commit(&offered).await.unwrap(), CommitOutcome::Committed);
     assert_eq!(store.subjects.load_swap(id).await.unwrap().expect("stored").value, offer);
+    assert_eq!(store.subjects.open_swaps().await.unwrap(), vec![offer.clone()], "waiting for an answer");
 
     let ids = [store.subjects.next_override_id().await.unwrap(), store.subjects.next_override_id().await.unwrap()];
     let half = |oid: OverrideId, member: &str, covers: &str, shift: &SwappedShift| Override {
@@ -1093,6 +1094,7 @@ async fn swap_with_its_overrides(store: Store) {
     assert_eq!(store.subjects.commit(&accept).await.unwrap(), CommitOutcome::Committed);
     let open: Vec<OverrideId> = store.subjects.open_overrides().await.unwrap().iter().map(|o| o.id).collect();
     assert_eq!(open, ids, "both halves are followed");
+    assert!(store.subjects.open_swaps().await.unwrap().is_empty(), "answered");
     assert_eq!(store.subjects.load_override(ids[1]).await.unwrap().expect("stored").value, covers[1]);
     assert_eq!(store.subjects.load_swap(id).await.unwrap().expect("stored").version, 2);
 

@@ -852,6 +852,13 @@ impl MemoryStore {
         state.listed(&ids, Subject::Override, override_from_fields)
     }
 
+    /// Oldest first, as Redis's `ZRANGE` lists them.
+    pub fn open_swaps(&self) -> StoreResult<Vec<Swap>> {
+        let state = self.lock();
+        let ids: Vec<u64> = state.members_newest_first(&Index::OpenSwaps).into_iter().rev().collect();
+        state.listed(&ids, Subject::Swap, swap_from_fields)
+    }
+
     pub fn open_runs(&self) -> StoreResult<Vec<Run>> {
         let state = self.lock();
         state.listed(&state.members_newest_first(&Index::OpenRuns), Subject::Run, run_from_fields)

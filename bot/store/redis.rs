@@ -717,6 +717,13 @@ impl RedisStore {
         override_from_fields(&key, fields)
     }
 
+    /// Swap offers nobody has answered yet, oldest first.
+    pub async fn open_swaps(&self) -> StoreResult<Vec<Swap>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<u64> = timed(conn.zrange(self.keys.open_swaps(), 0, -1)).await?;
+        self.listed(&ids, |id| self.keys.swap(SwapId(id)), swap_from_fields).await
+    }
+
     pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
         let mut conn = self.conn.clone();
         let ids: Vec<u64> = timed(conn.zrange(self.keys.open_overrides(), 0, -1)).await?;

@@ -195,6 +195,11 @@ impl SubjectStore {
 
     /// Overrides not cancelled and not marked over, oldest first: the ones
     /// pages follow (or will).
+    /// Swap offers nobody has answered yet, oldest first.
+    pub async fn open_swaps(&self) -> StoreResult<Vec<Swap>> {
+        dispatch!(self.open_swaps())
+    }
+
     pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
         dispatch!(self.open_overrides())
     }

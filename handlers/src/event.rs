@@ -304,8 +304,8 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         ) => overrides::set(request, id, who, runbook, now).map(Change::Override),
         (
             Event::Command { command: SlashCommand::OnCall(OnCallCommand::Swap(request)), who },
-            Loaded::Swap(swap::Loaded::New(id)),
-        ) => swap::propose(request, id, who, runbook, now).map(swapped),
+            Loaded::Swap(swap::Loaded::New { id, open }),
+        ) => swap::propose(request, id, &open, who, runbook, now).map(swapped),
         (
             Event::Command { command: SlashCommand::OnCall(OnCallCommand::Withdraw(id)), who },
             Loaded::Swap(swap::Loaded::One(found)),

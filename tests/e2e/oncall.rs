@@ -596,6 +596,22 @@ async fn a_swap_offer_taken_back_before_it_is_answered_can_no_longer_be_accepted
     assert!(app.slack.messages(DEVOPS).iter().all(|m| !m.text.contains("OVR-")), "no override");
 }
 
+#[tokio::test]
+async fn the_same_shift_is_not_offered_twice_while_an_offer_waits_for_an_answer() {
+    let app = spawn_app_with(with_rotation).await;
+    alice_offers_carol_a_swap(&app).await;
+    let again = reply_text(&app.slash("/oncall", "swap on-call engineer <@U0CAROL|carol>", ALICE).await);
+    assert!(again.contains("Your offer SWP-1") && again.contains("/oncall swap withdraw SWP-1"), "{again}");
+    app.wait_until_settled().await;
+    let offers = app.slack.messages(CAROL).iter().filter(|m| m.text.contains("asks to swap")).count();
+    assert_eq!(offers, 1, "Carol is asked once");
+
+    // Taken back, the shift can be offered again.
+    reply_text(&app.slash("/oncall", "swap withdraw SWP-1", ALICE).await);
+    let anew = reply_text(&app.slash("/oncall", "swap on-call engineer <@U0CAROL|carol>", ALICE).await);
+    assert!(anew.contains("📨 Sent to <@U0CAROL> (SWP-"), "{anew}");
+}
+
 /// [`with_rotation`] with Dave and Carol taking the weeknights in turn over
 /// it (17:00 to 09:00, Monday to Friday): the tests start on Wednesday
 /// 03:00, in Dave's Tuesday night.

@@ -179,14 +179,30 @@ pub enum Need {
 /// What was loaded for a [`Need`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Loaded {
-    New(SwapId),
+    /// A number for the offer, and the offers nobody has answered yet.
+    New {
+        id: SwapId,
+        open: Vec<Swap>,
+    },
     One(Option<Swap>),
-    Accept { found: Option<Swap>, overrides: [OverrideId; 2] },
+    Accept {
+        found: Option<Swap>,
+        overrides: [OverrideId; 2],
+    },
 }
 
 /// `/oncall swap …`: finds the two shifts, stores the offer, sends it to
-/// the person asked and sets when it lapses.
-pub fn propose(request: &Request, id: SwapId, who: &Invocation, runbook: &Runbook, now: DateTime<Utc>) -> SwapDecision {
+/// the person asked and sets when it lapses. A shift already in an offer
+/// nobody has answered (`open`) is not offered again: two answers could
+/// then both hand it over.
+pub fn propose(
+    request: &Request,
+    id: SwapId,
+    open: &[Swap],
+    who: &Invocation,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> SwapDecision {
     let role = match super::find(runbook, &request.role) {
         Ok(role) => role,
         Err(why) => return Decision::reply(why),
@@ -231,6 +247,23 @@ pub fn propose(request: &Request, id: SwapId, who: &Invocation, runbook: &Runboo
     let Some(takes) = upcoming(rotation, zone, &request.member, now).next() else {
         return Decision::reply(format!("<@{}> has no *{name}* shift in the next year to swap.", request.member));
     };
+    let pending = open.iter().filter(|s| s.role == role.id && s.is_open()).find(|s| {
+        let starts = [s.gives.starts, s.takes.starts];
+        starts.contains(&gives.starts) || starts.contains(&takes.starts)
+    });
+    if let Some(pending) = pending {
+        let whose = if pending.proposer == who.user { "Your" } else { "That" };
+        return Decision::reply(format!(
+            "{whose} offer {} (<@{}>'s shift {} for <@{}>'s {}) is still waiting for an answer, and this one would trade one of the same shifts. \
+             Wait for it, or take it back with `/oncall swap withdraw {}` if it is yours.",
+            pending.id,
+            pending.proposer,
+            pending.gives.span(),
+            pending.invitee,
+            pending.takes.span(),
+            pending.id
+        ));
+    }
     let swap = Swap {
         id,
         role: role.id.clone(),
@@ -557,7 +590,8 @@ mod tests {
 
     /// Alice offers Bob her next shift (2026-12-14) for his (2026-12-07).
     fn offered() -> Swap {
-        let d = propose(&parse("on-call engineer <@U0BOB|bob>").unwrap(), ID, &person("U0ALICE"), &runbook(), now());
+        let d =
+            propose(&parse("on-call engineer <@U0BOB|bob>").unwrap(), ID, &[], &person("U0ALICE"), &runbook(), now());
         d.change.expect("stored").swap
     }
 
@@ -582,8 +616,37 @@ mod tests {
     }
 
     #[test]
+    fn a_shift_already_in_an_unanswered_offer_is_not_offered_again() {
+        let typed = parse("on-call engineer <@U0BOB>").unwrap();
+        let first = propose(&typed, ID, &[], &person("U0ALICE"), &runbook(), now()).change.expect("stored").swap;
+        let again = propose(&typed, SwapId(5), std::slice::from_ref(&first), &person("U0ALICE"), &runbook(), now());
+        assert!(again.change.is_none() && again.effects.is_empty() && again.timers.is_empty());
+        assert!(
+            again.reply.text.starts_with("Your offer SWP-4 (<@U0ALICE>'s shift")
+                && again.reply.text.contains("/oncall swap withdraw SWP-4"),
+            "{}",
+            again.reply.text
+        );
+        // Nor can Bob offer Alice his shift while hers waits for his answer.
+        let bob = propose(
+            &parse("on-call engineer <@U0ALICE>").unwrap(),
+            SwapId(5),
+            std::slice::from_ref(&first),
+            &person("U0BOB"),
+            &runbook(),
+            now(),
+        );
+        assert!(bob.change.is_none() && bob.reply.text.starts_with("That offer SWP-4"), "{}", bob.reply.text);
+        // Answered, it no longer holds the shifts.
+        let mut declined = first.clone();
+        declined.answer = Some(Answer::Declined { at: now() });
+        let after = propose(&typed, SwapId(5), &[declined], &person("U0ALICE"), &runbook(), now());
+        assert!(after.change.is_some(), "{}", after.reply.text);
+    }
+
+    #[test]
     fn an_offer_trades_the_typers_next_shift_for_the_others_next_one_and_lapses_when_the_first_starts() {
-        let d = propose(&parse("on-call engineer <@U0BOB>").unwrap(), ID, &person("U0ALICE"), &runbook(), now());
+        let d = propose(&parse("on-call engineer <@U0BOB>").unwrap(), ID, &[], &person("U0ALICE"), &runbook(), now());
         let c = d.change.clone().expect("stored");
         assert!(c.overrides.is_empty());
         let s = c.swap;
@@ -606,7 +669,7 @@ mod tests {
         assert!(blocks.contains("swap.accept") && blocks.contains("swap.decline"), "{blocks}");
 
         // A date picks which of her shifts: the one that starts that day.
-        let d = propose(&parse("on-call <@U0BOB> 2026-12-28").unwrap(), ID, &person("U0ALICE"), &runbook(), now());
+        let d = propose(&parse("on-call <@U0BOB> 2026-12-28").unwrap(), ID, &[], &person("U0ALICE"), &runbook(), now());
         let s = d.change.expect("stored").swap;
         assert_eq!(s.gives.starts, at("2026-12-28T09:00:00Z"));
         assert_eq!(s.takes.starts, at("2026-12-07T09:00:00Z"), "Bob's next one all the same");
@@ -626,7 +689,7 @@ mod tests {
             ("U0ALICE", "on-call <@U0BOB> 2026-11-20", "is over"),
             ("U0ALICE", "on-call <@U0BOB> 2028-01-03", "more than a year away"),
         ] {
-            let d = propose(&parse(typed).unwrap(), ID, &person(who), &rb, now());
+            let d = propose(&parse(typed).unwrap(), ID, &[], &person(who), &rb, now());
             assert!(d.change.is_none() && d.effects.is_empty() && d.timers.is_empty(), "{typed}");
             assert!(d.reply.text.contains(says), "{typed}: {}", d.reply.text);
         }
