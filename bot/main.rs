@@ -111,10 +111,20 @@ fn check_runbook(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runbook::parse(&text) {
-        Ok(rb) => {
+    match runbook::check(&text) {
+        Ok(runbook::Checked { runbook: rb, warnings }) => {
+            // Warnings go where errors go, in the same linkable form, but
+            // do not fail the check: the runbook works as it is.
+            for w in &warnings {
+                eprintln!("{name}:{}:{}: warning: {}", w.line, w.column, w.message);
+            }
+            let warned = match warnings.len() {
+                0 => String::new(),
+                1 => ", 1 warning".to_owned(),
+                n => format!(", {n} warnings"),
+            };
             println!(
-                "{name}: ok ({} roles, {} severities, {} checklists)",
+                "{name}: ok ({} roles, {} severities, {} checklists{warned})",
                 rb.roles.len(),
                 rb.severities.len(),
                 rb.checklists.len()

@@ -65,6 +65,19 @@ impl RunbookError {
 /// Parses and validates a runbook. On failure, returns every mistake found,
 /// in file order.
 pub fn parse(text: &str) -> Result<Runbook, Vec<RunbookError>> {
+    check(text).map(|checked| checked.runbook)
+}
+
+/// A valid runbook, and what in it works but is probably not what the team
+/// wants yet (the seed's `@here` placeholders, say), in file order.
+#[derive(Debug)]
+pub struct Checked {
+    pub runbook: Runbook,
+    pub warnings: Vec<RunbookError>,
+}
+
+/// [`parse`], with the warnings `opsbot runbook check` prints.
+pub fn check(text: &str) -> Result<Checked, Vec<RunbookError>> {
     let raw = match serde_saphyr::from_str::<Spanned<Option<RawRunbook>>>(text) {
         Ok(raw) => raw,
         Err(e) => return Err(vec![from_serde(&e)]),
@@ -80,7 +93,9 @@ pub fn parse(text: &str) -> Result<Runbook, Vec<RunbookError>> {
     let mut errors = check.errors;
     if errors.is_empty() {
         if let Some(runbook) = runbook {
-            return Ok(runbook);
+            let mut warnings = check.warnings;
+            warnings.sort_by_key(|w| (w.line, w.column));
+            return Ok(Checked { runbook, warnings });
         }
         // Every path that yields no runbook records why; this is a guard
         // against a future check forgetting to.
@@ -826,11 +841,38 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[derive(Default)]
 struct Check {
     errors: Vec<RunbookError>,
+    warnings: Vec<RunbookError>,
 }
 
 impl Check {
     fn error(&mut self, location: &Location, message: impl Into<String>) {
         self.errors.push(RunbookError::at(location, message));
+    }
+
+    /// Roles paged as `@here` or `@channel` with no rotation, as the seed
+    /// ships them: valid, but a P0 at 3 a.m. then pages whoever happens to
+    /// be in the channel, so `runbook check` says so at each role's people.
+    fn warn_of_placeholders(&mut self, raw: &Key<Map<RawRole>>, roles: &[Role], oncall: &OnCall) {
+        let Some(Spanned { value: Some(map), .. }) = raw else { return };
+        for (id, raw) in in_file_order(map) {
+            let Some(role) = roles.iter().find(|r| r.id == id.value) else { continue };
+            let broadcast = |m: &Mention| matches!(m, Mention::Here | Mention::Channel);
+            if oncall.rotation(&role.id).is_some() || !role.people.iter().all(broadcast) {
+                continue;
+            }
+            let at = raw.value.as_ref().and_then(|r| r.people.as_ref()).map_or(&id.referenced, |p| &p.referenced);
+            let written = |m: &Mention| if matches!(m, Mention::Here) { "`@here`" } else { "`@channel`" };
+            let people: Vec<&str> = role.people.iter().map(written).collect();
+            self.warnings.push(RunbookError::at(
+                at,
+                format!(
+                    "role `{}` pages {}, whoever happens to be in the channel: list its people (`U…`, `S…`) \
+                     or give it a rotation under `oncall.rotations`",
+                    role.id,
+                    people.join(" and ")
+                ),
+            ));
+        }
     }
 
     /// A key that must be there and not empty: reports "missing" at the
@@ -957,6 +999,9 @@ impl Check {
         let pipeline = self.pipeline(&doc.pipeline, channels.as_ref(), &role_ids);
         let oncall = self.oncall(&doc.oncall, &role_ids);
         let business_hours = self.business_hours(&doc.business_hours, &doc.holidays, top);
+        if let (Some(roles), Some(oncall)) = (&roles, &oncall) {
+            self.warn_of_placeholders(&doc.roles, roles, oncall);
+        }
 
         Some(Runbook {
             name: name?,
@@ -3490,6 +3535,19 @@ webhooks:
         let evening = "2026-12-01T19:00:00Z".parse().unwrap();
         assert_eq!(rb.paged(on_call, noon), vec![Mention::User("U0ALICE".into())]);
         assert_eq!(rb.paged(on_call, evening), vec![Mention::User("U0DAVE".into())]);
+    }
+
+    #[test]
+    fn check_warns_of_roles_that_page_the_whole_channel_unless_a_rotation_covers_them() {
+        let seed = check(Runbook::SEED_YAML).unwrap();
+        assert_eq!(seed.warnings.len(), seed.runbook.roles.len(), "{:#?}", seed.warnings);
+        let rotated = Runbook::SEED_YAML.replace(
+            "oncall:\n  rotations: {}",
+            "oncall:\n  rotations:\n    on-call-engineer:\n      members: [U0ALICE]\n      shift: 1w\n      handoff: 2026-11-30 09:00",
+        );
+        let checked = check(&rotated).unwrap();
+        assert_eq!(checked.warnings.len(), seed.warnings.len() - 1);
+        assert!(checked.warnings.iter().all(|w| !w.message.contains("`on-call-engineer`")), "{:#?}", checked.warnings);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use hours::{BusinessHours, Escalate, LatePage};
 pub use oncall::OnCall;
 pub use pipeline::Pipeline;
 
-pub use load::{parse, RunbookError};
+pub use load::{check, parse, Checked, RunbookError};
 
 /// The whole runbook.
 #[derive(Clone, Debug, PartialEq)]
