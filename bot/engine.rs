@@ -13,7 +13,7 @@ use opsbot_handlers::alert::signal::Signal;
 use opsbot_handlers::codec::{Button, Submission};
 use opsbot_handlers::command::{self, SlashCommand};
 use opsbot_handlers::decision::{FieldError, Modal};
-use opsbot_handlers::deploy::decide::{preview_wanted, Loaded as DeployLoaded, Need as DeployNeed};
+use opsbot_handlers::deploy::decide::{preview_wanted, InGroup, Loaded as DeployLoaded, Need as DeployNeed};
 use opsbot_handlers::event::{self, Change, Event, Loaded, Need};
 use opsbot_handlers::incident::command::Command as IncidentCommand;
 use opsbot_handlers::incident::decide::{Loaded as IncidentLoaded, Need as IncidentNeed};
@@ -220,6 +220,8 @@ impl Engine {
     /// change refuses the commit, starts again from a fresh load. `consume`
     /// is the stored timer the event is, taken by the same commit.
     pub async fn until_committed(&self, event: &Event, consume: Option<&str>) -> StoreResult<Settled> {
+        let with_groups = self.with_groups(event).await;
+        let event = with_groups.as_ref().unwrap_or(event);
         for _ in 0..COMMIT_ATTEMPTS {
             let now = self.clock.now();
             let runbook = self.roster.runbook();
@@ -252,6 +254,35 @@ impl Engine {
             }
         }
         Ok(Settled::Contended)
+    }
+
+    /// The event with the person's user groups filled in, when the
+    /// runbook's permissions name any: which of them Slack says the person
+    /// is in (cached, and at most a second's wait), so the core can tell
+    /// who may. `None`: nothing to fill.
+    async fn with_groups(&self, event: &Event) -> Option<Event> {
+        let runbook = self.roster.runbook();
+        let groups = runbook.permissions.user_groups(&runbook.roles);
+        if groups.is_empty() {
+            return None;
+        }
+        let mut event = event.clone();
+        let who = match &mut event {
+            Event::Command { who, .. } | Event::Click { who, .. } | Event::Submission { who, .. } => who,
+            _ => return None,
+        };
+        let membership = self.user_groups.membership(&who.user, &groups).await;
+        for (group, answer) in membership.0 {
+            match answer {
+                InGroup::Yes => who.groups.push(group),
+                InGroup::No => {}
+                // Refused then, with who may named; the log says why.
+                InGroup::Unread(why) => {
+                    tracing::warn!(%group, %why, "user group unread: its members count as not in it")
+                }
+            }
+        }
+        Some(event)
     }
 
     async fn load(&self, need: Need, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(Loaded, Versions)> {
@@ -538,11 +569,23 @@ mod tests {
     }
 
     fn alice() -> Invocation {
-        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
+        Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        }
     }
 
     fn bob() -> Invocation {
-        Invocation { user: "U0BOB".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
+        Invocation {
+            user: "U0BOB".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        }
     }
 
     /// Every effect waiting in the outbox, people's then alerts', read by a

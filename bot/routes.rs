@@ -57,6 +57,7 @@ async fn slack_commands(
         channel: form.channel_id,
         team_domain: form.team_domain,
         response_url: form.response_url,
+        groups: Vec::new(),
     };
     let answer = app.engine.command(&form.command, &form.text, &who).await;
     if let Some(modal) = answer.modal {
@@ -79,7 +80,13 @@ async fn slack_interactions(
             let Some(channel) = Interaction::channel_of(&channel, &container) else {
                 return Err(AppError::BadRequest("block_actions without a channel".into()));
             };
-            let who = Invocation { user: user.id, channel, team_domain: team.and_then(|t| t.domain), response_url };
+            let who = Invocation {
+                user: user.id,
+                channel,
+                team_domain: team.and_then(|t| t.domain),
+                response_url,
+                groups: Vec::new(),
+            };
             for action in actions {
                 let Some(button) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or("")) else {
                     tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
@@ -100,7 +107,13 @@ async fn slack_interactions(
                 return Ok(StatusCode::OK.into_response());
             };
             // A modal has no channel; notes go to the subject's thread.
-            let who = Invocation { user: user.id, channel: String::new(), team_domain: None, response_url: None };
+            let who = Invocation {
+                user: user.id,
+                channel: String::new(),
+                team_domain: None,
+                response_url: None,
+                groups: Vec::new(),
+            };
             match app.engine.submission(submission, &who).await? {
                 None => Ok(StatusCode::OK.into_response()),
                 Some(refused) => Ok(modal_error(refused.field, &refused.text)),

@@ -877,6 +877,7 @@ mod tests {
                 channel: "C0GENERAL".into(),
                 team_domain: None,
                 response_url: None,
+                groups: Vec::new(),
             };
             let reply = self.engine.command("/incident", text, &who).await.reply;
             assert!(reply.text.contains("INC-"), "{text}: {}", reply.text);
@@ -930,8 +931,13 @@ mod tests {
     async fn effects_of_one_incident_arrive_in_order() {
         let mut rig = Rig::new().await;
         rig.incident("p0 API down").await;
-        let who =
-            Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None };
+        let who = Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        };
         for n in 1..=5 {
             rig.engine.command("/incident", &format!("update 1 update number {n}"), &who).await;
         }
@@ -994,8 +1000,13 @@ mod tests {
         // Decide a declare, but commit it with a thread note as its only
         // effect, and queue the alert after it: the order a takeover from a
         // stopped replica can produce.
-        let who =
-            Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None };
+        let who = Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        };
         let command = opsbot_handlers::command::parse("/incident", "p0 API down").unwrap();
         let declare = Event::Command { command, who };
         let now = rig.engine.clock.now();
@@ -1032,8 +1043,13 @@ mod tests {
         let mut rig = Rig::new().await;
         rig.slack.fail_next("chat.postMessage", Failure::Error("channel_not_found".into()));
         rig.incident("p0 API down").await;
-        let who =
-            Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None };
+        let who = Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        };
         rig.engine.command("/incident", "update 1 rolled back", &who).await;
         rig.start_worker(settings("test"));
 

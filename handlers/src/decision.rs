@@ -20,6 +20,10 @@ pub struct Invocation {
     /// Slack's `response_url` for a slash command: where a later answer
     /// goes (a secret of sorts, never logged).
     pub response_url: Option<String>,
+    /// The Slack user groups, of those the runbook's permissions name,
+    /// that Slack says the user is in: the shell asks before deciding, so
+    /// the core can tell who may without I/O.
+    pub groups: Vec<String>,
 }
 
 /// Whom a later answer is for, and how to reach them: the command's

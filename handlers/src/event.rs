@@ -160,8 +160,10 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
     use incident::decide::Need as I;
     use run::decide::Need as R;
     match event {
-        Event::Command { command: SlashCommand::Incident(cmd), .. } => Need::Incident(incident::decide::needs(cmd)),
-        Event::Command { command: SlashCommand::Runbook(cmd), .. } => Need::Run(run::decide::needs(cmd, runbook)),
+        Event::Command { command: SlashCommand::Incident(cmd), who } => {
+            Need::Incident(incident::decide::needs(cmd, who, runbook))
+        }
+        Event::Command { command: SlashCommand::Runbook(cmd), who } => Need::Run(run::decide::needs(cmd, who, runbook)),
         Event::Command { command: SlashCommand::Pipeline(PipelineCommand::Deploy { environment, git_ref }), who } => {
             Need::Deploy(deploy::decide::needs(deploy::Action::Deploy, environment, git_ref.as_deref(), who, runbook))
         }
@@ -169,6 +171,12 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
             Need::Deploy(deploy::decide::needs(deploy::Action::Rollback, environment, git_ref.as_deref(), who, runbook))
         }
         Event::Command { command: SlashCommand::Pipeline(cmd), .. } => Need::Pipeline(pipeline::needs(cmd)),
+        // Refused, they take no number: the refusal is decided on nothing.
+        Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(_) | OnCallCommand::Swap(_)), who }
+            if runbook.may(crate::runbook::permissions::Action::OverrideOnCall, who, None).is_err() =>
+        {
+            Need::Nothing
+        }
         Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(_)), .. } => {
             Need::Override(overrides::Need::New)
         }
@@ -303,6 +311,10 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Loaded::Override(overrides::Loaded::New(id)),
         ) => overrides::set(request, id, who, runbook, now).map(Change::Override),
         (
+            Event::Command { command: SlashCommand::OnCall(OnCallCommand::Override(_) | OnCallCommand::Swap(_)), who },
+            Loaded::Nothing,
+        ) => crate::oncall::overrides::refused(who, runbook).map(Change::Override),
+        (
             Event::Command { command: SlashCommand::OnCall(OnCallCommand::Swap(request)), who },
             Loaded::Swap(swap::Loaded::New { id, open }),
         ) => swap::propose(request, id, &open, who, runbook, now).map(swapped),
@@ -321,7 +333,7 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             incident(inc::click(*b, *id, found, who, runbook, now))
         }
         (Event::Click { button: Button::Run(id, b), who }, Loaded::Run(R::One(found))) => {
-            run(rn::click(*b, *id, found, who, now))
+            run(rn::click(*b, *id, found, who, runbook, now))
         }
         (Event::Click { button: Button::Alert(id, b), who }, Loaded::Alert(alert::decide::Loaded::One(found))) => {
             alert(alert::decide::click(*b, *id, found, who, now))
@@ -358,7 +370,7 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         (
             Event::Submission { submission: Submission::Flag { run: id, phase, step, note }, who },
             Loaded::Run(R::One(found)),
-        ) => run(rn::flag_submitted(*id, *phase, *step, note, found, who, now)),
+        ) => run(rn::flag_submitted(*id, *phase, *step, note, found, who, runbook, now)),
         (
             Event::Submission { submission: Submission::Declare { alert: from, severity, title, details }, who },
             Loaded::Incident(loaded),

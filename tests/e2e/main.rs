@@ -12,6 +12,7 @@ mod incidents;
 mod live_checks;
 mod manifest;
 mod oncall;
+mod permissions;
 mod pipeline;
 mod requests;
 mod resilience;

@@ -1010,8 +1010,13 @@ mod tests {
     fn a_muted_group_keeps_its_message_current_but_says_nothing_in_its_thread() {
         let rb = runbook();
         let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
-        let who =
-            Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None, response_url: None };
+        let who = Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0DEVOPS".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        };
         let d = click(AlertButton::Mute, group.id, Some(group), &who, t(1));
         let muted = group_of(&d);
         assert!(notes(&d)[0].contains("muted this for 1 h"));
@@ -1024,7 +1029,13 @@ mod tests {
     }
 
     fn bob() -> Invocation {
-        Invocation { user: "U0BOB".into(), channel: "C0DEVOPS".into(), team_domain: None, response_url: None }
+        Invocation {
+            user: "U0BOB".into(),
+            channel: "C0DEVOPS".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        }
     }
 
     #[test]
@@ -1075,8 +1086,13 @@ mod tests {
     fn the_declare_button_opens_a_valid_form_prefilled_from_the_alert() {
         let rb = runbook();
         let group = group_of(&decide(&Signal::WorkflowRun(run(5, "failure", 0)), None, 1, &rb, t(0)));
-        let who =
-            Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None, response_url: None };
+        let who = Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0DEVOPS".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        };
         let d = click(AlertButton::Declare, group.id, Some(group), &who, t(1));
         let modal = d.modal.expect("a form");
         opsbot_fake_slack::blockkit::validate_view(&modal.view).expect("a valid modal");

@@ -450,7 +450,13 @@ mod tests {
     }
 
     fn alice() -> Invocation {
-        Invocation { user: "U0ALICE".into(), channel: "C0GENERAL".into(), team_domain: None, response_url: None }
+        Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0GENERAL".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        }
     }
 
     fn connected() -> Setup {

@@ -10,6 +10,7 @@ use crate::checklist::start_checklist;
 use crate::codec::IncidentButton;
 use crate::decision::{Decision, Effect, Invocation, Reply};
 use crate::runbook::hours::{self, Escalate};
+use crate::runbook::permissions::{Action, Refusal};
 use crate::runbook::Runbook;
 use crate::severity::Severity;
 use crate::subject::{AlertId, ChecklistPart, IncidentChecklist, IncidentId, IncidentMessage, Message, Subject};
@@ -280,8 +281,13 @@ pub fn declare_from_alert(
     now: DateTime<Utc>,
 ) -> IncidentDecision {
     let channel = runbook.channel_for(declaration.severity).to_owned();
-    let by_rule =
-        Invocation { user: super::BY_RULE.to_owned(), channel: channel.clone(), team_domain: None, response_url: None };
+    let by_rule = Invocation {
+        user: super::BY_RULE.to_owned(),
+        channel: channel.clone(),
+        team_domain: None,
+        response_url: None,
+        groups: Vec::new(),
+    };
     let mut decision = declare(id, declaration.severity, &declaration.title, &by_rule, runbook, now);
     // Nobody typed a command, so nobody waits for the link.
     decision.effects.retain(|e| !matches!(e, Effect::SendAlertLink { .. }));
@@ -318,6 +324,11 @@ pub fn declare_submitted(
     if title.trim().is_empty() {
         return Decision::invalid(crate::codec::TITLE_FIELD, "Give the incident a title.");
     }
+    if let Err(refused) = runbook.may(Action::Declare(severity), who, None) {
+        let mut d = Decision::invalid(crate::codec::SEVERITY_FIELD, refused.text());
+        d.log = Some(refused.log(who));
+        return d;
+    }
     let Loaded::NewId(id) = loaded else { return Decision::reply(crate::replies::INTERNAL_ERROR) };
     // A form has no channel; follow-up notes go where the incident is.
     let channel = runbook.channel_for(severity).to_owned();
@@ -326,6 +337,7 @@ pub fn declare_submitted(
         channel: channel.clone(),
         team_domain: who.team_domain.clone(),
         response_url: None,
+        groups: who.groups.clone(),
     };
     let mut decision = declare(id, severity, title.trim(), &declarer, runbook, now);
     decision.effects.retain(|e| !matches!(e, Effect::SendAlertLink { .. }));
@@ -343,10 +355,15 @@ pub fn declare_submitted(
     decision
 }
 
-/// What a `/incident` command needs loaded before it is decided.
-pub fn needs(cmd: &Command) -> Need {
+/// What a `/incident` command needs loaded before it is decided. A
+/// declare the person may not make takes no number: the refusal leaves no
+/// gap in the incidents' numbering.
+pub fn needs(cmd: &Command, who: &Invocation, runbook: &Runbook) -> Need {
     match cmd {
         Command::Help => Need::Nothing,
+        Command::Declare { severity, .. } if runbook.may(Action::Declare(*severity), who, None).is_err() => {
+            Need::Nothing
+        }
         Command::Declare { .. } => Need::NewId,
         Command::List => Need::Open,
         Command::Show(id) | Command::Report(id) => Need::WithTimeline(*id),
@@ -367,6 +384,9 @@ pub fn command(
     runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> IncidentDecision {
+    if let Err(refused) = permitted(cmd, &loaded, who, runbook) {
+        return refusal(&refused, who);
+    }
     match (cmd, loaded) {
         (Command::Help, _) => Decision::reply(USAGE),
         (Command::Declare { severity, title }, Loaded::NewId(id)) => declare(id, *severity, title, who, runbook, now),
@@ -458,6 +478,43 @@ pub fn command(
         // the shell, answered without changing anything.
         (_, _) => Decision::reply(crate::replies::INTERNAL_ERROR),
     }
+}
+
+/// Whether the runbook's permissions let `who` do what `cmd` does to the
+/// incident loaded; commands that change nothing are open to everyone.
+fn permitted(cmd: &Command, loaded: &Loaded, who: &Invocation, runbook: &Runbook) -> Result<(), Refusal> {
+    let incident = match loaded {
+        Loaded::One(Some(incident)) => Some(incident),
+        _ => None,
+    };
+    let commander = incident.and_then(|inc| inc.commander.as_deref());
+    let is = |severity: Severity| incident.is_some_and(|inc| inc.severity == severity);
+    let actions: Vec<Action> = match cmd {
+        Command::Declare { severity, .. } => vec![Action::Declare(*severity)],
+        Command::Ack(_) => vec![Action::Acknowledge],
+        Command::Resolve { .. } if is(Severity::P0) => vec![Action::Resolve, Action::ResolveP0],
+        Command::Resolve { .. } => vec![Action::Resolve],
+        Command::Commander { .. } => vec![Action::AssignCommander],
+        Command::ChangeSeverity { severity, .. } => {
+            // Lower is a larger number: P0 to P2 lowers it.
+            let lowers = incident.is_some_and(|inc| inc.severity <= Severity::P1 && *severity > inc.severity);
+            if lowers {
+                vec![Action::ChangeSeverity, Action::LowerSeverity]
+            } else {
+                vec![Action::ChangeSeverity]
+            }
+        }
+        _ => Vec::new(),
+    };
+    runbook.may_all(&actions, who, commander)
+}
+
+/// A refused action: the person is told who may, nothing changes, and the
+/// log says who was refused what.
+fn refusal(refused: &Refusal, who: &Invocation) -> IncidentDecision {
+    let mut d = Decision::reply(refused.text());
+    d.log = Some(refused.log(who));
+    d
 }
 
 /// Re-routes and re-times an incident at a new severity. The response
@@ -815,6 +872,7 @@ mod tests {
             channel: "C0GENERAL".into(),
             team_domain: Some("acme".into()),
             response_url: None,
+            groups: Vec::new(),
         }
     }
 

@@ -221,6 +221,7 @@ pub(super) mod tests {
             channel: "C0GENERAL".into(),
             team_domain: None,
             response_url: None,
+            groups: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@
 use super::USAGE;
 use crate::decision::{Decision, Effect, Invocation, UsageError};
 use crate::runbook::oncall::Cover;
+use crate::runbook::permissions::Action;
 use crate::runbook::Runbook;
 use crate::subject::{Message, OverrideId, OverrideMessage, Posted, Stamp, Subject, SwapId};
 use crate::text::{escape, slack_date};
@@ -174,6 +175,19 @@ pub enum Loaded {
     One(Option<Override>),
 }
 
+/// `/oncall override` or `swap` by someone the runbook does not let: who
+/// may, and nothing else (the event decided on nothing loaded).
+pub fn refused(who: &Invocation, runbook: &Runbook) -> OverrideDecision {
+    // Asked of the same runbook the need was, so this is a refusal; were
+    // it not, nothing was loaded to act on, and trying again works.
+    let Err(refused) = runbook.may(Action::OverrideOnCall, who, None) else {
+        return Decision::reply("The runbook changed while you typed: please try again.");
+    };
+    let mut d = Decision::reply(refused.text());
+    d.log = Some(refused.log(who));
+    d
+}
+
 /// `/oncall override …`: checks the role and the span, stores the
 /// override, announces it in the team channel and tells the two people it
 /// moves (unless they set it themselves).
@@ -184,6 +198,11 @@ pub fn set(
     runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> OverrideDecision {
+    if let Err(refused) = runbook.may(Action::OverrideOnCall, who, None) {
+        let mut d = Decision::reply(refused.text());
+        d.log = Some(refused.log(who));
+        return d;
+    }
     let role = match super::find(runbook, &request.role) {
         Ok(role) => role,
         Err(why) => return Decision::reply(why),

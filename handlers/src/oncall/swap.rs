@@ -15,6 +15,7 @@ use super::overrides::{self, Override};
 use super::USAGE;
 use crate::decision::{Decision, Effect, Invocation, UsageError};
 use crate::runbook::oncall::{Rotation, Shift};
+use crate::runbook::permissions::Action;
 use crate::runbook::Runbook;
 use crate::subject::{Message, OverrideId, OverrideMessage, Posted, Stamp, SwapId, SwapMessage};
 use crate::text::{escape, slack_date};
@@ -203,6 +204,11 @@ pub fn propose(
     runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> SwapDecision {
+    if let Err(refused) = runbook.may(Action::OverrideOnCall, who, None) {
+        let mut d = Decision::reply(refused.text());
+        d.log = Some(refused.log(who));
+        return d;
+    }
     let role = match super::find(runbook, &request.role) {
         Ok(role) => role,
         Err(why) => return Decision::reply(why),

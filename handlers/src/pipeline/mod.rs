@@ -99,6 +99,7 @@ mod tests {
             channel: "C0DEVOPS".into(),
             team_domain: None,
             response_url: Some("https://hooks.slack.com/commands/T1/2/3".into()),
+            groups: Vec::new(),
         }
     }
 

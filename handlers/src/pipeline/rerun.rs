@@ -221,6 +221,7 @@ mod tests {
             channel: "C0GENERAL".into(),
             team_domain: None,
             response_url: Some("https://hooks.slack.com/actions/T1/2/3".into()),
+            groups: Vec::new(),
         }
     }
 

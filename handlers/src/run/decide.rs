@@ -8,6 +8,7 @@ use super::{render, Run, RunId, Stamp};
 use crate::checklist::{start_checklist, StepRefusal};
 use crate::codec::RunButton;
 use crate::decision::{Decision, Effect, Invocation};
+use crate::runbook::permissions::Action;
 use crate::runbook::{Checklist, Runbook};
 use crate::subject::{ChecklistPart, Message, RunMessage, Subject};
 use crate::text::{duration, escape, slack_date};
@@ -52,10 +53,12 @@ fn in_thread(id: RunId, text: String) -> Effect {
 }
 
 /// What a `/runbook` command needs loaded before it is decided.
-pub fn needs(cmd: &Command, runbook: &Runbook) -> Need {
+pub fn needs(cmd: &Command, who: &Invocation, runbook: &Runbook) -> Need {
     match cmd {
         Command::Help | Command::List => Need::Nothing,
-        // A name that matches nothing is answered without taking a number.
+        // A name that matches nothing, or a start the person may not make,
+        // is answered without taking a number.
+        Command::Start(_) if runbook.may(Action::StartChecklist, who, None).is_err() => Need::Nothing,
         Command::Start(name) => match by_name(runbook, name) {
             Ok(_) => Need::NewId,
             Err(_) => Need::Nothing,
@@ -69,6 +72,11 @@ pub fn needs(cmd: &Command, runbook: &Runbook) -> Need {
 
 /// Decides what a `/runbook` command does, with what [`needs`] asked for.
 pub fn command(cmd: &Command, loaded: Loaded, who: &Invocation, runbook: &Runbook, now: DateTime<Utc>) -> RunDecision {
+    if let (Command::Start(_), Err(refused)) = (cmd, runbook.may(Action::StartChecklist, who, None)) {
+        let mut d = Decision::reply(refused.text());
+        d.log = Some(refused.log(who));
+        return d;
+    }
     match (cmd, loaded) {
         (Command::Help, _) => Decision::reply(USAGE),
         (Command::List, _) => Decision::reply(render::list(runbook, now)),
@@ -151,7 +159,14 @@ fn refusal(id: RunId, refused: StepRefusal) -> String {
 }
 
 /// A click on a run's step. Refusals go to the clicker privately.
-pub fn click(button: RunButton, id: RunId, run: Option<Run>, who: &Invocation, now: DateTime<Utc>) -> RunDecision {
+pub fn click(
+    button: RunButton,
+    id: RunId,
+    run: Option<Run>,
+    who: &Invocation,
+    runbook: &Runbook,
+    now: DateTime<Utc>,
+) -> RunDecision {
     let private = |text: String| {
         let mut d = Decision::reply(text.clone());
         d.effects.push(Effect::Ephemeral { channel: who.channel.clone(), user: who.user.clone(), text });
@@ -177,6 +192,12 @@ pub fn click(button: RunButton, id: RunId, run: Option<Run>, who: &Invocation, n
             let exists = run.sections.get(phase).is_some_and(|p| p.steps.get(step).is_some());
             if !exists || !run.is_open() {
                 return private(refusal(id, StepRefusal::NoSuchStep));
+            }
+            // Refused before the form opens, rather than after it is filled.
+            if let Err(refused) = runbook.may(Action::FlagStep, who, None) {
+                let mut d = private(refused.text());
+                d.log = Some(refused.log(who));
+                return d;
             }
             let mut d = Decision::nothing();
             d.modal = Some(render::flag_modal(&run, phase, step));
@@ -204,6 +225,7 @@ fn completion_note(run: &Run, at: DateTime<Utc>) -> String {
 
 /// The flag modal was submitted. A refusal keeps the modal open, saying
 /// why under the note.
+#[allow(clippy::too_many_arguments)]
 pub fn flag_submitted(
     id: RunId,
     phase: usize,
@@ -211,9 +233,15 @@ pub fn flag_submitted(
     note: &str,
     run: Option<Run>,
     who: &Invocation,
+    runbook: &Runbook,
     now: DateTime<Utc>,
 ) -> RunDecision {
     let invalid = |text: String| Decision::invalid(crate::codec::NOTE_FIELD, text);
+    if let Err(refused) = runbook.may(Action::FlagStep, who, None) {
+        let mut d = invalid(refused.text());
+        d.log = Some(refused.log(who));
+        return d;
+    }
     let note = note.trim();
     if note.is_empty() {
         return invalid("Say what is wrong, so the team can follow up.".to_owned());
@@ -341,7 +369,13 @@ mod tests {
     }
 
     fn alice() -> Invocation {
-        Invocation { user: "U0ALICE".into(), channel: "C0DEVOPS".into(), team_domain: None, response_url: None }
+        Invocation {
+            user: "U0ALICE".into(),
+            channel: "C0DEVOPS".into(),
+            team_domain: None,
+            response_url: None,
+            groups: Vec::new(),
+        }
     }
 
     fn morning(rb: &Runbook) -> &Checklist {
@@ -415,7 +449,8 @@ mod tests {
         for (i, (p, s)) in steps.into_iter().enumerate() {
             let done = i != 0;
             let at = now() + TimeDelta::minutes(i as i64);
-            let d = click(RunButton::Step { phase: p, step: s, done }, RunId(1), Some(run), &alice(), at);
+            let d =
+                click(RunButton::Step { phase: p, step: s, done }, RunId(1), Some(run), &alice(), &Runbook::seed(), at);
             run = d.change.expect("settles");
             if i == last {
                 let note = d.effects.iter().find_map(|e| match e {
@@ -427,7 +462,14 @@ mod tests {
         }
         assert!(!run.is_open());
         assert_eq!(run.skipped().len(), 1);
-        let late = click(RunButton::Step { phase: 0, step: 0, done: true }, RunId(1), Some(run), &alice(), now());
+        let late = click(
+            RunButton::Step { phase: 0, step: 0, done: true },
+            RunId(1),
+            Some(run),
+            &alice(),
+            &Runbook::seed(),
+            now(),
+        );
         assert!(late.change.is_none(), "a finished run changes no more");
     }
 
@@ -435,10 +477,10 @@ mod tests {
     fn flags_need_a_note_and_are_posted_in_the_thread() {
         let rb = Runbook::seed();
         let run = start(morning(&rb), RunId(2), "U0ALICE", None, &rb, now()).change.unwrap();
-        let refused = flag_submitted(RunId(2), 0, 0, "  ", Some(run.clone()), &alice(), now());
+        let refused = flag_submitted(RunId(2), 0, 0, "  ", Some(run.clone()), &alice(), &Runbook::seed(), now());
         assert_eq!(refused.invalid.as_ref().map(|e| e.field), Some(crate::codec::NOTE_FIELD));
         assert!(refused.change.is_none() && refused.effects.is_empty(), "a refused flag changes nothing");
-        let d = flag_submitted(RunId(2), 0, 0, "3 failed runs overnight", Some(run), &alice(), now());
+        let d = flag_submitted(RunId(2), 0, 0, "3 failed runs overnight", Some(run), &alice(), &Runbook::seed(), now());
         assert_eq!(d.invalid, None);
         assert_eq!(d.change.unwrap().flags().len(), 1);
         assert!(d.effects.iter().any(|e| matches!(e, Effect::InThread { subject: Subject::Run(RunId(2)), text }

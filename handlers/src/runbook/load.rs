@@ -18,6 +18,7 @@ use super::alerts::{
     Metric, Quantity,
 };
 use super::oncall::{Layer, OnCall, Rotation, ShiftLength};
+use super::permissions::{self, Allowed, Permissions};
 use super::pipeline::{
     is_git_ref, is_repository, Action, Deployer, Dispatch, Environment, Figure, Template, Workflow, DEFAULT_TIMEOUT,
 };
@@ -462,6 +463,8 @@ struct RawRunbook {
     business_hours: Key<Map<String>>,
     #[serde(default, deserialize_with = "key")]
     holidays: Key<List<String>>,
+    #[serde(default, deserialize_with = "key")]
+    permissions: Key<Map<List<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -849,6 +852,69 @@ impl Check {
         self.errors.push(RunbookError::at(location, message));
     }
 
+    /// `permissions`: per action, who may (roles, `U…`, `S…`, `commander`,
+    /// `everyone`). Optional, and so is every action in it.
+    fn permissions(&mut self, key: &Key<Map<List<String>>>, roles: &HashSet<String>) -> Option<Permissions> {
+        let Some(Spanned { value: Some(map), .. }) = key else { return Some(Permissions::default()) };
+        let mut rules = Some(Vec::new());
+        for (action_key, list) in in_file_order(map) {
+            let at = &action_key.referenced;
+            let Some(action) = permissions::Action::parse(action_key.value.trim()) else {
+                let hint = closest(action_key.value.trim(), permissions::Action::ALL.iter().map(|a| a.key()))
+                    .map(|near| format!("did you mean `{near}`?"))
+                    .unwrap_or_else(|| {
+                        let all: Vec<&str> = permissions::Action::ALL.iter().map(|a| a.key()).collect();
+                        format!("expected one of: {}", all.join(", "))
+                    });
+                self.error(at, format!("unknown action `{}` in `permissions` ({hint})", action_key.value.trim()));
+                rules = None;
+                continue;
+            };
+            let whose = format!("`permissions.{}`", action.key());
+            let Some(items) = list.value.as_ref().filter(|l| !l.is_empty()) else {
+                self.error(
+                    &list.referenced,
+                    format!(
+                        "{whose} is empty: list who may (role ids, `U…`, `S…`, `commander` or `everyone`), \
+                         or leave it out for everyone"
+                    ),
+                );
+                rules = None;
+                continue;
+            };
+            let mut allowed = Some(Vec::new());
+            for item in items {
+                let text = item.value.as_deref().map(str::trim).unwrap_or("");
+                let entry = match text {
+                    "everyone" => Some(Allowed::Everyone),
+                    "commander" => Some(Allowed::Commander),
+                    _ => match parse_mention(text) {
+                        Ok(Mention::User(id)) => Some(Allowed::User(id)),
+                        Ok(Mention::UserGroup(id)) => Some(Allowed::UserGroup(id)),
+                        Ok(Mention::Here | Mention::Channel) => {
+                            self.error(&item.referenced, format!("{whose}: write `everyone` rather than `{text}`"));
+                            None
+                        }
+                        Err(_) if roles.contains(text) => Some(Allowed::Role(text.to_owned())),
+                        Err(_) => {
+                            self.role_ref(text, &item.referenced, roles, &whose);
+                            None
+                        }
+                    },
+                };
+                match (entry, allowed.as_mut()) {
+                    (Some(e), Some(all)) => all.push(e),
+                    _ => allowed = None,
+                }
+            }
+            match (allowed, rules.as_mut()) {
+                (Some(allowed), Some(all)) => all.push((action, allowed)),
+                _ => rules = None,
+            }
+        }
+        Some(Permissions { rules: rules? })
+    }
+
     /// Roles paged as `@here` or `@channel` with no rotation, as the seed
     /// ships them: valid, but a P0 at 3 a.m. then pages whoever happens to
     /// be in the channel, so `runbook check` says so at each role's people.
@@ -999,6 +1065,7 @@ impl Check {
         let pipeline = self.pipeline(&doc.pipeline, channels.as_ref(), &role_ids);
         let oncall = self.oncall(&doc.oncall, &role_ids);
         let business_hours = self.business_hours(&doc.business_hours, &doc.holidays, top);
+        let permissions = self.permissions(&doc.permissions, &role_ids);
         if let (Some(roles), Some(oncall)) = (&roles, &oncall) {
             self.warn_of_placeholders(&doc.roles, roles, oncall);
         }
@@ -1015,6 +1082,7 @@ impl Check {
             pipeline: pipeline?,
             oncall: oncall?,
             business_hours: business_hours?,
+            permissions: permissions?,
         })
     }
 
@@ -2829,7 +2897,7 @@ webhooks:
             ["17:5: unknown key `escalaton` (expected one of: label, description, respond, resolve, update_every, escalation, also_page, escalate, also_page_after, playbook)"]
         );
         let text = MINI.replace("name: Mini", "name: Mini\nowner: me");
-        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall, business_hours, holidays)");
+        assert_eq!(errors(&text)[0], "2:1: unknown key `owner` (expected one of: name, timezone, channels, roles, severities, post_incident, checklists, kpis, alerts, webhooks, pipeline, oncall, business_hours, holidays, permissions)");
         let text = MINI.replace("            command:", "            comand:");
         assert_eq!(errors(&text), ["22:13: unknown key `comand` (expected one of: text, command, check)"]);
     }
@@ -3548,6 +3616,50 @@ webhooks:
         let checked = check(&rotated).unwrap();
         assert_eq!(checked.warnings.len(), seed.warnings.len() - 1);
         assert!(checked.warnings.iter().all(|w| !w.message.contains("`on-call-engineer`")), "{:#?}", checked.warnings);
+    }
+
+    #[test]
+    fn permissions_are_read_per_action_and_the_seed_reserves_closing_and_lowering_a_p0() {
+        use crate::runbook::permissions::{Action, Allowed};
+        let seed = Runbook::seed();
+        let leads = vec![
+            Allowed::Commander,
+            Allowed::Role("devops-team-lead".into()),
+            Allowed::Role("senior-devops-engineer".into()),
+        ];
+        assert_eq!(seed.permissions.rules, vec![(Action::ResolveP0, leads.clone()), (Action::LowerSeverity, leads)]);
+        let text = format!("{}permissions:\n  declare_p0: [on-call, U0ALICE, S0ONCALL, everyone]\n", mini());
+        let rb = parse(&text).unwrap();
+        assert_eq!(
+            rb.permissions.rules,
+            vec![(
+                Action::Declare(crate::severity::Severity::P0),
+                vec![
+                    Allowed::Role("on-call".into()),
+                    Allowed::User("U0ALICE".into()),
+                    Allowed::UserGroup("S0ONCALL".into()),
+                    Allowed::Everyone
+                ]
+            )]
+        );
+    }
+
+    #[test]
+    fn permission_mistakes_are_reported_where_they_are() {
+        let text = format!(
+            "{}permissions:\n  resolv: [commander]\n  acknowledge: [on-cal, \"@here\"]\n  flag_step: []\n",
+            mini()
+        );
+        let found = errors(&text);
+        let base = mini().lines().count();
+        let at = |line: usize, col: usize, starts: &str| {
+            let expected = format!("{}:{col}: {starts}", base + line);
+            assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
+        };
+        at(2, 3, "unknown action `resolv` in `permissions` (did you mean `resolve`?)");
+        at(3, 17, "`permissions.acknowledge` names role `on-cal`, which is not defined (did you mean `on-call`?)");
+        at(3, 25, "`permissions.acknowledge`: write `everyone` rather than `@here`");
+        at(4, 14, "`permissions.flag_step` is empty");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The runbook as data: channels, roles and who fills them, severities with
 //! their targets, escalation matrix and playbooks, the checklists, the
 //! alert rules ([`alerts`]), the deployable environments ([`pipeline`]),
-//! the on-call rotations ([`oncall`]) and the business hours the slower
-//! severities escalate in ([`hours`]).
+//! the on-call rotations ([`oncall`]), the business hours the slower
+//! severities escalate in ([`hours`]) and who may do what ([`permissions`]).
 //!
 //! The seed runbook ships embedded (`runbook.default.yml`); a team's own
 //! file replaces it. [`load`] turns YAML into this model and reports every
@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod hours;
 pub mod load;
 pub mod oncall;
+pub mod permissions;
 pub mod pipeline;
 pub mod schedule;
 
@@ -52,6 +53,8 @@ pub struct Runbook {
     /// severities that escalate during business hours or the next
     /// business day.
     pub business_hours: BusinessHours,
+    /// Who may do what; what it leaves out, everyone may.
+    pub permissions: permissions::Permissions,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
