@@ -50,6 +50,7 @@ pub struct App {
     timers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
     roster: JoinHandle<()>,
+    epoch: JoinHandle<()>,
 }
 
 impl App {
@@ -118,7 +119,7 @@ impl App {
         let outbox = Outbox {
             queue: store.outbox.clone(),
             subjects: store.subjects.clone(),
-            slack,
+            slack: slack.clone(),
             github: engine.github.clone(),
             timers: store.timers.clone(),
             runbook: engine.runbook.clone(),
@@ -134,9 +135,15 @@ impl App {
             engine.clock.clone(),
             shutdown.clone(),
         ));
+        let epoch = tokio::spawn(crate::epoch::run(
+            store.clone(),
+            slack,
+            engine.runbook.channels.team.clone(),
+            shutdown.clone(),
+        ));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster })
+        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster, epoch })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the workers.
@@ -161,6 +168,9 @@ impl App {
         }
         if let Err(e) = self.roster.await {
             tracing::error!(error = %e, "on-call overrides reloader failed");
+        }
+        if let Err(e) = self.epoch.await {
+            tracing::error!(error = %e, "epoch watcher failed");
         }
         tracing::info!("opsbot stopped");
     }

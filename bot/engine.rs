@@ -114,6 +114,7 @@ impl Engine {
                 Answer { reply: decision.reply, modal: decision.modal }
             }
             Ok(_) => Answer { reply: Reply::text(replies::CONTENDED), modal: None },
+            Err(crate::store::StoreError::Lost) => Answer { reply: Reply::text(replies::STORE_LOST), modal: None },
             Err(e) => {
                 tracing::warn!(error = %e, "command not run: store unavailable");
                 Answer { reply: Reply::text(replies::STORE_DOWN), modal: None }

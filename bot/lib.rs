@@ -7,6 +7,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod epoch;
 pub mod error;
 pub mod extract;
 pub mod github;

@@ -26,6 +26,9 @@ enum Command {
     /// Write out or check a runbook file.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// Operate on opsbot's Redis (REDIS_URL).
+    #[command(subcommand)]
+    Redis(RedisCommand),
     /// Print an incident's post-incident report as Markdown, read from Redis
     /// (REDIS_URL, OPSBOT_REDIS_PREFIX; targets from OPSBOT_RUNBOOK or the seed).
     Report {
@@ -37,6 +40,22 @@ enum Command {
         /// The runbook whose targets to report against.
         #[arg(long, env = "OPSBOT_RUNBOOK")]
         runbook: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RedisCommand {
+    /// Take on a Redis that lost opsbot's data (it came back empty, or is
+    /// another database): numbering continues from what you give, and the
+    /// replicas, which refuse to write meanwhile, write again by themselves.
+    Adopt {
+        /// Where a numbering continues, as it shows in Slack: `INC-43` makes
+        /// the next incident INC-43. Repeat for RUN, ALR, DEP, HND, OVR, SWP.
+        #[arg(long = "next", value_name = "ID", required = true)]
+        next: Vec<String>,
+        /// Key prefix, as the bot uses it.
+        #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
+        redis_prefix: String,
     },
 }
 
@@ -58,6 +77,7 @@ fn main() -> ExitCode {
         Command::Runbook(RunbookCommand::Print) => print_runbook(),
         Command::Runbook(RunbookCommand::Check { file }) => check_runbook(&file),
         Command::Report { id, redis_prefix, runbook } => print_report(&id, &redis_prefix, runbook.as_deref()),
+        Command::Redis(RedisCommand::Adopt { next, redis_prefix }) => adopt(&next, &redis_prefix),
         Command::Serve(args) => {
             let config = match Config::from_env(&args) {
                 Ok(config) => config,
@@ -136,6 +156,47 @@ fn check_runbook(file: &std::path::Path) -> ExitCode {
                 eprintln!("{name}:{e}");
             }
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `opsbot redis adopt --next INC-43 …`: exit 2 for a bad id or setting,
+/// 1 when Redis fails.
+fn adopt(next: &[String], prefix: &str) -> ExitCode {
+    let mut numbers = Vec::new();
+    for id in next {
+        let parsed = id.split_once('-').and_then(|(kind, n)| Some((kind.to_ascii_uppercase(), n.parse::<u64>().ok()?)));
+        match parsed {
+            Some((kind, n)) if n > 0 && opsbot::store::NUMBERINGS.contains(&kind.as_str()) => numbers.push((kind, n)),
+            _ => {
+                let kinds = opsbot::store::NUMBERINGS.join(", ");
+                eprintln!("opsbot: `{id}` is not an id such as INC-43 (the next number to hand out; kinds: {kinds})");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("opsbot: REDIS_URL is not set: adopt works on the bot's Redis");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("opsbot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = runtime.block_on(async { opsbot::store::Store::connect(&url, prefix)?.adopt(&numbers).await });
+    match done {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("opsbot: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -138,3 +138,13 @@ fn help_lists_the_runbook_subcommands() {
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("print") && help.contains("check"), "{help}");
 }
+
+#[test]
+fn redis_adopt_refuses_an_id_it_cannot_read_before_touching_redis() {
+    for bad in ["43", "INC-0", "FOO-3", "INC-x"] {
+        let out = opsbot(&["redis", "adopt", "--next", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("`{bad}` is not an id such as INC-43")), "{stderr}");
+    }
+}

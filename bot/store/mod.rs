@@ -40,6 +40,7 @@ mod timers;
 pub use dedupe::DedupeStore;
 pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
+pub use redis::EpochCheck;
 pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};
 pub use timers::TimerStore;
 
@@ -55,9 +56,16 @@ pub enum StoreError {
     Timeout { backend: &'static str, after: Duration },
     #[error("stored data is corrupt at {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// Redis no longer holds what this replica saw in it (see
+    /// `redis::Epoch`): nothing is numbered or committed until adopted.
+    #[error("Redis lost opsbot's data (it came back empty, or is another database): nothing is written until an operator runs `opsbot redis adopt`")]
+    Lost,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The numberings `opsbot redis adopt` can continue, by their ids' prefix.
+pub const NUMBERINGS: [&str; 7] = ["INC", "RUN", "ALR", "DEP", "HND", "OVR", "SWP"];
 
 /// An incident with the version it was loaded at, for the commit's guard.
 #[derive(Clone, Debug)]
@@ -116,6 +124,23 @@ impl Store {
 
     pub async fn ping(&self) -> StoreResult<()> {
         dispatch!(self.ping())
+    }
+
+    /// Whether Redis still holds what this replica saw in it; the memory
+    /// store, which lives and dies with the process, always does.
+    pub async fn check_epoch(&self) -> StoreResult<EpochCheck> {
+        match &self.backend {
+            Backend::Redis(store) => store.check_epoch().await,
+            Backend::Memory(_) => Ok(EpochCheck::Kept),
+        }
+    }
+
+    /// See `redis::RedisStore::adopt`; the memory store has nothing to adopt.
+    pub async fn adopt(&self, next: &[(String, u64)]) -> StoreResult<Vec<String>> {
+        match &self.backend {
+            Backend::Redis(store) => store.adopt(next).await,
+            Backend::Memory(_) => Ok(vec!["the in-memory store keeps nothing to adopt".to_owned()]),
+        }
     }
 }
 

@@ -61,7 +61,71 @@ pub struct RedisStore {
     post_slot: Script,
     accept_hook: Script,
     replace_if: Script,
+    next_number: Script,
+    /// The epoch marker this replica found (or wrote) in Redis, and whether
+    /// Redis has lost it since: see [`Epoch`].
+    epoch: std::sync::Arc<Epoch>,
 }
+
+/// Whether Redis still holds what this replica saw in it. At first start
+/// opsbot writes a random marker (`epoch`); each replica remembers the one
+/// it found, and checks it before every new number and every few seconds.
+/// A Redis that came back empty (no AOF), a flushed one or another
+/// database lacks it, and then nothing is numbered or committed: numbering
+/// would start again at INC-1 and post a second INC-1. The first replica to
+/// notice writes the marker it knew under `epoch:lost`, so a replica that
+/// starts afterwards refuses too, and `opsbot redis adopt` can put it back.
+#[derive(Default)]
+pub struct Epoch {
+    held: std::sync::Mutex<Option<String>>,
+    lost: std::sync::atomic::AtomicBool,
+    /// This replica noticed first, and the team is yet to be told.
+    untold: std::sync::atomic::AtomicBool,
+}
+
+impl Epoch {
+    fn held(&self) -> Option<String> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn hold(&self, marker: String) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(marker);
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_lost(&self, lost: bool) {
+        self.lost.store(lost, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the team is yet to be told, as of now no longer.
+    fn take_untold(&self) -> bool {
+        self.untold.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// What a check of the epoch marker found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochCheck {
+    /// Redis holds the marker this replica knows.
+    Kept,
+    /// It does not: Redis lost its data. `first` when this replica is the
+    /// one that noticed first (and says so in Slack).
+    Lost { first: bool },
+    /// It holds it again: an operator adopted the new Redis.
+    Recovered,
+}
+
+/// KEYS: epoch marker, sequence. ARGV: the marker this replica holds.
+/// A number only while Redis still holds the marker.
+const NEXT_NUMBER_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('OPSBOT_EPOCH the epoch marker is not the one this replica knows')
+end
+return redis.call('INCR', KEYS[2])
+"#;
 
 #[derive(Clone)]
 struct Keys {
@@ -71,6 +135,14 @@ struct Keys {
 impl Keys {
     fn incident(&self, id: IncidentId) -> String {
         format!("{}:incident:{}", self.prefix, id.0)
+    }
+    /// The random marker written at first start (see [`Epoch`]).
+    fn epoch(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+    /// The marker Redis lost, as the first replica to notice knew it.
+    fn epoch_lost(&self) -> String {
+        format!("{}:epoch:lost", self.prefix)
     }
     fn timeline(&self, id: IncidentId) -> String {
         format!("{}:incident:{}:timeline", self.prefix, id.0)
@@ -373,18 +445,176 @@ impl RedisStore {
             post_slot: Script::new(POST_SLOT_LUA),
             accept_hook: Script::new(ACCEPT_HOOK_LUA),
             replace_if: Script::new(REPLACE_IF_LUA),
+            next_number: Script::new(NEXT_NUMBER_LUA),
+            epoch: std::sync::Arc::default(),
         })
     }
 
+    /// The marker this replica holds, finding it first if need be: the one
+    /// in Redis, else (a first start) a new one, unless a replica found
+    /// Redis had lost its data (`epoch:lost`) and nobody adopted it since.
+    async fn held_epoch(&self) -> StoreResult<String> {
+        if let Some(marker) = self.epoch.held() {
+            return Ok(marker);
+        }
+        let mut conn = self.conn.clone();
+        let (found, lost): (Option<String>, bool) =
+            timed(redis::pipe().get(self.keys.epoch()).exists(self.keys.epoch_lost()).query_async(&mut conn)).await?;
+        let marker = match found {
+            Some(marker) => marker,
+            None if lost => {
+                self.epoch.set_lost(true);
+                return Err(StoreError::Lost);
+            }
+            None => {
+                let mut bytes = [0u8; 16];
+                getrandom::fill(&mut bytes).map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
+                let fresh = hex::encode(bytes);
+                // Of replicas starting together, one marker wins; all hold it.
+                let (marker,): (String,) = timed(
+                    redis::pipe()
+                        .cmd("SET")
+                        .arg(self.keys.epoch())
+                        .arg(&fresh)
+                        .arg("NX")
+                        .ignore()
+                        .get(self.keys.epoch())
+                        .query_async(&mut conn),
+                )
+                .await?;
+                tracing::info!("a first start on this Redis: wrote its epoch marker");
+                marker
+            }
+        };
+        self.epoch.hold(marker.clone());
+        Ok(marker)
+    }
+
+    /// Marks Redis as having lost its data, and records the marker this
+    /// replica knew for `opsbot redis adopt`; true when no replica had.
+    async fn mark_lost(&self, held: &str) -> StoreResult<bool> {
+        self.epoch.set_lost(true);
+        let mut conn = self.conn.clone();
+        let set: Option<String> =
+            timed(redis::cmd("SET").arg(self.keys.epoch_lost()).arg(held).arg("NX").query_async(&mut conn)).await?;
+        if set.is_some() {
+            self.epoch.untold.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(set.is_some())
+    }
+
+    /// Takes on a Redis that lost opsbot's data, as the operator says: each
+    /// sequence in `next` (`INC`, `RUN`, `ALR`, `DEP`, `HND`, `OVR`, `SWP`)
+    /// continues from the number given (never backwards), and the epoch
+    /// marker goes back to what the replicas knew, so running replicas take
+    /// up writing again by themselves. Returns what it did, in words.
+    pub async fn adopt(&self, next: &[(String, u64)]) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut done = Vec::new();
+        for (kind, number) in next {
+            let key = match kind.as_str() {
+                "INC" => self.keys.sequence(),
+                "RUN" => self.keys.run_sequence(),
+                "ALR" => self.keys.alert_sequence(),
+                "DEP" => self.keys.deployment_sequence(),
+                "HND" => self.keys.handoff_sequence(),
+                "OVR" => self.keys.override_sequence(),
+                "SWP" => self.keys.swap_sequence(),
+                other => {
+                    return Err(StoreError::Unavailable(format!(
+                        "`{other}` is not one of opsbot's numberings (INC, RUN, ALR, DEP, HND, OVR, SWP)"
+                    )))
+                }
+            };
+            let current: Option<u64> = timed(conn.get(&key)).await?;
+            let last = number.saturating_sub(1).max(current.unwrap_or(0));
+            let () = timed(conn.set(&key, last)).await?;
+            done.push(format!("{kind}: the next is {kind}-{}", last + 1));
+        }
+        let (found, lost): (Option<String>, Option<String>) =
+            timed(redis::pipe().get(self.keys.epoch()).get(self.keys.epoch_lost()).query_async(&mut conn)).await?;
+        let marker = match (lost, found) {
+            (Some(lost), _) => lost,
+            (None, Some(found)) => {
+                done.push("the epoch marker was in place: nothing was lost".to_owned());
+                found
+            }
+            (None, None) => {
+                let mut bytes = [0u8; 16];
+                getrandom::fill(&mut bytes).map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
+                hex::encode(bytes)
+            }
+        };
+        let () = timed(
+            redis::pipe()
+                .set(self.keys.epoch(), &marker)
+                .ignore()
+                .del(self.keys.epoch_lost())
+                .ignore()
+                .query_async(&mut conn),
+        )
+        .await?;
+        done.push("the epoch marker is set: running replicas write again within seconds".to_owned());
+        Ok(done)
+    }
+
+    /// Compares the marker in Redis with the one this replica holds.
+    pub async fn check_epoch(&self) -> StoreResult<EpochCheck> {
+        let held = match self.held_epoch().await {
+            Ok(held) => held,
+            Err(StoreError::Lost) => return Ok(EpochCheck::Lost { first: self.epoch.take_untold() }),
+            Err(e) => return Err(e),
+        };
+        let mut conn = self.conn.clone();
+        let found: Option<String> = timed(conn.get(self.keys.epoch())).await?;
+        if found.as_deref() == Some(held.as_str()) {
+            if self.epoch.is_lost() {
+                self.epoch.set_lost(false);
+                return Ok(EpochCheck::Recovered);
+            }
+            return Ok(EpochCheck::Kept);
+        }
+        if !self.epoch.is_lost() {
+            self.mark_lost(&held).await?;
+        }
+        Ok(EpochCheck::Lost { first: self.epoch.take_untold() })
+    }
+
+    /// The next number of `sequence`, while Redis holds this replica's
+    /// epoch marker: a Redis that lost its data would hand out INC-1 again.
+    async fn next_number(&self, sequence: String) -> StoreResult<u64> {
+        if self.epoch.is_lost() {
+            return Err(StoreError::Lost);
+        }
+        let held = self.held_epoch().await?;
+        let mut conn = self.conn.clone();
+        let mut invocation = self.next_number.key(self.keys.epoch());
+        invocation.key(sequence).arg(&held);
+        let answer = tokio::time::timeout(OPERATION_TIMEOUT, invocation.invoke_async::<u64>(&mut conn))
+            .await
+            .map_err(|_| StoreError::Timeout { backend: "Redis", after: OPERATION_TIMEOUT })?;
+        match answer {
+            Err(e) if e.code() == Some("OPSBOT_EPOCH") => {
+                if self.mark_lost(&held).await? {
+                    tracing::error!("Redis lost opsbot's data: its epoch marker is gone; nothing is numbered until `opsbot redis adopt`");
+                }
+                Err(StoreError::Lost)
+            }
+            other => Ok(other?),
+        }
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
+        if self.epoch.is_lost() {
+            return Err(StoreError::Lost);
+        }
         let mut conn = self.conn.clone();
         timed(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
     }
 
     /// Numbers are never reused; a declare that fails after this leaves a gap.
     pub async fn next_incident_id(&self) -> StoreResult<IncidentId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.sequence(), 1)).await.map(IncidentId)
+        self.next_number(self.keys.sequence()).await.map(IncidentId)
     }
 
     pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
@@ -515,6 +745,9 @@ impl RedisStore {
     /// nothing, and only if the incident is still at the version it was
     /// loaded at and the consumed timer is still there.
     pub async fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {
+        if self.epoch.is_lost() {
+            return Err(StoreError::Lost);
+        }
         // Keys and numbers of what the state is for; a decision without
         // state (a reminder, a note) names incident 0, whose keys it never
         // touches.
@@ -706,8 +939,7 @@ impl RedisStore {
     // --- On-call overrides ----------------------------------------------------
 
     pub async fn next_override_id(&self) -> StoreResult<OverrideId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.override_sequence(), 1)).await.map(OverrideId)
+        self.next_number(self.keys.override_sequence()).await.map(OverrideId)
     }
 
     pub async fn load_override(&self, id: OverrideId) -> StoreResult<Option<Versioned<Override>>> {
@@ -759,8 +991,7 @@ impl RedisStore {
     // --- On-call swaps ---------------------------------------------------------
 
     pub async fn next_swap_id(&self) -> StoreResult<SwapId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.swap_sequence(), 1)).await.map(SwapId)
+        self.next_number(self.keys.swap_sequence()).await.map(SwapId)
     }
 
     pub async fn load_swap(&self, id: SwapId) -> StoreResult<Option<Versioned<Swap>>> {
@@ -773,8 +1004,7 @@ impl RedisStore {
     // --- Handoffs -------------------------------------------------------------
 
     pub async fn next_handoff_id(&self) -> StoreResult<HandoffId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.handoff_sequence(), 1)).await.map(HandoffId)
+        self.next_number(self.keys.handoff_sequence()).await.map(HandoffId)
     }
 
     pub async fn load_handoff(&self, id: HandoffId) -> StoreResult<Option<Versioned<Handoff>>> {
@@ -787,8 +1017,7 @@ impl RedisStore {
     // --- Deployments ---------------------------------------------------------
 
     pub async fn next_deployment_id(&self) -> StoreResult<DeployId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.deployment_sequence(), 1)).await.map(DeployId)
+        self.next_number(self.keys.deployment_sequence()).await.map(DeployId)
     }
 
     pub async fn load_deployment(&self, id: DeployId) -> StoreResult<Option<Versioned<Deployment>>> {
@@ -808,8 +1037,7 @@ impl RedisStore {
     // --- Alert groups and the KPI window ------------------------------------
 
     pub async fn next_alert_id(&self) -> StoreResult<AlertId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.alert_sequence(), 1)).await.map(AlertId)
+        self.next_number(self.keys.alert_sequence()).await.map(AlertId)
     }
 
     pub async fn load_alert(&self, id: AlertId) -> StoreResult<Option<Versioned<AlertGroup>>> {
@@ -887,8 +1115,7 @@ impl RedisStore {
     // --- Checklist runs -----------------------------------------------------
 
     pub async fn next_run_id(&self) -> StoreResult<RunId> {
-        let mut conn = self.conn.clone();
-        timed(conn.incr::<_, _, u64>(self.keys.run_sequence(), 1)).await.map(RunId)
+        self.next_number(self.keys.run_sequence()).await.map(RunId)
     }
 
     pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {

@@ -138,3 +138,61 @@ async fn a_running_replica_takes_over_what_a_stopped_one_left_without_a_restart(
     assert_eq!(t.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1);
     survivor.stop().await;
 }
+
+/// Empties the test's Redis, as a Redis restarted without persistence (or
+/// flushed by mistake) comes back.
+async fn flush(redis: &opsbot_test_redis::RedisServer) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_that_comes_back_empty_numbers_nothing_says_so_and_takes_up_again_once_adopted() {
+    let mut t = spawn_app().await;
+    t.incident("p2 Builds are slow").await;
+    t.wait_for_alert(DEVOPS, "INC-1").await;
+    flush(&t.redis).await;
+
+    // The next number is refused at once, before any watcher tick.
+    let refused = reply_text(&t.incident("p2 Disk full").await);
+    assert!(refused.contains("lost its data") && refused.contains("nothing was recorded"), "{refused}");
+    let http = reqwest::Client::new();
+    let ready = http.get(t.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(body["redis"].as_str().is_some_and(|r| r.contains("opsbot redis adopt")), "{body}");
+    t.slack
+        .wait_for(PATIENCE, |s| {
+            s.messages(DEVOPS).into_iter().find(|m| m.text.contains("opsbot's Redis lost its data"))
+        })
+        .await
+        .expect("the team channel is told");
+    // A replica started now does not take the empty Redis for a first start.
+    let late = t.spawn_replica("late-replica").await;
+    let own = std::mem::replace(&mut t.addr, late.addr);
+    let from_late = reply_text(&t.incident("p2 Disk full").await);
+    t.addr = own;
+    assert!(from_late.contains("lost its data"), "{from_late}");
+
+    let adopted = opsbot::store::Store::connect(&t.redis.url(), &t.config.redis_prefix)
+        .unwrap()
+        .adopt(&[("INC".to_owned(), 2)])
+        .await
+        .unwrap();
+    assert_eq!(adopted[0], "INC: the next is INC-2");
+    let deadline = Instant::now() + PATIENCE;
+    let declared = loop {
+        let reply = reply_text(&t.incident("p2 Disk full").await);
+        if !reply.contains("lost its data") {
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "never took up again: {reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(declared.contains("INC-2"), "numbering goes on from the adopted number: {declared}");
+    assert_eq!(http.get(t.url("/readyz")).send().await.unwrap().status(), 200);
+    let told = t.slack.messages(DEVOPS).iter().filter(|m| m.text.contains("opsbot's Redis lost its data")).count();
+    assert_eq!(told, 1, "one replica tells");
+    late.stop().await;
+}
