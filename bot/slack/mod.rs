@@ -3,6 +3,7 @@
 //! permissions read.
 
 pub mod client;
+pub mod inbound;
 pub mod payloads;
 pub mod signature;
 pub mod usergroups;
