@@ -10,6 +10,7 @@ use crate::engine::Engine;
 use crate::hooks::worker::{HookSettings, HookWorker};
 use crate::outbox::{self, Outbox, WorkerSettings};
 use crate::slack::client::SlackApi;
+use crate::slack::socket_mode::SocketModeSettings;
 use crate::state::AppState;
 use crate::store::Store;
 use anyhow::Context;
@@ -25,6 +26,8 @@ pub struct AppOptions {
     pub worker: WorkerSettings,
     /// How often due timers are looked for.
     pub timer_tick: Duration,
+    /// How Socket Mode connections are kept (with `SLACK_APP_TOKEN`).
+    pub socket_mode: SocketModeSettings,
 }
 
 impl AppOptions {
@@ -35,6 +38,7 @@ impl AppOptions {
             clock,
             worker: WorkerSettings::new(config.replica.clone()),
             timer_tick: Duration::from_millis(500),
+            socket_mode: SocketModeSettings::default(),
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct App {
     timers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
     roster: JoinHandle<()>,
+    /// Socket Mode's connections, when `SLACK_APP_TOKEN` is set.
+    socket_mode: Option<JoinHandle<()>>,
 }
 
 impl App {
@@ -127,6 +133,9 @@ impl App {
             settings: options.worker,
         };
         let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));
+        let socket_mode = config.app_token.clone().map(|token| {
+            tokio::spawn(crate::slack::socket_mode::run(state.clone(), token, options.socket_mode, shutdown.clone()))
+        });
         let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
         let roster = tokio::spawn(crate::roster::run(
             engine.roster.clone(),
@@ -136,7 +145,7 @@ impl App {
         ));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster })
+        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster, socket_mode })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the workers.
@@ -161,6 +170,11 @@ impl App {
         }
         if let Err(e) = self.roster.await {
             tracing::error!(error = %e, "on-call overrides reloader failed");
+        }
+        if let Some(socket_mode) = self.socket_mode {
+            if let Err(e) = socket_mode.await {
+                tracing::error!(error = %e, "Socket Mode failed");
+            }
         }
         tracing::info!("opsbot stopped");
     }

@@ -21,12 +21,17 @@ use std::sync::Arc;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let slack = Router::new()
-        .route("/slack/commands", post(slack_commands))
-        .route("/slack/interactions", post(slack_interactions))
-        .route("/slack/events", post(slack_events))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests));
+    // Without a signing secret (Socket Mode only) nothing could be
+    // verified, and Slack sends nothing here: the routes do not exist.
+    let slack = match state.signing_secret {
+        Some(_) => Router::new()
+            .route("/slack/commands", post(slack_commands))
+            .route("/slack/interactions", post(slack_interactions))
+            .route("/slack/events", post(slack_events))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests)),
+        None => Router::new(),
+    };
     Router::new()
         .merge(slack)
         .merge(crate::hooks::router(&state))

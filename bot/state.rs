@@ -21,7 +21,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub store: Store,
     pub slack: SlackApi,
-    pub signing_secret: Secret,
+    /// `None`: no Slack route over HTTP (Socket Mode only).
+    pub signing_secret: Option<Secret>,
     /// What webhook deliveries are checked against.
     pub hooks: HookSecrets,
     pub clock: Arc<dyn Clock>,
@@ -30,7 +31,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>, slack: SlackApi, signing_secret: Secret, hooks: HookSecrets) -> AppState {
+    pub fn new(engine: Arc<Engine>, slack: SlackApi, signing_secret: Option<Secret>, hooks: HookSecrets) -> AppState {
         AppState {
             store: engine.store.clone(),
             clock: engine.clock.clone(),

@@ -42,6 +42,12 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
             &[("SLACK_SIGNING_SECRET", "s3cr3t-value"), ("SLACK_BOT_TOKEN", "xoxp-user-token-secret")],
             "SLACK_BOT_TOKEN must be a bot token",
         ),
+        // Socket Mode needs the bot token too, and an app-level token.
+        (&[("SLACK_APP_TOKEN", "xapp-1-secret")], "SLACK_BOT_TOKEN is not set"),
+        (
+            &[("SLACK_APP_TOKEN", "xoxb-1-secret"), ("SLACK_BOT_TOKEN", "xoxb-1-secret")],
+            "SLACK_APP_TOKEN must be an app-level token",
+        ),
         (
             &[
                 ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
@@ -104,7 +110,7 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
         assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
         assert!(stderr.contains(expected), "{env:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
-        for secret in ["s3cr3t-value", "xoxb-1-secret", "xoxp-user-token-secret", "hunter2"] {
+        for secret in ["s3cr3t-value", "xoxb-1-secret", "xapp-1-secret", "xoxp-user-token-secret", "hunter2"] {
             assert!(!stderr.contains(secret), "secret printed: {stderr}");
         }
     }

@@ -105,8 +105,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let github_server = github.spawn().await.expect("fake GitHub starts");
     let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
-        signing_secret: Secret::new(SIGNING_SECRET),
+        signing_secret: Some(Secret::new(SIGNING_SECRET)),
         bot_token: Secret::new(BOT_TOKEN),
+        app_token: None,
         slack_api_url: slack_server.api_url.clone(),
         redis_url: Some(Secret::new(redis.url())),
         sandbox: false,
@@ -135,8 +136,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 async fn start(config: &Config, clock: &TestClock) -> App {
-    let options =
-        AppOptions { clock: Arc::new(clock.clone()), worker: worker_settings(), timer_tick: Duration::from_millis(20) };
+    let options = AppOptions {
+        clock: Arc::new(clock.clone()),
+        worker: worker_settings(),
+        timer_tick: Duration::from_millis(20),
+        socket_mode: socket_mode_settings(),
+    };
     App::start(config, options).await.expect("app starts")
 }
 
