@@ -8,8 +8,9 @@
 //! Each replica keeps [`SocketModeSettings::connections`] connections open
 //! (Slack spreads envelopes over all of an app's connections, up to ten).
 //! When Slack asks for a connection to be refreshed (`disconnect`), its
-//! replacement is opened first and the old one drains; a dropped socket is
-//! replaced at once, while the other connection carries on. An envelope
+//! replacement is opened first, and the old one is read until Slack closes
+//! it; a dropped socket is replaced at once, while the other connection
+//! carries on. An envelope
 //! whose acknowledgement was lost with its socket comes back (Slack
 //! redelivers it, maybe to another replica): its id was claimed in the
 //! store when it was first handled, and the answer kept, so it is
@@ -76,6 +77,9 @@ pub struct SocketModeSettings {
     /// How long a closing connection waits for the envelopes it is still
     /// handling, so their acknowledgements go out on it.
     pub drain_within: Duration,
+    /// How long a connection Slack asked to replace is kept reading
+    /// before opsbot closes it itself, should Slack not.
+    pub refresh_grace: Duration,
 }
 
 impl Default for SocketModeSettings {
@@ -88,6 +92,7 @@ impl Default for SocketModeSettings {
             ping_every: Duration::from_secs(10),
             silent_for: Duration::from_secs(35),
             drain_within: Duration::from_secs(5),
+            refresh_grace: Duration::from_secs(30),
         }
     }
 }
@@ -178,9 +183,10 @@ impl Link {
                         }
                         // The old connection may still deliver until Slack
                         // closes it: it keeps reading while its
-                        // replacement opens, then drains.
+                        // replacement opens, and after, until Slack closes
+                        // it (or the grace runs out).
                         next = self.open_until_done(&shutdown).await;
-                        tokio::spawn(connection.close());
+                        tokio::spawn(connection.retire(self.settings.refresh_grace, shutdown.clone()));
                         if next.is_none() {
                             return;
                         }
@@ -306,6 +312,17 @@ impl Connection {
 
     async fn ending(&mut self) -> Ending {
         self.endings.recv().await.unwrap_or_else(|| Ending::Closed("its task ended".into()))
+    }
+
+    /// A connection Slack wants replaced, once its replacement is open:
+    /// still read until Slack closes it, at most `grace`.
+    async fn retire(mut self, grace: Duration, shutdown: CancellationToken) {
+        tokio::select! {
+            _ = async { while let Ending::Replace(_) = self.ending().await {} } => {}
+            _ = tokio::time::sleep(grace) => {}
+            _ = shutdown.cancelled() => {}
+        }
+        self.close().await;
     }
 
     /// Stops reading, lets the envelopes being handled send their

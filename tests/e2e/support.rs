@@ -88,6 +88,7 @@ pub fn socket_mode_settings() -> SocketModeSettings {
         ping_every: Duration::from_secs(1),
         silent_for: Duration::from_secs(10),
         drain_within: Duration::from_secs(3),
+        refresh_grace: Duration::from_secs(10),
         ..SocketModeSettings::default()
     }
 }
