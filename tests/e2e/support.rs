@@ -158,9 +158,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 async fn start(config: &Config, clock: &TestClock) -> App {
+    // Each replica is its own consumer in the delivery and intake groups,
+    // as `WorkerSettings::new(config.replica)` makes it in production;
+    // two replicas under one name would each take the other's entries.
+    let mut worker = worker_settings();
+    worker.consumer = config.replica.clone();
     let options = AppOptions {
         clock: Arc::new(clock.clone()),
-        worker: worker_settings(),
+        worker,
         timer_tick: Duration::from_millis(20),
         socket_mode: socket_mode_settings(),
     };
