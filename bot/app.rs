@@ -103,7 +103,9 @@ impl App {
             crate::slack::usergroups::UserGroups::new(slack.clone(), options.clock.clone()),
         ));
         let hooks = HookSecrets { github: github_webhook_secret, alertmanager: config.alertmanager_token.clone() };
-        let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), hooks));
+        let socket_mode = config.app_token.is_some();
+        let state =
+            Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), socket_mode, hooks));
         let shutdown = CancellationToken::new();
         let mut router = crate::routes::router(state.clone());
         if let Some(fakes) = sandbox {

@@ -344,6 +344,7 @@ async fn serve(
     endings: mpsc::UnboundedSender<Ending>,
     close: CancellationToken,
 ) {
+    app.metrics.socket_mode_connections.inc();
     let (mut sink, mut stream) = socket.split();
     let (acks, mut pending_acks) = mpsc::unbounded_channel::<String>();
     let mut handling = JoinSet::new();
@@ -419,6 +420,7 @@ async fn serve(
     // way); their acknowledgements are lost, and Slack's redelivery is
     // answered from the store.
     handling.detach_all();
+    app.metrics.socket_mode_connections.dec();
     let why = match ended {
         Ok(why) => why.to_owned(),
         Err(why) => why,

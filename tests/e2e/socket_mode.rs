@@ -63,6 +63,8 @@ async fn a_slash_command_over_socket_mode_declares_the_incident_and_acks_with_th
     // without a signing secret.
     let http = reqwest::Client::new();
     assert_eq!(http.get(t.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(t.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(t.metric("opsbot_socket_mode_connections").await, 2);
     assert_eq!(t.metric("opsbot_slack_requests_total{endpoint=\"commands\",outcome=\"ok\"}").await, 2);
     let form = TestApp::slash_form("/incident", "p0 forged", ALICE);
     let refused = t.post_signed("/slack/commands", "application/x-www-form-urlencoded", form).await;
@@ -207,4 +209,46 @@ async fn two_replicas_on_one_redis_share_the_envelopes_and_act_once() {
     assert!(connections.len() >= 3, "envelopes were spread over the replicas' connections: {connections:?}");
     exactly_these_incidents(&t, ALERTS, 20).await;
     replica.stop().await;
+}
+
+#[tokio::test]
+async fn the_bot_connects_again_after_slack_disables_the_link_or_says_nothing_first() {
+    let t = socket_app().await;
+    let [first, second] = t.slack.socket_connections()[..] else { panic!("two connections") };
+    // Socket Mode switched off and on again in the app's settings.
+    t.slack.disconnect(first, "link_disabled", Some(std::time::Duration::from_millis(100)));
+    // A connection Slack closes without a word first.
+    t.slack.drop_socket(second);
+    t.slack
+        .wait_for(PATIENCE, |s| {
+            let open = s.socket_connections();
+            (open.len() == 2 && !open.contains(&first) && !open.contains(&second)).then_some(())
+        })
+        .await
+        .expect("both connections are opened again");
+    let reply = incident(&t, BOB, "p3 After the link came back").await;
+    assert!(reply_text(&reply).contains("INC-1"), "{reply}");
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(t.url("/readyz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn without_a_connection_the_bot_keeps_trying_and_is_not_ready() {
+    let t = spawn_app_with(|config| {
+        in_socket_mode(config);
+        // Slack refuses this app-level token: no connection opens.
+        config.app_token = Some(opsbot::config::Secret::new("xapp-1-revoked"));
+    })
+    .await;
+    let http = reqwest::Client::new();
+    t.slack
+        .wait_for(PATIENCE, |s| (s.calls("apps.connections.open") >= 2).then_some(()))
+        .await
+        .expect("the bot keeps asking");
+    assert!(t.slack.socket_connections().is_empty());
+    let ready = http.get(t.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert!(body["slack"].as_str().unwrap().contains("Socket Mode"), "{body}");
+    assert_eq!(t.metric("opsbot_socket_mode_connections").await, 0);
 }
