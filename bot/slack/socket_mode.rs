@@ -52,10 +52,9 @@ const CLAIM_TTL: Duration = Duration::from_secs(30);
 /// How long a handled envelope's answer is kept for Slack's redeliveries,
 /// which come within minutes.
 const ANSWER_TTL: Duration = Duration::from_secs(3600);
-/// How long a redelivery waits for the handler that has the envelope
-/// (here or on another replica) to answer; past it, it is not
-/// acknowledged and Slack delivers it once more.
-const BUSY_PATIENCE: Duration = Duration::from_secs(2);
+/// How often a redelivery looks again whether the handler that has the
+/// envelope (here or on another replica) has answered or given it up.
+const BUSY_POLL: Duration = Duration::from_millis(50);
 
 /// How the connections are kept; tests shorten the waits.
 #[derive(Clone, Debug)]
@@ -430,53 +429,26 @@ async fn serve(
 
 /// Handles an envelope once across redeliveries and replicas, and gives
 /// the acknowledgement to send: `None` to send none (the store is down,
-/// or another handler has not answered yet), so Slack delivers it again.
+/// or another handler kept it past its claim), so Slack delivers it again.
 async fn acknowledgement(app: &Arc<AppState>, envelope_id: String, frame: Frame) -> Option<String> {
     let dedupe = &app.store.dedupe;
-    let answer = match dedupe.claim_envelope(&envelope_id, CLAIM_TTL).await {
-        Err(e) => {
-            tracing::warn!(error = %e, "not acknowledging an envelope: the store is unavailable");
-            return None;
-        }
-        Ok(EnvelopeClaim::Answered(answer)) => {
-            tracing::debug!(%envelope_id, retry_attempt = frame.retry_attempt, "acknowledged a redelivered envelope again");
-            answer
-        }
-        Ok(EnvelopeClaim::Busy) => {
-            let deadline = Instant::now() + BUSY_PATIENCE;
-            loop {
-                match dedupe.envelope_answer(&envelope_id).await {
-                    Ok(Some(answer)) => break answer,
-                    Ok(None) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(25)).await,
-                    _ => return None,
-                }
+    // A redelivery waits while another handler has the envelope, for as
+    // long as a claim holds: it then answers with that handler's answer,
+    // or takes the envelope itself should the handler give it up or die.
+    let waiting_until = Instant::now() + CLAIM_TTL;
+    let answer = loop {
+        match dedupe.claim_envelope(&envelope_id, CLAIM_TTL).await {
+            Err(e) => {
+                tracing::warn!(error = %e, "not acknowledging an envelope: the store is unavailable");
+                return None;
             }
-        }
-        Ok(EnvelopeClaim::First) => {
-            let (endpoint, handled) = handle(app, &frame).await;
-            let answer = match handled {
-                Ok(answer) => answer,
-                Err(AppError::Unavailable(e)) => {
-                    app.metrics.request(endpoint, "unavailable");
-                    tracing::warn!(error = %e, "not acknowledging an envelope: the store is unavailable");
-                    if let Err(e) = dedupe.release_envelope(&envelope_id).await {
-                        tracing::debug!(error = %e, "the envelope's claim lapses by itself");
-                    }
-                    return None;
-                }
-                Err(other) => {
-                    // It will not read better next time: acknowledged, so
-                    // Slack stops sending it.
-                    app.metrics.request(endpoint, "bad_request");
-                    tracing::warn!(kind = %frame.kind, reason = %other, "acknowledged an envelope opsbot cannot read");
-                    None
-                }
-            };
-            let answer = json!({ "payload": answer }).to_string();
-            if let Err(e) = dedupe.answer_envelope(&envelope_id, &answer, ANSWER_TTL).await {
-                tracing::warn!(error = %e, "a handled envelope's answer was not kept; a redelivery would find it busy");
+            Ok(EnvelopeClaim::Answered(answer)) => {
+                tracing::debug!(%envelope_id, retry_attempt = frame.retry_attempt, "acknowledged a redelivered envelope again");
+                break answer;
             }
-            answer
+            Ok(EnvelopeClaim::Busy) if Instant::now() < waiting_until => tokio::time::sleep(BUSY_POLL).await,
+            Ok(EnvelopeClaim::Busy) => return None,
+            Ok(EnvelopeClaim::First) => break handle_once(app, &envelope_id, &frame).await?,
         }
     };
     let payload = serde_json::from_str::<Value>(&answer).ok().map(|mut a| a["payload"].take()).filter(|p| !p.is_null());
@@ -487,6 +459,39 @@ async fn acknowledgement(app: &Arc<AppState>, envelope_id: String, frame: Frame)
         None => {}
     }
     Some(ack.to_string())
+}
+
+/// Handles an envelope this replica claimed, and keeps the answer for its
+/// redeliveries; `None` when the store is down (the claim is given up, and
+/// Slack's next delivery is handled afresh).
+async fn handle_once(app: &Arc<AppState>, envelope_id: &str, frame: &Frame) -> Option<String> {
+    let dedupe = &app.store.dedupe;
+    let (endpoint, handled) = handle(app, frame).await;
+    let answer = match handled {
+        Ok(answer) => answer,
+        Err(AppError::Unavailable(e)) => {
+            app.metrics.request(endpoint, "unavailable");
+            tracing::warn!(error = %e, "not acknowledging an envelope: the store is unavailable");
+            if let Err(e) = dedupe.release_envelope(envelope_id).await {
+                tracing::debug!(error = %e, "the envelope's claim lapses by itself");
+            }
+            return None;
+        }
+        Err(other) => {
+            // It will not read better next time: acknowledged, so Slack
+            // stops sending it.
+            app.metrics.request(endpoint, "bad_request");
+            tracing::warn!(kind = %frame.kind, reason = %other, "acknowledged an envelope opsbot cannot read");
+            None
+        }
+    };
+    let answer = json!({ "payload": answer }).to_string();
+    if let Err(e) = dedupe.answer_envelope(envelope_id, &answer, ANSWER_TTL).await {
+        // Rare (the store failed just after the decision was committed):
+        // a redelivery then waits out the claim and acts a second time.
+        tracing::warn!(error = %e, "a handled envelope's answer was not kept");
+    }
+    Some(answer)
 }
 
 /// The envelope's payload read as the HTTP routes read theirs, and handed
