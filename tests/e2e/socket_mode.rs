@@ -252,3 +252,28 @@ async fn without_a_connection_the_bot_keeps_trying_and_is_not_ready() {
     assert!(body["slack"].as_str().unwrap().contains("Socket Mode"), "{body}");
     assert_eq!(t.metric("opsbot_socket_mode_connections").await, 0);
 }
+
+#[tokio::test]
+async fn an_envelope_sent_while_redis_is_down_is_answered_when_it_comes_again_and_acted_on_at_most_once() {
+    let mut t = socket_app().await;
+    let [first, _] = t.slack.socket_connections()[..] else { panic!("two connections") };
+    t.redis.stop();
+    let envelope = t.slack.push_envelope_to(
+        first,
+        EnvelopeKind::SlashCommands,
+        t.slash_payload("/incident", "p1 During the Redis outage", ALICE),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    t.redis.restart();
+    // Whatever the bot could not take is delivered again when its socket goes.
+    t.slack.drop_socket(first);
+    let ack = t.slack.wait_for_ack(&envelope, PATIENCE).await.expect("acknowledged once Redis is back");
+    let reply = reply_text(ack.payload.as_ref().unwrap());
+    assert!(reply.contains("INC-1") || reply.contains("nothing was changed"), "{reply}");
+    if reply.contains("nothing was changed") {
+        // Answered while Redis was still down: the typer was told, nothing happened.
+        assert!(incident_alerts(&t, ALERTS).is_empty());
+    } else {
+        exactly_these_incidents(&t, ALERTS, 1).await;
+    }
+}
