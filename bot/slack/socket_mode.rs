@@ -10,11 +10,10 @@
 //! When Slack asks for a connection to be refreshed (`disconnect`), its
 //! replacement is opened first, and the old one is read until Slack closes
 //! it; a dropped socket is replaced at once, while the other connection
-//! carries on. An envelope
-//! whose acknowledgement was lost with its socket comes back (Slack
-//! redelivers it, maybe to another replica): its id was claimed in the
-//! store when it was first handled, and the answer kept, so it is
-//! acknowledged again with the same answer and acted on once.
+//! carries on. An envelope whose acknowledgement was lost with its socket
+//! comes back (Slack redelivers it, maybe to another replica): its id was
+//! claimed in the store when it was first handled, and the answer kept, so
+//! it is acknowledged again with the same answer and acted on once.
 //!
 //! Written over tokio-tungstenite rather than with slack-morphism's
 //! `SlackClientSocketModeListener`, which would serve the protocol but not
