@@ -10,6 +10,7 @@ use crate::engine::Engine;
 use crate::hooks::worker::{HookSettings, HookWorker};
 use crate::outbox::{self, Outbox, WorkerSettings};
 use crate::slack::client::SlackApi;
+use crate::slack::socket_mode::SocketModeSettings;
 use crate::state::AppState;
 use crate::store::Store;
 use anyhow::Context;
@@ -25,6 +26,8 @@ pub struct AppOptions {
     pub worker: WorkerSettings,
     /// How often due timers are looked for.
     pub timer_tick: Duration,
+    /// How Socket Mode connections are kept (with `SLACK_APP_TOKEN`).
+    pub socket_mode: SocketModeSettings,
 }
 
 impl AppOptions {
@@ -35,6 +38,7 @@ impl AppOptions {
             clock,
             worker: WorkerSettings::new(config.replica.clone()),
             timer_tick: Duration::from_millis(500),
+            socket_mode: SocketModeSettings::default(),
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct App {
     scheduler: JoinHandle<()>,
     roster: JoinHandle<()>,
     epoch: JoinHandle<()>,
+    /// Socket Mode's connections, when `SLACK_APP_TOKEN` is set.
+    socket_mode: Option<JoinHandle<()>>,
 }
 
 impl App {
@@ -98,7 +104,9 @@ impl App {
             crate::slack::usergroups::UserGroups::new(slack.clone(), options.clock.clone()),
         ));
         let hooks = HookSecrets { github: github_webhook_secret, alertmanager: config.alertmanager_token.clone() };
-        let state = Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), hooks));
+        let socket_mode = config.app_token.is_some();
+        let state =
+            Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), socket_mode, hooks));
         let shutdown = CancellationToken::new();
         let mut router = crate::routes::router(state.clone());
         if let Some(fakes) = sandbox {
@@ -128,6 +136,9 @@ impl App {
             settings: options.worker,
         };
         let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));
+        let socket_mode = config.app_token.clone().map(|token| {
+            tokio::spawn(crate::slack::socket_mode::run(state.clone(), token, options.socket_mode, shutdown.clone()))
+        });
         let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
         let roster = tokio::spawn(crate::roster::run(
             engine.roster.clone(),
@@ -143,7 +154,7 @@ impl App {
         ));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster, epoch })
+        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster, epoch, socket_mode })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the workers.
@@ -171,6 +182,11 @@ impl App {
         }
         if let Err(e) = self.epoch.await {
             tracing::error!(error = %e, "epoch watcher failed");
+        }
+        if let Some(socket_mode) = self.socket_mode {
+            if let Err(e) = socket_mode.await {
+                tracing::error!(error = %e, "Socket Mode failed");
+            }
         }
         tracing::info!("opsbot stopped");
     }

@@ -86,8 +86,13 @@ pub struct ServeArgs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
-    pub signing_secret: Secret,
+    /// Verifies requests to `/slack/*`. `None` (Socket Mode without it):
+    /// those routes do not exist, as Slack sends nothing over HTTP then.
+    pub signing_secret: Option<Secret>,
     pub bot_token: Secret,
+    /// `SLACK_APP_TOKEN` (`xapp-…`): Slack's commands, interactions and
+    /// events arrive over Socket Mode connections this token opens.
+    pub app_token: Option<Secret>,
     pub slack_api_url: String,
     /// May carry a password, hence a secret. `None`: the embedded
     /// in-memory store (nothing persists; one replica only).
@@ -130,14 +135,22 @@ impl Config {
         let bind = bind_text
             .parse()
             .map_err(|_| ConfigError(format!("OPSBOT_BIND: `{bind_text}` is not an address like 0.0.0.0:3000")))?;
-        let (signing_secret, bot_token) = if sandbox {
-            (Secret::new(random_secret()), Secret::new(SANDBOX_TOKEN))
+        let (signing_secret, bot_token, app_token) = if sandbox {
+            (Some(Secret::new(random_secret())), Secret::new(SANDBOX_TOKEN), None)
         } else {
-            let signing_secret = env("SLACK_SIGNING_SECRET").ok_or_else(|| {
-                ConfigError(
-                    "SLACK_SIGNING_SECRET is not set: copy it from your Slack app's Basic Information page".into(),
-                )
-            })?;
+            let app_token = env("SLACK_APP_TOKEN");
+            if app_token.as_deref().is_some_and(|t| !t.starts_with("xapp-")) {
+                return Err(ConfigError(
+                    "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information → App-Level Tokens, with the connections:write scope)".into(),
+                ));
+            }
+            // Socket Mode needs no signing secret: nothing comes over HTTP.
+            let signing_secret = env("SLACK_SIGNING_SECRET");
+            if signing_secret.is_none() && app_token.is_none() {
+                return Err(ConfigError(
+                    "SLACK_SIGNING_SECRET is not set: copy it from your Slack app's Basic Information page (or set SLACK_APP_TOKEN for Socket Mode)".into(),
+                ));
+            }
             let bot_token = env("SLACK_BOT_TOKEN").ok_or_else(|| {
                 ConfigError(
                     "SLACK_BOT_TOKEN is not set: copy the xoxb- token from your Slack app's OAuth & Permissions page"
@@ -147,12 +160,7 @@ impl Config {
             if !bot_token.starts_with("xoxb-") {
                 return Err(ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-".into()));
             }
-            if env("SLACK_APP_TOKEN").is_some() {
-                return Err(ConfigError(
-                    "SLACK_APP_TOKEN is set, but Socket Mode is not built yet: unset it and point Slack at opsbot's HTTP endpoints".into(),
-                ));
-            }
-            (Secret::new(signing_secret), Secret::new(bot_token))
+            (signing_secret.map(Secret::new), Secret::new(bot_token), app_token.map(Secret::new))
         };
         let api = url::Url::parse(&args.slack_api_url)
             .ok()
@@ -179,6 +187,7 @@ impl Config {
             bind,
             signing_secret,
             bot_token,
+            app_token,
             slack_api_url: args.slack_api_url.clone(),
             redis_url: redis_url.map(Secret::new),
             sandbox,

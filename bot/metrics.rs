@@ -53,6 +53,8 @@ pub struct Metrics {
     pub open_incidents: Gauge,
     pub timers_set: Gauge,
     pub inbox_entries: Gauge,
+    /// Socket Mode connections open now (0 over HTTP).
+    pub socket_mode_connections: Gauge,
 }
 
 impl Default for Metrics {
@@ -77,6 +79,12 @@ impl Default for Metrics {
         registry.register("open_incidents", "Incidents not resolved", open_incidents.clone());
         registry.register("timers_set", "Timers waiting to come due", timers_set.clone());
         registry.register("inbox_entries", "Webhook deliveries not yet decided", inbox_entries.clone());
+        let socket_mode_connections = Gauge::default();
+        registry.register(
+            "socket_mode_connections",
+            "Socket Mode connections open to Slack",
+            socket_mode_connections.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -90,6 +98,7 @@ impl Default for Metrics {
             open_incidents,
             timers_set,
             inbox_entries,
+            socket_mode_connections,
         }
     }
 }

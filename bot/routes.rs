@@ -1,36 +1,37 @@
 //! The HTTP endpoints. Each handler is thin: the [`Verified`] extractor
-//! checks and parses the request, the engine decides and commits, the
-//! handler answers. Slack gets its answer in milliseconds; delivery to Slack
-//! happens later, in the outbox worker.
+//! checks and parses the request, [`inbound`] has the engine decide and
+//! commit (as it does for Socket Mode's envelopes), the handler answers.
+//! Slack gets its answer in milliseconds; delivery to Slack happens later,
+//! in the outbox worker.
 
 use crate::error::AppError;
 use crate::extract::Verified;
-use crate::slack::payloads::{Event, EventEnvelope, Interaction, SlashCommandForm};
+use crate::slack::inbound::{self, SlackAnswer};
+use crate::slack::payloads::{EventEnvelope, Interaction, SlashCommandForm};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use opsbot_handlers::codec::{Button, Submission};
-use opsbot_handlers::decision::Modal;
-use opsbot_handlers::{Invocation, Reply};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Slack's payloads are small; anything bigger is not from Slack.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// How long Slack event ids are remembered to drop its retries.
-const EVENT_DEDUPE_TTL: Duration = Duration::from_secs(2 * 3600);
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let slack = Router::new()
-        .route("/slack/commands", post(slack_commands))
-        .route("/slack/interactions", post(slack_interactions))
-        .route("/slack/events", post(slack_events))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests));
+    // Without a signing secret (Socket Mode only) nothing could be
+    // verified, and Slack sends nothing here: the routes do not exist.
+    let slack = match state.signing_secret {
+        Some(_) => Router::new()
+            .route("/slack/commands", post(slack_commands))
+            .route("/slack/interactions", post(slack_interactions))
+            .route("/slack/events", post(slack_events))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests)),
+        None => Router::new(),
+    };
     Router::new()
         .merge(slack)
         .merge(crate::hooks::router(&state))
@@ -40,134 +41,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn ephemeral(reply: Reply) -> Response {
-    let mut body = json!({"response_type": "ephemeral", "text": reply.text});
-    if let Some(blocks) = reply.blocks {
-        body["blocks"] = blocks;
+/// HTTP's side of an answer: a plain 200, or the JSON Slack reads.
+fn respond(answer: SlackAnswer) -> Response {
+    match answer {
+        None => StatusCode::OK.into_response(),
+        Some(body) => Json(body).into_response(),
     }
-    Json(body).into_response()
 }
 
 async fn slack_commands(
     State(app): State<Arc<AppState>>,
     Verified(form): Verified<SlashCommandForm>,
 ) -> Result<Response, AppError> {
-    let who = Invocation {
-        user: form.user_id,
-        channel: form.channel_id,
-        team_domain: form.team_domain,
-        response_url: form.response_url,
-        groups: Vec::new(),
-    };
-    let answer = app.engine.command(&form.command, &form.text, &who).await;
-    if let Some(modal) = answer.modal {
-        // Slack wants the command itself answered within 3 s too, and the
-        // decision may have waited for GitHub: the dialog opens beside the
-        // answer rather than before it.
-        let app = app.clone();
-        let trigger_id = form.trigger_id;
-        tokio::spawn(async move { open_modal(&app, trigger_id.as_deref(), &modal, &who).await });
-    }
-    Ok(ephemeral(answer.reply))
+    inbound::slash_command(&app, form).await.map(respond)
 }
 
 async fn slack_interactions(
     State(app): State<Arc<AppState>>,
     Verified(interaction): Verified<Interaction>,
 ) -> Result<Response, AppError> {
-    match interaction {
-        Interaction::BlockActions { user, team, channel, container, actions, trigger_id, response_url } => {
-            let Some(channel) = Interaction::channel_of(&channel, &container) else {
-                return Err(AppError::BadRequest("block_actions without a channel".into()));
-            };
-            let who = Invocation {
-                user: user.id,
-                channel,
-                team_domain: team.and_then(|t| t.domain),
-                response_url,
-                groups: Vec::new(),
-            };
-            for action in actions {
-                let Some(button) = Button::parse(&action.action_id, action.value.as_deref().unwrap_or("")) else {
-                    tracing::debug!(action = %action.action_id, "ignored an action opsbot does not own");
-                    continue;
-                };
-                // A 503 makes Slack show the clicker that the click did not work.
-                if let Some(modal) = app.engine.click(button, &who).await? {
-                    open_modal(&app, trigger_id.as_deref(), &modal, &who).await;
-                }
-            }
-            Ok(StatusCode::OK.into_response())
-        }
-        Interaction::ViewSubmission { user, view } => {
-            let field = |id: &str| view.text(id, id);
-            let Some(submission) = Submission::parse(&view.callback_id, &view.private_metadata, field)
-                .map_err(|why| AppError::BadRequest(why.to_owned()))?
-            else {
-                return Ok(StatusCode::OK.into_response());
-            };
-            // A modal has no channel; notes go to the subject's thread.
-            let who = Invocation {
-                user: user.id,
-                channel: String::new(),
-                team_domain: None,
-                response_url: None,
-                groups: Vec::new(),
-            };
-            match app.engine.submission(submission, &who).await? {
-                None => Ok(StatusCode::OK.into_response()),
-                Some(refused) => Ok(modal_error(refused.field, &refused.text)),
-            }
-        }
-        Interaction::Other => Ok(StatusCode::OK.into_response()),
-    }
-}
-
-/// Keeps a modal open with `why` under the field, as Slack shows errors.
-fn modal_error(field: &str, why: &str) -> Response {
-    Json(json!({"response_action": "errors", "errors": { field: opsbot_handlers::text::truncate(why, 150) }}))
-        .into_response()
-}
-
-/// Opens the modal within the click's (or command's) 3-second
-/// `trigger_id`; if Slack will not, the person is told what to do instead.
-async fn open_modal(app: &AppState, trigger_id: Option<&str>, modal: &Modal, who: &Invocation) {
-    let opened = match trigger_id {
-        Some(trigger) => tokio::time::timeout(Duration::from_millis(2500), app.slack.open_modal(trigger, &modal.view))
-            .await
-            .map_err(|_| "Slack did not answer in time".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string())),
-        None => Err("the request carried no trigger_id".to_owned()),
-    };
-    if let Err(why) = opened {
-        tracing::warn!(reason = %why, "could not open a dialog");
-        if let Err(e) = app.engine.tell(who, &modal.fallback).await {
-            tracing::warn!(error = %e, "could not tell the clicker either");
-        }
-    }
+    inbound::interaction(&app, interaction).await.map(respond)
 }
 
 async fn slack_events(
     State(app): State<Arc<AppState>>,
     Verified(envelope): Verified<EventEnvelope>,
 ) -> Result<Response, AppError> {
-    match envelope {
-        EventEnvelope::UrlVerification { challenge } => Ok(Json(json!({ "challenge": challenge })).into_response()),
-        EventEnvelope::EventCallback { event_id, event } => {
-            let Event::AppMention { text, channel, ts, thread_ts } = event else {
-                return Ok(StatusCode::OK.into_response());
-            };
-            // A retry (X-Slack-Retry-Num) of an event we already took is
-            // answered 200 and dropped; a 503 here makes Slack retry later.
-            if app.store.dedupe.first_sighting(&event_id, EVENT_DEDUPE_TTL).await? {
-                app.engine.mention(&text, &channel, thread_ts.as_deref().unwrap_or(&ts)).await?;
-            } else {
-                tracing::debug!(%event_id, "dropped a redelivered event");
-            }
-            Ok(StatusCode::OK.into_response())
-        }
-        EventEnvelope::Other => Ok(StatusCode::OK.into_response()),
-    }
+    inbound::event(&app, envelope).await.map(respond)
 }
 
 /// Counts each request from Slack by endpoint and how it ended.

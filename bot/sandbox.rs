@@ -272,7 +272,8 @@ impl Sandbox {
     /// status and the body of the answer, or why there was none.
     async fn send_to_bot(&self, path: &str, content_type: &str, body: String) -> Result<(StatusCode, Bytes), String> {
         let ts = self.app.clock.now().timestamp();
-        let signature = sign(self.app.signing_secret.expose().as_bytes(), ts, body.as_bytes());
+        let secret = self.app.signing_secret.as_ref().ok_or("not_authed (no signing secret)")?;
+        let signature = sign(secret.expose().as_bytes(), ts, body.as_bytes());
         let request = http::Request::post(format!("{}{path}", self.base))
             .header(header::CONTENT_TYPE, content_type)
             .header("x-slack-request-timestamp", ts.to_string())

@@ -21,7 +21,11 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub store: Store,
     pub slack: SlackApi,
-    pub signing_secret: Secret,
+    /// `None`: no Slack route over HTTP (Socket Mode only).
+    pub signing_secret: Option<Secret>,
+    /// Slack talks to this bot over Socket Mode: it is ready only while
+    /// a connection is open.
+    pub socket_mode: bool,
     /// What webhook deliveries are checked against.
     pub hooks: HookSecrets,
     pub clock: Arc<dyn Clock>,
@@ -30,7 +34,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>, slack: SlackApi, signing_secret: Secret, hooks: HookSecrets) -> AppState {
+    pub fn new(
+        engine: Arc<Engine>,
+        slack: SlackApi,
+        signing_secret: Option<Secret>,
+        socket_mode: bool,
+        hooks: HookSecrets,
+    ) -> AppState {
         AppState {
             store: engine.store.clone(),
             clock: engine.clock.clone(),
@@ -38,13 +48,18 @@ impl AppState {
             engine,
             slack,
             signing_secret,
+            socket_mode,
             hooks,
             slack_check: Mutex::new(None),
         }
     }
 
-    /// `None` when Slack answers and accepts our token, else why not.
+    /// `None` when Slack answers and accepts our token (and, in Socket
+    /// Mode, a connection is open), else why not.
     pub async fn slack_ready(&self) -> Option<String> {
+        if self.socket_mode && self.metrics.socket_mode_connections.get() <= 0 {
+            return Some("no Socket Mode connection is open".to_owned());
+        }
         if let Some((at, verdict)) = self.slack_check.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             if at.elapsed() < SLACK_CHECK_TTL {
                 return verdict;

@@ -27,8 +27,9 @@ const GENERAL: &str = "C0GENERAL";
 fn config(sandbox: bool) -> Config {
     Config {
         bind: "127.0.0.1:0".parse().unwrap(),
-        signing_secret: Secret::new("sandbox-test-signing-secret"),
+        signing_secret: Some(Secret::new("sandbox-test-signing-secret")),
         bot_token: Secret::new(if sandbox { SANDBOX_TOKEN } else { "xoxb-configured" }),
+        app_token: None,
         // Never called: the sandbox points the client at itself, and the
         // configured app of the 404 test sends nothing.
         slack_api_url: "http://127.0.0.1:9/api/".into(),

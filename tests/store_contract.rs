@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use opsbot::store::{
-    Accepted, Commit, CommitOutcome, Hook, HookSource, InboxEntry, OutboxEntry, OutboxStream, Store, Stored,
-    OUTBOX_BLOCK,
+    Accepted, Commit, CommitOutcome, EnvelopeClaim, Hook, HookSource, InboxEntry, OutboxEntry, OutboxStream, Store,
+    Stored, OUTBOX_BLOCK,
 };
 use opsbot_handlers::incident::Stamp;
 use opsbot_handlers::run::{Run, RunId};
@@ -479,6 +479,34 @@ async fn event_dedupe(store: Store) {
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(store.dedupe.first_sighting("Ev1", ttl).await.unwrap(), "seen again after the TTL");
     assert!(!store.dedupe.first_sighting("Ev1", ttl).await.unwrap());
+}
+
+/// A Socket Mode envelope is taken by one handler; until answered, others
+/// are told it is busy; once answered, they get the answer; a released or
+/// lapsed claim may be taken again.
+async fn socket_envelope_claims(store: Store) {
+    let claim = Duration::from_millis(300);
+    let kept = Duration::from_secs(60);
+    let d = &store.dedupe;
+    assert_eq!(d.claim_envelope("env-1", claim).await.unwrap(), EnvelopeClaim::First);
+    assert_eq!(d.claim_envelope("env-1", claim).await.unwrap(), EnvelopeClaim::Busy);
+    assert_eq!(d.envelope_answer("env-1").await.unwrap(), None);
+    d.answer_envelope("env-1", r#"{"text":"ok"}"#, kept).await.unwrap();
+    assert_eq!(d.claim_envelope("env-1", claim).await.unwrap(), EnvelopeClaim::Answered(r#"{"text":"ok"}"#.into()));
+    assert_eq!(d.envelope_answer("env-1").await.unwrap().as_deref(), Some(r#"{"text":"ok"}"#));
+
+    assert_eq!(d.claim_envelope("env-2", claim).await.unwrap(), EnvelopeClaim::First);
+    d.release_envelope("env-2").await.unwrap();
+    assert_eq!(d.claim_envelope("env-2", claim).await.unwrap(), EnvelopeClaim::First, "released");
+
+    assert_eq!(d.claim_envelope("env-3", claim).await.unwrap(), EnvelopeClaim::First);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(d.claim_envelope("env-3", claim).await.unwrap(), EnvelopeClaim::First, "the claim lapsed");
+    assert_eq!(
+        d.claim_envelope("env-1", claim).await.unwrap(),
+        EnvelopeClaim::Answered(r#"{"text":"ok"}"#.into()),
+        "an answer outlives the claim"
+    );
 }
 
 /// Entries get stream ids that sort in the order they were added.
@@ -1144,6 +1172,7 @@ contracts!(
     run_history,
     set_if_exists,
     event_dedupe,
+    socket_envelope_claims,
     outbox_ids_sort,
     outbox_delivered_once,
     outbox_read_waits,

@@ -140,6 +140,18 @@ impl SlackApi {
         Ok(MessageRef { channel: response.channel.to_string(), ts: response.ts.to_string() })
     }
 
+    /// `apps.connections.open` with the app-level token: where to open a
+    /// new Socket Mode connection. The URL carries a one-time ticket, so
+    /// it is a credential too: callers never log it.
+    pub async fn open_socket_mode_connection(&self, app_token: &Secret) -> Result<String, DeliveryError> {
+        let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()))
+            .with_token_type(SlackApiTokenType::App);
+        let session = self.client.open_session(&token);
+        let response =
+            session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()).await.map_err(classify)?;
+        Ok(response.url.0.to_string())
+    }
+
     pub async fn update(
         &self,
         message: &MessageRef,

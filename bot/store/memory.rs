@@ -20,7 +20,7 @@ use super::subjects::{
     incident_from_fields, listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields,
     run_from_fields, sample_trim, swap_from_fields, Commit, CommitOutcome, Stored, ANCHOR_ERROR,
 };
-use super::{from_json, to_json, StoreError, StoreResult, Versioned};
+use super::{from_json, to_json, EnvelopeClaim, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
@@ -188,6 +188,9 @@ struct State {
     events: Sightings,
     /// Webhook delivery ids seen.
     hook_deliveries: Sightings,
+    /// Socket Mode envelopes: `None` while one is being handled, then the
+    /// answer its acknowledgement carried.
+    envelopes: Expiring<Option<String>>,
     /// Effects' JSON: people's outbox stream and the alerts' (see
     /// [`State::outbox`]).
     outboxes: [Stream<String>; 2],
@@ -247,6 +250,42 @@ struct Sightings {
 impl Default for Sightings {
     fn default() -> Sightings {
         Sightings { until: HashMap::new(), sweep_at: 1024 }
+    }
+}
+
+/// Keys with a value and a TTL (SET … PX), swept like [`Sightings`].
+struct Expiring<V> {
+    entries: HashMap<String, (V, Instant)>,
+    sweep_at: usize,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Expiring<V> {
+        Expiring { entries: HashMap::new(), sweep_at: 1024 }
+    }
+}
+
+impl<V: Clone> Expiring<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        self.entries.get(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v.clone())
+    }
+
+    /// SET NX PX when `only_new`, else SET PX; true when it was set.
+    fn set(&mut self, key: &str, value: V, ttl: Duration, only_new: bool) -> bool {
+        let now = Instant::now();
+        if self.entries.len() >= self.sweep_at {
+            self.entries.retain(|_, (_, until)| *until > now);
+            self.sweep_at = (self.entries.len() * 2).max(1024);
+        }
+        if only_new && self.get(key).is_some() {
+            return false;
+        }
+        self.entries.insert(key.to_owned(), (value, now + ttl.max(Duration::from_millis(1))));
+        true
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
     }
 }
 
@@ -979,6 +1018,31 @@ impl MemoryStore {
 
     pub fn first_sighting(&self, event_id: &str, ttl: Duration) -> StoreResult<bool> {
         Ok(self.lock().events.first(event_id, ttl))
+    }
+
+    pub fn claim_envelope(&self, envelope_id: &str, ttl: Duration) -> StoreResult<EnvelopeClaim> {
+        let mut state = self.lock();
+        if state.envelopes.set(envelope_id, None, ttl, true) {
+            return Ok(EnvelopeClaim::First);
+        }
+        Ok(match state.envelopes.get(envelope_id) {
+            Some(Some(answer)) => EnvelopeClaim::Answered(answer),
+            _ => EnvelopeClaim::Busy,
+        })
+    }
+
+    pub fn envelope_answer(&self, envelope_id: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock().envelopes.get(envelope_id).flatten())
+    }
+
+    pub fn answer_envelope(&self, envelope_id: &str, answer: &str, ttl: Duration) -> StoreResult<()> {
+        self.lock().envelopes.set(envelope_id, Some(answer.to_owned()), ttl, false);
+        Ok(())
+    }
+
+    pub fn release_envelope(&self, envelope_id: &str) -> StoreResult<()> {
+        self.lock().envelopes.remove(envelope_id);
+        Ok(())
     }
 
     pub fn record_posted(&self, message: &Message, at: &MessageRef, route: Option<&str>) -> StoreResult<()> {

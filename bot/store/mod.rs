@@ -2,8 +2,8 @@
 //! timelines, indexes and where their messages are; the commit of a
 //! decision), [`OutboxStore`] (the delivery streams and dead letters),
 //! [`InboxStore`] (webhook deliveries waiting to be decided), [`TimerStore`]
-//! and [`DedupeStore`] (Slack event ids). Each is a handle on
-//! the same backend; a worker is given only the handles it uses.
+//! and [`DedupeStore`] (Slack event ids, Socket Mode envelopes). Each is a
+//! handle on the same backend; a worker is given only the handles it uses.
 //!
 //! Two backends behind it: Redis (`REDIS_URL` set; shared by replicas,
 //! survives restarts) and an embedded in-memory store (nothing persists, one
@@ -37,7 +37,7 @@ mod redis;
 mod subjects;
 mod timers;
 
-pub use dedupe::DedupeStore;
+pub use dedupe::{DedupeStore, EnvelopeClaim};
 pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
 pub use redis::EpochCheck;

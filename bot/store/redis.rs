@@ -15,7 +15,7 @@ use super::subjects::{
     listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields, run_from_fields,
     sample_trim, swap_from_fields, Commit, CommitOutcome, Stored, ANCHOR_ERROR, ANCHOR_ERROR_FIELDS, LISTED_FIELDS,
 };
-use super::{from_json, to_json, StoreError, StoreResult, Versioned};
+use super::{from_json, to_json, EnvelopeClaim, StoreError, StoreResult, Versioned};
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::deploy::Deployment;
 use opsbot_handlers::oncall::handoff::Handoff;
@@ -280,6 +280,9 @@ impl Keys {
     fn slack_event(&self, event_id: &str) -> String {
         format!("{}:slack-event:{}", self.prefix, event_id)
     }
+    fn socket_envelope(&self, envelope_id: &str) -> String {
+        format!("{}:socket-envelope:{}", self.prefix, envelope_id)
+    }
     fn hooks(&self) -> String {
         format!("{}:hooks", self.prefix)
     }
@@ -420,6 +423,11 @@ fn connection(client: redis::Client, response_timeout: Duration) -> StoreResult<
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(500));
     Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
+/// A TTL as Redis's `PX` takes it: whole milliseconds, at least one.
+fn millis(ttl: Duration) -> u64 {
+    (ttl.as_millis() as u64).max(1)
 }
 
 async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> StoreResult<T> {
@@ -906,6 +914,49 @@ impl RedisStore {
         )
         .await?;
         Ok(set.is_some())
+    }
+
+    /// An empty value while the envelope is being handled, its answer
+    /// once it was: one key, so a claim and the answer cannot disagree.
+    pub async fn claim_envelope(&self, envelope_id: &str, ttl: Duration) -> StoreResult<EnvelopeClaim> {
+        let key = self.keys.socket_envelope(envelope_id);
+        let mut conn = self.conn.clone();
+        let set: Option<String> =
+            timed(redis::cmd("SET").arg(&key).arg("").arg("NX").arg("PX").arg(millis(ttl)).query_async(&mut conn))
+                .await?;
+        if set.is_some() {
+            return Ok(EnvelopeClaim::First);
+        }
+        let answer: Option<String> = timed(conn.get(&key)).await?;
+        Ok(match answer {
+            Some(answer) if !answer.is_empty() => EnvelopeClaim::Answered(answer),
+            // Empty: being handled; gone: the claim lapsed a moment ago.
+            _ => EnvelopeClaim::Busy,
+        })
+    }
+
+    pub async fn envelope_answer(&self, envelope_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        let answer: Option<String> = timed(conn.get(self.keys.socket_envelope(envelope_id))).await?;
+        Ok(answer.filter(|a| !a.is_empty()))
+    }
+
+    pub async fn answer_envelope(&self, envelope_id: &str, answer: &str, ttl: Duration) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(
+            redis::cmd("SET")
+                .arg(self.keys.socket_envelope(envelope_id))
+                .arg(answer)
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async::<()>(&mut conn),
+        )
+        .await
+    }
+
+    pub async fn release_envelope(&self, envelope_id: &str) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        timed(conn.del::<_, ()>(self.keys.socket_envelope(envelope_id))).await
     }
 
     // --- Where messages landed, written by the outbox worker ---------------

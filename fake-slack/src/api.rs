@@ -83,6 +83,16 @@ async fn handle(
     }
 
     let outcome = match parse_params(query.as_deref(), &headers, &body) {
+        // Socket Mode's method takes the app-level token, and nothing else.
+        Ok(params) if method == "apps.connections.open" => {
+            match check_app_auth(&fake.inner.workspace, &headers, &params) {
+                Ok(()) => match fake.socket_link_url().await {
+                    Ok(url) => Ok(json!({ "url": url })),
+                    Err(_) => Err(fail("internal_error")),
+                },
+                Err(e) => Err(e),
+            }
+        }
         Ok(params) => {
             check_auth(&fake.inner.workspace, &headers, &params).and_then(|()| dispatch(&fake, &method, &params))
         }
@@ -156,16 +166,31 @@ fn add_form_pairs(params: &mut Params, raw: &[u8]) -> Result<(), SlackError> {
     Ok(())
 }
 
-fn check_auth(ws: &Workspace, headers: &HeaderMap, params: &Params) -> Result<(), SlackError> {
+fn token<'a>(headers: &'a HeaderMap, params: &'a Params) -> Option<&'a str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let token = bearer.or_else(|| params.get("token").and_then(Value::as_str));
-    match token {
+    bearer.or_else(|| params.get("token").and_then(Value::as_str))
+}
+
+fn check_auth(ws: &Workspace, headers: &HeaderMap, params: &Params) -> Result<(), SlackError> {
+    match token(headers, params) {
         None | Some("") => Err(fail("not_authed")),
         Some(t) if t == ws.token => Ok(()),
+        // Slack refuses an app-level token for the Web API's other methods.
+        Some(t) if t == ws.app_token => Err(fail("not_allowed_token_type")),
+        Some(_) => Err(fail("invalid_auth")),
+    }
+}
+
+/// `apps.connections.open` takes only the app-level token (`xapp-…`).
+fn check_app_auth(ws: &Workspace, headers: &HeaderMap, params: &Params) -> Result<(), SlackError> {
+    match token(headers, params) {
+        None | Some("") => Err(fail("not_authed")),
+        Some(t) if t == ws.app_token => Ok(()),
+        Some(t) if t == ws.token => Err(fail("not_allowed_token_type")),
         Some(_) => Err(fail("invalid_auth")),
     }
 }

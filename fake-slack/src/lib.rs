@@ -3,9 +3,10 @@
 //!
 //! It serves `/{method}` the way `https://slack.com/api/{method}` does for the
 //! methods opsbot uses (chat.postMessage, chat.update, chat.postEphemeral,
-//! views.open, auth.test, users.*, conversations.*, usergroups.users.list and .update),
-//! enforces Block Kit limits, and records everything so tests can assert on
-//! it:
+//! views.open, auth.test, users.*, conversations.*, usergroups.users.list and .update,
+//! apps.connections.open), enforces Block Kit limits, serves Socket Mode
+//! connections (envelopes out, acknowledgements in, `disconnect`s, dropped
+//! sockets), and records everything so tests can assert on it:
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -23,6 +24,7 @@
 mod api;
 pub mod blockkit;
 mod responses;
+mod socket_mode;
 mod state;
 
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot, Notify};
 
+pub use socket_mode::{Ack, EnvelopeKind, DEFAULT_APP_TOKEN, MAX_CONNECTIONS};
 pub use state::{Change, Ephemeral, Failure, Message, OpenedView, WorkspaceChannel, WorkspaceUser};
 use state::{Recorded, Workspace};
 
@@ -54,6 +57,10 @@ struct Inner {
     changed: Notify,
     /// What changed, for subscribers such as the sandbox's live page.
     changes: broadcast::Sender<Change>,
+    /// Socket Mode: the connections, envelopes and acknowledgements.
+    sockets: Mutex<socket_mode::Sockets>,
+    /// Where Socket Mode connections are accepted, once one was asked for.
+    link_server: tokio::sync::OnceCell<SocketAddr>,
 }
 
 /// How many changes a slow subscriber may fall behind before it is told it
@@ -105,7 +112,8 @@ impl Default for FakeSlack {
 impl FakeSlack {
     /// The default workspace (team `T0OPSBOT`, bot `U0OPSBOT`, channels
     /// `#devops-alerts`, `#devops`, `#general`, users alice/bob/carol/dave),
-    /// accepting the bot token `xoxb-test-token`.
+    /// accepting the bot token `xoxb-test-token` and the app-level token
+    /// [`DEFAULT_APP_TOKEN`].
     pub fn new() -> Self {
         Self::with_token(DEFAULT_TOKEN)
     }
@@ -119,6 +127,8 @@ impl FakeSlack {
                 unavailable: AtomicBool::new(false),
                 changed: Notify::new(),
                 changes: broadcast::channel(CHANGE_BUFFER).0,
+                sockets: Mutex::default(),
+                link_server: tokio::sync::OnceCell::new(),
             }),
         }
     }

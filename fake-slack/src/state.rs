@@ -151,6 +151,8 @@ pub(crate) struct User {
 #[derive(Debug)]
 pub(crate) struct Workspace {
     pub token: String,
+    /// The app-level token `apps.connections.open` takes.
+    pub app_token: String,
     pub channels: Vec<Channel>,
     pub users: Vec<User>,
 }
@@ -181,7 +183,7 @@ impl Workspace {
                 purpose: String::new(),
             });
         }
-        Workspace { token: token.to_owned(), channels, users }
+        Workspace { token: token.to_owned(), app_token: crate::DEFAULT_APP_TOKEN.to_owned(), channels, users }
     }
 
     /// Resolves what `chat.postMessage` accepts: an id, `#name`, `name`, or a

@@ -42,6 +42,12 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
             &[("SLACK_SIGNING_SECRET", "s3cr3t-value"), ("SLACK_BOT_TOKEN", "xoxp-user-token-secret")],
             "SLACK_BOT_TOKEN must be a bot token",
         ),
+        // Socket Mode needs the bot token too, and an app-level token.
+        (&[("SLACK_APP_TOKEN", "xapp-1-secret")], "SLACK_BOT_TOKEN is not set"),
+        (
+            &[("SLACK_APP_TOKEN", "xoxb-1-secret"), ("SLACK_BOT_TOKEN", "xoxb-1-secret")],
+            "SLACK_APP_TOKEN must be an app-level token",
+        ),
         (
             &[
                 ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
@@ -104,7 +110,7 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
         assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
         assert!(stderr.contains(expected), "{env:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
-        for secret in ["s3cr3t-value", "xoxb-1-secret", "xoxp-user-token-secret", "hunter2"] {
+        for secret in ["s3cr3t-value", "xoxb-1-secret", "xapp-1-secret", "xoxp-user-token-secret", "hunter2"] {
             assert!(!stderr.contains(secret), "secret printed: {stderr}");
         }
     }
@@ -236,6 +242,60 @@ async fn the_github_token_never_appears_in_logs_or_answers() {
     assert!(!logs.contains(TOKEN), "the token was logged");
     for answer in slack.ephemerals() {
         assert!(!answer.text.contains(TOKEN) && !answer.blocks.to_string().contains(TOKEN), "{answer:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real binary in Socket Mode (an app-level token, no signing secret)
+/// against the fake Slack, logging at debug: it takes a command over its
+/// connections, and neither token nor a connection's ticket is logged.
+#[tokio::test]
+async fn the_binary_in_socket_mode_takes_commands_over_its_connections_and_logs_no_token() {
+    use opsbot_fake_slack::{EnvelopeKind, FakeSlack, DEFAULT_APP_TOKEN};
+
+    const BOT_TOKEN: &str = "xoxb-binary-socket-test";
+    let slack = FakeSlack::with_token(BOT_TOKEN);
+    let slack_server = slack.spawn().await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("opsbot-socket-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (log, errors) = (dir.join("opsbot.log"), dir.join("stderr.log"));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsbot"))
+        .arg("serve")
+        .envs([
+            ("SLACK_APP_TOKEN", DEFAULT_APP_TOKEN),
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_API_URL", slack_server.api_url.as_str()),
+            ("OPSBOT_BIND", &format!("127.0.0.1:{port}")),
+            ("RUST_LOG", "debug"),
+        ])
+        .env_remove("REDIS_URL")
+        .env_remove("SLACK_SIGNING_SECRET")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(&errors).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    slack.wait_for_socket_connections(2, crate::support::PATIENCE).await.expect("the binary opens its two connections");
+    let command = serde_json::json!({"command": "/incident", "text": "p2 Over the socket", "user_id": "U0ALICE",
+        "channel_id": "C0GENERAL", "team_domain": "opsbot-sandbox", "trigger_id": "1.2.3"});
+    let envelope = slack.push_envelope(EnvelopeKind::SlashCommands, command);
+    let ack = slack.wait_for_ack(&envelope, crate::support::PATIENCE).await.expect("acknowledged");
+    assert!(ack.payload.unwrap()["text"].as_str().unwrap().contains("INC-1"));
+    slack
+        .wait_for(crate::support::PATIENCE, |s| s.messages("#devops").into_iter().find(|m| m.text.contains("INC-1")))
+        .await
+        .expect("the incident is announced");
+    let http = reqwest::Client::new();
+    let health = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "health stays on HTTP");
+    let commands = http.post(format!("http://127.0.0.1:{port}/slack/commands")).send().await.unwrap();
+    assert_eq!(commands.status(), 404, "no Slack route without a signing secret");
+    child.kill().await.unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(&errors).unwrap();
+    assert!(logs.contains("Socket Mode connection open"), "{logs}");
+    for secret in [DEFAULT_APP_TOKEN, BOT_TOKEN, "ticket="] {
+        assert!(!logs.contains(secret), "{secret} was logged");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,4 +18,5 @@ mod requests;
 mod resilience;
 mod response;
 mod routines;
+mod socket_mode;
 mod support;

@@ -1,11 +1,36 @@
 //! `manifest.yml` creates a Slack app that talks to the endpoints the bot
-//! serves, with the scopes it needs.
+//! serves, with the scopes it needs; `manifest.socket-mode.yml` the same
+//! app in Socket Mode.
 
 use serde_json::Value;
 
 fn manifest() -> Value {
     let text = include_str!("../../manifest.yml");
     serde_saphyr::from_str(text).expect("manifest.yml is valid YAML")
+}
+
+fn socket_mode_manifest() -> Value {
+    let text = include_str!("../../manifest.socket-mode.yml");
+    serde_saphyr::from_str(text).expect("manifest.socket-mode.yml is valid YAML")
+}
+
+/// What is left of a manifest without where Slack sends things over HTTP.
+fn without_request_urls(mut m: Value) -> Value {
+    for command in m["features"]["slash_commands"].as_array_mut().unwrap() {
+        command.as_object_mut().unwrap().remove("url");
+    }
+    m["settings"]["event_subscriptions"].as_object_mut().unwrap().remove("request_url");
+    m["settings"]["interactivity"].as_object_mut().unwrap().remove("request_url");
+    m["settings"].as_object_mut().unwrap().remove("socket_mode_enabled");
+    m
+}
+
+#[test]
+fn the_socket_mode_manifest_is_the_same_app_without_request_urls() {
+    let socket = socket_mode_manifest();
+    assert_eq!(socket["settings"]["socket_mode_enabled"], true);
+    assert!(!socket.to_string().contains("opsbot.example.com"), "Socket Mode needs no public address: {socket}");
+    assert_eq!(without_request_urls(socket), without_request_urls(manifest()), "both manifests ask for the same");
 }
 
 #[test]

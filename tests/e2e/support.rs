@@ -9,8 +9,9 @@ use opsbot::config::{Config, Secret};
 use opsbot::hooks::verify::github_signature;
 use opsbot::outbox::WorkerSettings;
 use opsbot::slack::signature::sign;
+use opsbot::slack::socket_mode::SocketModeSettings;
 use opsbot_fake_github::FakeGitHub;
-use opsbot_fake_slack::{Ephemeral, FakeSlack, Message, SpawnedFake};
+use opsbot_fake_slack::{Ack, EnvelopeKind, Ephemeral, FakeSlack, Message, SpawnedFake};
 use opsbot_test_redis::{Persistence, RedisServer};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -78,6 +79,27 @@ pub fn test_start() -> chrono::DateTime<Utc> {
     chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 3, 0, 0).unwrap()
 }
 
+/// Socket Mode as production keeps it, with the waits cut to what a
+/// test on a busy machine can afford.
+pub fn socket_mode_settings() -> SocketModeSettings {
+    SocketModeSettings {
+        reconnect_first: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(500),
+        ping_every: Duration::from_secs(1),
+        silent_for: Duration::from_secs(10),
+        drain_within: Duration::from_secs(3),
+        refresh_grace: Duration::from_secs(10),
+        ..SocketModeSettings::default()
+    }
+}
+
+/// Socket Mode only: the fake's app-level token, no signing secret (so
+/// no `/slack/*` route).
+pub fn in_socket_mode(config: &mut Config) {
+    config.app_token = Some(Secret::new(opsbot_fake_slack::DEFAULT_APP_TOKEN));
+    config.signing_secret = None;
+}
+
 pub fn worker_settings() -> WorkerSettings {
     let mut settings = WorkerSettings::new("test-replica");
     settings.backoff_first = Duration::from_millis(20);
@@ -105,8 +127,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let github_server = github.spawn().await.expect("fake GitHub starts");
     let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
-        signing_secret: Secret::new(SIGNING_SECRET),
+        signing_secret: Some(Secret::new(SIGNING_SECRET)),
         bot_token: Secret::new(BOT_TOKEN),
+        app_token: None,
         slack_api_url: slack_server.api_url.clone(),
         redis_url: Some(Secret::new(redis.url())),
         sandbox: false,
@@ -135,8 +158,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 async fn start(config: &Config, clock: &TestClock) -> App {
-    let options =
-        AppOptions { clock: Arc::new(clock.clone()), worker: worker_settings(), timer_tick: Duration::from_millis(20) };
+    // Each replica is its own consumer in the delivery and intake groups,
+    // as `WorkerSettings::new(config.replica)` makes it in production;
+    // two replicas under one name would each take the other's entries.
+    let mut worker = worker_settings();
+    worker.consumer = config.replica.clone();
+    let options = AppOptions {
+        clock: Arc::new(clock.clone()),
+        worker,
+        timer_tick: Duration::from_millis(20),
+        socket_mode: socket_mode_settings(),
+    };
     App::start(config, options).await.expect("app starts")
 }
 
@@ -302,6 +334,25 @@ impl TestApp {
         response.json().await.expect("the answer is JSON")
     }
 
+    /// The payload of `command text` typed by `user` in #general, as
+    /// Socket Mode carries it, with a `response_url` of the fake.
+    pub fn slash_payload(&self, command: &str, text: &str, user: &str) -> Value {
+        let response_url = self
+            .slack
+            .response_url(&self._slack_server.responses_url, GENERAL, user)
+            .expect("the user and #general exist in the fake");
+        let form = Self::slash_form_with(command, text, user, &response_url);
+        let fields: std::collections::BTreeMap<String, String> = serde_urlencoded::from_str(&form).unwrap();
+        serde_json::to_value(fields).unwrap()
+    }
+
+    /// Sends `payload` to the bot in a Socket Mode envelope and waits for
+    /// its acknowledgement.
+    pub async fn over_socket(&self, kind: EnvelopeKind, payload: Value) -> Ack {
+        let envelope = self.slack.push_envelope(kind, payload);
+        self.slack.wait_for_ack(&envelope, PATIENCE).await.expect("the envelope is acknowledged")
+    }
+
     /// `/incident <text>` typed by `user`; returns Slack's view of the answer.
     pub async fn incident_as(&self, user: &str, text: &str) -> Value {
         let response = self
@@ -321,21 +372,8 @@ impl TestApp {
 
     /// Clicks a button on a message, as Slack posts a block_actions payload.
     pub async fn click(&self, user: &str, message: &Message, action_id: &str) -> reqwest::StatusCode {
-        let value =
-            button_value(message, action_id).unwrap_or_else(|| panic!("no {action_id} button on {:?}", message.blocks));
-        let payload = serde_json::json!({
-            "type": "block_actions",
-            "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
-            "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
-            "api_app_id": "A0OPSBOT",
-            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
-            "channel": {"id": message.channel, "name": "devops-alerts"},
-            "message": {"ts": message.ts, "blocks": message.blocks},
-            "trigger_id": "111.222.xxx",
-            "response_url": "https://hooks.slack.com/actions/T0OPSBOT/1/x",
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
-        });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        let body =
+            serde_urlencoded::to_string([("payload", click_payload(user, message, action_id).to_string())]).unwrap();
         self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body).await.status()
     }
 
@@ -380,19 +418,8 @@ impl TestApp {
     /// Submits a modal the bot opened with its inputs' `state.values` as
     /// given (block id → action id → the input's state, as Slack sends it).
     pub async fn submit_values(&self, user: &str, view: &Value, values: Value) -> reqwest::Response {
-        let payload = serde_json::json!({
-            "type": "view_submission",
-            "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
-            "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
-            "api_app_id": "A0OPSBOT",
-            "trigger_id": "222.333.yyy",
-            "view": {
-                "id": view["id"], "type": "modal", "callback_id": view["callback_id"],
-                "private_metadata": view["private_metadata"], "blocks": view["blocks"],
-                "state": {"values": values}
-            }
-        });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        let body =
+            serde_urlencoded::to_string([("payload", submission_payload(user, view, values).to_string())]).unwrap();
         self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body).await
     }
 
@@ -428,6 +455,42 @@ impl Drop for TestApp {
         // Stopping needs async; dropping the runtime stops the tasks anyway.
         self.app.take();
     }
+}
+
+/// The block_actions payload of a click on a message's button, as Slack
+/// sends it over HTTP (form-encoded) and Socket Mode (as it is).
+pub fn click_payload(user: &str, message: &Message, action_id: &str) -> Value {
+    let value =
+        button_value(message, action_id).unwrap_or_else(|| panic!("no {action_id} button on {:?}", message.blocks));
+    serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
+        "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
+        "api_app_id": "A0OPSBOT",
+        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
+        "channel": {"id": message.channel, "name": "devops-alerts"},
+        "message": {"ts": message.ts, "blocks": message.blocks},
+        "trigger_id": "111.222.xxx",
+        "response_url": "https://hooks.slack.com/actions/T0OPSBOT/1/x",
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
+    })
+}
+
+/// The view_submission payload of a modal the bot opened, with its
+/// inputs' `state.values` as given.
+pub fn submission_payload(user: &str, view: &Value, values: Value) -> Value {
+    serde_json::json!({
+        "type": "view_submission",
+        "team": {"id": "T0OPSBOT", "domain": TEAM_DOMAIN},
+        "user": {"id": user, "username": user, "team_id": "T0OPSBOT"},
+        "api_app_id": "A0OPSBOT",
+        "trigger_id": "222.333.yyy",
+        "view": {
+            "id": view["id"], "type": "modal", "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"], "blocks": view["blocks"],
+            "state": {"values": values}
+        }
+    })
 }
 
 pub fn button_value(message: &Message, action_id: &str) -> Option<String> {
