@@ -55,6 +55,7 @@ pub struct App {
     scheduler: JoinHandle<()>,
     roster: JoinHandle<()>,
     epoch: JoinHandle<()>,
+    home: JoinHandle<()>,
     /// Socket Mode's connections, when `SLACK_APP_TOKEN` is set.
     socket_mode: Option<JoinHandle<()>>,
 }
@@ -152,9 +153,23 @@ impl App {
             engine.runbook.channels.team.clone(),
             shutdown.clone(),
         ));
+        let home = tokio::spawn(crate::home::run(state.home.clone(), shutdown.clone()));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
-        Ok(App { addr, state, shutdown, server, worker, hook_worker, timers, scheduler, roster, epoch, socket_mode })
+        Ok(App {
+            addr,
+            state,
+            shutdown,
+            server,
+            worker,
+            hook_worker,
+            timers,
+            scheduler,
+            roster,
+            epoch,
+            home,
+            socket_mode,
+        })
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the workers.
@@ -182,6 +197,9 @@ impl App {
         }
         if let Err(e) = self.epoch.await {
             tracing::error!(error = %e, "epoch watcher failed");
+        }
+        if let Err(e) = self.home.await {
+            tracing::error!(error = %e, "Home publisher failed");
         }
         if let Some(socket_mode) = self.socket_mode {
             if let Err(e) = socket_mode.await {

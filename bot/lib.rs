@@ -11,6 +11,7 @@ pub mod epoch;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod home;
 pub mod hooks;
 pub mod metrics;
 pub mod outbox;

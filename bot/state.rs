@@ -30,6 +30,8 @@ pub struct AppState {
     pub hooks: HookSecrets,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The App Home tabs this replica keeps up to date.
+    pub home: crate::home::HomeViews,
     slack_check: Mutex<Option<(Instant, Option<String>)>>,
 }
 
@@ -45,6 +47,7 @@ impl AppState {
             store: engine.store.clone(),
             clock: engine.clock.clone(),
             metrics: engine.metrics.clone(),
+            home: crate::home::HomeViews::new(engine.clone(), slack.clone()),
             engine,
             slack,
             signing_secret,

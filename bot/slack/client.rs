@@ -208,6 +208,30 @@ impl SlackApi {
         Ok(answer.users.into_iter().map(|user| user.to_string()).collect())
     }
 
+    /// Publishes `view` as `user`'s App Home (`views.publish`, posted as
+    /// rendered JSON: a view is opsbot's own Block Kit, already checked
+    /// against Slack's limits in the core's tests).
+    pub async fn publish_home(&self, user: &str, view: &serde_json::Value) -> Result<(), DeliveryError> {
+        #[derive(serde::Serialize)]
+        struct Publish<'a> {
+            user_id: &'a str,
+            view: &'a serde_json::Value,
+        }
+        #[derive(serde::Deserialize)]
+        struct Published {}
+        let session = self.client.open_session(&self.token);
+        session
+            .http_session_api
+            .http_post::<_, Published>(
+                "views.publish",
+                &Publish { user_id: user, view },
+                Some(&SLACK_TIER4_METHOD_CONFIG),
+            )
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+
     /// Makes `users` the members of user group `group`
     /// (`usergroups.users.update`, which slack-morphism does not wrap; its
     /// session posts it as any other method, with its rate control).

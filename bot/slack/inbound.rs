@@ -59,7 +59,11 @@ pub async fn slash_command(app: &Arc<AppState>, form: SlashCommandForm) -> Resul
 pub async fn interaction(app: &Arc<AppState>, interaction: Interaction) -> Result<SlackAnswer, AppError> {
     match interaction {
         Interaction::BlockActions { user, team, channel, container, actions, trigger_id, response_url } => {
-            let Some(channel) = Interaction::channel_of(&channel, &container) else {
+            // A button on the Home tab has no channel: answers go to the
+            // clicker's DM with the bot.
+            let on_a_view = container.as_ref().and_then(|c| c.kind.as_deref()) == Some("view");
+            let Some(channel) = Interaction::channel_of(&channel, &container).or(on_a_view.then(|| user.id.clone()))
+            else {
                 return Err(AppError::BadRequest("block_actions without a channel".into()));
             };
             let who = Invocation {
@@ -130,13 +134,20 @@ async fn open_modal(app: &AppState, trigger_id: Option<&str>, modal: &Modal, who
 }
 
 /// An Events API callback: `@opsbot` mentions are answered in the thread,
-/// once per event id however often Slack redelivers it.
+/// once per event id however often Slack redelivers it; opening the Home
+/// tab publishes the viewer's Home.
 pub async fn event(app: &Arc<AppState>, envelope: EventEnvelope) -> Result<SlackAnswer, AppError> {
     match envelope {
         EventEnvelope::UrlVerification { challenge } => Ok(Some(json!({ "challenge": challenge }))),
         EventEnvelope::EventCallback { event_id, event } => {
-            let Event::AppMention { text, channel, ts, thread_ts } = event else {
-                return Ok(None);
+            let (text, channel, ts, thread_ts) = match event {
+                Event::AppMention { text, channel, ts, thread_ts } => (text, channel, ts, thread_ts),
+                // Opening the tab twice publishes twice at most: no dedupe needed.
+                Event::AppHomeOpened { user, tab } if tab == "home" => {
+                    app.home.opened(&user);
+                    return Ok(None);
+                }
+                _ => return Ok(None),
             };
             // A retry of an event we already took is acknowledged and
             // dropped; a store failure makes Slack retry later.

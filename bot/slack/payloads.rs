@@ -50,6 +50,9 @@ pub struct TeamRef {
 pub struct Container {
     #[serde(default)]
     pub channel_id: Option<String>,
+    /// `message`, or `view` for a button on a Home tab or modal.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +172,12 @@ pub enum Event {
         /// When the mention is itself in a thread, answer in that thread.
         #[serde(default)]
         thread_ts: Option<String>,
+    },
+    /// Someone opened the bot's App Home (`tab: home`) or Messages tab.
+    AppHomeOpened {
+        user: String,
+        #[serde(default)]
+        tab: String,
     },
     #[serde(other)]
     Other,

@@ -201,6 +201,7 @@ fn dispatch(fake: &FakeSlack, method: &str, p: &Params) -> Outcome {
         "chat.update" => update(fake, p),
         "chat.postEphemeral" => post_ephemeral(fake, p),
         "views.open" => views_open(fake, p),
+        "views.publish" => views_publish(fake, p),
         "auth.test" => Ok(auth_test()),
         "users.info" => users_info(&fake.inner.workspace, p),
         "users.list" => Ok(users_list(&fake.inner.workspace)),
@@ -448,6 +449,38 @@ fn views_open(fake: &FakeSlack, p: &Params) -> Outcome {
     };
     fake.inner.emit(Change::ViewOpened { id: opened.id.clone(), trigger_id: opened.trigger_id.clone() });
     Ok(json!({"view": opened.view}))
+}
+
+/// `views.publish`: sets a user's App Home. Slack checks the view as it
+/// does a modal's (100 blocks), wants `type: home`, and answers with the
+/// view it stored.
+fn views_publish(fake: &FakeSlack, p: &Params) -> Outcome {
+    let user = str_param(p, "user_id").ok_or_else(|| invalid_arguments("[ERROR] missing required field: user_id"))?;
+    if fake.inner.workspace.user(&user).is_none() {
+        return Err(fail("user_not_found"));
+    }
+    let view = json_param(p, "view")
+        .map_err(|()| invalid_arguments("[ERROR] invalid JSON [json-pointer:/view]"))?
+        .ok_or_else(|| invalid_arguments("[ERROR] missing required field: view"))?;
+    blockkit::validate_home(&view).map_err(|messages| SlackError {
+        code: "invalid_arguments",
+        messages,
+        extra: None,
+    })?;
+    let mut full = view;
+    let mut rec = fake.inner.lock();
+    let id = rec.next_view_id();
+    if let Some(obj) = full.as_object_mut() {
+        obj.insert("id".into(), json!(id));
+        obj.insert("team_id".into(), json!(TEAM_ID));
+        obj.insert("app_id".into(), json!(APP_ID));
+        obj.insert("bot_id".into(), json!(BOT_ID));
+        obj.insert("hash".into(), json!(format!("{}.{id}", CREATED)));
+    }
+    rec.homes.insert(user.clone().into_owned(), full.clone());
+    drop(rec);
+    fake.inner.emit(Change::HomePublished { user: user.into_owned() });
+    Ok(json!({"view": full}))
 }
 
 fn auth_test() -> Value {

@@ -71,6 +71,30 @@ pub fn validate_view(view: &Value) -> Result<(), Vec<String>> {
     v.finish()
 }
 
+/// Checks an App Home view passed to `views.publish`.
+pub fn validate_home(view: &Value) -> Result<(), Vec<String>> {
+    let mut v = Validator::default();
+    let ptr = Ptr::root("view");
+    let Some(obj) = v.object(view, ptr) else {
+        return v.finish();
+    };
+    match v.required(obj, "type", ptr).map(Value::as_str) {
+        Some(Some("home")) => {}
+        Some(_) => v.error("must be one of: home", ptr.key("type")),
+        None => {}
+    }
+    if let Some(blocks) = v.required(obj, "blocks", ptr) {
+        v.block_list(blocks, ptr.key("blocks"), MAX_VIEW_BLOCKS);
+    }
+    v.max_len(obj.get("callback_id"), ptr.key("callback_id"), MAX_ID);
+    v.max_len(obj.get("external_id"), ptr.key("external_id"), MAX_ID);
+    v.max_len(obj.get("private_metadata"), ptr.key("private_metadata"), MAX_PRIVATE_METADATA);
+    if v.saw_input {
+        v.error("input blocks cannot be used in a Home tab", ptr.key("blocks"));
+    }
+    v.finish()
+}
+
 /// A JSON pointer kept as a chain of borrowed segments, rendered only when an
 /// error is reported.
 #[derive(Clone, Copy)]

@@ -3,7 +3,7 @@
 //!
 //! It serves `/{method}` the way `https://slack.com/api/{method}` does for the
 //! methods opsbot uses (chat.postMessage, chat.update, chat.postEphemeral,
-//! views.open, auth.test, users.*, conversations.*, usergroups.users.list and .update,
+//! views.open, views.publish, auth.test, users.*, conversations.*, usergroups.users.list and .update,
 //! apps.connections.open), enforces Block Kit limits, serves Socket Mode
 //! connections (envelopes out, acknowledgements in, `disconnect`s, dropped
 //! sockets), and records everything so tests can assert on it:
@@ -209,6 +209,11 @@ impl FakeSlack {
 
     pub fn views(&self) -> Vec<OpenedView> {
         self.inner.lock().views.clone()
+    }
+
+    /// `user`'s App Home as opsbot last published it.
+    pub fn home(&self, user: &str) -> Option<serde_json::Value> {
+        self.inner.lock().homes.get(user).cloned()
     }
 
     /// Requests received for `method`, including failed and rejected ones.

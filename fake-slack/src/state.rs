@@ -83,6 +83,8 @@ pub enum Change {
     Ephemeral { channel: String, user: String, ts: String },
     /// `views.open` opened a modal.
     ViewOpened { id: String, trigger_id: String },
+    /// `views.publish` set a user's App Home.
+    HomePublished { user: String },
     /// [`crate::FakeSlack::reset`] forgot everything.
     Reset,
 }
@@ -233,6 +235,8 @@ pub(crate) struct Recorded {
     pub by_ts: HashMap<String, usize>,
     pub ephemerals: Vec<Ephemeral>,
     pub views: Vec<OpenedView>,
+    /// Each user's App Home as last published.
+    pub homes: HashMap<String, Value>,
     pub used_triggers: HashSet<String>,
     /// Minted `response_url`s by id.
     pub responses: HashMap<String, crate::responses::Target>,

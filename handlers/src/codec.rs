@@ -20,6 +20,17 @@ pub enum Button {
     /// **Re-run failed jobs** on a failed run that `/pipeline runs` lists.
     Rerun(ListedRun),
     Swap(SwapId, SwapButton),
+    /// A button of the App Home tab.
+    Home(HomeButton),
+}
+
+/// The App Home tab's buttons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HomeButton {
+    /// Opens a form to declare an incident.
+    Declare,
+    /// Starts a run of the checklist with this id, as `/runbook start`.
+    Start(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +123,8 @@ const OVERRIDE_CANCEL: &str = "override.cancel";
 const PIPELINE_RERUN: &str = "pipeline.rerun";
 const SWAP_ACCEPT: &str = "swap.accept";
 const SWAP_DECLINE: &str = "swap.decline";
+const HOME_DECLARE: &str = "home.declare";
+const HOME_START: &str = "home.start";
 
 /// A step's checklist as button ids spell it.
 fn checklist_code(checklist: Option<IncidentChecklist>) -> &'static str {
@@ -146,6 +159,9 @@ impl Button {
             Button::Override(_, OverrideButton::Cancel) => OVERRIDE_CANCEL.to_owned(),
             Button::Swap(_, SwapButton::Accept) => SWAP_ACCEPT.to_owned(),
             Button::Swap(_, SwapButton::Decline) => SWAP_DECLINE.to_owned(),
+            Button::Home(HomeButton::Declare) => HOME_DECLARE.to_owned(),
+            // Unique within the view: one Start per checklist.
+            Button::Home(HomeButton::Start(ref id)) => format!("{HOME_START}:{id}"),
         }
     }
 
@@ -168,6 +184,8 @@ impl Button {
             Button::Handoff(id, _) => id.0.to_string(),
             Button::Override(id, _) => id.0.to_string(),
             Button::Swap(id, _) => id.0.to_string(),
+            Button::Home(HomeButton::Declare) => String::new(),
+            Button::Home(HomeButton::Start(ref id)) => id.clone(),
         }
     }
 
@@ -203,6 +221,8 @@ impl Button {
             OVERRIDE_CANCEL => Some(Button::Override(OverrideId(value.parse().ok()?), OverrideButton::Cancel)),
             SWAP_ACCEPT => Some(Button::Swap(SwapId(value.parse().ok()?), SwapButton::Accept)),
             SWAP_DECLINE => Some(Button::Swap(SwapId(value.parse().ok()?), SwapButton::Decline)),
+            HOME_DECLARE => Some(Button::Home(HomeButton::Declare)),
+            HOME_START if !value.is_empty() => Some(Button::Home(HomeButton::Start(value.to_owned()))),
             STEP_DONE | STEP_SKIP | STEP_FLAG => {
                 let mut parts = value.split(':');
                 let number: u64 = parts.next()?.parse().ok()?;
@@ -244,6 +264,8 @@ const RESOLVE_MODAL: &str = "incident.resolve";
 const FLAG_MODAL: &str = "run.flag";
 const DECLARE_MODAL: &str = "alert.declare";
 const DEPLOY_MODAL: &str = "pipeline.deploy";
+/// The App Home's declare form.
+pub const HOME_DECLARE_MODAL: &str = "home.declare";
 /// Block and action id of the optional "why" in the deploy modal, where a
 /// refused confirmation is shown too.
 pub const DEPLOY_REASON_FIELD: &str = "reason";
@@ -299,6 +321,11 @@ pub enum Submission {
         title: String,
         details: Option<String>,
     },
+    /// Declare an incident from the App Home's form.
+    HomeDeclare {
+        severity: Option<Severity>,
+        title: String,
+    },
     /// Confirm a deployment or rollback. What the metadata says is checked
     /// again as if typed: it comes back from the client.
     Deploy {
@@ -317,6 +344,8 @@ impl Submission {
             Submission::Flag { .. } => NOTE_FIELD,
             Submission::Declare { severity: None, .. } => SEVERITY_FIELD,
             Submission::Declare { .. } => TITLE_FIELD,
+            Submission::HomeDeclare { severity: None, .. } => SEVERITY_FIELD,
+            Submission::HomeDeclare { .. } => TITLE_FIELD,
             Submission::Deploy { .. } => DEPLOY_REASON_FIELD,
         }
     }
@@ -350,6 +379,11 @@ impl Submission {
                 let title = field(TITLE_FIELD).unwrap_or_default().trim().to_owned();
                 let details = field(DETAILS_FIELD).filter(|d| !d.trim().is_empty());
                 Ok(Some(Submission::Declare { alert, severity, title, details }))
+            }
+            HOME_DECLARE_MODAL => {
+                let severity = field(SEVERITY_FIELD).as_deref().and_then(Severity::parse);
+                let title = field(TITLE_FIELD).unwrap_or_default().trim().to_owned();
+                Ok(Some(Submission::HomeDeclare { severity, title }))
             }
             DEPLOY_MODAL => {
                 let mut words = private_metadata.split(' ');

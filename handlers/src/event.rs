@@ -206,6 +206,16 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
         Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
+        Event::Submission { submission: Submission::HomeDeclare { severity, title }, who } => {
+            match crate::home::declare_needs_a_number(*severity, title, who, runbook) {
+                true => Need::Incident(I::NewId),
+                false => Need::Nothing,
+            }
+        }
+        Event::Click { button: Button::Home(crate::codec::HomeButton::Declare), .. } => Need::Nothing,
+        Event::Click { button: Button::Home(crate::codec::HomeButton::Start(checklist)), who } => {
+            Need::Run(run::decide::needs(&run::command::Command::Start(checklist.clone()), who, runbook))
+        }
         Event::Submission { submission: Submission::Deploy { environment, .. }, who } => {
             Need::Deploy(deploy::decide::confirm_needs(environment, who, runbook))
         }
@@ -375,6 +385,25 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             Event::Submission { submission: Submission::Declare { alert: from, severity, title, details }, who },
             Loaded::Incident(loaded),
         ) => incident(inc::declare_submitted(loaded, *from, *severity, title, details.as_deref(), who, runbook, now)),
+        (Event::Submission { submission: Submission::HomeDeclare { severity, title }, who }, loaded) => {
+            let loaded = match loaded {
+                Loaded::Incident(loaded) => loaded,
+                _ => I::Nothing,
+            };
+            incident(crate::home::declare(*severity, title, loaded, who, runbook, now))
+        }
+        (Event::Click { button: Button::Home(crate::codec::HomeButton::Declare), .. }, _) => {
+            let mut d = Decision::nothing();
+            d.modal = Some(crate::home::declare_form());
+            d
+        }
+        (Event::Click { button: Button::Home(crate::codec::HomeButton::Start(checklist)), who }, loaded) => {
+            let loaded = match loaded {
+                Loaded::Run(loaded) => loaded,
+                _ => R::Nothing,
+            };
+            run(crate::home::start(checklist, loaded, who, runbook, now))
+        }
         (Event::Timer(timer), loaded) => match (&timer.kind, loaded) {
             (TimerKind::Incident { generation, reminder, .. }, Loaded::Incident(I::One(found))) => {
                 incident(inc::timer(reminder.clone(), *generation, timer.due, found, runbook, now))

@@ -24,6 +24,7 @@ pub mod delivery;
 pub mod deploy;
 pub mod event;
 pub mod github;
+pub mod home;
 pub mod incident;
 pub mod oncall;
 pub mod pipeline;

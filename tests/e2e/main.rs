@@ -7,6 +7,7 @@ mod binary;
 mod delivery;
 mod deploy;
 mod events;
+mod home;
 mod hours;
 mod incidents;
 mod live_checks;

@@ -54,7 +54,8 @@ fn events_and_interactivity_point_at_the_bot() {
     let m = manifest();
     let settings = &m["settings"];
     assert!(settings["event_subscriptions"]["request_url"].as_str().unwrap().ends_with("/slack/events"));
-    assert_eq!(settings["event_subscriptions"]["bot_events"], serde_json::json!(["app_mention"]));
+    assert_eq!(settings["event_subscriptions"]["bot_events"], serde_json::json!(["app_mention", "app_home_opened"]));
+    assert_eq!(m["features"]["app_home"]["home_tab_enabled"], true);
     assert_eq!(settings["interactivity"]["is_enabled"], true);
     assert!(settings["interactivity"]["request_url"].as_str().unwrap().ends_with("/slack/interactions"));
     assert_eq!(settings["socket_mode_enabled"], false);

@@ -340,7 +340,7 @@ pub fn on_demand(
 
 /// `• *On-call engineer*: @bob until Mon 09:00, then @carol`: a rotation
 /// now, as `/oncall` and a handoff on demand show it.
-pub(super) fn now_line(runbook: &Runbook, rotation: &Rotation, now: DateTime<Utc>) -> String {
+pub(crate) fn now_line(runbook: &Runbook, rotation: &Rotation, now: DateTime<Utc>) -> String {
     let name = escape(runbook.role(&rotation.role).map_or(rotation.role.as_str(), |r| r.name.as_str()));
     let (zone, oncall) = (runbook.timezone, &runbook.oncall);
     let Some(current) = oncall.on_call(&rotation.role, zone, now) else { return format!("• *{name}*") };
