@@ -889,6 +889,47 @@ mod tests {
         declare_decision(severity).change.unwrap().incident
     }
 
+    #[test]
+    fn each_guarded_incident_action_is_refused_to_whoever_the_runbook_leaves_out_and_changes_nothing() {
+        use crate::runbook::permissions::{Action, Allowed};
+        let id = IncidentId(1);
+        let bob = Invocation { user: "U0BOB".into(), ..alice() };
+        let cases: Vec<(Action, Command, Severity)> = vec![
+            (
+                Action::Declare(Severity::P1),
+                Command::Declare { severity: Severity::P1, title: "x".into() },
+                Severity::P1,
+            ),
+            (Action::Acknowledge, Command::Ack(id), Severity::P2),
+            (Action::Resolve, Command::Resolve { id, summary: None }, Severity::P2),
+            (Action::ResolveP0, Command::Resolve { id, summary: None }, Severity::P0),
+            (Action::ChangeSeverity, Command::ChangeSeverity { id, severity: Severity::P0 }, Severity::P2),
+            (Action::LowerSeverity, Command::ChangeSeverity { id, severity: Severity::P3 }, Severity::P1),
+            (Action::AssignCommander, Command::Commander { id, user: "U0BOB".into() }, Severity::P2),
+        ];
+        for (action, cmd, severity) in cases {
+            let mut rb = runbook();
+            rb.permissions.rules = vec![(action, vec![Allowed::User("U0ALICE".into())])];
+            let loaded = || match cmd {
+                Command::Declare { .. } => Loaded::NewId(id),
+                _ => Loaded::One(Some(declared(severity))),
+            };
+            let refused = command(&cmd, loaded(), &bob, &rb, now());
+            assert!(refused.change.is_none() && refused.effects.is_empty() && refused.timers.is_empty(), "{action:?}");
+            assert!(refused.reply.text.starts_with("🔒 Only <@U0ALICE> may"), "{action:?}: {}", refused.reply.text);
+            assert!(refused.log.as_deref().is_some_and(|l| l.contains("U0BOB")), "{action:?}: logged");
+            let allowed = command(&cmd, loaded(), &alice(), &rb, now());
+            assert!(allowed.change.is_some(), "{action:?}: {}", allowed.reply.text);
+        }
+        // Raising a P1, or lowering a P2, is not lowering a P0 or P1.
+        let mut rb = runbook();
+        rb.permissions.rules = vec![(Action::LowerSeverity, vec![Allowed::User("U0ALICE".into())])];
+        let raise = Command::ChangeSeverity { id, severity: Severity::P0 };
+        assert!(command(&raise, Loaded::One(Some(declared(Severity::P1))), &bob, &rb, now()).change.is_some());
+        let lower = Command::ChangeSeverity { id, severity: Severity::P3 };
+        assert!(command(&lower, Loaded::One(Some(declared(Severity::P2))), &bob, &rb, now()).change.is_some());
+    }
+
     /// The incident it decided about, if it changed.
     fn changed_incident(d: &IncidentDecision) -> Option<Incident> {
         d.change.clone().map(|c| c.incident)
