@@ -67,7 +67,14 @@ impl App {
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
         let store = match &config.redis_url {
-            Some(url) => Store::connect(url.expose(), &config.redis_prefix).context("REDIS_URL")?,
+            Some(url) => {
+                let store = Store::connect_with_ca(url.expose(), &config.redis_prefix, config.redis_ca.as_deref())
+                    .context("REDIS_URL")?;
+                match config.redis_wait {
+                    Some((replicas, timeout)) => store.wait_for_replicas(replicas, timeout),
+                    None => store,
+                }
+            }
             None => Store::memory(),
         };
         if !store.is_persistent() {

@@ -74,6 +74,13 @@ pub struct ServeArgs {
     /// Key prefix, so several bots or tests share one Redis.
     #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
     pub redis_prefix: String,
+    /// After each commit, wait until this many Redis replicas have it
+    /// (WAIT), so a failover cannot lose it; 0: do not wait.
+    #[arg(long, env = "OPSBOT_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+    /// How long a commit waits for those replicas, in milliseconds (at most 1000).
+    #[arg(long, env = "OPSBOT_REDIS_WAIT_TIMEOUT_MS", default_value_t = 100)]
+    pub redis_wait_timeout_ms: u64,
     /// Path to a runbook YAML (default: the embedded seed runbook).
     #[arg(long, env = "OPSBOT_RUNBOOK")]
     pub runbook: Option<String>,
@@ -101,6 +108,13 @@ pub struct Config {
     /// and talks to it; a configured bot has no sandbox routes at all.
     pub sandbox: bool,
     pub redis_prefix: String,
+    /// Replicas each commit waits for (`WAIT`), and for how long at most;
+    /// `None`: commits do not wait.
+    pub redis_wait: Option<(u32, std::time::Duration)>,
+    /// `OPSBOT_REDIS_CA_FILE`: the certificate authority (PEM) a
+    /// `rediss://` Redis's certificate is checked against, when not a
+    /// public one.
+    pub redis_ca: Option<Vec<u8>>,
     pub replica: String,
     /// The embedded seed runbook, or the team's file (validated).
     pub runbook: opsbot_handlers::Runbook,
@@ -182,6 +196,21 @@ impl Config {
         if args.redis_prefix.is_empty() || args.redis_prefix.contains(char::is_whitespace) {
             return Err(ConfigError("OPSBOT_REDIS_PREFIX must be a non-empty word".into()));
         }
+        if args.redis_wait_replicas > 0 && !(1..=1000).contains(&args.redis_wait_timeout_ms) {
+            return Err(ConfigError(
+                "OPSBOT_REDIS_WAIT_TIMEOUT_MS must be 1 to 1000: a commit waits that long before Slack is answered"
+                    .into(),
+            ));
+        }
+        let redis_ca = match env("OPSBOT_REDIS_CA_FILE") {
+            None => None,
+            Some(path) => Some(
+                std::fs::read(&path)
+                    .map_err(|e| ConfigError(format!("OPSBOT_REDIS_CA_FILE: cannot read `{path}`: {e}")))?,
+            ),
+        };
+        let redis_wait = (args.redis_wait_replicas > 0)
+            .then(|| (args.redis_wait_replicas, std::time::Duration::from_millis(args.redis_wait_timeout_ms)));
         let replica = args.replica.clone().or_else(|| env("HOSTNAME")).unwrap_or_else(|| "opsbot".to_owned());
         Ok(Config {
             bind,
@@ -192,6 +221,8 @@ impl Config {
             redis_url: redis_url.map(Secret::new),
             sandbox,
             redis_prefix: args.redis_prefix.clone(),
+            redis_wait,
+            redis_ca,
             replica,
             runbook,
             github_webhook_secret: env("GITHUB_WEBHOOK_SECRET").map(Secret::new),

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub inbox_entries: Gauge,
     /// Socket Mode connections open now (0 over HTTP).
     pub socket_mode_connections: Gauge,
+    /// Commits not known to have reached `OPSBOT_REDIS_WAIT_REPLICAS`
+    /// replicas in time, since start (sampled from the store).
+    pub unreplicated_commits: Gauge,
 }
 
 impl Default for Metrics {
@@ -85,8 +88,15 @@ impl Default for Metrics {
             "Socket Mode connections open to Slack",
             socket_mode_connections.clone(),
         );
+        let unreplicated_commits = Gauge::default();
+        registry.register(
+            "redis_unreplicated_commits",
+            "Commits not known to have reached OPSBOT_REDIS_WAIT_REPLICAS replicas in time, since start",
+            unreplicated_commits.clone(),
+        );
         Metrics {
             registry,
+            unreplicated_commits,
             requests,
             hook_requests,
             hook_signals,

@@ -109,6 +109,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     if let Ok(n) = inbox {
         m.inbox_entries.set(n as i64);
     }
+    m.unreplicated_commits.set(i64::try_from(app.store.unreplicated_commits()).unwrap_or(i64::MAX));
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.encode())
         .into_response()
 }

@@ -36,6 +36,8 @@ fn config(sandbox: bool) -> Config {
         redis_url: None,
         sandbox,
         redis_prefix: "opsbot-sandbox-test".into(),
+        redis_wait: None,
+        redis_ca: None,
         replica: "sandbox-test".into(),
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: None,

@@ -108,7 +108,13 @@ impl Store {
     /// Connects lazily: the bot starts while Redis is down and `/readyz`
     /// says so until it is back.
     pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
-        Ok(Store::on(Backend::Redis(Box::new(redis::RedisStore::connect(url, prefix)?))))
+        Store::connect_with_ca(url, prefix, None)
+    }
+
+    /// [`Store::connect`] to a `rediss://` Redis whose certificate a
+    /// private certificate authority signed (`OPSBOT_REDIS_CA_FILE`, PEM).
+    pub fn connect_with_ca(url: &str, prefix: &str, ca: Option<&[u8]>) -> StoreResult<Store> {
+        Ok(Store::on(Backend::Redis(Box::new(redis::RedisStore::connect(url, prefix, ca)?))))
     }
 
     /// A fresh, empty store in this process's memory: nothing persists, and
@@ -124,6 +130,27 @@ impl Store {
 
     pub async fn ping(&self) -> StoreResult<()> {
         dispatch!(self.ping())
+    }
+
+    /// Makes each commit wait for `replicas` Redis replicas to have it, at
+    /// most `timeout` (`OPSBOT_REDIS_WAIT_REPLICAS`); the memory store has
+    /// none to wait for.
+    pub fn wait_for_replicas(self, replicas: u32, timeout: Duration) -> Store {
+        match self.backend {
+            Backend::Redis(mut store) => {
+                store.wait_for(replicas, timeout);
+                Store::on(Backend::Redis(store))
+            }
+            memory => Store::on(memory),
+        }
+    }
+
+    /// Commits not known to have reached the replicas asked for, since start.
+    pub fn unreplicated_commits(&self) -> u64 {
+        match &self.backend {
+            Backend::Redis(store) => store.unreplicated_commits(),
+            Backend::Memory(_) => 0,
+        }
     }
 
     /// Whether Redis still holds what this replica saw in it; the memory

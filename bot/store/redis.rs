@@ -62,6 +62,9 @@ pub struct RedisStore {
     accept_hook: Script,
     replace_if: Script,
     next_number: Script,
+    /// `OPSBOT_REDIS_WAIT_REPLICAS`: how many replicas each commit waits
+    /// for, and what it found; `None`: commits do not wait.
+    replica_wait: Option<std::sync::Arc<ReplicaWait>>,
     /// The epoch marker this replica found (or wrote) in Redis, and whether
     /// Redis has lost it since: see [`Epoch`].
     epoch: std::sync::Arc<Epoch>,
@@ -104,6 +107,20 @@ impl Epoch {
     fn take_untold(&self) -> bool {
         self.untold.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// Commits waiting for Redis replicas (`WAIT`), and how that went.
+pub struct ReplicaWait {
+    replicas: u32,
+    timeout: Duration,
+    unreplicated: std::sync::atomic::AtomicU64,
+    /// After a shortfall, commits do not wait until then.
+    skip_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl ReplicaWait {
+    /// How long commits stop waiting after one was not replicated in time.
+    const BACK_OFF: Duration = Duration::from_secs(10);
 }
 
 /// What a check of the epoch marker found.
@@ -440,8 +457,16 @@ async fn timed<T>(fut: impl std::future::Future<Output = redis::RedisResult<T>>)
 impl RedisStore {
     /// Connects lazily: the bot starts while Redis is down and `/readyz`
     /// says so until it is back.
-    pub fn connect(url: &str, prefix: &str) -> StoreResult<RedisStore> {
-        let client = redis::Client::open(url)?;
+    pub fn connect(url: &str, prefix: &str, ca: Option<&[u8]>) -> StoreResult<RedisStore> {
+        // `rediss://` speaks TLS, checked against the public roots, or
+        // against the operator's own certificate authority when given.
+        let client = match ca {
+            None => redis::Client::open(url)?,
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) },
+            )?,
+        };
         Ok(RedisStore {
             conn: connection(client.clone(), OPERATION_TIMEOUT)?,
             blocking: connection(client.clone(), OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
@@ -454,6 +479,7 @@ impl RedisStore {
             accept_hook: Script::new(ACCEPT_HOOK_LUA),
             replace_if: Script::new(REPLACE_IF_LUA),
             next_number: Script::new(NEXT_NUMBER_LUA),
+            replica_wait: None,
             epoch: std::sync::Arc::default(),
         })
     }
@@ -851,8 +877,65 @@ impl RedisStore {
         Ok(match outcome {
             -1 => CommitOutcome::Conflict,
             -2 => CommitOutcome::TimerGone,
-            _ => CommitOutcome::Committed,
+            _ => {
+                self.wait_for_replicas().await;
+                CommitOutcome::Committed
+            }
         })
+    }
+
+    /// After a commit, when the operator asked for it: waits (`WAIT`, at
+    /// most the timeout) until enough replicas have everything written so
+    /// far, so a failover right after cannot lose what Slack is about to
+    /// be told. Not met, the commit stands (the primary has it), and the
+    /// shortfall is counted and logged; for a while after, commits do not
+    /// wait, since `WAIT` holds up the shared connection's other commands
+    /// and a replica that is down would slow every request by the timeout.
+    async fn wait_for_replicas(&self) {
+        let Some(wait) = &self.replica_wait else { return };
+        let now = std::time::Instant::now();
+        let skipping = wait.skip_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| now < until);
+        if skipping {
+            wait.unreplicated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        let mut conn = self.conn.clone();
+        let millis = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut asked = redis::cmd("WAIT");
+        asked.arg(wait.replicas).arg(millis);
+        let acked = timed(asked.query_async::<u32>(&mut conn)).await;
+        if acked.as_ref().is_ok_and(|n| *n >= wait.replicas) {
+            return;
+        }
+        wait.unreplicated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *wait.skip_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(now + ReplicaWait::BACK_OFF);
+        match acked {
+            Ok(n) => tracing::warn!(
+                acked = n,
+                wanted = wait.replicas,
+                "a commit reached fewer Redis replicas than OPSBOT_REDIS_WAIT_REPLICAS within the timeout; \
+                 commits do not wait for the next 10 s"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not wait for Redis replicas after a commit"),
+        }
+    }
+
+    /// Waits for `replicas` Redis replicas after each commit, at most
+    /// `timeout` (see `wait_for_replicas`).
+    pub fn wait_for(&mut self, replicas: u32, timeout: Duration) {
+        self.replica_wait = (replicas > 0).then(|| {
+            std::sync::Arc::new(ReplicaWait {
+                replicas,
+                timeout,
+                unreplicated: Default::default(),
+                skip_until: Default::default(),
+            })
+        });
+    }
+
+    /// Commits not known to have reached the replicas asked for.
+    pub fn unreplicated_commits(&self) -> u64 {
+        self.replica_wait.as_ref().map_or(0, |w| w.unreplicated.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Timers due at `now`, oldest first, as stored (the raw member is what

@@ -50,6 +50,10 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     persistence: Persistence,
+    /// The port of the primary this server replicates, if it is a replica.
+    replica_of: Option<u16>,
+    /// Its TLS port, beside the plain one, when it speaks TLS too.
+    tls_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -67,19 +71,61 @@ impl RedisServer {
     /// [`RedisServer::start`] for callers that report errors instead of
     /// panicking, such as the benchmark.
     pub fn try_start(persistence: Persistence) -> io::Result<RedisServer> {
+        RedisServer::launch(persistence, None, false)
+    }
+
+    fn launch(persistence: Persistence, replica_of: Option<u16>, tls: bool) -> io::Result<RedisServer> {
         let dir = fresh_dir()?;
-        let mut server = RedisServer { port: 0, dir, persistence, child: None };
+        if tls {
+            make_certificates(&dir)?;
+        }
+        let mut server = RedisServer { port: 0, dir, persistence, replica_of, tls_port: None, child: None };
         // The port is free when the OS hands it out, but another process
         // can take it before redis-server binds it; redis-server then
         // exits at once, and another port is worth a try.
         let mut attempts = 3;
         loop {
             server.port = free_port()?;
+            if tls {
+                server.tls_port = Some(free_port()?);
+            }
             match server.try_restart() {
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempts > 1 => attempts -= 1,
                 other => return other.map(|()| server),
             }
         }
+    }
+
+    /// A replica of `primary` (`replicaof`), in memory, answering `PING`
+    /// once started; it has the primary's data once the first sync is done.
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`] does.
+    pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
+        RedisServer::launch(Persistence::InMemory, Some(primary.port), false).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A server that also speaks TLS, on a port of its own, with a
+    /// certificate for `127.0.0.1` signed by a certificate authority made
+    /// for it ([`RedisServer::ca_pem`]), as a managed Redis with a private
+    /// CA is. The certificates are made with the `openssl` command.
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`] does, or when `openssl` fails.
+    pub fn start_tls() -> RedisServer {
+        RedisServer::launch(Persistence::InMemory, None, true).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/` of a [`RedisServer::start_tls`] server.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|port| format!("rediss://127.0.0.1:{port}/"))
+    }
+
+    /// The PEM of the certificate authority that signed its TLS certificate.
+    pub fn ca_pem(&self) -> io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join("ca.pem"))
     }
 
     /// The port it listens on (on 127.0.0.1), the same across restarts.
@@ -125,8 +171,28 @@ impl RedisServer {
             Persistence::InMemory => &["--appendonly", "no"],
             Persistence::AppendOnly => &["--appendonly", "yes", "--appendfsync", "always"],
         };
+        let mut options: Vec<String> = match self.replica_of {
+            Some(port) => vec!["--replicaof".into(), "127.0.0.1".into(), port.to_string()],
+            None => Vec::new(),
+        };
+        if let Some(tls_port) = self.tls_port {
+            let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+            options.extend([
+                "--tls-port".into(),
+                tls_port.to_string(),
+                "--tls-cert-file".into(),
+                file("server.pem"),
+                "--tls-key-file".into(),
+                file("server.key"),
+                "--tls-ca-cert-file".into(),
+                file("ca.pem"),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]);
+        }
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&options)
             // No RDB snapshots: they would fork a copy of the server at
             // unpredictable moments, and the append-only file is the
             // durability that is being tested.
@@ -191,6 +257,49 @@ fn log_tail(path: &Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// A certificate authority (`ca.pem`) and a server certificate for
+/// 127.0.0.1 it signed (`server.pem`, `server.key`), in `dir`.
+fn make_certificates(dir: &Path) -> io::Result<()> {
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=opsbot test CA"],
+        ]
+        .concat(),
+        [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl").args(&args).current_dir(dir).output().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run openssl: {e}; it must be on the PATH (.ci/run installs it)"))
+        })?;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(io::Error::other(format!("openssl {} failed: {why}", args.join(" "))));
+        }
+    }
+    Ok(())
 }
 
 fn free_port() -> io::Result<u16> {

@@ -196,3 +196,70 @@ async fn redis_that_comes_back_empty_numbers_nothing_says_so_and_takes_up_again_
     assert_eq!(told, 1, "one replica tells");
     late.stop().await;
 }
+
+/// Waits until `replica` has synced with its primary.
+async fn synced(replica: &opsbot_test_redis::RedisServer) {
+    let client = redis::Client::open(replica.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let info: String = redis::cmd("INFO").arg("replication").query_async(&mut conn).await.unwrap();
+        if info.contains("master_link_status:up") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the replica never synced: {info}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `opsbot_redis_unreplicated_commits` as `/metrics` shows it.
+async fn unreplicated(t: &TestApp) -> u64 {
+    let text = reqwest::get(t.url("/metrics")).await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("opsbot_redis_unreplicated_commits ")).expect("the gauge is there");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn commits_wait_for_a_redis_replica_and_one_that_is_gone_is_counted_but_stops_nothing() {
+    let mut t = spawn_app().await;
+    let mut replica = opsbot_test_redis::RedisServer::start_replica_of(&t.redis);
+    t.stop().await;
+    t.config.redis_wait = Some((1, Duration::from_millis(200)));
+    t.start_again().await;
+    synced(&replica).await;
+
+    let declared = reply_text(&t.incident("p2 Replicated").await);
+    assert!(declared.contains("INC-1"), "{declared}");
+    assert_eq!(unreplicated(&t).await, 0, "the replica has it");
+
+    replica.stop();
+    let started = Instant::now();
+    let declared = reply_text(&t.incident("p2 Only on the primary").await);
+    assert!(declared.contains("INC-2"), "the commit stands: {declared}");
+    assert!(started.elapsed() < Duration::from_secs(3), "answered in {:?}", started.elapsed());
+    assert_eq!(unreplicated(&t).await, 1, "and is counted");
+}
+
+#[tokio::test]
+async fn a_redis_over_tls_signed_by_a_private_authority_is_used_once_its_authority_is_given() {
+    let tls = opsbot_test_redis::RedisServer::start_tls();
+    let url = tls.tls_url().expect("a TLS port");
+    let ca = tls.ca_pem().unwrap();
+    let t = spawn_app_with(|config| {
+        config.redis_url = Some(opsbot::config::Secret::new(url.clone()));
+        config.redis_ca = Some(ca);
+    })
+    .await;
+    let declared = reply_text(&t.incident("p2 Over TLS").await);
+    assert!(declared.contains("INC-1"), "{declared}");
+    t.wait_for_alert(DEVOPS, "INC-1").await;
+    assert_eq!(reqwest::get(t.url("/readyz")).await.unwrap().status(), 200);
+
+    // Checked against the public roots only, the private certificate is
+    // refused: not ready, and nothing is written.
+    let untrusted = spawn_app_with(|config| config.redis_url = Some(opsbot::config::Secret::new(url))).await;
+    let refused = reply_text(&untrusted.incident("p2 Over TLS, untrusted").await);
+    assert!(refused.contains("cannot reach its database"), "{refused}");
+    let ready = reqwest::get(untrusted.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+}

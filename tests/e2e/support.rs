@@ -134,6 +134,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         redis_url: Some(Secret::new(redis.url())),
         sandbox: false,
         redis_prefix: "opsbot-test".into(),
+        redis_wait: None,
+        redis_ca: None,
         replica: "test-replica".into(),
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: Some(Secret::new(GITHUB_SECRET)),
