@@ -186,8 +186,8 @@ impl Config {
             )));
         }
         let redis_url = env("REDIS_URL");
-        if redis_url.as_deref().is_some_and(|url| redis::Client::open(url).is_err()) {
-            return Err(ConfigError("REDIS_URL is not a valid redis:// or rediss:// URL".into()));
+        if let Some(Err(why)) = redis_url.as_deref().map(crate::store::check_url) {
+            return Err(ConfigError(format!("REDIS_URL: {why}")));
         }
         let runbook = match &args.runbook {
             None => opsbot_handlers::Runbook::seed(),

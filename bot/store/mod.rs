@@ -33,6 +33,7 @@ mod dedupe;
 mod inbox;
 mod memory;
 mod outbox;
+mod primary;
 mod redis;
 mod subjects;
 mod timers;
@@ -63,6 +64,17 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why `url` is not a Redis URL opsbot can use, if it is not:
+/// `redis://`, `rediss://` or `redis+sentinel://host:port,…/<master>`.
+pub fn check_url(url: &str) -> Result<(), String> {
+    match primary::SentinelUrl::parse(url) {
+        Some(parsed) => parsed.map(drop),
+        None => ::redis::Client::open(url)
+            .map(drop)
+            .map_err(|_| "not a valid redis://, rediss:// or redis+sentinel:// URL".to_owned()),
+    }
+}
 
 /// The numberings `opsbot redis adopt` can continue, by their ids' prefix.
 pub const NUMBERINGS: [&str; 7] = ["INC", "RUN", "ALR", "DEP", "HND", "OVR", "SWP"];

@@ -10,6 +10,7 @@ use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, I
 use super::outbox::{
     dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
+use super::primary::{self, Links, Primary, SentinelUrl, Timeouts};
 use super::subjects::{
     alert_from_fields, deployment_from_fields, digested_fields, handoff_from_fields, incident_from_fields,
     listed_anchor, listed_incident, override_from_fields, posted_fields, rerun_from_fields, run_from_fields,
@@ -25,7 +26,7 @@ use opsbot_handlers::pipeline::rerun::RerunRequest;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::{AlertId, DeployId, HandoffId, OverrideId, SwapId};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, TimelineEntry, Timer};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
 use std::collections::HashMap;
@@ -45,16 +46,10 @@ const INBOX_GROUP: &str = "intake";
 
 #[derive(Clone)]
 pub struct RedisStore {
-    /// Shared, multiplexed: every request's commands go through it.
-    conn: ConnectionManager,
-    /// The outbox worker's blocking reads would stall everyone else's
-    /// commands on the shared connection, so they get their own: one per
-    /// outbox stream, so neither reader waits behind the other.
-    blocking: ConnectionManager,
-    alerts_blocking: ConnectionManager,
-    /// The hook worker's blocking reads, apart from the outbox's so neither
-    /// waits behind the other's.
-    inbox_blocking: ConnectionManager,
+    /// The connections to the primary (see `primary::Links`): a shared,
+    /// multiplexed one for every request's commands, and one per blocking
+    /// reader, which would otherwise stall it.
+    primary: Primary,
     keys: Keys,
     commit: Script,
     set_if_exists: Script,
@@ -433,15 +428,6 @@ redis.call('XADD', KEYS[1], '*', 'source', ARGV[1], 'event', ARGV[2], 'body', AR
 return 1
 "#;
 
-fn connection(client: redis::Client, response_timeout: Duration) -> StoreResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
-}
-
 /// A TTL as Redis's `PX` takes it: whole milliseconds, at least one.
 fn millis(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
@@ -460,18 +446,26 @@ impl RedisStore {
     pub fn connect(url: &str, prefix: &str, ca: Option<&[u8]>) -> StoreResult<RedisStore> {
         // `rediss://` speaks TLS, checked against the public roots, or
         // against the operator's own certificate authority when given.
-        let client = match ca {
-            None => redis::Client::open(url)?,
-            Some(pem) => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) },
-            )?,
+        let timeouts = Timeouts {
+            operation: OPERATION_TIMEOUT,
+            outbox: OUTBOX_BLOCK + OPERATION_TIMEOUT,
+            inbox: INBOX_BLOCK + OPERATION_TIMEOUT,
+        };
+        let primary = match SentinelUrl::parse(url) {
+            Some(sentinel) => primary::follow(&sentinel.map_err(StoreError::Unavailable)?, timeouts)?,
+            None => {
+                let client = match ca {
+                    None => redis::Client::open(url)?,
+                    Some(pem) => redis::Client::build_with_tls(
+                        url,
+                        redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) },
+                    )?,
+                };
+                Primary::fixed(Links::to(client, &timeouts)?)
+            }
         };
         Ok(RedisStore {
-            conn: connection(client.clone(), OPERATION_TIMEOUT)?,
-            blocking: connection(client.clone(), OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
-            alerts_blocking: connection(client.clone(), OUTBOX_BLOCK + OPERATION_TIMEOUT)?,
-            inbox_blocking: connection(client, INBOX_BLOCK + OPERATION_TIMEOUT)?,
+            primary,
             keys: Keys { prefix: prefix.to_owned() },
             commit: Script::new(COMMIT_LUA),
             set_if_exists: Script::new(SET_IF_EXISTS_LUA),
@@ -484,6 +478,11 @@ impl RedisStore {
         })
     }
 
+    /// The shared connection to the primary.
+    fn conn(&self) -> ConnectionManager {
+        self.primary.links().conn
+    }
+
     /// The marker this replica holds, finding it first if need be: the one
     /// in Redis, else (a first start) a new one, unless a replica found
     /// Redis had lost its data (`epoch:lost`) and nobody adopted it since.
@@ -491,7 +490,7 @@ impl RedisStore {
         if let Some(marker) = self.epoch.held() {
             return Ok(marker);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let (found, lost): (Option<String>, bool) =
             timed(redis::pipe().get(self.keys.epoch()).exists(self.keys.epoch_lost()).query_async(&mut conn)).await?;
         let marker = match found {
@@ -528,7 +527,7 @@ impl RedisStore {
     /// replica knew for `opsbot redis adopt`; true when no replica had.
     async fn mark_lost(&self, held: &str) -> StoreResult<bool> {
         self.epoch.set_lost(true);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let set: Option<String> =
             timed(redis::cmd("SET").arg(self.keys.epoch_lost()).arg(held).arg("NX").query_async(&mut conn)).await?;
         if set.is_some() {
@@ -543,7 +542,7 @@ impl RedisStore {
     /// marker goes back to what the replicas knew, so running replicas take
     /// up writing again by themselves. Returns what it did, in words.
     pub async fn adopt(&self, next: &[(String, u64)]) -> StoreResult<Vec<String>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut done = Vec::new();
         for (kind, number) in next {
             let key = match kind.as_str() {
@@ -599,7 +598,7 @@ impl RedisStore {
             Err(StoreError::Lost) => return Ok(EpochCheck::Lost { first: self.epoch.take_untold() }),
             Err(e) => return Err(e),
         };
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let found: Option<String> = timed(conn.get(self.keys.epoch())).await?;
         if found.as_deref() == Some(held.as_str()) {
             if self.epoch.is_lost() {
@@ -621,7 +620,7 @@ impl RedisStore {
             return Err(StoreError::Lost);
         }
         let held = self.held_epoch().await?;
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut invocation = self.next_number.key(self.keys.epoch());
         invocation.key(sequence).arg(&held);
         let answer = tokio::time::timeout(OPERATION_TIMEOUT, invocation.invoke_async::<u64>(&mut conn))
@@ -642,7 +641,7 @@ impl RedisStore {
         if self.epoch.is_lost() {
             return Err(StoreError::Lost);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
     }
 
@@ -653,14 +652,14 @@ impl RedisStore {
 
     pub async fn load_incident(&self, id: IncidentId) -> StoreResult<Option<Versioned<Incident>>> {
         let key = self.keys.incident(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         incident_from_fields(&key, fields)
     }
 
     pub async fn load_timeline(&self, id: IncidentId) -> StoreResult<Vec<TimelineEntry>> {
         let key = self.keys.timeline(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let raw: Vec<String> = timed(conn.lrange(&key, 0, -1)).await?;
         raw.iter().map(|json| from_json(&key, json)).collect()
     }
@@ -668,14 +667,14 @@ impl RedisStore {
     /// Open incidents, newest first: one index read and one pipelined fetch,
     /// so the cost grows with open incidents, not with history.
     pub async fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open(), 0, -1)).await?;
         self.incidents(&ids).await
     }
 
     /// Incidents declared since `since`, open or resolved, newest first.
     pub async fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> =
             timed(conn.zrevrangebyscore(self.keys.declared(), "+inf", since.timestamp_millis())).await?;
         self.incidents(&ids).await
@@ -689,7 +688,7 @@ impl RedisStore {
         for id in ids {
             pipe.hmget(self.keys.incident(IncidentId(*id)), LISTED_FIELDS);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let rows: Vec<Vec<Option<String>>> = timed(pipe.query_async(&mut conn)).await?;
         let mut found = Vec::with_capacity(rows.len());
         for (id, row) in ids.iter().zip(rows) {
@@ -872,7 +871,7 @@ impl RedisStore {
         for timer in change.timers {
             invocation.arg(timer.due.timestamp_millis()).arg(to_json(timer));
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let outcome: i64 = timed(invocation.invoke_async(&mut conn)).await?;
         Ok(match outcome {
             -1 => CommitOutcome::Conflict,
@@ -899,7 +898,7 @@ impl RedisStore {
             wait.unreplicated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let millis = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
         let mut asked = redis::cmd("WAIT");
         asked.arg(wait.replicas).arg(millis);
@@ -945,7 +944,7 @@ impl RedisStore {
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Timer)>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let raw: Vec<String> =
             timed(conn.zrangebyscore_limit(self.keys.timers(), "-inf", now.timestamp_millis(), 0, limit as isize))
                 .await?;
@@ -964,7 +963,7 @@ impl RedisStore {
 
     /// How many timers are set, for tests and metrics.
     pub async fn timer_count(&self) -> StoreResult<u64> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(conn.zcard(self.keys.timers())).await
     }
 
@@ -978,14 +977,14 @@ impl RedisStore {
         for effect in effects {
             pipe.xadd(self.keys.outbox(OutboxStream::of(effect)), "*", &[("effect", to_json(effect))]).ignore();
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(pipe.query_async::<()>(&mut conn)).await
     }
 
     /// Slack retries events it thinks we missed; true only the first time an
     /// event id is seen within `ttl`.
     pub async fn first_sighting(&self, event_id: &str, ttl: Duration) -> StoreResult<bool> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let set: Option<String> = timed(
             redis::cmd("SET")
                 .arg(self.keys.slack_event(event_id))
@@ -1003,7 +1002,7 @@ impl RedisStore {
     /// once it was: one key, so a claim and the answer cannot disagree.
     pub async fn claim_envelope(&self, envelope_id: &str, ttl: Duration) -> StoreResult<EnvelopeClaim> {
         let key = self.keys.socket_envelope(envelope_id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let set: Option<String> =
             timed(redis::cmd("SET").arg(&key).arg("").arg("NX").arg("PX").arg(millis(ttl)).query_async(&mut conn))
                 .await?;
@@ -1019,13 +1018,13 @@ impl RedisStore {
     }
 
     pub async fn envelope_answer(&self, envelope_id: &str) -> StoreResult<Option<String>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let answer: Option<String> = timed(conn.get(self.keys.socket_envelope(envelope_id))).await?;
         Ok(answer.filter(|a| !a.is_empty()))
     }
 
     pub async fn answer_envelope(&self, envelope_id: &str, answer: &str, ttl: Duration) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(
             redis::cmd("SET")
                 .arg(self.keys.socket_envelope(envelope_id))
@@ -1038,7 +1037,7 @@ impl RedisStore {
     }
 
     pub async fn release_envelope(&self, envelope_id: &str) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(conn.del::<_, ()>(self.keys.socket_envelope(envelope_id))).await
     }
 
@@ -1059,12 +1058,12 @@ impl RedisStore {
     // --- Rotation plans --------------------------------------------------------
 
     pub async fn rotation_plan(&self, role: &str) -> StoreResult<Option<String>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(conn.get(self.keys.rotation_plan(role))).await
     }
 
     pub async fn replace_rotation_plan(&self, role: &str, expected: Option<&str>, plan: &str) -> StoreResult<bool> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut invocation = self.replace_if.prepare_invoke();
         invocation.key(self.keys.rotation_plan(role)).arg(expected.unwrap_or("")).arg(plan);
         timed(invocation.invoke_async::<i64>(&mut conn)).await.map(|n| n == 1)
@@ -1078,20 +1077,20 @@ impl RedisStore {
 
     pub async fn load_override(&self, id: OverrideId) -> StoreResult<Option<Versioned<Override>>> {
         let key = self.keys.cover(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         override_from_fields(&key, fields)
     }
 
     /// Swap offers nobody has answered yet, oldest first.
     pub async fn open_swaps(&self) -> StoreResult<Vec<Swap>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> = timed(conn.zrange(self.keys.open_swaps(), 0, -1)).await?;
         self.listed(&ids, |id| self.keys.swap(SwapId(id)), swap_from_fields).await
     }
 
     pub async fn open_overrides(&self) -> StoreResult<Vec<Override>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> = timed(conn.zrange(self.keys.open_overrides(), 0, -1)).await?;
         self.listed(&ids, |id| self.keys.cover(OverrideId(id)), override_from_fields).await
     }
@@ -1107,7 +1106,7 @@ impl RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.hgetall(key(*id));
@@ -1130,7 +1129,7 @@ impl RedisStore {
 
     pub async fn load_swap(&self, id: SwapId) -> StoreResult<Option<Versioned<Swap>>> {
         let key = self.keys.swap(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         swap_from_fields(&key, fields)
     }
@@ -1143,7 +1142,7 @@ impl RedisStore {
 
     pub async fn load_handoff(&self, id: HandoffId) -> StoreResult<Option<Versioned<Handoff>>> {
         let key = self.keys.handoff(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         handoff_from_fields(&key, fields)
     }
@@ -1156,14 +1155,14 @@ impl RedisStore {
 
     pub async fn load_deployment(&self, id: DeployId) -> StoreResult<Option<Versioned<Deployment>>> {
         let key = self.keys.deployment(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         deployment_from_fields(&key, fields)
     }
 
     pub async fn load_rerun(&self, run_id: u64) -> StoreResult<Option<Versioned<RerunRequest>>> {
         let key = self.keys.rerun(run_id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         rerun_from_fields(&key, fields)
     }
@@ -1176,13 +1175,13 @@ impl RedisStore {
 
     pub async fn load_alert(&self, id: AlertId) -> StoreResult<Option<Versioned<AlertGroup>>> {
         let key = self.keys.alert(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         alert_from_fields(&key, fields)
     }
 
     pub async fn current_alert(&self, source: &str) -> StoreResult<Option<Versioned<AlertGroup>>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let id: Option<u64> = timed(conn.hget(self.keys.current_alerts(), source)).await?;
         match id {
             Some(id) => self.load_alert(AlertId(id)).await,
@@ -1193,20 +1192,20 @@ impl RedisStore {
     /// One index read and one pipelined fetch: the cost grows with firing
     /// groups, not with history.
     pub async fn open_alerts(&self) -> StoreResult<Vec<AlertGroup>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open_alerts(), 0, -1)).await?;
         self.listed(&ids, |id| self.keys.alert(AlertId(id)), alert_from_fields).await
     }
 
     pub async fn open_runs(&self) -> StoreResult<Vec<Run>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> = timed(conn.zrevrange(self.keys.open_runs(), 0, -1)).await?;
         self.listed(&ids, |id| self.keys.run(RunId(id)), run_from_fields).await
     }
 
     pub async fn run_samples_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RunSample>> {
         let key = self.keys.run_samples();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let raw: Vec<String> = timed(conn.zrangebyscore(&key, since.timestamp_millis(), "+inf")).await?;
         raw.iter().map(|json| from_json(&key, json)).collect()
     }
@@ -1231,7 +1230,7 @@ impl RedisStore {
 
     pub async fn anchor_failure(&self, subject: opsbot_handlers::Subject) -> StoreResult<Option<String>> {
         // Two fields, not the whole hash: a waiting thread reply asks this.
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let values: Vec<Option<String>> = timed(conn.hmget(self.subject_key(subject), &ANCHOR_ERROR_FIELDS)).await?;
         Ok(values.into_iter().flatten().next())
     }
@@ -1242,7 +1241,7 @@ impl RedisStore {
         for (field, value) in fields {
             invocation.arg(*field).arg(*value);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(invocation.invoke_async::<i64>(&mut conn)).await.map(drop)
     }
 
@@ -1254,14 +1253,14 @@ impl RedisStore {
 
     pub async fn load_run(&self, id: RunId) -> StoreResult<Option<Versioned<Run>>> {
         let key = self.keys.run(id);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let fields: HashMap<String, String> = timed(conn.hgetall(&key)).await?;
         run_from_fields(&key, fields)
     }
 
     /// A checklist's last `limit` runs, newest first.
     pub async fn runs_of(&self, checklist: &str, limit: usize) -> StoreResult<Vec<Run>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ids: Vec<u64> =
             timed(conn.zrevrange(self.keys.checklist_runs(checklist), 0, limit.saturating_sub(1) as isize)).await?;
         if ids.is_empty() {
@@ -1284,7 +1283,7 @@ impl RedisStore {
     /// The latest schedule slot of a checklist that was handled (run or
     /// skipped), if any.
     pub async fn last_handled_slot(&self, checklist: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let ms: Option<i64> = timed(conn.get(self.keys.checklist_last_slot(checklist))).await?;
         Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
     }
@@ -1292,7 +1291,7 @@ impl RedisStore {
     /// Sets a timer unless it is already set (the same timer from several
     /// replicas stays one).
     pub async fn set_timer(&self, timer: &Timer) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(
             redis::cmd("ZADD")
                 .arg(self.keys.timers())
@@ -1309,7 +1308,7 @@ impl RedisStore {
 
     /// Creates `group` on `stream` (and the stream) unless it exists.
     async fn create_group(&self, stream: String, group: &str) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let created =
             tokio::time::timeout(OPERATION_TIMEOUT, conn.xgroup_create_mkstream::<_, _, _, ()>(stream, group, "0"))
                 .await
@@ -1354,7 +1353,7 @@ impl RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> StoreResult<Vec<StreamId>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let reply: StreamAutoClaimReply = timed(
             redis::cmd("XAUTOCLAIM")
                 .arg(stream)
@@ -1373,7 +1372,7 @@ impl RedisStore {
     /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
     /// idle from now.
     async fn keep_entry(&self, stream: String, group: &str, consumer: &str, entry_id: &str) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(
             redis::cmd("XCLAIM")
                 .arg(stream)
@@ -1392,7 +1391,7 @@ impl RedisStore {
     async fn settle_entry(&self, stream: String, group: &str, entry_id: &str) -> StoreResult<()> {
         let mut pipe = redis::pipe();
         pipe.atomic().xack(&stream, group, &[entry_id]).ignore().xdel(&stream, &[entry_id]).ignore();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(pipe.query_async::<()>(&mut conn)).await
     }
 
@@ -1419,8 +1418,8 @@ impl RedisStore {
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
         let conn = match stream {
-            OutboxStream::People => self.blocking.clone(),
-            OutboxStream::Alerts => self.alerts_blocking.clone(),
+            OutboxStream::People => self.primary.links().blocking,
+            OutboxStream::Alerts => self.primary.links().alerts_blocking,
         };
         let key = self.keys.outbox(stream);
         let ids = Self::read_group(conn, key, OUTBOX_GROUP, consumer, count, own_pending_after, OUTBOX_BLOCK).await?;
@@ -1468,12 +1467,12 @@ impl RedisStore {
             .ignore()
             .xdel(self.keys.outbox(entry.stream), &[&entry.id])
             .ignore();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(pipe.query_async::<()>(&mut conn)).await
     }
 
     pub async fn dead_letters(&self) -> StoreResult<Vec<serde_json::Value>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let raw: Vec<String> = timed(conn.lrange(self.keys.dead_letters(), 0, -1)).await?;
         raw.iter().map(|json| from_json(&self.keys.dead_letters(), json)).collect()
     }
@@ -1481,7 +1480,7 @@ impl RedisStore {
     /// Entries of `stream` not yet delivered (pending or unread), for tests
     /// and metrics.
     pub async fn outbox_len(&self, stream: OutboxStream) -> StoreResult<u64> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(conn.xlen(self.keys.outbox(stream))).await
     }
 
@@ -1497,7 +1496,7 @@ impl RedisStore {
             .arg(now)
             .arg(every.as_millis() as u64)
             .arg(burst.max(1));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let wait: u64 = timed(invocation.invoke_async(&mut conn)).await?;
         Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
@@ -1525,7 +1524,7 @@ impl RedisStore {
                         .ignore()
                         .xdel(self.keys.outbox(stream), &[&raw.id])
                         .ignore();
-                    let mut conn = self.conn.clone();
+                    let mut conn = self.conn();
                     let _ = timed(pipe.query_async::<()>(&mut conn)).await;
                 }
             }
@@ -1552,7 +1551,7 @@ impl RedisStore {
             invocation.arg(value);
         }
         invocation.arg(ttl.as_secs().max(1));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let stored: i64 = timed(invocation.invoke_async(&mut conn)).await?;
         Ok(if stored == 1 { Accepted::Stored } else { Accepted::Duplicate })
     }
@@ -1567,7 +1566,7 @@ impl RedisStore {
         count: usize,
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<InboxEntry>> {
-        let (conn, stream) = (self.inbox_blocking.clone(), self.keys.hooks());
+        let (conn, stream) = (self.primary.links().inbox_blocking, self.keys.hooks());
         let ids = Self::read_group(conn, stream, INBOX_GROUP, consumer, count, own_pending_after, INBOX_BLOCK).await?;
         Ok(ids.iter().map(inbox_entry).collect())
     }
@@ -1591,7 +1590,7 @@ impl RedisStore {
     }
 
     pub async fn inbox_len(&self) -> StoreResult<u64> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         timed(conn.xlen(self.keys.hooks())).await
     }
 }

@@ -252,6 +252,74 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Sentinel watching one primary under a name, on a free port of
+/// 127.0.0.1, quick to decide (a primary silent for a second is down);
+/// killed, and its directory removed, when dropped.
+#[derive(Debug)]
+pub struct RedisSentinel {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisSentinel {
+    /// Starts a Sentinel watching `primary` as `master`.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot start, as [`RedisServer::start`] does.
+    pub fn start(master: &str, primary: &RedisServer) -> RedisSentinel {
+        let start = || -> io::Result<RedisSentinel> {
+            let dir = fresh_dir()?;
+            let port = free_port()?;
+            // Sentinel rewrites its configuration file, so it is its own.
+            let conf = dir.join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {master} 127.0.0.1 {} 1\n\
+                     sentinel down-after-milliseconds {master} 1000\nsentinel failover-timeout {master} 3000\n",
+                    dir.display(),
+                    primary.port
+                ),
+            )?;
+            let log = File::create(dir.join("sentinel.log"))?;
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?;
+            let pid = child.id();
+            let sentinel = RedisSentinel { port, dir, child: Some(child) };
+            let deadline = Instant::now() + START_DEADLINE;
+            while !answers_as(port, pid) {
+                if Instant::now() > deadline {
+                    let log = log_tail(&sentinel.dir.join("sentinel.log"));
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, format!("Sentinel did not start:\n{log}")));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(sentinel)
+        };
+        start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The last lines of a server's log, which say why it failed.
 fn log_tail(path: &Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();

@@ -263,3 +263,72 @@ async fn a_redis_over_tls_signed_by_a_private_authority_is_used_once_its_authori
     let ready = reqwest::get(untrusted.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+/// Sends one command to the Redis (or Sentinel) at `url`.
+async fn ask<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> T {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(&mut conn).await.unwrap()
+}
+
+/// Declares `title` until it is declared (not refused for a Redis that is
+/// away), and returns the answer.
+async fn declared_eventually(t: &TestApp, title: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = reply_text(&t.incident(&format!("p2 {title}")).await);
+        if reply.contains("INC-") {
+            return reply;
+        }
+        assert!(Instant::now() < deadline, "never declared: {reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn through_sentinel_the_bot_follows_a_failover_to_the_new_primary() {
+    use opsbot_test_redis::{Persistence, RedisSentinel, RedisServer};
+    let primary = RedisServer::start(Persistence::AppendOnly);
+    let replica = RedisServer::start_replica_of(&primary);
+    synced(&replica).await;
+    let sentinel = RedisSentinel::start("opsbot", &primary);
+    let sentinel_url = format!("redis://127.0.0.1:{}/", sentinel.port());
+    let url = format!("redis+sentinel://127.0.0.1:{}/opsbot", sentinel.port());
+    let t = spawn_app_with(|config| config.redis_url = Some(opsbot::config::Secret::new(url))).await;
+    let first = declared_eventually(&t, "Before the failover").await;
+    assert!(first.contains("INC-1"), "{first}");
+    t.wait_for_alert(DEVOPS, "INC-1").await;
+
+    // Sentinel learns of the replica from the primary, then fails over to it.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let replicas: Vec<redis::Value> = ask(&sentinel_url, &["SENTINEL", "REPLICAS", "opsbot"]).await;
+        if !replicas.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Sentinel never saw the replica");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let () = ask(&sentinel_url, &["SENTINEL", "FAILOVER", "opsbot"]).await;
+    // Done when the replica leads and the old primary follows it.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let promoted: String = ask(&replica.url(), &["INFO", "replication"]).await;
+        let demoted: String = ask(&primary.url(), &["INFO", "replication"]).await;
+        if promoted.contains("role:master") && demoted.contains("role:slave") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failover never finished: {promoted}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let second = declared_eventually(&t, "After the failover").await;
+    assert!(second.contains("INC-2"), "numbering goes on where the old primary left it: {second}");
+    let on_new: Option<u64> = ask(&replica.url(), &["GET", "opsbot-test:incidents:seq"]).await;
+    assert_eq!(on_new, Some(2), "the new primary holds it");
+    t.wait_for_alert(DEVOPS, "INC-2").await;
+}
