@@ -28,6 +28,8 @@ pub struct AppOptions {
     pub timer_tick: Duration,
     /// How Socket Mode connections are kept (with `SLACK_APP_TOKEN`).
     pub socket_mode: SocketModeSettings,
+    /// How many requests may be in flight on the work routes, and for how long.
+    pub admission: crate::admission::Admission,
 }
 
 impl AppOptions {
@@ -39,6 +41,7 @@ impl AppOptions {
             worker: WorkerSettings::new(config.replica.clone()),
             timer_tick: Duration::from_millis(500),
             socket_mode: SocketModeSettings::default(),
+            admission: crate::admission::Admission::new(config.max_in_flight, crate::admission::REQUEST_TIMEOUT),
         }
     }
 }
@@ -113,8 +116,9 @@ impl App {
         ));
         let hooks = HookSecrets { github: github_webhook_secret, alertmanager: config.alertmanager_token.clone() };
         let socket_mode = config.app_token.is_some();
-        let state =
-            Arc::new(AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), socket_mode, hooks));
+        let mut state = AppState::new(engine.clone(), slack.clone(), config.signing_secret.clone(), socket_mode, hooks);
+        state.admission = options.admission.clone();
+        let state = Arc::new(state);
         let shutdown = CancellationToken::new();
         let mut router = crate::routes::router(state.clone());
         if let Some(fakes) = sandbox {

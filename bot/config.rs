@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// (WAIT), so a failover cannot lose it; 0: do not wait.
     #[arg(long, env = "OPSBOT_REDIS_WAIT_REPLICAS", default_value_t = 0)]
     pub redis_wait_replicas: u32,
+    /// Requests in flight at most on the Slack and webhook routes; more are
+    /// turned away with 503 and Retry-After.
+    #[arg(long, env = "OPSBOT_MAX_IN_FLIGHT", default_value_t = crate::admission::MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
     /// How long a commit waits for those replicas, in milliseconds (at most 1000).
     #[arg(long, env = "OPSBOT_REDIS_WAIT_TIMEOUT_MS", default_value_t = 100)]
     pub redis_wait_timeout_ms: u64,
@@ -115,6 +119,8 @@ pub struct Config {
     /// `rediss://` Redis's certificate is checked against, when not a
     /// public one.
     pub redis_ca: Option<Vec<u8>>,
+    /// Requests in flight at most on the work routes.
+    pub max_in_flight: usize,
     pub replica: String,
     /// The embedded seed runbook, or the team's file (validated).
     pub runbook: opsbot_handlers::Runbook,
@@ -223,6 +229,7 @@ impl Config {
             redis_prefix: args.redis_prefix.clone(),
             redis_wait,
             redis_ca,
+            max_in_flight: args.max_in_flight.max(1),
             replica,
             runbook,
             github_webhook_secret: env("GITHUB_WEBHOOK_SECRET").map(Secret::new),

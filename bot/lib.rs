@@ -3,6 +3,7 @@
 //! workers. Decisions are made by the
 //! pure core in `opsbot-handlers`; this crate loads, commits and delivers.
 
+pub mod admission;
 pub mod app;
 pub mod clock;
 pub mod config;

@@ -32,9 +32,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests)),
         None => Router::new(),
     };
-    Router::new()
+    // Health and metrics stay outside the limits: a flood must not make
+    // the bot look dead to its orchestrator, nor blind its dashboards.
+    let work = Router::new()
         .merge(slack)
         .merge(crate::hooks::router(&state))
+        .layer(axum::middleware::from_fn_with_state(state.admission.clone(), crate::admission::admit));
+    Router::new()
+        .merge(work)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The App Home tabs this replica keeps up to date.
     pub home: crate::home::HomeViews,
+    /// How many requests may be in flight, and for how long.
+    pub admission: crate::admission::Admission,
     slack_check: Mutex<Option<(Instant, Option<String>)>>,
 }
 
@@ -48,6 +50,7 @@ impl AppState {
             clock: engine.clock.clone(),
             metrics: engine.metrics.clone(),
             home: crate::home::HomeViews::new(engine.clone(), slack.clone()),
+            admission: crate::admission::Admission::default(),
             engine,
             slack,
             signing_secret,

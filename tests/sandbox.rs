@@ -38,6 +38,7 @@ fn config(sandbox: bool) -> Config {
         redis_prefix: "opsbot-sandbox-test".into(),
         redis_wait: None,
         redis_ca: None,
+        max_in_flight: opsbot::admission::MAX_IN_FLIGHT,
         replica: "sandbox-test".into(),
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: None,

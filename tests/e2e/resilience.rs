@@ -332,3 +332,27 @@ async fn through_sentinel_the_bot_follows_a_failover_to_the_new_primary() {
     assert_eq!(on_new, Some(2), "the new primary holds it");
     t.wait_for_alert(DEVOPS, "INC-2").await;
 }
+
+#[tokio::test]
+async fn a_flood_is_turned_away_at_once_with_retry_after_and_health_stays_answered() {
+    let mut t = spawn_app().await;
+    t.stop().await;
+    let app = start_admitting(&t.config, &t.clock, opsbot::admission::Admission::new(1, Duration::from_secs(10))).await;
+    t.addr = app.addr;
+    // Redis paused: the one request allowed in flight waits on it.
+    let () = ask(&t.redis.url(), &["CLIENT", "PAUSE", "3000", "ALL"]).await;
+    let post = |title: &'static str| {
+        let form = TestApp::slash_form("/incident", title, ALICE);
+        t.post_signed("/slack/commands", "application/x-www-form-urlencoded", form)
+    };
+    let (one, other) = tokio::join!(post("p2 One"), post("p2 Other"));
+    let (held, turned_away) = if one.status() == 503 { (other, one) } else { (one, other) };
+    assert_eq!(turned_away.status(), 503, "the second is turned away");
+    assert_eq!(turned_away.headers()["retry-after"], "1");
+    assert_eq!(held.status(), 200, "the one let in is answered");
+    let held: serde_json::Value = held.json().await.unwrap();
+    assert!(reply_text(&held).contains("cannot reach its database"), "{held}");
+    let health = reqwest::get(t.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "health is outside the limit");
+    app.stop().await;
+}

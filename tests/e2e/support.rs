@@ -136,6 +136,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         redis_prefix: "opsbot-test".into(),
         redis_wait: None,
         redis_ca: None,
+        max_in_flight: opsbot::admission::MAX_IN_FLIGHT,
         replica: "test-replica".into(),
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: Some(Secret::new(GITHUB_SECRET)),
@@ -160,6 +161,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 async fn start(config: &Config, clock: &TestClock) -> App {
+    start_admitting(config, clock, opsbot::admission::Admission::default()).await
+}
+
+/// [`start`], with the request limits given.
+pub async fn start_admitting(config: &Config, clock: &TestClock, admission: opsbot::admission::Admission) -> App {
     // Each replica is its own consumer in the delivery and intake groups,
     // as `WorkerSettings::new(config.replica)` makes it in production;
     // two replicas under one name would each take the other's entries.
@@ -170,6 +176,7 @@ async fn start(config: &Config, clock: &TestClock) -> App {
         worker,
         timer_tick: Duration::from_millis(20),
         socket_mode: socket_mode_settings(),
+        admission,
     };
     App::start(config, options).await.expect("app starts")
 }
