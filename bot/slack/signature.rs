@@ -48,7 +48,9 @@ pub fn verify(
         return Err(SignatureError::Missing);
     };
     let sent_at: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Malformed)?;
-    if (now_unix - sent_at).abs() > MAX_CLOCK_SKEW_SECS {
+    // A difference, not a subtraction: a forged timestamp near i64's ends
+    // must be stale, not an overflow.
+    if now_unix.abs_diff(sent_at) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let hex_digest = signature.strip_prefix("v0=").ok_or(SignatureError::Malformed)?;
@@ -84,6 +86,18 @@ mod tests {
         let mut tampered = BODY.to_vec();
         tampered[0] ^= 1;
         assert_eq!(verify(SECRET, Some(TIMESTAMP), Some(SIGNATURE), &tampered, NOW), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_stale_not_an_overflow() {
+        for forged in ["-9223372036854775808", "9223372036854775807"] {
+            assert_eq!(
+                verify(SECRET, Some(forged), Some(SIGNATURE), BODY, NOW),
+                Err(SignatureError::Stale),
+                "{forged}"
+            );
+        }
+        assert_eq!(verify(SECRET, Some("0"), Some(SIGNATURE), BODY, i64::MIN), Err(SignatureError::Stale));
     }
 
     #[test]
