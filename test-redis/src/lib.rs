@@ -263,12 +263,13 @@ pub struct RedisSentinel {
 }
 
 impl RedisSentinel {
-    /// Starts a Sentinel watching `primary` as `master`.
+    /// Starts a Sentinel watching `primary` as `master`, with `quorum`
+    /// Sentinels needed to agree it is down.
     ///
     /// # Panics
     ///
     /// When it cannot start, as [`RedisServer::start`] does.
-    pub fn start(master: &str, primary: &RedisServer) -> RedisSentinel {
+    pub fn start(master: &str, primary: &RedisServer, quorum: u32) -> RedisSentinel {
         let start = || -> io::Result<RedisSentinel> {
             let dir = fresh_dir()?;
             let port = free_port()?;
@@ -277,7 +278,7 @@ impl RedisSentinel {
             std::fs::write(
                 &conf,
                 format!(
-                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {master} 127.0.0.1 {} 1\n\
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {master} 127.0.0.1 {} {quorum}\n\
                      sentinel down-after-milliseconds {master} 1000\nsentinel failover-timeout {master} 3000\n",
                     dir.display(),
                     primary.port

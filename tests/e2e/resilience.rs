@@ -295,9 +295,11 @@ async fn through_sentinel_the_bot_follows_a_failover_to_the_new_primary() {
     let primary = RedisServer::start(Persistence::AppendOnly);
     let replica = RedisServer::start_replica_of(&primary);
     synced(&replica).await;
-    let sentinel = RedisSentinel::start("opsbot", &primary);
-    let sentinel_url = format!("redis://127.0.0.1:{}/", sentinel.port());
-    let url = format!("redis+sentinel://127.0.0.1:{}/opsbot", sentinel.port());
+    // Three Sentinels, two of which must agree, as production runs them.
+    let sentinels: Vec<RedisSentinel> = (0..3).map(|_| RedisSentinel::start("opsbot", &primary, 2)).collect();
+    let sentinel_url = format!("redis://127.0.0.1:{}/", sentinels[0].port());
+    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port())).collect();
+    let url = format!("redis+sentinel://{}/opsbot", hosts.join(","));
     let t = spawn_app_with(|config| config.redis_url = Some(opsbot::config::Secret::new(url))).await;
     let first = declared_eventually(&t, "Before the failover").await;
     assert!(first.contains("INC-1"), "{first}");
