@@ -320,11 +320,14 @@ struct StateQuery {
 async fn state(State(sb): State<Arc<Sandbox>>, Query(q): Query<StateQuery>) -> Json<Value> {
     let now = sb.app.clock.now();
     let for_user = |user: &str| q.user.as_deref().is_none_or(|u| u == user);
+    // The viewer's DM with opsbot (handoffs, reminders, swap offers), as
+    // Slack shows it: theirs alone, listed after the channels.
+    let dm = q.user.as_deref().and_then(|u| sb.fake.channel_id(u)).filter(|id| id.starts_with('D'));
     let messages: Vec<Value> = sb
         .fake
         .all_messages()
         .into_iter()
-        .filter(|m| !m.channel.starts_with('D'))
+        .filter(|m| !m.channel.starts_with('D') || Some(&m.channel) == dm.as_ref())
         .map(|m| {
             let at = sb.at(&m.ts).timestamp();
             let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
@@ -365,13 +368,19 @@ async fn state(State(sb): State<Arc<Sandbox>>, Query(q): Query<StateQuery>) -> J
             Some(json!({"role": name, "user": now_on.member, "until": now_on.until.timestamp_millis()}))
         })
         .collect();
+    let mut channels = serde_json::to_value(sb.fake.channels()).unwrap_or_else(|_| json!([]));
+    if let (Some(dm), Some(list)) = (&dm, channels.as_array_mut()) {
+        list.push(
+            json!({"id": dm, "name": "opsbot (direct messages)", "topic": "What opsbot tells you alone", "dm": true}),
+        );
+    }
     Json(json!({
         "now": now.timestamp_millis(),
         "on_call": on_call,
         "ahead_ms": (now - Utc::now()).num_milliseconds(),
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN, "name": "Opsbot Sandbox"},
         "bot": BOT_USER,
-        "channels": sb.fake.channels(),
+        "channels": channels,
         "users": sb.fake.users(),
         "commands": sb.commands,
         "messages": messages,

@@ -772,4 +772,20 @@ async fn the_sandboxs_people_take_turns_on_call_and_the_clock_brings_the_handoff
         .await;
     assert!(handoff["text"].as_str().unwrap().contains("hands over to"), "{handoff:#}");
     assert!(button_value(&handoff, "handoff.ack").is_some(), "with its I have it button: {handoff:#}");
+
+    // Whoever takes over finds the handoff's DM among their channels, and
+    // nobody else sees it.
+    let taker = after;
+    let state = sb
+        .wait_for(&taker, "the DM to whoever takes over", |s| {
+            let dm = s["channels"].as_array()?.iter().find(|c| c["dm"] == true)?["id"].as_str()?.to_owned();
+            s["messages"].as_array()?.iter().any(|m| m["channel"] == dm.as_str()).then(|| s.clone())
+        })
+        .await;
+    let dm = state["channels"].as_array().unwrap().iter().find(|c| c["dm"] == true).unwrap()["id"].clone();
+    let theirs = state["messages"].as_array().unwrap().iter().filter(|m| m["channel"] == dm).count();
+    assert!(theirs >= 1, "{state:#}");
+    let someone_else = [ALICE, "U0BOB", "U0CAROL"].into_iter().find(|u| *u != taker).unwrap();
+    let other = sb.state(Some(someone_else)).await;
+    assert!(other["messages"].as_array().unwrap().iter().all(|m| m["channel"] != dm), "not in another's view");
 }
