@@ -29,6 +29,10 @@ enum Command {
     /// Operate on opsbot's Redis (REDIS_URL).
     #[command(subcommand)]
     Redis(RedisCommand),
+    /// See and act on the outbox's dead letters: what Slack refused for
+    /// good, or what waited too long (REDIS_URL).
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print an incident's post-incident report as Markdown, read from Redis
     /// (REDIS_URL, OPSBOT_REDIS_PREFIX; targets from OPSBOT_RUNBOOK or the seed).
     Report {
@@ -40,6 +44,29 @@ enum Command {
         /// The runbook whose targets to report against.
         #[arg(long, env = "OPSBOT_RUNBOOK")]
         runbook: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// The dead letters, newest first: entry, when, why and what.
+    List {
+        #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
+        redis_prefix: String,
+    },
+    /// Puts a dead letter's message back in the outbox, to be tried again.
+    Retry {
+        /// The entry, as `list` shows it.
+        entry: String,
+        #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
+        redis_prefix: String,
+    },
+    /// Forgets a dead letter.
+    Drop {
+        /// The entry, as `list` shows it.
+        entry: String,
+        #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
+        redis_prefix: String,
     },
 }
 
@@ -78,6 +105,7 @@ fn main() -> ExitCode {
         Command::Runbook(RunbookCommand::Check { file }) => check_runbook(&file),
         Command::Report { id, redis_prefix, runbook } => print_report(&id, &redis_prefix, runbook.as_deref()),
         Command::Redis(RedisCommand::Adopt { next, redis_prefix }) => adopt(&next, &redis_prefix),
+        Command::Outbox(command) => outbox(command),
         Command::Serve(args) => {
             let config = match Config::from_env(&args) {
                 Ok(config) => config,
@@ -156,6 +184,82 @@ fn check_runbook(file: &std::path::Path) -> ExitCode {
                 eprintln!("{name}:{e}");
             }
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `opsbot outbox list|retry|drop`: exit 2 for a letter that is not
+/// there or a bad setting, 1 when Redis fails.
+fn outbox(command: OutboxCommand) -> ExitCode {
+    let prefix = match &command {
+        OutboxCommand::List { redis_prefix } | OutboxCommand::Retry { redis_prefix, .. } => redis_prefix,
+        OutboxCommand::Drop { redis_prefix, .. } => redis_prefix,
+    };
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("opsbot: REDIS_URL is not set: the dead letters are in the bot's Redis");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("opsbot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = runtime.block_on(async {
+        let store = opsbot::store::Store::connect(&url, prefix)?;
+        let outbox = &store.outbox;
+        Ok::<_, opsbot::store::StoreError>(match &command {
+            OutboxCommand::List { .. } => {
+                let letters = outbox.dead_letters().await?;
+                if letters.is_empty() {
+                    println!("no dead letters");
+                }
+                // Newest first; a message that others hang under (an
+                // incident's alert) is retried before them.
+                for l in letters {
+                    let what = opsbot_handlers::text::truncate(&l["effect"].to_string(), 120);
+                    let at = l["at"].as_str().unwrap_or("-");
+                    println!(
+                        "{}\t{at}\t{}\t{what}",
+                        l["entry"].as_str().unwrap_or("?"),
+                        l["error"].as_str().unwrap_or("")
+                    );
+                }
+                Ok(())
+            }
+            OutboxCommand::Retry { entry, .. } => match outbox.take_dead_letter(entry).await? {
+                None => Err(format!("there is no dead letter {entry}")),
+                Some(letter) => match outbox.retry_dead_letter(&letter).await? {
+                    Ok(()) => {
+                        println!("{entry}: back in the outbox");
+                        Ok(())
+                    }
+                    Err(why) => {
+                        // Not retried: the letter goes back where it was.
+                        outbox.bury(letter).await?;
+                        Err(format!("{entry} cannot be retried: {why}"))
+                    }
+                },
+            },
+            OutboxCommand::Drop { entry, .. } => match outbox.take_dead_letter(entry).await? {
+                None => Err(format!("there is no dead letter {entry}")),
+                Some(_) => {
+                    println!("{entry}: dropped");
+                    Ok(())
+                }
+            },
+        })
+    });
+    match done {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(why)) => {
+            eprintln!("opsbot: {why}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("opsbot: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -234,8 +234,14 @@ async fn soak(
             }
         }
         if !failed_over && now >= started + Duration::from_secs(minutes * 30) {
-            let () = ask(&format!("redis://127.0.0.1:{}/", sentinels[0].port()), &["SENTINEL", "FAILOVER", MASTER]).await?;
-            println!("  {:>4} s: Sentinel failover from :{} to :{}", started.elapsed().as_secs(), primary.port(), standby.port());
+            let () =
+                ask(&format!("redis://127.0.0.1:{}/", sentinels[0].port()), &["SENTINEL", "FAILOVER", MASTER]).await?;
+            println!(
+                "  {:>4} s: Sentinel failover from :{} to :{}",
+                started.elapsed().as_secs(),
+                primary.port(),
+                standby.port()
+            );
             failed_over = true;
         }
         let alive: Vec<SocketAddr> = replicas.iter().filter(|r| r.guard.is_some()).map(Replica::addr).collect();
@@ -256,7 +262,9 @@ async fn soak(
             let alert = fake.messages("#devops-alerts").into_iter().find(|m| {
                 m.thread_ts.is_none()
                     && !load.clicked.contains(&m.ts)
-                    && title_of(m).and_then(|t| t.strip_prefix(TITLE_PREFIX)?.parse::<u64>().ok()).is_some_and(|k| k.is_multiple_of(12))
+                    && title_of(m)
+                        .and_then(|t| t.strip_prefix(TITLE_PREFIX)?.parse::<u64>().ok())
+                        .is_some_and(|k| k.is_multiple_of(12))
             });
             if let Some(alert) = alert {
                 if click(&http, alive[n as usize % alive.len()], &alert, "incident.ack").await.unwrap_or(false) {
@@ -286,9 +294,7 @@ async fn soak(
     let unreflected = load
         .clicked
         .iter()
-        .filter(|ts| {
-            !fake.all_messages().iter().any(|m| &m.ts == *ts && m.blocks.to_string().contains("Acknowledged"))
-        })
+        .filter(|ts| !fake.all_messages().iter().any(|m| &m.ts == *ts && m.blocks.to_string().contains("Acknowledged")))
         .count();
     let mut replies: HashMap<(String, String), usize> = HashMap::new();
     for m in fake.all_messages() {

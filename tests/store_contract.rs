@@ -658,6 +658,28 @@ async fn outbox_done_and_dead(store: Store) {
     assert_eq!(letters[999]["entry"], "6-0");
 }
 
+/// An operator takes a dead letter out to retry it (its effect goes back
+/// in the outbox) or drop it; a letter is taken once.
+async fn dead_letters_retried_or_dropped(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    for (id, text) in [("1-0", "first"), ("2-0", "second")] {
+        let entry = OutboxEntry { stream: People, id: id.into(), effect: note(text) };
+        store.outbox.dead(&entry, "channel_not_found", t0()).await.unwrap();
+    }
+    let letter = store.outbox.take_dead_letter("1-0").await.unwrap().expect("there");
+    assert!(store.outbox.take_dead_letter("1-0").await.unwrap().is_none(), "taken once");
+    assert_eq!(store.outbox.retry_dead_letter(&letter).await.unwrap(), Ok(()));
+    let again = store.outbox.read(People, "a", 10, None).await.unwrap();
+    assert_eq!(again.iter().map(|e| e.effect.clone()).collect::<Vec<_>>(), vec![note("first")]);
+    assert!(store.outbox.take_dead_letter("2-0").await.unwrap().is_some(), "dropped");
+    assert!(store.outbox.dead_letters().await.unwrap().is_empty());
+    // What cannot be read is put back, not lost.
+    let unreadable = serde_json::json!({"entry": "3-0", "error": "unreadable: no effect field"});
+    assert!(store.outbox.retry_dead_letter(&unreadable).await.unwrap().is_err());
+    store.outbox.bury(unreadable).await.unwrap();
+    assert_eq!(store.outbox.dead_letters().await.unwrap()[0]["entry"], "3-0");
+}
+
 // --- The inbox -----------------------------------------------------------------
 
 /// GitHub lets people redeliver for 3 days.
@@ -1180,6 +1202,7 @@ contracts!(
     outbox_claim_abandoned,
     outbox_keep_resets_idle,
     outbox_done_and_dead,
+    dead_letters_retried_or_dropped,
     alert_effects_wait_in_their_own_stream,
     each_stream_wakes_its_own_reader,
     alert_entries_of_a_stopped_replica_are_taken_over,

@@ -1171,6 +1171,17 @@ impl MemoryStore {
         Ok(self.lock().dead_letters.iter().cloned().collect())
     }
 
+    pub fn put_dead_letter(&self, letter: serde_json::Value) -> StoreResult<()> {
+        self.lock().bury(letter);
+        Ok(())
+    }
+
+    pub fn take_dead_letter(&self, entry: &str) -> StoreResult<Option<serde_json::Value>> {
+        let mut state = self.lock();
+        let at = state.dead_letters.iter().position(|l| l["entry"] == entry);
+        Ok(at.and_then(|i| state.dead_letters.remove(i)))
+    }
+
     pub fn outbox_len(&self, stream: OutboxStream) -> StoreResult<u64> {
         Ok(self.lock().outbox(stream).entries.len() as u64)
     }

@@ -129,6 +129,27 @@ impl OutboxStore {
         dispatch!(self.dead_letters())
     }
 
+    /// Takes entry `entry`'s dead letter out of the list, for an operator
+    /// to retry (enqueue its effect again) or drop; `None`: no such letter.
+    pub async fn take_dead_letter(&self, entry: &str) -> StoreResult<Option<serde_json::Value>> {
+        dispatch!(self.take_dead_letter(entry))
+    }
+
+    /// Puts a dead letter (back) in the list, as the newest.
+    pub async fn bury(&self, letter: serde_json::Value) -> StoreResult<()> {
+        dispatch!(self.put_dead_letter(letter))
+    }
+
+    /// Puts a dead letter's effect back in the outbox; `Err` with why when
+    /// the letter holds none that this version can read.
+    pub async fn retry_dead_letter(&self, letter: &serde_json::Value) -> StoreResult<Result<(), String>> {
+        let effect = match serde_json::from_value::<Effect>(letter["effect"].clone()) {
+            Ok(effect) => effect,
+            Err(e) => return Ok(Err(format!("its effect cannot be read ({e}); drop it instead"))),
+        };
+        self.enqueue(&[effect]).await.map(Ok)
+    }
+
     /// Takes one of `channel`'s posting slots, shared by every replica:
     /// `None` when taken, else how long until one frees up. A channel
     /// takes a post every `every`, and up to `burst` at once after a pause.

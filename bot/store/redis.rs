@@ -1477,6 +1477,33 @@ impl RedisStore {
         raw.iter().map(|json| from_json(&self.keys.dead_letters(), json)).collect()
     }
 
+    /// Puts a dead letter (back) at the head of the list.
+    pub async fn put_dead_letter(&self, letter: serde_json::Value) -> StoreResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .lpush(self.keys.dead_letters(), letter.to_string())
+            .ignore()
+            .ltrim(self.keys.dead_letters(), 0, DEAD_LETTERS_KEPT as isize - 1)
+            .ignore();
+        let mut conn = self.conn();
+        timed(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// Removes entry `entry`'s dead letter and returns it; `None` when
+    /// there is none (or another operator took it a moment before).
+    pub async fn take_dead_letter(&self, entry: &str) -> StoreResult<Option<serde_json::Value>> {
+        let mut conn = self.conn();
+        let raw: Vec<String> = timed(conn.lrange(self.keys.dead_letters(), 0, -1)).await?;
+        for json in raw {
+            let letter: serde_json::Value = from_json(&self.keys.dead_letters(), &json)?;
+            if letter["entry"] == entry {
+                let removed: i64 = timed(conn.lrem(self.keys.dead_letters(), 1, &json)).await?;
+                return Ok((removed > 0).then_some(letter));
+            }
+        }
+        Ok(None)
+    }
+
     /// Entries of `stream` not yet delivered (pending or unread), for tests
     /// and metrics.
     pub async fn outbox_len(&self, stream: OutboxStream) -> StoreResult<u64> {

@@ -144,6 +144,43 @@ async fn opsbot_report_prints_the_markdown_report_from_redis() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no incident INC-42"));
 }
 
+#[tokio::test]
+async fn opsbot_outbox_lists_a_dead_letter_and_retry_delivers_it() {
+    use crate::support::*;
+    let t = spawn_app().await;
+    t.slack.fail_next("chat.postMessage", opsbot_fake_slack::Failure::Error("channel_not_found".into()));
+    t.incident("p2 Refused once").await;
+    let cli = |args: &[&str]| {
+        opsbot()
+            .args(args)
+            .env("REDIS_URL", t.redis.url())
+            .env("OPSBOT_REDIS_PREFIX", &t.config.redis_prefix)
+            .output()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let listed = loop {
+        let out = cli(&["outbox", "list"]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if stdout.contains("post_alert") {
+            break stdout;
+        }
+        assert!(std::time::Instant::now() < deadline, "no dead letter: {stdout}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // The alert first: the incident's other messages hang under it.
+    let entry = listed.lines().find(|l| l.contains("post_alert")).unwrap().split('\t').next().unwrap().to_owned();
+    assert!(t.slack.messages(DEVOPS).iter().all(|m| !m.text.contains("Refused once")), "not posted yet");
+
+    let retried = cli(&["outbox", "retry", &entry]);
+    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    t.wait_for_alert(DEVOPS, "Refused once").await;
+    assert!(!String::from_utf8_lossy(&cli(&["outbox", "list"]).stdout).contains(&entry), "retried, not listed");
+    let gone = cli(&["outbox", "drop", &entry]);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains(&format!("there is no dead letter {entry}")));
+}
+
 #[test]
 fn a_bad_runbook_stops_start_up_with_every_mistake_located() {
     let dir = std::env::temp_dir().join(format!("opsbot-bad-runbook-{}", std::process::id()));
