@@ -781,6 +781,83 @@ async fn inbox_duplicate_not_stored(store: Store) {
     assert_eq!(bodies(&store.inbox.read("a", 10, None).await.unwrap()), ["later"]);
 }
 
+// --- Replicas' heartbeats -------------------------------------------------------
+
+/// A heartbeat lasts as long as it said; leaving ends it at once; a replica
+/// that never beat is neither alive nor dead.
+async fn replica_heartbeats(store: Store) {
+    assert_eq!(store.replicas.is_alive("a").await.unwrap(), None, "never beat");
+    store.replicas.beat("a", Duration::from_secs(60)).await.unwrap();
+    store.replicas.beat("b", Duration::from_millis(300)).await.unwrap();
+    assert_eq!(store.replicas.is_alive("a").await.unwrap(), Some(true));
+    assert_eq!(store.replicas.is_alive("b").await.unwrap(), Some(true));
+
+    store.replicas.leave("a").await.unwrap();
+    assert_eq!(store.replicas.is_alive("a").await.unwrap(), Some(false), "left");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.replicas.is_alive("b").await.unwrap(), Some(false), "its heartbeat lapsed");
+    store.replicas.beat("a", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.replicas.is_alive("a").await.unwrap(), Some(true), "back under its name");
+}
+
+/// What a replica that left holds, in either outbox stream, is taken over
+/// at once and in stream order, however recently it was touched; a live
+/// replica's entries, and those of one that never beat (an older version),
+/// are not.
+async fn outbox_entries_of_a_departed_replica_are_claimed_at_once(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    store.replicas.beat("a", Duration::from_secs(60)).await.unwrap();
+    store.replicas.beat("b", Duration::from_secs(60)).await.unwrap();
+    store.outbox.enqueue(&[note("0"), alert_note(1, "alert"), note("1")]).await.unwrap();
+    assert_eq!(store.outbox.read(People, "a", 1, None).await.unwrap().len(), 1);
+    store.outbox.enqueue(&[note("old")]).await.unwrap();
+    assert_eq!(texts(&store.outbox.read(People, "never-beat", 1, None).await.unwrap()), ["1"]);
+    assert_eq!(texts(&store.outbox.read(People, "a", 1, None).await.unwrap()), ["old"]);
+    assert_eq!(store.outbox.read(Alerts, "a", 10, None).await.unwrap().len(), 1);
+    assert!(store.outbox.claim_departed(People, "b", 10).await.unwrap().is_empty(), "a is alive");
+
+    store.replicas.leave("a").await.unwrap();
+    let claimed = store.outbox.claim_departed(People, "b", 10).await.unwrap();
+    assert_eq!(texts(&claimed), ["0", "old"], "a's, in order, and not never-beat's");
+    assert_eq!(texts(&store.outbox.read(People, "b", 10, Some("0")).await.unwrap()), ["0", "old"], "now b's");
+    assert!(store.outbox.read(People, "a", 10, Some("0")).await.unwrap().is_empty(), "no longer a's");
+    assert_eq!(texts(&store.outbox.claim_departed(Alerts, "b", 10).await.unwrap()), ["alert"]);
+    assert!(store.outbox.claim_departed(People, "c", 10).await.unwrap().is_empty(), "b is alive");
+    assert!(store.outbox.claim_departed(People, "b", 10).await.unwrap().is_empty(), "nothing left");
+    assert_eq!(texts(&store.outbox.read(People, "never-beat", 10, Some("0")).await.unwrap()), ["1"]);
+}
+
+/// A replica whose heartbeat lapsed loses what it holds, `count` at a
+/// time; one that beats again in time keeps it.
+async fn outbox_entries_of_a_silent_replica_are_claimed(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    store.outbox.enqueue(&[note("0"), note("1"), note("2")]).await.unwrap();
+    store.replicas.beat("slow", Duration::from_millis(300)).await.unwrap();
+    store.replicas.beat("silent", Duration::from_millis(300)).await.unwrap();
+    assert_eq!(store.outbox.read(People, "slow", 1, None).await.unwrap().len(), 1);
+    assert_eq!(store.outbox.read(People, "silent", 2, None).await.unwrap().len(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.replicas.beat("slow", Duration::from_secs(60)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    assert_eq!(texts(&store.outbox.claim_departed(People, "b", 1).await.unwrap()), ["1"], "count applies");
+    assert_eq!(texts(&store.outbox.claim_departed(People, "b", 10).await.unwrap()), ["2"]);
+    assert_eq!(texts(&store.outbox.read(People, "slow", 10, Some("0")).await.unwrap()), ["0"], "slow keeps its own");
+}
+
+/// Webhook deliveries a replica held when it left are taken over at once.
+async fn inbox_entries_of_a_departed_replica_are_claimed_at_once(store: Store) {
+    store.inbox.prepare().await.unwrap();
+    github(&store, "1:a", b"0").await;
+    github(&store, "1:b", b"1").await;
+    store.replicas.beat("a", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(bodies(&store.inbox.read("a", 10, None).await.unwrap()), ["0", "1"]);
+    assert!(store.inbox.claim_departed("b", 10).await.unwrap().is_empty(), "a is alive");
+    store.replicas.leave("a").await.unwrap();
+    assert_eq!(bodies(&store.inbox.claim_departed("b", 10).await.unwrap()), ["0", "1"]);
+    assert_eq!(bodies(&store.inbox.read("b", 10, Some("0")).await.unwrap()), ["0", "1"], "now b's");
+}
+
 // --- The alerts' outbox stream -----------------------------------------------
 
 /// An alert group's effects go to a stream of their own, in the same commit
@@ -1206,6 +1283,10 @@ contracts!(
     alert_effects_wait_in_their_own_stream,
     each_stream_wakes_its_own_reader,
     alert_entries_of_a_stopped_replica_are_taken_over,
+    replica_heartbeats,
+    outbox_entries_of_a_departed_replica_are_claimed_at_once,
+    outbox_entries_of_a_silent_replica_are_claimed,
+    inbox_entries_of_a_departed_replica_are_claimed_at_once,
     inbox_accept_then_duplicate,
     inbox_read_and_done,
     inbox_claim_abandoned,

@@ -126,6 +126,12 @@ impl InboxStore {
         dispatch!(self.inbox_claim_abandoned(consumer, min_idle, count))
     }
 
+    /// Takes over entries held by replicas whose heartbeat has lapsed or
+    /// who left, however recently they touched them; in stream order.
+    pub async fn claim_departed(&self, consumer: &str, count: usize) -> StoreResult<Vec<InboxEntry>> {
+        dispatch!(self.inbox_claim_departed(consumer, count))
+    }
+
     /// Resets an entry's idle time while we are still on it, so another
     /// replica does not take it over.
     pub async fn keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {

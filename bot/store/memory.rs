@@ -198,6 +198,8 @@ struct State {
     inbox: Stream<HookFields>,
     /// Newest first, at most [`DEAD_LETTERS_KEPT`].
     dead_letters: VecDeque<serde_json::Value>,
+    /// Each replica's heartbeat: alive until then (BEAT_LUA).
+    replicas: HashMap<String, Instant>,
 }
 
 /// A Redis sorted set: unique members, ordered by score then by member
@@ -458,6 +460,29 @@ impl<T: Clone> Stream<T> {
         }
         for id in vanished {
             self.pending.remove(&id);
+        }
+        claimed
+    }
+
+    /// CLAIM_DEPARTED_LUA: the pending entries of every other consumer
+    /// that `departed` says is gone become `consumer`'s, up to `count`.
+    fn claim_departed(&mut self, consumer: &str, departed: impl Fn(&str) -> bool, count: usize) -> Vec<(EntryId, T)> {
+        let now = Instant::now();
+        let mut claimed = Vec::new();
+        for (id, pending) in self.pending.iter_mut() {
+            if claimed.len() >= count.max(1) {
+                break;
+            }
+            if pending.consumer == consumer || !departed(&pending.consumer) {
+                continue;
+            }
+            // A pending entry deleted from the stream cannot happen here
+            // (ack and delete go together); XCLAIM would drop it.
+            let Some(entry) = self.entries.get(id) else { continue };
+            pending.consumer = consumer.to_owned();
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            claimed.push((*id, entry.clone()));
         }
         claimed
     }
@@ -752,6 +777,22 @@ impl State {
     fn read_own(&mut self, stream: OutboxStream, consumer: &str, after: EntryId, count: usize) -> Vec<OutboxEntry> {
         let mine = self.outbox(stream).read_own(consumer, after, count);
         self.decode(stream, mine)
+    }
+
+    /// Whether `replica`'s heartbeat has run out (or it left); a replica
+    /// that never beat is not judged here.
+    fn departed(replicas: &HashMap<String, Instant>, replica: &str, now: Instant) -> bool {
+        replicas.get(replica).is_some_and(|until| *until <= now)
+    }
+
+    /// An outbox stream's CLAIM_DEPARTED_LUA, decoded.
+    fn claim_departed(&mut self, stream: OutboxStream, consumer: &str, count: usize) -> Vec<OutboxEntry> {
+        let now = Instant::now();
+        let replicas = std::mem::take(&mut self.replicas);
+        let claimed =
+            self.outbox(stream).claim_departed(consumer, |holder| Self::departed(&replicas, holder, now), count);
+        self.replicas = replicas;
+        self.decode(stream, claimed)
     }
 
     /// An outbox stream's XAUTOCLAIM, decoded.
@@ -1146,6 +1187,32 @@ impl MemoryStore {
         Ok(self.lock().claim_abandoned(stream, consumer, min_idle, count))
     }
 
+    pub fn outbox_claim_departed(
+        &self,
+        stream: OutboxStream,
+        consumer: &str,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        Ok(self.lock().claim_departed(stream, consumer, count))
+    }
+
+    pub fn replica_beat(&self, replica: &str, lasts: Duration) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.replicas.insert(replica.to_owned(), now + lasts);
+        state.replicas.retain(|_, until| now.saturating_duration_since(*until) < Duration::from_secs(86_400));
+        Ok(())
+    }
+
+    pub fn replica_leave(&self, replica: &str) -> StoreResult<()> {
+        self.lock().replicas.insert(replica.to_owned(), Instant::now());
+        Ok(())
+    }
+
+    pub fn replica_is_alive(&self, replica: &str) -> StoreResult<Option<bool>> {
+        Ok(self.lock().replicas.get(replica).map(|until| *until > Instant::now()))
+    }
+
     pub fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
         let id = EntryId::parse(outbox_name(stream), entry_id)?;
         self.lock().outbox(stream).keep(consumer, id);
@@ -1259,6 +1326,15 @@ impl MemoryStore {
         count: usize,
     ) -> StoreResult<Vec<InboxEntry>> {
         Ok(inbox_entries(self.lock().inbox.claim_abandoned(consumer, min_idle, count)))
+    }
+
+    pub fn inbox_claim_departed(&self, consumer: &str, count: usize) -> StoreResult<Vec<InboxEntry>> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let replicas = std::mem::take(&mut state.replicas);
+        let claimed = state.inbox.claim_departed(consumer, |holder| State::departed(&replicas, holder, now), count);
+        state.replicas = replicas;
+        Ok(inbox_entries(claimed))
     }
 
     pub fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {

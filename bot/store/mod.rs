@@ -1,9 +1,10 @@
 //! The store, by concern: [`SubjectStore`] (incidents and runs, their
 //! timelines, indexes and where their messages are; the commit of a
 //! decision), [`OutboxStore`] (the delivery streams and dead letters),
-//! [`InboxStore`] (webhook deliveries waiting to be decided), [`TimerStore`]
-//! and [`DedupeStore`] (Slack event ids, Socket Mode envelopes). Each is a
-//! handle on the same backend; a worker is given only the handles it uses.
+//! [`InboxStore`] (webhook deliveries waiting to be decided), [`TimerStore`],
+//! [`DedupeStore`] (Slack event ids, Socket Mode envelopes) and
+//! [`ReplicaStore`] (which replicas are alive). Each is a handle on the
+//! same backend; a worker is given only the handles it uses.
 //!
 //! Two backends behind it: Redis (`REDIS_URL` set; shared by replicas,
 //! survives restarts) and an embedded in-memory store (nothing persists, one
@@ -35,6 +36,7 @@ mod memory;
 mod outbox;
 mod primary;
 mod redis;
+mod replicas;
 mod subjects;
 mod timers;
 
@@ -42,6 +44,7 @@ pub use dedupe::{DedupeStore, EnvelopeClaim};
 pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK};
 pub use outbox::{OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
 pub use redis::EpochCheck;
+pub use replicas::ReplicaStore;
 pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};
 pub use timers::TimerStore;
 
@@ -94,6 +97,7 @@ pub struct Store {
     pub inbox: InboxStore,
     pub timers: TimerStore,
     pub dedupe: DedupeStore,
+    pub replicas: ReplicaStore,
     backend: Backend,
 }
 
@@ -113,6 +117,7 @@ impl Store {
             inbox: InboxStore { backend: backend.clone() },
             timers: TimerStore { backend: backend.clone() },
             dedupe: DedupeStore { backend: backend.clone() },
+            replicas: ReplicaStore { backend: backend.clone() },
             backend,
         }
     }

@@ -109,6 +109,19 @@ impl OutboxStore {
         dispatch!(self.outbox_claim_abandoned(stream, consumer, min_idle, count))
     }
 
+    /// Takes over entries of `stream` held by replicas whose heartbeat has
+    /// lapsed or who left (see [`super::ReplicaStore`]), however recently
+    /// they touched them; in stream order. A replica that never beat is
+    /// left to [`Self::claim_abandoned`].
+    pub async fn claim_departed(
+        &self,
+        stream: OutboxStream,
+        consumer: &str,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        dispatch!(self.outbox_claim_departed(stream, consumer, count))
+    }
+
     /// Resets an entry's idle time while we keep retrying it, so another
     /// replica does not think we died and deliver it twice.
     pub async fn keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {

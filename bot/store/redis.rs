@@ -63,6 +63,9 @@ pub struct RedisStore {
     /// The epoch marker this replica found (or wrote) in Redis, and whether
     /// Redis has lost it since: see [`Epoch`].
     epoch: std::sync::Arc<Epoch>,
+    beat: Script,
+    alive: Script,
+    claim_departed: Script,
 }
 
 /// Whether Redis still holds what this replica saw in it. At first start
@@ -170,6 +173,9 @@ impl Keys {
             OutboxStream::People => format!("{}:outbox", self.prefix),
             OutboxStream::Alerts => format!("{}:outbox:alerts", self.prefix),
         }
+    }
+    fn replicas(&self) -> String {
+        format!("{}:replicas", self.prefix)
     }
     fn dead_letters(&self) -> String {
         format!("{}:outbox:dead", self.prefix)
@@ -428,6 +434,64 @@ redis.call('XADD', KEYS[1], '*', 'source', ARGV[1], 'event', ARGV[2], 'body', AR
 return 1
 "#;
 
+/// Redis's own clock in ms, as the liveness scripts start.
+const NOW_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"#;
+
+/// KEYS: the replicas' heartbeats (hash: name → alive until, ms). ARGV: the
+/// replica, how long it is alive for (ms). Forgets replicas gone for a day:
+/// by then anything they held is past the idle window anyway.
+const BEAT_LUA: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) < now - 86400000 then redis.call('HDEL', KEYS[1], all[i]) end
+end
+return 1
+"#;
+
+/// KEYS: the replicas' heartbeats. ARGV: the replica. -1 never beat, 1
+/// alive, 0 not.
+const ALIVE_LUA: &str = r#"
+local until_ms = redis.call('HGET', KEYS[1], ARGV[1])
+if not until_ms then return -1 end
+if tonumber(until_ms) > now then return 1 end
+return 0
+"#;
+
+/// KEYS: a stream, the replicas' heartbeats. ARGV: the group, the claiming
+/// consumer, how many. Moves to the claimer the pending entries of every
+/// other consumer whose heartbeat has run out (a leaving replica sets it
+/// to 0), and returns them as XCLAIM does. One script, so two replicas
+/// claiming at once never both get an entry, and a replica that beats
+/// again (restarted under its name) keeps what it had.
+const CLAIM_DEPARTED_LUA: &str = r#"
+local holders = redis.call('XPENDING', KEYS[1], ARGV[1])[4]
+if not holders then return {} end
+local budget = tonumber(ARGV[3])
+local claimed = {}
+for _, holder in ipairs(holders) do
+  if budget <= 0 then break end
+  local name = holder[1]
+  local until_ms = redis.call('HGET', KEYS[2], name)
+  if name ~= ARGV[2] and until_ms and tonumber(until_ms) <= now then
+    local ids = {}
+    for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', budget, name)) do
+      ids[#ids + 1] = p[1]
+    end
+    if #ids > 0 then
+      budget = budget - #ids
+      for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids))) do
+        if e then claimed[#claimed + 1] = e end
+      end
+    end
+  end
+end
+return claimed
+"#;
+
 /// A TTL as Redis's `PX` takes it: whole milliseconds, at least one.
 fn millis(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
@@ -475,6 +539,9 @@ impl RedisStore {
             next_number: Script::new(NEXT_NUMBER_LUA),
             replica_wait: None,
             epoch: std::sync::Arc::default(),
+            beat: Script::new(&format!("{NOW_LUA}{BEAT_LUA}")),
+            alive: Script::new(&format!("{NOW_LUA}{ALIVE_LUA}")),
+            claim_departed: Script::new(&format!("{NOW_LUA}{CLAIM_DEPARTED_LUA}")),
         })
     }
 
@@ -1387,6 +1454,47 @@ impl RedisStore {
         .map(drop)
     }
 
+    /// CLAIM_DEPARTED_LUA on `stream`, in stream order.
+    async fn claim_from_departed(
+        &self,
+        stream: String,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> StoreResult<Vec<StreamId>> {
+        let mut invocation = self.claim_departed.key(stream);
+        invocation.key(self.keys.replicas()).arg(group).arg(consumer).arg(count.max(1));
+        let mut conn = self.conn();
+        let reply: redis::streams::StreamClaimReply = timed(invocation.invoke_async(&mut conn)).await?;
+        let mut ids = reply.ids;
+        // Several holders' entries come holder by holder; lanes want them
+        // in the order they were written.
+        ids.sort_by_key(|e| stream_order(&e.id));
+        Ok(ids)
+    }
+
+    // --- Replicas ----------------------------------------------------------
+
+    pub async fn replica_beat(&self, replica: &str, lasts: Duration) -> StoreResult<()> {
+        let mut invocation = self.beat.key(self.keys.replicas());
+        invocation.arg(replica).arg(lasts.as_millis() as u64);
+        let mut conn = self.conn();
+        timed(invocation.invoke_async::<i64>(&mut conn)).await.map(drop)
+    }
+
+    pub async fn replica_leave(&self, replica: &str) -> StoreResult<()> {
+        let mut conn = self.conn();
+        timed(conn.hset::<_, _, _, ()>(self.keys.replicas(), replica, 0)).await
+    }
+
+    pub async fn replica_is_alive(&self, replica: &str) -> StoreResult<Option<bool>> {
+        let mut invocation = self.alive.key(self.keys.replicas());
+        invocation.arg(replica);
+        let mut conn = self.conn();
+        let alive: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok((alive >= 0).then_some(alive == 1))
+    }
+
     /// XACK and XDEL, together.
     async fn settle_entry(&self, stream: String, group: &str, entry_id: &str) -> StoreResult<()> {
         let mut pipe = redis::pipe();
@@ -1436,6 +1544,16 @@ impl RedisStore {
         count: usize,
     ) -> StoreResult<Vec<OutboxEntry>> {
         let claimed = self.claim_idle(self.keys.outbox(stream), OUTBOX_GROUP, consumer, min_idle, count).await?;
+        Ok(self.decode_entries(stream, claimed.into_iter()).await)
+    }
+
+    pub async fn outbox_claim_departed(
+        &self,
+        stream: OutboxStream,
+        consumer: &str,
+        count: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let claimed = self.claim_from_departed(self.keys.outbox(stream), OUTBOX_GROUP, consumer, count).await?;
         Ok(self.decode_entries(stream, claimed.into_iter()).await)
     }
 
@@ -1608,6 +1726,11 @@ impl RedisStore {
         Ok(claimed.iter().map(inbox_entry).collect())
     }
 
+    pub async fn inbox_claim_departed(&self, consumer: &str, count: usize) -> StoreResult<Vec<InboxEntry>> {
+        let claimed = self.claim_from_departed(self.keys.hooks(), INBOX_GROUP, consumer, count).await?;
+        Ok(claimed.iter().map(inbox_entry).collect())
+    }
+
     pub async fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
         self.keep_entry(self.keys.hooks(), INBOX_GROUP, consumer, entry_id).await
     }
@@ -1624,4 +1747,11 @@ impl RedisStore {
 
 fn inbox_entry(raw: &StreamId) -> InboxEntry {
     InboxEntry { id: raw.id.clone(), hook: decode_hook(raw.get("source"), raw.get("event"), raw.get("body")) }
+}
+
+/// A stream id's (ms, seq), to sort ids as Redis does; an id that is not
+/// one sorts first.
+fn stream_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
