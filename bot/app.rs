@@ -1,7 +1,9 @@
 //! Assembling and running the bot: the engine, the HTTP server, the outbox,
-//! hook and timer workers and the scheduler, each given only what it uses,
-//! with graceful shutdown (stop accepting, finish in-flight requests, stop
-//! the workers after their current attempt).
+//! hook and timer workers, the scheduler and the heartbeat, each given only
+//! what it uses, with a graceful shutdown bounded in time: stop accepting,
+//! finish in-flight requests, stop the workers after their current attempt,
+//! then say this replica left, so other replicas take over at once what it
+//! still holds.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -50,17 +52,15 @@ impl AppOptions {
 pub struct App {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    replica: String,
+    /// How long [`App::stop`] waits for requests and deliveries in flight.
+    shutdown_grace: Duration,
     shutdown: CancellationToken,
-    server: JoinHandle<std::io::Result<()>>,
-    worker: JoinHandle<()>,
-    hook_worker: JoinHandle<()>,
-    timers: JoinHandle<()>,
-    scheduler: JoinHandle<()>,
-    roster: JoinHandle<()>,
-    epoch: JoinHandle<()>,
-    home: JoinHandle<()>,
-    /// Socket Mode's connections, when `SLACK_APP_TOKEN` is set.
-    socket_mode: Option<JoinHandle<()>>,
+    /// The server and the workers, by name for the log.
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    /// Stopped last, so the replica is alive until its work is done.
+    heartbeat_stop: CancellationToken,
+    heartbeat: JoinHandle<()>,
 }
 
 impl App {
@@ -125,9 +125,26 @@ impl App {
             router = router.merge(crate::sandbox::router(fakes, state.clone(), base, shutdown.clone()));
             tracing::warn!("no Slack is configured: sandbox mode. Open http://127.0.0.1:{}/sandbox/ to try opsbot in a local Slack.", addr.port());
         }
+        // Alive before any worker reads: a replica restarted under its name
+        // keeps what it held, rather than lose it to one that saw it silent.
+        // The name the workers hold entries under is the one that beats.
+        let replica = options.worker.consumer.clone();
+        let (every, lasts) = (options.worker.heartbeat_every, options.worker.heartbeat_lasts);
+        crate::heartbeat::beat(&store.replicas, &replica, lasts).await;
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = tokio::spawn(crate::heartbeat::run(
+            store.replicas.clone(),
+            replica.clone(),
+            every,
+            lasts,
+            heartbeat_stop.clone(),
+        ));
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+            let served = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "server stopped with an error");
+            }
         });
         let hook_worker = HookWorker {
             inbox: store.inbox.clone(),
@@ -167,66 +184,76 @@ impl App {
         let home = tokio::spawn(crate::home::run(state.home.clone(), shutdown.clone()));
         let scheduler = tokio::spawn(crate::scheduler::run(engine, shutdown.clone()));
         tracing::info!(%addr, replica = %config.replica, "opsbot is listening");
+        let mut tasks = vec![("server", server)];
+        if let Some(socket_mode) = socket_mode {
+            tasks.push(("Socket Mode", socket_mode));
+        }
+        tasks.extend([
+            ("outbox worker", worker),
+            ("hook worker", hook_worker),
+            ("timer worker", timers),
+            ("scheduler", scheduler),
+            ("on-call overrides reloader", roster),
+            ("epoch watcher", epoch),
+            ("Home publisher", home),
+        ]);
         Ok(App {
             addr,
             state,
+            replica,
+            shutdown_grace: config.shutdown_grace,
             shutdown,
-            server,
-            worker,
-            hook_worker,
-            timers,
-            scheduler,
-            roster,
-            epoch,
-            home,
-            socket_mode,
+            tasks,
+            heartbeat_stop,
+            heartbeat,
         })
     }
 
-    /// Stops accepting, lets in-flight requests finish, stops the workers.
+    /// Stops taking work (new connections, new entries), lets requests and
+    /// deliveries in flight finish for up to `shutdown_grace`, abandons what
+    /// has not by then, and says this replica left, so other replicas take
+    /// over at once what it still holds (queued entries, and any it
+    /// abandoned: those look in Slack before posting again).
     pub async fn stop(self) {
         self.shutdown.cancel();
-        match self.server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "server task failed"),
-        }
-        if let Err(e) = self.worker.await {
-            tracing::error!(error = %e, "outbox worker failed");
-        }
-        if let Err(e) = self.hook_worker.await {
-            tracing::error!(error = %e, "hook worker failed");
-        }
-        if let Err(e) = self.timers.await {
-            tracing::error!(error = %e, "timer worker failed");
-        }
-        if let Err(e) = self.scheduler.await {
-            tracing::error!(error = %e, "scheduler failed");
-        }
-        if let Err(e) = self.roster.await {
-            tracing::error!(error = %e, "on-call overrides reloader failed");
-        }
-        if let Err(e) = self.epoch.await {
-            tracing::error!(error = %e, "epoch watcher failed");
-        }
-        if let Err(e) = self.home.await {
-            tracing::error!(error = %e, "Home publisher failed");
-        }
-        if let Some(socket_mode) = self.socket_mode {
-            if let Err(e) = socket_mode.await {
-                tracing::error!(error = %e, "Socket Mode failed");
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        for (name, mut task) in self.tasks {
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "{name} failed"),
+                Err(_) => {
+                    tracing::warn!(grace = ?self.shutdown_grace, "{name} had not finished in time; abandoned");
+                    task.abort();
+                }
             }
         }
+        self.heartbeat_stop.cancel();
+        let _ = self.heartbeat.await;
+        crate::heartbeat::leave(&self.state.store.replicas, &self.replica).await;
         tracing::info!("opsbot stopped");
+    }
+
+    /// Stops everything at once, as a SIGKILL would: nothing in flight
+    /// finishes, nothing is recorded, and the heartbeat is not withdrawn but
+    /// lapses. For tests of what other replicas do after a crash.
+    pub fn kill(self) {
+        for (_, task) in &self.tasks {
+            task.abort();
+        }
+        self.heartbeat.abort();
     }
 }
 
-/// `opsbot serve`: runs until SIGTERM or Ctrl-C.
+/// `opsbot serve`: runs until SIGTERM or Ctrl-C, then stops within
+/// `shutdown_grace` (a second signal stops at once).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::start(&config, AppOptions::for_config(&config)).await?;
     shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    app.stop().await;
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down: finishing what is in flight");
+    tokio::select! {
+        () = app.stop() => {}
+        () = shutdown_signal() => tracing::warn!("stopped at once by a second signal"),
+    }
     Ok(())
 }
 

@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// This replica's name in the outbox consumer group (default: the host name).
     #[arg(long, env = "OPSBOT_REPLICA")]
     pub replica: Option<String>,
+    /// Seconds a stopping replica (SIGTERM, Ctrl-C) gives requests and
+    /// deliveries in flight before it exits [default: 10].
+    #[arg(long, env = "OPSBOT_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<String>,
 }
 
 /// Everything `serve` needs, validated.
@@ -122,6 +126,8 @@ pub struct Config {
     /// Requests in flight at most on the work routes.
     pub max_in_flight: usize,
     pub replica: String,
+    /// How long a stop waits for requests and deliveries in flight.
+    pub shutdown_grace: std::time::Duration,
     /// The embedded seed runbook, or the team's file (validated).
     pub runbook: opsbot_handlers::Runbook,
     /// Verifies GitHub's webhook deliveries (`X-Hub-Signature-256`).
@@ -218,6 +224,19 @@ impl Config {
         let redis_wait = (args.redis_wait_replicas > 0)
             .then(|| (args.redis_wait_replicas, std::time::Duration::from_millis(args.redis_wait_timeout_ms)));
         let replica = args.replica.clone().or_else(|| env("HOSTNAME")).unwrap_or_else(|| "opsbot".to_owned());
+        let shutdown_grace = match args.shutdown_grace.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_SHUTDOWN_GRACE,
+            Some(text) => text
+                .strip_suffix('s')
+                .unwrap_or(text)
+                .parse()
+                .ok()
+                .filter(|secs| *secs <= 3600)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    ConfigError(format!("OPSBOT_SHUTDOWN_GRACE: `{text}` is not a number of seconds like 10"))
+                })?,
+        };
         Ok(Config {
             bind,
             signing_secret,
@@ -231,6 +250,7 @@ impl Config {
             redis_ca,
             max_in_flight: args.max_in_flight.max(1),
             replica,
+            shutdown_grace,
             runbook,
             github_webhook_secret: env("GITHUB_WEBHOOK_SECRET").map(Secret::new),
             alertmanager_token: env("OPSBOT_ALERTMANAGER_TOKEN").map(Secret::new),
@@ -277,6 +297,10 @@ fn github_settings() -> Result<GitHubSettings, ConfigError> {
     };
     Ok(GitHubSettings { auth, repository, api_url })
 }
+
+/// How long a stopping replica waits for what is in flight: well inside
+/// Kubernetes' default 30 s before it kills the pod.
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// GitHub's REST API; GitHub Enterprise Server's is `https://HOST/api/v3`.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";

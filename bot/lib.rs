@@ -12,6 +12,7 @@ pub mod epoch;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod heartbeat;
 pub mod home;
 pub mod hooks;
 pub mod metrics;

@@ -40,6 +40,7 @@ fn config(sandbox: bool) -> Config {
         redis_ca: None,
         max_in_flight: opsbot::admission::MAX_IN_FLIGHT,
         replica: "sandbox-test".into(),
+        shutdown_grace: std::time::Duration::from_secs(10),
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: None,
         alertmanager_token: None,

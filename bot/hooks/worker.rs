@@ -10,8 +10,9 @@
 //!   backoff, before anything newer;
 //! - a restart under the same replica name first reads back its own
 //!   unfinished entries;
-//! - entries of a replica that stopped are taken over once they have been
-//!   idle for `reclaim_after`.
+//! - entries of a replica that stopped are taken over as soon as its
+//!   heartbeat lapses (or it left), and those of a replica without a
+//!   heartbeat once they have been idle for `reclaim_after`.
 //!
 //! A delivery that does not parse never will: it is logged once (source,
 //! event and why, never the body) and settled.
@@ -45,6 +46,8 @@ pub struct HookSettings {
     pub batch: usize,
     /// Entries another replica has held this long are taken over.
     pub reclaim_after: Duration,
+    /// How often to look for entries of replicas whose heartbeat lapsed.
+    pub heartbeat_every: Duration,
     pub backoff_first: Duration,
     pub backoff_max: Duration,
 }
@@ -57,6 +60,7 @@ impl HookSettings {
             consumer: outbox.consumer.clone(),
             batch: 16,
             reclaim_after: outbox.reclaim_after,
+            heartbeat_every: outbox.heartbeat_every,
             backoff_first: outbox.backoff_first,
             backoff_max: outbox.backoff_max,
         }
@@ -111,12 +115,17 @@ pub async fn run(worker: HookWorker, shutdown: CancellationToken) {
     // lost it, so it is created again after every read error.
     let mut prepared = false;
     let mut next_reclaim = Instant::now();
+    let mut next_departed = Instant::now();
     let mut failures = 0u32;
 
     while !shutdown.is_cancelled() {
         let reclaim_now = own_cursor.is_none() && Instant::now() >= next_reclaim;
         if reclaim_now {
             next_reclaim = Instant::now() + settings.reclaim_after / 4;
+        }
+        let departed_now = own_cursor.is_none() && Instant::now() >= next_departed;
+        if departed_now {
+            next_departed = Instant::now() + settings.heartbeat_every;
         }
         let read = async {
             if !prepared {
@@ -125,6 +134,16 @@ pub async fn run(worker: HookWorker, shutdown: CancellationToken) {
             if let Some(after) = &own_cursor {
                 let mine = worker.inbox.read(&settings.consumer, settings.batch, Some(after)).await?;
                 return Ok::<_, StoreError>((mine, true));
+            }
+            if departed_now {
+                let claimed = worker.inbox.claim_departed(&settings.consumer, settings.batch).await?;
+                if !claimed.is_empty() {
+                    tracing::info!(
+                        entries = claimed.len(),
+                        "took over webhook deliveries from a replica that left or whose heartbeat lapsed"
+                    );
+                    return Ok((claimed, false));
+                }
             }
             if reclaim_now {
                 let claimed =

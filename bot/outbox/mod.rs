@@ -12,7 +12,9 @@
 //! every lane, as Slack's limit is per app); permanent refusals go to the
 //! dead letters, logged once with the incident id. An entry leaves the
 //! stream only once delivered, so a crash loses nothing: the next start
-//! (same replica name) or another replica (after `reclaim_after`) takes it.
+//! (same replica name) takes it back, or another replica takes it over as
+//! soon as the holder's heartbeat lapses (or it left), and after
+//! `reclaim_after` from a holder that never beat.
 //!
 //! Alerts that arrive by themselves go through the [`storm`] guard: after
 //! people's work, within each channel's posting budget, rolled into a
@@ -52,8 +54,17 @@ pub struct WorkerSettings {
     pub alerts_held: usize,
     /// Slack calls in flight at once.
     pub concurrency: usize,
-    /// Entries another replica has held this long are taken over.
+    /// Entries another replica has held this long are taken over, whether
+    /// or not it has a heartbeat: the last resort, for replicas of a version
+    /// that did not beat.
     pub reclaim_after: Duration,
+    /// How often this replica's heartbeat is refreshed, and how often it
+    /// looks for entries held by replicas whose heartbeat lapsed.
+    pub heartbeat_every: Duration,
+    /// How long one heartbeat says a replica is alive: past it, the others
+    /// take over what it holds. Several `heartbeat_every`, so a slow beat
+    /// or two does not get a live replica's work taken.
+    pub heartbeat_lasts: Duration,
     pub backoff_first: Duration,
     pub backoff_max: Duration,
     /// How long an update waits for its incident's alert to be posted.
@@ -70,6 +81,10 @@ impl WorkerSettings {
             alerts_held: 256,
             concurrency: 32,
             reclaim_after: Duration::from_secs(120),
+            // Taken over within about 13 s of a crash: the heartbeat's 10 s,
+            // then the next look.
+            heartbeat_every: Duration::from_secs(3),
+            heartbeat_lasts: Duration::from_secs(10),
             backoff_first: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             alert_wait_limit: Duration::from_secs(15 * 60),
@@ -115,6 +130,10 @@ struct Delivery {
     /// Entries (stream, id) handed to a lane and not yet settled, so a
     /// reclaim of our own slow entries does not deliver them twice.
     in_flight: Mutex<HashSet<(OutboxStream, String)>>,
+    /// Entries (stream, id) that a process may have posted before it
+    /// stopped (read back after a restart, or taken over), with when we got
+    /// them: before posting one, we look in Slack for it.
+    maybe_posted: Mutex<HashMap<(OutboxStream, String), Instant>>,
     storm: Arc<StormGuard>,
 }
 
@@ -148,16 +167,31 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         paused_until: Mutex::new(None),
         shutdown,
         in_flight: Mutex::new(HashSet::new()),
+        maybe_posted: Mutex::new(HashMap::new()),
     });
     // One reader per stream, each with its own lanes: a subject's effects
     // are all in one stream, so its lane is in one reader.
     tokio::join!(read(&delivery, OutboxStream::People), read(&delivery, OutboxStream::Alerts));
 }
 
+/// Where the reader got an entry: an entry read for the first time cannot
+/// have been posted yet; one read back or taken over may have been, by a
+/// process that stopped before it could record so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// New to the group.
+    New,
+    /// Ours before a restart, read back.
+    OwnBefore,
+    /// Another replica's, taken over.
+    TakenOver,
+}
+
 /// Reads `stream` into lanes until shutdown: first this replica's own
-/// unfinished entries (after a restart), then new ones, and every quarter
-/// of `reclaim_after` what a stopped replica left. Reads only as much as
-/// [`Delivery::room`] allows.
+/// unfinished entries (after a restart), then new ones; every
+/// `heartbeat_every` what replicas whose heartbeat lapsed (or who left)
+/// hold, and every quarter of `reclaim_after` what a replica without a
+/// heartbeat left. Reads only as much as [`Delivery::room`] allows.
 async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
     let d = delivery;
     let mut lanes: HashMap<String, Lane> = HashMap::new();
@@ -169,6 +203,7 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
     // has lost it, so it is created again after every read error.
     let mut prepared = false;
     let mut next_reclaim = Instant::now();
+    let mut next_departed = Instant::now();
     let mut failures = 0u32;
 
     while !d.shutdown.is_cancelled() {
@@ -190,6 +225,10 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
         if reclaim_now {
             next_reclaim = Instant::now() + d.settings.reclaim_after / 4;
         }
+        let departed_now = own_cursor.is_none() && Instant::now() >= next_departed;
+        if departed_now {
+            next_departed = Instant::now() + d.settings.heartbeat_every;
+        }
         let consumer = &d.settings.consumer;
         let read = async {
             if !prepared {
@@ -197,7 +236,18 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
             }
             if let Some(after) = &own_cursor {
                 let mine = d.queue.read(stream, consumer, count, Some(after)).await?;
-                return Ok::<_, StoreError>((mine, true));
+                return Ok::<_, StoreError>((mine, Source::OwnBefore));
+            }
+            if departed_now {
+                let claimed = d.queue.claim_departed(stream, consumer, count).await?;
+                if !claimed.is_empty() {
+                    tracing::info!(
+                        entries = claimed.len(),
+                        stream = stream.name(),
+                        "took over outbox entries from a replica that left or whose heartbeat lapsed"
+                    );
+                    return Ok((claimed, Source::TakenOver));
+                }
             }
             if reclaim_now {
                 let held: Vec<String> =
@@ -212,28 +262,28 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
                         stream = stream.name(),
                         "took over outbox entries from a replica that stopped"
                     );
-                    return Ok((claimed, false));
+                    return Ok((claimed, Source::TakenOver));
                 }
             }
-            Ok((d.queue.read(stream, consumer, count, None).await?, false))
+            Ok((d.queue.read(stream, consumer, count, None).await?, Source::New))
         };
         let result = tokio::select! {
             _ = d.shutdown.cancelled() => break,
             r = read => r,
         };
         match result {
-            Ok((entries, reading_own)) => {
+            Ok((entries, source)) => {
                 failures = 0;
                 prepared = true;
                 if !entries.is_empty() {
-                    tracing::debug!(entries = entries.len(), reading_own, stream = stream.name(), "outbox read");
+                    tracing::debug!(entries = entries.len(), ?source, stream = stream.name(), "outbox read");
                 }
-                if reading_own {
+                if source == Source::OwnBefore {
                     // An empty answer means we are caught up with our own.
                     own_cursor = entries.last().map(|e| e.id.clone());
                 }
                 for entry in entries {
-                    dispatch(delivery, &mut lanes, &mut tasks, entry);
+                    dispatch(delivery, &mut lanes, &mut tasks, entry, source);
                 }
             }
             Err(e) => {
@@ -260,10 +310,14 @@ fn dispatch(
     lanes: &mut HashMap<String, Lane>,
     tasks: &mut tokio::task::JoinSet<()>,
     entry: OutboxEntry,
+    source: Source,
 ) {
     let fresh = lock(&delivery.in_flight).insert((entry.stream, entry.id.clone()));
     if !fresh {
         return;
+    }
+    if source != Source::New {
+        lock(&delivery.maybe_posted).insert((entry.stream, entry.id.clone()), Instant::now());
     }
     let key = entry.effect.lane();
     if is_alert(&entry.effect) {
@@ -306,6 +360,7 @@ fn dispatch(
                 match settlement {
                     Settlement::Settled => {
                         lock(&delivery.in_flight).remove(&(entry.stream, entry.id.clone()));
+                        lock(&delivery.maybe_posted).remove(&(entry.stream, entry.id.clone()));
                         if let Effect::Refresh(message) = &entry.effect {
                             delivery.storm.edit_settled(&edit_key(message), &entry.id);
                         }
@@ -324,6 +379,7 @@ fn dispatch(
         lane.queued.fetch_sub(1, Ordering::AcqRel);
         delivery.storm.settled(Priority::of(&unsent.0.effect));
         lock(&delivery.in_flight).remove(&(unsent.0.stream, unsent.0.id.clone()));
+        lock(&delivery.maybe_posted).remove(&(unsent.0.stream, unsent.0.id.clone()));
     }
 }
 
@@ -417,10 +473,10 @@ impl Delivery {
                     if priority == Priority::Alert {
                         // Alerts wait in their channel's digest or budget,
                         // not on the Slack calls people's work needs.
-                        self.deliver_alert(&entry.effect).await
+                        self.deliver_alert(entry).await
                     } else {
                         let _permit = self.slack_calls.acquire().await;
-                        self.deliver(&entry.effect).await.map(|()| Delivered::Sent)
+                        self.deliver(entry).await.map(|()| Delivered::Sent)
                     }
                 })
                 .await;
@@ -526,8 +582,8 @@ impl Delivery {
         }
     }
 
-    async fn deliver(&self, effect: &Effect) -> Result<(), DeliveryError> {
-        match effect {
+    async fn deliver(&self, entry: &OutboxEntry) -> Result<(), DeliveryError> {
+        match &entry.effect {
             Effect::Post(message) => {
                 let state = self.state(message.subject()).await?;
                 if state.posted().get(message).is_some() {
@@ -674,11 +730,12 @@ impl Delivery {
     /// that shows the group's current version already is skipped: during a
     /// storm alerts are read late, so by then a group's later changes are
     /// usually in, and its first delivery showed them all.
-    async fn deliver_alert(&self, effect: &Effect) -> Result<Delivered, DeliveryError> {
+    async fn deliver_alert(&self, entry: &OutboxEntry) -> Result<Delivered, DeliveryError> {
+        let effect = &entry.effect;
         let sent = |r: Result<(), DeliveryError>| r.map(|()| Delivered::Sent);
-        let Some(subject) = effect.subject() else { return sent(self.deliver(effect).await) };
+        let Some(subject) = effect.subject() else { return sent(self.deliver(entry).await) };
         let (state, version) = self.versioned_state(subject).await?;
-        let delivery::State::Alert(group) = &state else { return sent(self.deliver(effect).await) };
+        let delivery::State::Alert(group) = &state else { return sent(self.deliver(entry).await) };
         let route = state.route(&self.runbook).to_owned();
         let now = self.clock.now();
         let posted = state.posted();
@@ -691,7 +748,7 @@ impl Delivery {
                 // it at once: waiting for a slot would only take one from
                 // the digest, which shows 25 lines a post.
                 if !self.storm.storming(&route) && self.storm.try_post_slot(&route).await? {
-                    self.deliver(effect).await?;
+                    self.deliver(entry).await?;
                 } else {
                     let line = opsbot_handlers::alert::render::digest_line(group, now);
                     let digest = self.storm.digest(&route, group.id, line).await?;
@@ -714,23 +771,23 @@ impl Delivery {
                 }
                 // Renders the group as it is after the gap: this version or
                 // a later one.
-                self.deliver(effect).await?;
+                self.deliver(entry).await?;
                 self.storm.shown(edit_key(message), version);
                 Ok(Delivered::Sent)
             }
             Effect::InThread { text, .. } => {
                 let own_thread = !posted.digested && posted.anchor().is_some() && !self.storm.storming(&route);
                 if own_thread && self.storm.try_post_slot(&route).await? {
-                    return sent(self.deliver(effect).await);
+                    return sent(self.deliver(entry).await);
                 }
                 if posted.anchor().is_none() {
                     // Waits for the group's message like any thread reply.
-                    return sent(self.deliver(effect).await);
+                    return sent(self.deliver(entry).await);
                 }
                 let line = opsbot_handlers::alert::render::digest_note(group, text);
                 sent(self.storm.digest(&route, group.id, line).await.map(drop))
             }
-            _ => sent(self.deliver(effect).await),
+            _ => sent(self.deliver(entry).await),
         }
     }
 

@@ -138,6 +138,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         redis_ca: None,
         max_in_flight: opsbot::admission::MAX_IN_FLIGHT,
         replica: "test-replica".into(),
+        shutdown_grace: Duration::from_secs(10),
         runbook: opsbot_handlers::Runbook::seed(),
         github_webhook_secret: Some(Secret::new(GITHUB_SECRET)),
         alertmanager_token: Some(Secret::new(ALERTMANAGER_TOKEN)),
@@ -161,15 +162,29 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 async fn start(config: &Config, clock: &TestClock) -> App {
-    start_admitting(config, clock, opsbot::admission::Admission::default()).await
+    start_with(config, clock, worker_settings()).await
 }
 
 /// [`start`], with the request limits given.
 pub async fn start_admitting(config: &Config, clock: &TestClock, admission: opsbot::admission::Admission) -> App {
-    // Each replica is its own consumer in the delivery and intake groups,
-    // as `WorkerSettings::new(config.replica)` makes it in production;
-    // two replicas under one name would each take the other's entries.
-    let mut worker = worker_settings();
+    launch(config, clock, worker_settings(), admission).await
+}
+
+/// [`start`] with these worker settings.
+async fn start_with(config: &Config, clock: &TestClock, worker: WorkerSettings) -> App {
+    launch(config, clock, worker, opsbot::admission::Admission::default()).await
+}
+
+/// Starts the app. Each replica is its own consumer in the delivery and
+/// intake groups, as `WorkerSettings::new(config.replica)` makes it in
+/// production; two replicas under one name would each take the other's
+/// entries.
+async fn launch(
+    config: &Config,
+    clock: &TestClock,
+    mut worker: WorkerSettings,
+    admission: opsbot::admission::Admission,
+) -> App {
     worker.consumer = config.replica.clone();
     let options = AppOptions {
         clock: Arc::new(clock.clone()),
