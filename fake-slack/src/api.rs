@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 
 use crate::blockkit;
 use crate::state::{
-    Change, Channel, Failure, Message, OpenedView, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID, BOT_USER_NAME,
-    CREATED, SCOPES, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, USERGROUPS_READ, USERGROUPS_WRITE,
+    Change, Channel, Failure, Message, OpenedView, Recorded, User, Workspace, APP_ID, BOT_ID, BOT_USER_ID,
+    BOT_USER_NAME, CHANNELS_HISTORY, CREATED, IM_HISTORY, IM_WRITE, SCOPES, TEAM_DOMAIN, TEAM_ID, TEAM_NAME,
+    USERGROUPS_READ, USERGROUPS_WRITE,
 };
 use crate::FakeSlack;
 
@@ -78,6 +79,15 @@ async fn handle(
         }
         Some(Failure::Error(code)) => {
             return json_response(StatusCode::OK, &json!({"ok": false, "error": code}));
+        }
+        Some(Failure::NoAnswer) => {
+            // Does the work, then never answers: the caller is gone first.
+            if let Ok(params) = parse_params(query.as_deref(), &headers, &body) {
+                if check_auth(&fake.inner.workspace, &headers, &params).is_ok() {
+                    let _ = dispatch(&fake, &method, &params);
+                }
+            }
+            std::future::pending::<()>().await;
         }
         None => {}
     }
@@ -207,6 +217,9 @@ fn dispatch(fake: &FakeSlack, method: &str, p: &Params) -> Outcome {
         "users.list" => Ok(users_list(&fake.inner.workspace)),
         "conversations.list" => Ok(conversations_list(&fake.inner.workspace, p)),
         "conversations.info" => conversations_info(&fake.inner.workspace, p),
+        "conversations.open" => conversations_open(fake, p),
+        "conversations.history" => conversations_history(fake, p),
+        "conversations.replies" => conversations_replies(fake, p),
         "usergroups.users.list" => usergroups_users_list(fake, p),
         "usergroups.users.update" => usergroups_users_update(fake, p),
         _ => Err(fail("unknown_method")),
@@ -271,6 +284,30 @@ fn check_text_len(text: &str) -> Result<(), SlackError> {
     Ok(())
 }
 
+/// Reads and checks `metadata`: an object with a string `event_type` and,
+/// if any, an object `event_payload`, as JSON or a JSON-encoded string.
+fn metadata_param(p: &Params) -> Result<Value, SlackError> {
+    let Some(metadata) = json_param(p, "metadata").map_err(|()| fail("invalid_metadata_format"))? else {
+        return Ok(Value::Null);
+    };
+    let event_type = metadata.get("event_type").and_then(Value::as_str).unwrap_or_default();
+    let payload = metadata.get("event_payload").unwrap_or(&Value::Null);
+    if !metadata.is_object() || event_type.is_empty() || !(payload.is_null() || payload.is_object()) {
+        return Err(fail("invalid_metadata_schema"));
+    }
+    Ok(metadata)
+}
+
+/// A message as the history methods show it: its `metadata` only when the
+/// caller asked for it with `include_all_metadata`.
+fn listed_json(m: &Message, with_metadata: bool) -> Value {
+    let mut v = message_json(m);
+    if with_metadata && !m.metadata.is_null() {
+        v["metadata"] = m.metadata.clone();
+    }
+    v
+}
+
 fn message_json(m: &Message) -> Value {
     let mut v = json!({
         "type": "message",
@@ -304,6 +341,7 @@ fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
     let text = text.map(|t| t.into_owned()).unwrap_or_default();
     check_text_len(&text)?;
     let thread_ts = str_param(p, "thread_ts").map(|t| t.into_owned());
+    let metadata = metadata_param(p)?;
 
     let (response, change) = {
         let mut rec = fake.inner.lock();
@@ -320,6 +358,7 @@ fn post_message(fake: &FakeSlack, p: &Params) -> Outcome {
             blocks: normalise(blocks),
             edits: 0,
             user: BOT_USER_ID.to_owned(),
+            metadata,
         };
         let response = json!({
             "channel": message.channel,
@@ -651,4 +690,107 @@ fn conversations_info(ws: &Workspace, p: &Params) -> Outcome {
     let channel =
         str_param(p, "channel").and_then(|c| ws.channel_by_id(&c)).ok_or_else(|| fail("channel_not_found"))?;
     Ok(json!({"channel": channel_json(channel)}))
+}
+
+/// Slack answers `missing_scope` (with what was `needed`) to a token
+/// without `scope`.
+fn require_scope(rec: &Recorded, scope: &'static str) -> Result<(), SlackError> {
+    if !rec.revoked_scopes.contains(scope) {
+        return Ok(());
+    }
+    let provided = SCOPES.iter().filter(|s| !rec.revoked_scopes.contains(**s)).copied().collect::<Vec<_>>();
+    Err(SlackError {
+        code: "missing_scope",
+        messages: Vec::new(),
+        extra: Some(json!({"needed": scope, "provided": provided.join(",")})),
+    })
+}
+
+/// `conversations.open` with `users`: the bot's direct message with that
+/// one person (needs `im:write`). Group DMs are not part of the fake.
+fn conversations_open(fake: &FakeSlack, p: &Params) -> Outcome {
+    require_scope(&fake.inner.lock(), IM_WRITE)?;
+    let users = str_param(p, "users").ok_or_else(|| fail("users_list_not_supplied"))?;
+    let user = users.split(',').map(str::trim).next().unwrap_or_default();
+    let im = fake.inner.workspace.channels.iter().find(|c| c.im_user.as_deref() == Some(user));
+    let im = im.ok_or_else(|| fail("user_not_found"))?;
+    Ok(json!({"channel": {"id": im.id}, "no_op": true, "already_open": true}))
+}
+
+/// A ts as a number, for comparing; Slack's are `seconds.micros`.
+fn ts_value(ts: &str) -> f64 {
+    ts.parse().unwrap_or(0.0)
+}
+
+/// Whether `ts` is within `oldest`…`latest` (each exclusive unless
+/// `inclusive`), as the history methods filter.
+fn in_window(p: &Params, ts: &str) -> bool {
+    let inclusive = str_param(p, "inclusive").is_some_and(|v| v == "true" || v == "1");
+    let ts = ts_value(ts);
+    let after = |bound: f64| if inclusive { ts >= bound } else { ts > bound };
+    let before = |bound: f64| if inclusive { ts <= bound } else { ts < bound };
+    str_param(p, "oldest").is_none_or(|o| after(ts_value(&o)))
+        && str_param(p, "latest").is_none_or(|l| before(ts_value(&l)))
+}
+
+/// One page of `items` from the opaque `cursor` on, `limit` long (Slack
+/// clamps it), with `has_more` and the next cursor as Slack gives them.
+fn page(items: Vec<Value>, p: &Params, default_limit: usize, key: &str) -> Outcome {
+    let limit = str_param(p, "limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+    let limit = limit.unwrap_or(default_limit).min(999);
+    let start = match str_param(p, "cursor") {
+        None => 0,
+        Some(cursor) => cursor
+            .strip_prefix("bmV4dF9pdGVt:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| fail("invalid_cursor"))?,
+    };
+    let more = items.len() > start + limit;
+    let shown: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let next = if more { format!("bmV4dF9pdGVt:{}", start + limit) } else { String::new() };
+    Ok(json!({key: shown, "has_more": more, "response_metadata": {"next_cursor": next}}))
+}
+
+/// The channel a history method names: an id (Slack takes no names here)
+/// the token may read, with the scope its kind needs.
+fn readable_channel<'a>(fake: &'a FakeSlack, rec: &Recorded, p: &Params) -> Result<&'a Channel, SlackError> {
+    let channel = str_param(p, "channel")
+        .and_then(|c| fake.inner.workspace.channel_by_id(&c))
+        .ok_or_else(|| fail("channel_not_found"))?;
+    require_scope(rec, if channel.im_user.is_some() { IM_HISTORY } else { CHANNELS_HISTORY })?;
+    Ok(channel)
+}
+
+/// `conversations.history`: a channel's top-level messages (thread parents
+/// with them, replies not), newest first, within `oldest`/`latest`.
+fn conversations_history(fake: &FakeSlack, p: &Params) -> Outcome {
+    let rec = fake.inner.lock();
+    let channel = readable_channel(fake, &rec, p)?;
+    let with_metadata = str_param(p, "include_all_metadata").is_some_and(|v| v == "true" || v == "1");
+    let messages: Vec<Value> = rec
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| m.channel == channel.id && m.thread_ts.is_none() && in_window(p, &m.ts))
+        .map(|m| listed_json(m, with_metadata))
+        .collect();
+    page(messages, p, 100, "messages")
+}
+
+/// `conversations.replies`: a thread, its parent first, then its replies
+/// oldest first within `oldest`/`latest`. A `ts` of a reply names its
+/// thread; one that is no message is `thread_not_found`.
+fn conversations_replies(fake: &FakeSlack, p: &Params) -> Outcome {
+    let rec = fake.inner.lock();
+    let channel = readable_channel(fake, &rec, p)?;
+    let ts = str_param(p, "ts").ok_or_else(|| fail("thread_not_found"))?;
+    let named = rec.by_ts.get(ts.as_ref()).map(|&i| &rec.messages[i]).filter(|m| m.channel == channel.id);
+    let named = named.ok_or_else(|| fail("thread_not_found"))?;
+    let parent = named.thread_ts.clone().unwrap_or_else(|| named.ts.clone());
+    let with_metadata = str_param(p, "include_all_metadata").is_some_and(|v| v == "true" || v == "1");
+    let thread = rec.messages.iter().filter(|m| m.channel == channel.id);
+    let parent_first = thread.clone().filter(|m| m.ts == parent);
+    let replies = thread.filter(|m| m.thread_ts.as_deref() == Some(parent.as_str()) && in_window(p, &m.ts));
+    let messages: Vec<Value> = parent_first.chain(replies).map(|m| listed_json(m, with_metadata)).collect();
+    page(messages, p, 1000, "messages")
 }

@@ -2,8 +2,10 @@
 //! benchmark and browser sandbox.
 //!
 //! It serves `/{method}` the way `https://slack.com/api/{method}` does for the
-//! methods opsbot uses (chat.postMessage, chat.update, chat.postEphemeral,
-//! views.open, views.publish, auth.test, users.*, conversations.*, usergroups.users.list and .update,
+//! methods opsbot uses (chat.postMessage with its `metadata`, chat.update,
+//! chat.postEphemeral, views.open, views.publish, auth.test, users.*,
+//! conversations.list, .info, .open, .history and .replies,
+//! usergroups.users.list and .update,
 //! apps.connections.open), enforces Block Kit limits, serves Socket Mode
 //! connections (envelopes out, acknowledgements in, `disconnect`s, dropped
 //! sockets), and records everything so tests can assert on it:
@@ -332,6 +334,7 @@ impl FakeSlack {
                 blocks: serde_json::Value::Null,
                 edits: 0,
                 user: user.to_owned(),
+                metadata: serde_json::Value::Null,
             });
             ts
         };

@@ -23,6 +23,12 @@ pub(crate) const CREATED: i64 = 1_700_000_000;
 pub(crate) const USERGROUPS_READ: &str = "usergroups:read";
 /// The scope `usergroups.users.update` needs.
 pub(crate) const USERGROUPS_WRITE: &str = "usergroups:write";
+/// The scope `conversations.history` and `.replies` need in a public channel.
+pub(crate) const CHANNELS_HISTORY: &str = "channels:history";
+/// The scope they need in a direct message.
+pub(crate) const IM_HISTORY: &str = "im:history";
+/// The scope `conversations.open` needs for a direct message.
+pub(crate) const IM_WRITE: &str = "im:write";
 /// The bot token's scopes, as opsbot's manifest asks for them.
 pub(crate) const SCOPES: &[&str] = &[
     "commands",
@@ -33,6 +39,9 @@ pub(crate) const SCOPES: &[&str] = &[
     "channels:read",
     USERGROUPS_READ,
     USERGROUPS_WRITE,
+    CHANNELS_HISTORY,
+    IM_HISTORY,
+    IM_WRITE,
 ];
 
 /// A Slack user group (`S…`) and its members.
@@ -57,6 +66,9 @@ pub struct Message {
     pub edits: u32,
     /// Author: the bot user id for everything posted through the API.
     pub user: String,
+    /// The message's `metadata` (`event_type`, `event_payload`) as posted,
+    /// or `Null`. Slack returns it only to `include_all_metadata`.
+    pub metadata: Value,
 }
 
 /// A `chat.postEphemeral` message: only `user` would have seen it.
@@ -123,6 +135,9 @@ pub struct OpenedView {
 pub enum Failure {
     /// HTTP 429 with `Retry-After` and `{"ok":false,"error":"ratelimited"}`.
     RateLimited { retry_after_secs: u64 },
+    /// The call takes effect, but its answer never comes: as when the
+    /// caller dies (or its connection does) after Slack did the work.
+    NoAnswer,
     /// A bare HTTP error status, as a load balancer in front of Slack would send.
     HttpStatus(u16),
     /// HTTP 200 with `{"ok":false,"error":<code>}`.

@@ -807,3 +807,92 @@ async fn usergroups_users_update_replaces_a_groups_members_and_refuses_as_slack_
     let refused = update("S0ONCALL", "U0BOB").await;
     assert_eq!((error(&refused), refused["needed"].as_str()), ("missing_scope", Some("usergroups:write")));
 }
+
+#[tokio::test]
+async fn metadata_is_kept_and_shown_only_to_include_all_metadata() {
+    let h = Harness::new().await;
+    let metadata = json!({"event_type": "opsbot_outbox", "event_payload": {"entry": "people/1-0"}});
+    let posted =
+        h.call("chat.postMessage", json!({"channel": "#devops", "text": "marked", "metadata": metadata})).await;
+    assert_eq!(posted["ok"], true, "{posted}");
+    let ts = posted["ts"].as_str().unwrap().to_owned();
+    h.post("C0DEVOPS", "unmarked").await;
+    let reply = h
+        .call(
+            "chat.postMessage",
+            json!({"channel": "C0DEVOPS", "thread_ts": ts, "text": "in the thread",
+        "metadata": {"event_type": "opsbot_outbox", "event_payload": {"entry": "people/2-0"}}}),
+        )
+        .await;
+
+    let plain = h.call("conversations.history", json!({"channel": "C0DEVOPS"})).await;
+    let texts: Vec<&str> = plain["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["unmarked", "marked"], "newest first, no replies");
+    assert!(plain["messages"][1].get("metadata").is_none(), "{plain}");
+    let with = h.call("conversations.history", json!({"channel": "C0DEVOPS", "include_all_metadata": true})).await;
+    assert_eq!(with["messages"][1]["metadata"], metadata);
+    assert!(with["messages"][0].get("metadata").is_none());
+
+    let thread =
+        h.call("conversations.replies", json!({"channel": "C0DEVOPS", "ts": ts, "include_all_metadata": "true"})).await;
+    assert_eq!(thread["messages"][0]["ts"], ts.as_str(), "the parent first");
+    assert_eq!(thread["messages"][1]["ts"], reply["ts"]);
+    assert_eq!(thread["messages"][1]["metadata"]["event_payload"]["entry"], "people/2-0");
+
+    let bad = h
+        .call("chat.postMessage", json!({"channel": "C0DEVOPS", "text": "x", "metadata": {"event_payload": {}}}))
+        .await;
+    assert_eq!(error(&bad), "invalid_metadata_schema");
+    assert_eq!(error(&h.call("conversations.history", json!({"channel": "#devops"})).await), "channel_not_found");
+    assert_eq!(
+        error(&h.call("conversations.replies", json!({"channel": "C0DEVOPS", "ts": "1.000001"})).await),
+        "thread_not_found"
+    );
+}
+
+#[tokio::test]
+async fn history_pages_and_windows_as_slack_does() {
+    let h = Harness::new().await;
+    let mut ts = Vec::new();
+    for n in 0..5 {
+        ts.push(h.post("C0ALERTS", &n.to_string()).await["ts"].as_str().unwrap().to_owned());
+    }
+    let first = h.call("conversations.history", json!({"channel": "C0ALERTS", "limit": 2, "oldest": ts[0]})).await;
+    let texts = |v: &Value| -> Vec<String> {
+        v["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(texts(&first), ["4", "3"]);
+    assert_eq!(first["has_more"], true);
+    let cursor = first["response_metadata"]["next_cursor"].as_str().unwrap();
+    let second = h
+        .call("conversations.history", json!({"channel": "C0ALERTS", "limit": 2, "oldest": ts[0], "cursor": cursor}))
+        .await;
+    assert_eq!(texts(&second), ["2", "1"], "oldest is exclusive");
+    assert_eq!(second["has_more"], false);
+    assert_eq!(second["response_metadata"]["next_cursor"], "");
+}
+
+#[tokio::test]
+async fn a_call_without_an_answer_still_takes_effect() {
+    let h = Harness::new().await;
+    h.slack.fail_next("chat.postMessage", Failure::NoAnswer);
+    let request = h
+        .http
+        .post(h.url("chat.postMessage"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"channel": "C0DEVOPS", "text": "lost answer"}));
+    let answer = tokio::time::timeout(Duration::from_millis(500), request.send()).await;
+    assert!(answer.is_err(), "no answer came");
+    assert_eq!(h.slack.messages("#devops").len(), 1, "but the message was posted");
+}
+
+#[tokio::test]
+async fn conversations_open_finds_the_dm_with_a_person() {
+    let h = Harness::new().await;
+    let opened = h.call("conversations.open", json!({"users": "U0BOB"})).await;
+    assert_eq!(opened["channel"]["id"], "D0BOB");
+    assert_eq!(error(&h.call("conversations.open", json!({"users": "U0NOBODY"})).await), "user_not_found");
+    let posted = h.post("U0BOB", "hello").await;
+    let history = h.call("conversations.history", json!({"channel": "D0BOB"})).await;
+    assert_eq!(history["messages"][0]["ts"], posted["ts"]);
+}

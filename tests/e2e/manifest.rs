@@ -76,7 +76,10 @@ fn asks_for_the_scopes_it_uses_and_no_more() {
             "users:read",
             "channels:read",
             "usergroups:read",
-            "usergroups:write"
+            "usergroups:write",
+            "channels:history",
+            "im:history",
+            "im:write"
         ]
     );
     assert!(m["display_information"]["name"].as_str().is_some());
