@@ -134,8 +134,24 @@ struct Delivery {
     /// stopped (read back after a restart, or taken over), with when we got
     /// them: before posting one, we look in Slack for it.
     maybe_posted: Mutex<HashMap<(OutboxStream, String), Instant>>,
+    /// Recent searches of Slack for marked messages, by (channel id,
+    /// thread): one at a time, as they are rare and one serves many.
+    searches: tokio::sync::Mutex<HashMap<(String, Option<String>), Search>>,
     storm: Arc<StormGuard>,
 }
+
+/// What one search of a thread or channel found: each marked message's
+/// mark and place, among those posted after `oldest` (s).
+struct Search {
+    made: Instant,
+    oldest: u64,
+    marks: HashMap<String, MessageRef>,
+}
+
+/// How far before an entry was written its message is looked for.
+const SEARCH_LOOKBACK: Duration = Duration::from_secs(10 * 60);
+/// How long a search is kept for other entries of its thread or channel.
+const SEARCH_KEPT: Duration = Duration::from_secs(60);
 
 struct Lane {
     tx: mpsc::UnboundedSender<OutboxEntry>,
@@ -168,6 +184,7 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         shutdown,
         in_flight: Mutex::new(HashSet::new()),
         maybe_posted: Mutex::new(HashMap::new()),
+        searches: tokio::sync::Mutex::new(HashMap::new()),
     });
     // One reader per stream, each with its own lanes: a subject's effects
     // are all in one stream, so its lane is in one reader.
@@ -594,16 +611,16 @@ impl Delivery {
                 if let Some(to) = state.direct_to(message) {
                     // A message of its own (a handoff's DM), not a reply in
                     // the anchor's thread: it waits for nothing.
-                    let posted = self.slack.post(to, None, &msg.text, Some(&msg.blocks)).await?;
+                    let posted = self.post_once(entry, to, None, &msg.text, Some(&msg.blocks)).await?;
                     self.settle(|| self.subjects.record_posted(message, &posted, None)).await;
                 } else if message.is_anchor() {
                     let route = state.route(&self.runbook);
-                    let posted = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
+                    let posted = self.post_once(entry, route, None, &msg.text, Some(&msg.blocks)).await?;
                     self.settle(|| self.subjects.record_posted(message, &posted, Some(route))).await;
                 } else {
                     let anchor = self.anchor_of(&state).await?;
                     let posted =
-                        self.slack.post(&anchor.channel, Some(&anchor.ts), &msg.text, Some(&msg.blocks)).await?;
+                        self.post_once(entry, &anchor.channel, Some(&anchor.ts), &msg.text, Some(&msg.blocks)).await?;
                     self.settle(|| self.subjects.record_posted(message, &posted, None)).await;
                 }
                 Ok(())
@@ -622,7 +639,7 @@ impl Delivery {
             Effect::InThread { subject, text } => {
                 let state = self.state(*subject).await?;
                 let anchor = self.anchor_of(&state).await?;
-                self.slack.post(&anchor.channel, Some(&anchor.ts), text, None).await.map(drop)
+                self.post_once(entry, &anchor.channel, Some(&anchor.ts), text, None).await.map(drop)
             }
             Effect::MoveAlert { incident } => {
                 let state = self.state(Subject::Incident(*incident)).await?;
@@ -634,7 +651,7 @@ impl Delivery {
                 }
                 let alert = Message::anchor_of(state.subject());
                 let msg = self.render(&state, &alert)?;
-                let new = self.slack.post(route, None, &msg.text, Some(&msg.blocks)).await?;
+                let new = self.post_once(entry, route, None, &msg.text, Some(&msg.blocks)).await?;
                 self.settle(|| self.subjects.record_posted(&alert, &new, Some(route))).await;
                 // Pointers both ways; the move itself is done, so these are
                 // best effort rather than a reason to post the alert again.
@@ -657,7 +674,7 @@ impl Delivery {
             Effect::Ephemeral { channel, user, text } => self.slack.post_ephemeral(channel, user, text, None).await,
             Effect::SyncUserGroup { group, users } => self.slack.set_usergroup_members(group, users).await,
             Effect::Say { channel, thread_ts, text } => {
-                self.slack.post(channel, thread_ts.as_deref(), text, None).await.map(drop)
+                self.post_once(entry, channel, thread_ts.as_deref(), text, None).await.map(drop)
             }
             Effect::Lookup { lookup, to } => {
                 // Asked again on a retry: the answer is cached, so a Slack
@@ -831,6 +848,80 @@ impl Delivery {
         state.render_checked(message, &self.runbook, self.clock.now(), Some(&fetched)).ok_or_else(|| {
             DeliveryError::Permanent { code: format!("{} has no message {}", state.subject(), message.key()) }
         })
+    }
+
+    /// Posts `entry`'s message to `channel` (in the thread of `thread_ts`),
+    /// marked with the entry in its metadata. When a process may have
+    /// posted it before (the entry was read back after a restart or taken
+    /// over, or an earlier attempt's answer was lost), it first looks in
+    /// Slack for a message with that mark, and returns it rather than post
+    /// again. A first attempt, by far the most common, asks Slack nothing
+    /// more than the post.
+    async fn post_once(
+        &self,
+        entry: &OutboxEntry,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: Option<&serde_json::Value>,
+    ) -> Result<MessageRef, DeliveryError> {
+        let key = (entry.stream, entry.id.clone());
+        let mark = format!("{}/{}", entry.stream.name(), entry.id);
+        let since = lock(&self.maybe_posted).get(&key).copied();
+        if let Some(since) = since {
+            match self.find_posted(entry, &mark, since, channel, thread_ts).await {
+                Ok(Some(found)) => {
+                    tracing::info!(entry = %mark, subject = %subject_of(&entry.effect), ts = %found.ts, "found in Slack: posted before its replica stopped; not posting it again");
+                    self.metrics.delivery("found");
+                    return Ok(found);
+                }
+                Ok(None) => {}
+                Err(DeliveryError::Permanent { code }) => {
+                    // Better a message twice than an alert never.
+                    tracing::warn!(entry = %mark, subject = %subject_of(&entry.effect), error = %code, "cannot look in Slack for an earlier post; posting, which may show it twice");
+                }
+                Err(e) => return Err(e),
+            }
+            // A search from now on must be newer than this attempt.
+            lock(&self.maybe_posted).insert(key.clone(), Instant::now());
+        }
+        let posted = self.slack.post_marked(channel, thread_ts, text, blocks, &mark).await;
+        if let Err(DeliveryError::Transient { retry_after: None, .. }) = &posted {
+            // The post may have reached Slack and only its answer been lost.
+            lock(&self.maybe_posted).insert(key, Instant::now());
+        }
+        posted
+    }
+
+    /// Looks in Slack for the message marked `mark`: in the thread, or
+    /// among the channel's top-level messages, since a while before the
+    /// entry was written. A search is shared by the entries of one thread
+    /// or channel, as long as it was made after each one's last attempt
+    /// (`since`): a replica taking over many entries asks once per thread.
+    async fn find_posted(
+        &self,
+        entry: &OutboxEntry,
+        mark: &str,
+        since: Instant,
+        channel: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<Option<MessageRef>, DeliveryError> {
+        let channel = self.slack.channel_id(channel).await?;
+        // Slack's clock and Redis's may differ a little; a message is never
+        // older than its entry, so from a while before it is enough.
+        let written_ms = entry.id.split('-').next().and_then(|ms| ms.parse::<u64>().ok()).unwrap_or(0);
+        let oldest = written_ms.saturating_sub(SEARCH_LOOKBACK.as_millis() as u64) / 1000;
+        let key = (channel.clone(), thread_ts.map(str::to_owned));
+        let mut searches = self.searches.lock().await;
+        searches.retain(|_, s| s.made.elapsed() < SEARCH_KEPT);
+        if let Some(search) = searches.get(&key).filter(|s| s.made >= since && s.oldest <= oldest) {
+            return Ok(search.marks.get(mark).cloned());
+        }
+        let made = Instant::now();
+        let marks = self.slack.marked_messages(&channel, thread_ts, &format!("{oldest}.000000")).await?;
+        let found = marks.get(mark).cloned();
+        searches.insert(key, Search { made, oldest, marks });
+        Ok(found)
     }
 
     /// Where the subject's anchor is; waits (as a transient failure) while

@@ -88,6 +88,18 @@ fn short_reason(err: &SlackClientError) -> String {
     opsbot_handlers::text::truncate(first, 200)
 }
 
+/// The `event_type` of the metadata every outbox post carries: its
+/// `event_payload` names the outbox entry (`entry`: stream/id), so that a
+/// replica taking the entry over finds the message if it was posted.
+pub const OUTBOX_EVENT_TYPE: &str = "opsbot_outbox";
+
+/// How many pages of a channel's history or a thread a search for a marked
+/// message reads at most: past it the message is taken as not found.
+const MARK_SEARCH_PAGES: usize = 20;
+/// Messages per page of that search (Slack allows up to 999; fewer keep
+/// each answer quick).
+const MARK_SEARCH_PAGE: u16 = 200;
+
 /// The Web API as opsbot uses it.
 #[derive(Clone)]
 pub struct SlackApi {
@@ -96,6 +108,63 @@ pub struct SlackApi {
     /// The Web API's origin: a `response_url` there (the fake, the
     /// sandbox) is trusted like Slack's own `hooks.slack.com`.
     api_origin: Option<url::Origin>,
+    /// Channel ids by the name or user id messages are posted to, as
+    /// looked up for the history methods (which take ids only).
+    channel_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+}
+
+/// A page of `conversations.history` or `.replies`, as far as a search
+/// for marked messages reads it.
+#[derive(serde::Deserialize)]
+struct Listed {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+    #[serde(default)]
+    has_more: bool,
+    response_metadata: Option<ListedCursor>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedMessage {
+    ts: String,
+    metadata: Option<ListedMetadata>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedMetadata {
+    event_type: String,
+    #[serde(default)]
+    event_payload: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedCursor {
+    next_cursor: Option<String>,
+}
+
+/// A page of `conversations.list`: the public channels' names and ids.
+#[derive(serde::Deserialize)]
+struct ChannelList {
+    #[serde(default)]
+    channels: Vec<ListedChannel>,
+    response_metadata: Option<ListedCursor>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedChannel {
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Opened {
+    channel: OpenedChannel,
+}
+
+#[derive(serde::Deserialize)]
+struct OpenedChannel {
+    id: String,
 }
 
 impl SlackApi {
@@ -109,6 +178,7 @@ impl SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_owned())),
             api_origin: url::Url::parse(api_url).ok().map(|u| u.origin()),
+            channel_ids: Default::default(),
         })
     }
 
@@ -131,7 +201,31 @@ impl SlackApi {
         text: &str,
         blocks: Option<&serde_json::Value>,
     ) -> Result<MessageRef, DeliveryError> {
-        let mut request = SlackApiChatPostMessageRequest::new(channel.into(), Self::content(text, blocks)?);
+        self.post_with(channel, thread_ts, Self::content(text, blocks)?).await
+    }
+
+    /// [`Self::post`], the message marked with `mark` (an outbox entry's
+    /// stream/id) in its metadata, for [`Self::marked_messages`] to find.
+    pub async fn post_marked(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: Option<&serde_json::Value>,
+        mark: &str,
+    ) -> Result<MessageRef, DeliveryError> {
+        let payload = std::collections::HashMap::from([("entry".to_owned(), mark.to_owned())]);
+        let metadata = SlackMessageMetadata::new(OUTBOX_EVENT_TYPE.to_owned()).with_event_payload(payload);
+        self.post_with(channel, thread_ts, Self::content(text, blocks)?.with_metadata(metadata)).await
+    }
+
+    async fn post_with(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        content: SlackMessageContent,
+    ) -> Result<MessageRef, DeliveryError> {
+        let mut request = SlackApiChatPostMessageRequest::new(channel.into(), content);
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.into());
         }
@@ -260,6 +354,108 @@ impl SlackApi {
         let request = SlackApiViewsOpenRequest::new(trigger_id.into(), view);
         let session = self.client.open_session(&self.token);
         session.views_open(&request).await.map(drop).map_err(classify)
+    }
+
+    /// The marks (see [`Self::post_marked`]) of the messages in `channel`
+    /// (an id) posted after `oldest` (a ts), with where each is: in the
+    /// thread of `thread_ts` (`conversations.replies`), else at the top of
+    /// the channel (`conversations.history`). Reads at most
+    /// [`MARK_SEARCH_PAGES`] pages: a refusal past that, as the search
+    /// would be too long to be worth it.
+    pub async fn marked_messages(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        oldest: &str,
+    ) -> Result<std::collections::HashMap<String, MessageRef>, DeliveryError> {
+        let mut marks = std::collections::HashMap::new();
+        let mut cursor: Option<String> = None;
+        let session = self.client.open_session(&self.token);
+        let limit = MARK_SEARCH_PAGE.to_string();
+        for _ in 0..MARK_SEARCH_PAGES {
+            let mut params = vec![
+                ("channel", Some(channel.to_owned())),
+                ("oldest", Some(oldest.to_owned())),
+                ("limit", Some(limit.clone())),
+                ("include_all_metadata", Some("true".to_owned())),
+                ("cursor", cursor.clone()),
+            ];
+            let method = match thread_ts {
+                Some(ts) => {
+                    params.push(("ts", Some(ts.to_owned())));
+                    "conversations.replies"
+                }
+                None => "conversations.history",
+            };
+            let page: Listed = session
+                .http_session_api
+                .http_get(method, &params, Some(&SLACK_TIER3_METHOD_CONFIG))
+                .await
+                .map_err(classify)?;
+            for message in page.messages {
+                let Some(metadata) = message.metadata.filter(|m| m.event_type == OUTBOX_EVENT_TYPE) else { continue };
+                let mark = metadata.event_payload.as_ref().and_then(|p| p.get("entry")).and_then(|e| e.as_str());
+                if let Some(mark) = mark {
+                    marks.insert(mark.to_owned(), MessageRef { channel: channel.to_owned(), ts: message.ts });
+                }
+            }
+            cursor = page.response_metadata.and_then(|m| m.next_cursor).filter(|c| !c.is_empty());
+            if !page.has_more || cursor.is_none() {
+                return Ok(marks);
+            }
+        }
+        Err(DeliveryError::Permanent { code: format!("more than {MARK_SEARCH_PAGES} pages to look through") })
+    }
+
+    /// The id of the channel messages to `target` land in: `target` itself
+    /// when it is a channel id, the direct message with a person for a
+    /// user id (`conversations.open`), a public channel's for `#name` or
+    /// `name` (`conversations.list`). Kept once found: they do not change.
+    pub async fn channel_id(&self, target: &str) -> Result<String, DeliveryError> {
+        let looks_like_id = |prefixes: &[char]| {
+            target.starts_with(prefixes) && target.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        };
+        if looks_like_id(&['C', 'G', 'D']) {
+            return Ok(target.to_owned());
+        }
+        if let Some(id) = self.channel_ids.lock().unwrap_or_else(|e| e.into_inner()).get(target) {
+            return Ok(id.clone());
+        }
+        let session = self.client.open_session(&self.token);
+        let id = if looks_like_id(&['U', 'W']) {
+            let params = [("users", Some(target.to_owned()))];
+            let opened: Opened = session
+                .http_session_api
+                .http_get("conversations.open", &params, Some(&SLACK_TIER3_METHOD_CONFIG))
+                .await
+                .map_err(classify)?;
+            opened.channel.id
+        } else {
+            let name = target.trim_start_matches('#');
+            let mut cursor: Option<String> = None;
+            loop {
+                let params = [
+                    ("types", Some("public_channel".to_owned())),
+                    ("exclude_archived", Some("true".to_owned())),
+                    ("limit", Some("1000".to_owned())),
+                    ("cursor", cursor.clone()),
+                ];
+                let page: ChannelList = session
+                    .http_session_api
+                    .http_get("conversations.list", &params, Some(&SLACK_TIER2_METHOD_CONFIG))
+                    .await
+                    .map_err(classify)?;
+                if let Some(found) = page.channels.into_iter().find(|c| c.name == name) {
+                    break found.id;
+                }
+                cursor = page.response_metadata.and_then(|m| m.next_cursor).filter(|c| !c.is_empty());
+                if cursor.is_none() {
+                    return Err(DeliveryError::Permanent { code: format!("channel_not_found ({target})") });
+                }
+            }
+        };
+        self.channel_ids.lock().unwrap_or_else(|e| e.into_inner()).insert(target.to_owned(), id.clone());
+        Ok(id)
     }
 
     /// Whether Slack answers and accepts our token.
