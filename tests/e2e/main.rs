@@ -21,3 +21,4 @@ mod response;
 mod routines;
 mod socket_mode;
 mod support;
+mod takeover;

@@ -105,6 +105,19 @@ pub fn worker_settings() -> WorkerSettings {
     settings.backoff_first = Duration::from_millis(20);
     settings.backoff_max = Duration::from_millis(200);
     settings.reclaim_after = Duration::from_secs(2);
+    // Beats often and lapses soon, so a killed replica's work is taken
+    // over within seconds; still ten beats to a lapse, for a loaded machine.
+    settings.heartbeat_every = Duration::from_millis(200);
+    settings.heartbeat_lasts = Duration::from_secs(2);
+    settings
+}
+
+/// Worker settings under which nothing held is taken over by the idle
+/// window (an hour): a take-over within a test's patience is the
+/// heartbeat's doing.
+pub fn heartbeat_only() -> WorkerSettings {
+    let mut settings = worker_settings();
+    settings.reclaim_after = Duration::from_secs(3600);
     settings
 }
 
@@ -116,6 +129,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`], with the configuration changed by `configure` first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_worker(configure, worker_settings()).await
+}
+
+/// [`spawn_app_with`], its workers with these settings.
+pub async fn spawn_app_with_worker(configure: impl FnOnce(&mut Config), worker: WorkerSettings) -> TestApp {
     opsbot::telemetry::init();
     let slack = FakeSlack::with_token(BOT_TOKEN);
     let slack_server = slack.spawn().await.expect("fake Slack starts");
@@ -146,7 +164,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     };
     configure(&mut config);
     let clock = TestClock::new(test_start());
-    let app = start(&config, &clock).await;
+    let app = start_with(&config, &clock, worker).await;
     TestApp {
         addr: app.addr,
         app: Some(app),
@@ -218,12 +236,32 @@ impl TestApp {
         start(&config, &self.clock).await
     }
 
+    /// [`Self::spawn_replica`] with these worker settings.
+    pub async fn spawn_replica_with(&self, name: &str, worker: WorkerSettings) -> App {
+        let mut config = self.config.clone();
+        config.replica = name.to_owned();
+        start_with(&config, &self.clock, worker).await
+    }
+
     /// Starts a new app on the same Redis and fake Slack, as a deploy or a
     /// crash-restart would.
     pub async fn start_again(&mut self) {
-        let app = start(&self.config, &self.clock).await;
+        self.start_again_with(worker_settings()).await;
+    }
+
+    /// [`Self::start_again`] with these worker settings.
+    pub async fn start_again_with(&mut self, worker: WorkerSettings) {
+        let app = start_with(&self.config, &self.clock, worker).await;
         self.addr = app.addr;
         self.app = Some(app);
+    }
+
+    /// Kills the app as SIGKILL would: nothing finishes, nothing is
+    /// released, its heartbeat lapses.
+    pub fn kill(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.kill();
+        }
     }
 
     /// Posts `body` to `path` signed as Slack would sign it now.
@@ -296,16 +334,7 @@ impl TestApp {
     /// Waits until every stored webhook delivery is decided and everything
     /// owed to Slack is delivered: after that, nothing more will show.
     pub async fn wait_until_settled(&self) {
-        let store = &self.app().state.store;
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let (inbox, outbox) = (store.inbox.len().await, store.outbox.len().await);
-            if matches!((&inbox, &outbox), (Ok(0), Ok(0))) {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "never settled: inbox {inbox:?}, outbox {outbox:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        settled(&self.app().state.store).await;
     }
 
     /// Sets the timers the scheduler keeps (schedule slots, handoffs,
@@ -471,6 +500,20 @@ impl TestApp {
             .wait_for(PATIENCE, |s| s.messages(&channel).into_iter().find(|m| m.ts == ts && f(m)))
             .await
             .unwrap_or_else(|| panic!("message never showed {what}: {:#?}", self.current(message)))
+    }
+}
+
+/// Waits until `store` has no webhook delivery undecided and nothing owed
+/// to Slack undelivered.
+pub async fn settled(store: &opsbot::store::Store) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (inbox, outbox) = (store.inbox.len().await, store.outbox.len().await);
+        if matches!((&inbox, &outbox), (Ok(0), Ok(0))) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never settled: inbox {inbox:?}, outbox {outbox:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
