@@ -1,5 +1,6 @@
-//! The binary's outside contract: `--help`, and start-up refusing bad
-//! configuration with one clear line and exit code 2, secrets unprinted.
+//! The binary's outside contract: `--help`, start-up refusing bad
+//! configuration with one clear line and exit code 2, secrets unprinted,
+//! and SIGTERM stopping it within its grace, its work handed over.
 
 use std::process::Command;
 
@@ -20,6 +21,7 @@ fn opsbot() -> Command {
         "GITHUB_API_URL",
         "GITHUB_APP_ID",
         "GITHUB_APP_PRIVATE_KEY",
+        "OPSBOT_SHUTDOWN_GRACE",
     ] {
         cmd.env_remove(var);
     }
@@ -102,6 +104,15 @@ fn missing_or_malformed_settings_stop_start_up_naming_the_variable() {
                 ("GITHUB_APP_ID", "12345"),
             ],
             "GITHUB_APP_PRIVATE_KEY",
+        ),
+        (
+            &[
+                ("SLACK_SIGNING_SECRET", "s3cr3t-value"),
+                ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+                ("OPSBOT_SHUTDOWN_GRACE", "soon"),
+            ],
+            "OPSBOT_SHUTDOWN_GRACE",
         ),
     ];
     for (env, expected) in cases {
@@ -334,5 +345,82 @@ async fn the_binary_in_socket_mode_takes_commands_over_its_connections_and_logs_
     for secret in [DEFAULT_APP_TOKEN, BOT_TOKEN, "ticket="] {
         assert!(!logs.contains(secret), "{secret} was logged");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real binary holding an alert it cannot deliver (Slack is down) gets
+/// SIGTERM: it exits by itself within its grace, having said it left, and
+/// another replica delivers the alert, once.
+#[tokio::test]
+async fn sigterm_stops_the_binary_in_time_and_another_replica_takes_over_what_it_held_at_once() {
+    use crate::support::{heartbeat_only, settled, TestApp, ALERTS, BOT_TOKEN, PATIENCE, SIGNING_SECRET};
+
+    let mut t = crate::support::spawn_app_with_worker(|_| {}, heartbeat_only()).await;
+    // Only the binary works while it runs.
+    t.stop().await;
+    t.slack.set_unavailable(true);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("opsbot-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let slack_api_url = t.config.slack_api_url.clone();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsbot"))
+        .arg("serve")
+        .envs([
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_API_URL", slack_api_url.as_str()),
+            ("REDIS_URL", t.redis.url().as_str()),
+            ("OPSBOT_REDIS_PREFIX", t.config.redis_prefix.as_str()),
+            ("OPSBOT_REPLICA", "binary"),
+            ("OPSBOT_BIND", &format!("127.0.0.1:{port}")),
+            ("OPSBOT_SHUTDOWN_GRACE", "5"),
+        ])
+        .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the binary never listened");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Signed now: the binary checks signatures against its own clock.
+    let body = TestApp::slash_form("/incident", "p0 Held by a replica told to stop", "U0ALICE");
+    let ts = chrono::Utc::now().timestamp();
+    let signature = opsbot::slack::signature::sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes());
+    let answer = http
+        .post(format!("{base}/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    t.slack
+        .wait_for(PATIENCE, |s| (s.calls("chat.postMessage") > 0).then_some(()))
+        .await
+        .expect("the binary holds the alert and tries to post it");
+
+    t.start_again_with(heartbeat_only()).await;
+    let pid = child.id().expect("still running").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(PATIENCE, child.wait()).await.expect("it exits by itself").unwrap();
+    let logs = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default()
+        + &std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    assert!(status.success(), "{status}: {logs}");
+    // Its heartbeat would last 10 s more: it is over because it left.
+    let store = &t.app().state.store;
+    assert_eq!(store.replicas.is_alive("binary").await.unwrap(), Some(false), "{logs}");
+
+    t.slack.set_unavailable(false);
+    t.wait_for_alert(ALERTS, "Held by a replica told to stop").await;
+    settled(&t.app().state.store).await;
+    let alerts = t.slack.messages(ALERTS).into_iter().filter(|m| m.thread_ts.is_none()).count();
+    assert_eq!(alerts, 1, "{:#?}", t.slack.messages(ALERTS));
     let _ = std::fs::remove_dir_all(&dir);
 }
