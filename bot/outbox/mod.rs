@@ -81,8 +81,8 @@ impl WorkerSettings {
             alerts_held: 256,
             concurrency: 32,
             reclaim_after: Duration::from_secs(120),
-            // Taken over within about 13 s of a crash: the heartbeat's 10 s,
-            // then the next look.
+            // Taken over within about 15 s of a crash: up to 10 s for the
+            // last heartbeat to run out, then up to 3 s to the next look.
             heartbeat_every: Duration::from_secs(3),
             heartbeat_lasts: Duration::from_secs(10),
             backoff_first: Duration::from_millis(200),
@@ -130,9 +130,10 @@ struct Delivery {
     /// Entries (stream, id) handed to a lane and not yet settled, so a
     /// reclaim of our own slow entries does not deliver them twice.
     in_flight: Mutex<HashSet<(OutboxStream, String)>>,
-    /// Entries (stream, id) that a process may have posted before it
-    /// stopped (read back after a restart, or taken over), with when we got
-    /// them: before posting one, we look in Slack for it.
+    /// Entries (stream, id) that may have been posted already (read back
+    /// after a restart, taken over, or an attempt whose answer may have
+    /// been lost), with when we last tried or got them: before posting one,
+    /// we look in Slack for it.
     maybe_posted: Mutex<HashMap<(OutboxStream, String), Instant>>,
     /// Recent searches of Slack for marked messages, by (channel id,
     /// thread): one at a time, as they are rare and one serves many.
