@@ -10,9 +10,9 @@ use crate::config::Config;
 use crate::config::HookSecrets;
 use crate::engine::Engine;
 use crate::hooks::worker::{HookSettings, HookWorker};
+use crate::inbound::socket_mode::SocketModeSettings;
 use crate::outbox::{self, Outbox, WorkerSettings};
 use crate::slack::client::SlackApi;
-use crate::slack::socket_mode::SocketModeSettings;
 use crate::state::AppState;
 use crate::store::Store;
 use anyhow::Context;
@@ -166,7 +166,7 @@ impl App {
         };
         let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));
         let socket_mode = config.app_token.clone().map(|token| {
-            tokio::spawn(crate::slack::socket_mode::run(state.clone(), token, options.socket_mode, shutdown.clone()))
+            tokio::spawn(crate::inbound::socket_mode::run(state.clone(), token, options.socket_mode, shutdown.clone()))
         });
         let timers = tokio::spawn(crate::timers::run(engine.clone(), options.timer_tick, shutdown.clone()));
         let roster = tokio::spawn(crate::roster::run(

@@ -15,6 +15,7 @@ pub mod github;
 pub mod heartbeat;
 pub mod home;
 pub mod hooks;
+pub mod inbound;
 pub mod metrics;
 pub mod outbox;
 pub mod roster;

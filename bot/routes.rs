@@ -6,7 +6,7 @@
 
 use crate::error::AppError;
 use crate::extract::Verified;
-use crate::slack::inbound::{self, SlackAnswer};
+use crate::inbound::{self, SlackAnswer};
 use crate::slack::payloads::{EventEnvelope, Interaction, SlashCommandForm};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, State};

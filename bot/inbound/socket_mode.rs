@@ -27,8 +27,8 @@
 
 use crate::config::Secret;
 use crate::error::AppError;
+use crate::inbound::{self, SlackAnswer};
 use crate::slack::client::DeliveryError;
-use crate::slack::inbound::{self, SlackAnswer};
 use crate::state::AppState;
 use crate::store::EnvelopeClaim;
 use futures_util::{SinkExt, StreamExt};

@@ -5,6 +5,8 @@
 //! either; they differ only in how the answer travels (an HTTP body, or the
 //! payload of the envelope's acknowledgement).
 
+pub mod socket_mode;
+
 use crate::error::AppError;
 use crate::slack::payloads::{Event, EventEnvelope, Interaction, SlashCommandForm};
 use crate::state::AppState;
