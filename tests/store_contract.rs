@@ -794,6 +794,10 @@ async fn replica_heartbeats(store: Store) {
 
     store.replicas.leave("a").await.unwrap();
     assert_eq!(store.replicas.is_alive("a").await.unwrap(), Some(false), "left");
+    // Another replica's beat sweeps out replicas gone for a day, not one
+    // that just left: what it held must still be taken over at once.
+    store.replicas.beat("c", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.replicas.is_alive("a").await.unwrap(), Some(false), "still known to have left");
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.replicas.is_alive("b").await.unwrap(), Some(false), "its heartbeat lapsed");
     store.replicas.beat("a", Duration::from_secs(60)).await.unwrap();

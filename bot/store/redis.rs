@@ -65,6 +65,7 @@ pub struct RedisStore {
     epoch: std::sync::Arc<Epoch>,
     beat: Script,
     alive: Script,
+    leave: Script,
     claim_departed: Script,
 }
 
@@ -452,6 +453,14 @@ end
 return 1
 "#;
 
+/// KEYS: the replicas' heartbeats. ARGV: the replica. Its heartbeat runs
+/// out now: a time, not 0, so the next beat's sweep of replicas gone for a
+/// day does not forget it before what it held is taken over.
+const LEAVE_LUA: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], now)
+return 1
+"#;
+
 /// KEYS: the replicas' heartbeats. ARGV: the replica. -1 never beat, 1
 /// alive, 0 not.
 const ALIVE_LUA: &str = r#"
@@ -541,6 +550,7 @@ impl RedisStore {
             epoch: std::sync::Arc::default(),
             beat: Script::new(&format!("{NOW_LUA}{BEAT_LUA}")),
             alive: Script::new(&format!("{NOW_LUA}{ALIVE_LUA}")),
+            leave: Script::new(&format!("{NOW_LUA}{LEAVE_LUA}")),
             claim_departed: Script::new(&format!("{NOW_LUA}{CLAIM_DEPARTED_LUA}")),
         })
     }
@@ -1483,8 +1493,10 @@ impl RedisStore {
     }
 
     pub async fn replica_leave(&self, replica: &str) -> StoreResult<()> {
+        let mut invocation = self.leave.key(self.keys.replicas());
+        invocation.arg(replica);
         let mut conn = self.conn();
-        timed(conn.hset::<_, _, _, ()>(self.keys.replicas(), replica, 0)).await
+        timed(invocation.invoke_async::<i64>(&mut conn)).await.map(drop)
     }
 
     pub async fn replica_is_alive(&self, replica: &str) -> StoreResult<Option<bool>> {
