@@ -389,7 +389,7 @@ async fn standby_or_primary_dead_letters(standby: &RedisServer, primary: &RedisS
     for server in [standby, primary] {
         let info: String = ask(&server.url(), &["INFO", "replication"]).await?;
         if info.contains("role:master") {
-            return ask(&server.url(), &["XLEN", &format!("{REDIS_PREFIX}:outbox:dead")]).await;
+            return ask(&server.url(), &["LLEN", &format!("{REDIS_PREFIX}:outbox:dead")]).await;
         }
     }
     Err("no primary after the failover".into())
