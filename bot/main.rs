@@ -195,16 +195,9 @@ fn outbox(command: OutboxCommand) -> ExitCode {
         OutboxCommand::List { redis_prefix } | OutboxCommand::Retry { redis_prefix, .. } => redis_prefix,
         OutboxCommand::Drop { redis_prefix, .. } => redis_prefix,
     };
-    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("opsbot: REDIS_URL is not set: the dead letters are in the bot's Redis");
-        return ExitCode::from(2);
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("opsbot: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (url, runtime) = match redis_and_runtime("the dead letters are in the bot's Redis") {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let done = runtime.block_on(async {
         let store = opsbot::store::Store::connect(&url, prefix)?;
@@ -279,16 +272,9 @@ fn adopt(next: &[String], prefix: &str) -> ExitCode {
             }
         }
     }
-    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("opsbot: REDIS_URL is not set: adopt works on the bot's Redis");
-        return ExitCode::from(2);
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("opsbot: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (url, runtime) = match redis_and_runtime("adopt works on the bot's Redis") {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let done = runtime.block_on(async { opsbot::store::Store::connect(&url, prefix)?.adopt(&numbers).await });
     match done {
@@ -305,6 +291,22 @@ fn adopt(next: &[String], prefix: &str) -> ExitCode {
     }
 }
 
+/// What the commands that read the bot's Redis need: `REDIS_URL` (exit 2
+/// without it, saying `why` it is needed) and a runtime to talk to it on.
+fn redis_and_runtime(why: &str) -> Result<(String, tokio::runtime::Runtime), ExitCode> {
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("opsbot: REDIS_URL is not set: {why}");
+        return Err(ExitCode::from(2));
+    };
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Ok((url, runtime)),
+        Err(e) => {
+            eprintln!("opsbot: cannot start the async runtime: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `opsbot report <id>`: the same report `/incident report` posts, as
 /// Markdown on stdout. Exit 2 for a bad id or setting, 1 when Redis fails.
 fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode {
@@ -312,9 +314,9 @@ fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode 
         eprintln!("opsbot: `{id}` is not an incident id; ids look like INC-42 or 42");
         return ExitCode::from(2);
     };
-    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("opsbot: REDIS_URL is not set: the report is read from the bot's Redis");
-        return ExitCode::from(2);
+    let (url, runtime) = match redis_and_runtime("the report is read from the bot's Redis") {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let runbook = match runbook_path {
         None => Runbook::seed(),
@@ -325,13 +327,6 @@ fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode 
                 return ExitCode::from(2);
             }
         },
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("opsbot: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
     };
     let loaded = runtime.block_on(async {
         let store = opsbot::store::Store::connect(&url, prefix)?;

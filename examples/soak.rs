@@ -395,9 +395,18 @@ async fn standby_or_primary_dead_letters(standby: &RedisServer, primary: &RedisS
     Err("no primary after the failover".into())
 }
 
-fn signed(body: &str) -> (String, String) {
+/// Posts a form to `path` signed as Slack signs it, now.
+async fn post_signed(http: &reqwest::Client, addr: SocketAddr, path: &str, form: String) -> Result<reqwest::Response> {
     let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    (ts.to_string(), sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes()))
+    let signature = sign(SIGNING_SECRET.as_bytes(), ts, form.as_bytes());
+    Ok(http
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", signature)
+        .body(form)
+        .send()
+        .await?)
 }
 
 /// `/incident <severity> <title>`; `Ok(true)` when declared.
@@ -411,15 +420,7 @@ async fn declare(http: &reqwest::Client, addr: SocketAddr, severity: &str, title
         ("text", &format!("{severity} {title}")),
         ("trigger_id", "1.2.3"),
     ])?;
-    let (ts, signature) = signed(&form);
-    let answer = http
-        .post(format!("http://{addr}/slack/commands"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", signature)
-        .body(form)
-        .send()
-        .await?;
+    let answer = post_signed(http, addr, "/slack/commands", form).await?;
     Ok(answer.status() == 200 && answer.text().await?.contains("INC-"))
 }
 
@@ -444,14 +445,5 @@ async fn click(http: &reqwest::Client, addr: SocketAddr, message: &Message, acti
         "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1.2"}],
     });
     let form = serde_urlencoded::to_string([("payload", payload.to_string())])?;
-    let (ts, signature) = signed(&form);
-    let answer = http
-        .post(format!("http://{addr}/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", signature)
-        .body(form)
-        .send()
-        .await?;
-    Ok(answer.status() == 200)
+    Ok(post_signed(http, addr, "/slack/interactions", form).await?.status() == 200)
 }

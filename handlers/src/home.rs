@@ -236,9 +236,7 @@ pub fn declare(
         return Decision::invalid(codec::TITLE_FIELD, "Give the incident a title.");
     }
     if let Err(refused) = runbook.may(Action::Declare(severity), who, None) {
-        let mut d = Decision::invalid(codec::SEVERITY_FIELD, refused.text());
-        d.log = Some(refused.log(who));
-        return d;
+        return refused.under(codec::SEVERITY_FIELD, who);
     }
     // A form has no channel; follow-up notes go where the incident is.
     let declarer = Invocation { channel: runbook.channel_for(severity).to_owned(), ..who.clone() };

@@ -325,9 +325,7 @@ pub fn declare_submitted(
         return Decision::invalid(crate::codec::TITLE_FIELD, "Give the incident a title.");
     }
     if let Err(refused) = runbook.may(Action::Declare(severity), who, None) {
-        let mut d = Decision::invalid(crate::codec::SEVERITY_FIELD, refused.text());
-        d.log = Some(refused.log(who));
-        return d;
+        return refused.under(crate::codec::SEVERITY_FIELD, who);
     }
     let Loaded::NewId(id) = loaded else { return Decision::reply(crate::replies::INTERNAL_ERROR) };
     // A form has no channel; follow-up notes go where the incident is.
@@ -385,7 +383,7 @@ pub fn command(
     now: DateTime<Utc>,
 ) -> IncidentDecision {
     if let Err(refused) = permitted(cmd, &loaded, who, runbook) {
-        return refusal(&refused, who);
+        return refused.decision(who);
     }
     match (cmd, loaded) {
         (Command::Help, _) => Decision::reply(USAGE),
@@ -507,14 +505,6 @@ fn permitted(cmd: &Command, loaded: &Loaded, who: &Invocation, runbook: &Runbook
         _ => Vec::new(),
     };
     runbook.may_all(&actions, who, commander)
-}
-
-/// A refused action: the person is told who may, nothing changes, and the
-/// log says who was refused what.
-fn refusal(refused: &Refusal, who: &Invocation) -> IncidentDecision {
-    let mut d = Decision::reply(refused.text());
-    d.log = Some(refused.log(who));
-    d
 }
 
 /// Re-routes and re-times an incident at a new severity. The response

@@ -183,9 +183,7 @@ pub fn refused(who: &Invocation, runbook: &Runbook) -> OverrideDecision {
     let Err(refused) = runbook.may(Action::OverrideOnCall, who, None) else {
         return Decision::reply("The runbook changed while you typed: please try again.");
     };
-    let mut d = Decision::reply(refused.text());
-    d.log = Some(refused.log(who));
-    d
+    refused.decision(who)
 }
 
 /// `/oncall override …`: checks the role and the span, stores the
@@ -199,9 +197,7 @@ pub fn set(
     now: DateTime<Utc>,
 ) -> OverrideDecision {
     if let Err(refused) = runbook.may(Action::OverrideOnCall, who, None) {
-        let mut d = Decision::reply(refused.text());
-        d.log = Some(refused.log(who));
-        return d;
+        return refused.decision(who);
     }
     let role = match super::find(runbook, &request.role) {
         Ok(role) => role,

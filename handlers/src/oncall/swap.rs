@@ -205,9 +205,7 @@ pub fn propose(
     now: DateTime<Utc>,
 ) -> SwapDecision {
     if let Err(refused) = runbook.may(Action::OverrideOnCall, who, None) {
-        let mut d = Decision::reply(refused.text());
-        d.log = Some(refused.log(who));
-        return d;
+        return refused.decision(who);
     }
     let role = match super::find(runbook, &request.role) {
         Ok(role) => role,

@@ -73,9 +73,7 @@ pub fn needs(cmd: &Command, who: &Invocation, runbook: &Runbook) -> Need {
 /// Decides what a `/runbook` command does, with what [`needs`] asked for.
 pub fn command(cmd: &Command, loaded: Loaded, who: &Invocation, runbook: &Runbook, now: DateTime<Utc>) -> RunDecision {
     if let (Command::Start(_), Err(refused)) = (cmd, runbook.may(Action::StartChecklist, who, None)) {
-        let mut d = Decision::reply(refused.text());
-        d.log = Some(refused.log(who));
-        return d;
+        return refused.decision(who);
     }
     match (cmd, loaded) {
         (Command::Help, _) => Decision::reply(USAGE),
@@ -195,9 +193,7 @@ pub fn click(
             }
             // Refused before the form opens, rather than after it is filled.
             if let Err(refused) = runbook.may(Action::FlagStep, who, None) {
-                let mut d = private(refused.text());
-                d.log = Some(refused.log(who));
-                return d;
+                return refused.logged(private(refused.text()), who);
             }
             let mut d = Decision::nothing();
             d.modal = Some(render::flag_modal(&run, phase, step));
@@ -238,9 +234,7 @@ pub fn flag_submitted(
 ) -> RunDecision {
     let invalid = |text: String| Decision::invalid(crate::codec::NOTE_FIELD, text);
     if let Err(refused) = runbook.may(Action::FlagStep, who, None) {
-        let mut d = invalid(refused.text());
-        d.log = Some(refused.log(who));
-        return d;
+        return refused.under(crate::codec::NOTE_FIELD, who);
     }
     let note = note.trim();
     if note.is_empty() {

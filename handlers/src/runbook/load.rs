@@ -3552,6 +3552,12 @@ webhooks:
         assert!(parse(&mini()).unwrap().policy(crate::Severity::P0).also_page.is_empty());
     }
 
+    /// Asserts a mistake starting with `starts` was reported at `line`:`col`.
+    fn reported_at(found: &[String], line: usize, col: usize, starts: &str) {
+        let expected = format!("{line}:{col}: {starts}");
+        assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
+    }
+
     #[test]
     fn rotations_are_read_in_the_runbooks_zone() {
         let text = format!(
@@ -3576,10 +3582,7 @@ webhooks:
         );
         let found = errors(&text);
         let base = mini().lines().count();
-        let at = |line: usize, col: usize, starts: &str| {
-            let expected = format!("{}:{col}: {starts}", base + line);
-            assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
-        };
+        let at = |line: usize, col: usize, starts: &str| reported_at(&found, base + line, col, starts);
         at(3, 5, "a rotation names role `on-cal`, which is not defined (did you mean `on-call`?)");
         at(4, 17, "bad member `alice` of the `on-cal` rotation");
         at(5, 14, "bad `shift` of the `on-cal` rotation");
@@ -3652,10 +3655,7 @@ webhooks:
         );
         let found = errors(&text);
         let base = mini().lines().count();
-        let at = |line: usize, col: usize, starts: &str| {
-            let expected = format!("{}:{col}: {starts}", base + line);
-            assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
-        };
+        let at = |line: usize, col: usize, starts: &str| reported_at(&found, base + line, col, starts);
         at(2, 3, "unknown action `resolv` in `permissions` (did you mean `resolve`?)");
         at(3, 17, "`permissions.acknowledge` names role `on-cal`, which is not defined (did you mean `on-call`?)");
         at(3, 25, "`permissions.acknowledge`: write `everyone` rather than `@here`");
@@ -3671,10 +3671,7 @@ webhooks:
         );
         let found = errors(&text);
         let base = mini().lines().count() + WEEKNIGHTS.lines().count();
-        let at = |line: usize, col: usize, starts: &str| {
-            let expected = format!("{}:{col}: {starts}", base + line);
-            assert!(found.iter().any(|e| e.starts_with(&expected)), "no `{expected}` in {found:#?}");
-        };
+        let at = |line: usize, col: usize, starts: &str| reported_at(&found, base + line, col, starts);
         at(1, 17, "two layers of the `on-call` rotation are called `weeknights`");
         at(2, 21, "bad member `carol` of the `weeknights` layer of the `on-call` rotation");
         at(1, 11, "missing `handoff` of the `weeknights` layer of the `on-call` rotation");

@@ -7,7 +7,7 @@
 //! polite answer, and nothing is changed.
 
 use super::{Mention, Role, Runbook};
-use crate::decision::Invocation;
+use crate::decision::{Decision, Invocation};
 use crate::severity::Severity;
 use crate::text::escape;
 
@@ -139,6 +139,23 @@ impl Refusal {
     /// The line for the log: who was refused what.
     pub fn log(&self, who: &Invocation) -> String {
         format!("refused: {} may not {} ({})", who.user, self.action.doing(), self.action.key())
+    }
+
+    /// The decision a refusal is: the answer, nothing changed, and the
+    /// line for the log.
+    pub fn decision<T>(&self, who: &Invocation) -> Decision<T> {
+        self.logged(Decision::reply(self.text()), who)
+    }
+
+    /// A refused form: the answer under `field`, the form staying open.
+    pub fn under<T>(&self, field: &'static str, who: &Invocation) -> Decision<T> {
+        self.logged(Decision::invalid(field, self.text()), who)
+    }
+
+    /// `d`, with the line for the log.
+    pub fn logged<T>(&self, mut d: Decision<T>, who: &Invocation) -> Decision<T> {
+        d.log = Some(self.log(who));
+        d
     }
 }
 
