@@ -32,11 +32,18 @@ impl RedisServer {
         RedisServer(opsbot_test_redis::RedisServer::start(opsbot_test_redis::Persistence::InMemory))
     }
 
+    /// A one-node Redis Cluster: it refuses (`CROSSSLOT`) any command or
+    /// script whose keys are not all in one slot, as a real Cluster does.
+    fn start_cluster() -> RedisServer {
+        RedisServer(opsbot_test_redis::RedisServer::start_cluster())
+    }
+
     /// A store under a prefix of its own, so nothing a test finds was left
-    /// by another.
+    /// by another. The prefix is a hash tag (`{…}`), as Cluster needs: it
+    /// is what puts every key of the store in one slot.
     fn store(&self, test: &str) -> Store {
         let url = self.0.url();
-        Store::connect(&url, &format!("contract-{test}-{}", std::process::id())).expect("store connects")
+        Store::connect(&url, &format!("{{contract-{test}-{}}}", std::process::id())).expect("store connects")
     }
 }
 
@@ -1254,6 +1261,18 @@ macro_rules! contracts {
                 #[tokio::test]
                 async fn $name() {
                     let server = super::RedisServer::start();
+                    super::$name(server.store(stringify!($name))).await;
+                }
+            )*
+        }
+        /// The same contracts on Redis Cluster's terms: each passes only if
+        /// every key one command, transaction or script touches hashes to
+        /// the same slot.
+        mod redis_cluster {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let server = super::RedisServer::start_cluster();
                     super::$name(server.store(stringify!($name))).await;
                 }
             )*

@@ -396,6 +396,13 @@ while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 
 return v + 1
 "#;
 
+/// Whether every key under `prefix` hashes to one Redis Cluster slot: the
+/// prefix holds a hash tag, a `{…}` with something inside, which Cluster
+/// hashes instead of the whole key.
+fn pins_one_slot(prefix: &str) -> bool {
+    prefix.find('{').and_then(|open| prefix[open + 1..].find('}')).is_some_and(|len| len > 0)
+}
+
 /// GCRA on KEYS[1], a channel's theoretical arrival time (ms): ARGV now
 /// (ms), interval between posts (ms), burst. Returns 0 when a post may go
 /// now (and counts it), else the ms until one may.
@@ -568,6 +575,14 @@ impl RedisStore {
             return Ok(marker);
         }
         let mut conn = self.conn();
+        let cluster: String = timed(redis::cmd("INFO").arg("cluster").query_async(&mut conn)).await?;
+        if cluster.lines().any(|l| l.trim() == "cluster_enabled:1") && !pins_one_slot(&self.keys.prefix) {
+            return Err(StoreError::Unavailable(format!(
+                "Redis runs in cluster mode, and the key prefix `{}` leaves opsbot's keys in many slots, which \
+                 Cluster refuses in one script; set OPSBOT_REDIS_PREFIX to a hash tag, such as `{{opsbot}}`",
+                self.keys.prefix
+            )));
+        }
         let (found, lost): (Option<String>, bool) =
             timed(redis::pipe().get(self.keys.epoch()).exists(self.keys.epoch_lost()).query_async(&mut conn)).await?;
         let marker = match found {
@@ -718,6 +733,9 @@ impl RedisStore {
         if self.epoch.is_lost() {
             return Err(StoreError::Lost);
         }
+        // Until the first contact succeeds, its answer is the readiness:
+        // it is what says a Cluster's prefix is wrong.
+        self.held_epoch().await?;
         let mut conn = self.conn();
         timed(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
     }

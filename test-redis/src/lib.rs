@@ -54,6 +54,8 @@ pub struct RedisServer {
     replica_of: Option<u16>,
     /// Its TLS port, beside the plain one, when it speaks TLS too.
     tls_port: Option<u16>,
+    /// Whether it runs in cluster mode (see [`RedisServer::start_cluster`]).
+    cluster: bool,
     child: Option<Child>,
 }
 
@@ -71,15 +73,15 @@ impl RedisServer {
     /// [`RedisServer::start`] for callers that report errors instead of
     /// panicking, such as the benchmark.
     pub fn try_start(persistence: Persistence) -> io::Result<RedisServer> {
-        RedisServer::launch(persistence, None, false)
+        RedisServer::launch(persistence, None, false, false)
     }
 
-    fn launch(persistence: Persistence, replica_of: Option<u16>, tls: bool) -> io::Result<RedisServer> {
+    fn launch(persistence: Persistence, replica_of: Option<u16>, tls: bool, cluster: bool) -> io::Result<RedisServer> {
         let dir = fresh_dir()?;
         if tls {
             make_certificates(&dir)?;
         }
-        let mut server = RedisServer { port: 0, dir, persistence, replica_of, tls_port: None, child: None };
+        let mut server = RedisServer { port: 0, dir, persistence, replica_of, tls_port: None, cluster, child: None };
         // The port is free when the OS hands it out, but another process
         // can take it before redis-server binds it; redis-server then
         // exits at once, and another port is worth a try.
@@ -103,7 +105,7 @@ impl RedisServer {
     ///
     /// As [`RedisServer::start`] does.
     pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
-        RedisServer::launch(Persistence::InMemory, Some(primary.port), false).unwrap_or_else(|e| panic!("{e}"))
+        RedisServer::launch(Persistence::InMemory, Some(primary.port), false, false).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A server that also speaks TLS, on a port of its own, with a
@@ -115,7 +117,20 @@ impl RedisServer {
     ///
     /// As [`RedisServer::start`] does, or when `openssl` fails.
     pub fn start_tls() -> RedisServer {
-        RedisServer::launch(Persistence::InMemory, None, true).unwrap_or_else(|e| panic!("{e}"))
+        RedisServer::launch(Persistence::InMemory, None, true, false).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A Redis Cluster of one node that holds all 16,384 slots, in memory.
+    /// A plain client can use it (no slot lives elsewhere, so there is no
+    /// redirection to follow), and it enforces what Cluster demands of a
+    /// client: every key of one command, transaction or script in one slot
+    /// (`CROSSSLOT` otherwise).
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`] does, or when the cluster does not come up.
+    pub fn start_cluster() -> RedisServer {
+        RedisServer::launch(Persistence::InMemory, None, false, true).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `rediss://127.0.0.1:<tls port>/` of a [`RedisServer::start_tls`] server.
@@ -175,6 +190,10 @@ impl RedisServer {
             Some(port) => vec!["--replicaof".into(), "127.0.0.1".into(), port.to_string()],
             None => Vec::new(),
         };
+        if self.cluster {
+            let nodes = self.dir.join("nodes.conf").to_string_lossy().into_owned();
+            options.extend(["--cluster-enabled".into(), "yes".into(), "--cluster-config-file".into(), nodes]);
+        }
         if let Some(tls_port) = self.tls_port {
             let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
             options.extend([
@@ -238,10 +257,34 @@ impl RedisServer {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, message));
             }
             if answers_as(self.port, child.id()) {
-                return Ok(());
+                return if self.cluster { self.take_every_slot() } else { Ok(()) };
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+impl RedisServer {
+    /// Gives this cluster node every slot, unless its `nodes.conf` (a
+    /// restart) already did, and waits until the cluster says it is `ok`.
+    fn take_every_slot(&mut self) -> io::Result<()> {
+        let timeout = Duration::from_secs(2);
+        let info = command(self.port, &["CLUSTER", "INFO"], timeout)?;
+        if !info.contains("cluster_slots_assigned:16384") {
+            let answer = command(self.port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"], timeout)?;
+            if !answer.starts_with("+OK") {
+                return Err(io::Error::other(format!("CLUSTER ADDSLOTSRANGE answered {answer:?}")));
+            }
+        }
+        let deadline = Instant::now() + START_DEADLINE;
+        while !command(self.port, &["CLUSTER", "INFO"], timeout)?.contains("cluster_state:ok") {
+            if Instant::now() > deadline {
+                self.stop();
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "the one-node cluster did not reach state ok"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
     }
 }
 
@@ -448,6 +491,14 @@ mod tests {
 
     fn command(port: u16, args: &[&str]) -> String {
         super::command(port, args, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn a_one_node_cluster_holds_every_slot_and_refuses_keys_from_two() {
+        let redis = RedisServer::start_cluster();
+        assert!(command(redis.port(), &["CLUSTER", "INFO"]).contains("cluster_slots_assigned:16384"));
+        assert_eq!(command(redis.port(), &["MSET", "{a}:1", "x", "{a}:2", "y"]), "+OK\r\n");
+        assert!(command(redis.port(), &["MSET", "a:1", "x", "b:2", "y"]).starts_with("-CROSSSLOT"));
     }
 
     #[test]

@@ -264,6 +264,32 @@ async fn a_redis_over_tls_signed_by_a_private_authority_is_used_once_its_authori
     assert_eq!(ready.status(), 503);
 }
 
+#[tokio::test]
+async fn on_redis_cluster_a_prefix_that_is_not_a_hash_tag_is_refused_by_name_and_a_hash_tag_works() {
+    let cluster = opsbot_test_redis::RedisServer::start_cluster();
+    let untagged = spawn_app_with(|config| {
+        config.redis_url = Some(opsbot::config::Secret::new(cluster.url()));
+        config.redis_prefix = "opsbot".into();
+    })
+    .await;
+    let ready = reqwest::get(untagged.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let why = ready.text().await.unwrap();
+    assert!(why.contains("cluster mode") && why.contains("OPSBOT_REDIS_PREFIX"), "{why}");
+    let refused = reply_text(&untagged.incident("p2 On a cluster, untagged").await);
+    assert!(refused.contains("cannot reach its database"), "{refused}");
+
+    let tagged = spawn_app_with(|config| {
+        config.redis_url = Some(opsbot::config::Secret::new(cluster.url()));
+        config.redis_prefix = "{opsbot}".into();
+    })
+    .await;
+    let declared = reply_text(&tagged.incident("p2 On a cluster").await);
+    assert!(declared.contains("INC-1"), "{declared}");
+    tagged.wait_for_alert(DEVOPS, "INC-1").await;
+    assert_eq!(reqwest::get(tagged.url("/readyz")).await.unwrap().status(), 200);
+}
+
 /// Sends one command to the Redis (or Sentinel) at `url`.
 async fn ask<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> T {
     let client = redis::Client::open(url).unwrap();
