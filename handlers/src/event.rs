@@ -205,9 +205,11 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
         }
         Event::Submission { submission: Submission::Resolve { incident, .. }, .. } => Need::Incident(I::One(*incident)),
         Event::Submission { submission: Submission::Flag { run, .. }, .. } => Need::Run(R::One(*run)),
-        Event::Submission { submission: Submission::Declare { .. }, .. } => Need::Incident(I::NewId),
-        Event::Submission { submission: Submission::HomeDeclare { severity, title }, who } => {
-            match crate::home::declare_needs_a_number(*severity, title, who, runbook) {
+        // A form's declare that will be refused (unfilled, or not the
+        // person's to make) takes no number, as a typed one does not.
+        Event::Submission { submission: Submission::Declare { severity, title, .. }, who }
+        | Event::Submission { submission: Submission::HomeDeclare { severity, title }, who } => {
+            match incident::decide::form_declare_needs_a_number(*severity, title, who, runbook) {
                 true => Need::Incident(I::NewId),
                 false => Need::Nothing,
             }
@@ -383,8 +385,15 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
         ) => run(rn::flag_submitted(*id, *phase, *step, note, found, who, runbook, now)),
         (
             Event::Submission { submission: Submission::Declare { alert: from, severity, title, details }, who },
-            Loaded::Incident(loaded),
-        ) => incident(inc::declare_submitted(loaded, *from, *severity, title, details.as_deref(), who, runbook, now)),
+            loaded,
+        ) => {
+            // A refused declare asked for nothing, so nothing was loaded.
+            let loaded = match loaded {
+                Loaded::Incident(loaded) => loaded,
+                _ => I::Nothing,
+            };
+            incident(inc::declare_submitted(loaded, *from, *severity, title, details.as_deref(), who, runbook, now))
+        }
         (Event::Submission { submission: Submission::HomeDeclare { severity, title }, who }, loaded) => {
             let loaded = match loaded {
                 Loaded::Incident(loaded) => loaded,

@@ -246,11 +246,6 @@ pub fn declare(
     d
 }
 
-/// Whether a Home declare would be refused before it takes a number.
-pub fn declare_needs_a_number(severity: Option<Severity>, title: &str, who: &Invocation, runbook: &Runbook) -> bool {
-    severity.is_some_and(|s| !title.trim().is_empty() && runbook.may(Action::Declare(s), who, None).is_ok())
-}
-
 /// What **Declare an incident** opens.
 pub fn declare_form() -> Modal {
     Modal {

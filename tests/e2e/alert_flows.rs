@@ -145,6 +145,33 @@ async fn declare_on_a_failed_run_opens_a_prefilled_form_and_the_alert_names_the_
 }
 
 #[tokio::test]
+async fn a_declare_from_an_alerts_form_that_permissions_refuse_says_who_may_and_takes_no_number() {
+    use opsbot_handlers::runbook::permissions::{Action, Allowed};
+    use opsbot_handlers::severity::Severity;
+    let t = spawn_app_with(|config| {
+        config.runbook.permissions.rules = vec![(Action::Declare(Severity::P0), vec![Allowed::User(ALICE.into())])];
+    })
+    .await;
+    accepted(t.post_github("workflow_run", &workflow_run("CI", 5, "failure", 1, 4), "run-5").await).await;
+    let alert = t.wait_for_alert(DEVOPS, "CI failing on main").await;
+    assert_eq!(t.click(BOB, &alert, "alert.declare").await, 200);
+    let view = t.slack.wait_for(PATIENCE, |s| s.views().into_iter().next()).await.expect("the form opens").view;
+    let form = |severity: &str, title: &str| {
+        json!({
+            "severity": {"severity": {"type": "static_select", "selected_option": {"value": severity, "text": {"type": "plain_text", "text": severity}}}},
+            "title": {"title": {"type": "plain_text_input", "value": title}},
+            "details": {"details": {"type": "plain_text_input", "value": null}},
+        })
+    };
+
+    let refused = t.submit_values(BOB, &view, form("P0", "CI broken on main")).await.text().await.unwrap();
+    assert!(refused.contains("response_action") && refused.contains("may declare a P0"), "under the field: {refused}");
+    let declared = t.submit_values(BOB, &view, form("P1", "CI broken on main")).await;
+    assert_eq!(declared.text().await.unwrap(), "", "the form closes");
+    t.wait_for_alert(ALERTS, "INC-1").await;
+}
+
+#[tokio::test]
 async fn an_alertmanager_group_fires_changes_and_resolves_in_one_message() {
     let t = spawn_app().await;
     accepted(t.post_alertmanager(&alertmanager("HighLatency", "critical", "firing", &["api-1"])).await).await;

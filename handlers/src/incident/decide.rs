@@ -374,6 +374,18 @@ pub fn needs(cmd: &Command, who: &Invocation, runbook: &Runbook) -> Need {
     }
 }
 
+/// Whether a declare from a form (an alert's, or the Home tab's) gets as
+/// far as taking a number: not when a field is missing or the person may
+/// not declare that severity.
+pub fn form_declare_needs_a_number(
+    severity: Option<Severity>,
+    title: &str,
+    who: &Invocation,
+    runbook: &Runbook,
+) -> bool {
+    severity.is_some_and(|s| !title.trim().is_empty() && runbook.may(Action::Declare(s), who, None).is_ok())
+}
+
 /// Decides what a `/incident` command does, with what [`needs`] asked for.
 pub fn command(
     cmd: &Command,
