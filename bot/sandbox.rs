@@ -146,6 +146,7 @@ pub fn router(fakes: Fakes, app: Arc<AppState>, base: String, shutdown: Cancella
         .route("/sandbox/events", get(events))
         .route("/sandbox/command", post(command))
         .route("/sandbox/click", post(click))
+        .route("/sandbox/home", post(open_home))
         .route("/sandbox/submit", post(submit))
         .route("/sandbox/close", post(close))
         .route("/sandbox/clock", post(clock))
@@ -386,6 +387,8 @@ async fn state(State(sb): State<Arc<Sandbox>>, Query(q): Query<StateQuery>) -> J
         "messages": messages,
         "ephemerals": ephemerals,
         "views": views,
+        // The viewer's App Home, as opsbot last published it.
+        "home": q.user.as_deref().and_then(|u| sb.fake.home(u)),
     }))
 }
 
@@ -603,7 +606,6 @@ fn encode_message(text: &str, fake: &FakeSlack) -> String {
 
 /// An `app_mention` event, as the Events API would deliver it.
 async fn mention(sb: &Sandbox, user: &str, channel: &str, text: &str, ts: &str, thread_ts: Option<&str>) {
-    let now = sb.app.clock.now().timestamp();
     let mut event = json!({
         "type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts,
         "team": TEAM_ID,
@@ -611,6 +613,12 @@ async fn mention(sb: &Sandbox, user: &str, channel: &str, text: &str, ts: &str, 
     if let Some(thread_ts) = thread_ts {
         event["thread_ts"] = json!(thread_ts);
     }
+    deliver_event(sb, event).await;
+}
+
+/// Delivers `event` to the bot in the Events API's envelope, signed.
+async fn deliver_event(sb: &Sandbox, event: Value) {
+    let now = sb.app.clock.now().timestamp();
     let envelope = json!({
         "token": "sandbox-verification-token",
         "team_id": TEAM_ID,
@@ -634,9 +642,31 @@ async fn mention(sb: &Sandbox, user: &str, channel: &str, text: &str, ts: &str, 
 }
 
 #[derive(Deserialize)]
+struct HomeRequest {
+    user: String,
+}
+
+/// The person opened opsbot's Home tab: Slack's `app_home_opened` event.
+/// The bot publishes the view, which the page then reads from the state.
+async fn open_home(State(sb): State<Arc<Sandbox>>, Json(req): Json<HomeRequest>) -> Result<Json<Value>, Failure> {
+    let WorkspaceUser { id: user, .. } = sb.person(&req.user)?;
+    let channel = sb.fake.channel_id(&user).unwrap_or_else(|| format!("D0{user}"));
+    let ts = format!("{}.{:06}", sb.app.clock.now().timestamp(), sb.next() % 1_000_000);
+    deliver_event(
+        &sb,
+        json!({"type": "app_home_opened", "user": user, "channel": channel, "tab": "home", "event_ts": ts}),
+    )
+    .await;
+    Ok(Json(json!({"ok": true})))
+}
+
+#[derive(Deserialize)]
 struct ClickRequest {
     user: String,
+    /// Empty for a button on the Home tab, which has no channel.
+    #[serde(default)]
     channel: String,
+    #[serde(default)]
     message_ts: String,
     action_id: String,
     #[serde(default)]
@@ -645,11 +675,17 @@ struct ClickRequest {
     /// `/pipeline runs`), which Slack sends without the message.
     #[serde(default)]
     ephemeral: bool,
+    /// The button is on `user`'s Home tab.
+    #[serde(default)]
+    home: bool,
 }
 
 /// A button click: Slack's `block_actions` payload for that message.
 async fn click(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClickRequest>) -> Result<Json<Value>, Failure> {
     let WorkspaceUser { id: user, name: user_name, .. } = sb.person(&req.user)?;
+    if req.home {
+        return home_click(&sb, req, user, user_name).await;
+    }
     let (channel, channel_name) = sb.channel_name(&req.channel)?;
     let gone = || Failure(StatusCode::NOT_FOUND, "that message is gone".into());
     let (blocks, mut container, shown) = if req.ephemeral {
@@ -710,6 +746,42 @@ async fn click(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClickRequest>) ->
     if let Some(shown) = shown {
         payload["message"] = shown;
     }
+    send_click(&sb, payload, &trigger_id, &user).await
+}
+
+/// A click on the Home tab: Slack sends the view instead of a message, and
+/// no channel (so no `response_url` either).
+async fn home_click(sb: &Sandbox, req: ClickRequest, user: String, user_name: String) -> Result<Json<Value>, Failure> {
+    let view = sb.fake.home(&user).ok_or_else(|| Failure(StatusCode::NOT_FOUND, "open the Home tab first".into()))?;
+    let (block_id, element) = find_button(&view["blocks"], &req.action_id)
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "that button is no longer on your Home".into()))?;
+    let trigger_id = sb.trigger_id();
+    let mut action = json!({
+        "type": "button", "action_id": req.action_id, "block_id": block_id, "text": element["text"],
+        "action_ts": format!("{}.{:06}", sb.app.clock.now().timestamp(), sb.next() % 1_000_000),
+    });
+    if let Some(value) = req.value.or_else(|| element["value"].as_str().map(str::to_owned)) {
+        action["value"] = json!(value);
+    }
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "token": "sandbox-verification-token",
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": trigger_id,
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "view": view,
+        "actions": [action],
+    });
+    send_click(sb, payload, &trigger_id, &user).await
+}
+
+/// Sends a `block_actions` payload to the bot, and shows the modal it
+/// opened, if any.
+async fn send_click(sb: &Sandbox, payload: Value, trigger_id: &str, user: &str) -> Result<Json<Value>, Failure> {
     let body =
         serde_urlencoded::to_string([("payload", payload.to_string())]).map_err(|e| bad_request(e.to_string()))?;
     let (status, answer) = sb
@@ -726,7 +798,7 @@ async fn click(State(sb): State<Arc<Sandbox>>, Json(req): Json<ClickRequest>) ->
     // The bot opens a modal within the request, with this click's trigger.
     let opened = sb.fake.views().into_iter().find(|v| v.trigger_id == trigger_id).map(|v| v.id);
     if let Some(id) = &opened {
-        lock(&sb.open_views).push(OpenView { id: id.clone(), user: user.clone() });
+        lock(&sb.open_views).push(OpenView { id: id.clone(), user: user.to_owned() });
         sb.announce(json!({"kind": "view_shown", "id": id, "user": user}));
     }
     Ok(Json(json!({"ok": true, "view_id": opened})))

@@ -277,6 +277,35 @@ async fn a_p0_runs_from_the_composer_to_the_resolve_modal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_tab_shows_what_is_open_and_declares_from_its_form() {
+    let sb = Sandbox::start().await;
+    sb.command(ALICE, GENERAL, "/incident p1 Search is slow").await;
+    sb.alert("P1 · INC-1 · Search is slow").await;
+    assert_eq!(sb.state(Some(ALICE)).await["home"], Value::Null, "nothing published before the tab is opened");
+
+    sb.ok("/sandbox/home", json!({"user": ALICE})).await;
+    let home = sb
+        .wait_for(ALICE, "alice's Home showing INC-1", |s| {
+            Some(s["home"].clone()).filter(|h| h.to_string().contains("Search is slow"))
+        })
+        .await;
+    assert_eq!(home["type"], "home");
+    assert!(home.to_string().contains("Open incidents (1)"), "{home:#}");
+    assert_eq!(sb.state(Some(BOB)).await["home"], Value::Null, "alice's Home is hers");
+
+    let opened = sb.ok("/sandbox/click", json!({"user": ALICE, "home": true, "action_id": "home.declare"})).await;
+    let view_id = opened["view_id"].as_str().expect("Declare opens a form").to_owned();
+    let values = json!({"severity": {"severity": "P2"}, "title": {"title": "Builds are slow"}});
+    let submitted = sb.ok("/sandbox/submit", json!({"user": ALICE, "view_id": view_id, "values": values})).await;
+    assert_eq!(submitted, json!({"ok": true}));
+    sb.message_in(DEVOPS, "P2 · INC-2 · Builds are slow").await;
+    sb.wait_for(ALICE, "the Home following the new incident", |s| {
+        Some(()).filter(|()| s["home"].to_string().contains("Open incidents (2)"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clock_control_brings_the_escalation() {
     let sb = Sandbox::start().await;
     sb.command(BOB, "#devops", "/incident p0 Queue stuck").await;
