@@ -3,12 +3,20 @@
 //! through failovers. Either way the store holds one set of connections,
 //! swapped as a whole when Sentinel names another primary, so a command
 //! never goes to a demoted primary for longer than one check.
+//!
+//! While Sentinel fails over, the old primary still takes writes, and the
+//! new one never sees them: an incident declared there is answered, then
+//! forgotten, and a timer acted on there acts again. So the store also
+//! listens to the Sentinels' events, and from the moment a failover of its
+//! primary starts until it follows the new primary, nothing is written
+//! (the [`Fence`]).
 
 use super::{StoreError, StoreResult};
+use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 /// How often Sentinel is asked which Redis is the primary: a failover is
 /// followed within about this (Sentinel itself takes seconds to decide).
@@ -58,17 +66,127 @@ impl Links {
     }
 }
 
+/// How long a failover may hold writes back at most: Sentinel's own take
+/// about a second, so this only matters when the end was never heard.
+pub const FENCE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Whether a failover of the primary is under way: from its first event
+/// until the follower has moved to the primary Sentinel names after it.
+#[derive(Default)]
+pub struct Fence {
+    state: Mutex<FenceState>,
+    /// Wakes the follower to ask Sentinel at once, rather than within a
+    /// second, when a failover ends.
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct FenceState {
+    since: Option<Instant>,
+    ended: bool,
+}
+
+impl Fence {
+    /// Whether writes must wait: a failover began, and the follower has not
+    /// yet moved on from it (nor has [`FENCE_LIMIT`] passed).
+    pub fn up(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.since.is_some_and(|since| since.elapsed() < FENCE_LIMIT)
+    }
+
+    fn heard(&self, event: FailoverEvent) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            FailoverEvent::Begins => {
+                if state.since.is_none() {
+                    tracing::warn!("Sentinel is failing the Redis primary over: nothing is written until it is done");
+                }
+                state.since.get_or_insert_with(Instant::now);
+                state.ended = false;
+            }
+            FailoverEvent::Ends => {
+                state.ended = true;
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// The follower asked Sentinel and is on the primary it names: a
+    /// failover that ended is over for this store.
+    fn followed(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.ended || state.since.is_some_and(|since| since.elapsed() >= FENCE_LIMIT) {
+            if state.since.take().is_some() {
+                tracing::warn!("the Redis failover is over: writing again");
+            }
+            state.ended = false;
+        }
+    }
+}
+
+/// What a Sentinel event says of a failover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailoverEvent {
+    Begins,
+    Ends,
+}
+
+/// The Sentinel channels that tell a failover's progress.
+const FAILOVER_CHANNELS: [&str; 12] = [
+    "+try-failover",
+    "+failover-state-select-slave",
+    "+selected-slave",
+    "+failover-state-send-slaveof-noone",
+    "+failover-state-wait-promotion",
+    "+promoted-slave",
+    "+switch-master",
+    "+failover-end",
+    "+failover-end-for-timeout",
+    "-failover-abort-not-elected",
+    "-failover-abort-no-good-slave",
+    "-failover-abort-slave-timeout",
+];
+
+/// Reads one Sentinel event: `None` unless it is about `master`'s failover.
+/// A master's events read `master <name> <ip> <port>`, a replica's name
+/// the master after `@`, and `+switch-master` starts with the name.
+pub fn failover_event(channel: &str, payload: &str, master: &str) -> Option<FailoverEvent> {
+    let words: Vec<&str> = payload.split_whitespace().collect();
+    let named = match (channel, words.as_slice()) {
+        ("+switch-master", [name, ..]) => *name,
+        (_, ["master", name, ..]) => *name,
+        _ => words.iter().position(|w| *w == "@").and_then(|at| words.get(at + 1)).copied()?,
+    };
+    if named != master {
+        return None;
+    }
+    match channel {
+        "+switch-master" | "+failover-end" | "+failover-end-for-timeout" => Some(FailoverEvent::Ends),
+        c if c.starts_with("-failover-abort") => Some(FailoverEvent::Ends),
+        c if FAILOVER_CHANNELS.contains(&c) => Some(FailoverEvent::Begins),
+        _ => None,
+    }
+}
+
 /// The links in use; clones share them, and a Sentinel follower swaps them.
 #[derive(Clone)]
-pub struct Primary(Arc<RwLock<Links>>);
+pub struct Primary {
+    links: Arc<RwLock<Links>>,
+    fence: Arc<Fence>,
+}
 
 impl Primary {
     pub fn fixed(links: Links) -> Primary {
-        Primary(Arc::new(RwLock::new(links)))
+        Primary { links: Arc::new(RwLock::new(links)), fence: Arc::default() }
     }
 
     pub fn links(&self) -> Links {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.links.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a Sentinel failover holds writes back (see [`Fence`]).
+    pub fn failing_over(&self) -> bool {
+        self.fence.up()
     }
 }
 
@@ -125,10 +243,14 @@ pub fn follow(url: &SentinelUrl, timeouts: Timeouts) -> StoreResult<Primary> {
     let first = url.sentinels.first().ok_or_else(|| StoreError::Unavailable("no Sentinel given".into()))?;
     let primary = Primary::fixed(Links::to(redis::Client::open(first.as_str())?, &timeouts)?);
     let mut sentinel = url.client()?;
-    let shared: Weak<RwLock<Links>> = Arc::downgrade(&primary.0);
+    let shared: Weak<RwLock<Links>> = Arc::downgrade(&primary.links);
+    let fence: Weak<Fence> = Arc::downgrade(&primary.fence);
     let master = url.master.clone();
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| StoreError::Unavailable("Sentinel is followed from within the bot's runtime".into()))?;
+    for address in &url.sentinels {
+        runtime.spawn(listen(redis::Client::open(address.as_str())?, url.master.clone(), fence.clone()));
+    }
     runtime.spawn(async move {
         let mut told = None::<String>;
         loop {
@@ -137,14 +259,20 @@ pub fn follow(url: &SentinelUrl, timeouts: Timeouts) -> StoreResult<Primary> {
                 Ok(client) => {
                     let addr = client.get_connection_info().addr().to_string();
                     let current = shared.read().unwrap_or_else(|e| e.into_inner()).addr.clone();
-                    if addr != current {
-                        match Links::to(client, &timeouts) {
+                    let followed = addr == current
+                        || match Links::to(client, &timeouts) {
                             Ok(links) => {
                                 tracing::warn!(%master, primary = %addr, "Sentinel names a new Redis primary: following it");
                                 *shared.write().unwrap_or_else(|e| e.into_inner()) = links;
+                                true
                             }
-                            Err(e) => tracing::warn!(%master, error = %e, "cannot connect to the primary Sentinel names"),
-                        }
+                            Err(e) => {
+                                tracing::warn!(%master, error = %e, "cannot connect to the primary Sentinel names");
+                                false
+                            }
+                        };
+                    if let (true, Some(fence)) = (followed, fence.upgrade()) {
+                        fence.followed();
                     }
                     told = None;
                 }
@@ -157,15 +285,92 @@ pub fn follow(url: &SentinelUrl, timeouts: Timeouts) -> StoreResult<Primary> {
                 }
             }
             drop(shared);
-            tokio::time::sleep(SENTINEL_CHECK).await;
+            let Some(fence) = fence.upgrade() else { return };
+            tokio::select! {
+                () = tokio::time::sleep(SENTINEL_CHECK) => {}
+                () = fence.wake.notified() => {}
+            }
         }
     });
     Ok(primary)
 }
 
+/// Listens to one Sentinel's failover events for `master`, reconnecting
+/// when it goes away, until the store is dropped.
+async fn listen(sentinel: redis::Client, master: String, fence: Weak<Fence>) {
+    /// How often a quiet listener checks that its store still exists.
+    const QUIET: Duration = Duration::from_secs(5);
+    while fence.strong_count() > 0 {
+        let mut events = match sentinel.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&FAILOVER_CHANNELS[..]).await {
+                Ok(()) => pubsub.into_on_message(),
+                Err(_) => {
+                    tokio::time::sleep(SENTINEL_CHECK).await;
+                    continue;
+                }
+            },
+            // Told by the follower already, which asks all the Sentinels.
+            Err(_) => {
+                tokio::time::sleep(SENTINEL_CHECK).await;
+                continue;
+            }
+        };
+        loop {
+            match tokio::time::timeout(QUIET, events.next()).await {
+                Ok(Some(message)) => {
+                    let payload: String = message.get_payload().unwrap_or_default();
+                    let event = failover_event(message.get_channel_name(), &payload, &master);
+                    match (event, fence.upgrade()) {
+                        (_, None) => return,
+                        (Some(event), Some(fence)) => fence.heard(event),
+                        (None, Some(_)) => {}
+                    }
+                }
+                Ok(None) => break,
+                Err(_) if fence.strong_count() == 0 => return,
+                Err(_) => {}
+            }
+        }
+        tokio::time::sleep(SENTINEL_CHECK).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentinel_events_tell_when_a_failover_of_our_primary_begins_and_ends() {
+        let ours = |channel: &str, payload: &str| failover_event(channel, payload, "opsbot");
+        assert_eq!(ours("+try-failover", "master opsbot 10.0.0.1 6379"), Some(FailoverEvent::Begins));
+        assert_eq!(
+            ours("+promoted-slave", "slave 10.0.0.2:6379 10.0.0.2 6379 @ opsbot 10.0.0.1 6379"),
+            Some(FailoverEvent::Begins)
+        );
+        assert_eq!(ours("+switch-master", "opsbot 10.0.0.1 6379 10.0.0.2 6379"), Some(FailoverEvent::Ends));
+        assert_eq!(ours("+failover-end", "master opsbot 10.0.0.1 6379"), Some(FailoverEvent::Ends));
+        assert_eq!(ours("-failover-abort-no-good-slave", "master opsbot 10.0.0.1 6379"), Some(FailoverEvent::Ends));
+        assert_eq!(ours("+try-failover", "master other 10.0.0.9 6379"), None, "another master's");
+        assert_eq!(ours("+switch-master", "other 10.0.0.1 6379 10.0.0.2 6379"), None);
+        assert_eq!(ours("+sdown", "master opsbot 10.0.0.1 6379"), None, "not a failover event");
+        assert_eq!(ours("+try-failover", ""), None, "nothing to read");
+    }
+
+    #[test]
+    fn a_fence_holds_from_a_failovers_start_until_its_end_has_been_followed() {
+        let fence = Fence::default();
+        assert!(!fence.up());
+        fence.followed();
+        assert!(!fence.up(), "following without a failover changes nothing");
+        fence.heard(FailoverEvent::Begins);
+        assert!(fence.up());
+        fence.followed();
+        assert!(fence.up(), "still on the old primary until the end is heard");
+        fence.heard(FailoverEvent::Ends);
+        assert!(fence.up(), "heard, but not yet followed");
+        fence.followed();
+        assert!(!fence.up());
+    }
 
     #[test]
     fn sentinel_urls_name_their_sentinels_and_master() {

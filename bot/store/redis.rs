@@ -562,6 +562,17 @@ impl RedisStore {
         })
     }
 
+    /// Refuses to write while Sentinel fails the primary over: what the
+    /// old primary took now would be lost (see `primary::Fence`).
+    fn not_failing_over(&self) -> StoreResult<()> {
+        match self.primary.failing_over() {
+            true => Err(StoreError::Unavailable(
+                "Redis is failing over (Sentinel): nothing is written until the new primary is followed".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// The shared connection to the primary.
     fn conn(&self) -> ConnectionManager {
         self.primary.links().conn
@@ -711,6 +722,7 @@ impl RedisStore {
         if self.epoch.is_lost() {
             return Err(StoreError::Lost);
         }
+        self.not_failing_over()?;
         let held = self.held_epoch().await?;
         let mut conn = self.conn();
         let mut invocation = self.next_number.key(self.keys.epoch());
@@ -876,6 +888,7 @@ impl RedisStore {
         if self.epoch.is_lost() {
             return Err(StoreError::Lost);
         }
+        self.not_failing_over()?;
         // Keys and numbers of what the state is for; a decision without
         // state (a reminder, a note) names incident 0, whose keys it never
         // touches.

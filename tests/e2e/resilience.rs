@@ -315,50 +315,114 @@ async fn declared_eventually(t: &TestApp, title: &str) -> String {
     }
 }
 
+/// A Redis primary with a replica in sync, and three Sentinels watching it
+/// as `opsbot`, two of which must agree, as production runs them.
+struct SentinelSet {
+    primary: opsbot_test_redis::RedisServer,
+    replica: opsbot_test_redis::RedisServer,
+    sentinels: Vec<opsbot_test_redis::RedisSentinel>,
+}
+
+impl SentinelSet {
+    async fn start() -> SentinelSet {
+        use opsbot_test_redis::{Persistence, RedisSentinel, RedisServer};
+        let primary = RedisServer::start(Persistence::AppendOnly);
+        let replica = RedisServer::start_replica_of(&primary);
+        synced(&replica).await;
+        let sentinels = (0..3).map(|_| RedisSentinel::start("opsbot", &primary, 2)).collect();
+        SentinelSet { primary, replica, sentinels }
+    }
+
+    /// The bot's `REDIS_URL` for it.
+    fn url(&self) -> opsbot::config::Secret {
+        let hosts: Vec<String> = self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port())).collect();
+        opsbot::config::Secret::new(format!("redis+sentinel://{}/opsbot", hosts.join(",")))
+    }
+
+    /// Starts a failover to the replica, once Sentinel has learnt of it
+    /// from the primary; it runs on after this returns.
+    async fn start_failover(&self) {
+        let sentinel = format!("redis://127.0.0.1:{}/", self.sentinels[0].port());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let replicas: Vec<redis::Value> = ask(&sentinel, &["SENTINEL", "REPLICAS", "opsbot"]).await;
+            if !replicas.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "Sentinel never saw the replica");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let () = ask(&sentinel, &["SENTINEL", "FAILOVER", "opsbot"]).await;
+    }
+
+    /// Whether the replica leads and the old primary follows it. A server
+    /// that does not answer (loading what it syncs) is not there yet.
+    async fn failed_over(&self) -> bool {
+        let role = |url: String| async move {
+            let client = redis::Client::open(url).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            redis::cmd("INFO").arg("replication").query_async::<String>(&mut conn).await.ok()
+        };
+        let promoted = role(self.replica.url()).await.unwrap_or_default();
+        let demoted = role(self.primary.url()).await.unwrap_or_default();
+        promoted.contains("role:master") && demoted.contains("role:slave")
+    }
+}
+
 #[tokio::test]
 async fn through_sentinel_the_bot_follows_a_failover_to_the_new_primary() {
-    use opsbot_test_redis::{Persistence, RedisSentinel, RedisServer};
-    let primary = RedisServer::start(Persistence::AppendOnly);
-    let replica = RedisServer::start_replica_of(&primary);
-    synced(&replica).await;
-    // Three Sentinels, two of which must agree, as production runs them.
-    let sentinels: Vec<RedisSentinel> = (0..3).map(|_| RedisSentinel::start("opsbot", &primary, 2)).collect();
-    let sentinel_url = format!("redis://127.0.0.1:{}/", sentinels[0].port());
-    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port())).collect();
-    let url = format!("redis+sentinel://{}/opsbot", hosts.join(","));
-    let t = spawn_app_with(|config| config.redis_url = Some(opsbot::config::Secret::new(url))).await;
+    let set = SentinelSet::start().await;
+    let t = spawn_app_with(|config| config.redis_url = Some(set.url())).await;
     let first = declared_eventually(&t, "Before the failover").await;
     assert!(first.contains("INC-1"), "{first}");
     t.wait_for_alert(DEVOPS, "INC-1").await;
 
-    // Sentinel learns of the replica from the primary, then fails over to it.
+    set.start_failover().await;
     let deadline = Instant::now() + PATIENCE;
-    loop {
-        let replicas: Vec<redis::Value> = ask(&sentinel_url, &["SENTINEL", "REPLICAS", "opsbot"]).await;
-        if !replicas.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Sentinel never saw the replica");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let () = ask(&sentinel_url, &["SENTINEL", "FAILOVER", "opsbot"]).await;
-    // Done when the replica leads and the old primary follows it.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let promoted: String = ask(&replica.url(), &["INFO", "replication"]).await;
-        let demoted: String = ask(&primary.url(), &["INFO", "replication"]).await;
-        if promoted.contains("role:master") && demoted.contains("role:slave") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the failover never finished: {promoted}");
+    while !set.failed_over().await {
+        assert!(Instant::now() < deadline, "the failover never finished");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     let second = declared_eventually(&t, "After the failover").await;
     assert!(second.contains("INC-2"), "numbering goes on where the old primary left it: {second}");
-    let on_new: Option<u64> = ask(&replica.url(), &["GET", "opsbot-test:incidents:seq"]).await;
+    let on_new: Option<u64> = ask(&set.replica.url(), &["GET", "opsbot-test:incidents:seq"]).await;
     assert_eq!(on_new, Some(2), "the new primary holds it");
     t.wait_for_alert(DEVOPS, "INC-2").await;
+}
+
+#[tokio::test]
+async fn every_declare_answered_while_sentinel_fails_over_is_kept_by_the_new_primary() {
+    let set = SentinelSet::start().await;
+    let t = spawn_app_with(|config| config.redis_url = Some(set.url())).await;
+    declared_eventually(&t, "Before the failover").await;
+
+    // Declares back to back from the start of the failover until a second
+    // after it is done. The old primary takes writes until Sentinel demotes
+    // it, and the new one never sees them: the bot must not write there.
+    set.start_failover().await;
+    let (mut answered, mut refused) = (Vec::new(), 0);
+    let deadline = Instant::now() + PATIENCE;
+    let mut done: Option<Instant> = None;
+    while done.is_none_or(|at| at.elapsed() < Duration::from_secs(1)) {
+        assert!(Instant::now() < deadline, "the failover never finished");
+        let reply = reply_text(&t.incident(&format!("p3 During the failover {}", answered.len())).await);
+        match reply.split("INC-").nth(1) {
+            Some(rest) => answered.push(rest.chars().take_while(char::is_ascii_digit).collect::<String>()),
+            None => {
+                assert!(reply.contains("nothing was changed") || reply.contains("cannot reach"), "{reply}");
+                refused += 1;
+            }
+        }
+        if done.is_none() && set.failed_over().await {
+            done = Some(Instant::now());
+        }
+    }
+    assert!(!answered.is_empty(), "the bot writes again after the failover ({refused} refused)");
+    for number in &answered {
+        let kept: bool = ask(&set.replica.url(), &["EXISTS", &format!("opsbot-test:incident:{number}")]).await;
+        assert!(kept, "INC-{number} was answered, so the new primary must hold it ({refused} refused)");
+    }
 }
 
 #[tokio::test]
