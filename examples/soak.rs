@@ -9,8 +9,10 @@
 //! ```
 //!
 //! What runs:
-//! - a Redis primary (append-only), a replica and three Sentinels (quorum
-//!   two), all private `redis-server` processes on free ports;
+//! - a Redis primary (append-only), two replicas and three Sentinels
+//!   (quorum two), all private `redis-server` processes on free ports, set
+//!   up as "Running in production" advises (`min-replicas-to-write 1`, and
+//!   the bot's commits wait for a replica);
 //! - three replicas of `target/release/opsbot`, with
 //!   `REDIS_URL=redis+sentinel://…` and a runbook whose morning health
 //!   check runs every minute (so slots come due during the run);
@@ -21,9 +23,10 @@
 //! one of the alerts; unacknowledged P0s escalate after five minutes. The
 //! chaos: every minute a replica chosen in turn is killed with SIGKILL and
 //! started again 5 seconds later; at half time Sentinel fails the Redis
-//! primary over to its replica.
+//! primary over to one of its replicas.
 //!
-//! At the end (after the outbox drains) it checks: every acknowledged
+//! At the end (once every acknowledged declare has its alert and the
+//! outbox is empty, or after the drain limit) it checks: every acknowledged
 //! declare has exactly one alert; every accepted click shows on its alert;
 //! no escalation and no scheduled run is posted twice, and every minute's
 //! run is there; the dead-letter stream is empty. It prints the figures
@@ -117,7 +120,14 @@ impl World {
             log_path: &replica.log,
         };
         let mut command = bot_command(&self.binary, &setup)?;
-        command.env("OPSBOT_REPLICA", &replica.name).env("OPSBOT_RUNBOOK", &self.runbook);
+        // As "Running in production" advises: each commit waits for the
+        // Redis replica, so the failover cannot take back what was answered.
+        // The outbox's story is logged, to follow any message the checks miss.
+        command
+            .env("OPSBOT_REPLICA", &replica.name)
+            .env("OPSBOT_RUNBOOK", &self.runbook)
+            .env("OPSBOT_REDIS_WAIT_REPLICAS", "1")
+            .env("RUST_LOG", "warn,opsbot=info,opsbot::outbox=debug");
         replica.guard = Some(Guard::new("opsbot", command.spawn()?, true));
         Ok(())
     }
@@ -127,8 +137,17 @@ fn run() -> Result<bool> {
     let minutes = minutes()?;
     let binary = build_bot()?;
     let primary = RedisServer::try_start(Persistence::AppendOnly)?;
-    let standby = RedisServer::start_replica_of(&primary);
+    // Two replicas, so the new primary still has one after the failover.
+    let standbys = [RedisServer::start_replica_of(&primary), RedisServer::start_replica_of(&primary)];
     let sentinels: Vec<RedisSentinel> = (0..3).map(|_| RedisSentinel::start(MASTER, &primary, 2)).collect();
+    // As "Running in production" advises: a primary without a replica in
+    // sync refuses writes, so the old primary, cut off from its replicas by
+    // the failover, cannot take writes that the new one never sees.
+    let setup_rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let servers = [&primary, &standbys[0], &standbys[1]];
+    for server in servers {
+        setup_rt.block_on(require_a_replica(&server.url()))?;
+    }
     let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port())).collect();
     let redis_url = format!("redis+sentinel://{}/{MASTER}", hosts.join(","));
 
@@ -160,7 +179,7 @@ fn run() -> Result<bool> {
         world.start(replica)?;
     }
     let load_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let passed = load_rt.block_on(soak(minutes, &world, &mut replicas, &fake, &sentinels, &standby, &primary));
+    let passed = load_rt.block_on(soak(minutes, &world, &mut replicas, &fake, &sentinels, servers));
     for replica in &mut replicas {
         if let Some(mut guard) = replica.guard.take() {
             guard.stop();
@@ -181,6 +200,9 @@ fn run() -> Result<bool> {
 #[derive(Default)]
 struct Load {
     declared: Vec<String>,
+    /// For each acknowledged declare: its number, the replica that answered
+    /// and when, to follow a missing alert in that replica's log.
+    answered: HashMap<String, (String, String, f64)>,
     refused: u64,
     clicked: HashSet<String>,
     turned_away: u64,
@@ -192,8 +214,7 @@ async fn soak(
     replicas: &mut [Replica],
     fake: &FakeSlack,
     sentinels: &[RedisSentinel],
-    standby: &RedisServer,
-    primary: &RedisServer,
+    servers: [&RedisServer; 3],
 ) -> Result<bool> {
     for replica in replicas.iter_mut() {
         let (addr, log) = (replica.addr(), replica.log.clone());
@@ -236,12 +257,7 @@ async fn soak(
         if !failed_over && now >= started + Duration::from_secs(minutes * 30) {
             let () =
                 ask(&format!("redis://127.0.0.1:{}/", sentinels[0].port()), &["SENTINEL", "FAILOVER", MASTER]).await?;
-            println!(
-                "  {:>4} s: Sentinel failover from :{} to :{}",
-                started.elapsed().as_secs(),
-                primary.port(),
-                standby.port()
-            );
+            println!("  {:>4} s: Sentinel failover from :{}", started.elapsed().as_secs(), servers[0].port());
             failed_over = true;
         }
         let alive: Vec<SocketAddr> = replicas.iter().filter(|r| r.guard.is_some()).map(Replica::addr).collect();
@@ -249,10 +265,14 @@ async fn soak(
             n += 1;
             let severity = if n.is_multiple_of(4) { "p0" } else { "p2" };
             let title = format!("{TITLE_PREFIX}{n}");
-            let addr = alive[n as usize % alive.len()];
+            let chosen = replicas.iter().filter(|r| r.guard.is_some()).nth(n as usize % alive.len());
+            let (addr, name) = chosen.map(|r| (r.addr(), r.name.clone())).ok_or("no replica alive")?;
             match declare(&http, addr, severity, &title).await {
-                Ok(true) => load.declared.push(title),
-                Ok(false) => load.refused += 1,
+                Ok(Some(number)) => {
+                    load.answered.insert(title.clone(), (number, name, started.elapsed().as_secs_f64()));
+                    load.declared.push(title);
+                }
+                Ok(None) => load.refused += 1,
                 Err(_) => load.turned_away += 1,
             }
             next_declare += Duration::from_millis(250);
@@ -280,7 +300,7 @@ async fn soak(
     }
     let load_secs = started.elapsed().as_secs_f64();
     println!("load over after {load_secs:.0} s; draining");
-    let drained = drain(fake, &load, Duration::from_secs(minutes * 60)).await;
+    let drained = drain(fake, &load, Duration::from_secs(minutes * 60), servers).await;
 
     // --- Checks -----------------------------------------------------------
     let alerts: Vec<Message> =
@@ -290,6 +310,11 @@ async fn soak(
         *per_title.entry(title_of(m).unwrap_or_default()).or_default() += 1;
     }
     let missing = load.declared.iter().filter(|t| !per_title.contains_key(*t)).count();
+    for title in load.declared.iter().filter(|t| !per_title.contains_key(*t)) {
+        if let Some((number, replica, at)) = load.answered.get(title) {
+            println!("  missing: {title} ({number}), acknowledged by {replica} at {at:.1} s");
+        }
+    }
     let doubled = per_title.values().filter(|n| **n > 1).count();
     let unreflected = load
         .clicked
@@ -304,6 +329,15 @@ async fn soak(
             }
         }
     }
+    for ((thread, text), n) in replies.iter().filter(|(_, n)| **n > 1) {
+        let times: Vec<String> = fake
+            .all_messages()
+            .iter()
+            .filter(|m| m.thread_ts.as_ref() == Some(thread) && &m.text == text)
+            .map(|m| m.ts.clone())
+            .collect();
+        println!("  escalation posted {n} times under {thread}, at {}: {text}", times.join(", "));
+    }
     let escalations = replies.len();
     let escalations_doubled = replies.values().filter(|n| **n > 1).count();
     let mut runs: BTreeMap<String, usize> = BTreeMap::new();
@@ -317,7 +351,7 @@ async fn soak(
     let runs_doubled = runs.values().filter(|n| **n > 1).count();
     let first = runs.len();
     let expected_runs = (load_secs / 60.0).floor() as usize;
-    let dead: u64 = match standby_or_primary_dead_letters(standby, primary).await {
+    let dead: u64 = match on_the_primary(servers, &["LLEN", &format!("{REDIS_PREFIX}:outbox:dead")]).await {
         Ok(n) => n,
         Err(e) => {
             println!("  could not count dead letters: {e}");
@@ -354,18 +388,26 @@ fn title_of(m: &Message) -> Option<String> {
     Some(title)
 }
 
-/// Waits until every acknowledged declare has its alert and the fake has
-/// been quiet for 20 s, or the limit.
-async fn drain(fake: &FakeSlack, load: &Load, ran: Duration) -> bool {
+/// Waits until every acknowledged declare has its alert and both outbox
+/// streams have been empty for 5 s, or the limit. (Slack is never quiet
+/// for long: the checklist runs every minute, and P0s keep escalating.)
+async fn drain(fake: &FakeSlack, load: &Load, ran: Duration, servers: [&RedisServer; 3]) -> bool {
     let deadline = Instant::now() + DRAIN_LIMIT.max(ran / 4);
-    let mut last = (0usize, Instant::now());
+    let mut empty_since: Option<Instant> = None;
     loop {
         let posted: HashSet<String> = fake.all_messages().iter().filter_map(title_of).collect();
-        let count = fake.all_messages().len();
-        if count != last.0 {
-            last = (count, Instant::now());
+        let mut waiting = 0u64;
+        for stream in ["outbox", "outbox:alerts"] {
+            let key = format!("{REDIS_PREFIX}:{stream}");
+            waiting += on_the_primary(servers, &["XLEN", &key]).await.unwrap_or(u64::MAX / 2);
         }
-        if load.declared.iter().all(|t| posted.contains(t)) && last.1.elapsed() > Duration::from_secs(20) {
+        if waiting > 0 {
+            empty_since = None;
+        } else if empty_since.is_none() {
+            empty_since = Some(Instant::now());
+        }
+        let settled = empty_since.is_some_and(|since| since.elapsed() > Duration::from_secs(5));
+        if load.declared.iter().all(|t| posted.contains(t)) && settled {
             return true;
         }
         if Instant::now() > deadline {
@@ -373,6 +415,13 @@ async fn drain(fake: &FakeSlack, load: &Load, ran: Duration) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// `min-replicas-to-write 1`: the server refuses writes while no replica
+/// has acknowledged it within the last 10 s.
+async fn require_a_replica(url: &str) -> Result<()> {
+    let () = ask(url, &["CONFIG", "SET", "min-replicas-to-write", "1"]).await?;
+    ask(url, &["CONFIG", "SET", "min-replicas-max-lag", "10"]).await
 }
 
 async fn ask<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> Result<T> {
@@ -384,12 +433,12 @@ async fn ask<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> Result<T> {
     Ok(cmd.query_async(&mut conn).await?)
 }
 
-/// The dead-letter stream's length on whichever server is the primary now.
-async fn standby_or_primary_dead_letters(standby: &RedisServer, primary: &RedisServer) -> Result<u64> {
-    for server in [standby, primary] {
+/// A count asked of whichever server is the primary now.
+async fn on_the_primary(servers: [&RedisServer; 3], args: &[&str]) -> Result<u64> {
+    for server in servers {
         let info: String = ask(&server.url(), &["INFO", "replication"]).await?;
         if info.contains("role:master") {
-            return ask(&server.url(), &["LLEN", &format!("{REDIS_PREFIX}:outbox:dead")]).await;
+            return ask(&server.url(), args).await;
         }
     }
     Err("no primary after the failover".into())
@@ -409,8 +458,8 @@ async fn post_signed(http: &reqwest::Client, addr: SocketAddr, path: &str, form:
         .await?)
 }
 
-/// `/incident <severity> <title>`; `Ok(true)` when declared.
-async fn declare(http: &reqwest::Client, addr: SocketAddr, severity: &str, title: &str) -> Result<bool> {
+/// `/incident <severity> <title>`; the incident's number when declared.
+async fn declare(http: &reqwest::Client, addr: SocketAddr, severity: &str, title: &str) -> Result<Option<String>> {
     let form = serde_urlencoded::to_string([
         ("team_id", "T0OPSBOT"),
         ("team_domain", "opsbot-sandbox"),
@@ -421,7 +470,11 @@ async fn declare(http: &reqwest::Client, addr: SocketAddr, severity: &str, title
         ("trigger_id", "1.2.3"),
     ])?;
     let answer = post_signed(http, addr, "/slack/commands", form).await?;
-    Ok(answer.status() == 200 && answer.text().await?.contains("INC-"))
+    if answer.status() != 200 {
+        return Ok(None);
+    }
+    let text = answer.text().await?;
+    Ok(text.find("INC-").map(|at| text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect()))
 }
 
 /// Clicks `action_id` on `message`; `Ok(true)` when Slack would be told 200.

@@ -136,7 +136,8 @@ pub struct BotSetup<'a> {
 }
 
 /// `opsbot serve` as deployed, against the fake Slack and the private
-/// Redis, its log in `log_path`. Settings from the caller's shell must not
+/// Redis, its log appended to `log_path` (appended, so a replica the soak
+/// restarts keeps the story of its earlier lives). Settings from the caller's shell must not
 /// change what runs, so the optional ones are removed; a benchmark that
 /// wants one sets it on the returned command.
 pub fn bot_command(binary: &Path, setup: &BotSetup) -> Result<Command> {
@@ -155,7 +156,7 @@ pub fn bot_command(binary: &Path, setup: &BotSetup) -> Result<Command> {
         .env_remove("GITHUB_WEBHOOK_SECRET")
         .env_remove("OPSBOT_ALERTMANAGER_TOKEN")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(setup.log_path)?);
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(setup.log_path)?);
     Ok(command)
 }
 

@@ -2,7 +2,8 @@
 // Slack configured (sandbox mode), opens /sandbox/ in headless Chromium
 // (Debian's /usr/bin/chromium, driven by playwright-core) and runs a P0 as
 // a new user would: declare it from the composer, find the alert, open its
-// thread, tick a playbook step, resolve through the modal; then plays a
+// thread, tick a playbook step, resolve through the modal; opens opsbot's
+// Home tab; then plays a
 // failing CI run from the "Play an alert" menu; then asks `/pipeline status`
 // of the sandbox's GitHub, fails CI there, re-runs it from the alert and
 // plays the re-run passing. Saves screenshots to target/sandbox.png (and
@@ -181,6 +182,15 @@ async function main() {
   await step('a screenshot is saved', async () => {
     fs.mkdirSync(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
+  });
+
+  await step('opsbot · Home shows the runbook at a glance and offers to declare', async () => {
+    await page.getByRole('navigation').getByRole('button', { name: /opsbot · Home/ }).click();
+    await page.getByRole('heading', { level: 1, name: '🏠 opsbot' }).waitFor();
+    const home = page.locator('#messages .home-view');
+    await home.filter({ hasText: "Today's checklists" }).waitFor();
+    await home.getByRole('button', { name: /Declare an incident/ }).waitFor();
+    if (await page.locator('#composer-form').isVisible()) throw new Error('the Home tab has no composer');
   });
 
   await step('"Play an alert" → "CI failed on main" posts the alert in #devops', async () => {
