@@ -33,6 +33,8 @@
 //! CPU: read the throughput together with the CPU line.
 
 mod bench_support;
+#[path = "bench_support/history.rs"]
+mod history;
 
 use bench_support::{
     bot_command, build_bot, connect, cpu_model, fake_calls, free_port, mib, percentiles, print_bot_log, proc_status_kb,
@@ -67,10 +69,12 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 struct Args {
     seconds: u64,
     connections: usize,
+    /// Resolved incidents stored before the load (`--history`).
+    history: u64,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { seconds: 15, connections: 64 };
+    let mut args = Args { seconds: 15, connections: 64, history: 0 };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -81,8 +85,9 @@ fn parse_args() -> Result<Args> {
         match name.as_str() {
             "--seconds" => args.seconds = value()?.parse()?,
             "--connections" => args.connections = value()?.parse()?,
+            "--history" => args.history = value()?.parse()?,
             "-h" | "--help" => {
-                println!("usage: cargo run --release --example declare_storm -- [--seconds 15] [--connections 64]");
+                println!("usage: cargo run --release --example declare_storm -- [--seconds 15] [--connections 64] [--history 0]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
@@ -167,6 +172,7 @@ async fn storm(
     let bot_pid = bot.child.id();
     let mut redis = redis::Client::open(redis_url)?.get_multiplexed_async_connection().await?;
     let redis_pid = redis_pid(&mut redis).await?;
+    let reads_before = with_history(args, addr, redis_url, bot_pid).await?;
     // Count only what the storm asks of Redis, not start-up.
     redis::cmd("CONFIG").arg("RESETSTAT").query_async::<()>(&mut redis).await?;
 
@@ -201,6 +207,7 @@ async fn storm(
     // VmHWM is kept lazily by the kernel and can trail a sample; take both.
     let peak_kb = proc_status_kb(bot_pid, "VmHWM:").unwrap_or(0).max(sampled_peak_kb);
     let rss_end_kb = proc_status_kb(bot_pid, "VmRSS:").unwrap_or(0);
+    let reads_after = history::probe_reads(addr, SIGNING_SECRET, READ_PROBES).await?;
     let stop_took = bot.stop();
 
     // --- The report ---------------------------------------------------------
@@ -267,6 +274,11 @@ async fn storm(
     println!("CPU during load  (cores busy, of {cores}): {}", cpu_load.per_sec(secs));
     println!("CPU during drain (cores busy, of {cores}): {}", cpu_drain.per_sec(drain_secs));
     println!("redis: peak memory {redis_peak}; {}", redis_summary(&commandstats, totals.ok, "declare"));
+    for (when, probes) in [("before", &reads_before), ("after", &reads_after)] {
+        for probe in probes {
+            println!("{when} the storm, {}", probe.line());
+        }
+    }
     match stop_took {
         Some(d) => println!("bot stopped {:.2} s after SIGTERM", d.as_secs_f64()),
         None => println!("bot did NOT stop within 10 s of SIGTERM; killed"),
@@ -277,6 +289,26 @@ async fn storm(
         && alerts.missing == 0
         && alerts.duplicates == 0
         && alerts.strangers == 0)
+}
+
+/// How many times each reading command is sent, before and after the storm.
+const READ_PROBES: usize = 5;
+
+/// Seeds `--history` resolved incidents (if any), then times `/incident
+/// list` and `/incident stats` once the bot is up, before the storm.
+async fn with_history(args: &Args, addr: SocketAddr, redis_url: &str, bot_pid: u32) -> Result<Vec<history::Probe>> {
+    if args.history > 0 {
+        let seeded = history::seed(redis_url, REDIS_PREFIX, args.history, chrono::Utc::now()).await?;
+        println!(
+            "history: {} resolved incidents over {} days seeded in {:.1} s; redis memory {}, bot RSS {}",
+            seeded.incidents,
+            history::HISTORY_DAYS,
+            seeded.took.as_secs_f64(),
+            history::redis_memory(redis_url).await?,
+            mib(proc_status_kb(bot_pid, "VmRSS:").unwrap_or(0))
+        );
+    }
+    history::probe_reads(addr, SIGNING_SECRET, READ_PROBES).await
 }
 
 // --- The load -----------------------------------------------------------------
