@@ -306,9 +306,15 @@ impl Engine {
                         }
                         None => (IncidentLoaded::WithTimeline(None), 0),
                     },
-                    IncidentNeed::Open => (IncidentLoaded::Many(store.subjects.open_incidents().await?), 0),
-                    IncidentNeed::DeclaredWithin(window) => {
-                        (IncidentLoaded::Many(store.subjects.incidents_declared_since(now - window).await?), 0)
+                    IncidentNeed::OpenFirst(limit) => {
+                        let (first, total) = store.subjects.open_incidents_first(limit).await?;
+                        (IncidentLoaded::Page(first, total), 0)
+                    }
+                    IncidentNeed::Tallies(days) => {
+                        let window = opsbot_handlers::incident::stats::window(now, days);
+                        let counts = store.subjects.incident_tallies(&window).await?;
+                        let since = window.last().copied();
+                        (IncidentLoaded::Tallies(opsbot_handlers::incident::stats::Tallies { since, counts }), 0)
                     }
                 };
                 only(Loaded::Incident(loaded), version)
@@ -463,6 +469,10 @@ impl Engine {
         version: u64,
         consume: Option<&str>,
     ) -> StoreResult<CommitOutcome> {
+        let tally = match &decision.change {
+            Some(Change::Incident(c)) => c.tally.as_ref(),
+            _ => None,
+        };
         let (mut subject, timeline) = match &decision.change {
             Some(Change::Incident(c)) => (Some(Stored::Incident(&c.incident, version)), c.timeline.as_slice()),
             Some(Change::Run(run)) => (Some(Stored::Run(run, version)), &[][..]),
@@ -515,6 +525,7 @@ impl Engine {
                 slot,
                 opens,
                 sample,
+                tally,
             })
             .await
     }

@@ -114,6 +114,7 @@ fn empty() -> Commit<'static> {
         slot: None,
         opens: None,
         sample: None,
+        tally: None,
     }
 }
 
@@ -189,6 +190,7 @@ async fn version_conflict(store: Store) {
         slot: Some(("nightly", t0())),
         opens: None,
         sample: None,
+        tally: None,
     };
     assert_eq!(store.subjects.commit(&stale).await.unwrap(), CommitOutcome::Conflict);
     let now = store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();
@@ -1246,6 +1248,62 @@ async fn swap_with_its_overrides(store: Store) {
     assert_eq!(store.subjects.load_override(ids[0]).await.unwrap().expect("stored").version, 1);
 }
 
+/// A list's page: the newest open incidents, at most so many, and how many
+/// are open in all; resolved ones are in neither.
+async fn a_list_page_holds_the_newest_open_and_counts_them_all(store: Store) {
+    assert_eq!(store.subjects.open_incidents_first(25).await.unwrap().1, 0);
+    for id in 1..=6 {
+        assert_eq!(save(&store, &incident(id, t0()), 0).await, CommitOutcome::Committed);
+    }
+    let mut four = incident(4, t0());
+    four.resolve("U0BOB", None, t0() + minutes(5)).unwrap();
+    assert_eq!(save(&store, &four, 1).await, CommitOutcome::Committed);
+    let (first, total) = store.subjects.open_incidents_first(3).await.unwrap();
+    assert_eq!((ids(&first), total), (vec![6, 5, 3], 5));
+    let (all, total) = store.subjects.open_incidents_first(25).await.unwrap();
+    assert_eq!((ids(&all), total), (vec![6, 5, 3, 2, 1], 5));
+    assert_eq!(ids(&store.subjects.open_incidents_first(0).await.unwrap().0), Vec::<u64>::new());
+}
+
+/// The tallies `/incident stats` reads: a commit's increments land on its
+/// day, add up, may take back (a severity moved), and are summed over the
+/// days asked for; a refused commit adds nothing.
+async fn tallies_add_up_per_day_and_are_written_only_by_a_commit_that_goes_through(store: Store) {
+    use opsbot_handlers::incident::stats::Tally;
+    let day = |n: i64| (t0() + TimeDelta::days(n)).date_naive();
+    let tally = |n: i64, deltas: &[(&str, i64)]| Tally {
+        day: day(n),
+        deltas: deltas.iter().map(|(f, d)| (f.to_string(), *d)).collect(),
+    };
+    let first = tally(0, &[("P1:declared", 1)]);
+    let one = incident(1, t0());
+    let commit = Commit { subject: Some(Stored::Incident(&one, 0)), tally: Some(&first), ..empty() };
+    assert_eq!(store.subjects.commit(&commit).await.unwrap(), CommitOutcome::Committed);
+    // The same commit again is refused (the incident exists): no count.
+    assert_eq!(store.subjects.commit(&commit).await.unwrap(), CommitOutcome::Conflict);
+    let moved = tally(0, &[("P0:declared", 1), ("P1:declared", -1)]);
+    let commit = Commit { subject: Some(Stored::Incident(&one, 1)), tally: Some(&moved), ..empty() };
+    assert_eq!(store.subjects.commit(&commit).await.unwrap(), CommitOutcome::Committed);
+    let later = tally(2, &[("P0:declared", 1), ("P0:fix:600", 1)]);
+    let two = incident(2, t0() + TimeDelta::days(2));
+    let commit = Commit { subject: Some(Stored::Incident(&two, 0)), tally: Some(&later), ..empty() };
+    assert_eq!(store.subjects.commit(&commit).await.unwrap(), CommitOutcome::Committed);
+
+    let counts = |days: Vec<chrono::NaiveDate>| {
+        let store = store.clone();
+        async move {
+            let summed = store.subjects.incident_tallies(&days).await.unwrap();
+            summed.into_iter().filter(|(_, n)| *n != 0).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(counts(vec![day(0)]).await, [("P0:declared".to_owned(), 1)]);
+    assert_eq!(
+        counts(vec![day(2), day(1), day(0)]).await,
+        [("P0:declared".to_owned(), 2), ("P0:fix:600".to_owned(), 1)]
+    );
+    assert!(counts(vec![day(1), day(5)]).await.is_empty());
+}
+
 macro_rules! contracts {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1320,6 +1378,8 @@ contracts!(
     rotation_plans,
     reruns,
     swap_with_its_overrides,
+    a_list_page_holds_the_newest_open_and_counts_them_all,
+    tallies_add_up_per_day_and_are_written_only_by_a_commit_that_goes_through,
 );
 
 /// The one thing the backends are meant to differ in.

@@ -1174,6 +1174,7 @@ mod tests {
             slot: None,
             opens: None,
             sample: None,
+            tally: None,
         };
         assert_eq!(store.subjects.commit(&commit).await.unwrap(), crate::store::CommitOutcome::Committed);
         store.outbox.enqueue(&[Effect::Post(Message::anchor_of(subject))]).await.unwrap();

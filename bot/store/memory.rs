@@ -180,6 +180,8 @@ struct State {
     indexes: HashMap<Index, SortedSet>,
     /// A checklist's latest handled slot (ms).
     last_slots: HashMap<String, i64>,
+    /// What the incidents declared on each day count for (`incidents:tally:<day>`).
+    tallies: HashMap<chrono::NaiveDate, HashMap<String, i64>>,
     /// Each rotation's last plan, by role id.
     rotation_plans: HashMap<String, String>,
     /// A channel's theoretical arrival time for its next post (POST_SLOT_LUA).
@@ -713,6 +715,12 @@ impl State {
         if let Some(opening) = &change.opens {
             self.current_alerts.insert(opening.key.to_owned(), number);
         }
+        if let Some(tally) = change.tally {
+            let day = self.tallies.entry(tally.day).or_default();
+            for (field, delta) in &tally.deltas {
+                *day.entry(field.clone()).or_insert(0) += delta;
+            }
+        }
         if let Some(sample) = change.sample {
             let (oldest, kept) = sample_trim(sample);
             let samples = self.index(Index::RunSamples);
@@ -985,6 +993,21 @@ impl MemoryStore {
         let state = self.lock();
         let ids = state.members_newest_first(&Index::OpenIncidents);
         state.incidents(&ids)
+    }
+
+    pub fn open_incidents_first(&self, limit: usize) -> StoreResult<(Vec<Incident>, usize)> {
+        let state = self.lock();
+        let ids = state.members_newest_first(&Index::OpenIncidents);
+        Ok((state.incidents(&ids[..limit.min(ids.len())])?, ids.len()))
+    }
+
+    pub fn incident_tallies(&self, days: &[chrono::NaiveDate]) -> StoreResult<BTreeMap<String, i64>> {
+        let state = self.lock();
+        let mut summed = BTreeMap::new();
+        for (field, n) in days.iter().filter_map(|day| state.tallies.get(day)).flatten() {
+            *summed.entry(field.clone()).or_insert(0) += n;
+        }
+        Ok(summed)
     }
 
     pub fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {

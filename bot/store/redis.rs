@@ -29,7 +29,7 @@ use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Timelin
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// How long one store operation may take before the caller gets an answer;
@@ -200,6 +200,10 @@ impl Keys {
     }
     fn declared(&self) -> String {
         format!("{}:incidents:declared", self.prefix)
+    }
+    /// What the incidents declared on `day` (UTC) count for (`/incident stats`).
+    fn tally(&self, day: chrono::NaiveDate) -> String {
+        format!("{}:incidents:tally:{}", self.prefix, day.format("%Y-%m-%d"))
     }
     fn timers(&self) -> String {
         format!("{}:timers", self.prefix)
@@ -378,6 +382,11 @@ for j = 1, na do
   end
 end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[8], ARGV[10], ARGV[4]) end
+local i = 17 + 5 * na
+for _ = 1, tonumber(ARGV[i]) do
+  redis.call('HINCRBY', KEYS[11 + 3 * na], ARGV[i + 1], ARGV[i + 2]); i = i + 2
+end
+i = i + 1
 if ARGV[12] ~= '' then
   redis.call('ZADD', KEYS[9], ARGV[13], ARGV[12])
   redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. ARGV[14])
@@ -385,7 +394,6 @@ if ARGV[12] ~= '' then
   if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[9], 0, extra - 1) end
 end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 17 + 5 * na
 for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
 for _ = 1, ne do
   local stream = KEYS[4]
@@ -779,6 +787,35 @@ impl RedisStore {
         self.incidents(&ids).await
     }
 
+    /// The newest `limit` open incidents and how many are open: a range
+    /// and a count in one round trip, then the page's fetch.
+    pub async fn open_incidents_first(&self, limit: usize) -> StoreResult<(Vec<Incident>, usize)> {
+        if limit == 0 {
+            let mut conn = self.conn();
+            return Ok((Vec::new(), timed(conn.zcard(self.keys.open())).await?));
+        }
+        let mut pipe = redis::pipe();
+        pipe.zrevrange(self.keys.open(), 0, limit as isize - 1).zcard(self.keys.open());
+        let mut conn = self.conn();
+        let (ids, total): (Vec<u64>, usize) = timed(pipe.query_async(&mut conn)).await?;
+        Ok((self.incidents(&ids).await?, total))
+    }
+
+    /// The tallies of `days`, one small hash each, summed.
+    pub async fn incident_tallies(&self, days: &[chrono::NaiveDate]) -> StoreResult<BTreeMap<String, i64>> {
+        let mut pipe = redis::pipe();
+        for day in days {
+            pipe.hgetall(self.keys.tally(*day));
+        }
+        let mut conn = self.conn();
+        let tallies: Vec<HashMap<String, i64>> = timed(pipe.query_async(&mut conn)).await?;
+        let mut summed = BTreeMap::new();
+        for (field, n) in tallies.into_iter().flatten() {
+            *summed.entry(field).or_insert(0) += n;
+        }
+        Ok(summed)
+    }
+
     /// Incidents declared since `since`, open or resolved, newest first.
     pub async fn incidents_declared_since(&self, since: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<Incident>> {
         let mut conn = self.conn();
@@ -926,6 +963,10 @@ impl RedisStore {
         for p in &also {
             invocation.key(&p.hash).key(&p.open).key(&p.created_index);
         }
+        invocation.key(match change.tally {
+            Some(tally) => self.keys.tally(tally.day),
+            None => format!("{}:unused", self.keys.prefix),
+        });
         let created_ms = match &state {
             Some((version, json, is_open, created)) => {
                 invocation.arg(*version).arg(json).arg(if *is_open { "1" } else { "0" });
@@ -965,6 +1006,11 @@ impl RedisStore {
                 .arg(if *is_open { "1" } else { "0" })
                 .arg(p.number)
                 .arg(created.timestamp_millis());
+        }
+        let deltas = change.tally.map_or(&[][..], |t| t.deltas.as_slice());
+        invocation.arg(deltas.len());
+        for (field, delta) in deltas {
+            invocation.arg(field).arg(*delta);
         }
         for entry in change.timeline {
             invocation.arg(to_json(entry));

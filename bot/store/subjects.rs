@@ -6,9 +6,11 @@
 //! run's id.
 
 use super::{from_json, Backend, StoreResult, Versioned};
+use chrono::NaiveDate;
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::delivery::State;
 use opsbot_handlers::deploy::Deployment;
+use opsbot_handlers::incident::stats::Tally;
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
 use opsbot_handlers::oncall::swap::Swap;
@@ -18,7 +20,7 @@ use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::subject::{DeployId, HandoffId, OverrideId, SwapId};
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
 use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Whether a guarded commit went through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +59,9 @@ pub struct Commit<'a> {
     /// A finished workflow run for the KPI window (kept by run and attempt,
     /// so a redelivery adds nothing).
     pub sample: Option<&'a RunSample>,
+    /// What the incident's commit changes in its declaration day's tally
+    /// (`/incident stats` reads those, never the incidents).
+    pub tally: Option<&'a Tally>,
 }
 
 /// See [`Commit::opens`].
@@ -107,6 +112,18 @@ impl SubjectStore {
     /// Open incidents, newest first.
     pub async fn open_incidents(&self) -> StoreResult<Vec<Incident>> {
         dispatch!(self.open_incidents())
+    }
+
+    /// The newest `limit` open incidents, and how many are open: what a
+    /// list shows costs the same however many are open.
+    pub async fn open_incidents_first(&self, limit: usize) -> StoreResult<(Vec<Incident>, usize)> {
+        dispatch!(self.open_incidents_first(limit))
+    }
+
+    /// The tallies of incidents declared on `days` (UTC), summed: field →
+    /// count (see `opsbot_handlers::incident::stats`).
+    pub async fn incident_tallies(&self, days: &[NaiveDate]) -> StoreResult<BTreeMap<String, i64>> {
+        dispatch!(self.incident_tallies(days))
     }
 
     /// Incidents declared since `since`, open or resolved, newest first.

@@ -13,7 +13,7 @@ use hyper::{header, Request, StatusCode};
 use opsbot::slack::signature::sign;
 use opsbot::store::{Commit, Store, Stored};
 use opsbot_handlers::checklist::start_checklist;
-use opsbot_handlers::incident::{Stamp, TimelineEvent};
+use opsbot_handlers::incident::{stats, Stamp, TimelineEvent};
 use opsbot_handlers::subject::IncidentMessage;
 use opsbot_handlers::{Incident, IncidentId, Message, MessageRef, Runbook, Severity, TimelineEntry};
 use std::net::SocketAddr;
@@ -50,6 +50,9 @@ pub async fn seed(redis_url: &str, prefix: &str, n: u64, now: chrono::DateTime<c
             let store = store.clone();
             let declared = first + chrono::TimeDelta::milliseconds(span_ms / n.max(1) as i64 * (number as i64 - 1));
             let (incident, timeline) = resolved_incident(number, declared, &runbook);
+            // What the engine's commit of the same incident would add to
+            // its day's tally (new: it counted for nothing before).
+            let tally = stats::tally(&[], &incident, &runbook);
             let route = runbook.channel_for(incident.severity).to_owned();
             async move {
                 let outcome = store
@@ -64,6 +67,7 @@ pub async fn seed(redis_url: &str, prefix: &str, n: u64, now: chrono::DateTime<c
                         slot: None,
                         opens: None,
                         sample: None,
+                        tally: tally.as_ref(),
                     })
                     .await?;
                 if outcome != opsbot::store::CommitOutcome::Committed {

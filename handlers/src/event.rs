@@ -249,7 +249,7 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
                 Need::Deploy(deploy::decide::Need::One(*deployment))
             }
         },
-        Event::Mention { .. } => Need::Incident(I::Open),
+        Event::Mention { .. } => Need::Incident(I::OpenFirst(incident::render::LIST_MAX)),
         Event::Signal(signal) => Need::Alert(alert::decide::needs(signal, runbook)),
         Event::KpiCheck { alert } => Need::Alert(alert::decide::kpi_needs(alert, runbook, now)),
         Event::DeploymentRun { deployment, .. } => Need::Deploy(deploy::decide::Need::One(*deployment)),
@@ -257,8 +257,23 @@ pub fn needs(event: &Event, runbook: &Runbook, now: DateTime<Utc>) -> Need {
     }
 }
 
-/// Decides `event` with what [`needs`] asked for.
+/// Decides `event` with what [`needs`] asked for. A decision that writes
+/// an incident carries what that changes in its day's tally, from the
+/// incident as loaded (nothing, when new) and as written.
 pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Utc>) -> Decision<Change> {
+    use incident::decide::Loaded as I;
+    let before = match &loaded {
+        Loaded::Incident(I::One(Some(inc)) | I::WithTimeline(Some((inc, _)))) => incident::stats::counts(inc, runbook),
+        _ => Vec::new(),
+    };
+    let mut decision = decide_subject(event, loaded, runbook, now);
+    if let Some(Change::Incident(change)) = &mut decision.change {
+        change.tally = incident::stats::tally(&before, &change.incident, runbook);
+    }
+    decision
+}
+
+fn decide_subject(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Utc>) -> Decision<Change> {
     use incident::decide::{self as inc, Loaded as I};
     use run::decide::{self as rn, Loaded as R};
     let incident = |d: inc::IncidentDecision| d.map(Change::Incident);
@@ -467,8 +482,8 @@ pub fn decide(event: &Event, loaded: Loaded, runbook: &Runbook, now: DateTime<Ut
             }
             _ => Decision::reply(crate::replies::INTERNAL_ERROR),
         },
-        (Event::Mention { text, channel, ts }, Loaded::Incident(I::Many(open))) => {
-            incident(inc::mention(text, &open, channel, ts, now))
+        (Event::Mention { text, channel, ts }, Loaded::Incident(I::Page(open, total))) => {
+            incident(inc::mention(text, &open, total, channel, ts, now))
         }
         (Event::Signal(signal), Loaded::Alert(loaded)) => alert(alert::decide::signal(signal, loaded, runbook, now)),
         (Event::Signal(_), Loaded::Nothing) => Decision::nothing(),

@@ -50,10 +50,12 @@ pub enum Need {
     One(IncidentId),
     /// The incident and its timeline.
     WithTimeline(IncidentId),
-    /// The open incidents, newest first.
-    Open,
-    /// Incidents declared within this long before now, open or not.
-    DeclaredWithin(TimeDelta),
+    /// The newest open incidents, at most this many, and how many are open:
+    /// what a list shows, however many there are.
+    OpenFirst(usize),
+    /// The tallies of incidents declared in the last so many days (UTC),
+    /// today included (see [`super::stats`]).
+    Tallies(i64),
 }
 
 /// What was loaded for a [`Need`].
@@ -63,7 +65,9 @@ pub enum Loaded {
     NewId(IncidentId),
     One(Option<Incident>),
     WithTimeline(Option<(Incident, Vec<TimelineEntry>)>),
-    Many(Vec<Incident>),
+    /// The first open incidents, and how many are open in all.
+    Page(Vec<Incident>, usize),
+    Tallies(super::stats::Tallies),
 }
 
 fn alert(id: IncidentId) -> Message {
@@ -80,7 +84,7 @@ fn in_thread(id: IncidentId, text: String) -> Effect {
 
 fn changed(reply: Reply, incident: Incident, entry: TimelineEntry, effects: Vec<Effect>) -> IncidentDecision {
     let mut decision = Decision::answer(reply);
-    decision.change = Some(IncidentChange { incident, timeline: vec![entry] });
+    decision.change = Some(IncidentChange { incident, timeline: vec![entry], tally: None });
     decision.effects = effects;
     decision
 }
@@ -363,9 +367,9 @@ pub fn needs(cmd: &Command, who: &Invocation, runbook: &Runbook) -> Need {
             Need::Nothing
         }
         Command::Declare { .. } => Need::NewId,
-        Command::List => Need::Open,
+        Command::List => Need::OpenFirst(render::LIST_MAX),
         Command::Show(id) | Command::Report(id) => Need::WithTimeline(*id),
-        Command::Stats => Need::DeclaredWithin(STATS_WINDOW),
+        Command::Stats => Need::Tallies(STATS_WINDOW.num_days()),
         Command::Ack(id)
         | Command::Resolve { id, .. }
         | Command::Update { id, .. }
@@ -400,7 +404,7 @@ pub fn command(
     match (cmd, loaded) {
         (Command::Help, _) => Decision::reply(USAGE),
         (Command::Declare { severity, title }, Loaded::NewId(id)) => declare(id, *severity, title, who, runbook, now),
-        (Command::List, Loaded::Many(open)) => Decision::answer(render::incident_list(&open, now)),
+        (Command::List, Loaded::Page(open, total)) => Decision::answer(render::incident_list(&open, total, now)),
         (Command::Show(id), Loaded::WithTimeline(found)) => match found {
             Some((incident, timeline)) => {
                 Decision::answer(render::incident_details(&incident, &timeline, runbook, now))
@@ -475,8 +479,8 @@ pub fn command(
             }
             None => unknown(*id),
         },
-        (Command::Stats, Loaded::Many(recent)) => Decision::answer(Reply::text(super::report::stats(
-            &recent,
+        (Command::Stats, Loaded::Tallies(tallies)) => Decision::answer(Reply::text(super::stats::render(
+            &tallies,
             runbook,
             mttr_target(runbook),
             STATS_WINDOW.num_days(),
@@ -799,7 +803,7 @@ pub fn timer(
             let next = clock.add(due, every);
             inc.update_due = Some(next);
             let mut decision = Decision::nothing();
-            decision.change = Some(IncidentChange { incident: inc, timeline: Vec::new() });
+            decision.change = Some(IncidentChange { incident: inc, timeline: Vec::new(), tally: None });
             decision.effects.push(in_thread(id, text));
             decision.timers.push(Timer::incident(id, generation, next, IncidentReminder::UpdateDue));
             decision
@@ -815,11 +819,19 @@ fn paged(inc: Incident, role: &str, text: String, runbook: &Runbook, now: DateTi
     changed(Reply::text(""), inc, entry, vec![in_thread(id, text), Effect::Refresh(alert(id))])
 }
 
-/// An `@opsbot …` mention: `help`, or `status` (the open incidents).
-pub fn mention(text: &str, open: &[Incident], channel: &str, ts: &str, now: DateTime<Utc>) -> IncidentDecision {
+/// An `@opsbot …` mention: `help`, or `status` (the first open incidents
+/// of the `total` open, as `/incident list` shows them).
+pub fn mention(
+    text: &str,
+    open: &[Incident],
+    total: usize,
+    channel: &str,
+    ts: &str,
+    now: DateTime<Utc>,
+) -> IncidentDecision {
     let words: Vec<&str> = text.split_whitespace().filter(|w| !(w.starts_with("<@") && w.ends_with('>'))).collect();
     let answer = match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
-        Some("status") | Some("incidents") => render::incident_list(open, now).text,
+        Some("status") | Some("incidents") => render::incident_list(open, total, now).text,
         _ => render::mention_help(),
     };
     let mut decision = Decision::answer(Reply::text(""));
@@ -1313,11 +1325,11 @@ mod tests {
 
     #[test]
     fn mention_answers_in_the_thread() {
-        let d = mention("<@U0OPSBOT> status", &[declared(Severity::P0)], "C1", "1.2", now());
+        let d = mention("<@U0OPSBOT> status", &[declared(Severity::P0)], 1, "C1", "1.2", now());
         assert!(
             matches!(&d.effects[..], [Effect::Say { thread_ts: Some(ts), text, .. }] if ts == "1.2" && text.contains("INC-1"))
         );
-        let d = mention("<@U0OPSBOT> help", &[], "C1", "1.2", now());
+        let d = mention("<@U0OPSBOT> help", &[], 0, "C1", "1.2", now());
         assert!(matches!(&d.effects[..], [Effect::Say { text, .. }] if text.contains("/incident")));
     }
 }

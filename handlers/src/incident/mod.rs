@@ -9,6 +9,7 @@ pub mod command;
 pub mod decide;
 pub mod render;
 pub mod report;
+pub mod stats;
 
 use crate::checklist::{self, PhaseRun, StepRefusal};
 use crate::severity::Severity;
@@ -115,12 +116,15 @@ pub fn mention(user: &str) -> String {
     }
 }
 
-/// What an incident decision writes: the incident's new state and the
-/// entries it adds to its timeline.
+/// What an incident decision writes: the incident's new state, the
+/// entries it adds to its timeline, and what that changes in the tally of
+/// its declaration day (set by [`crate::event::decide`], which sees the
+/// incident as it was loaded).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncidentChange {
     pub incident: Incident,
     pub timeline: Vec<TimelineEntry>,
+    pub tally: Option<stats::Tally>,
 }
 
 /// What happened, for the incident's timeline.

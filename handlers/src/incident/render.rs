@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// Rows in `/incident list`; more are summarised as "… and N more".
-const LIST_MAX: usize = 25;
+pub const LIST_MAX: usize = 25;
 
 /// The message `which` of an incident, as it is now.
 pub fn message(inc: &Incident, which: IncidentMessage, runbook: &Runbook) -> SlackMessage {
@@ -158,16 +158,18 @@ pub(crate) fn list_row(inc: &Incident, now: DateTime<Utc>) -> String {
     )
 }
 
-/// `/incident list`: open incidents, newest first (the caller's order).
-pub fn incident_list(open: &[Incident], now: DateTime<Utc>) -> Reply {
-    if open.is_empty() {
+/// `/incident list`: the newest open incidents (the caller's order), at
+/// most [`LIST_MAX`] of the `total` open.
+pub fn incident_list(open: &[Incident], total: usize, now: DateTime<Utc>) -> Reply {
+    let total = total.max(open.len());
+    if total == 0 {
         return Reply::text("No open incidents. 🎉");
     }
     let mut lines: Vec<String> = open.iter().take(LIST_MAX).map(|i| list_row(i, now)).collect();
-    if open.len() > LIST_MAX {
-        lines.push(format!("… and {} more.", open.len() - LIST_MAX));
+    if total > lines.len() {
+        lines.push(format!("… and {} more.", total - lines.len()));
     }
-    let title = match open.len() {
+    let title = match total {
         1 => "*1 open incident*".to_owned(),
         n => format!("*{n} open incidents*"),
     };
@@ -419,7 +421,7 @@ mod tests {
                 x
             })
             .collect();
-        let reply = incident_list(&many, now() + TimeDelta::minutes(12));
+        let reply = incident_list(&many, many.len(), now() + TimeDelta::minutes(12));
         assert!(reply.text.starts_with("*60 open incidents*\n🔴 *INC-100*"));
         assert!(reply.text.contains("12 min ago"));
         assert_valid(reply.blocks.as_ref().unwrap());

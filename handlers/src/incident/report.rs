@@ -69,7 +69,7 @@ impl Style {
     }
 }
 
-fn against(s: Style, took: TimeDelta, target: TimeDelta) -> String {
+pub(super) fn against(s: Style, took: TimeDelta, target: TimeDelta) -> String {
     let verdict = if took < target { "met" } else { "missed" };
     format!("{} (target {} {}, {verdict})", duration(took), s.lt(), duration(target))
 }
@@ -174,61 +174,6 @@ fn checklist_section(out: &mut String, s: Style, name: &str, phases: &[PhaseRun]
     }
 }
 
-/// `/incident stats`: incidents of the last `days` days per severity, and
-/// the median times to acknowledge and resolve against the targets.
-pub fn stats(recent: &[Incident], runbook: &Runbook, mttr_target: TimeDelta, days: i64) -> String {
-    let mut out = format!("📊 *Incidents in the last {days} days*\n");
-    if recent.is_empty() {
-        out.push_str("None. 🎉");
-        return out;
-    }
-    for severity in crate::Severity::ALL {
-        let of: Vec<&Incident> = recent.iter().filter(|i| i.severity == severity).collect();
-        if of.is_empty() {
-            continue;
-        }
-        let open = of.iter().filter(|i| i.is_open()).count();
-        // On the severity's clock, as its response target counts.
-        let acks: Vec<TimeDelta> = of.iter().filter_map(|i| i.time_to_acknowledge(runbook)).collect();
-        let fixes: Vec<TimeDelta> =
-            of.iter().filter_map(|i| i.resolved.as_ref().map(|r| r.at - i.declared.at)).collect();
-        let targets = runbook.targets(severity);
-        writeln!(
-            out,
-            "• {} {severity}: {} ({open} open) · median to acknowledge {} · median to resolve {}",
-            severity.emoji(),
-            of.len(),
-            median(&acks).map_or("—".to_owned(), |m| against(Style::Slack, m, targets.respond)),
-            median(&fixes).map_or("—".to_owned(), |m| against(Style::Slack, m, targets.resolve)),
-        )
-        .ok();
-    }
-    let all_fixes: Vec<TimeDelta> =
-        recent.iter().filter_map(|i| i.resolved.as_ref().map(|r| r.at - i.declared.at)).collect();
-    if let Some(m) = median(&all_fixes) {
-        let verdict = if m < mttr_target { "within" } else { "over" };
-        writeln!(
-            out,
-            "Median time to recovery over all {} resolved: {} — {verdict} the runbook's KPI of &lt; {}.",
-            all_fixes.len(),
-            duration(m),
-            duration(mttr_target)
-        )
-        .ok();
-    }
-    out
-}
-
-fn median(values: &[TimeDelta]) -> Option<TimeDelta> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let mid = sorted.len() / 2;
-    Some(if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2 } else { sorted[mid] })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,23 +223,5 @@ mod tests {
         assert!(md.contains("- Skipped: "), "{md}");
         let slack = report(&inc, &timeline, &Runbook::seed(), Style::Slack);
         assert!(slack.contains("<@U2>") && slack.contains("<!date^"), "{slack}");
-    }
-
-    #[test]
-    fn stats_give_medians_against_targets_and_the_mttr_kpi() {
-        let rb = Runbook::seed();
-        let incidents: Vec<Incident> =
-            [(2, 20), (4, 40), (10, 25)].iter().map(|(a, r)| resolved_p0(*a, *r).0).collect();
-        let text = stats(&incidents, &rb, TimeDelta::minutes(30), 30);
-        assert!(text.contains("P0: 3 (0 open)"), "{text}");
-        assert!(text.contains("median to acknowledge 4 min (target &lt; 5 min, met)"), "{text}");
-        assert!(text.contains("median to resolve 25 min (target &lt; 1 h, met)"), "{text}");
-        assert!(
-            text.contains(
-                "Median time to recovery over all 3 resolved: 25 min — within the runbook's KPI of &lt; 30 min"
-            ),
-            "{text}"
-        );
-        assert!(stats(&[], &rb, TimeDelta::minutes(30), 30).contains("None"));
     }
 }
