@@ -57,6 +57,7 @@ pub struct RedisStore {
     accept_hook: Script,
     replace_if: Script,
     next_number: Script,
+    sum_tallies: Script,
     /// `OPSBOT_REDIS_WAIT_REPLICAS`: how many replicas each commit waits
     /// for, and what it found; `None`: commits do not wait.
     replica_wait: Option<std::sync::Arc<ReplicaWait>>,
@@ -411,6 +412,24 @@ fn pins_one_slot(prefix: &str) -> bool {
     prefix.find('{').and_then(|open| prefix[open + 1..].find('}')).is_some_and(|len| len > 0)
 }
 
+/// KEYS: days' tallies. Their fields summed, as a flat list of field and
+/// count: a month of tallies holds thousands of fields, most of them the
+/// same few hundred every day, so summing here sends the bot only those.
+const SUM_TALLIES_LUA: &str = r#"
+local sum, order = {}, {}
+for _, key in ipairs(KEYS) do
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if sum[f] == nil then sum[f] = 0; order[#order + 1] = f end
+    sum[f] = sum[f] + tonumber(fields[i + 1])
+  end
+end
+local out = {}
+for _, f in ipairs(order) do out[#out + 1] = f; out[#out + 1] = sum[f] end
+return out
+"#;
+
 /// GCRA on KEYS[1], a channel's theoretical arrival time (ms): ARGV now
 /// (ms), interval between posts (ms), burst. Returns 0 when a post may go
 /// now (and counts it), else the ms until one may.
@@ -561,6 +580,7 @@ impl RedisStore {
             accept_hook: Script::new(ACCEPT_HOOK_LUA),
             replace_if: Script::new(REPLACE_IF_LUA),
             next_number: Script::new(NEXT_NUMBER_LUA),
+            sum_tallies: Script::new(SUM_TALLIES_LUA),
             replica_wait: None,
             epoch: std::sync::Arc::default(),
             beat: Script::new(&format!("{NOW_LUA}{BEAT_LUA}")),
@@ -801,19 +821,18 @@ impl RedisStore {
         Ok((self.incidents(&ids).await?, total))
     }
 
-    /// The tallies of `days`, one small hash each, summed.
+    /// The tallies of `days`, one small hash each, summed by Redis.
     pub async fn incident_tallies(&self, days: &[chrono::NaiveDate]) -> StoreResult<BTreeMap<String, i64>> {
-        let mut pipe = redis::pipe();
+        if days.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut invocation = self.sum_tallies.prepare_invoke();
         for day in days {
-            pipe.hgetall(self.keys.tally(*day));
+            invocation.key(self.keys.tally(*day));
         }
         let mut conn = self.conn();
-        let tallies: Vec<HashMap<String, i64>> = timed(pipe.query_async(&mut conn)).await?;
-        let mut summed = BTreeMap::new();
-        for (field, n) in tallies.into_iter().flatten() {
-            *summed.entry(field).or_insert(0) += n;
-        }
-        Ok(summed)
+        let summed: Vec<(String, i64)> = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(summed.into_iter().collect())
     }
 
     /// Incidents declared since `since`, open or resolved, newest first.
