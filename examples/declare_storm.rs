@@ -5,7 +5,13 @@
 //! ```text
 //! cargo run --release --example declare_storm
 //! cargo run --release --example declare_storm -- --seconds 15 --connections 64
+//! cargo run --release --example declare_storm -- --history 1000000
 //! ```
+//!
+//! `--history N` first stores N resolved incidents, declared over the last
+//! year, as the bot would have left them (`bench_support/history.rs`), and
+//! prints how long that took; `/incident list` and `/incident stats` are
+//! timed before and after the storm in every run.
 //!
 //! What runs:
 //! - `target/release/opsbot` (built first with `cargo build --release --bin
