@@ -6,6 +6,7 @@
 //! cargo run --release --example declare_storm
 //! cargo run --release --example declare_storm -- --seconds 15 --connections 64
 //! cargo run --release --example declare_storm -- --history 1000000
+//! cargo run --release --example declare_storm -- --bot /tmp/opsbot-before
 //! ```
 //!
 //! `--history N` first stores N resolved incidents, declared over the last
@@ -29,11 +30,16 @@
 //! - the bot's peak RSS (`VmRSS` sampled every 100 ms, and `VmHWM`);
 //! - the drain: how long after the load stops the last alert is posted to
 //!   `#devops-alerts` and the outbox is empty, and each alert's lag from
-//!   its declare being sent to its post (the fake's `ts` is wall-clock).
-//!   The run fails (exit code 1) unless there is exactly one alert per
-//!   acknowledged declare;
-//! - where the CPU went (bot, Redis, load generator, fake Slack) and what
-//!   Redis was asked per declare, to tell which of them is the limit.
+//!   its declare being acknowledged to its post (the fake's `ts` is
+//!   wall-clock). The run fails (exit code 1) unless there is exactly one
+//!   alert per acknowledged declare;
+//! - declares fully delivered per second, end to end: every acknowledged
+//!   declare's messages (alert, page, playbook, link) in Slack, over the
+//!   time from the first request to the outbox being empty;
+//! - where the CPU went (bot, Redis, load generator, fake Slack), the bot's
+//!   CPU per fully delivered declare, and what Redis was asked per declare
+//!   (`INFO commandstats`, reset just before the load: everything, the
+//!   commands scripts run included), to tell which of them is the limit.
 //!
 //! Everything shares one machine, so on few cores the parties compete for
 //! CPU: read the throughput together with the CPU line.
@@ -77,10 +83,14 @@ struct Args {
     connections: usize,
     /// Resolved incidents stored before the load (`--history`).
     history: u64,
+    /// A binary to measure instead of building this tree's (an earlier
+    /// build kept aside), so that two versions run on the same machine
+    /// minutes apart.
+    bot: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { seconds: 15, connections: 64, history: 0 };
+    let mut args = Args { seconds: 15, connections: 64, history: 0, bot: None };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -92,8 +102,12 @@ fn parse_args() -> Result<Args> {
             "--seconds" => args.seconds = value()?.parse()?,
             "--connections" => args.connections = value()?.parse()?,
             "--history" => args.history = value()?.parse()?,
+            "--bot" => args.bot = Some(value()?.into()),
             "-h" | "--help" => {
-                println!("usage: cargo run --release --example declare_storm -- [--seconds 15] [--connections 64] [--history 0]");
+                println!(
+                    "usage: cargo run --release --example declare_storm -- [--seconds 15] [--connections 64] \
+                     [--history 0] [--bot PATH]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
@@ -127,7 +141,10 @@ fn run() -> Result<bool> {
     if cfg!(debug_assertions) {
         eprintln!("declare_storm: warning: the load generator is a debug build; use --release");
     }
-    let binary = build_bot()?;
+    let binary = match &args.bot {
+        Some(path) => path.clone(),
+        None => build_bot()?,
+    };
     // Persistence is a deployment choice, not what is measured here.
     let redis = RedisServer::try_start(Persistence::InMemory)?;
     let redis_url = redis.url();
@@ -259,7 +276,7 @@ async fn storm(
             alerts.missing, alerts.duplicates, alerts.strangers
         );
     }
-    println!("alert lag (declare sent → alert posted): {}", percentiles(&alerts.lags_us));
+    println!("alert lag (declare acknowledged → alert in Slack): {}", percentiles(&alerts.lags_us));
     println!(
         "outbox backlog when load stopped: {backlog} entries; thread replies in {ALERTS_CHANNEL}: {}",
         alerts.replies
@@ -279,6 +296,24 @@ async fn storm(
     );
     println!("CPU during load  (cores busy, of {cores}): {}", cpu_load.per_sec(secs));
     println!("CPU during drain (cores busy, of {cores}): {}", cpu_drain.per_sec(drain_secs));
+    if let Some(empty) = outbox_empty_after {
+        // Everything the declares owed Slack is there once the outbox is
+        // empty: from the first request to then is the end-to-end time.
+        let end_to_end = secs + empty.as_secs_f64();
+        let whole = both(&cpu_load, &cpu_drain);
+        let per = |cpu: f64| cpu * 1e3 / totals.ok.max(1) as f64;
+        println!(
+            "fully delivered: {:.0} declares/s end to end ({} in {end_to_end:.2} s); CPU per fully delivered declare: \
+             bot {:.3} ms, redis {:.3} ms, fake Slack {:.3} ms, load generator {:.3} ms; others {:.2} of a core",
+            totals.ok as f64 / end_to_end,
+            totals.ok,
+            per(whole.bot),
+            per(whole.redis),
+            per(whole.fake),
+            per(whole.load),
+            (whole.machine - (whole.bot + whole.redis + whole.load + whole.fake)).max(0.0) / end_to_end,
+        );
+    }
     println!("redis: peak memory {redis_peak}; {}", redis_summary(&commandstats, totals.ok, "declare"));
     for (when, probes) in [("before", &reads_before), ("after", &reads_after)] {
         for probe in probes {
@@ -317,6 +352,18 @@ async fn with_history(args: &Args, addr: SocketAddr, redis_url: &str, bot_pid: u
     history::probe_reads(addr, SIGNING_SECRET, READ_PROBES).await
 }
 
+/// Two periods' CPU times together.
+fn both(a: &CpuTimes, b: &CpuTimes) -> CpuTimes {
+    CpuTimes {
+        bot: a.bot + b.bot,
+        redis: a.redis + b.redis,
+        load: a.load + b.load,
+        fake: a.fake + b.fake,
+        machine: a.machine + b.machine,
+        steal: a.steal + b.steal,
+    }
+}
+
 // --- The load -----------------------------------------------------------------
 
 #[derive(Default)]
@@ -326,7 +373,8 @@ struct WorkerResult {
     /// Every answered request's latency, ok or not, in µs.
     latencies_us: Vec<u64>,
     /// Titles of the declares the bot acknowledged, with the wall-clock
-    /// time (unix µs) each was sent, to compare with its alert's `ts`.
+    /// time (unix µs) each was acknowledged, to compare with its alert's
+    /// `ts`: the lag people see after the bot answered them.
     titles: Vec<(String, u64)>,
     /// Failure description → count.
     failures: HashMap<String, u64>,
@@ -390,8 +438,7 @@ async fn worker(id: usize, addr: SocketAddr, deadline: Instant) -> WorkerResult 
         seq += 1;
         let title = format!("{TITLE_PREFIX}{id:03}-{seq:07}");
         let body = slash_form(user, &format!("p1 {title}"));
-        let sent_unix_us = unix_micros();
-        let ts = (sent_unix_us / 1_000_000) as i64;
+        let ts = (unix_micros() / 1_000_000) as i64;
         let request = Request::post("/slack/commands")
             .header(header::HOST, &host)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -418,7 +465,7 @@ async fn worker(id: usize, addr: SocketAddr, deadline: Instant) -> WorkerResult 
                 match text {
                     Some(text) if status == StatusCode::OK && text.contains("declared") => {
                         result.ok += 1;
-                        result.titles.push((title, sent_unix_us));
+                        result.titles.push((title, unix_micros()));
                     }
                     _ => {
                         let shown: String = String::from_utf8_lossy(&body).chars().take(120).collect();
@@ -466,7 +513,7 @@ struct AlertCheck {
     duplicates: usize,
     /// Alerts whose title no acknowledged declare of this run had.
     strangers: usize,
-    /// Declare sent → alert posted, in µs, sorted.
+    /// Declare acknowledged → alert posted, in µs, sorted.
     lags_us: Vec<u64>,
     last_posted_unix_us: Option<u64>,
 }
