@@ -329,6 +329,11 @@ impl Keys {
 /// entries…, (stream, effect) pairs ('a': the alerts' outbox, else
 /// people's)…, (due ms, timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
+/// A subject exists when its hash has a version or a state (every write of
+/// one writes both, and nothing else is written to a hash without a state),
+/// so one HMGET answers both questions. Timers go in one ZADD and timeline
+/// entries in one RPUSH: each command a script runs counts, in Redis's CPU
+/// and in its command statistics, as much as one sent from outside.
 /// A subject's keys and state in a commit.
 struct Placed {
     hash: String,
@@ -341,20 +346,24 @@ struct Placed {
 }
 
 const COMMIT_LUA: &str = r#"
+local function version(key, expected)
+  local got = redis.call('HMGET', key, 'v', 'state')
+  local v = tonumber(got[1] or '0')
+  if v ~= tonumber(expected) or (v == 0 and got[2]) then return nil end
+  return v
+end
 local has_state = ARGV[1] ~= '-'
 local v = 0
 if has_state then
-  v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-  if v ~= tonumber(ARGV[1]) then return -1 end
-  if v == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+  v = version(KEYS[1], ARGV[1])
+  if not v then return -1 end
 end
 local na = tonumber(ARGV[16])
 local av = {}
 for j = 1, na do
   local k, a = 8 + 3 * j, 12 + 5 * j
-  av[j] = tonumber(redis.call('HGET', KEYS[k], 'v') or '0')
-  if av[j] ~= tonumber(ARGV[a]) then return -1 end
-  if av[j] == 0 and redis.call('EXISTS', KEYS[k]) == 1 then return -1 end
+  av[j] = version(KEYS[k], ARGV[a])
+  if not av[j] then return -1 end
 end
 if ARGV[9] ~= '' and tonumber(redis.call('GET', KEYS[7]) or '0') >= tonumber(ARGV[9]) then
   if ARGV[5] ~= '' then redis.call('ZREM', KEYS[5], ARGV[5]) end
@@ -395,13 +404,22 @@ if ARGV[12] ~= '' then
   if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[9], 0, extra - 1) end
 end
 local nt, ne = tonumber(ARGV[6]), tonumber(ARGV[7])
-for _ = 1, nt do redis.call('RPUSH', KEYS[3], ARGV[i]); i = i + 1 end
+-- In chunks: Lua's unpack takes a few thousand values at most.
+local function chunked(command, key, from, to)
+  while from <= to do
+    local last = math.min(to, from + 999)
+    redis.call(command, key, unpack(ARGV, from, last))
+    from = last + 1
+  end
+end
+chunked('RPUSH', KEYS[3], i, i + nt - 1)
+i = i + nt
 for _ = 1, ne do
   local stream = KEYS[4]
   if ARGV[i] == 'a' then stream = KEYS[10] end
   redis.call('XADD', stream, '*', 'effect', ARGV[i + 1]); i = i + 2
 end
-while i < #ARGV do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
+chunked('ZADD', KEYS[5], i, #ARGV)
 return v + 1
 "#;
 
