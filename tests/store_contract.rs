@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use opsbot::store::{
-    Accepted, Commit, CommitOutcome, EnvelopeClaim, Hook, HookSource, InboxEntry, OutboxEntry, OutboxStream, Store,
-    Stored, OUTBOX_BLOCK,
+    Accepted, Commit, CommitOutcome, EnvelopeClaim, Hook, HookSource, InboxEntry, Landed, OutboxEntry, OutboxStream,
+    Store, Stored, OUTBOX_BLOCK,
 };
 use opsbot_handlers::incident::Stamp;
 use opsbot_handlers::run::{Run, RunId};
@@ -665,6 +665,59 @@ async fn outbox_done_and_dead(store: Store) {
     assert_eq!(letters.len(), 1000);
     assert_eq!(letters[0]["entry"], "1005-0", "newest first");
     assert_eq!(letters[999]["entry"], "6-0");
+}
+
+/// Settling records where messages landed (on subjects that exist, the
+/// later place of one message winning) and takes the delivered entries of
+/// both streams out, in one step; places alone may be written too.
+async fn settling_records_where_messages_landed_and_takes_the_entries_out(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    let inc = incident(1, t0());
+    assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
+    store.outbox.enqueue(&[note("alert"), note("kept"), alert_note(3, "storm"), note("page")]).await.unwrap();
+    let people = store.outbox.read(People, "a", 10, None).await.unwrap();
+    let alerts = store.outbox.read(Alerts, "a", 10, None).await.unwrap();
+    assert_eq!((people.len(), alerts.len()), (3, 1));
+
+    let anchor = Message::Incident(IncidentId(1), IncidentMessage::Alert);
+    let playbook = Message::Incident(IncidentId(1), IncidentMessage::Checklist(IncidentChecklist::Playbook, part(0)));
+    let landed = [
+        Landed::Posted { message: anchor, at: at("C0ALERTS", "1.0"), route: Some("#devops-alerts".into()) },
+        Landed::Posted { message: playbook, at: at("C0ALERTS", "1.1"), route: None },
+        Landed::Posted { message: playbook, at: at("C0ALERTS", "1.2"), route: None },
+        // A subject that does not exist gets nothing planted.
+        Landed::Posted {
+            message: Message::Incident(IncidentId(9), IncidentMessage::Alert),
+            at: at("C0ALERTS", "9.0"),
+            route: Some("#devops-alerts".into()),
+        },
+    ];
+    let done = [(People, people[0].id.clone()), (People, people[2].id.clone()), (Alerts, alerts[0].id.clone())];
+    store.outbox.settle(&landed, &done).await.unwrap();
+
+    let loaded = store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 1, "recording places does not bump the version");
+    assert_eq!(loaded.value.alert(), Some(&at("C0ALERTS", "1.0")));
+    assert_eq!(loaded.value.posted.route.as_deref(), Some("#devops-alerts"));
+    assert_eq!(loaded.value.posted.get(&playbook), Some(&at("C0ALERTS", "1.2")), "the later place wins");
+    assert!(store.subjects.load_incident(IncidentId(9)).await.unwrap().is_none());
+    assert_eq!(save(&store, &incident(9, t0()), 0).await, CommitOutcome::Committed, "still a creation");
+
+    assert_eq!(store.outbox.len().await.unwrap(), 1, "only the entry not settled is left");
+    assert_eq!(texts(&store.outbox.read(People, "a", 10, Some("0")).await.unwrap()), ["kept"]);
+    assert!(store.outbox.read(Alerts, "a", 10, Some("0")).await.unwrap().is_empty());
+
+    // Places alone, before an entry is done (a retry's attempt landed one).
+    let digest = Landed::Digested {
+        message: Message::Incident(IncidentId(9), IncidentMessage::Alert),
+        digest: at("C0DEVOPS", "5.0"),
+        route: "#devops".into(),
+    };
+    store.outbox.settle(std::slice::from_ref(&digest), &[]).await.unwrap();
+    let loaded = store.subjects.load_incident(IncidentId(9)).await.unwrap().unwrap();
+    assert_eq!((loaded.value.alert(), loaded.value.posted.digested), (Some(&at("C0DEVOPS", "5.0")), true));
+    assert_eq!(store.outbox.len().await.unwrap(), 1);
+    store.outbox.settle(&[], &[]).await.unwrap();
 }
 
 /// An operator takes a dead letter out to retry it (its effect goes back
@@ -1360,6 +1413,7 @@ contracts!(
     outbox_claim_abandoned,
     outbox_keep_resets_idle,
     outbox_done_and_dead,
+    settling_records_where_messages_landed_and_takes_the_entries_out,
     dead_letters_retried_or_dropped,
     alert_effects_wait_in_their_own_stream,
     each_stream_wakes_its_own_reader,

@@ -24,7 +24,7 @@ pub mod storm;
 
 use crate::clock::Clock;
 use crate::slack::client::{DeliveryError, SlackApi};
-use crate::store::{OutboxEntry, OutboxStore, OutboxStream, StoreError, SubjectStore, TimerStore};
+use crate::store::{Landed, OutboxEntry, OutboxStore, OutboxStream, StoreError, SubjectStore, TimerStore};
 use opsbot_handlers::blocks::SlackMessage;
 use opsbot_handlers::decision::Caller;
 use opsbot_handlers::delivery::{self, State};
@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use storm::{Priority, StormGuard, StormSettings};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -139,6 +139,87 @@ struct Delivery {
     /// thread): one at a time, as they are rare and one serves many.
     searches: tokio::sync::Mutex<HashMap<(String, Option<String>), Search>>,
     storm: Arc<StormGuard>,
+    /// Where the messages of entries being delivered landed, by entry
+    /// (stream, id): written with the entry's settlement, in one step.
+    landed: Mutex<HashMap<(OutboxStream, String), Vec<Landed>>>,
+    /// The settler (see [`settler`]): lanes hand it what they settled.
+    settling: mpsc::UnboundedSender<Settling>,
+    /// Reads of people's stream so far (each read, new or taken over, that
+    /// returned entries): an entry carries the number of the read that
+    /// brought it, a lane's remembered subject the number seen when it was
+    /// loaded. Every entry of a read was committed before the read, so a
+    /// subject loaded after it is at least as new as the entry's commit.
+    people_reads: std::sync::atomic::AtomicU64,
+}
+
+/// What a lane remembers of its subject between its entries, so that one
+/// incident's alert, page, playbook and link cost one load, not four.
+struct Remembered {
+    state: Arc<State>,
+    version: u64,
+    /// `people_reads` when the load was asked for.
+    loaded_after: u64,
+}
+
+/// What delivering one entry may use of its lane: the subject the lane
+/// remembers, and which read brought the entry. Only entries read for the
+/// first time from people's stream use the memory; entries that may have
+/// been posted already (read back, taken over, or after a failed attempt)
+/// and alert groups' (whose storm guard compares versions) load afresh.
+struct Ctx<'a> {
+    memory: &'a Mutex<Option<Remembered>>,
+    /// The read that brought the entry; `None`: do not use the memory.
+    read: Option<u64>,
+}
+
+/// What a lane hands the settler: messages' places to record, and the
+/// entry delivered (none when only places are written, before a retry).
+struct Settling {
+    landed: Vec<Landed>,
+    done: Option<(OutboxStream, String)>,
+    written: oneshot::Sender<()>,
+}
+
+/// Settlements per round trip at most.
+const SETTLE_BATCH: usize = 256;
+
+/// Writes what lanes settled, many at a time: whatever arrived while the
+/// previous write was in flight goes in the next, so under load one round
+/// trip (one script) settles many entries, and alone an entry waits for no
+/// timer. A write is retried until the store takes it (Slack already has
+/// the messages), or until shutdown; each lane waits for its own before it
+/// goes on, so its next entry loads what it recorded.
+async fn settler(
+    queue: OutboxStore,
+    mut incoming: mpsc::UnboundedReceiver<Settling>,
+    shutdown: CancellationToken,
+    settings: WorkerSettings,
+) {
+    while let Some(first) = incoming.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SETTLE_BATCH {
+            match incoming.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let landed: Vec<Landed> = batch.iter().flat_map(|s| s.landed.iter().cloned()).collect();
+        let done: Vec<(OutboxStream, String)> = batch.iter().filter_map(|s| s.done.clone()).collect();
+        let mut attempt = 0;
+        while let Err(e) = queue.settle(&landed, &done).await {
+            attempt += 1;
+            if attempt == 1 {
+                tracing::warn!(error = %e, "cannot record deliveries in Redis; retrying");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(backoff(settings.backoff_first, settings.backoff_max, attempt)) => {}
+            }
+        }
+        for settled in batch {
+            let _ = settled.written.send(());
+        }
+    }
 }
 
 /// What one search of a thread or channel found: each marked message's
@@ -155,13 +236,17 @@ const SEARCH_LOOKBACK: Duration = Duration::from_secs(10 * 60);
 const SEARCH_KEPT: Duration = Duration::from_secs(60);
 
 struct Lane {
-    tx: mpsc::UnboundedSender<OutboxEntry>,
+    /// Entries, each with the read that brought it (see `people_reads`).
+    tx: mpsc::UnboundedSender<(OutboxEntry, u64)>,
     /// Entries sent to the lane and not yet finished.
     queued: Arc<AtomicUsize>,
 }
 
 pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
     let Outbox { queue, subjects, slack, github, timers, runbook, clock, metrics, settings } = outbox;
+    let (settling, incoming) = mpsc::unbounded_channel();
+    // Not a task of its own: stopping (or killing) the worker stops it too.
+    let settler = settler(queue.clone(), incoming, shutdown.clone(), settings.clone());
     let storm = Arc::new(StormGuard::new(
         queue.clone(),
         slack.clone(),
@@ -186,10 +271,19 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         in_flight: Mutex::new(HashSet::new()),
         maybe_posted: Mutex::new(HashMap::new()),
         searches: tokio::sync::Mutex::new(HashMap::new()),
+        landed: Mutex::new(HashMap::new()),
+        settling,
+        people_reads: std::sync::atomic::AtomicU64::new(0),
     });
     // One reader per stream, each with its own lanes: a subject's effects
     // are all in one stream, so its lane is in one reader.
-    tokio::join!(read(&delivery, OutboxStream::People), read(&delivery, OutboxStream::Alerts));
+    let readers = async move {
+        tokio::join!(read(&delivery, OutboxStream::People), read(&delivery, OutboxStream::Alerts));
+        // The lanes are done: once their last settlement is written, the
+        // settler sees no sender left and ends too.
+        drop(delivery);
+    };
+    tokio::join!(readers, settler);
 }
 
 /// Where the reader got an entry: an entry read for the first time cannot
@@ -300,8 +394,13 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
                     // An empty answer means we are caught up with our own.
                     own_cursor = entries.last().map(|e| e.id.clone());
                 }
+                let read = if entries.is_empty() || stream != OutboxStream::People {
+                    0
+                } else {
+                    d.people_reads.fetch_add(1, Ordering::AcqRel) + 1
+                };
                 for entry in entries {
-                    dispatch(delivery, &mut lanes, &mut tasks, entry, source);
+                    dispatch(delivery, &mut lanes, &mut tasks, entry, source, read);
                 }
             }
             Err(e) => {
@@ -329,6 +428,7 @@ fn dispatch(
     tasks: &mut tokio::task::JoinSet<()>,
     entry: OutboxEntry,
     source: Source,
+    read: u64,
 ) {
     let fresh = lock(&delivery.in_flight).insert((entry.stream, entry.id.clone()));
     if !fresh {
@@ -345,7 +445,7 @@ fn dispatch(
     }
     delivery.storm.dispatched(Priority::of(&entry.effect));
     let lane = lanes.entry(key).or_insert_with(|| {
-        let (tx, mut rx) = mpsc::unbounded_channel::<OutboxEntry>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(OutboxEntry, u64)>();
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = queued.clone();
         let delivery = delivery.clone();
@@ -353,9 +453,10 @@ fn dispatch(
             // Entries waiting for something later in the lane (an update
             // whose alert arrives after it, as when entries are taken over
             // from a stopped replica): they step aside instead of blocking.
-            let mut deferred: VecDeque<(OutboxEntry, Instant)> = VecDeque::new();
+            let mut deferred: VecDeque<((OutboxEntry, u64), Instant)> = VecDeque::new();
+            let memory = Mutex::new(None);
             loop {
-                let (entry, since) = if deferred.is_empty() {
+                let ((entry, read), since) = if deferred.is_empty() {
                     match rx.recv().await {
                         Some(entry) => (entry, Instant::now()),
                         None => break,
@@ -367,12 +468,15 @@ fn dispatch(
                         Some(entry) = rx.recv() => (entry, Instant::now()),
                         _ = tokio::time::sleep(delivery.settings.backoff_first) => {
                             let (entry, since) = deferred.pop_front().expect("deferred is not empty");
-                            delivery.storm.dispatched(Priority::of(&entry.effect));
+                            delivery.storm.dispatched(Priority::of(&entry.0.effect));
                             (entry, since)
                         }
                     }
                 };
-                let settlement = delivery.deliver_until_settled(&entry, since).await;
+                let fresh = entry.stream == OutboxStream::People
+                    && !lock(&delivery.maybe_posted).contains_key(&(entry.stream, entry.id.clone()));
+                let ctx = Ctx { memory: &memory, read: fresh.then_some(read) };
+                let settlement = delivery.deliver_until_settled(&entry, since, &ctx).await;
                 // An entry that waits (or stops) lets lower classes go meanwhile.
                 delivery.storm.settled(Priority::of(&entry.effect));
                 match settlement {
@@ -384,7 +488,7 @@ fn dispatch(
                         }
                         counter.fetch_sub(1, Ordering::AcqRel);
                     }
-                    Settlement::Deferred => deferred.push_back((entry, since)),
+                    Settlement::Deferred => deferred.push_back(((entry, read), since)),
                     Settlement::Stopped => break,
                 }
             }
@@ -392,12 +496,13 @@ fn dispatch(
         Lane { tx, queued }
     });
     lane.queued.fetch_add(1, Ordering::AcqRel);
-    if let Err(unsent) = lane.tx.send(entry) {
+    if let Err(unsent) = lane.tx.send((entry, read)) {
         // Only happens while shutting down; the entry stays in the stream.
+        let unsent = unsent.0 .0;
         lane.queued.fetch_sub(1, Ordering::AcqRel);
-        delivery.storm.settled(Priority::of(&unsent.0.effect));
-        lock(&delivery.in_flight).remove(&(unsent.0.stream, unsent.0.id.clone()));
-        lock(&delivery.maybe_posted).remove(&(unsent.0.stream, unsent.0.id.clone()));
+        delivery.storm.settled(Priority::of(&unsent.effect));
+        lock(&delivery.in_flight).remove(&(unsent.stream, unsent.id.clone()));
+        lock(&delivery.maybe_posted).remove(&(unsent.stream, unsent.id.clone()));
     }
 }
 
@@ -405,6 +510,19 @@ fn dispatch(
 /// work and within the channels' budgets.
 fn is_alert(effect: &Effect) -> bool {
     matches!(effect.subject(), Some(Subject::Alert(_)))
+}
+
+/// Where the subject's messages are, to note one that landed.
+fn posted_mut(state: &mut State) -> &mut opsbot_handlers::subject::Posted {
+    match state {
+        State::Incident(inc) => &mut inc.posted,
+        State::Run(run) => &mut run.posted,
+        State::Alert(group) => &mut group.posted,
+        State::Deployment(d) => &mut d.posted,
+        State::Handoff(h) => &mut h.posted,
+        State::Override(o) => &mut o.posted,
+        State::Swap(s) => &mut s.posted,
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -467,7 +585,7 @@ impl Delivery {
 
     /// Delivers one entry, retrying until it is delivered, refused for good,
     /// or the worker shuts down (then it stays in the stream for next time).
-    async fn deliver_until_settled(&self, entry: &OutboxEntry, since: Instant) -> Settlement {
+    async fn deliver_until_settled(&self, entry: &OutboxEntry, since: Instant, ctx: &Ctx<'_>) -> Settlement {
         let mut attempt = 0u32;
         loop {
             if self.shutdown.is_cancelled() {
@@ -477,7 +595,7 @@ impl Delivery {
                 if self.storm.edit_superseded(&edit_key(message), &entry.id) {
                     // A later edit of the same message shows all of this.
                     self.metrics.delivery("coalesced");
-                    self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
+                    self.finish(entry, true, ctx).await;
                     return Settlement::Settled;
                 }
             }
@@ -491,10 +609,10 @@ impl Delivery {
                     if priority == Priority::Alert {
                         // Alerts wait in their channel's digest or budget,
                         // not on the Slack calls people's work needs.
-                        self.deliver_alert(entry).await
+                        self.deliver_alert(entry, ctx).await
                     } else {
                         let _permit = self.slack_calls.acquire().await;
-                        self.deliver(entry).await.map(|()| Delivered::Sent)
+                        self.deliver(entry, ctx).await.map(|()| Delivered::Sent)
                     }
                 })
                 .await;
@@ -512,16 +630,17 @@ impl Delivery {
                         Delivered::Sent => "delivered",
                         Delivered::Shown => "coalesced",
                     });
-                    self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
+                    self.finish(entry, true, ctx).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) if entry.effect.is_best_effort() => {
                     tracing::info!(subject = %subject_of(&entry.effect), error = %code, "courtesy note not delivered; dropped");
                     self.metrics.delivery("dropped");
-                    self.settle(|| self.queue.done(entry.stream, &entry.id)).await;
+                    self.finish(entry, true, ctx).await;
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Permanent { code }) => {
+                    self.finish(entry, false, ctx).await;
                     self.metrics.delivery("dead");
                     tracing::error!(subject = %subject_of(&entry.effect), error = %code, effect = ?entry.effect, "Slack refused a message for good; kept in the dead letters");
                     if let Effect::Post(message) = &entry.effect {
@@ -535,11 +654,13 @@ impl Delivery {
                     return Settlement::Settled;
                 }
                 Err(DeliveryError::Waiting { .. }) => {
+                    self.finish(entry, false, ctx).await;
                     // Let the rest of the lane go first; back here later.
                     let _ = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await;
                     return Settlement::Deferred;
                 }
                 Err(retry @ DeliveryError::Transient { .. }) => {
+                    self.finish(entry, false, ctx).await;
                     self.metrics.delivery("retried");
                     let wait = match retry.retry_after() {
                         Some(wait) => {
@@ -560,6 +681,41 @@ impl Delivery {
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Notes where a message of `entry` landed, to be recorded when the
+    /// entry settles.
+    fn land(&self, entry: &OutboxEntry, landed: Landed) {
+        lock(&self.landed).entry((entry.stream, entry.id.clone())).or_default().push(landed);
+    }
+
+    /// Hands the settler where `entry`'s messages landed and, when `done`,
+    /// the entry itself, and waits until that is written. Without `done`
+    /// (an attempt that failed after a message landed, which does not
+    /// happen today) only the places are written, so a retry sees them.
+    async fn finish(&self, entry: &OutboxEntry, done: bool, ctx: &Ctx<'_>) {
+        let landed = lock(&self.landed).remove(&(entry.stream, entry.id.clone())).unwrap_or_default();
+        if !done {
+            // A failed attempt: what the lane remembers may be what failed
+            // (a message another replica posted, a state moved on).
+            *lock(ctx.memory) = None;
+            if landed.is_empty() {
+                return;
+            }
+        }
+        let (written, wait) = oneshot::channel();
+        let settled = done.then(|| (entry.stream, entry.id.clone()));
+        if self.settling.send(Settling { landed: landed.clone(), done: settled, written }).is_ok() {
+            let _ = wait.await;
+        }
+        // The lane's subject now has these places in the store too.
+        if let Some(remembered) = lock(ctx.memory).as_mut() {
+            let subject = remembered.state.subject();
+            let state = Arc::make_mut(&mut remembered.state);
+            for record in landed.iter().filter(|r| r.subject() == subject) {
+                record.apply(posted_mut(state));
             }
         }
     }
@@ -600,10 +756,10 @@ impl Delivery {
         }
     }
 
-    async fn deliver(&self, entry: &OutboxEntry) -> Result<(), DeliveryError> {
+    async fn deliver(&self, entry: &OutboxEntry, ctx: &Ctx<'_>) -> Result<(), DeliveryError> {
         match &entry.effect {
             Effect::Post(message) => {
-                let state = self.state(message.subject()).await?;
+                let state = self.state(message.subject(), ctx).await?;
                 if state.posted().get(message).is_some() {
                     // Delivered before a crash, bookkeeping finished: do not post twice.
                     return Ok(());
@@ -613,21 +769,22 @@ impl Delivery {
                     // A message of its own (a handoff's DM), not a reply in
                     // the anchor's thread: it waits for nothing.
                     let posted = self.post_once(entry, to, None, &msg.text, Some(&msg.blocks)).await?;
-                    self.settle(|| self.subjects.record_posted(message, &posted, None)).await;
+                    self.land(entry, Landed::Posted { message: *message, at: posted, route: None });
                 } else if message.is_anchor() {
                     let route = state.route(&self.runbook);
                     let posted = self.post_once(entry, route, None, &msg.text, Some(&msg.blocks)).await?;
-                    self.settle(|| self.subjects.record_posted(message, &posted, Some(route))).await;
+                    let route = Some(route.to_owned());
+                    self.land(entry, Landed::Posted { message: *message, at: posted, route });
                 } else {
                     let anchor = self.anchor_of(&state).await?;
                     let posted =
                         self.post_once(entry, &anchor.channel, Some(&anchor.ts), &msg.text, Some(&msg.blocks)).await?;
-                    self.settle(|| self.subjects.record_posted(message, &posted, None)).await;
+                    self.land(entry, Landed::Posted { message: *message, at: posted, route: None });
                 }
                 Ok(())
             }
             Effect::Refresh(message) => {
-                let state = self.state(message.subject()).await?;
+                let state = self.state(message.subject(), ctx).await?;
                 let Some(at) = state.posted().get(message).cloned() else {
                     self.anchor_of(&state).await?;
                     return Err(DeliveryError::Waiting {
@@ -638,12 +795,12 @@ impl Delivery {
                 self.slack.update(&at, &msg.text, Some(&msg.blocks)).await
             }
             Effect::InThread { subject, text } => {
-                let state = self.state(*subject).await?;
+                let state = self.state(*subject, ctx).await?;
                 let anchor = self.anchor_of(&state).await?;
                 self.post_once(entry, &anchor.channel, Some(&anchor.ts), text, None).await.map(drop)
             }
             Effect::MoveAlert { incident } => {
-                let state = self.state(Subject::Incident(*incident)).await?;
+                let state = self.state(Subject::Incident(*incident), ctx).await?;
                 let inc = Self::incident_of(&state)?;
                 let old = self.anchor_of(&state).await?;
                 let route = state.route(&self.runbook);
@@ -653,7 +810,7 @@ impl Delivery {
                 let alert = Message::anchor_of(state.subject());
                 let msg = self.render(&state, &alert)?;
                 let new = self.post_once(entry, route, None, &msg.text, Some(&msg.blocks)).await?;
-                self.settle(|| self.subjects.record_posted(&alert, &new, Some(route))).await;
+                self.land(entry, Landed::Posted { message: alert, at: new.clone(), route: Some(route.to_owned()) });
                 // Pointers both ways; the move itself is done, so these are
                 // best effort rather than a reason to post the alert again.
                 let moved = opsbot_handlers::incident::render::moved_alert(inc, &new);
@@ -667,7 +824,7 @@ impl Delivery {
                 Ok(())
             }
             Effect::SendAlertLink { incident, channel, user } => {
-                let state = self.state(Subject::Incident(*incident)).await?;
+                let state = self.state(Subject::Incident(*incident), ctx).await?;
                 let inc = Self::incident_of(&state)?;
                 let alert = self.anchor_of(&state).await?;
                 self.slack.post_ephemeral(channel, user, &delivery::alert_link(inc, &alert), None).await
@@ -748,12 +905,12 @@ impl Delivery {
     /// that shows the group's current version already is skipped: during a
     /// storm alerts are read late, so by then a group's later changes are
     /// usually in, and its first delivery showed them all.
-    async fn deliver_alert(&self, entry: &OutboxEntry) -> Result<Delivered, DeliveryError> {
+    async fn deliver_alert(&self, entry: &OutboxEntry, ctx: &Ctx<'_>) -> Result<Delivered, DeliveryError> {
         let effect = &entry.effect;
         let sent = |r: Result<(), DeliveryError>| r.map(|()| Delivered::Sent);
-        let Some(subject) = effect.subject() else { return sent(self.deliver(entry).await) };
-        let (state, version) = self.versioned_state(subject).await?;
-        let delivery::State::Alert(group) = &state else { return sent(self.deliver(entry).await) };
+        let Some(subject) = effect.subject() else { return sent(self.deliver(entry, ctx).await) };
+        let (state, version) = self.versioned_state(subject, ctx).await?;
+        let delivery::State::Alert(group) = &*state else { return sent(self.deliver(entry, ctx).await) };
         let route = state.route(&self.runbook).to_owned();
         let now = self.clock.now();
         let posted = state.posted();
@@ -766,12 +923,12 @@ impl Delivery {
                 // it at once: waiting for a slot would only take one from
                 // the digest, which shows 25 lines a post.
                 if !self.storm.storming(&route) && self.storm.try_post_slot(&route).await? {
-                    self.deliver(entry).await?;
+                    self.deliver(entry, ctx).await?;
                 } else {
                     let line = opsbot_handlers::alert::render::digest_line(group, now);
                     let digest = self.storm.digest(&route, group.id, line).await?;
                     self.metrics.delivery("digested");
-                    self.settle(|| self.subjects.record_digested(message, &digest, &route)).await;
+                    self.land(entry, Landed::Digested { message: *message, digest, route: route.clone() });
                 }
                 self.storm.shown(edit_key(message), version);
                 Ok(Delivered::Sent)
@@ -789,35 +946,50 @@ impl Delivery {
                 }
                 // Renders the group as it is after the gap: this version or
                 // a later one.
-                self.deliver(entry).await?;
+                self.deliver(entry, ctx).await?;
                 self.storm.shown(edit_key(message), version);
                 Ok(Delivered::Sent)
             }
             Effect::InThread { text, .. } => {
                 let own_thread = !posted.digested && posted.anchor().is_some() && !self.storm.storming(&route);
                 if own_thread && self.storm.try_post_slot(&route).await? {
-                    return sent(self.deliver(entry).await);
+                    return sent(self.deliver(entry, ctx).await);
                 }
                 if posted.anchor().is_none() {
                     // Waits for the group's message like any thread reply.
-                    return sent(self.deliver(entry).await);
+                    return sent(self.deliver(entry, ctx).await);
                 }
                 let line = opsbot_handlers::alert::render::digest_note(group, text);
                 sent(self.storm.digest(&route, group.id, line).await.map(drop))
             }
-            _ => sent(self.deliver(entry).await),
+            _ => sent(self.deliver(entry, ctx).await),
         }
     }
 
-    /// The subject as stored now.
-    async fn state(&self, subject: Subject) -> Result<State, DeliveryError> {
-        self.versioned_state(subject).await.map(|(state, _)| state)
+    /// The subject as stored now (or as its lane remembers it, when that is
+    /// at least as new as the entry: see [`Ctx`]).
+    async fn state(&self, subject: Subject, ctx: &Ctx<'_>) -> Result<Arc<State>, DeliveryError> {
+        self.versioned_state(subject, ctx).await.map(|(state, _)| state)
     }
 
     /// The subject as stored now, with its version.
-    async fn versioned_state(&self, subject: Subject) -> Result<(State, u64), DeliveryError> {
+    async fn versioned_state(&self, subject: Subject, ctx: &Ctx<'_>) -> Result<(Arc<State>, u64), DeliveryError> {
+        if let Some(read) = ctx.read {
+            let memory = lock(ctx.memory);
+            if let Some(m) = memory.as_ref().filter(|m| m.loaded_after >= read && m.state.subject() == subject) {
+                return Ok((m.state.clone(), m.version));
+            }
+        }
+        let loaded_after = self.people_reads.load(Ordering::Acquire);
         match self.subjects.load(subject).await {
-            Ok(Some(v)) => Ok((v.value, v.version)),
+            Ok(Some(v)) => {
+                let state = Arc::new(v.value);
+                if ctx.read.is_some() {
+                    let remembered = Remembered { state: state.clone(), version: v.version, loaded_after };
+                    *lock(ctx.memory) = Some(remembered);
+                }
+                Ok((state, v.version))
+            }
             Ok(None) => Err(DeliveryError::Permanent { code: format!("{subject} does not exist") }),
             Err(e) => Err(DeliveryError::Transient { reason: e.to_string(), retry_after: None }),
         }

@@ -13,7 +13,7 @@
 
 use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, INBOX_BLOCK};
 use super::outbox::{
-    dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+    dead_letter, decode_effect, unreadable_letter, Landed, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use super::subjects::{
     alert_from_fields, anchor_error, deployment_from_fields, digested_fields, handoff_from_fields,
@@ -1245,6 +1245,25 @@ impl MemoryStore {
     pub fn outbox_done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
         let id = EntryId::parse(outbox_name(stream), entry_id)?;
         self.lock().outbox(stream).remove(id);
+        Ok(())
+    }
+
+    /// SETTLE_LUA: the records on subjects that exist, then the entries
+    /// out of their streams, in one critical section.
+    pub fn outbox_settle(&self, landed: &[Landed], done: &[(OutboxStream, String)]) -> StoreResult<()> {
+        let ids = done
+            .iter()
+            .map(|(stream, id)| Ok((*stream, EntryId::parse(outbox_name(*stream), id)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut state = self.lock();
+        for record in landed {
+            let fields = record.fields();
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+            state.set_if_exists(Subject::of(record.subject()), &fields);
+        }
+        for (stream, id) in ids {
+            state.outbox(stream).remove(id);
+        }
         Ok(())
     }
 

@@ -42,7 +42,7 @@ mod timers;
 
 pub use dedupe::{DedupeStore, EnvelopeClaim};
 pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK};
-pub use outbox::{OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
+pub use outbox::{Landed, OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
 pub use redis::EpochCheck;
 pub use replicas::ReplicaStore;
 pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};

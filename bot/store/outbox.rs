@@ -9,8 +9,9 @@
 //! answers) are never behind them. A commit writes to both streams at once,
 //! so which stream an effect is in changes nothing of its atomicity.
 
+use super::subjects::{digested_fields, posted_fields};
 use super::{Backend, StoreResult};
-use opsbot_handlers::{Effect, Subject};
+use opsbot_handlers::{Effect, Message, MessageRef, Subject};
 use std::time::Duration;
 
 /// How long a blocking outbox read waits for new entries.
@@ -57,6 +58,51 @@ pub struct OutboxEntry {
     pub stream: OutboxStream,
     pub id: String,
     pub effect: Effect,
+}
+
+/// Where a delivered message landed, recorded beside its subject when its
+/// entry is settled (see [`OutboxStore::settle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Landed {
+    /// Posted at `at`; `route` is the channel the anchor went to, as the
+    /// runbook names it (anchors only).
+    Posted { message: Message, at: MessageRef, route: Option<String> },
+    /// Rolled into a storm digest, the digest's message standing in for it.
+    Digested { message: Message, digest: MessageRef, route: String },
+}
+
+impl Landed {
+    pub fn subject(&self) -> Subject {
+        match self {
+            Landed::Posted { message, .. } | Landed::Digested { message, .. } => message.subject(),
+        }
+    }
+
+    /// Notes it in the subject's `posted`, as reading the fields back would.
+    pub fn apply(&self, posted: &mut opsbot_handlers::subject::Posted) {
+        match self {
+            Landed::Posted { message, at, route } => {
+                posted.messages.insert(message.key(), at.clone());
+                if let Some(route) = route {
+                    posted.route = Some(route.clone());
+                }
+            }
+            Landed::Digested { message, digest, route } => {
+                posted.messages.insert(message.key(), digest.clone());
+                posted.route = Some(route.clone());
+                posted.digested = true;
+            }
+        }
+    }
+
+    /// The subject hash's fields that record it, as `record_posted` and
+    /// `record_digested` write them.
+    pub(super) fn fields(&self) -> Vec<(String, String)> {
+        match self {
+            Landed::Posted { message, at, route } => posted_fields(message, at, route.as_deref()),
+            Landed::Digested { message, digest, route } => digested_fields(message, digest, route),
+        }
+    }
 }
 
 /// The delivery streams; see the module's comment.
@@ -131,6 +177,18 @@ impl OutboxStore {
     /// The entry is delivered (or dropped): it leaves its stream.
     pub async fn done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
         dispatch!(self.outbox_done(stream, entry_id))
+    }
+
+    /// Records where messages landed (only on subjects that exist, as
+    /// `record_posted` does) and takes delivered entries out of their
+    /// streams, all in one step: the outbox worker settles what many lanes
+    /// delivered in one round trip, and an entry never leaves its stream
+    /// without its messages' places.
+    pub async fn settle(&self, landed: &[Landed], done: &[(OutboxStream, String)]) -> StoreResult<()> {
+        if landed.is_empty() && done.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self.outbox_settle(landed, done))
     }
 
     /// Moves an entry Slack refused for good to the dead letters, with why.

@@ -8,7 +8,7 @@
 
 use super::inbox::{decode_hook, hook_fields, Accepted, HookSource, InboxEntry, INBOX_BLOCK};
 use super::outbox::{
-    dead_letter, decode_effect, unreadable_letter, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
+    dead_letter, decode_effect, unreadable_letter, Landed, OutboxEntry, OutboxStream, DEAD_LETTERS_KEPT, OUTBOX_BLOCK,
 };
 use super::primary::{self, Links, Primary, SentinelUrl, Timeouts};
 use super::subjects::{
@@ -58,6 +58,7 @@ pub struct RedisStore {
     replace_if: Script,
     next_number: Script,
     sum_tallies: Script,
+    settle: Script,
     /// `OPSBOT_REDIS_WAIT_REPLICAS`: how many replicas each commit waits
     /// for, and what it found; `None`: commits do not wait.
     replica_wait: Option<std::sync::Arc<ReplicaWait>>,
@@ -487,6 +488,33 @@ redis.call('XADD', KEYS[1], '*', 'source', ARGV[1], 'event', ARGV[2], 'body', AR
 return 1
 "#;
 
+/// KEYS: people's outbox, the alerts' outbox, then each subject hash a
+/// delivered message is recorded in. ARGV: the group, how many entries of
+/// each stream are done, their ids (people's, then alerts'), then for each
+/// subject hash its field count and (field, value) pairs. Fields land only
+/// on a hash that holds a state (as SET_IF_EXISTS_LUA), before the entries
+/// leave their streams (XACK and XDEL), in one step.
+const SETTLE_LUA: &str = r#"
+local np, na = tonumber(ARGV[2]), tonumber(ARGV[3])
+local i = 4 + np + na
+for k = 3, #KEYS do
+  local n = tonumber(ARGV[i])
+  if redis.call('HEXISTS', KEYS[k], 'state') == 1 then
+    redis.call('HSET', KEYS[k], unpack(ARGV, i + 1, i + 2 * n))
+  end
+  i = i + 1 + 2 * n
+end
+if np > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4, 3 + np))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, 4, 3 + np))
+end
+if na > 0 then
+  redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, 4 + np, 3 + np + na))
+  redis.call('XDEL', KEYS[2], unpack(ARGV, 4 + np, 3 + np + na))
+end
+return 1
+"#;
+
 /// Redis's own clock in ms, as the liveness scripts start.
 const NOW_LUA: &str = r#"
 local t = redis.call('TIME')
@@ -599,6 +627,7 @@ impl RedisStore {
             replace_if: Script::new(REPLACE_IF_LUA),
             next_number: Script::new(NEXT_NUMBER_LUA),
             sum_tallies: Script::new(SUM_TALLIES_LUA),
+            settle: Script::new(SETTLE_LUA),
             replica_wait: None,
             epoch: std::sync::Arc::default(),
             beat: Script::new(&format!("{NOW_LUA}{BEAT_LUA}")),
@@ -1691,6 +1720,53 @@ impl RedisStore {
 
     pub async fn outbox_done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
         self.settle_entry(self.keys.outbox(stream), OUTBOX_GROUP, entry_id).await
+    }
+
+    /// SETTLE_LUA, the records merged per subject hash (a later field
+    /// value wins, as it would in successive HSETs), in chunks small enough
+    /// for Lua's `unpack`.
+    pub async fn outbox_settle(&self, landed: &[Landed], done: &[(OutboxStream, String)]) -> StoreResult<()> {
+        const CHUNK: usize = 512;
+        let mut hashes: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for record in landed {
+            let key = self.subject_key(record.subject());
+            let at = match hashes.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    hashes.push((key, Vec::new()));
+                    hashes.len() - 1
+                }
+            };
+            for (field, value) in record.fields() {
+                let fields = &mut hashes[at].1;
+                match fields.iter_mut().find(|(f, _)| *f == field) {
+                    Some(existing) => existing.1 = value,
+                    None => fields.push((field, value)),
+                }
+            }
+        }
+        let mut hashes = hashes.as_slice();
+        let mut done = done;
+        let mut conn = self.conn();
+        while !hashes.is_empty() || !done.is_empty() {
+            let (these, rest) = hashes.split_at(hashes.len().min(CHUNK / 8));
+            let (ids, later) = done.split_at(done.len().min(CHUNK));
+            (hashes, done) = (rest, later);
+            let mut invocation = self.settle.prepare_invoke();
+            invocation.key(self.keys.outbox(OutboxStream::People)).key(self.keys.outbox(OutboxStream::Alerts));
+            let of = |stream| ids.iter().filter(move |(s, _)| *s == stream).map(|(_, id)| id.as_str());
+            let people: Vec<&str> = of(OutboxStream::People).collect();
+            let alerts: Vec<&str> = of(OutboxStream::Alerts).collect();
+            invocation.arg(OUTBOX_GROUP).arg(people.len()).arg(alerts.len()).arg(&people).arg(&alerts);
+            for (key, fields) in these {
+                invocation.key(key).arg(fields.len());
+                for (field, value) in fields {
+                    invocation.arg(field).arg(value);
+                }
+            }
+            timed(invocation.invoke_async::<i64>(&mut conn)).await?;
+        }
+        Ok(())
     }
 
     /// Moves an entry Slack refused for good to the dead letters, with why.
