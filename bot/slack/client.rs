@@ -100,6 +100,51 @@ const MARK_SEARCH_PAGES: usize = 20;
 /// each answer quick).
 const MARK_SEARCH_PAGE: u16 = 200;
 
+/// A message as `chat.postMessage`, `chat.update` and `chat.postEphemeral`
+/// take it, with the blocks as the core rendered them: turning them into
+/// slack-morphism's types only to serialize them again took about an eighth
+/// of the bot's CPU under load.
+#[derive(serde::Serialize)]
+struct Outgoing<'a> {
+    channel: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread_ts: Option<&'a str>,
+    /// The message edited (`chat.update`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<&'a str>,
+    /// Who sees it (`chat.postEphemeral`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocks: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Mark<'a>>,
+}
+
+/// The metadata of an outbox post: see [`OUTBOX_EVENT_TYPE`].
+#[derive(serde::Serialize)]
+struct Mark<'a> {
+    event_type: &'a str,
+    event_payload: MarkPayload<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct MarkPayload<'a> {
+    entry: &'a str,
+}
+
+/// Where `chat.postMessage` put a message.
+#[derive(serde::Deserialize)]
+struct PostAnswer {
+    channel: String,
+    ts: String,
+}
+
+/// An answer whose content is not needed, only that it is `ok`.
+#[derive(serde::Deserialize)]
+struct Done {}
+
 /// The Web API as opsbot uses it.
 #[derive(Clone)]
 pub struct SlackApi {
@@ -201,7 +246,8 @@ impl SlackApi {
         text: &str,
         blocks: Option<&serde_json::Value>,
     ) -> Result<MessageRef, DeliveryError> {
-        self.post_with(channel, thread_ts, Self::content(text, blocks)?).await
+        let message = Outgoing { channel, thread_ts, ts: None, user: None, text, blocks, metadata: None };
+        self.post_message(&message).await
     }
 
     /// [`Self::post`], the message marked with `mark` (an outbox entry's
@@ -214,24 +260,19 @@ impl SlackApi {
         blocks: Option<&serde_json::Value>,
         mark: &str,
     ) -> Result<MessageRef, DeliveryError> {
-        let payload = std::collections::HashMap::from([("entry".to_owned(), mark.to_owned())]);
-        let metadata = SlackMessageMetadata::new(OUTBOX_EVENT_TYPE.to_owned()).with_event_payload(payload);
-        self.post_with(channel, thread_ts, Self::content(text, blocks)?.with_metadata(metadata)).await
+        let metadata = Some(Mark { event_type: OUTBOX_EVENT_TYPE, event_payload: MarkPayload { entry: mark } });
+        let message = Outgoing { channel, thread_ts, ts: None, user: None, text, blocks, metadata };
+        self.post_message(&message).await
     }
 
-    async fn post_with(
-        &self,
-        channel: &str,
-        thread_ts: Option<&str>,
-        content: SlackMessageContent,
-    ) -> Result<MessageRef, DeliveryError> {
-        let mut request = SlackApiChatPostMessageRequest::new(channel.into(), content);
-        if let Some(ts) = thread_ts {
-            request = request.with_thread_ts(ts.into());
-        }
+    async fn post_message(&self, message: &Outgoing<'_>) -> Result<MessageRef, DeliveryError> {
         let session = self.client.open_session(&self.token);
-        let response = session.chat_post_message(&request).await.map_err(classify)?;
-        Ok(MessageRef { channel: response.channel.to_string(), ts: response.ts.to_string() })
+        let answer: PostAnswer = session
+            .http_session_api
+            .http_post("chat.postMessage", message, Some(&CHAT_POST_MESSAGE_SPECIAL_LIMIT_RATE_CTL))
+            .await
+            .map_err(classify)?;
+        Ok(MessageRef { channel: answer.channel, ts: answer.ts })
     }
 
     /// `apps.connections.open` with the app-level token: where to open a
@@ -252,13 +293,22 @@ impl SlackApi {
         text: &str,
         blocks: Option<&serde_json::Value>,
     ) -> Result<(), DeliveryError> {
-        let request = SlackApiChatUpdateRequest::new(
-            message.channel.as_str().into(),
-            Self::content(text, blocks)?,
-            message.ts.as_str().into(),
-        );
+        let edit = Outgoing {
+            channel: &message.channel,
+            thread_ts: None,
+            ts: Some(&message.ts),
+            user: None,
+            text,
+            blocks,
+            metadata: None,
+        };
         let session = self.client.open_session(&self.token);
-        session.chat_update(&request).await.map(drop).map_err(classify)
+        let _: Done = session
+            .http_session_api
+            .http_post("chat.update", &edit, Some(&SLACK_TIER3_METHOD_CONFIG))
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     pub async fn post_ephemeral(
@@ -268,9 +318,14 @@ impl SlackApi {
         text: &str,
         blocks: Option<&serde_json::Value>,
     ) -> Result<(), DeliveryError> {
-        let request = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), Self::content(text, blocks)?);
+        let note = Outgoing { channel, thread_ts: None, ts: None, user: Some(user), text, blocks, metadata: None };
         let session = self.client.open_session(&self.token);
-        session.chat_post_ephemeral(&request).await.map(drop).map_err(classify)
+        let _: Done = session
+            .http_session_api
+            .http_post("chat.postEphemeral", &note, Some(&SLACK_TIER4_METHOD_CONFIG))
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     /// Answers through a command's `response_url`, replacing the
