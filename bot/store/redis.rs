@@ -553,7 +553,7 @@ return 0
 /// KEYS: a stream, the replicas' heartbeats. ARGV: the group, the claiming
 /// consumer, how many. Moves to the claimer the pending entries of every
 /// other consumer whose heartbeat has run out (a leaving replica sets it
-/// to 0), and returns them as XCLAIM does. One script, so two replicas
+/// to now), and returns them as XCLAIM does. One script, so two replicas
 /// claiming at once never both get an entry, and a replica that beats
 /// again (restarted under its name) keeps what it had.
 const CLAIM_DEPARTED_LUA: &str = r#"
