@@ -23,10 +23,7 @@ pub(crate) fn with_rotation(config: &mut opsbot::config::Config) {
 async fn first_page(app: &TestApp, title: &str, id: &str) -> opsbot_fake_slack::Message {
     app.incident(&format!("p0 {title}")).await;
     let alert = app.wait_for_alert(ALERTS, id).await;
-    app.slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .unwrap_or_else(|| panic!("{id} pages its first responder"))
+    app.wait_for_page(&alert).await
 }
 
 #[tokio::test]

@@ -105,11 +105,7 @@ async fn a_long_slack_outage_with_two_replicas_delivers_each_message_once() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     t.slack.set_unavailable(false);
     let alert = t.wait_for_alert(ALERTS, "INC-1").await;
-    let page = t
-        .slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await;
-    assert!(page.is_some(), "the page is delivered");
+    t.wait_for_page(&alert).await;
     // Give a duplicate every chance to appear.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pages = t.slack.thread(ALERTS, &alert.ts).iter().filter(|m| m.text.contains("Paging the")).count();
@@ -131,10 +127,7 @@ async fn a_running_replica_takes_over_what_a_stopped_one_left_without_a_restart(
     // The survivor keeps running; after reclaim_after (2 s in tests) the
     // stopped replica's entries look abandoned and it delivers them.
     let alert = t.wait_for_alert(ALERTS, "INC-1").await;
-    t.slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("the page is delivered too");
+    t.wait_for_page(&alert).await;
     assert_eq!(t.slack.messages(ALERTS).iter().filter(|m| m.thread_ts.is_none()).count(), 1);
     survivor.stop().await;
 }

@@ -487,6 +487,16 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no alert with {needle:?} in {channel}: {:#?}", self.slack.messages(channel)))
     }
 
+    /// The page in `alert`'s thread ("📟 Paging the …"), once delivered.
+    pub async fn wait_for_page(&self, alert: &Message) -> Message {
+        self.slack
+            .wait_for(PATIENCE, |s| {
+                s.thread(&alert.channel, &alert.ts).into_iter().find(|m| m.text.contains("Paging the"))
+            })
+            .await
+            .unwrap_or_else(|| panic!("no page under {}: {:#?}", alert.ts, self.slack.all_messages()))
+    }
+
     /// The same message as Slack shows it now.
     pub fn current(&self, message: &Message) -> Message {
         self.slack.messages(&message.channel).into_iter().find(|m| m.ts == message.ts).expect("message still exists")

@@ -37,10 +37,7 @@ async fn a_replica_killed_after_slack_answered_does_not_post_the_alert_twice() {
     t.addr = survivor.addr;
     // Once the killed replica's heartbeat lapses, the survivor takes the
     // incident's entries over; the page lands in the first alert's thread.
-    t.slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .unwrap_or_else(|| panic!("the page never came: {:#?}", t.slack.all_messages()));
+    t.wait_for_page(&alert).await;
     settled(&survivor.state.store).await;
     assert_eq!(top_level(&t.slack, ALERTS, "INC-1").len(), 1, "{:#?}", t.slack.messages(ALERTS));
     assert!(t.slack.calls("conversations.history") >= 1, "the survivor looked before posting");
@@ -91,10 +88,7 @@ async fn a_killed_replica_s_entries_are_delivered_by_another_once_its_heartbeat_
 
     let survivor = t.spawn_replica_with("survivor", heartbeat_only()).await;
     let alert = t.wait_for_alert(ALERTS, "INC-1").await;
-    t.slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("the page is delivered too");
+    t.wait_for_page(&alert).await;
     settled(&survivor.state.store).await;
     assert_eq!(top_level(&t.slack, ALERTS, "INC-1").len(), 1);
     survivor.stop().await;
@@ -117,10 +111,7 @@ async fn a_live_replica_s_entries_are_not_taken_while_slack_is_slow() {
     }
     t.slack.set_unavailable(false);
     let alert = t.wait_for_alert(ALERTS, "INC-1").await;
-    t.slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("the page is delivered");
+    t.wait_for_page(&alert).await;
     t.wait_until_settled().await;
     let pages = t.slack.thread(ALERTS, &alert.ts).iter().filter(|m| m.text.contains("Paging the")).count();
     assert_eq!((top_level(&t.slack, ALERTS, "INC-1").len(), pages), (1, 1), "{:#?}", t.slack.messages(ALERTS));
@@ -143,10 +134,7 @@ async fn a_stopped_replica_hands_what_it_holds_to_another_at_once() {
 
     t.slack.set_unavailable(false);
     let alert = t.wait_for_alert(ALERTS, "INC-1").await;
-    t.slack
-        .wait_for(PATIENCE, |s| s.thread(ALERTS, &alert.ts).into_iter().find(|m| m.text.contains("Paging the")))
-        .await
-        .expect("the page is delivered too");
+    t.wait_for_page(&alert).await;
     settled(&survivor.state.store).await;
     assert_eq!(top_level(&t.slack, ALERTS, "INC-1").len(), 1);
     survivor.stop().await;
