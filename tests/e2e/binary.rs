@@ -255,22 +255,11 @@ async fn the_github_token_never_appears_in_logs_or_answers() {
         .unwrap();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "the binary never listened");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    until_listening(&http, &base).await;
     let ask = |n: usize| {
         let response_url = slack.response_url(&slack_server.responses_url, "C0GENERAL", "U0ALICE").unwrap();
         let body = crate::support::TestApp::slash_form_with("/pipeline", "status", "U0ALICE", &response_url);
-        let ts = chrono::Utc::now().timestamp();
-        let signature = opsbot::slack::signature::sign(SIGNING.as_bytes(), ts, body.as_bytes());
-        let request = http
-            .post(format!("{base}/slack/commands"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", signature)
-            .body(body);
+        let request = signed_now(&http, &base, SIGNING, body);
         let slack = slack.clone();
         async move {
             let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
@@ -382,24 +371,9 @@ async fn sigterm_stops_the_binary_in_time_and_another_replica_takes_over_what_it
         .unwrap();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "the binary never listened");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    // Signed now: the binary checks signatures against its own clock.
+    until_listening(&http, &base).await;
     let body = TestApp::slash_form("/incident", "p0 Held by a replica told to stop", "U0ALICE");
-    let ts = chrono::Utc::now().timestamp();
-    let signature = opsbot::slack::signature::sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes());
-    let answer = http
-        .post(format!("{base}/slack/commands"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let answer = signed_now(&http, &base, SIGNING_SECRET, body).send().await.unwrap();
     assert_eq!(answer.status(), 200);
     t.slack
         .wait_for(PATIENCE, |s| (s.calls("chat.postMessage") > 0).then_some(()))
@@ -423,4 +397,25 @@ async fn sigterm_stops_the_binary_in_time_and_another_replica_takes_over_what_it
     let alerts = t.slack.messages(ALERTS).into_iter().filter(|m| m.thread_ts.is_none()).count();
     assert_eq!(alerts, 1, "{:#?}", t.slack.messages(ALERTS));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Polls the binary at `base` until it answers `/healthz`.
+async fn until_listening(http: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the binary never listened");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A slash command for the binary at `base`, signed now with `secret`:
+/// the binary checks signatures against its own clock, not the tests'.
+fn signed_now(http: &reqwest::Client, base: &str, secret: &str, body: String) -> reqwest::RequestBuilder {
+    let ts = chrono::Utc::now().timestamp();
+    let signature = opsbot::slack::signature::sign(secret.as_bytes(), ts, body.as_bytes());
+    http.post(format!("{base}/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", signature)
+        .body(body)
 }
