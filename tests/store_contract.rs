@@ -19,7 +19,7 @@ use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, Severity, Timeli
 use opsbot_handlers::{Message, Subject};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use OutboxStream::{Alerts, People};
+use OutboxStream::{Alerts, Anchors, People};
 
 // --- The Redis side ----------------------------------------------------------
 
@@ -637,6 +637,30 @@ async fn outbox_keep_resets_idle(store: Store) {
     assert_eq!(store.outbox.len().await.unwrap(), 0);
 }
 
+/// One commit writes to several streams in the same millisecond, so their
+/// entries' ids repeat: a dead letter names its stream, and retrying one
+/// takes that letter, not its namesake from another stream.
+async fn dead_letters_of_two_streams_are_told_apart(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    let alert = Effect::Post(Message::Incident(IncidentId(1), IncidentMessage::Alert));
+    let effects = [alert.clone(), note("page")];
+    assert_eq!(
+        store.subjects.commit(&Commit { effects: &effects, ..empty() }).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    let anchors = store.outbox.read(Anchors, "a", 10, None).await.unwrap();
+    let people = store.outbox.read(People, "a", 10, None).await.unwrap();
+    store.outbox.dead(&anchors[0], "channel_not_found", t0()).await.unwrap();
+    store.outbox.dead(&people[0], "channel_not_found", t0()).await.unwrap();
+
+    let letters = store.outbox.dead_letters().await.unwrap();
+    assert_eq!(letters[1]["entry"], format!("anchors:{}", anchors[0].id));
+    assert_eq!(letters[0]["entry"], people[0].id.as_str(), "people's keep their bare ids");
+    let taken = store.outbox.take_dead_letter(&anchors[0].name()).await.unwrap().expect("the alert's letter");
+    assert_eq!(serde_json::from_value::<Effect>(taken["effect"].clone()).unwrap(), alert);
+    assert_eq!(store.outbox.dead_letters().await.unwrap().len(), 1);
+}
+
 /// Done entries leave the outbox; refused ones go to the dead letters
 /// (newest first, the last 1000), with why.
 async fn outbox_done_and_dead(store: Store) {
@@ -669,17 +693,19 @@ async fn outbox_done_and_dead(store: Store) {
 
 /// Settling records where messages landed (on subjects that exist, the
 /// later place of one message winning) and takes the delivered entries of
-/// both streams out, in one step; places alone may be written too.
+/// every stream out, in one step; places alone may be written too.
 async fn settling_records_where_messages_landed_and_takes_the_entries_out(store: Store) {
     store.outbox.prepare().await.unwrap();
     let inc = incident(1, t0());
     assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
-    store.outbox.enqueue(&[note("alert"), note("kept"), alert_note(3, "storm"), note("page")]).await.unwrap();
+    let anchor = Message::Incident(IncidentId(1), IncidentMessage::Alert);
+    let effects = [note("alert"), note("kept"), alert_note(3, "storm"), note("page"), Effect::Post(anchor)];
+    store.outbox.enqueue(&effects).await.unwrap();
     let people = store.outbox.read(People, "a", 10, None).await.unwrap();
     let alerts = store.outbox.read(Alerts, "a", 10, None).await.unwrap();
-    assert_eq!((people.len(), alerts.len()), (3, 1));
+    let anchors = store.outbox.read(Anchors, "a", 10, None).await.unwrap();
+    assert_eq!((people.len(), alerts.len(), anchors.len()), (3, 1, 1));
 
-    let anchor = Message::Incident(IncidentId(1), IncidentMessage::Alert);
     let playbook = Message::Incident(IncidentId(1), IncidentMessage::Checklist(IncidentChecklist::Playbook, part(0)));
     let landed = [
         Landed::Posted { message: anchor, at: at("C0ALERTS", "1.0"), route: Some("#devops-alerts".into()) },
@@ -692,7 +718,12 @@ async fn settling_records_where_messages_landed_and_takes_the_entries_out(store:
             route: Some("#devops-alerts".into()),
         },
     ];
-    let done = [(People, people[0].id.clone()), (People, people[2].id.clone()), (Alerts, alerts[0].id.clone())];
+    let done = [
+        (People, people[0].id.clone()),
+        (Anchors, anchors[0].id.clone()),
+        (People, people[2].id.clone()),
+        (Alerts, alerts[0].id.clone()),
+    ];
     store.outbox.settle(&landed, &done).await.unwrap();
 
     let loaded = store.subjects.load_incident(IncidentId(1)).await.unwrap().unwrap();
@@ -706,6 +737,7 @@ async fn settling_records_where_messages_landed_and_takes_the_entries_out(store:
     assert_eq!(store.outbox.len().await.unwrap(), 1, "only the entry not settled is left");
     assert_eq!(texts(&store.outbox.read(People, "a", 10, Some("0")).await.unwrap()), ["kept"]);
     assert!(store.outbox.read(Alerts, "a", 10, Some("0")).await.unwrap().is_empty());
+    assert!(store.outbox.read(Anchors, "a", 10, Some("0")).await.unwrap().is_empty());
 
     // Places alone, before an entry is done (a retry's attempt landed one).
     let digest = Landed::Digested {
@@ -927,9 +959,10 @@ async fn inbox_entries_of_a_departed_replica_are_claimed_at_once(store: Store) {
 // --- The alerts' outbox stream -----------------------------------------------
 
 /// An alert group's effects go to a stream of their own, in the same commit
-/// as the rest: people's reader never reads them, and they keep their
-/// order; a refused commit writes to neither stream.
-async fn alert_effects_wait_in_their_own_stream(store: Store) {
+/// as the rest, and so does each incident's alert (an anchor, read ahead of
+/// the rest): people's reader never reads them, and they keep their order;
+/// a refused commit writes to no stream.
+async fn alerts_and_anchors_wait_in_streams_of_their_own(store: Store) {
     store.outbox.prepare().await.unwrap();
     let group = Message::Alert(AlertId(1), AlertMessage::Group);
     let effects = [
@@ -942,14 +975,18 @@ async fn alert_effects_wait_in_their_own_stream(store: Store) {
     let change = Commit { effects: &effects, ..empty() };
     assert_eq!(store.subjects.commit(&change).await.unwrap(), CommitOutcome::Committed);
     store.outbox.enqueue(&[alert_note(2, "enqueued"), note("also people's")]).await.unwrap();
-    assert_eq!(store.outbox.len_of(People).await.unwrap(), 3);
-    assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 4);
-    assert_eq!(store.outbox.len().await.unwrap(), 7, "both streams count");
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 2);
+    assert_eq!(store.outbox.len_of(Anchors).await.unwrap(), 1, "an incident's alert is an anchor");
+    assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 4, "an alert group's message is not");
+    assert_eq!(store.outbox.len().await.unwrap(), 7, "every stream counts");
 
     let people = store.outbox.read(People, "a", 100, None).await.unwrap();
     let effects_of = |entries: &[OutboxEntry]| entries.iter().map(|e| e.effect.clone()).collect::<Vec<_>>();
-    assert_eq!(effects_of(&people), [effects[1].clone(), effects[3].clone(), note("also people's")]);
+    assert_eq!(effects_of(&people), [effects[1].clone(), note("also people's")]);
     assert!(people.iter().all(|e| e.stream == People));
+    let anchors = store.outbox.read(Anchors, "a", 100, None).await.unwrap();
+    assert_eq!(effects_of(&anchors), [effects[3].clone()]);
+    assert_eq!(anchors[0].stream, Anchors);
     let alerts = store.outbox.read(Alerts, "a", 100, None).await.unwrap();
     assert_eq!(
         effects_of(&alerts),
@@ -962,18 +999,20 @@ async fn alert_effects_wait_in_their_own_stream(store: Store) {
     store.outbox.done(Alerts, &alerts[0].id).await.unwrap();
     store.outbox.dead(&alerts[1], "channel_not_found", t0()).await.unwrap();
     assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 2);
-    assert_eq!(store.outbox.len_of(People).await.unwrap(), 3);
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 2);
     assert_eq!(store.outbox.dead_letters().await.unwrap()[0]["effect"], serde_json::to_value(&effects[2]).unwrap());
     store.outbox.done(People, &people[0].id).await.unwrap();
-    assert_eq!(store.outbox.len_of(People).await.unwrap(), 2);
+    assert_eq!(store.outbox.len_of(People).await.unwrap(), 1);
     assert_eq!(store.outbox.len_of(Alerts).await.unwrap(), 2);
+    store.outbox.done(Anchors, &anchors[0].id).await.unwrap();
+    assert_eq!(store.outbox.len_of(Anchors).await.unwrap(), 0);
 
     // Refused, the commit writes to neither.
     let inc = incident(1, t0());
     assert_eq!(save(&store, &inc, 0).await, CommitOutcome::Committed);
     let stale = Commit { subject: Some(Stored::Incident(&inc, 0)), effects: &effects, ..empty() };
     assert_eq!(store.subjects.commit(&stale).await.unwrap(), CommitOutcome::Conflict);
-    assert_eq!(store.outbox.len().await.unwrap(), 4);
+    assert_eq!(store.outbox.len().await.unwrap(), 3);
 }
 
 /// A blocked read of the alerts' stream wakes for an alert, not for
@@ -1413,9 +1452,10 @@ contracts!(
     outbox_claim_abandoned,
     outbox_keep_resets_idle,
     outbox_done_and_dead,
+    dead_letters_of_two_streams_are_told_apart,
     settling_records_where_messages_landed_and_takes_the_entries_out,
     dead_letters_retried_or_dropped,
-    alert_effects_wait_in_their_own_stream,
+    alerts_and_anchors_wait_in_streams_of_their_own,
     each_stream_wakes_its_own_reader,
     alert_entries_of_a_stopped_replica_are_taken_over,
     replica_heartbeats,

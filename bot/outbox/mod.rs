@@ -1,13 +1,17 @@
 //! The outbox worker: delivers what decisions promised to Slack.
 //!
-//! Entries come from two Redis streams, each read through a consumer group,
-//! so replicas share the work and an entry is handed to one of them: people's
-//! (incidents, runs, answers) and alert groups' (see
+//! Entries come from three Redis streams, each read through a consumer
+//! group, so replicas share the work and an entry is handed to one of them:
+//! anchors (each incident's alert, each run's first message), people's
+//! (the rest of incidents, runs, answers) and alert groups' (see
 //! [`OutboxStream`]). Each stream has a reader of its own, so people's
 //! entries are never behind an alert storm in a stream, and alerts are read
 //! only as fast as they are delivered: a storm's backlog waits in the store,
-//! not in this process. Entries of one subject go through one lane, in
-//! order; lanes run concurrently.
+//! not in this process. People's stream is not read while anchors wait in
+//! theirs, so under a storm of declares every new incident's alert goes
+//! out ahead of earlier incidents' playbooks. Entries of one subject go
+//! through one lane, in order (anchors and people's share lanes); lanes run
+//! concurrently.
 //! Transient failures are retried with backoff (a 429's `Retry-After` pauses
 //! every lane, as Slack's limit is per app); permanent refusals go to the
 //! dead letters, logged once with the incident id. An entry leaves the
@@ -150,6 +154,12 @@ struct Delivery {
     /// loaded. Every entry of a read was committed before the read, so a
     /// subject loaded after it is at least as new as the entry's commit.
     people_reads: std::sync::atomic::AtomicU64,
+    /// Anchor entries dispatched and not settled.
+    anchors_held: AtomicUsize,
+    /// Whether anchors are waiting in their stream, as far as the last read
+    /// of it tells: its reader took all it asked for (or has no room). While
+    /// they are, people's stream is not read.
+    anchors_behind: std::sync::atomic::AtomicBool,
 }
 
 /// What a lane remembers of its subject between its entries, so that one
@@ -235,6 +245,25 @@ const SEARCH_LOOKBACK: Duration = Duration::from_secs(10 * 60);
 /// How long a search is kept for other entries of its thread or channel.
 const SEARCH_KEPT: Duration = Duration::from_secs(60);
 
+/// The lanes of one or more streams' readers: a subject's lane is shared by
+/// the streams its entries come from (anchors and people's), so its alert
+/// goes out before its playbook.
+#[derive(Default)]
+struct Lanes {
+    by_key: Mutex<HashMap<String, Lane>>,
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Lanes {
+    /// Lets the lanes finish the attempt in flight; what is left stays in
+    /// the stream.
+    async fn close(&self) {
+        lock(&self.by_key).clear();
+        let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
 struct Lane {
     /// Entries, each with the read that brought it (see `people_reads`).
     tx: mpsc::UnboundedSender<(OutboxEntry, u64)>,
@@ -274,11 +303,21 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         landed: Mutex::new(HashMap::new()),
         settling,
         people_reads: std::sync::atomic::AtomicU64::new(0),
+        anchors_held: AtomicUsize::new(0),
+        // Unknown until their stream is first read: people's wait for it.
+        anchors_behind: std::sync::atomic::AtomicBool::new(true),
     });
-    // One reader per stream, each with its own lanes: a subject's effects
-    // are all in one stream, so its lane is in one reader.
+    // One reader per stream. A subject's anchor and the rest of its effects
+    // are in two streams, so those two readers share lanes; alert groups'
+    // effects are all in theirs.
     let readers = async move {
-        tokio::join!(read(&delivery, OutboxStream::People), read(&delivery, OutboxStream::Alerts));
+        let (people, alerts) = (Lanes::default(), Lanes::default());
+        tokio::join!(
+            read(&delivery, OutboxStream::Anchors, &people),
+            read(&delivery, OutboxStream::People, &people),
+            read(&delivery, OutboxStream::Alerts, &alerts),
+        );
+        tokio::join!(people.close(), alerts.close());
         // The lanes are done: once their last settlement is written, the
         // settler sees no sender left and ends too.
         drop(delivery);
@@ -304,10 +343,8 @@ enum Source {
 /// `heartbeat_every` what replicas whose heartbeat lapsed (or who left)
 /// hold, and every quarter of `reclaim_after` what a replica without a
 /// heartbeat left. Reads only as much as [`Delivery::room`] allows.
-async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
+async fn read(delivery: &Arc<Delivery>, stream: OutboxStream, lanes: &Lanes) {
     let d = delivery;
-    let mut lanes: HashMap<String, Lane> = HashMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
     // Replaying our own unfinished entries from an earlier run: the id after
     // which to read next; `None` once caught up.
     let mut own_cursor: Option<String> = Some("0".to_owned());
@@ -327,8 +364,8 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
             }
         }
         let count = room.min(d.settings.batch);
-        lanes.retain(|_, lane| lane.queued.load(Ordering::Acquire) > 0);
-        while tasks.try_join_next().is_some() {}
+        lock(&lanes.by_key).retain(|_, lane| lane.queued.load(Ordering::Acquire) > 0);
+        while lock(&lanes.tasks).try_join_next().is_some() {}
 
         // Every quarter of `reclaim_after`: tell the other replicas we still
         // hold what our lanes hold (queued behind a retrying entry too), then
@@ -394,13 +431,20 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
                     // An empty answer means we are caught up with our own.
                     own_cursor = entries.last().map(|e| e.id.clone());
                 }
-                let read = if entries.is_empty() || stream != OutboxStream::People {
+                // A read that got all it asked for probably left more.
+                let full = entries.len() >= count;
+                let read = if entries.is_empty() || !stream.is_people() {
                     0
                 } else {
                     d.people_reads.fetch_add(1, Ordering::AcqRel) + 1
                 };
                 for entry in entries {
-                    dispatch(delivery, &mut lanes, &mut tasks, entry, source, read);
+                    dispatch(delivery, lanes, entry, source, read);
+                }
+                if stream == OutboxStream::Anchors && source == Source::New {
+                    // After dispatching, so people's reader, which waits
+                    // for anchors held too, never sees neither.
+                    d.anchors_behind.store(full, Ordering::Release);
                 }
             }
             Err(e) => {
@@ -417,19 +461,9 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream) {
             }
         }
     }
-    // Lanes finish the attempt in flight; what is left stays in the stream.
-    drop(lanes);
-    while tasks.join_next().await.is_some() {}
 }
 
-fn dispatch(
-    delivery: &Arc<Delivery>,
-    lanes: &mut HashMap<String, Lane>,
-    tasks: &mut tokio::task::JoinSet<()>,
-    entry: OutboxEntry,
-    source: Source,
-    read: u64,
-) {
+fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source: Source, read: u64) {
     let fresh = lock(&delivery.in_flight).insert((entry.stream, entry.id.clone()));
     if !fresh {
         return;
@@ -443,20 +477,29 @@ fn dispatch(
             delivery.storm.edit_dispatched(edit_key(message), &entry.id);
         }
     }
-    delivery.storm.dispatched(Priority::of(&entry.effect));
-    let lane = lanes.entry(key).or_insert_with(|| {
+    delivery.hold(&entry);
+    let mut by_key = lock(&lanes.by_key);
+    let lane = by_key.entry(key).or_insert_with(|| {
         let (tx, mut rx) = mpsc::unbounded_channel::<(OutboxEntry, u64)>();
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = queued.clone();
         let delivery = delivery.clone();
-        tasks.spawn(async move {
+        lock(&lanes.tasks).spawn(async move {
             // Entries waiting for something later in the lane (an update
             // whose alert arrives after it, as when entries are taken over
             // from a stopped replica): they step aside instead of blocking.
             let mut deferred: VecDeque<((OutboxEntry, u64), Instant)> = VecDeque::new();
             let memory = Mutex::new(None);
+            // Whether the last entry settled: what a deferred entry waits
+            // for (its alert, read from the anchors' stream) may have just
+            // gone out, so it is tried again at once.
+            let mut progressed = false;
             loop {
-                let ((entry, read), since) = if deferred.is_empty() {
+                let ((entry, read), since) = if progressed && !deferred.is_empty() {
+                    let (entry, since) = deferred.pop_front().expect("deferred is not empty");
+                    delivery.hold(&entry.0);
+                    (entry, since)
+                } else if deferred.is_empty() {
                     match rx.recv().await {
                         Some(entry) => (entry, Instant::now()),
                         None => break,
@@ -468,17 +511,18 @@ fn dispatch(
                         Some(entry) = rx.recv() => (entry, Instant::now()),
                         _ = tokio::time::sleep(delivery.settings.backoff_first) => {
                             let (entry, since) = deferred.pop_front().expect("deferred is not empty");
-                            delivery.storm.dispatched(Priority::of(&entry.0.effect));
+                            delivery.hold(&entry.0);
                             (entry, since)
                         }
                     }
                 };
-                let fresh = entry.stream == OutboxStream::People
+                let fresh = entry.stream.is_people()
                     && !lock(&delivery.maybe_posted).contains_key(&(entry.stream, entry.id.clone()));
                 let ctx = Ctx { memory: &memory, read: fresh.then_some(read) };
                 let settlement = delivery.deliver_until_settled(&entry, since, &ctx).await;
                 // An entry that waits (or stops) lets lower classes go meanwhile.
-                delivery.storm.settled(Priority::of(&entry.effect));
+                delivery.release(&entry);
+                progressed = matches!(settlement, Settlement::Settled);
                 match settlement {
                     Settlement::Settled => {
                         lock(&delivery.in_flight).remove(&(entry.stream, entry.id.clone()));
@@ -500,7 +544,7 @@ fn dispatch(
         // Only happens while shutting down; the entry stays in the stream.
         let unsent = unsent.0 .0;
         lane.queued.fetch_sub(1, Ordering::AcqRel);
-        delivery.storm.settled(Priority::of(&unsent.effect));
+        delivery.release(&unsent);
         lock(&delivery.in_flight).remove(&(unsent.stream, unsent.id.clone()));
         lock(&delivery.maybe_posted).remove(&(unsent.stream, unsent.id.clone()));
     }
@@ -570,16 +614,50 @@ pub(crate) fn backoff(first: Duration, max: Duration, attempt: u32) -> Duration 
 }
 
 impl Delivery {
-    /// How many more entries of `stream` may be read now. People's: while
-    /// fewer than four batches are dispatched and not settled (a slow Slack
-    /// stops reading). Alerts': up to `alerts_held`, so they are read as
+    /// How many more entries of `stream` may be read now. Anchors': while
+    /// fewer than two batches are dispatched and not settled. People's:
+    /// none while anchors wait in their stream or are being delivered (a
+    /// playbook waits for its alert anyway), else while fewer than four
+    /// batches are dispatched and not settled (a slow Slack stops reading).
+    /// Alerts': up to `alerts_held`, so they are read as
     /// fast as they are delivered. Entries that wait for something later
     /// in their lane are not counted, so they never stop the reading that
     /// would bring it.
     fn room(&self, stream: OutboxStream) -> usize {
         match stream {
+            OutboxStream::Anchors => {
+                let room = (2 * self.settings.batch).saturating_sub(self.anchors_held.load(Ordering::Acquire));
+                if room < self.settings.batch / 2 {
+                    // Full: more anchors are likely waiting in the store.
+                    self.anchors_behind.store(true, Ordering::Release);
+                    return 0;
+                }
+                room
+            }
+            OutboxStream::People
+                if self.anchors_behind.load(Ordering::Acquire) || self.anchors_held.load(Ordering::Acquire) > 0 =>
+            {
+                0
+            }
             OutboxStream::People => (4 * self.settings.batch).saturating_sub(self.storm.people()),
             OutboxStream::Alerts => self.settings.alerts_held.saturating_sub(self.storm.alerts()),
+        }
+    }
+
+    /// An entry is dispatched (or tried again after waiting): counted until
+    /// it settles, waits, or stops.
+    fn hold(&self, entry: &OutboxEntry) {
+        self.storm.dispatched(Priority::of(&entry.effect));
+        if entry.stream == OutboxStream::Anchors {
+            self.anchors_held.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// It settled, waits for something later, or stopped.
+    fn release(&self, entry: &OutboxEntry) {
+        self.storm.settled(Priority::of(&entry.effect));
+        if entry.stream == OutboxStream::Anchors {
+            self.anchors_held.fetch_sub(1, Ordering::AcqRel);
         }
     }
 

@@ -42,6 +42,7 @@ const INBOX: &str = "memory:hooks";
 /// An outbox stream's name in errors, as its Redis key would name it.
 fn outbox_name(stream: OutboxStream) -> &'static str {
     match stream {
+        OutboxStream::Anchors => "memory:outbox:anchors",
         OutboxStream::People => "memory:outbox",
         OutboxStream::Alerts => "memory:outbox:alerts",
     }
@@ -54,10 +55,10 @@ pub struct MemoryStore {
 
 struct Shared {
     state: Mutex<State>,
-    /// Woken on every append to an outbox stream (people's, alerts'), so
+    /// Woken on every append to an outbox stream (anchors', people's, alerts'), so
     /// its waiting reader gets new entries at once, as a blocked XREADGROUP
     /// does.
-    outbox_appended: [Notify; 2],
+    outbox_appended: [Notify; 3],
     /// The same for the inbox.
     inbox_appended: Notify,
 }
@@ -193,9 +194,9 @@ struct State {
     /// Socket Mode envelopes: `None` while one is being handled, then the
     /// answer its acknowledgement carried.
     envelopes: Expiring<Option<String>>,
-    /// Effects' JSON: people's outbox stream and the alerts' (see
-    /// [`State::outbox`]).
-    outboxes: [Stream<String>; 2],
+    /// Effects' JSON: the outbox streams, as [`OutboxStream::index`] orders
+    /// them (see [`State::outbox`]).
+    outboxes: [Stream<String>; 3],
     /// Deliveries' fields, as [`hook_fields`] lists them.
     inbox: Stream<HookFields>,
     /// Newest first, at most [`DEAD_LETTERS_KEPT`].
@@ -505,10 +506,7 @@ impl<T: Clone> Stream<T> {
 
 /// Where an outbox stream's state sits in the arrays above.
 fn slot(stream: OutboxStream) -> usize {
-    match stream {
-        OutboxStream::People => 0,
-        OutboxStream::Alerts => 1,
-    }
+    stream.index()
 }
 
 /// COUNT 0 reads everything, as in Redis.
@@ -761,7 +759,7 @@ impl State {
                 Ok(effect) => entries.push(OutboxEntry { stream, id: id.to_string(), effect }),
                 Err(reason) => {
                     tracing::error!(entry = %id, %reason, "outbox entry cannot be read; moved to dead letters");
-                    self.bury(unreadable_letter(&id.to_string(), &reason));
+                    self.bury(unreadable_letter(stream, &id.to_string(), &reason));
                     self.outbox(stream).remove(id);
                 }
             }
@@ -831,7 +829,7 @@ impl MemoryStore {
         MemoryStore {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
-                outbox_appended: [Notify::new(), Notify::new()],
+                outbox_appended: [Notify::new(), Notify::new(), Notify::new()],
                 inbox_appended: Notify::new(),
             }),
         }

@@ -1,13 +1,17 @@
-//! The outbox: what decisions owe Slack, in two streams that replicas share
-//! through a consumer group each, and the dead letters Slack refused for
-//! good.
+//! The outbox: what decisions owe Slack, in three streams that replicas
+//! share through a consumer group each, and the dead letters Slack refused
+//! for good.
 //!
-//! Alert groups' effects have a stream of their own ([`OutboxStream`]):
-//! during an alert storm they arrive far faster than the channels take
-//! posts, and in a stream of their own they wait in the store, read only as
-//! fast as they are delivered, while people's entries (incidents, runs,
-//! answers) are never behind them. A commit writes to both streams at once,
-//! so which stream an effect is in changes nothing of its atomicity.
+//! The first message of each incident, run or other subject of people's
+//! (an incident's alert) has a stream of its own ([`OutboxStream::Anchors`]),
+//! read ahead of the rest: under a storm of declares, a new incident's
+//! alert reaches Slack while earlier incidents' playbooks wait. Alert
+//! groups' effects have a stream of their own too: during an alert storm
+//! they arrive far faster than the channels take posts, and in a stream of
+//! their own they wait in the store, read only as fast as they are
+//! delivered, while people's entries are never behind them. A commit
+//! writes to every stream at once, so which stream an effect is in changes
+//! nothing of its atomicity.
 
 use super::subjects::{digested_fields, posted_fields};
 use super::{Backend, StoreResult};
@@ -20,9 +24,12 @@ pub const OUTBOX_BLOCK: Duration = Duration::from_millis(1000);
 /// Dead letters kept, newest first; older ones are dropped.
 pub(super) const DEAD_LETTERS_KEPT: usize = 1000;
 
-/// Which of the two outbox streams an entry is in.
+/// Which of the three outbox streams an entry is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutboxStream {
+    /// The first message of people's subjects, an incident's alert above
+    /// all (`<prefix>:outbox:anchors`): read before [`OutboxStream::People`].
+    Anchors,
     /// Incidents', runs' and people's own effects (`<prefix>:outbox`).
     People,
     /// Alert groups' effects: their messages, edits, thread notes
@@ -31,20 +38,38 @@ pub enum OutboxStream {
 }
 
 impl OutboxStream {
-    pub const ALL: [OutboxStream; 2] = [OutboxStream::People, OutboxStream::Alerts];
+    pub const ALL: [OutboxStream; 3] = [OutboxStream::Anchors, OutboxStream::People, OutboxStream::Alerts];
 
     /// The stream an effect goes to: an alert group's effects to
-    /// [`OutboxStream::Alerts`], everything else to [`OutboxStream::People`].
+    /// [`OutboxStream::Alerts`], the first post of any other subject to
+    /// [`OutboxStream::Anchors`], everything else to [`OutboxStream::People`].
     pub fn of(effect: &Effect) -> OutboxStream {
-        match effect.subject() {
-            Some(Subject::Alert(_)) => OutboxStream::Alerts,
+        match effect {
+            _ if matches!(effect.subject(), Some(Subject::Alert(_))) => OutboxStream::Alerts,
+            Effect::Post(message) if message.is_anchor() => OutboxStream::Anchors,
             _ => OutboxStream::People,
         }
+    }
+
+    /// Where the stream sits in [`OutboxStream::ALL`], for per-stream arrays.
+    pub fn index(self) -> usize {
+        match self {
+            OutboxStream::Anchors => 0,
+            OutboxStream::People => 1,
+            OutboxStream::Alerts => 2,
+        }
+    }
+
+    /// Whether the stream holds people's work (anchors or the rest): read
+    /// by one reader into lanes they share, anchors first.
+    pub fn is_people(self) -> bool {
+        matches!(self, OutboxStream::Anchors | OutboxStream::People)
     }
 
     /// For logs: `people` or `alerts`.
     pub fn name(self) -> &'static str {
         match self {
+            OutboxStream::Anchors => "anchors",
             OutboxStream::People => "people",
             OutboxStream::Alerts => "alerts",
         }
@@ -58,6 +83,23 @@ pub struct OutboxEntry {
     pub stream: OutboxStream,
     pub id: String,
     pub effect: Effect,
+}
+
+impl OutboxEntry {
+    /// The entry's name for people (dead letters, `opsbot outbox`): its id,
+    /// after its stream's name unless it is people's. One commit writes to
+    /// several streams in the same millisecond, so ids alone repeat.
+    pub fn name(&self) -> String {
+        entry_name(self.stream, &self.id)
+    }
+}
+
+/// See [`OutboxEntry::name`].
+pub(super) fn entry_name(stream: OutboxStream, id: &str) -> String {
+    match stream {
+        OutboxStream::People => id.to_owned(),
+        _ => format!("{}:{id}", stream.name()),
+    }
 }
 
 /// Where a delivered message landed, recorded beside its subject when its
@@ -118,7 +160,7 @@ impl OutboxStore {
         dispatch!(self.enqueue(effects))
     }
 
-    /// Creates both streams' consumer groups (and the streams) unless they
+    /// Creates every stream's consumer group (and the streams) unless they
     /// exist; needed at start and again after Redis lost its data.
     pub async fn prepare(&self) -> StoreResult<()> {
         dispatch!(self.outbox_prepare())
@@ -228,7 +270,7 @@ impl OutboxStore {
         dispatch!(self.take_post_slot(channel, every, burst))
     }
 
-    /// Entries not yet delivered (pending or unread) in both streams, for
+    /// Entries not yet delivered (pending or unread) in all streams, for
     /// tests and metrics.
     pub async fn len(&self) -> StoreResult<u64> {
         let mut total = 0;
@@ -253,10 +295,10 @@ pub(super) fn decode_effect(json: Option<String>) -> Result<Effect, String> {
 
 /// The dead letter for an entry Slack refused for good.
 pub(super) fn dead_letter(entry: &OutboxEntry, error: &str, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
-    serde_json::json!({"entry": entry.id, "effect": entry.effect, "error": error, "at": at})
+    serde_json::json!({"entry": entry.name(), "effect": entry.effect, "error": error, "at": at})
 }
 
 /// The dead letter for an entry no version of us can read.
-pub(super) fn unreadable_letter(entry_id: &str, reason: &str) -> serde_json::Value {
-    serde_json::json!({"entry": entry_id, "error": format!("unreadable: {reason}")})
+pub(super) fn unreadable_letter(stream: OutboxStream, entry_id: &str, reason: &str) -> serde_json::Value {
+    serde_json::json!({"entry": entry_name(stream, entry_id), "error": format!("unreadable: {reason}")})
 }

@@ -29,6 +29,7 @@ pub const SENTINEL_CHECK: Duration = Duration::from_secs(1);
 pub struct Links {
     pub conn: ConnectionManager,
     pub blocking: ConnectionManager,
+    pub anchors_blocking: ConnectionManager,
     pub alerts_blocking: ConnectionManager,
     pub inbox_blocking: ConnectionManager,
     /// `host:port`, to tell whether Sentinel moved the primary.
@@ -59,6 +60,7 @@ impl Links {
         Ok(Links {
             conn: connection(client.clone(), timeouts.operation)?,
             blocking: connection(client.clone(), timeouts.outbox)?,
+            anchors_blocking: connection(client.clone(), timeouts.outbox)?,
             alerts_blocking: connection(client.clone(), timeouts.outbox)?,
             inbox_blocking: connection(client, timeouts.inbox)?,
             addr,

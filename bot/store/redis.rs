@@ -173,6 +173,7 @@ impl Keys {
     }
     fn outbox(&self, stream: OutboxStream) -> String {
         match stream {
+            OutboxStream::Anchors => format!("{}:outbox:anchors", self.prefix),
             OutboxStream::People => format!("{}:outbox", self.prefix),
             OutboxStream::Alerts => format!("{}:outbox:alerts", self.prefix),
         }
@@ -319,7 +320,7 @@ impl Keys {
 /// KEYS: state hash, open index, timeline, people's outbox, timers, created
 /// index, checklist's last handled slot, alert groups' current index, KPI
 /// runs, alerts' outbox, then (state hash, open index, created index) of
-/// each further subject.
+/// each further subject, the day's tally, anchors' outbox.
 /// ARGV: expected version ('-': no state change), state JSON, open ("1"/"0"),
 /// number, timer to consume ('' for none), timeline count, effect count,
 /// created at (ms), slot handled (ms, '' for none), source key of an
@@ -327,8 +328,8 @@ impl Keys {
 /// KPI run sample ('' for none), its score (ms), drop samples before (ms),
 /// samples kept, further subjects' count, then (expected version, state
 /// JSON, open, number, created at) of each further subject…, timeline
-/// entries…, (stream, effect) pairs ('a': the alerts' outbox, else
-/// people's)…, (due ms, timer) pairs.
+/// entries…, (stream, effect) pairs ('a': the alerts' outbox, 'n': the
+/// anchors', else people's)…, (due ms, timer) pairs.
 /// Every check comes before the first write, so a refusal writes nothing.
 /// A subject exists when its hash has a version or a state (every write of
 /// one writes both, and nothing else is written to a hash without a state),
@@ -417,7 +418,7 @@ chunked('RPUSH', KEYS[3], i, i + nt - 1)
 i = i + nt
 for _ = 1, ne do
   local stream = KEYS[4]
-  if ARGV[i] == 'a' then stream = KEYS[10] end
+  if ARGV[i] == 'a' then stream = KEYS[10] elseif ARGV[i] == 'n' then stream = KEYS[12 + 3 * na] end
   redis.call('XADD', stream, '*', 'effect', ARGV[i + 1]); i = i + 2
 end
 chunked('ZADD', KEYS[5], i, #ARGV)
@@ -488,29 +489,31 @@ redis.call('XADD', KEYS[1], '*', 'source', ARGV[1], 'event', ARGV[2], 'body', AR
 return 1
 "#;
 
-/// KEYS: people's outbox, the alerts' outbox, then each subject hash a
-/// delivered message is recorded in. ARGV: the group, how many entries of
-/// each stream are done, their ids (people's, then alerts'), then for each
-/// subject hash its field count and (field, value) pairs. Fields land only
-/// on a hash that holds a state (as SET_IF_EXISTS_LUA), before the entries
-/// leave their streams (XACK and XDEL), in one step.
+/// KEYS: the outbox streams, then each subject hash a delivered message is
+/// recorded in. ARGV: the group, how many streams, how many entries of
+/// each are done, their ids (stream by stream), then for each subject hash
+/// its field count and (field, value) pairs. Fields land only on a hash
+/// that holds a state (as SET_IF_EXISTS_LUA), before the entries leave
+/// their streams (XACK and XDEL), in one step.
 const SETTLE_LUA: &str = r#"
-local np, na = tonumber(ARGV[2]), tonumber(ARGV[3])
-local i = 4 + np + na
-for k = 3, #KEYS do
+local ns = tonumber(ARGV[2])
+local i = 3 + ns
+for s = 1, ns do i = i + tonumber(ARGV[2 + s]) end
+for k = ns + 1, #KEYS do
   local n = tonumber(ARGV[i])
   if redis.call('HEXISTS', KEYS[k], 'state') == 1 then
     redis.call('HSET', KEYS[k], unpack(ARGV, i + 1, i + 2 * n))
   end
   i = i + 1 + 2 * n
 end
-if np > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4, 3 + np))
-  redis.call('XDEL', KEYS[1], unpack(ARGV, 4, 3 + np))
-end
-if na > 0 then
-  redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, 4 + np, 3 + np + na))
-  redis.call('XDEL', KEYS[2], unpack(ARGV, 4 + np, 3 + np + na))
+local from = 3 + ns
+for s = 1, ns do
+  local n = tonumber(ARGV[2 + s])
+  if n > 0 then
+    redis.call('XACK', KEYS[s], ARGV[1], unpack(ARGV, from, from + n - 1))
+    redis.call('XDEL', KEYS[s], unpack(ARGV, from, from + n - 1))
+  end
+  from = from + n
 end
 return 1
 "#;
@@ -1033,6 +1036,7 @@ impl RedisStore {
             Some(tally) => self.keys.tally(tally.day),
             None => format!("{}:unused", self.keys.prefix),
         });
+        invocation.key(self.keys.outbox(OutboxStream::Anchors));
         let created_ms = match &state {
             Some((version, json, is_open, created)) => {
                 invocation.arg(*version).arg(json).arg(if *is_open { "1" } else { "0" });
@@ -1084,6 +1088,7 @@ impl RedisStore {
         for effect in change.effects {
             let stream = match OutboxStream::of(effect) {
                 OutboxStream::Alerts => "a",
+                OutboxStream::Anchors => "n",
                 OutboxStream::People => "p",
             };
             invocation.arg(stream).arg(to_json(effect));
@@ -1681,6 +1686,7 @@ impl RedisStore {
         own_pending_after: Option<&str>,
     ) -> StoreResult<Vec<OutboxEntry>> {
         let conn = match stream {
+            OutboxStream::Anchors => self.primary.links().anchors_blocking,
             OutboxStream::People => self.primary.links().blocking,
             OutboxStream::Alerts => self.primary.links().alerts_blocking,
         };
@@ -1753,11 +1759,15 @@ impl RedisStore {
             let (ids, later) = done.split_at(done.len().min(CHUNK));
             (hashes, done) = (rest, later);
             let mut invocation = self.settle.prepare_invoke();
-            invocation.key(self.keys.outbox(OutboxStream::People)).key(self.keys.outbox(OutboxStream::Alerts));
+            invocation.arg(OUTBOX_GROUP).arg(OutboxStream::ALL.len());
             let of = |stream| ids.iter().filter(move |(s, _)| *s == stream).map(|(_, id)| id.as_str());
-            let people: Vec<&str> = of(OutboxStream::People).collect();
-            let alerts: Vec<&str> = of(OutboxStream::Alerts).collect();
-            invocation.arg(OUTBOX_GROUP).arg(people.len()).arg(alerts.len()).arg(&people).arg(&alerts);
+            let by_stream: Vec<Vec<&str>> = OutboxStream::ALL.iter().map(|&stream| of(stream).collect()).collect();
+            for (stream, ids) in OutboxStream::ALL.iter().zip(&by_stream) {
+                invocation.key(self.keys.outbox(*stream)).arg(ids.len());
+            }
+            for ids in &by_stream {
+                invocation.arg(ids);
+            }
             for (key, fields) in these {
                 invocation.key(key).arg(fields.len());
                 for (field, value) in fields {
@@ -1862,7 +1872,7 @@ impl RedisStore {
                     // Written by a newer or broken version: keep it for a
                     // human rather than retry it forever.
                     tracing::error!(entry = %raw.id, %reason, "outbox entry cannot be read; moved to dead letters");
-                    let letter = unreadable_letter(&raw.id, &reason);
+                    let letter = unreadable_letter(stream, &raw.id, &reason);
                     let mut pipe = redis::pipe();
                     pipe.atomic()
                         .lpush(self.keys.dead_letters(), letter.to_string())

@@ -67,3 +67,39 @@ async fn invalid_blocks_are_never_sent_even_for_the_longest_titles() {
     }
     assert!(t.app().state.store.outbox.dead_letters().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn after_an_outage_every_new_incidents_alert_goes_out_before_any_earlier_incidents_playbook() {
+    // Small batches, so the twelve alerts take several reads: the playbooks
+    // must still wait for all of them, not only for the first batch.
+    let mut worker = worker_settings();
+    worker.batch = 4;
+    let t = spawn_app_with_worker(|_| {}, worker).await;
+    t.slack.set_unavailable(true);
+    for n in 1..=12 {
+        t.incident(&format!("p1 Storm part {n}")).await;
+    }
+    t.slack.set_unavailable(false);
+    t.wait_until_settled().await;
+
+    let posted = t.slack.all_messages();
+    let alerts: Vec<usize> =
+        (0..posted.len()).filter(|&i| posted[i].thread_ts.is_none() && posted[i].text.contains("INC-")).collect();
+    assert_eq!(alerts.len(), 12, "every incident's alert, once");
+    let first_reply = posted.iter().position(|m| m.thread_ts.is_some()).expect("the playbooks were posted");
+    assert!(
+        alerts.iter().all(|&i| i < first_reply),
+        "all twelve alerts before the first thread reply; posted: {:?}",
+        posted.iter().map(|m| (m.thread_ts.is_some(), m.text.chars().take(40).collect::<String>())).collect::<Vec<_>>()
+    );
+    for alert in alerts.iter().map(|&i| &posted[i]) {
+        let thread = t.slack.thread(ALERTS, &alert.ts);
+        let playbook = thread.iter().any(|m| m.text.to_lowercase().contains("playbook"));
+        assert!(
+            playbook,
+            "{}'s playbook is in its thread: {:?}",
+            alert.text,
+            thread.iter().map(|m| &m.text).collect::<Vec<_>>()
+        );
+    }
+}
