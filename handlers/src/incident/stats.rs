@@ -88,6 +88,26 @@ pub fn counts(incident: &Incident, runbook: &Runbook) -> Vec<Count> {
     counts
 }
 
+/// What a day's incidents count for in all, as the commits of every change
+/// to them leave its tally: field → count. `opsbot redis rebuild-tallies`
+/// writes it over a tally that lacks incidents stored before tallies were.
+pub fn day_tally<'a>(incidents: impl IntoIterator<Item = &'a Incident>, runbook: &Runbook) -> BTreeMap<String, i64> {
+    let mut tally = BTreeMap::new();
+    for incident in incidents {
+        for count in counts(incident, runbook) {
+            *tally.entry(count.field()).or_insert(0) += 1;
+        }
+    }
+    tally
+}
+
+/// The declarations a day's tally counts: from its midnight (UTC) to the
+/// next, that one excluded.
+pub fn day_span(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    (midnight, midnight + TimeDelta::days(1))
+}
+
 /// What a commit adds to a declaration day's tally: field → increment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tally {
@@ -328,6 +348,40 @@ mod tests {
         let text = render(&tallied(&incidents), &rb, TimeDelta::minutes(30), 30);
         assert!(text.contains("median to acknowledge 3 min"), "{text}");
         assert!(text.contains("median to resolve 30 min (target &lt; 1 h, met)"), "{text}");
+    }
+
+    #[test]
+    fn a_day_tally_is_what_the_commits_of_every_change_add_up_to() {
+        let rb = Runbook::seed();
+        let mut added: BTreeMap<String, i64> = BTreeMap::new();
+        let mut commit = |before: &[Count], after: &Incident| {
+            for (field, n) in tally(before, after, &rb).map(|t| t.deltas).unwrap_or_default() {
+                *added.entry(field).or_insert(0) += n;
+            }
+        };
+        let mut moved = declared(Severity::P2);
+        commit(&[], &moved);
+        let before = counts(&moved, &rb);
+        moved.acknowledge("U2", at(7)).unwrap();
+        commit(&before, &moved);
+        let before = counts(&moved, &rb);
+        moved.severity = Severity::P1;
+        commit(&before, &moved);
+        let resolved = resolved_p0(3, 50);
+        commit(&[], &resolved);
+        let open = declared(Severity::P3);
+        commit(&[], &open);
+
+        added.retain(|_, n| *n != 0);
+        assert_eq!(day_tally([&moved, &resolved, &open], &rb), added);
+        assert!(day_tally([], &rb).is_empty());
+    }
+
+    #[test]
+    fn a_day_spans_its_utc_midnight_to_the_next() {
+        let (from, to) = day_span(at(0).date_naive());
+        assert_eq!(from, Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap());
+        assert_eq!(to, Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap());
     }
 
     #[test]
