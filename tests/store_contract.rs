@@ -9,13 +9,16 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use opsbot::store::{
     Accepted, Commit, CommitOutcome, EnvelopeClaim, Hook, HookSource, InboxEntry, Landed, OutboxEntry, OutboxStream,
-    Store, Stored, OUTBOX_BLOCK,
+    Store, Stored, TallyRebuild, OUTBOX_BLOCK,
 };
+use opsbot_handlers::incident::stats::{self, Tally};
 use opsbot_handlers::incident::Stamp;
 use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::{AlertId, AlertMessage, ChecklistPart, IncidentChecklist, IncidentMessage, RunMessage};
 use opsbot_handlers::timer::IncidentReminder;
-use opsbot_handlers::{Effect, Incident, IncidentId, MessageRef, Severity, TimelineEntry, TimelineEvent, Timer};
+use opsbot_handlers::{
+    Effect, Incident, IncidentId, MessageRef, Runbook, Severity, TimelineEntry, TimelineEvent, Timer,
+};
 use opsbot_handlers::{Message, Subject};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -1361,7 +1364,6 @@ async fn a_list_page_holds_the_newest_open_and_counts_them_all(store: Store) {
 /// day, add up, may take back (a severity moved), and are summed over the
 /// days asked for; a refused commit adds nothing.
 async fn tallies_add_up_per_day_and_are_written_only_by_a_commit_that_goes_through(store: Store) {
-    use opsbot_handlers::incident::stats::Tally;
     let day = |n: i64| (t0() + TimeDelta::days(n)).date_naive();
     let tally = |n: i64, deltas: &[(&str, i64)]| Tally {
         day: day(n),
@@ -1394,6 +1396,134 @@ async fn tallies_add_up_per_day_and_are_written_only_by_a_commit_that_goes_throu
         [("P0:declared".to_owned(), 2), ("P0:fix:600".to_owned(), 1)]
     );
     assert!(counts(vec![day(1), day(5)]).await.is_empty());
+}
+
+/// Commits `inc` as the engine does: with what it changes in its day's
+/// tally since it was `before` (nothing: new).
+async fn save_counted(store: &Store, inc: &Incident, version: u64, before: Option<&Incident>) -> CommitOutcome {
+    let runbook = Runbook::seed();
+    let before = before.map(|b| stats::counts(b, &runbook)).unwrap_or_default();
+    let tally = stats::tally(&before, inc, &runbook);
+    let commit = Commit { subject: Some(Stored::Incident(inc, version)), tally: tally.as_ref(), ..empty() };
+    store.subjects.commit(&commit).await.unwrap()
+}
+
+/// A day's tally as `/incident stats` reads it, without the fields that
+/// count nothing.
+async fn tally_of(store: &Store, day: chrono::NaiveDate) -> Vec<(String, i64)> {
+    let summed = store.subjects.incident_tallies(&[day]).await.unwrap();
+    summed.into_iter().filter(|(_, n)| *n != 0).collect()
+}
+
+fn fields(counts: &[(&str, i64)]) -> Vec<(String, i64)> {
+    counts.iter().map(|(field, n)| (field.to_string(), *n)).collect()
+}
+
+/// Incidents stored before tallies existed, and a tally that counts what
+/// is not there: a rebuild makes each day's tally what the commits of its
+/// incidents would have left, each incident on the UTC day it was
+/// declared, and later commits add to it as to any.
+async fn rebuilt_tallies_are_what_the_commits_would_have_left(store: Store) {
+    let runbook = Runbook::seed();
+    let day = |n: i64| (t0() + TimeDelta::days(n)).date_naive();
+    let mut counted = incident(1, t0());
+    assert_eq!(save_counted(&store, &counted, 0, None).await, CommitOutcome::Committed);
+    let before = counted.clone();
+    counted.acknowledge("U0BOB", t0() + minutes(4)).unwrap();
+    assert_eq!(save_counted(&store, &counted, 1, Some(&before)).await, CommitOutcome::Committed);
+    let before = counted.clone();
+    counted.resolve("U0BOB", None, t0() + minutes(50)).unwrap();
+    assert_eq!(save_counted(&store, &counted, 2, Some(&before)).await, CommitOutcome::Committed);
+    // Stored before the upgrade: in no tally. The last millisecond of day 0
+    // and the first of day 1 (t0 is 03:00 UTC).
+    let mut uncounted = incident(2, t0() + minutes(30));
+    uncounted.severity = Severity::P0;
+    assert_eq!(save(&store, &uncounted, 0).await, CommitOutcome::Committed);
+    let midnight = t0() + TimeDelta::hours(21);
+    let late = incident(3, midnight - TimeDelta::milliseconds(1));
+    assert_eq!(save(&store, &late, 0).await, CommitOutcome::Committed);
+    assert_eq!(save(&store, &incident(4, midnight), 0).await, CommitOutcome::Committed);
+    // Day 2 declared nothing, but its tally says otherwise.
+    let wrong = Tally { day: day(2), deltas: vec![("P3:declared".into(), 5)] };
+    assert_eq!(
+        store.subjects.commit(&Commit { tally: Some(&wrong), ..empty() }).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    let counted_only = fields(&[("P1:ack:240", 1), ("P1:declared", 1), ("P1:fix:3000", 1), ("P1:resolved", 1)]);
+    assert_eq!(tally_of(&store, day(0)).await, counted_only);
+    assert!(tally_of(&store, day(1)).await.is_empty());
+    assert_eq!(tally_of(&store, day(2)).await, fields(&[("P3:declared", 5)]));
+
+    let read = store.subjects.incidents_declared_on(day(0)).await.unwrap();
+    assert_eq!(read.versions, [(IncidentId(1), 3), (IncidentId(2), 1), (IncidentId(3), 1)]);
+    assert_eq!(ids(&read.incidents), [1, 2, 3]);
+    for (n, incidents) in [(0, 3), (1, 1), (2, 0), (3, 0)] {
+        let rebuilt = store.subjects.rebuild_incident_tally(day(n), &runbook).await.unwrap();
+        assert_eq!(rebuilt, TallyRebuild::Rebuilt { incidents }, "day {n}");
+    }
+    let all = [("P0:declared", 1), ("P1:ack:240", 1), ("P1:declared", 2), ("P1:fix:3000", 1), ("P1:resolved", 1)];
+    assert_eq!(tally_of(&store, day(0)).await, fields(&all));
+    assert_eq!(tally_of(&store, day(1)).await, fields(&[("P1:declared", 1)]));
+    assert!(tally_of(&store, day(2)).await.is_empty(), "a tally without incidents is emptied");
+    // Again: the same tallies, not twice.
+    store.subjects.rebuild_incident_tally(day(0), &runbook).await.unwrap();
+    assert_eq!(tally_of(&store, day(0)).await, fields(&all));
+
+    let before = uncounted.clone();
+    uncounted.acknowledge("U0BOB", t0() + minutes(32)).unwrap();
+    assert_eq!(save_counted(&store, &uncounted, 1, Some(&before)).await, CommitOutcome::Committed);
+    let acknowledged = [("P0:ack:120", 1), ("P0:declared", 1)];
+    assert_eq!(tally_of(&store, day(0)).await[..2], fields(&acknowledged));
+}
+
+/// A rebuild and the bots' commits at once: a commit to one of the day's
+/// incidents, or a new incident that day, between the rebuild's read and
+/// its write refuses the write (the commit's increment stays), and the
+/// rebuild reads again; a commit to another day's incident does not.
+async fn a_tally_rebuild_racing_commits_loses_no_increment_and_reads_again(store: Store) {
+    let runbook = Runbook::seed();
+    let day = t0().date_naive();
+    let mut one = incident(1, t0());
+    assert_eq!(save(&store, &one, 0).await, CommitOutcome::Committed);
+    let mut other_day = incident(9, t0() - TimeDelta::days(1));
+    assert_eq!(save_counted(&store, &other_day, 0, None).await, CommitOutcome::Committed);
+
+    let read = store.subjects.incidents_declared_on(day).await.unwrap();
+    let stale = stats::day_tally(&read.incidents, &runbook);
+    let before = one.clone();
+    one.acknowledge("U0BOB", t0() + minutes(4)).unwrap();
+    assert_eq!(save_counted(&store, &one, 1, Some(&before)).await, CommitOutcome::Committed);
+    assert_eq!(store.subjects.replace_incident_tally(&read, &stale).await.unwrap(), CommitOutcome::Conflict);
+    assert_eq!(tally_of(&store, day).await, fields(&[("P1:ack:240", 1)]), "the commit's increment stays");
+
+    let read = store.subjects.incidents_declared_on(day).await.unwrap();
+    let stale = stats::day_tally(&read.incidents, &runbook);
+    let two = incident(2, t0() + minutes(10));
+    assert_eq!(save_counted(&store, &two, 0, None).await, CommitOutcome::Committed);
+    assert_eq!(store.subjects.replace_incident_tally(&read, &stale).await.unwrap(), CommitOutcome::Conflict);
+    assert_eq!(tally_of(&store, day).await, fields(&[("P1:ack:240", 1), ("P1:declared", 1)]));
+
+    let read = store.subjects.incidents_declared_on(day).await.unwrap();
+    let fresh = stats::day_tally(&read.incidents, &runbook);
+    let before = other_day.clone();
+    other_day.resolve("U0BOB", None, t0()).unwrap();
+    assert_eq!(save_counted(&store, &other_day, 1, Some(&before)).await, CommitOutcome::Committed);
+    assert_eq!(store.subjects.replace_incident_tally(&read, &fresh).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(tally_of(&store, day).await, fields(&[("P1:ack:240", 1), ("P1:declared", 2)]));
+    let yesterday = fields(&[("P1:declared", 1), ("P1:fix:86400", 1), ("P1:resolved", 1)]);
+    assert_eq!(tally_of(&store, day - TimeDelta::days(1)).await, yesterday);
+
+    // After a refused write, the whole rebuild reads again and gets there.
+    let read = store.subjects.incidents_declared_on(day).await.unwrap();
+    let before = one.clone();
+    one.resolve("U0BOB", None, t0() + minutes(20)).unwrap();
+    assert_eq!(save_counted(&store, &one, 2, Some(&before)).await, CommitOutcome::Committed);
+    let stale = stats::day_tally(&read.incidents, &runbook);
+    assert_eq!(store.subjects.replace_incident_tally(&read, &stale).await.unwrap(), CommitOutcome::Conflict);
+    let rebuilt = store.subjects.rebuild_incident_tally(day, &runbook).await.unwrap();
+    assert_eq!(rebuilt, TallyRebuild::Rebuilt { incidents: 2 });
+    let all = [("P1:ack:240", 1), ("P1:declared", 2), ("P1:fix:1200", 1), ("P1:resolved", 1)];
+    assert_eq!(tally_of(&store, day).await, fields(&all));
 }
 
 macro_rules! contracts {
@@ -1474,6 +1604,8 @@ contracts!(
     swap_with_its_overrides,
     a_list_page_holds_the_newest_open_and_counts_them_all,
     tallies_add_up_per_day_and_are_written_only_by_a_commit_that_goes_through,
+    rebuilt_tallies_are_what_the_commits_would_have_left,
+    a_tally_rebuild_racing_commits_loses_no_increment_and_reads_again,
 );
 
 /// The one thing the backends are meant to differ in.

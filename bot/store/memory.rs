@@ -605,6 +605,13 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// The numbers the declared index holds for `day`, in its order.
+    fn declared_on(&self, day: chrono::NaiveDate) -> Vec<u64> {
+        let (from, to) = super::subjects::declared_on_millis(day);
+        let Some(set) = self.indexes.get(&Index::Declared) else { return Vec::new() };
+        set.ordered.range((from, String::new())..(to, String::new())).filter_map(|(_, n)| n.parse().ok()).collect()
+    }
+
     /// The listed form of these incidents (state and alert), skipping an
     /// index entry without its incident as Redis's list does.
     fn incidents(&self, ids: &[u64]) -> StoreResult<Vec<Incident>> {
@@ -1022,6 +1029,43 @@ impl MemoryStore {
             })
             .unwrap_or_default();
         state.incidents(&ids)
+    }
+
+    pub fn incidents_declared_on(&self, day: chrono::NaiveDate) -> StoreResult<super::DeclaredOn> {
+        let state = self.lock();
+        let stored = state.declared_on(day).into_iter().map(|number| {
+            let subject = Subject::Incident(number);
+            let hash = state.hashes.get(&subject);
+            let field = |name: &str| hash.and_then(|h| h.get(name)).map(String::as_str);
+            (number, subject.to_string(), field("state"), field("v"))
+        });
+        super::subjects::declared_on(day, stored)
+    }
+
+    /// REPLACE_TALLY_LUA's checks and writes, in one critical section.
+    pub fn replace_incident_tally(
+        &self,
+        read: &super::DeclaredOn,
+        tally: &BTreeMap<String, i64>,
+    ) -> StoreResult<CommitOutcome> {
+        let mut state = self.lock();
+        let mut declared = state.declared_on(read.day);
+        let mut numbers: Vec<u64> = read.versions.iter().map(|(id, _)| id.0).collect();
+        declared.sort_unstable();
+        numbers.sort_unstable();
+        let unchanged = declared == numbers
+            && read.versions.iter().all(|(id, version)| {
+                let hash = state.hashes.get(&Subject::Incident(id.0));
+                hash.and_then(|h| h.get("v")).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) == *version
+            });
+        if !unchanged {
+            return Ok(CommitOutcome::Conflict);
+        }
+        state.tallies.remove(&read.day);
+        if !tally.is_empty() {
+            state.tallies.insert(read.day, tally.iter().map(|(field, n)| (field.clone(), *n)).collect());
+        }
+        Ok(CommitOutcome::Committed)
     }
 
     pub fn commit(&self, change: &Commit<'_>) -> StoreResult<CommitOutcome> {

@@ -45,7 +45,9 @@ pub use inbox::{Accepted, Hook, HookSource, InboxEntry, InboxStore, INBOX_BLOCK}
 pub use outbox::{Landed, OutboxEntry, OutboxStore, OutboxStream, OUTBOX_BLOCK};
 pub use redis::EpochCheck;
 pub use replicas::ReplicaStore;
-pub use subjects::{Commit, CommitOutcome, OpeningGroup, Stored, SubjectStore};
+pub use subjects::{
+    Commit, CommitOutcome, DeclaredOn, OpeningGroup, Stored, SubjectStore, TallyRebuild, TALLY_REBUILD_ATTEMPTS,
+};
 pub use timers::TimerStore;
 
 /// Why the store could not do something. The same type whichever backend

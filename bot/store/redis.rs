@@ -57,6 +57,7 @@ pub struct RedisStore {
     accept_hook: Script,
     replace_if: Script,
     next_number: Script,
+    replace_tally: Script,
     sum_tallies: Script,
     settle: Script,
     /// `OPSBOT_REDIS_WAIT_REPLICAS`: how many replicas each commit waits
@@ -450,6 +451,37 @@ for _, f in ipairs(order) do out[#out + 1] = f; out[#out + 1] = sum[f] end
 return out
 "#;
 
+/// KEYS: the declared index, a day's tally, then the hash of each incident
+/// read for it. ARGV: the day's first and the next day's first ms, the
+/// number of incidents read, their (number, version) pairs, then the new
+/// tally's (field, count) pairs. Replaces the tally (DEL, HSET) only if the
+/// index holds exactly those numbers for the day and each is still at its
+/// version (a missing hash at 0): 1 replaced, 0 not. A commit to any of
+/// them, or a new one declared that day, would have changed the tally
+/// since it was read, and its increment would be lost.
+const REPLACE_TALLY_LUA: &str = r#"
+local n = tonumber(ARGV[3])
+local declared = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. ARGV[2])
+if #declared ~= n then return 0 end
+local read = {}
+for j = 1, n do read[ARGV[2 + 2 * j]] = true end
+for _, number in ipairs(declared) do
+  if not read[number] then return 0 end
+end
+for j = 1, n do
+  if tonumber(redis.call('HGET', KEYS[2 + j], 'v') or '0') ~= tonumber(ARGV[3 + 2 * j]) then return 0 end
+end
+redis.call('DEL', KEYS[2])
+-- In chunks of whole pairs: Lua's unpack takes a few thousand values at most.
+local i = 4 + 2 * n
+while i <= #ARGV do
+  local last = math.min(#ARGV, i + 999)
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, last))
+  i = last + 1
+end
+return 1
+"#;
+
 /// GCRA on KEYS[1], a channel's theoretical arrival time (ms): ARGV now
 /// (ms), interval between posts (ms), burst. Returns 0 when a post may go
 /// now (and counts it), else the ms until one may.
@@ -629,6 +661,7 @@ impl RedisStore {
             accept_hook: Script::new(ACCEPT_HOOK_LUA),
             replace_if: Script::new(REPLACE_IF_LUA),
             next_number: Script::new(NEXT_NUMBER_LUA),
+            replace_tally: Script::new(REPLACE_TALLY_LUA),
             sum_tallies: Script::new(SUM_TALLIES_LUA),
             settle: Script::new(SETTLE_LUA),
             replica_wait: None,
@@ -891,6 +924,58 @@ impl RedisStore {
         let ids: Vec<u64> =
             timed(conn.zrevrangebyscore(self.keys.declared(), "+inf", since.timestamp_millis())).await?;
         self.incidents(&ids).await
+    }
+
+    /// The incidents declared on `day`: the index's range, then each one's
+    /// state and version in one pipelined fetch. Not one snapshot: what
+    /// changes in between is caught by [`RedisStore::replace_incident_tally`].
+    pub async fn incidents_declared_on(&self, day: chrono::NaiveDate) -> StoreResult<super::DeclaredOn> {
+        use super::subjects::{declared_on, declared_on_millis};
+        let (from, to) = declared_on_millis(day);
+        let mut conn = self.conn();
+        let numbers: Vec<u64> = timed(conn.zrangebyscore(self.keys.declared(), from, format!("({to}"))).await?;
+        if numbers.is_empty() {
+            return declared_on(day, []);
+        }
+        let mut pipe = redis::pipe();
+        for number in &numbers {
+            pipe.hmget(self.keys.incident(IncidentId(*number)), &["state", "v"]);
+        }
+        let rows: Vec<Vec<Option<String>>> = timed(pipe.query_async(&mut conn)).await?;
+        declared_on(
+            day,
+            numbers.iter().zip(&rows).map(|(number, row)| {
+                let field = |i: usize| row.get(i).and_then(|f| f.as_deref());
+                (*number, self.keys.incident(IncidentId(*number)), field(0), field(1))
+            }),
+        )
+    }
+
+    /// REPLACE_TALLY_LUA: the day's tally replaced if nothing it counts
+    /// changed since `read`.
+    pub async fn replace_incident_tally(
+        &self,
+        read: &super::DeclaredOn,
+        tally: &BTreeMap<String, i64>,
+    ) -> StoreResult<CommitOutcome> {
+        if self.epoch.is_lost() {
+            return Err(StoreError::Lost);
+        }
+        self.not_failing_over()?;
+        let (from, to) = super::subjects::declared_on_millis(read.day);
+        let mut invocation = self.replace_tally.prepare_invoke();
+        invocation.key(self.keys.declared()).key(self.keys.tally(read.day));
+        invocation.arg(from).arg(to).arg(read.versions.len());
+        for (id, version) in &read.versions {
+            invocation.key(self.keys.incident(*id));
+            invocation.arg(id.0).arg(*version);
+        }
+        for (field, count) in tally {
+            invocation.arg(field).arg(*count);
+        }
+        let mut conn = self.conn();
+        let replaced: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(if replaced == 1 { CommitOutcome::Committed } else { CommitOutcome::Conflict })
     }
 
     async fn incidents(&self, ids: &[u64]) -> StoreResult<Vec<Incident>> {

@@ -1,6 +1,7 @@
 //! Incidents, checklist runs, alert groups, deployments, handoffs, on-call overrides and swaps as stored: their state,
 //! timelines and indexes, the commit of a decision, and where their Slack
-//! messages are; the window of finished workflow runs the KPI alerts
+//! messages are; the per-day incident tallies `/incident stats` reads,
+//! and their rebuild; the window of finished workflow runs the KPI alerts
 //! read; and the re-runs people asked for from `/pipeline runs`, stored
 //! like a subject's state (versioned, committed with their effects) by the
 //! run's id.
@@ -10,7 +11,7 @@ use chrono::NaiveDate;
 use opsbot_handlers::alert::{AlertGroup, RunSample};
 use opsbot_handlers::delivery::State;
 use opsbot_handlers::deploy::Deployment;
-use opsbot_handlers::incident::stats::Tally;
+use opsbot_handlers::incident::stats::{self, Tally};
 use opsbot_handlers::oncall::handoff::Handoff;
 use opsbot_handlers::oncall::overrides::Override;
 use opsbot_handlers::oncall::swap::Swap;
@@ -19,7 +20,7 @@ use opsbot_handlers::run::{Run, RunId};
 use opsbot_handlers::subject::AlertId;
 use opsbot_handlers::subject::{DeployId, HandoffId, OverrideId, SwapId};
 use opsbot_handlers::subject::{Posted, ANCHOR_KEY};
-use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Subject, TimelineEntry, Timer};
+use opsbot_handlers::{Effect, Incident, IncidentId, Message, MessageRef, Runbook, Subject, TimelineEntry, Timer};
 use std::collections::{BTreeMap, HashMap};
 
 /// Whether a guarded commit went through.
@@ -63,6 +64,32 @@ pub struct Commit<'a> {
     /// (`/incident stats` reads those, never the incidents).
     pub tally: Option<&'a Tally>,
 }
+
+/// The incidents declared on one UTC day, as read to rebuild its tally.
+#[derive(Clone, Debug)]
+pub struct DeclaredOn {
+    pub day: NaiveDate,
+    /// Every number the declared index holds for the day, with the version
+    /// read (0: nothing stored under it): the rebuilt tally is written only
+    /// if these are still the day's incidents, at these versions.
+    pub versions: Vec<(IncidentId, u64)>,
+    pub incidents: Vec<Incident>,
+}
+
+/// How rebuilding a day's tally went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TallyRebuild {
+    /// The tally holds what this many incidents count for.
+    Rebuilt { incidents: usize },
+    /// Its incidents changed between read and write at every attempt
+    /// (commits to them, or new ones declared that day), so it was left as
+    /// it was; a rebuild later, when the day is quieter, is as safe.
+    KeptChanging { attempts: u32 },
+}
+
+/// How often a day's rebuild reads again after its incidents changed
+/// under it, before it gives up on the day.
+pub const TALLY_REBUILD_ATTEMPTS: u32 = 5;
 
 /// See [`Commit::opens`].
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +151,49 @@ impl SubjectStore {
     /// count (see `opsbot_handlers::incident::stats`).
     pub async fn incident_tallies(&self, days: &[NaiveDate]) -> StoreResult<BTreeMap<String, i64>> {
         dispatch!(self.incident_tallies(days))
+    }
+
+    /// The incidents declared on `day` (UTC), oldest first, with their
+    /// versions.
+    pub async fn incidents_declared_on(&self, day: NaiveDate) -> StoreResult<DeclaredOn> {
+        dispatch!(self.incidents_declared_on(day))
+    }
+
+    /// Replaces the tally of `read.day` with `tally` (field → count), only
+    /// if the incidents declared that day are still those read, at the
+    /// versions read: else [`CommitOutcome::Conflict`], and nothing is
+    /// written. Checked and written in one step, so no commit's increment
+    /// is lost under the new tally or counted twice in it.
+    pub async fn replace_incident_tally(
+        &self,
+        read: &DeclaredOn,
+        tally: &BTreeMap<String, i64>,
+    ) -> StoreResult<CommitOutcome> {
+        dispatch!(self.replace_incident_tally(read, tally))
+    }
+
+    /// Rebuilds the tally of `day` from its incidents as they stand (what
+    /// they count for against `runbook`'s targets): reads them, counts, and
+    /// replaces the tally if they did not change meanwhile, else reads
+    /// again, up to [`TALLY_REBUILD_ATTEMPTS`] times. Safe while bots
+    /// commit: their increments land either before the read or after the
+    /// replacement.
+    pub async fn rebuild_incident_tally(&self, day: NaiveDate, runbook: &Runbook) -> StoreResult<TallyRebuild> {
+        // Short pauses: a commit takes milliseconds, so a clash is usually
+        // over by the next attempt.
+        let mut pause = std::time::Duration::from_millis(20);
+        for attempt in 1..=TALLY_REBUILD_ATTEMPTS {
+            let read = self.incidents_declared_on(day).await?;
+            let tally = stats::day_tally(&read.incidents, runbook);
+            if self.replace_incident_tally(&read, &tally).await? == CommitOutcome::Committed {
+                return Ok(TallyRebuild::Rebuilt { incidents: read.incidents.len() });
+            }
+            if attempt < TALLY_REBUILD_ATTEMPTS {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+        Ok(TallyRebuild::KeptChanging { attempts: TALLY_REBUILD_ATTEMPTS })
     }
 
     /// Incidents declared since `since`, open or resolved, newest first.
@@ -391,6 +461,33 @@ pub(super) fn incident_from_fields(
     let version = fields.get("v").and_then(|v| v.parse().ok()).unwrap_or(0);
     incident.posted = posted_from_fields(&fields);
     Ok(Some(Versioned { value: incident, version }))
+}
+
+/// The declared index's bounds for `day`, in its scores (ms): from, and
+/// to (excluded).
+pub(super) fn declared_on_millis(day: NaiveDate) -> (i64, i64) {
+    let (from, to) = stats::day_span(day);
+    (from.timestamp_millis(), to.timestamp_millis())
+}
+
+/// The incidents declared on `day` from what is stored under each number
+/// the declared index holds for it: (number, key, state, version), in the
+/// index's order.
+pub(super) fn declared_on<'a>(
+    day: NaiveDate,
+    stored: impl IntoIterator<Item = (u64, String, Option<&'a str>, Option<&'a str>)>,
+) -> StoreResult<DeclaredOn> {
+    let mut read = DeclaredOn { day, versions: Vec::new(), incidents: Vec::new() };
+    for (number, key, state, version) in stored {
+        // An index entry without its incident would be a bug: it counts for
+        // nothing, but its absence is checked like any version.
+        let version = version.and_then(|v| v.parse().ok()).unwrap_or(0);
+        read.versions.push((IncidentId(number), version));
+        if let Some(state) = state {
+            read.incidents.push(from_json(&key, state)?);
+        }
+    }
+    Ok(read)
 }
 
 /// An incident as listed (open, recent): state and alert only, the cheap
