@@ -1,8 +1,10 @@
 //! The `opsbot` command line: `opsbot serve` runs the bot; `opsbot runbook
-//! print` and `opsbot runbook check FILE` help a team write its own runbook.
+//! print` and `opsbot runbook check FILE` help a team write its own runbook;
+//! `opsbot redis`, `opsbot outbox` and `opsbot report` work on its Redis.
 
 use clap::{Parser, Subcommand};
 use opsbot::config::{Config, ServeArgs};
+use opsbot_handlers::incident::decide::STATS_WINDOW;
 use opsbot_handlers::runbook::{self, Runbook};
 use std::io::Write;
 use std::path::PathBuf;
@@ -90,7 +92,31 @@ enum RedisCommand {
         #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
         redis_prefix: String,
     },
+    /// Rebuild the per-day tallies `/incident stats` reads from the
+    /// incidents themselves: after an upgrade from a version without them,
+    /// or to repair one. Safe while the bot runs.
+    RebuildTallies {
+        /// How many UTC days to rebuild: today and the ones before it, at
+        /// most 3660.
+        #[arg(
+            long,
+            default_value_t = STATS_WINDOW.num_days(),
+            value_parser = clap::value_parser!(i64).range(1..=MAX_REBUILD_DAYS)
+        )]
+        days: i64,
+        /// Key prefix, as the bot uses it.
+        #[arg(long, env = "OPSBOT_REDIS_PREFIX", default_value = "opsbot")]
+        redis_prefix: String,
+        /// The runbook whose targets the incidents are counted against, as
+        /// the bot runs with.
+        #[arg(long, env = "OPSBOT_RUNBOOK")]
+        runbook: Option<String>,
+    },
 }
+
+/// Ten years of days: far past any window, and a bound that keeps a typo
+/// from walking back to the start of the calendar.
+const MAX_REBUILD_DAYS: i64 = 3660;
 
 #[derive(Subcommand)]
 enum RunbookCommand {
@@ -111,6 +137,9 @@ fn main() -> ExitCode {
         Command::Runbook(RunbookCommand::Check { file }) => check_runbook(&file),
         Command::Report { id, redis_prefix, runbook } => print_report(&id, &redis_prefix, runbook.as_deref()),
         Command::Redis(RedisCommand::Adopt { next, redis_prefix }) => adopt(&next, &redis_prefix),
+        Command::Redis(RedisCommand::RebuildTallies { days, redis_prefix, runbook }) => {
+            rebuild_tallies(days, &redis_prefix, runbook.as_deref())
+        }
         Command::Outbox(command) => outbox(command),
         Command::Serve(args) => {
             let config = match Config::from_env(&args) {
@@ -297,6 +326,76 @@ fn adopt(next: &[String], prefix: &str) -> ExitCode {
     }
 }
 
+/// `opsbot redis rebuild-tallies`: each day's tally, oldest first, one line
+/// each, then a summary. Exit 2 for a bad setting, 1 when Redis fails or a
+/// day kept changing under every attempt (running it again is as safe).
+fn rebuild_tallies(days: i64, prefix: &str, runbook_path: Option<&str>) -> ExitCode {
+    use opsbot::store::TallyRebuild;
+    use opsbot_handlers::text::plural;
+    let runbook = match runbook_or_seed(runbook_path) {
+        Ok(runbook) => runbook,
+        Err(code) => return code,
+    };
+    let (url, runtime) = match redis_and_runtime("the tallies are rebuilt in the bot's Redis") {
+        Ok(both) => both,
+        Err(code) => return code,
+    };
+    if let Err(why) = opsbot::store::check_url(&url) {
+        eprintln!("opsbot: REDIS_URL: {why}");
+        return ExitCode::from(2);
+    }
+    let mut window = opsbot_handlers::incident::stats::window(chrono::Utc::now(), days);
+    window.reverse();
+    let (mut rebuilt, mut incidents, mut unsettled) = (0u64, 0u64, 0u64);
+    let done = runtime.block_on(async {
+        let store = opsbot::store::Store::connect(&url, prefix)?;
+        for day in &window {
+            let day_name = day.format("%Y-%m-%d");
+            match store.subjects.rebuild_incident_tally(*day, &runbook).await? {
+                TallyRebuild::Rebuilt { incidents: n } => {
+                    println!("{day_name}: {}", plural(n as u64, "incident", "incidents"));
+                    rebuilt += 1;
+                    incidents += n as u64;
+                }
+                TallyRebuild::KeptChanging { attempts } => {
+                    println!("{day_name}: not rebuilt: its incidents changed during each of {attempts} attempts");
+                    unsettled += 1;
+                }
+            }
+        }
+        Ok::<_, opsbot::store::StoreError>(())
+    });
+    println!(
+        "rebuilt the tallies of {rebuilt} of {} ({})",
+        plural(window.len() as u64, "day", "days"),
+        plural(incidents, "incident", "incidents")
+    );
+    match done {
+        Ok(()) if unsettled == 0 => ExitCode::SUCCESS,
+        Ok(()) => {
+            let days = plural(unsettled, "day was", "days were");
+            eprintln!("opsbot: {days} not rebuilt, their incidents busy with commits; run it again later");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("opsbot: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The runbook at `path` (`OPSBOT_RUNBOOK`), else the seed; exit 2 when it
+/// cannot be read or is not a runbook.
+fn runbook_or_seed(path: Option<&str>) -> Result<Runbook, ExitCode> {
+    match path {
+        None => Ok(Runbook::seed()),
+        Some(path) => opsbot::config::load_runbook(path).map_err(|e| {
+            eprintln!("opsbot: {e}");
+            ExitCode::from(2)
+        }),
+    }
+}
+
 /// What the commands that read the bot's Redis need: `REDIS_URL` (exit 2
 /// without it, saying `why` it is needed) and a runtime to talk to it on.
 fn redis_and_runtime(why: &str) -> Result<(String, tokio::runtime::Runtime), ExitCode> {
@@ -324,15 +423,9 @@ fn print_report(id: &str, prefix: &str, runbook_path: Option<&str>) -> ExitCode 
         Ok(both) => both,
         Err(code) => return code,
     };
-    let runbook = match runbook_path {
-        None => Runbook::seed(),
-        Some(path) => match opsbot::config::load_runbook(path) {
-            Ok(runbook) => runbook,
-            Err(e) => {
-                eprintln!("opsbot: {e}");
-                return ExitCode::from(2);
-            }
-        },
+    let runbook = match runbook_or_seed(runbook_path) {
+        Ok(runbook) => runbook,
+        Err(code) => return code,
     };
     let loaded = runtime.block_on(async {
         let store = opsbot::store::Store::connect(&url, prefix)?;

@@ -1,6 +1,7 @@
 //! The binary's outside contract: `--help`, start-up refusing bad
 //! configuration with one clear line and exit code 2, secrets unprinted,
-//! and SIGTERM stopping it within its grace, its work handed over.
+//! the operator commands on a real Redis, and SIGTERM stopping it within
+//! its grace, its work handed over.
 
 use std::process::Command;
 
@@ -190,6 +191,78 @@ async fn opsbot_outbox_lists_a_dead_letter_and_retry_delivers_it() {
     let gone = cli(&["outbox", "drop", &entry]);
     assert_eq!(gone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&gone.stderr).contains(&format!("there is no dead letter {entry}")));
+}
+
+/// Incidents stored before tallies existed (an upgrade) are missing from
+/// `/incident stats` until `opsbot redis rebuild-tallies` counts them from
+/// the incidents; a tally that counts what is not there is put right too.
+#[tokio::test]
+async fn rebuild_tallies_counts_incidents_from_before_the_upgrade() {
+    use crate::support::*;
+    use opsbot::clock::Clock;
+    let t = spawn_app().await;
+    // The binary rebuilds the days up to its own today: the bot's clock
+    // reads the same.
+    t.clock.advance(chrono::Utc::now() - t.clock.now());
+    t.incident("p1 Queue backlog").await;
+    t.incident("ack 1").await;
+    t.incident("resolve 1 drained the queue").await;
+    t.incident("p2 Slow cache").await;
+    let counted = reply_text(&t.incident("stats").await);
+    assert!(counted.contains("P1: 1 (0 open)") && counted.contains("P2: 1 (1 open)"), "{counted}");
+
+    // What an upgrade leaves: the incidents and no tally of their day; and
+    // yesterday's tally counting incidents that are not there.
+    let prefix = &t.config.redis_prefix;
+    let today = t.clock.now().date_naive();
+    let yesterday = today - chrono::TimeDelta::days(1);
+    let client = redis::Client::open(t.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 =
+        redis::cmd("DEL").arg(format!("{prefix}:incidents:tally:{today}")).query_async(&mut conn).await.unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg(format!("{prefix}:incidents:tally:{yesterday}"))
+        .arg("P0:declared")
+        .arg(3)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let upgraded = reply_text(&t.incident("stats").await);
+    assert!(upgraded.contains("P0: 3 (3 open)") && !upgraded.contains("P1:"), "{upgraded}");
+
+    let out = opsbot()
+        .args(["redis", "rebuild-tallies", "--days", "3"])
+        .env("REDIS_URL", t.redis.url())
+        .env("OPSBOT_REDIS_PREFIX", prefix)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{today}: 2 incidents\n")), "{stdout}");
+    assert!(stdout.contains(&format!("{yesterday}: 0 incidents\n")), "{stdout}");
+    assert!(stdout.ends_with("rebuilt the tallies of 3 of 3 days (2 incidents)\n"), "{stdout}");
+    assert_eq!(reply_text(&t.incident("stats").await), counted);
+}
+
+/// `opsbot redis rebuild-tallies` refuses bad arguments and settings with
+/// exit 2 and a Redis it cannot reach with 1, never printing REDIS_URL's
+/// password.
+#[test]
+fn rebuild_tallies_refuses_bad_settings_with_2_a_failing_redis_with_1_and_hides_the_password() {
+    const UNREACHABLE: &str = "redis://:hunter2@127.0.0.1:1/";
+    let exits = |code: i32, args: &[&str], env: &[(&str, &str)], expected: &str| {
+        let out = opsbot().args(["redis", "rebuild-tallies"]).args(args).envs(env.iter().copied()).output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?} {env:?}: {printed}");
+        assert!(printed.contains(expected), "{args:?} {env:?}: {printed}");
+        assert!(!printed.contains("hunter2"), "the password was printed: {printed}");
+    };
+    exits(2, &["--days", "0"], &[("REDIS_URL", UNREACHABLE)], "--days");
+    exits(2, &["--days", "many"], &[("REDIS_URL", UNREACHABLE)], "--days");
+    exits(2, &[], &[], "REDIS_URL is not set");
+    exits(2, &[], &[("REDIS_URL", "mysql://user:hunter2@db/")], "REDIS_URL");
+    exits(2, &["--runbook", "/nonexistent/runbook.yml"], &[("REDIS_URL", UNREACHABLE)], "OPSBOT_RUNBOOK");
+    exits(1, &[], &[("REDIS_URL", UNREACHABLE)], "Redis is unavailable");
 }
 
 #[test]
