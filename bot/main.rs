@@ -365,11 +365,13 @@ fn rebuild_tallies(days: i64, prefix: &str, runbook_path: Option<&str>) -> ExitC
         }
         Ok::<_, opsbot::store::StoreError>(())
     });
-    println!(
-        "rebuilt the tallies of {rebuilt} of {} ({})",
-        plural(window.len() as u64, "day", "days"),
-        plural(incidents, "incident", "incidents")
-    );
+    if done.is_ok() {
+        println!(
+            "rebuilt the tallies of {rebuilt} of {} ({})",
+            plural(window.len() as u64, "day", "days"),
+            plural(incidents, "incident", "incidents")
+        );
+    }
     match done {
         Ok(()) if unsettled == 0 => ExitCode::SUCCESS,
         Ok(()) => {
