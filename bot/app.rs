@@ -130,13 +130,14 @@ impl App {
         // The name the workers hold entries under is the one that beats.
         let replica = options.worker.consumer.clone();
         let (every, lasts) = (options.worker.heartbeat_every, options.worker.heartbeat_lasts);
-        crate::heartbeat::beat(&store.replicas, &replica, lasts).await;
+        let liveness = Arc::new(crate::heartbeat::Liveness::default());
+        crate::heartbeat::beat(&store.replicas, &replica, lasts, &liveness).await;
         let heartbeat_stop = CancellationToken::new();
         let heartbeat = tokio::spawn(crate::heartbeat::run(
             store.replicas.clone(),
             replica.clone(),
-            every,
-            lasts,
+            (every, lasts),
+            liveness.clone(),
             heartbeat_stop.clone(),
         ));
         let stop = shutdown.clone();
@@ -162,6 +163,7 @@ impl App {
             runbook: engine.runbook.clone(),
             clock: options.clock,
             metrics: engine.metrics.clone(),
+            liveness,
             settings: options.worker,
         };
         let worker = tokio::spawn(outbox::run(outbox, shutdown.clone()));

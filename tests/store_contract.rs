@@ -626,18 +626,35 @@ async fn outbox_keep_resets_idle(store: Store) {
     let given = store.outbox.read(People, "a", 10, None).await.unwrap();
     let idle = Duration::from_millis(400);
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
-    store.outbox.keep(People, "a", &given[0].id).await.unwrap();
+    assert!(store.outbox.keep(People, "a", &given[0].id).await.unwrap(), "a holds it");
     assert!(store.outbox.claim_abandoned(People, "b", idle, 10).await.unwrap().is_empty(), "kept");
 
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
     assert_eq!(texts(&store.outbox.claim_abandoned(People, "b", idle, 10).await.unwrap()), ["slow"]);
     store.outbox.done(People, &given[0].id).await.unwrap();
-    store.outbox.keep(People, "b", &given[0].id).await.unwrap();
+    assert!(!store.outbox.keep(People, "b", &given[0].id).await.unwrap(), "done: nobody holds it");
     assert!(
         store.outbox.read(People, "b", 10, Some("0")).await.unwrap().is_empty(),
         "keeping a done entry revives nothing"
     );
     assert_eq!(store.outbox.len().await.unwrap(), 0);
+}
+
+/// A replica keeps only what it holds: once another took an entry over (its
+/// heartbeat lapsed, it seemed dead), keeping it says so and leaves it with
+/// the one that took it, which may be delivering it.
+async fn keeping_an_entry_another_replica_took_over_says_so_and_leaves_it(store: Store) {
+    store.outbox.prepare().await.unwrap();
+    store.outbox.enqueue(&[note("held")]).await.unwrap();
+    let given = store.outbox.read(People, "a", 10, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let taken = store.outbox.claim_abandoned(People, "b", Duration::from_millis(10), 10).await.unwrap();
+    assert_eq!(texts(&taken), ["held"]);
+
+    assert!(!store.outbox.keep(People, "a", &given[0].id).await.unwrap(), "b holds it now");
+    assert!(store.outbox.read(People, "a", 10, Some("0")).await.unwrap().is_empty(), "not taken back");
+    assert!(store.outbox.keep(People, "b", &given[0].id).await.unwrap());
+    assert_eq!(texts(&store.outbox.read(People, "b", 10, Some("0")).await.unwrap()), ["held"]);
 }
 
 /// One commit writes to several streams in the same millisecond, so their
@@ -1581,6 +1598,7 @@ contracts!(
     outbox_own_pending,
     outbox_claim_abandoned,
     outbox_keep_resets_idle,
+    keeping_an_entry_another_replica_took_over_says_so_and_leaves_it,
     outbox_done_and_dead,
     dead_letters_of_two_streams_are_told_apart,
     settling_records_where_messages_landed_and_takes_the_entries_out,

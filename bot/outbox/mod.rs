@@ -113,6 +113,9 @@ pub struct Outbox {
     pub runbook: Arc<Runbook>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This replica's heartbeat: nothing is posted while it has lapsed, and
+    /// what was held across a lapse is checked to be ours still.
+    pub liveness: Arc<crate::heartbeat::Liveness>,
     pub settings: WorkerSettings,
 }
 
@@ -160,6 +163,18 @@ struct Delivery {
     /// of it tells: its reader took all it asked for (or has no room). While
     /// they are, people's stream is not read.
     anchors_behind: std::sync::atomic::AtomicBool,
+    liveness: Arc<crate::heartbeat::Liveness>,
+    /// Entries a `keep` found held by another replica (it took them over
+    /// while this one's heartbeat had lapsed): their lanes drop them.
+    lost: Mutex<HashSet<(OutboxStream, String)>>,
+}
+
+/// What the reader knows of an entry it hands a lane: the read that
+/// brought it (see `people_reads`) and the heartbeat's lapses then.
+#[derive(Clone, Copy)]
+struct Origin {
+    read: u64,
+    lapses: u64,
 }
 
 /// What a lane remembers of its subject between its entries, so that one
@@ -266,13 +281,13 @@ impl Lanes {
 
 struct Lane {
     /// Entries, each with the read that brought it (see `people_reads`).
-    tx: mpsc::UnboundedSender<(OutboxEntry, u64)>,
+    tx: mpsc::UnboundedSender<(OutboxEntry, Origin)>,
     /// Entries sent to the lane and not yet finished.
     queued: Arc<AtomicUsize>,
 }
 
 pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
-    let Outbox { queue, subjects, slack, github, timers, runbook, clock, metrics, settings } = outbox;
+    let Outbox { queue, subjects, slack, github, timers, runbook, clock, metrics, liveness, settings } = outbox;
     let (settling, incoming) = mpsc::unbounded_channel();
     // Not a task of its own: stopping (or killing) the worker stops it too.
     let settler = settler(queue.clone(), incoming, shutdown.clone(), settings.clone());
@@ -306,6 +321,8 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken) {
         anchors_held: AtomicUsize::new(0),
         // Unknown until their stream is first read: people's wait for it.
         anchors_behind: std::sync::atomic::AtomicBool::new(true),
+        liveness,
+        lost: Mutex::new(HashSet::new()),
     });
     // One reader per stream. A subject's anchor and the rest of its effects
     // are in two streams, so those two readers share lanes; alert groups'
@@ -402,7 +419,9 @@ async fn read(delivery: &Arc<Delivery>, stream: OutboxStream, lanes: &Lanes) {
                 let held: Vec<String> =
                     lock(&d.in_flight).iter().filter(|(s, _)| *s == stream).map(|(_, id)| id.clone()).collect();
                 for id in &held {
-                    d.queue.keep(stream, consumer, id).await?;
+                    if !d.queue.keep(stream, consumer, id).await? {
+                        lock(&d.lost).insert((stream, id.clone()));
+                    }
                 }
                 let claimed = d.queue.claim_abandoned(stream, consumer, d.settings.reclaim_after, count).await?;
                 if !claimed.is_empty() {
@@ -480,7 +499,7 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
     delivery.hold(&entry);
     let mut by_key = lock(&lanes.by_key);
     let lane = by_key.entry(key).or_insert_with(|| {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(OutboxEntry, u64)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(OutboxEntry, Origin)>();
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = queued.clone();
         let delivery = delivery.clone();
@@ -488,14 +507,14 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
             // Entries waiting for something later in the lane (an update
             // whose alert arrives after it, as when entries are taken over
             // from a stopped replica): they step aside instead of blocking.
-            let mut deferred: VecDeque<((OutboxEntry, u64), Instant)> = VecDeque::new();
+            let mut deferred: VecDeque<((OutboxEntry, Origin), Instant)> = VecDeque::new();
             let memory = Mutex::new(None);
             // Whether the last entry settled: what a deferred entry waits
             // for (its alert, read from the anchors' stream) may have just
             // gone out, so it is tried again at once.
             let mut progressed = false;
             loop {
-                let ((entry, read), since) = if progressed && !deferred.is_empty() {
+                let ((entry, origin), since) = if progressed && !deferred.is_empty() {
                     let (entry, since) = deferred.pop_front().expect("deferred is not empty");
                     delivery.hold(&entry.0);
                     (entry, since)
@@ -518,8 +537,8 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
                 };
                 let fresh = entry.stream.is_people()
                     && !lock(&delivery.maybe_posted).contains_key(&(entry.stream, entry.id.clone()));
-                let ctx = Ctx { memory: &memory, read: fresh.then_some(read) };
-                let settlement = delivery.deliver_until_settled(&entry, since, &ctx).await;
+                let ctx = Ctx { memory: &memory, read: fresh.then_some(origin.read) };
+                let settlement = delivery.deliver_until_settled(&entry, since, &ctx, origin.lapses).await;
                 // An entry that waits (or stops) lets lower classes go meanwhile.
                 delivery.release(&entry);
                 progressed = matches!(settlement, Settlement::Settled);
@@ -532,7 +551,19 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
                         }
                         counter.fetch_sub(1, Ordering::AcqRel);
                     }
-                    Settlement::Deferred => deferred.push_back(((entry, read), since)),
+                    Settlement::Deferred => deferred.push_back(((entry, origin), since)),
+                    Settlement::Lost => {
+                        let key = (entry.stream, entry.id.clone());
+                        lock(&delivery.landed).remove(&key);
+                        lock(&delivery.in_flight).remove(&key);
+                        lock(&delivery.maybe_posted).remove(&key);
+                        if let Effect::Refresh(message) = &entry.effect {
+                            delivery.storm.edit_settled(&edit_key(message), &entry.id);
+                        }
+                        counter.fetch_sub(1, Ordering::AcqRel);
+                        delivery.metrics.delivery("lost");
+                        tracing::info!(entry = %entry.name(), subject = %subject_of(&entry.effect), "another replica took this entry over while this one's heartbeat had lapsed; leaving it to that one");
+                    }
                     Settlement::Stopped => break,
                 }
             }
@@ -540,7 +571,8 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
         Lane { tx, queued }
     });
     lane.queued.fetch_add(1, Ordering::AcqRel);
-    if let Err(unsent) = lane.tx.send((entry, read)) {
+    let origin = Origin { read, lapses: delivery.liveness.lapses() };
+    if let Err(unsent) = lane.tx.send((entry, origin)) {
         // Only happens while shutting down; the entry stays in the stream.
         let unsent = unsent.0 .0;
         lane.queued.fetch_sub(1, Ordering::AcqRel);
@@ -593,6 +625,9 @@ enum Settlement {
     Settled,
     /// Waiting for something later in the lane; tried again after it.
     Deferred,
+    /// Another replica took it over while this one's heartbeat had lapsed:
+    /// it leaves the lane, and the stream is that replica's to settle.
+    Lost,
     /// Shutting down; the entry stays in the stream for next time.
     Stopped,
 }
@@ -644,6 +679,47 @@ impl Delivery {
         }
     }
 
+    /// Tells the other replicas we are still on `entry`; one of them took
+    /// it over if the store says it holds it (see [`Self::still_ours`]).
+    async fn keep(&self, entry: &OutboxEntry) {
+        if let Ok(false) = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await {
+            lock(&self.lost).insert((entry.stream, entry.id.clone()));
+        }
+    }
+
+    /// Before each attempt: waits while this replica's heartbeat has lapsed
+    /// (the others may be taking over what it holds, and must not find it
+    /// posted twice), then says whether `entry` is still ours. Only after a
+    /// lapse since `seen_lapses`, or a keep that found another holder, is
+    /// the store asked; a keep that finds it ours also tells the others we
+    /// are on it again. `None`: shutting down.
+    async fn still_ours(&self, entry: &OutboxEntry, seen_lapses: &mut u64) -> Option<bool> {
+        let key = (entry.stream, entry.id.clone());
+        let mut waits = 0u32;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return None;
+            }
+            if self.liveness.alive() {
+                let lapses = self.liveness.lapses();
+                if lapses == *seen_lapses && !lock(&self.lost).contains(&key) {
+                    return Some(true);
+                }
+                if let Ok(ours) = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await {
+                    lock(&self.lost).remove(&key);
+                    *seen_lapses = lapses;
+                    return Some(ours);
+                }
+            }
+            waits += 1;
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                // At most a second: once the heartbeat is back, go on soon.
+                _ = tokio::time::sleep(backoff(self.settings.backoff_first, self.settings.backoff_max.min(Duration::from_secs(1)), waits)) => {}
+            }
+        }
+    }
+
     /// An entry is dispatched (or tried again after waiting): counted until
     /// it settles, waits, or stops.
     fn hold(&self, entry: &OutboxEntry) {
@@ -663,11 +739,20 @@ impl Delivery {
 
     /// Delivers one entry, retrying until it is delivered, refused for good,
     /// or the worker shuts down (then it stays in the stream for next time).
-    async fn deliver_until_settled(&self, entry: &OutboxEntry, since: Instant, ctx: &Ctx<'_>) -> Settlement {
+    async fn deliver_until_settled(
+        &self,
+        entry: &OutboxEntry,
+        since: Instant,
+        ctx: &Ctx<'_>,
+        lapses: u64,
+    ) -> Settlement {
         let mut attempt = 0u32;
+        let mut seen_lapses = lapses;
         loop {
-            if self.shutdown.is_cancelled() {
-                return Settlement::Stopped;
+            match self.still_ours(entry, &mut seen_lapses).await {
+                Some(true) => {}
+                Some(false) => return Settlement::Lost,
+                None => return Settlement::Stopped,
             }
             if let Effect::Refresh(message) = &entry.effect {
                 if self.storm.edit_superseded(&edit_key(message), &entry.id) {
@@ -734,7 +819,7 @@ impl Delivery {
                 Err(DeliveryError::Waiting { .. }) => {
                     self.finish(entry, false, ctx).await;
                     // Let the rest of the lane go first; back here later.
-                    let _ = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await;
+                    self.keep(entry).await;
                     return Settlement::Deferred;
                 }
                 Err(retry @ DeliveryError::Transient { .. }) => {
@@ -753,7 +838,7 @@ impl Delivery {
                         tracing::warn!(subject = %subject_of(&entry.effect), reason = %retry, attempt, retry_in = ?wait, "Slack delivery failed; will retry");
                     }
                     // Tell the other replicas we are still on it.
-                    let _ = self.queue.keep(entry.stream, &self.settings.consumer, &entry.id).await;
+                    self.keep(entry).await;
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return Settlement::Stopped,
                         _ = tokio::time::sleep(wait) => {}
@@ -1265,6 +1350,12 @@ mod tests {
                 runbook: self.engine.runbook.clone(),
                 clock: self.engine.clock.clone(),
                 metrics: self.engine.metrics.clone(),
+                liveness: {
+                    // No heartbeat runs here: alive for the test's length.
+                    let liveness = crate::heartbeat::Liveness::default();
+                    liveness.recorded(Instant::now(), Duration::from_secs(3600));
+                    Arc::new(liveness)
+                },
                 settings,
             };
             self.workers.push(tokio::spawn(run(outbox, self.shutdown.clone())));

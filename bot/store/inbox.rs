@@ -134,7 +134,7 @@ impl InboxStore {
 
     /// Resets an entry's idle time while we are still on it, so another
     /// replica does not take it over.
-    pub async fn keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    pub async fn keep(&self, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         dispatch!(self.inbox_keep(consumer, entry_id))
     }
 

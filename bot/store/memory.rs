@@ -490,16 +490,19 @@ impl<T: Clone> Stream<T> {
         claimed
     }
 
-    /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
-    /// idle from now.
-    fn keep(&mut self, consumer: &str, id: EntryId) {
+    /// KEEP_LUA: the entry, if `consumer` holds it, is idle from now (true);
+    /// one another consumer took over stays theirs.
+    fn keep(&mut self, consumer: &str, id: EntryId) -> bool {
         if !self.entries.contains_key(&id) {
             self.pending.remove(&id);
-            return;
+            return false;
         }
-        if let Some(pending) = self.pending.get_mut(&id) {
-            pending.consumer = consumer.to_owned();
-            pending.delivered_at = Instant::now();
+        match self.pending.get_mut(&id) {
+            Some(pending) if pending.consumer == consumer => {
+                pending.delivered_at = Instant::now();
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -1278,10 +1281,9 @@ impl MemoryStore {
         Ok(self.lock().replicas.get(replica).map(|until| *until > Instant::now()))
     }
 
-    pub fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    pub fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         let id = EntryId::parse(outbox_name(stream), entry_id)?;
-        self.lock().outbox(stream).keep(consumer, id);
-        Ok(())
+        Ok(self.lock().outbox(stream).keep(consumer, id))
     }
 
     pub fn outbox_done(&self, stream: OutboxStream, entry_id: &str) -> StoreResult<()> {
@@ -1421,10 +1423,9 @@ impl MemoryStore {
         Ok(inbox_entries(claimed))
     }
 
-    pub fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    pub fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         let id = EntryId::parse(INBOX, entry_id)?;
-        self.lock().inbox.keep(consumer, id);
-        Ok(())
+        Ok(self.lock().inbox.keep(consumer, id))
     }
 
     pub fn inbox_done(&self, entry_id: &str) -> StoreResult<()> {

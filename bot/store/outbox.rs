@@ -212,7 +212,9 @@ impl OutboxStore {
 
     /// Resets an entry's idle time while we keep retrying it, so another
     /// replica does not think we died and deliver it twice.
-    pub async fn keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    /// `false`: another replica holds it now (it took it over while ours
+    /// seemed dead), or it is no longer pending; it is not taken back.
+    pub async fn keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         dispatch!(self.outbox_keep(stream, consumer, entry_id))
     }
 

@@ -60,6 +60,7 @@ pub struct RedisStore {
     replace_tally: Script,
     sum_tallies: Script,
     settle: Script,
+    keep: Script,
     /// `OPSBOT_REDIS_WAIT_REPLICAS`: how many replicas each commit waits
     /// for, and what it found; `None`: commits do not wait.
     replica_wait: Option<std::sync::Arc<ReplicaWait>>,
@@ -550,6 +551,18 @@ end
 return 1
 "#;
 
+/// KEYS: a stream. ARGV: the group, the consumer, an entry id. Resets the
+/// entry's idle time if the consumer holds it (1); 0 when another consumer
+/// took it over or it is no longer pending. Never takes it back: a replica
+/// whose heartbeat lapsed must not reclaim what another replica took over
+/// and may be delivering.
+const KEEP_LUA: &str = r#"
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"#;
+
 /// Redis's own clock in ms, as the liveness scripts start.
 const NOW_LUA: &str = r#"
 local t = redis.call('TIME')
@@ -664,6 +677,7 @@ impl RedisStore {
             replace_tally: Script::new(REPLACE_TALLY_LUA),
             sum_tallies: Script::new(SUM_TALLIES_LUA),
             settle: Script::new(SETTLE_LUA),
+            keep: Script::new(KEEP_LUA),
             replica_wait: None,
             epoch: std::sync::Arc::default(),
             beat: Script::new(&format!("{NOW_LUA}{BEAT_LUA}")),
@@ -1681,20 +1695,12 @@ impl RedisStore {
 
     /// XCLAIM min-idle 0 JUSTID: the entry, if pending, is `consumer`'s and
     /// idle from now.
-    async fn keep_entry(&self, stream: String, group: &str, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    async fn keep_entry(&self, stream: String, group: &str, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         let mut conn = self.conn();
-        timed(
-            redis::cmd("XCLAIM")
-                .arg(stream)
-                .arg(group)
-                .arg(consumer)
-                .arg(0)
-                .arg(entry_id)
-                .arg("JUSTID")
-                .query_async::<redis::Value>(&mut conn),
-        )
-        .await
-        .map(drop)
+        let mut invocation = self.keep.prepare_invoke();
+        invocation.key(stream).arg(group).arg(consumer).arg(entry_id);
+        let kept: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(kept == 1)
     }
 
     /// CLAIM_DEPARTED_LUA on `stream`, in stream order.
@@ -1805,7 +1811,7 @@ impl RedisStore {
 
     /// Resets an entry's idle time while we keep retrying it, so another
     /// replica does not think we died and deliver it twice.
-    pub async fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    pub async fn outbox_keep(&self, stream: OutboxStream, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         self.keep_entry(self.keys.outbox(stream), OUTBOX_GROUP, consumer, entry_id).await
     }
 
@@ -2028,7 +2034,7 @@ impl RedisStore {
         Ok(claimed.iter().map(inbox_entry).collect())
     }
 
-    pub async fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<()> {
+    pub async fn inbox_keep(&self, consumer: &str, entry_id: &str) -> StoreResult<bool> {
         self.keep_entry(self.keys.hooks(), INBOX_GROUP, consumer, entry_id).await
     }
 

@@ -243,6 +243,15 @@ impl TestApp {
         start_with(&config, &self.clock, worker).await
     }
 
+    /// Another replica on the same Redis, talking to the Slack at
+    /// `slack_api_url`, with these worker settings.
+    pub async fn spawn_replica_on(&self, name: &str, slack_api_url: &str, worker: WorkerSettings) -> App {
+        let mut config = self.config.clone();
+        config.replica = name.to_owned();
+        config.slack_api_url = slack_api_url.to_owned();
+        start_with(&config, &self.clock, worker).await
+    }
+
     /// Starts a new app on the same Redis and fake Slack, as a deploy or a
     /// crash-restart would.
     pub async fn start_again(&mut self) {

@@ -139,3 +139,48 @@ async fn a_stopped_replica_hands_what_it_holds_to_another_at_once() {
     assert_eq!(top_level(&t.slack, ALERTS, "INC-1").len(), 1);
     survivor.stop().await;
 }
+
+#[tokio::test]
+async fn a_replica_whose_heartbeat_lapsed_does_not_post_what_another_took_over_meanwhile() {
+    // The first replica talks to a Slack of its own, down for now, and
+    // beats every 3 s for 1 s: its heartbeat lapses for two seconds of
+    // every three while it runs on, as a replica frozen by its machine
+    // looks to the others.
+    let own_slack = FakeSlack::with_token(BOT_TOKEN);
+    let own_server = own_slack.spawn().await.expect("its own fake Slack starts");
+    own_slack.set_unavailable(true);
+    let mut lapsing = heartbeat_only();
+    lapsing.heartbeat_every = Duration::from_secs(3);
+    lapsing.heartbeat_lasts = Duration::from_secs(1);
+    let mut shared_slack = String::new();
+    let t = spawn_app_with_worker(
+        |c| {
+            shared_slack = std::mem::replace(&mut c.slack_api_url, own_server.api_url.clone());
+        },
+        lapsing,
+    )
+    .await;
+    t.incident("p0 Held across a freeze").await;
+    own_slack
+        .wait_for(PATIENCE, |s| (s.calls("chat.postMessage") > 0).then_some(()))
+        .await
+        .expect("the first replica holds the alert and tries to post it");
+
+    // Another replica takes the alert over while the heartbeat has lapsed,
+    // and posts it.
+    let other = t.spawn_replica_on("other", &shared_slack, heartbeat_only()).await;
+    t.wait_for_alert(ALERTS, "INC-1").await;
+
+    // The first replica's Slack comes back and its heartbeat with it: it
+    // finds the alert is the other's now and leaves it.
+    own_slack.set_unavailable(false);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while t.metric(r#"opsbot_outbox_deliveries_total{outcome="lost"}"#).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first replica never gave the alert up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(own_slack.all_messages().is_empty(), "posted twice: {:#?}", own_slack.all_messages());
+    settled(&other.state.store).await;
+    assert_eq!(top_level(&t.slack, ALERTS, "INC-1").len(), 1);
+    other.stop().await;
+}
