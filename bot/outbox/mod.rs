@@ -543,27 +543,18 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
                 delivery.release(&entry);
                 progressed = matches!(settlement, Settlement::Settled);
                 match settlement {
-                    Settlement::Settled => {
-                        lock(&delivery.in_flight).remove(&(entry.stream, entry.id.clone()));
-                        lock(&delivery.maybe_posted).remove(&(entry.stream, entry.id.clone()));
+                    Settlement::Settled | Settlement::Lost => {
+                        if matches!(settlement, Settlement::Lost) {
+                            delivery.metrics.delivery("lost");
+                            tracing::info!(entry = %entry.name(), subject = %subject_of(&entry.effect), "another replica took this entry over while this one's heartbeat had lapsed; leaving it to that one");
+                        }
+                        delivery.forget(&entry);
                         if let Effect::Refresh(message) = &entry.effect {
                             delivery.storm.edit_settled(&edit_key(message), &entry.id);
                         }
                         counter.fetch_sub(1, Ordering::AcqRel);
                     }
                     Settlement::Deferred => deferred.push_back(((entry, origin), since)),
-                    Settlement::Lost => {
-                        let key = (entry.stream, entry.id.clone());
-                        lock(&delivery.landed).remove(&key);
-                        lock(&delivery.in_flight).remove(&key);
-                        lock(&delivery.maybe_posted).remove(&key);
-                        if let Effect::Refresh(message) = &entry.effect {
-                            delivery.storm.edit_settled(&edit_key(message), &entry.id);
-                        }
-                        counter.fetch_sub(1, Ordering::AcqRel);
-                        delivery.metrics.delivery("lost");
-                        tracing::info!(entry = %entry.name(), subject = %subject_of(&entry.effect), "another replica took this entry over while this one's heartbeat had lapsed; leaving it to that one");
-                    }
                     Settlement::Stopped => break,
                 }
             }
@@ -577,8 +568,7 @@ fn dispatch(delivery: &Arc<Delivery>, lanes: &Lanes, entry: OutboxEntry, source:
         let unsent = unsent.0 .0;
         lane.queued.fetch_sub(1, Ordering::AcqRel);
         delivery.release(&unsent);
-        lock(&delivery.in_flight).remove(&(unsent.stream, unsent.id.clone()));
-        lock(&delivery.maybe_posted).remove(&(unsent.stream, unsent.id.clone()));
+        delivery.forget(&unsent);
     }
 }
 
@@ -677,6 +667,15 @@ impl Delivery {
             OutboxStream::People => (4 * self.settings.batch).saturating_sub(self.storm.people()),
             OutboxStream::Alerts => self.settings.alerts_held.saturating_sub(self.storm.alerts()),
         }
+    }
+
+    /// The entry leaves this replica's hands: settled, lost to another
+    /// replica, or never handed to its lane.
+    fn forget(&self, entry: &OutboxEntry) {
+        let key = (entry.stream, entry.id.clone());
+        lock(&self.in_flight).remove(&key);
+        lock(&self.maybe_posted).remove(&key);
+        lock(&self.landed).remove(&key);
     }
 
     /// Tells the other replicas we are still on `entry`; one of them took
