@@ -107,18 +107,7 @@ fn at(channel: &str, ts: &str) -> MessageRef {
 
 /// A commit of nothing; tests fill in what they need.
 fn empty() -> Commit<'static> {
-    Commit {
-        subject: None,
-        also: &[],
-        timeline: &[],
-        effects: &[],
-        timers: &[],
-        consume: None,
-        slot: None,
-        opens: None,
-        sample: None,
-        tally: None,
-    }
+    Commit::default()
 }
 
 async fn save(store: &Store, inc: &Incident, version: u64) -> CommitOutcome {

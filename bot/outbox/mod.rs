@@ -1506,15 +1506,9 @@ mod tests {
         let note = Effect::InThread { subject, text: "queued before the alert".into() };
         let commit = Commit {
             subject: Some(Stored::Incident(&change.incident, 0)),
-            also: &[],
             timeline: &change.timeline,
             effects: std::slice::from_ref(&note),
-            timers: &[],
-            consume: None,
-            slot: None,
-            opens: None,
-            sample: None,
-            tally: None,
+            ..Commit::default()
         };
         assert_eq!(store.subjects.commit(&commit).await.unwrap(), crate::store::CommitOutcome::Committed);
         store.outbox.enqueue(&[Effect::Post(Message::anchor_of(subject))]).await.unwrap();

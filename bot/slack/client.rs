@@ -302,13 +302,7 @@ impl SlackApi {
             blocks,
             metadata: None,
         };
-        let session = self.client.open_session(&self.token);
-        let _: Done = session
-            .http_session_api
-            .http_post("chat.update", &edit, Some(&SLACK_TIER3_METHOD_CONFIG))
-            .await
-            .map_err(classify)?;
-        Ok(())
+        self.send("chat.update", &edit, &SLACK_TIER3_METHOD_CONFIG).await
     }
 
     pub async fn post_ephemeral(
@@ -319,12 +313,19 @@ impl SlackApi {
         blocks: Option<&serde_json::Value>,
     ) -> Result<(), DeliveryError> {
         let note = Outgoing { channel, thread_ts: None, ts: None, user: Some(user), text, blocks, metadata: None };
+        self.send("chat.postEphemeral", &note, &SLACK_TIER4_METHOD_CONFIG).await
+    }
+
+    /// Calls `method` with `body`, within its tier's rate, wanting only
+    /// Slack's `ok`.
+    async fn send(
+        &self,
+        method: &str,
+        body: &(impl serde::Serialize + Send + Sync),
+        rate: &SlackApiMethodRateControlConfig,
+    ) -> Result<(), DeliveryError> {
         let session = self.client.open_session(&self.token);
-        let _: Done = session
-            .http_session_api
-            .http_post("chat.postEphemeral", &note, Some(&SLACK_TIER4_METHOD_CONFIG))
-            .await
-            .map_err(classify)?;
+        let _: Done = session.http_session_api.http_post(method, body, Some(rate)).await.map_err(classify)?;
         Ok(())
     }
 

@@ -34,7 +34,9 @@ pub enum CommitOutcome {
     TimerGone,
 }
 
-/// One decision, as the store commits it: all of it or none of it.
+/// One decision, as the store commits it: all of it or none of it. The
+/// default writes nothing: a commit names only what it changes.
+#[derive(Default)]
 pub struct Commit<'a> {
     /// The incident's or run's new state and the version it was loaded at
     /// (0: new).

@@ -59,15 +59,9 @@ pub async fn seed(redis_url: &str, prefix: &str, n: u64, now: chrono::DateTime<c
                     .subjects
                     .commit(&Commit {
                         subject: Some(Stored::Incident(&incident, 0)),
-                        also: &[],
                         timeline: &timeline,
-                        effects: &[],
-                        timers: &[],
-                        consume: None,
-                        slot: None,
-                        opens: None,
-                        sample: None,
                         tally: tally.as_ref(),
+                        ..Commit::default()
                     })
                     .await?;
                 if outcome != opsbot::store::CommitOutcome::Committed {
